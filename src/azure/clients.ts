@@ -1,0 +1,114 @@
+/**
+ * One factory for every Azure client Shire uses, each pinned to the api-version in
+ * shared/reference/specs/MANIFEST.md and configured for the cloud in the context.
+ * Activities get clients from here; nothing else constructs an SDK client.
+ */
+import { ResourceManagementClient } from "@azure/arm-resources";
+import { ContainerAppsAPIClient } from "@azure/arm-appcontainers";
+import { KeyVaultManagementClient } from "@azure/arm-keyvault";
+import { StorageManagementClient } from "@azure/arm-storage";
+import { ManagedServiceIdentityClient } from "@azure/arm-msi";
+import { AuthorizationManagementClient } from "@azure/arm-authorization";
+import { OperationalInsightsManagementClient } from "@azure/arm-operationalinsights";
+import { CognitiveServicesManagementClient } from "@azure/arm-cognitiveservices";
+import { AzureBotService } from "@azure/arm-botservice";
+import { ContainerRegistryManagementClient } from "@azure/arm-containerregistry";
+import { SecretClient } from "@azure/keyvault-secrets";
+import type { PipelinePolicy } from "@azure/core-rest-pipeline";
+import type { AzureContext } from "./credential";
+import { sandboxTransportPolicy } from "./transport";
+
+/** The api-version Shire speaks per provider (shared/reference/specs/MANIFEST.md). */
+export const API_VERSIONS = {
+  resources: "2025-04-01",
+  app: "2025-07-01",
+  keyVault: "2026-02-01",
+  storage: "2025-08-01",
+  managedIdentity: "2024-11-30",
+  authorization: "2022-04-01",
+  operationalInsights: "2025-07-01",
+  insightsComponents: "2020-02-02",
+  cognitiveServices: "2025-09-01",
+  containerRegistry: "2025-11-01",
+  botService: "2022-09-15",
+} as const;
+
+/** Options every ARM management client takes: endpoint, scope, pinned version, transport. */
+export function armClientOptions(context: AzureContext, apiVersion: string) {
+  const policy = sandboxTransportPolicy(context.endpoints);
+  const additionalPolicies: { policy: PipelinePolicy; position: "perCall" | "perRetry" }[] = policy
+    ? [{ policy, position: "perCall" }]
+    : [];
+  return {
+    endpoint: context.endpoints.resourceManager,
+    $host: context.endpoints.resourceManager,
+    credentialScopes: [context.endpoints.armScope],
+    apiVersion,
+    additionalPolicies,
+  };
+}
+
+export class AzureClients {
+  private readonly cache = new Map<string, unknown>();
+
+  constructor(readonly context: AzureContext) {}
+
+  private memo<T>(key: string, build: () => T): T {
+    if (!this.cache.has(key)) this.cache.set(key, build());
+    return this.cache.get(key) as T;
+  }
+
+  private get subscriptionId(): string {
+    return this.context.subscriptionId;
+  }
+
+  get resources(): ResourceManagementClient {
+    return this.memo("resources", () => new ResourceManagementClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.resources)));
+  }
+
+  get containerApps(): ContainerAppsAPIClient {
+    return this.memo("app", () => new ContainerAppsAPIClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.app)));
+  }
+
+  get keyVault(): KeyVaultManagementClient {
+    return this.memo("keyVault", () => new KeyVaultManagementClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.keyVault)));
+  }
+
+  get storage(): StorageManagementClient {
+    return this.memo("storage", () => new StorageManagementClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.storage)));
+  }
+
+  get managedIdentity(): ManagedServiceIdentityClient {
+    return this.memo("msi", () => new ManagedServiceIdentityClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.managedIdentity)));
+  }
+
+  get authorization(): AuthorizationManagementClient {
+    return this.memo("authorization", () => new AuthorizationManagementClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.authorization)));
+  }
+
+  get operationalInsights(): OperationalInsightsManagementClient {
+    return this.memo("operationalInsights", () => new OperationalInsightsManagementClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.operationalInsights)));
+  }
+
+  get cognitiveServices(): CognitiveServicesManagementClient {
+    return this.memo("cognitiveServices", () => new CognitiveServicesManagementClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.cognitiveServices)));
+  }
+
+  get botService(): AzureBotService {
+    return this.memo("botService", () => new AzureBotService(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.botService)));
+  }
+
+  get containerRegistry(): ContainerRegistryManagementClient {
+    return this.memo("containerRegistry", () => new ContainerRegistryManagementClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.containerRegistry)));
+  }
+
+  /** Key Vault data plane for one vault (challenge-based auth, as the real service). */
+  secrets(vaultUrl: string): SecretClient {
+    return this.memo(`secrets:${vaultUrl}`, () => {
+      const policy = sandboxTransportPolicy(this.context.endpoints);
+      return new SecretClient(vaultUrl, this.context.credential, {
+        additionalPolicies: policy ? [{ policy, position: "perCall" }] : [],
+      });
+    });
+  }
+}

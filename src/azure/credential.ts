@@ -1,0 +1,94 @@
+/**
+ * The one place the app gets its Azure context: endpoints, a TokenCredential, subscription and
+ * tenant. Against the sandbox a static credential; against Azure `DefaultAzureCredential`.
+ */
+import fs from "node:fs";
+import type { AccessToken, TokenCredential } from "@azure/core-auth";
+import { DefaultAzureCredential } from "@azure/identity";
+import {
+  AZURE_CHINA_CLOUD,
+  AZURE_PUBLIC_CLOUD,
+  AZURE_US_GOVERNMENT,
+  sandboxEndpoints,
+  type CloudEndpoints,
+} from "./endpoints";
+
+export interface AzureContext {
+  endpoints: CloudEndpoints;
+  credential: TokenCredential;
+  subscriptionId: string;
+  tenantId: string;
+}
+
+/** Well-known ids the sandbox uses unless told otherwise. */
+export const SANDBOX_SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001";
+export const SANDBOX_TENANT_ID = "00000000-0000-4000-8000-0000000000aa";
+/** Object id of the broker's own identity in the sandbox (the caller of every request). */
+export const SANDBOX_BROKER_OBJECT_ID = "00000000-0000-4000-8000-0000000000b0";
+
+/**
+ * A credential for the sandbox: an unsigned JWT-shaped token naming the broker. The sandbox reads
+ * its claims (tid, oid) but, like any test double, does not verify a signature.
+ */
+export class SandboxCredential implements TokenCredential {
+  constructor(
+    private readonly tenantId: string = SANDBOX_TENANT_ID,
+    private readonly objectId: string = SANDBOX_BROKER_OBJECT_ID,
+  ) {}
+
+  async getToken(scopes: string | string[]): Promise<AccessToken> {
+    const scope = Array.isArray(scopes) ? scopes[0] : scopes;
+    const expiresOnTimestamp = Date.now() + 60 * 60 * 1000;
+    const claims = {
+      aud: scope?.replace(/\/\.default$/, "") ?? "",
+      tid: this.tenantId,
+      oid: this.objectId,
+      appid: "shire-broker",
+      exp: Math.floor(expiresOnTimestamp / 1000),
+    };
+    const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    return { token: `${encode({ alg: "none", typ: "JWT" })}.${encode(claims)}.`, expiresOnTimestamp };
+  }
+}
+
+const CLOUDS: Record<string, CloudEndpoints> = {
+  AzureCloud: AZURE_PUBLIC_CLOUD,
+  AzureUSGovernment: AZURE_US_GOVERNMENT,
+  AzureChinaCloud: AZURE_CHINA_CLOUD,
+};
+
+/**
+ * Read the Azure context from the environment:
+ * - `SHIRE_CLOUD`: `Sandbox` (default) or `AzureCloud` / `AzureUSGovernment` / `AzureChinaCloud`
+ * - sandbox: `SHIRE_SANDBOX_PORT`, `SHIRE_SANDBOX_CA_FILE` (written by the sandbox at start)
+ * - Azure: `AZURE_SUBSCRIPTION_ID`, `AZURE_TENANT_ID`, plus whatever DefaultAzureCredential reads
+ */
+export function azureContextFromEnv(env: NodeJS.ProcessEnv = process.env): AzureContext {
+  const cloud = env.SHIRE_CLOUD ?? "Sandbox";
+  if (cloud === "Sandbox") {
+    const port = Number(env.SHIRE_SANDBOX_PORT);
+    const caFile = env.SHIRE_SANDBOX_CA_FILE;
+    if (!Number.isInteger(port) || port <= 0 || !caFile) {
+      throw new Error(
+        "SHIRE_CLOUD is Sandbox (the default) but SHIRE_SANDBOX_PORT / SHIRE_SANDBOX_CA_FILE are not set: start the broker with `npm start`, or set SHIRE_CLOUD=AzureCloud.",
+      );
+    }
+    return {
+      endpoints: sandboxEndpoints(port, fs.readFileSync(caFile, "utf8")),
+      credential: new SandboxCredential(env.AZURE_TENANT_ID ?? SANDBOX_TENANT_ID),
+      subscriptionId: env.AZURE_SUBSCRIPTION_ID ?? SANDBOX_SUBSCRIPTION_ID,
+      tenantId: env.AZURE_TENANT_ID ?? SANDBOX_TENANT_ID,
+    };
+  }
+  const endpoints = CLOUDS[cloud];
+  if (!endpoints) throw new Error(`SHIRE_CLOUD=${cloud} is not one of Sandbox, ${Object.keys(CLOUDS).join(", ")}.`);
+  const subscriptionId = env.AZURE_SUBSCRIPTION_ID;
+  const tenantId = env.AZURE_TENANT_ID;
+  if (!subscriptionId || !tenantId) throw new Error(`SHIRE_CLOUD=${cloud} needs AZURE_SUBSCRIPTION_ID and AZURE_TENANT_ID.`);
+  return {
+    endpoints,
+    credential: new DefaultAzureCredential({ authorityHost: endpoints.authorityHost, tenantId }),
+    subscriptionId,
+    tenantId,
+  };
+}
