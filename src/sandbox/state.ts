@@ -1,0 +1,69 @@
+/**
+ * State the sandbox's services share: the clock (so tests can move time for replication delays,
+ * soft-delete retention and LRO progress) and the directory of Entra principals (Graph creates
+ * service principals and groups, Managed Identity creates identities' service principals, ARM's
+ * role assignments look them up).
+ */
+export interface SandboxClock {
+  now(): number;
+}
+
+export const systemClock: SandboxClock = { now: () => Date.now() };
+
+/** A clock tests can move forward. */
+export class ManualClock implements SandboxClock {
+  constructor(private current = Date.now()) {}
+  now(): number {
+    return this.current;
+  }
+  advance(ms: number): void {
+    this.current += ms;
+  }
+}
+
+export type PrincipalKind = "ServicePrincipal" | "Group" | "User";
+
+export interface DirectoryPrincipal {
+  /** Object id (GUID). */
+  id: string;
+  kind: PrincipalKind;
+  displayName?: string;
+  /** Clock time the object was created: until `replicationDelayMs` later it is invisible to lookups. */
+  createdAt: number;
+}
+
+export class SandboxDirectory {
+  private readonly principals = new Map<string, DirectoryPrincipal>();
+
+  constructor(
+    private readonly clock: SandboxClock,
+    /** Entra replication delay: how long a new object stays invisible to reads (fault, default 0). */
+    public replicationDelayMs = 0,
+  ) {}
+
+  add(principal: Omit<DirectoryPrincipal, "createdAt">): DirectoryPrincipal {
+    const record = { ...principal, id: principal.id.toLowerCase(), createdAt: this.clock.now() };
+    this.principals.set(record.id, record);
+    return record;
+  }
+
+  remove(id: string): void {
+    this.principals.delete(id.toLowerCase());
+  }
+
+  /** The principal as a directory read sees it: undefined if unknown or not yet replicated. */
+  lookup(id: string): DirectoryPrincipal | undefined {
+    const principal = this.principals.get(id.toLowerCase());
+    if (!principal) return undefined;
+    return this.clock.now() - principal.createdAt >= this.replicationDelayMs ? principal : undefined;
+  }
+
+  /** The principal regardless of replication (for the inspection API and tests). */
+  get(id: string): DirectoryPrincipal | undefined {
+    return this.principals.get(id.toLowerCase());
+  }
+
+  all(): DirectoryPrincipal[] {
+    return [...this.principals.values()];
+  }
+}
