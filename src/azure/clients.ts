@@ -41,8 +41,11 @@ export function armClientOptions(context: AzureContext, apiVersion: string) {
     : [];
   return {
     endpoint: context.endpoints.resourceManager,
+    // Classic (core-client) SDKs read `$host` and `credentialScopes`; the modular (TypeSpec) ones,
+    // e.g. arm-resources 8, arm-keyvault 5, arm-storage 20, read `endpoint` and `credentials.scopes`.
     $host: context.endpoints.resourceManager,
     credentialScopes: [context.endpoints.armScope],
+    credentials: { scopes: [context.endpoints.armScope] },
     apiVersion,
     additionalPolicies,
   };

@@ -1,0 +1,49 @@
+/**
+ * What activities need from the outside world, built once per worker process from the app
+ * settings (src/azure/credential.ts). Tests build their own from a sandbox's context.
+ */
+import type { Client as GraphClient } from "@microsoft/microsoft-graph-client";
+import { AzureClients } from "../src/azure/clients";
+import { azureContextFromEnv, SANDBOX_BROKER_OBJECT_ID, type AzureContext } from "../src/azure/credential";
+
+export interface ActivityDeps {
+  context: AzureContext;
+  clients: AzureClients;
+  /** Microsoft Graph client for the context's cloud (lazily created). */
+  graph(): GraphClient;
+  /** Object id of the broker's own identity (granted Key Vault Secrets Officer on each vault). */
+  brokerPrincipalId: string;
+  /** Waits between retries inside an activity (replication delays); tests may shorten it. */
+  sleep(ms: number): Promise<void>;
+}
+
+export function createActivityDeps(context: AzureContext, options: { brokerPrincipalId?: string; sleep?: (ms: number) => Promise<void> } = {}): ActivityDeps {
+  const clients = new AzureClients(context);
+  let graphClient: GraphClient | undefined;
+  return {
+    context,
+    clients,
+    graph: () => {
+      // Loaded on first use so modules that never touch Graph do not pull it in.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { createGraphClient } = require("../src/azure/graph") as { createGraphClient(context: AzureContext): GraphClient };
+      graphClient ??= createGraphClient(context);
+      return graphClient;
+    },
+    brokerPrincipalId: options.brokerPrincipalId ?? process.env.SHIRE_BROKER_PRINCIPAL_ID ?? SANDBOX_BROKER_OBJECT_ID,
+    sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+  };
+}
+
+let processDeps: ActivityDeps | undefined;
+
+/** The deps of this worker process, from the app settings; built on first use. */
+export function activityDepsFromEnv(): ActivityDeps {
+  processDeps ??= createActivityDeps(azureContextFromEnv());
+  return processDeps;
+}
+
+/** For tests that run activities through the host against a fresh sandbox. */
+export function resetActivityDeps(): void {
+  processDeps = undefined;
+}

@@ -1,0 +1,35 @@
+/**
+ * Compare what Azure has with what the plan wants. Desired is a subset: properties Azure adds
+ * (provisioningState, ids, defaults) are ignored; every property the plan sets must match.
+ */
+
+/** Property paths where `current` differs from `desired` (desired-subset semantics). */
+export function diffDesired(current: unknown, desired: unknown, path = ""): string[] {
+  if (desired === undefined) return [];
+  if (desired === null || typeof desired !== "object") {
+    return sameScalar(current, desired, path) ? [] : [path || "."];
+  }
+  if (Array.isArray(desired)) {
+    if (!Array.isArray(current) || current.length !== desired.length) return [path || "."];
+    return desired.flatMap((item, index) => diffDesired(current[index], item, `${path}[${index}]`));
+  }
+  if (current === null || typeof current !== "object" || Array.isArray(current)) return [path || "."];
+  const currentRecord = current as Record<string, unknown>;
+  return Object.entries(desired as Record<string, unknown>).flatMap(([key, value]) => {
+    const actualKey = Object.keys(currentRecord).find((candidate) => candidate.toLowerCase() === key.toLowerCase()) ?? key;
+    return diffDesired(currentRecord[actualKey], value, path ? `${path}.${key}` : key);
+  });
+}
+
+function sameScalar(current: unknown, desired: unknown, path: string): boolean {
+  if (current === desired) return true;
+  if (typeof current !== "string" || typeof desired !== "string") return false;
+  // ARM echoes resource ids with its own casing, and locations as display names ("West Europe").
+  if (desired.startsWith("/subscriptions/")) return current.toLowerCase() === desired.toLowerCase();
+  if (/(^|\.)location$/i.test(path)) return normalizeLocation(current) === normalizeLocation(desired);
+  return false;
+}
+
+function normalizeLocation(value: string): string {
+  return value.replace(/\s+/g, "").toLowerCase();
+}
