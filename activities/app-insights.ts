@@ -1,0 +1,52 @@
+/**
+ * Workspace-based Application Insights (Microsoft.Insights/components@2020-02-02). The dedicated
+ * SDK is stale (no WorkspaceResourceId), so this goes through the generic resources client.
+ */
+import { activityDepsFromEnv, type ActivityDeps } from "./deps";
+import { registerActivity, type ActivityHandler } from "./define";
+import { convergeAction, getOrUndefined } from "./arm";
+import { diffDesired } from "./diff";
+import { API_VERSIONS } from "../src/azure/clients";
+
+export const ENSURE_APP_INSIGHTS = "ensureAppInsights";
+
+export interface AppInsightsDesired {
+  resourceId: string;
+  location: string;
+  tags: Record<string, string>;
+  workspaceResourceId: string;
+}
+
+export function createAppInsightsActivities(deps: ActivityDeps) {
+  const ensureAppInsights: ActivityHandler<AppInsightsDesired> = async ({ nodeId, desired }) => {
+    const resources = deps.clients.resources.resources;
+    const apiVersion = API_VERSIONS.insightsComponents;
+    const current = await getOrUndefined(() => resources.getById(desired.resourceId, apiVersion));
+    const properties = {
+      Application_Type: "web",
+      WorkspaceResourceId: desired.workspaceResourceId,
+      IngestionMode: "LogAnalytics",
+    };
+    const wanted = { location: desired.location, kind: "web", tags: desired.tags, properties };
+    const changed = current ? diffDesired(current, wanted) : ["."];
+    const component =
+      changed.length > 0
+        ? await resources.createOrUpdateById(desired.resourceId, apiVersion, {
+            ...wanted,
+            tags: { ...(current?.tags ?? {}), ...desired.tags },
+          })
+        : current!;
+    const componentProperties = (component.properties ?? {}) as { ConnectionString?: string };
+    return {
+      nodeId,
+      action: convergeAction(Boolean(current), changed),
+      resourceId: component.id,
+      changed: current ? changed : [],
+      // The connection string is an ingestion address, not a credential (Azure shows it in browser snippets).
+      outputs: { resourceId: component.id ?? null, connectionString: componentProperties.ConnectionString ?? null },
+    };
+  };
+  return { ensureAppInsights };
+}
+
+registerActivity(ENSURE_APP_INSIGHTS, () => createAppInsightsActivities(activityDepsFromEnv()).ensureAppInsights);

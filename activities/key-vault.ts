@@ -1,0 +1,86 @@
+/**
+ * The slug's Key Vault, in RBAC mode. Soft-delete aware: a soft-deleted vault of the same name in
+ * the same resource group is recovered (its role assignments are gone after recovery; the role
+ * assignment steps that depend on this one put them back).
+ */
+import { activityDepsFromEnv, type ActivityDeps } from "./deps";
+import { registerActivity, type ActivityHandler } from "./define";
+import { getOrUndefined } from "./arm";
+import { diffDesired } from "./diff";
+import { permanent } from "./errors";
+
+export const ENSURE_KEY_VAULT = "ensureKeyVault";
+
+export interface KeyVaultDesired {
+  resourceGroup: string;
+  name: string;
+  location: string;
+  tags: Record<string, string>;
+  tenantId: string;
+  softDeleteRetentionInDays: number;
+  enablePurgeProtection?: boolean;
+}
+
+export function createKeyVaultActivities(deps: ActivityDeps) {
+  const ensureKeyVault: ActivityHandler<KeyVaultDesired> = async ({ nodeId, desired }) => {
+    const vaults = deps.clients.keyVault.vaults;
+    const current = await getOrUndefined(() => vaults.get(desired.resourceGroup, desired.name));
+    const properties = {
+      tenantId: desired.tenantId,
+      sku: { family: "A" as const, name: "standard" as const },
+      enableRbacAuthorization: true,
+      enableSoftDelete: true,
+      publicNetworkAccess: "Enabled",
+      ...(desired.enablePurgeProtection ? { enablePurgeProtection: true } : {}),
+    };
+
+    if (current) {
+      const changed = diffDesired(current, { tags: desired.tags, properties });
+      if (changed.length === 0) return summary("unchanged", current, []);
+      const updated = await vaults.createOrUpdate(desired.resourceGroup, desired.name, {
+        location: desired.location,
+        tags: { ...(current.tags ?? {}), ...desired.tags },
+        properties: { ...current.properties, ...properties },
+      });
+      return summary("updated", updated, changed);
+    }
+
+    const deleted = await getOrUndefined(() => vaults.getDeleted(desired.name, desired.location));
+    if (deleted) {
+      const deletedFrom = deleted.properties?.vaultId ?? "";
+      const sameGroup = deletedFrom.toLowerCase().includes(`/resourcegroups/${desired.resourceGroup.toLowerCase()}/`);
+      if (!sameGroup) {
+        throw permanent(
+          "VaultNameSoftDeleted",
+          `Key Vault name ${desired.name} is held by a soft-deleted vault from ${deletedFrom || "another resource group"}; purge it (or wait for its retention to end) before installing this slug.`,
+        );
+      }
+      const recovered = await vaults.createOrUpdate(desired.resourceGroup, desired.name, {
+        location: desired.location,
+        tags: desired.tags,
+        properties: { ...properties, createMode: "recover" },
+      });
+      return summary("recovered", recovered, ["."]);
+    }
+
+    const created = await vaults.createOrUpdate(desired.resourceGroup, desired.name, {
+      location: desired.location,
+      tags: desired.tags,
+      properties: { ...properties, softDeleteRetentionInDays: desired.softDeleteRetentionInDays, createMode: "default" },
+    });
+    return summary("created", created, []);
+
+    function summary(action: "created" | "updated" | "unchanged" | "recovered", vault: { id?: string; properties?: { vaultUri?: string } }, changed: string[]) {
+      return {
+        nodeId,
+        action,
+        resourceId: vault.id,
+        changed,
+        outputs: { resourceId: vault.id ?? null, vaultUri: vault.properties?.vaultUri ?? null, recovered: action === "recovered" },
+      };
+    }
+  };
+  return { ensureKeyVault };
+}
+
+registerActivity(ENSURE_KEY_VAULT, () => createKeyVaultActivities(activityDepsFromEnv()).ensureKeyVault);

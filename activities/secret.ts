@@ -1,0 +1,145 @@
+/**
+ * Secrets in the slug's vault. Each is generated or read here and written straight to Key Vault;
+ * only the secret's name and version leave the activity (DESIGN.md principle 3).
+ *
+ * Sources:
+ * - `random`: generated once (e.g. the gateway token); kept on re-runs.
+ * - `storageAccountKey`: a copy of the account's key, refreshed when the account's key changed.
+ * - `cognitiveServicesKey`: the Foundry account's key1, refreshed likewise.
+ * - `entraClientSecret`: a password on the slug's app registration; a new one is added only when
+ *   the vault's copy is missing or names a password the app no longer has.
+ */
+import { randomBytes } from "node:crypto";
+import { activityDepsFromEnv, type ActivityDeps } from "./deps";
+import { registerActivity, type ActivityHandler, type SecretScope } from "./define";
+import { isNotFound } from "./arm";
+import { permanent } from "./errors";
+import { keyVaultUrl } from "../src/azure/endpoints";
+
+export const ENSURE_SECRET = "ensureSecret";
+
+export type SecretSource =
+  | { type: "random"; bytes: number }
+  | { type: "storageAccountKey"; resourceGroup: string; accountName: string; keyName: "key1" | "key2" }
+  | { type: "cognitiveServicesKey"; accountResourceId: string }
+  | { type: "entraClientSecret"; applicationObjectId: string; displayName: string; validityDays: number };
+
+export interface SecretDesired {
+  vaultName: string;
+  secretName: string;
+  source: SecretSource;
+  contentType?: string;
+  tags?: Record<string, string>;
+}
+
+interface NextValue {
+  value: string;
+  tags?: Record<string, string>;
+  afterWrite?: () => Promise<void>;
+}
+
+interface ExistingSecret {
+  value?: string;
+  version?: string;
+  tags: Record<string, string>;
+}
+
+export function createSecretActivities(deps: ActivityDeps) {
+  const ensureSecret: ActivityHandler<SecretDesired> = async ({ nodeId, desired }, secrets) => {
+    const client = deps.clients.secrets(keyVaultUrl(deps.context.endpoints, desired.vaultName));
+    const existing = await readExisting(desired.secretName, secrets);
+    const next = await desiredValue(desired, existing, secrets);
+    if (!next) {
+      return { nodeId, action: "unchanged" as const, changed: [], outputs: { secretName: desired.secretName, version: existing?.version ?? null } };
+    }
+    const written = await client.setSecret(desired.secretName, next.value, {
+      contentType: desired.contentType,
+      tags: { ...(desired.tags ?? {}), ...next.tags },
+    });
+    await next.afterWrite?.();
+    return {
+      nodeId,
+      action: existing ? ("updated" as const) : ("created" as const),
+      resourceId: written.properties.id,
+      changed: existing ? ["value"] : [],
+      outputs: { secretName: desired.secretName, version: written.properties.version ?? null },
+    };
+
+    async function readExisting(name: string, scope: SecretScope): Promise<ExistingSecret | undefined> {
+      try {
+        const secret = await client.getSecret(name);
+        return { value: scope.add(secret.value), version: secret.properties.version, tags: secret.properties.tags ?? {} };
+      } catch (error) {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      }
+    }
+  };
+
+  /** The value to write, or undefined when the vault already holds the right one. */
+  async function desiredValue(desired: SecretDesired, existing: ExistingSecret | undefined, secrets: SecretScope): Promise<NextValue | undefined> {
+    const source = desired.source;
+    switch (source.type) {
+      case "random": {
+        if (existing?.value) return undefined;
+        return { value: secrets.add(randomBytes(source.bytes).toString("base64url")) };
+      }
+      case "storageAccountKey": {
+        const keys = await deps.clients.storage.storageAccounts.listKeys(source.resourceGroup, source.accountName);
+        const value = secrets.add(keys.keys?.find((key) => key.keyName === source.keyName)?.value);
+        if (!value) throw permanent("StorageKeyUnavailable", `Storage account ${source.accountName} returned no ${source.keyName}.`);
+        return existing?.value === value ? undefined : { value, tags: { source: `${source.accountName}/${source.keyName}` } };
+      }
+      case "cognitiveServicesKey": {
+        const { resourceGroup, name } = parseResourceId(source.accountResourceId);
+        const keys = await deps.clients.cognitiveServices.accounts.listKeys(resourceGroup, name);
+        const value = secrets.add(keys.key1);
+        if (!value) throw permanent("FoundryKeyUnavailable", `AI Foundry account ${name} returned no key1.`);
+        return existing?.value === value ? undefined : { value, tags: { source: `${name}/key1` } };
+      }
+      case "entraClientSecret":
+        return entraClientSecret(source, existing, secrets);
+    }
+  }
+
+  async function entraClientSecret(
+    source: Extract<SecretSource, { type: "entraClientSecret" }>,
+    existing: ExistingSecret | undefined,
+    secrets: SecretScope,
+  ): Promise<NextValue | undefined> {
+    const graph = deps.graph();
+    const application = (await graph.api(`/applications/${source.applicationObjectId}`).select("id,passwordCredentials").get()) as {
+      passwordCredentials?: { keyId?: string; displayName?: string }[];
+    };
+    const keyIds = new Set((application.passwordCredentials ?? []).map((credential) => credential.keyId?.toLowerCase()));
+    const storedKeyId = existing?.tags.keyId?.toLowerCase();
+    if (existing?.value && storedKeyId && keyIds.has(storedKeyId)) return undefined;
+    const endDateTime = new Date(Date.now() + source.validityDays * 24 * 60 * 60 * 1000).toISOString();
+    const password = (await graph.api(`/applications/${source.applicationObjectId}/addPassword`).post({
+      passwordCredential: { displayName: source.displayName, endDateTime },
+    })) as { keyId?: string; secretText?: string };
+    const value = secrets.add(password.secretText);
+    if (!value || !password.keyId) throw permanent("ClientSecretUnavailable", "Microsoft Graph returned no secret text for the new client secret.");
+    const keepKeyId = password.keyId;
+    // Once the vault holds the new password, remove the older ones Shire made (including any
+    // orphan from a run that crashed between addPassword and setSecret): one live password.
+    const afterWrite = async () => {
+      for (const credential of application.passwordCredentials ?? []) {
+        if (credential.displayName === source.displayName && credential.keyId && credential.keyId !== keepKeyId) {
+          await graph.api(`/applications/${source.applicationObjectId}/removePassword`).post({ keyId: credential.keyId });
+        }
+      }
+    };
+    return { value, tags: { keyId: keepKeyId }, afterWrite };
+  }
+
+  return { ensureSecret };
+}
+
+function parseResourceId(id: string): { resourceGroup: string; name: string } {
+  const match = /\/resourceGroups\/([^/]+)\/providers\/[^/]+\/[^/]+\/([^/]+)$/i.exec(id);
+  if (!match) throw permanent("InvalidResourceId", `Not a resource id: ${id}`);
+  return { resourceGroup: match[1], name: match[2] };
+}
+
+registerActivity(ENSURE_SECRET, () => createSecretActivities(activityDepsFromEnv()).ensureSecret);
