@@ -1,0 +1,36 @@
+/**
+ * Importing this module registers every activity (one module per Azure resource kind).
+ * Activity names are `ensure<Kind>` for plan node kind `<kind>`.
+ */
+import "./resource-group";
+import "./log-analytics";
+import "./app-insights";
+import "./identity";
+import "./key-vault";
+import "./role-assignment";
+import "./storage";
+import "./static-website";
+import "./managed-environment";
+import "./secret";
+import "./container-app";
+import "./entra";
+import "./bot";
+
+export { ENSURE_RESOURCE_GROUP } from "./resource-group";
+export { ENSURE_LOG_ANALYTICS } from "./log-analytics";
+export { ENSURE_APP_INSIGHTS } from "./app-insights";
+export { ENSURE_IDENTITY } from "./identity";
+export { ENSURE_KEY_VAULT } from "./key-vault";
+export { ENSURE_ROLE_ASSIGNMENT } from "./role-assignment";
+export { ENSURE_STORAGE_ACCOUNT, ENSURE_FILE_SHARE } from "./storage";
+export { ENSURE_STATIC_WEBSITE } from "./static-website";
+export { ENSURE_MANAGED_ENVIRONMENT, ENSURE_ENVIRONMENT_STORAGE } from "./managed-environment";
+export { ENSURE_SECRET } from "./secret";
+export { ENSURE_CONTAINER_APP, ENSURE_AUTH_CONFIG } from "./container-app";
+export { ENSURE_ENTRA_APP, ENSURE_ENTRA_GROUP, ENSURE_GROUP_ASSIGNMENT } from "./entra";
+export { ENSURE_BOT_SERVICE } from "./bot";
+
+/** The activity that converges a plan node of the given kind. */
+export function activityNameForKind(kind: string): string {
+  return `ensure${kind.charAt(0).toUpperCase()}${kind.slice(1)}`;
+}
