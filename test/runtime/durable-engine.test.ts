@@ -1,0 +1,124 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/sandbox/state";
+import { HistoryEventType } from "../../src/runtime/durable/types";
+import { deliveries, startHarness, type Harness } from "./durable-harness";
+
+let harness: Harness | undefined;
+afterEach(async () => {
+  await harness?.close();
+  harness = undefined;
+});
+
+async function until<T>(read: () => T | undefined, what: string, engine: Harness["engine"]): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const value = read();
+    if (value !== undefined) return value;
+    await engine.waitForIdle();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`Timed out waiting for ${what}`);
+}
+
+describe("durable engine with the real durable-functions orchestrator", () => {
+  it("runs fan-out, retry, timer, sub-orchestration and external event to the result its history says", async () => {
+    const clock = new ManualClock(Date.parse("2026-11-25T10:00:00Z"));
+    harness = await startHarness({ clock });
+    const { engine } = harness;
+    engine.startInstance("sample", "sample-1", ["a", "b", "c"]);
+    await engine.waitForIdle();
+
+    // flaky failed once; its retry timer is pending on the manual clock.
+    expect(engine.getInstance("sample-1")?.customStatus).toEqual({ phase: "retry" });
+    await engine.advanceTime(1_000); // first retry interval
+    await engine.advanceTime(1_000); // second retry: backoff coefficient 1
+    expect(engine.getInstance("sample-1")?.customStatus).toEqual({ phase: "timer" });
+    await engine.advanceTime(60_000);
+    await until(() => (engine.getInstance("sample-1")?.customStatus as { phase?: string })?.phase === "waiting-for-approval" || undefined, "approval wait", engine);
+
+    expect(engine.raiseEvent("sample-1", "approval", { approved: true, by: "ops" })).toBe(true);
+    await engine.waitForIdle();
+
+    const state = engine.getInstance("sample-1")!;
+    expect(state.runtimeStatus).toBe("Completed");
+    expect(state.output).toEqual({
+      greetings: ["Hello a", "Hello b", "Hello c"],
+      retriedOnAttempt: 3,
+      fromChild: { n: 42, greeting: "Hello child-21" },
+      approval: { approved: true, by: "ops" },
+      timerWaitedMs: 60_000,
+    });
+    expect(engine.getInstance("sample-1:9")?.runtimeStatus).toBe("Completed");
+
+    // The history tells the same story: ids as durable-facts §4, each completion matching its schedule.
+    const scheduled = state.history.filter((e) => [HistoryEventType.TaskScheduled, HistoryEventType.TimerCreated, HistoryEventType.SubOrchestrationInstanceCreated].includes(e.EventType));
+    expect(scheduled.map((e) => [HistoryEventType[e.EventType], e.EventId, e.Name ?? null])).toEqual([
+      ["TaskScheduled", 0, "hello"],
+      ["TaskScheduled", 1, "hello"],
+      ["TaskScheduled", 2, "hello"],
+      ["TaskScheduled", 3, "flaky"],
+      ["TimerCreated", 4, null],
+      ["TaskScheduled", 5, "flaky"],
+      ["TimerCreated", 6, null],
+      ["TaskScheduled", 7, "flaky"],
+      ["TimerCreated", 8, null],
+      ["SubOrchestrationInstanceCreated", 9, "child"],
+    ]);
+    const failures = state.history.filter((e) => e.EventType === HistoryEventType.TaskFailed).map((e) => e.TaskScheduledId);
+    expect(failures).toEqual([3, 5]);
+    const completed = state.history.filter((e) => e.EventType === HistoryEventType.TaskCompleted).map((e) => e.TaskScheduledId);
+    expect(completed.sort()).toEqual([0, 1, 2, 7]);
+    expect(state.history.filter((e) => e.EventType === HistoryEventType.TimerFired).map((e) => e.TimerId)).toEqual([4, 6, 8]);
+    expect(state.history.at(-1)?.EventType).toBe(HistoryEventType.ExecutionCompleted);
+  });
+
+  it("fails the instance after the last retry and surfaces the activity's message", async () => {
+    harness = await startHarness({ clock: new ManualClock() });
+    const { engine } = harness;
+    engine.startInstance("retriesExhausted", "exhaust-1", null);
+    for (let i = 0; i < 4; i++) await engine.advanceTime(1_000);
+    const state = engine.getInstance("exhaust-1")!;
+    expect(state.runtimeStatus).toBe("Completed");
+    expect(state.output).toEqual({ caught: expect.stringContaining("this activity always fails") });
+    expect(state.history.filter((e) => e.EventType === HistoryEventType.TaskFailed)).toHaveLength(3);
+    // The library waits for one more retry timer after the last attempt (durable-facts §4).
+    expect(state.history.filter((e) => e.EventType === HistoryEventType.TimerCreated)).toHaveLength(3);
+  });
+
+  it("continues as new with a fresh history", async () => {
+    harness = await startHarness();
+    const { engine } = harness;
+    engine.startInstance("counter", "counter-1", 0);
+    await until(() => (engine.getInstance("counter-1")?.runtimeStatus === "Completed" ? true : undefined), "counter", engine);
+    const state = engine.getInstance("counter-1")!;
+    expect(state.output).toBe("finished at 3");
+    expect(state.input).toBe(3);
+    expect(state.history.filter((e) => e.EventType === HistoryEventType.TaskScheduled)).toHaveLength(1);
+  });
+
+  it("detects a non-deterministic orchestrator and fails it", async () => {
+    harness = await startHarness();
+    const { engine } = harness;
+    engine.startInstance("nonDeterministic", "nd-1", null);
+    await until(() => (engine.getInstance("nd-1")?.runtimeStatus === "Failed" ? true : undefined), "failure", engine);
+    expect(String(engine.getInstance("nd-1")!.output)).toMatch(/Non-deterministic workflow detected: action 0 was CallActivity 'hello'.*CallActivity 'flaky'/);
+  });
+
+  it("delivers an activity twice when asked (at-least-once)", async () => {
+    harness = await startHarness({ faults: { duplicateActivityDelivery: (name) => name === "hello" } });
+    const { engine, counterDir } = harness;
+    engine.startInstance("child", "dup-1", { n: 1 });
+    await until(() => (engine.getInstance("dup-1")?.runtimeStatus === "Completed" ? true : undefined), "child", engine);
+    expect(deliveries(counterDir, "hello", "child-1")).toBe(2);
+    expect(engine.getInstance("dup-1")!.output).toEqual({ n: 2, greeting: "Hello child-1" });
+  });
+
+  it("refuses to start an instance id that is still running, and allows it once finished", async () => {
+    harness = await startHarness({ clock: new ManualClock() });
+    const { engine } = harness;
+    engine.startInstance("sample", "busy-1", ["x"]);
+    await engine.waitForIdle();
+    expect(() => engine.startInstance("sample", "busy-1", ["x"])).toThrow(/already exists and is Running/);
+    engine.terminate("busy-1", "test");
+    expect(engine.startInstance("child", "busy-1", { n: 2 }).runtimeStatus).toBe("Pending");
+  });
+});
