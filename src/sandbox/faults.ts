@@ -1,0 +1,131 @@
+/**
+ * Faults on demand: ARM's throttling token buckets, transient errors and connection resets at a
+ * rate, latency per resource type, LRO durations and failures, Graph replication delay and
+ * PrincipalNotFound for principals ARM cannot see yet. Settings are live: tests change them
+ * between steps with `sandbox.setFaults()`.
+ */
+import type { ArmOperationKind, SandboxService } from "./types";
+
+export interface SandboxFaultSettings {
+  /** Multiplies ARM bucket sizes and refill rates (1 = Azure's numbers; 0.01 exercises 429s). 0 disables throttling. */
+  throttleScale: number;
+  /** Probability (0..1) that a request fails with 500/503 or a reset connection. */
+  transientRate: number;
+  transientKinds: ("500" | "503" | "reset")[];
+  /** Services the transient faults apply to (default: all). */
+  transientServices?: SandboxService[];
+  /** Only write/delete requests get transient faults (reads stay clean). */
+  transientWritesOnly: boolean;
+  /** Seed for the fault PRNG, so a failing test run is reproducible. */
+  seed: number;
+  /** Extra response latency per ARM resource type (ms), plus a default for everything. */
+  latencyMs: Record<string, number>;
+  defaultLatencyMs: number;
+  /** Scales all latencies (and LRO durations). */
+  latencyScale: number;
+  /** How long an LRO stays InProgress per resource type (clock ms). */
+  lroDurationMs: Record<string, number>;
+  defaultLroDurationMs: number;
+  /** Probability an LRO of that type ends Failed. */
+  lroFailure: Record<string, number>;
+  /** Entra replication delay: new Graph objects and identities are invisible to reads this long. */
+  graphReplicationDelayMs: number;
+  /** ARM answers PrincipalNotFound for assignments without principalType whose principal it cannot see yet. */
+  principalNotFoundWithoutType: boolean;
+}
+
+export const DEFAULT_FAULTS: SandboxFaultSettings = {
+  throttleScale: 1,
+  transientRate: 0,
+  transientKinds: ["500", "503", "reset"],
+  transientWritesOnly: false,
+  seed: 1,
+  latencyMs: {},
+  defaultLatencyMs: 0,
+  latencyScale: 1,
+  lroDurationMs: {},
+  defaultLroDurationMs: 0,
+  lroFailure: {},
+  graphReplicationDelayMs: 0,
+  principalNotFoundWithoutType: true,
+};
+
+/** Realistic latencies and LRO durations (milliseconds at scale 1), from typical Azure timings. */
+const REALISTIC_LATENCY: Record<string, number> = {
+  "Microsoft.Resources/resourceGroups": 300,
+  "Microsoft.KeyVault/vaults": 800,
+  "Microsoft.Storage/storageAccounts": 500,
+  "Microsoft.App/managedEnvironments": 500,
+  "Microsoft.App/containerApps": 500,
+};
+const REALISTIC_LRO: Record<string, number> = {
+  "Microsoft.Storage/storageAccounts": 20_000,
+  "Microsoft.OperationalInsights/workspaces": 5_000,
+  "Microsoft.App/managedEnvironments": 120_000,
+  "Microsoft.App/containerApps": 45_000,
+  "Microsoft.CognitiveServices/accounts": 15_000,
+  "Microsoft.Resources/resourceGroups": 30_000,
+};
+
+/** Presets for `npm start -- --sandbox-faults <name|json>`. */
+export function faultPreset(nameOrJson: string): Partial<SandboxFaultSettings> {
+  switch (nameOrJson) {
+    case "none":
+      return { defaultLatencyMs: 0, transientRate: 0 };
+    case "realistic":
+      // Timings at 1/20 so a demo install takes seconds, with Azure's shape of who is slow.
+      return { latencyMs: REALISTIC_LATENCY, lroDurationMs: REALISTIC_LRO, defaultLatencyMs: 50, latencyScale: 0.05, graphReplicationDelayMs: 2_000 };
+    case "flaky":
+      return { transientRate: 0.2, graphReplicationDelayMs: 1_000 };
+    default:
+      try {
+        return JSON.parse(nameOrJson) as Partial<SandboxFaultSettings>;
+      } catch {
+        throw new Error(`--sandbox-faults: '${nameOrJson}' is neither none|realistic|flaky nor JSON.`);
+      }
+  }
+}
+
+/** Small seeded PRNG (mulberry32): reproducible fault sequences. */
+export class SeededRandom {
+  private state: number;
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+}
+
+/** ARM's regional token bucket (azure-facts §G): reads 250/25 s⁻¹, writes and deletes 200/10 s⁻¹. */
+const BUCKETS: Record<ArmOperationKind, { size: number; refillPerSecond: number }> = {
+  read: { size: 250, refillPerSecond: 25 },
+  write: { size: 200, refillPerSecond: 10 },
+  delete: { size: 200, refillPerSecond: 10 },
+};
+
+export class ArmThrottle {
+  private readonly levels = new Map<ArmOperationKind, { tokens: number; at: number }>();
+
+  constructor(private readonly now: () => number) {}
+
+  /** Take a token; returns remaining tokens, or the seconds to wait when the bucket is empty. */
+  take(kind: ArmOperationKind, scale: number): { allowed: true; remaining: number } | { allowed: false; retryAfterSeconds: number } {
+    if (scale <= 0) return { allowed: true, remaining: BUCKETS[kind].size };
+    const bucket = BUCKETS[kind];
+    const size = Math.max(1, Math.floor(bucket.size * scale));
+    const refill = bucket.refillPerSecond * scale;
+    const now = this.now();
+    const level = this.levels.get(kind) ?? { tokens: size, at: now };
+    level.tokens = Math.min(size, level.tokens + ((now - level.at) / 1000) * refill);
+    level.at = now;
+    this.levels.set(kind, level);
+    if (level.tokens < 1) return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - level.tokens) / refill)) };
+    level.tokens -= 1;
+    return { allowed: true, remaining: Math.floor(level.tokens) };
+  }
+}

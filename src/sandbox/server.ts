@@ -1,0 +1,248 @@
+/**
+ * The sandbox's HTTPS front door: one server on loopback for every emulated service, dispatching
+ * by host name, with authentication, faults, latency and the request log applied uniformly.
+ * Errors render in the owning service's shape.
+ */
+import https from "node:https";
+import type http from "node:http";
+import { randomUUID } from "node:crypto";
+import type { AddressInfo, Socket } from "node:net";
+import { SANDBOX_DNS_SUFFIX } from "../azure/endpoints";
+import { ArmThrottle, SeededRandom } from "./faults";
+import type { RequestLog } from "./request-log";
+import type { SandboxEnvironment, SandboxServiceModule } from "./service";
+import { SandboxHttpError, type SandboxRequest, type SandboxResponse, type SandboxRoute, type SandboxService } from "./types";
+
+interface CompiledRoute extends SandboxRoute {
+  regex: RegExp;
+  names: string[];
+}
+
+export interface SandboxServerOptions {
+  tls: { certificatePem: string; privateKeyPem: string };
+  env: SandboxEnvironment;
+  modules: SandboxServiceModule[];
+  log: RequestLog;
+  /** Requests under /_sandbox/ (inspection API): no auth, no faults. */
+  control: (request: SandboxRequest) => Promise<SandboxResponse | undefined>;
+  port?: number;
+}
+
+export class SandboxServer {
+  private readonly routes: CompiledRoute[];
+  private readonly throttle: ArmThrottle;
+  private random: SeededRandom;
+  private seed: number;
+  private server?: https.Server;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(private readonly options: SandboxServerOptions) {
+    this.routes = options.modules.flatMap((module) => module.routes).map(compile);
+    this.throttle = new ArmThrottle(() => options.env.clock.now());
+    this.seed = options.env.faults.seed;
+    this.random = new SeededRandom(this.seed);
+  }
+
+  async listen(): Promise<number> {
+    this.server = https.createServer({ cert: this.options.tls.certificatePem, key: this.options.tls.privateKeyPem }, (req, res) => void this.handle(req, res));
+    this.server.on("connection", (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.on("close", () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => this.server!.listen(this.options.port ?? 0, "127.0.0.1", resolve));
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const rawBody = await new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", () => resolve(Buffer.concat(chunks)));
+    });
+    const hostHeader = (req.headers.host ?? "").toLowerCase();
+    const host = hostHeader.replace(/:\d+$/, "");
+    const service = serviceFor(host);
+    const url = new URL(req.url ?? "/", `https://${hostHeader || "localhost"}`);
+    const request: SandboxRequest = {
+      service,
+      method: (req.method ?? "GET").toUpperCase(),
+      host,
+      path: url.pathname,
+      query: url.searchParams,
+      headers: req.headers,
+      body: undefined,
+      rawBody,
+      params: {},
+      requestId: randomUUID(),
+      baseUrl: `https://${hostHeader}`,
+    };
+
+    let response: SandboxResponse;
+    let logBody: unknown = rawBody.length ? rawBody.toString("utf8") : undefined;
+    try {
+      if (url.pathname.startsWith("/_sandbox/")) {
+        request.body = parseJson(rawBody, service);
+        response = (await this.options.control(request)) ?? { status: 404, body: { error: { code: "NotFound", message: "No such sandbox control endpoint." } } };
+        return this.send(res, request, response, false);
+      }
+      const isJson = !/xml|octet-stream|text\/html|text\/plain/i.test(String(req.headers["content-type"] ?? "")) && service !== "blob";
+      request.body = isJson ? parseJson(rawBody, service) : undefined;
+      logBody = request.body ?? logBody;
+      const match = this.match(request);
+      if (!match) throw notFound(request);
+      request.params = match.params;
+      const route = match.route;
+
+      await this.applyLatency(route);
+      if (this.injectTransient(request, route, res)) {
+        this.options.log.write({ method: request.method, url: url.pathname + url.search, status: 0, body: logBody });
+        return;
+      }
+      if (service === "arm" && route.armKind) {
+        const taken = this.throttle.take(route.armKind, this.options.env.faults.throttleScale);
+        if (!taken.allowed) {
+          throw new SandboxHttpError(429, "TooManyRequests", `The request is being throttled as the limit has been reached for operation type - ${route.armKind}. Please retry after ${taken.retryAfterSeconds} seconds.`, {
+            "retry-after": String(taken.retryAfterSeconds),
+          });
+        }
+        res.setHeader(`x-ms-ratelimit-remaining-subscription-${route.armKind}s`, String(taken.remaining));
+      }
+      response = await route.handler(request);
+    } catch (error) {
+      response = renderError(error, request);
+    }
+    this.options.log.write({ method: request.method, url: url.pathname + url.search, status: response.status, body: logBody });
+    this.send(res, request, response, true);
+  }
+
+  private send(res: http.ServerResponse, request: SandboxRequest, response: SandboxResponse, withIds: boolean): void {
+    const headers: Record<string, string> = { ...(response.headers ?? {}) };
+    if (withIds) {
+      headers["x-ms-request-id"] = request.requestId;
+      if (request.service === "arm") headers["x-ms-correlation-request-id"] = request.requestId;
+      if (request.service === "graph") headers["request-id"] = request.requestId;
+    }
+    let payload: Buffer | undefined;
+    if (Buffer.isBuffer(response.body)) payload = response.body;
+    else if (typeof response.body === "string") payload = Buffer.from(response.body);
+    else if (response.body !== undefined) {
+      payload = Buffer.from(JSON.stringify(response.body));
+      headers["content-type"] ??= "application/json; charset=utf-8";
+    }
+    res.writeHead(response.status, headers);
+    res.end(request.method === "HEAD" ? undefined : payload);
+  }
+
+  private match(request: SandboxRequest): { route: CompiledRoute; params: Record<string, string> } | undefined {
+    for (const route of this.routes) {
+      if (route.service !== request.service || route.method !== request.method) continue;
+      const found = route.regex.exec(request.path);
+      if (!found) continue;
+      const params: Record<string, string> = {};
+      route.names.forEach((name, i) => (params[name] = decodeURIComponent(found[i + 1] ?? "")));
+      return { route, params };
+    }
+    return undefined;
+  }
+
+  private async applyLatency(route: CompiledRoute): Promise<void> {
+    const faults = this.options.env.faults;
+    const perType = route.resourceType ? faults.latencyMs[route.resourceType] : undefined;
+    const ms = (perType ?? faults.defaultLatencyMs) * faults.latencyScale;
+    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  /** Returns true when the request was answered (or cut) by a transient fault. */
+  private injectTransient(request: SandboxRequest, route: CompiledRoute, res: http.ServerResponse): boolean {
+    const faults = this.options.env.faults;
+    if (faults.seed !== this.seed) {
+      this.seed = faults.seed;
+      this.random = new SeededRandom(this.seed);
+    }
+    if (faults.transientRate <= 0) return false;
+    if (faults.transientServices && !faults.transientServices.includes(request.service)) return false;
+    if (faults.transientWritesOnly && (request.method === "GET" || request.method === "HEAD")) return false;
+    if (route.armKind === undefined && request.service === "arm") return false;
+    if (this.random.next() >= faults.transientRate) return false;
+    const kind = faults.transientKinds[Math.floor(this.random.next() * faults.transientKinds.length)] ?? "500";
+    if (kind === "reset") {
+      res.socket?.destroy();
+      return true;
+    }
+    const status = kind === "503" ? 503 : 500;
+    this.send(res, request, renderError(new SandboxHttpError(status, status === 503 ? "ServiceUnavailable" : "InternalServerError", status === 503 ? "The service is temporarily unavailable." : "An internal error occurred.", status === 503 ? { "retry-after": "1" } : {}), request), true);
+    return true;
+  }
+}
+
+function compile(route: SandboxRoute): CompiledRoute {
+  const names: string[] = [];
+  const pattern = route.pattern
+    .split("/")
+    .map((segment) => {
+      if (segment.startsWith("*")) {
+        names.push(segment.slice(1));
+        return "(.*)";
+      }
+      if (segment.startsWith(":")) {
+        names.push(segment.slice(1));
+        return "([^/]+)";
+      }
+      return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    })
+    .join("/");
+  return { ...route, names, regex: new RegExp(`^${pattern}/?$`, "i") };
+}
+
+export function serviceFor(host: string): SandboxService {
+  const suffix = `.${SANDBOX_DNS_SUFFIX}`;
+  if (host === `graph${suffix}`) return "graph";
+  if (host === `login${suffix}`) return "login";
+  if (host.endsWith(`.vault${suffix}`)) return "keyvault";
+  if (host.endsWith(`.blob${suffix}`)) return "blob";
+  return "arm";
+}
+
+function parseJson(raw: Buffer, service: SandboxService): unknown {
+  if (raw.length === 0) return undefined;
+  try {
+    return JSON.parse(raw.toString("utf8"));
+  } catch (error) {
+    const code = service === "keyvault" ? "BadParameter" : service === "graph" ? "BadRequest" : "InvalidRequestContent";
+    throw new SandboxHttpError(400, code, `The request content was invalid and could not be deserialized: ${(error as Error).message}`);
+  }
+}
+
+function notFound(request: SandboxRequest): SandboxHttpError {
+  if (request.service === "graph") return new SandboxHttpError(400, "BadRequest", `Resource not found for the segment '${request.path.split("/").filter(Boolean).at(-1) ?? ""}'.`);
+  if (request.service === "keyvault") return new SandboxHttpError(404, "NotFound", `No route for ${request.method} ${request.path}.`);
+  return new SandboxHttpError(404, "NoRegisteredProviderFound", `No registered resource provider found for ${request.method} ${request.path}.`);
+}
+
+export function renderError(error: unknown, request: SandboxRequest): SandboxResponse {
+  const known = error instanceof SandboxHttpError ? error : new SandboxHttpError(500, "InternalServerError", `Sandbox error: ${(error as Error)?.message ?? String(error)}`);
+  if (!(error instanceof SandboxHttpError)) console.error("[sandbox]", (error as Error)?.stack ?? error);
+  if (request.service === "graph") {
+    return { status: known.status, headers: known.headers, body: { error: { code: known.code, message: known.message, innerError: { "request-id": request.requestId, date: new Date().toISOString() } } } };
+  }
+  if (request.service === "blob") {
+    return {
+      status: known.status,
+      headers: { ...known.headers, "content-type": "application/xml", "x-ms-error-code": known.code },
+      body: `<?xml version="1.0" encoding="utf-8"?><Error><Code>${known.code}</Code><Message>${escapeXml(known.message)}\nRequestId:${request.requestId}</Message></Error>`,
+    };
+  }
+  const body: { error: { code: string; message: string; details?: unknown; innererror?: unknown } } = { error: { code: known.code, message: known.message } };
+  if (known.details !== undefined) body.error.details = known.details;
+  if (request.service === "keyvault" && known.details !== undefined) body.error.innererror = known.details;
+  return { status: known.status, headers: { ...known.headers, ...(request.service === "arm" ? { "x-ms-failure-cause": "gateway" } : {}) }, body };
+}
+
+function escapeXml(value: string): string {
+  return value.replace(/[<>&'"]/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
