@@ -1,0 +1,24 @@
+/** ARM's error codes and messages, one named constructor each (STYLE.md §5, §12). */
+import { SandboxHttpError } from "../types";
+
+export const ArmErrors = {
+  missingApiVersion: () => new SandboxHttpError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."),
+  noRegisteredProvider: (type: string, apiVersion: string, location: string, supported: string) =>
+    new SandboxHttpError(
+      400,
+      "NoRegisteredProviderFound",
+      `No registered resource provider found for location '${location}' and API version '${apiVersion}' for type '${type.split("/").slice(1).join("/")}'. The supported api-versions are '${supported}'. The supported locations are 'westeurope, northeurope, eastus, eastus2, westus2, swedencentral, uksouth'.`,
+    ),
+  invalidResourceType: (type: string) => new SandboxHttpError(400, "InvalidResourceType", `The resource type '${type}' could not be found in the namespace '${type.split("/")[0]}' for api version.`),
+  resourceGroupNotFound: (name: string) => new SandboxHttpError(404, "ResourceGroupNotFound", `Resource group '${name}' could not be found.`),
+  resourceNotFound: (type: string, name: string, group?: string) =>
+    new SandboxHttpError(404, "ResourceNotFound", `The Resource '${type}/${name}' under resource group '${group ?? "<none>"}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`),
+  parentNotFound: (parentId: string) => new SandboxHttpError(404, "ParentResourceNotFound", `Failed to perform the operation on the resource: parent resource '${parentId}' not found.`),
+  invalidContent: (message: string) => new SandboxHttpError(400, "InvalidRequestContent", message),
+  invalidName: (code: string, message: string) => new SandboxHttpError(400, code, message),
+  locationRequired: () => new SandboxHttpError(400, "LocationRequired", "The location property is required for this definition."),
+  conflict: (code: string, message: string) => new SandboxHttpError(409, code, message),
+  badRequest: (code: string, message: string, details?: unknown) => new SandboxHttpError(400, code, message, {}, details),
+  beingDeleted: (name: string) => new SandboxHttpError(409, "ResourceGroupBeingDeleted", `The resource group '${name}' is in deprovisioning state and cannot perform this operation.`),
+  methodNotAllowed: (method: string, type: string) => new SandboxHttpError(405, "MethodNotAllowed", `The requested resource does not support http method '${method}' for type '${type}'.`),
+};
