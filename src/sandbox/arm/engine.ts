@@ -233,12 +233,9 @@ export class ArmEngine {
     }
     if (parsed.action && request.method === "POST") return this.action(request, parsed);
     const definition = this.definition(parsed.type);
-    if (!definition) {
-      this.checkApiVersion(request, parsed.namespace, parsed.type);
-      if (parsed.action && request.method === "GET") return this.list(request, parsed, parsed.action);
-      throw ArmErrors.invalidResourceType(parsed.type);
-    }
-    this.checkApiVersion(request, parsed.namespace, parsed.type, typeof (request.body as { location?: unknown })?.location === "string" ? String((request.body as { location: string }).location) : undefined);
+    this.checkApiVersion(request, parsed.namespace, parsed.type);
+    if (parsed.action && request.method === "GET") return this.list(request, parsed);
+    if (!definition) throw ArmErrors.invalidResourceType(parsed.type);
     if (!parsed.id) return this.list(request, parsed);
     switch (request.method) {
       case "GET":
@@ -272,12 +269,13 @@ export class ArmEngine {
     return { status: 200, body: stored.resource };
   }
 
-  private list(request: SandboxRequest, parsed: ParsedArmPath, childType?: string): SandboxResponse {
+  /** A collection: `.../<type>` under the scope, or `.../<resource>/<childType>` under a resource. */
+  private list(request: SandboxRequest, parsed: ParsedArmPath): SandboxResponse {
     if (parsed.type !== "Microsoft.Resources/resourceGroups") this.requireResourceGroup(parsed);
-    const type = childType ? `${parsed.type}` : parsed.type;
-    const under = (childType ? parsed.id : parsed.scope)?.toLowerCase() ?? "";
+    if (parsed.id && !this.store.get(parsed.id)) throw ArmErrors.parentNotFound(parsed.id);
+    const under = (parsed.id ?? parsed.scope).toLowerCase();
     const items = this.store
-      .listByType(type)
+      .listByType(parsed.type)
       .filter((stored) => stored.resource.id.toLowerCase().startsWith(`${under}/`))
       .map((stored) => stored.resource);
     return { status: 200, body: { value: filterList(items, request.query.get("$filter")) } };
