@@ -67,7 +67,8 @@ export class SandboxServer {
     const hostHeader = (req.headers.host ?? "").toLowerCase();
     const host = hostHeader.replace(/:\d+$/, "");
     const service = serviceFor(host);
-    const url = new URL(req.url ?? "/", `https://${hostHeader || "localhost"}`);
+    // ARM clients build "/{scope}/..." with scope already starting with "/": collapse the doubled slash as ARM does.
+    const url = new URL((req.url ?? "/").replace(/^\/{2,}/, "/"), `https://${hostHeader || "localhost"}`);
     const request: SandboxRequest = {
       service,
       method: (req.method ?? "GET").toUpperCase(),
