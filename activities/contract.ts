@@ -9,6 +9,8 @@
 export interface NodeReference {
   fromNode: string;
   output: string;
+  /** Optional string template: `${value}` is replaced by the output (e.g. "https://openclaw.${value}"). */
+  format?: string;
 }
 
 export interface ActivityInput<TDesired = Record<string, unknown>> {
@@ -55,7 +57,7 @@ export function isNodeReference(value: unknown): value is NodeReference {
     !Array.isArray(value) &&
     typeof (value as NodeReference).fromNode === "string" &&
     typeof (value as NodeReference).output === "string" &&
-    Object.keys(value).length === 2
+    Object.keys(value).every((key) => key === "fromNode" || key === "output" || key === "format")
   );
 }
 
@@ -67,7 +69,9 @@ export function resolveReferences<T>(value: T, results: Record<string, ActivityR
     if (!(value.output in result.outputs)) {
       throw new Error(`Node "${value.fromNode}" has no output "${value.output}".`);
     }
-    return result.outputs[value.output] as T;
+    const output = result.outputs[value.output];
+    if (value.format !== undefined) return value.format.split("${value}").join(String(output)) as T;
+    return output as T;
   }
   if (Array.isArray(value)) return value.map((item) => resolveReferences(item, results)) as T;
   if (typeof value === "object" && value !== null) {

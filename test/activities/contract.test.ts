@@ -41,3 +41,13 @@ describe("isActivityFailure", () => {
     expect(isActivityFailure(null)).toBe(false);
   });
 });
+
+describe("formatted references", () => {
+  it("interpolate the output into a string template", () => {
+    const resolved = resolveReferences(
+      { origin: { fromNode: "env", output: "defaultDomain", format: "https://openclaw.${value}" } },
+      { env: result("env", { defaultDomain: "abc.westeurope.azurecontainerapps.io" }) },
+    );
+    expect(resolved).toEqual({ origin: "https://openclaw.abc.westeurope.azurecontainerapps.io" });
+  });
+});

@@ -1,0 +1,146 @@
+/**
+ * What runs in the Container App: the OpenClaw container (config seeded onto the Azure Files
+ * share by an init container, secrets as Container App secret references, bind `lan`, token
+ * auth, 127.0.0.1 as trusted proxy, the app's FQDN as the allowed origin) and the NGINX sidecar
+ * the ingress targets. No secret value appears here: only secret names.
+ */
+import fs from "node:fs";
+import type { NodeReference } from "../../activities/contract";
+import { findRepoFile, renderNginxConfig, TEAMS_WEBHOOK_PATH } from "./nginx";
+
+export const OPENCLAW_PORTS = { gateway: 18789, teams: 3978, telegramWebhook: 8787, nginx: 8080 } as const;
+export const OPENCLAW_STATE_MOUNT = "/home/node/.openclaw";
+export const OPENCLAW_CONFIG_PATH = `${OPENCLAW_STATE_MOUNT}/openclaw.json`;
+export const TELEGRAM_WEBHOOK_PATH = "/telegram-webhook";
+/** The sidecar image, pinned. */
+export const NGINX_IMAGE = "docker.io/library/nginx:1.27.3-alpine";
+
+type Value = string | NodeReference;
+
+export interface OpenClawContainerInputs {
+  image: string;
+  nginxImage?: string;
+  /** Origin users reach the app on, e.g. `https://openclaw.<env default domain>` (may be a reference). */
+  appOrigin: Value;
+  channels: { teams: boolean; telegram?: { mode: "polling" | "webhook" }; whatsapp: boolean };
+  /** Container App secret names (each a Key Vault reference). */
+  secretNames: { gatewayToken: string; teamsAppPassword?: string; telegramBotToken?: string; telegramWebhookSecret?: string; foundryApiKey?: string };
+  teams?: { appId: Value; tenantId: string };
+  foundry?: { endpoint: string; deployment?: string };
+  appInsightsConnectionString: Value;
+  volumeName: string;
+  /** Totals across both containers; the sidecar takes 0.25 vCPU / 0.5Gi. */
+  resources: { cpu: number; memory: string };
+}
+
+/** The seed openclaw.json (no secrets: tokens come from the environment). */
+export function buildOpenClawConfig(inputs: OpenClawContainerInputs, appOrigin: string): Record<string, unknown> {
+  const channels: Record<string, unknown> = {};
+  if (inputs.channels.teams) {
+    channels.msteams = { enabled: true, webhook: { port: OPENCLAW_PORTS.teams, path: TEAMS_WEBHOOK_PATH } };
+  }
+  if (inputs.channels.telegram) {
+    channels.telegram = inputs.channels.telegram.mode === "webhook"
+      ? { enabled: true, webhookUrl: `${appOrigin}${TELEGRAM_WEBHOOK_PATH}`, webhookPath: TELEGRAM_WEBHOOK_PATH, webhookHost: "127.0.0.1", webhookPort: OPENCLAW_PORTS.telegramWebhook }
+      : { enabled: true };
+  }
+  const config: Record<string, unknown> = {
+    gateway: {
+      mode: "local",
+      bind: "lan",
+      port: OPENCLAW_PORTS.gateway,
+      auth: { mode: "token" },
+      trustedProxies: ["127.0.0.1"],
+      controlUi: { allowedOrigins: [appOrigin] },
+    },
+  };
+  if (Object.keys(channels).length > 0) config.channels = channels;
+  if (inputs.channels.teams) config.plugins = { entries: { msteams: { enabled: true } } };
+  if (inputs.foundry) {
+    config.models = { providers: { "microsoft-foundry": { baseUrl: inputs.foundry.endpoint } } };
+  }
+  return config;
+}
+
+/** The seed script run by the init container, from infra/openclaw/seed-config.js. */
+export function seedScript(): string {
+  return fs.readFileSync(findRepoFile("infra", "openclaw", "seed-config.js"), "utf8");
+}
+
+const env = (name: string, value: Value) => ({ name, value });
+const secretEnv = (name: string, secretRef: string) => ({ name, secretRef });
+
+/** `appOrigin` may be a run-time reference; the seed config embeds it through a format string. */
+function seedConfigValue(inputs: OpenClawContainerInputs): Value {
+  const marker = "__SHIRE_APP_ORIGIN__";
+  const json = JSON.stringify(buildOpenClawConfig(inputs, marker));
+  if (typeof inputs.appOrigin === "string") return json.split(marker).join(inputs.appOrigin);
+  return { ...inputs.appOrigin, format: json.split(marker).join(inputs.appOrigin.format ?? "${value}") };
+}
+
+export function buildOpenClawContainerSpec(inputs: OpenClawContainerInputs) {
+  const sidecar = { cpu: 0.25, memory: "0.5Gi" };
+  const openclawCpu = inputs.resources.cpu - sidecar.cpu;
+  const openclawMemory = `${Number.parseFloat(inputs.resources.memory) - 0.5}Gi`;
+  const names = inputs.secretNames;
+  const openclawEnv = [
+    env("OPENCLAW_STATE_DIR", OPENCLAW_STATE_MOUNT),
+    env("OPENCLAW_CONFIG_PATH", OPENCLAW_CONFIG_PATH),
+    env("OPENCLAW_DISABLE_BONJOUR", "1"),
+    env("OPENCLAW_GATEWAY_PORT", String(OPENCLAW_PORTS.gateway)),
+    secretEnv("OPENCLAW_GATEWAY_TOKEN", names.gatewayToken),
+    env("APPLICATIONINSIGHTS_CONNECTION_STRING", inputs.appInsightsConnectionString),
+    ...(inputs.teams && names.teamsAppPassword
+      ? [env("MSTEAMS_APP_ID", inputs.teams.appId), env("MSTEAMS_TENANT_ID", inputs.teams.tenantId), secretEnv("MSTEAMS_APP_PASSWORD", names.teamsAppPassword)]
+      : []),
+    ...(inputs.channels.telegram && names.telegramBotToken ? [secretEnv("TELEGRAM_BOT_TOKEN", names.telegramBotToken)] : []),
+    ...(inputs.channels.telegram?.mode === "webhook" && names.telegramWebhookSecret ? [secretEnv("TELEGRAM_WEBHOOK_SECRET", names.telegramWebhookSecret)] : []),
+    ...(inputs.foundry && names.foundryApiKey ? [secretEnv("AZURE_OPENAI_API_KEY", names.foundryApiKey)] : []),
+  ];
+  const nginxConfig = renderNginxConfig({
+    listenPort: OPENCLAW_PORTS.nginx,
+    gatewayPort: OPENCLAW_PORTS.gateway,
+    teamsPort: inputs.channels.teams ? OPENCLAW_PORTS.teams : undefined,
+    telegram: inputs.channels.telegram?.mode === "webhook" ? { path: TELEGRAM_WEBHOOK_PATH, port: OPENCLAW_PORTS.telegramWebhook } : undefined,
+  });
+  const mount = [{ volumeName: inputs.volumeName, mountPath: OPENCLAW_STATE_MOUNT }];
+  return {
+    initContainers: [
+      {
+        name: "seed-config",
+        image: inputs.image,
+        command: ["node", "-e", seedScript()],
+        env: [env("OPENCLAW_CONFIG_PATH", OPENCLAW_CONFIG_PATH), env("OPENCLAW_SEED_CONFIG", seedConfigValue(inputs))],
+        volumeMounts: mount,
+      },
+    ],
+    containers: [
+      {
+        name: "openclaw",
+        image: inputs.image,
+        // The image's entrypoint is tini; override only the command it runs (CMD), binding to the replica's network.
+        args: ["node", "openclaw.mjs", "gateway", "--bind", "lan", "--port", String(OPENCLAW_PORTS.gateway)],
+        env: openclawEnv,
+        resources: { cpu: openclawCpu, memory: openclawMemory },
+        volumeMounts: mount,
+        probes: [
+          // Readiness can take a while (plugins, Teams webhook ~50 s on 2 cores): a startup allowance first.
+          { type: "Startup", httpGet: { path: "/healthz", port: OPENCLAW_PORTS.gateway }, initialDelaySeconds: 5, periodSeconds: 5, failureThreshold: 30, timeoutSeconds: 3 },
+          { type: "Liveness", httpGet: { path: "/healthz", port: OPENCLAW_PORTS.gateway }, periodSeconds: 30, failureThreshold: 3, timeoutSeconds: 5 },
+          { type: "Readiness", httpGet: { path: "/readyz", port: OPENCLAW_PORTS.gateway }, periodSeconds: 10, failureThreshold: 6, timeoutSeconds: 5 },
+        ],
+      },
+      {
+        name: "nginx",
+        image: inputs.nginxImage ?? NGINX_IMAGE,
+        // Config travels in an environment variable: the stock image, no custom build, no secret in it.
+        command: ["/bin/sh", "-c", "printf '%s' \"$SHIRE_NGINX_CONF\" > /tmp/nginx.conf && exec nginx -c /tmp/nginx.conf -g 'daemon off;'"],
+        env: [env("SHIRE_NGINX_CONF", nginxConfig)],
+        resources: sidecar,
+        probes: [{ type: "Liveness", tcpSocket: { port: OPENCLAW_PORTS.nginx }, periodSeconds: 30, failureThreshold: 3 }],
+      },
+    ],
+    ingress: { external: true, targetPort: OPENCLAW_PORTS.nginx, transport: "auto" as const, allowInsecure: false },
+    nginxConfig,
+  };
+}

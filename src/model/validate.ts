@@ -1,0 +1,148 @@
+/**
+ * Validating an install request: every problem is listed at once (path + message), unknown
+ * fields included, and nothing is created when there is any (DESIGN.md principle 7).
+ */
+import { MAX_SLUG_LENGTH, MIN_SLUG_LENGTH, SLUG_PATTERN } from "./names";
+import { DEFAULT_OPENCLAW_IMAGE, DEFAULT_REGION, DEFAULT_RESOURCES, type SlugSpec, type SlugSpecInput } from "./spec";
+
+export interface Problem {
+  path: string;
+  message: string;
+}
+
+export type ValidationResult = { ok: true; spec: SlugSpec } | { ok: false; problems: Problem[] };
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MOVING_TAGS = /^(latest|main|beta|dev|extended-stable)(-slim|-browser)?$/;
+/** `<repo>:<YYYY.M.P[-N|-beta.N][-slim|-browser]>` or `<repo>@sha256:<64 hex>`. */
+const PINNED_TAG = /^\d{4}\.\d{1,2}\.\d+(-\d+|-beta\.\d+)?(-slim|-browser)?$/;
+const REPOSITORY = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)+$/;
+const REGIONS = new Set(["westeurope", "northeurope", "swedencentral", "uksouth", "francecentral", "germanywestcentral", "eastus", "eastus2", "westus2", "westus3", "centralus", "canadacentral", "australiaeast", "japaneast", "southeastasia"]);
+const ALLOWED_PAIRS = new Set(Array.from({ length: 16 }, (_, i) => (i + 1) * 0.25).map((cpu) => `${cpu}/${cpu * 2}Gi`));
+
+const KNOWN: Record<string, unknown> = {
+  region: true,
+  image: true,
+  allowMovingTag: true,
+  channels: { teams: { enabled: true }, telegram: { enabled: true, mode: true }, whatsapp: { enabled: true } },
+  foundry: { endpoint: true, accountResourceId: true, deployment: true },
+  allowedIdentities: true,
+  resources: { cpu: true, memory: true },
+  tags: true,
+};
+
+export function validateSlug(slug: string): Problem[] {
+  const problems: Problem[] = [];
+  if (slug.length < MIN_SLUG_LENGTH || slug.length > MAX_SLUG_LENGTH) {
+    problems.push({ path: "slug", message: `must be ${MIN_SLUG_LENGTH}-${MAX_SLUG_LENGTH} characters (the Key Vault name kv-<slug>-<suffix> must fit 24); got ${slug.length}.` });
+  }
+  if (!SLUG_PATTERN.test(slug)) {
+    problems.push({ path: "slug", message: "must be lowercase letters and digits, start with a letter, end with a letter or digit, with single hyphens allowed inside." });
+  }
+  return problems;
+}
+
+function unknownFields(value: unknown, shape: Record<string, unknown>, path: string, problems: Problem[]): void {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return;
+  for (const [key, child] of Object.entries(value)) {
+    const childPath = path ? `${path}.${key}` : key;
+    if (key === "botToken" || key === "token" || key === "appPassword") {
+      problems.push({ path: childPath, message: "secrets are never sent to Shire: write the channel token to the slug's Key Vault (secret telegram-bot-token) instead." });
+      continue;
+    }
+    if (!(key in shape)) {
+      problems.push({ path: childPath, message: "is not a known field." });
+      continue;
+    }
+    const childShape = shape[key];
+    if (childShape && typeof childShape === "object") unknownFields(child, childShape as Record<string, unknown>, childPath, problems);
+  }
+}
+
+export function validateImage(image: string, allowMovingTag: boolean): string | undefined {
+  const digest = /^(.+)@sha256:([0-9a-f]{64})$/.exec(image);
+  if (digest) return REPOSITORY.test(digest[1]) ? undefined : `'${digest[1]}' is not a valid image repository.`;
+  const at = image.lastIndexOf(":");
+  const slash = image.lastIndexOf("/");
+  if (at <= slash) return "must name a tag or a digest (repository:tag or repository@sha256:...).";
+  const repository = image.slice(0, at);
+  const tag = image.slice(at + 1);
+  if (!REPOSITORY.test(repository)) return `'${repository}' is not a valid image repository.`;
+  if (MOVING_TAGS.test(tag)) return allowMovingTag ? undefined : `tag '${tag}' moves; pin a version (e.g. 2026.9.6) or a digest, or set allowMovingTag.`;
+  if (!PINNED_TAG.test(tag) && !allowMovingTag) return `tag '${tag}' is not an OpenClaw version (YYYY.M.P[-N][-slim|-browser]).`;
+  return undefined;
+}
+
+export function validateInstallRequest(slug: string, body: unknown): ValidationResult {
+  const problems: Problem[] = [...validateSlug(slug)];
+  if (body !== undefined && (body === null || typeof body !== "object" || Array.isArray(body))) {
+    return { ok: false, problems: [...problems, { path: "", message: "the body must be a JSON object (or empty)." }] };
+  }
+  const input = (body ?? {}) as SlugSpecInput;
+  unknownFields(input, KNOWN, "", problems);
+
+  const region = input.region ?? process.env.SHIRE_DEFAULT_REGION ?? DEFAULT_REGION;
+  if (typeof region !== "string" || !REGIONS.has(region)) problems.push({ path: "region", message: `'${String(region)}' is not a region Shire deploys to (${[...REGIONS].join(", ")}).` });
+
+  const image = input.image ?? process.env.SHIRE_DEFAULT_IMAGE ?? DEFAULT_OPENCLAW_IMAGE;
+  if (input.allowMovingTag !== undefined && typeof input.allowMovingTag !== "boolean") problems.push({ path: "allowMovingTag", message: "must be true or false." });
+  if (typeof image !== "string") problems.push({ path: "image", message: "must be a string." });
+  else {
+    const imageProblem = validateImage(image, input.allowMovingTag === true);
+    if (imageProblem) problems.push({ path: "image", message: imageProblem });
+  }
+
+  const channels = input.channels ?? {};
+  const teams = channels.teams?.enabled ?? true;
+  const telegramEnabled = channels.telegram?.enabled ?? false;
+  const telegramMode = channels.telegram?.mode ?? "polling";
+  if (telegramMode !== "polling" && telegramMode !== "webhook") problems.push({ path: "channels.telegram.mode", message: "must be 'polling' or 'webhook'." });
+  for (const [name, channel] of Object.entries(channels)) {
+    const enabled = (channel as { enabled?: unknown } | undefined)?.enabled;
+    if (enabled !== undefined && typeof enabled !== "boolean") problems.push({ path: `channels.${name}.enabled`, message: "must be true or false." });
+  }
+
+  let foundry: SlugSpec["foundry"];
+  if (input.foundry !== undefined) {
+    const endpoint = input.foundry.endpoint;
+    if (typeof endpoint !== "string" || !/^https:\/\/[a-z0-9.-]+(\/.*)?$/i.test(endpoint)) problems.push({ path: "foundry.endpoint", message: "must be an https URL." });
+    const accountResourceId = input.foundry.accountResourceId;
+    if (accountResourceId !== undefined && !/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.CognitiveServices\/accounts\/[^/]+$/i.test(accountResourceId)) {
+      problems.push({ path: "foundry.accountResourceId", message: "must be the ARM id of a Microsoft.CognitiveServices/accounts resource." });
+    }
+    foundry = { endpoint: String(endpoint), accountResourceId, deployment: input.foundry.deployment };
+  }
+
+  const allowedIdentities = input.allowedIdentities ?? [];
+  if (!Array.isArray(allowedIdentities)) problems.push({ path: "allowedIdentities", message: "must be a list of Entra object ids." });
+  else allowedIdentities.forEach((id, i) => typeof id === "string" && GUID.test(id) ? undefined : problems.push({ path: `allowedIdentities[${i}]`, message: `'${String(id)}' is not an Entra object id (GUID).` }));
+
+  const cpu = input.resources?.cpu ?? DEFAULT_RESOURCES.cpu;
+  const memory = input.resources?.memory ?? `${cpu * 2}Gi`;
+  // The NGINX sidecar takes 0.25 vCPU / 0.5Gi of the total.
+  if (!ALLOWED_PAIRS.has(`${cpu}/${memory}`) || cpu < 0.5) problems.push({ path: "resources", message: `cpu ${cpu} / memory ${memory} is not an allowed Container Apps pair of at least 0.5 vCPU (0.5/1Gi, 0.75/1.5Gi ... 4/8Gi).` });
+
+  const tags = input.tags ?? {};
+  if (typeof tags !== "object" || Array.isArray(tags)) problems.push({ path: "tags", message: "must be an object of string values." });
+  else {
+    for (const [key, value] of Object.entries(tags)) {
+      if (typeof value !== "string") problems.push({ path: `tags.${key}`, message: "must be a string." });
+      if (key === "managed-by" || key === "shire-slug") problems.push({ path: `tags.${key}`, message: "is set by Shire and cannot be overridden." });
+    }
+  }
+
+  if (problems.length > 0) return { ok: false, problems };
+  return {
+    ok: true,
+    spec: {
+      slug,
+      region,
+      image: image as string,
+      channels: { teams, ...(telegramEnabled ? { telegram: { mode: telegramMode } } : {}), whatsapp: channels.whatsapp?.enabled ?? false },
+      ...(foundry ? { foundry } : {}),
+      allowedIdentities: allowedIdentities.map((id) => id.toLowerCase()),
+      resources: { cpu, memory },
+      tags: tags as Record<string, string>,
+    },
+  };
+}
