@@ -8,6 +8,8 @@
  * - `cognitiveServicesKey`: the Foundry account's key1, refreshed likewise.
  * - `entraClientSecret`: a password on the slug's app registration; a new one is added only when
  *   the vault's copy is missing or names a password the app no longer has.
+ * - `external`: a token the operator writes to the vault (Telegram); the step fails with
+ *   instructions until it is there, and a re-run continues from that step.
  */
 import { randomBytes } from "node:crypto";
 import { activityDepsFromEnv, type ActivityDeps } from "./deps";
@@ -22,7 +24,9 @@ export type SecretSource =
   | { type: "random"; bytes: number }
   | { type: "storageAccountKey"; resourceGroup: string; accountName: string; keyName: "key1" | "key2" }
   | { type: "cognitiveServicesKey"; accountResourceId: string }
-  | { type: "entraClientSecret"; applicationObjectId: string; displayName: string; validityDays: number };
+  | { type: "entraClientSecret"; applicationObjectId: string; displayName: string; validityDays: number }
+  /** Supplied by the operator out of band (channel tokens): checked, never written. */
+  | { type: "external" };
 
 export interface SecretDesired {
   vaultName: string;
@@ -99,6 +103,12 @@ export function createSecretActivities(deps: ActivityDeps) {
       }
       case "entraClientSecret":
         return entraClientSecret(source, existing, secrets);
+      case "external":
+        if (existing?.value) return undefined;
+        throw permanent(
+          "SecretNotSupplied",
+          `Secret '${desired.secretName}' is supplied by the operator and is not in vault ${desired.vaultName} yet: write it there (e.g. az keyvault secret set --vault-name ${desired.vaultName} --name ${desired.secretName} --file <token-file>) and run the install again.`,
+        );
     }
   }
 
