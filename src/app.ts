@@ -1,12 +1,9 @@
 /**
- * The broker's entry point (package.json "main"): every function Shire runs is registered here,
- * exactly as deployed to Azure Functions. Importing a module registers its functions.
+ * The broker's entry point (package.json "main"): importing a module registers its functions,
+ * exactly as deployed to Azure Functions.
  */
-import { app } from "@azure/functions";
-
-app.http("listSlugs", {
-  route: "slugs",
-  methods: ["GET"],
-  authLevel: "anonymous",
-  handler: async () => ({ status: 200, jsonBody: { slugs: [] } }),
-});
+import "./api/slugs";
+import "./api/operations";
+import "../orchestrations/install";
+import "./operations/activity";
+import "../activities";

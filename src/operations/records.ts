@@ -1,0 +1,162 @@
+/**
+ * Operation and slug records (STYLE.md §10, AzureTRE's shape): who asked for what, when, every
+ * step with its status and duration, and the result. Persisted as JSON blobs in the app's own
+ * storage account (AzureWebJobsStorage), container `shire-operations`, with ETag-guarded writes.
+ */
+import { BlobServiceClient, RestError, type ContainerClient } from "@azure/storage-blob";
+
+export type OperationKind = "install" | "upgrade" | "rotate" | "teardown";
+export type OperationStatus = "notStarted" | "running" | "succeeded" | "failed" | "canceled";
+export type StepStatus = "pending" | "running" | "done" | "failed" | "skipped";
+
+export interface OperationStep {
+  id: string;
+  title?: string;
+  kind?: string;
+  status: StepStatus;
+  action?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  durationMs?: number;
+  error?: string;
+}
+
+export interface OperationRecord {
+  id: string;
+  slug: string;
+  kind: OperationKind;
+  actor: string;
+  status: OperationStatus;
+  message: string;
+  createdAt: string;
+  updatedAt: string;
+  /** The validated request (never secrets). */
+  request: unknown;
+  steps: OperationStep[];
+  /** Durable instance running it. */
+  instanceId: string;
+}
+
+export interface SlugRecord {
+  slug: string;
+  state: "installing" | "installed" | "failed" | "upgrading" | "retired";
+  image: string;
+  region: string;
+  lastOperationId: string;
+  updatedAt: string;
+  resourceGroup: string;
+}
+
+const CONTAINER = "shire-operations";
+
+/** Operation ids carry their slug (`<slug>.<time>.<random>`), so a record is found from its id. */
+export function newOperationId(slug: string, now: Date, random: string): string {
+  return `${slug}.${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}.${random}`;
+}
+
+export function slugOfOperation(operationId: string): string | undefined {
+  const slug = operationId.split(".")[0];
+  return /^[a-z][a-z0-9-]*$/.test(slug) ? slug : undefined;
+}
+
+export class OperationStore {
+  private containerReady?: Promise<unknown>;
+  private readonly container: ContainerClient;
+
+  constructor(connectionString: string) {
+    this.container = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(CONTAINER);
+  }
+
+  static fromEnv(env: NodeJS.ProcessEnv = process.env): OperationStore {
+    const connection = env.AzureWebJobsStorage;
+    if (!connection) throw new Error("AzureWebJobsStorage is not set: operation records have nowhere to live.");
+    return new OperationStore(connection);
+  }
+
+  private ready(): Promise<unknown> {
+    this.containerReady ??= this.container.createIfNotExists();
+    return this.containerReady;
+  }
+
+  private async read<T>(name: string): Promise<{ value: T; etag: string } | undefined> {
+    await this.ready();
+    try {
+      const blob = this.container.getBlockBlobClient(name);
+      const buffer = await blob.downloadToBuffer();
+      const properties = await blob.getProperties();
+      return { value: JSON.parse(buffer.toString("utf8")) as T, etag: properties.etag ?? "" };
+    } catch (error) {
+      if (error instanceof RestError && error.statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
+  private async write(name: string, value: unknown, condition: { ifMatch?: string; ifNoneMatch?: string }): Promise<boolean> {
+    await this.ready();
+    const body = JSON.stringify(value);
+    try {
+      await this.container.getBlockBlobClient(name).upload(body, Buffer.byteLength(body), { conditions: condition, blobHTTPHeaders: { blobContentType: "application/json" } });
+      return true;
+    } catch (error) {
+      if (error instanceof RestError && (error.statusCode === 412 || error.statusCode === 409)) return false;
+      throw error;
+    }
+  }
+
+  /** Read-modify-write with ETag guard, retried on a concurrent update. */
+  private async update<T>(name: string, change: (current: T | undefined) => T): Promise<T> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const current = await this.read<T>(name);
+      const next = change(current?.value);
+      const written = await this.write(name, next, current ? { ifMatch: current.etag } : { ifNoneMatch: "*" });
+      if (written) return next;
+    }
+    throw new Error(`Could not update ${name}: too many concurrent writers.`);
+  }
+
+  private operationBlob(id: string): string {
+    return `operations/${slugOfOperation(id) ?? "_"}/${id}.json`;
+  }
+
+  /** Create the record; returns false when it already exists (the orchestration was faster). */
+  createOperation(record: OperationRecord): Promise<boolean> {
+    return this.write(this.operationBlob(record.id), record, { ifNoneMatch: "*" });
+  }
+
+  async getOperation(id: string): Promise<OperationRecord | undefined> {
+    if (!slugOfOperation(id)) return undefined;
+    return (await this.read<OperationRecord>(this.operationBlob(id)))?.value;
+  }
+
+  updateOperation(id: string, change: (current: OperationRecord | undefined) => OperationRecord): Promise<OperationRecord> {
+    return this.update(this.operationBlob(id), change);
+  }
+
+  async listOperations(slug?: string): Promise<OperationRecord[]> {
+    await this.ready();
+    const records: OperationRecord[] = [];
+    for await (const blob of this.container.listBlobsFlat({ prefix: slug ? `operations/${slug}/` : "operations/" })) {
+      const record = await this.read<OperationRecord>(blob.name);
+      if (record) records.push(record.value);
+    }
+    return records.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  }
+
+  async getSlug(slug: string): Promise<SlugRecord | undefined> {
+    return (await this.read<SlugRecord>(`slugs/${slug}.json`))?.value;
+  }
+
+  updateSlug(slug: string, change: (current: SlugRecord | undefined) => SlugRecord): Promise<SlugRecord> {
+    return this.update(`slugs/${slug}.json`, change);
+  }
+
+  async listSlugs(): Promise<SlugRecord[]> {
+    await this.ready();
+    const records: SlugRecord[] = [];
+    for await (const blob of this.container.listBlobsFlat({ prefix: "slugs/" })) {
+      const record = await this.read<SlugRecord>(blob.name);
+      if (record) records.push(record.value);
+    }
+    return records.sort((a, b) => a.slug.localeCompare(b.slug));
+  }
+}
