@@ -37,6 +37,8 @@ export interface ResourceTypeDefinition {
   type: string;
   /** Tracked resources require `location`. */
   tracked?: boolean;
+  /** Status a create answers with when it is not 201 (auth configs answer 200, per their REST spec). */
+  createdStatus?: 200 | 201;
   /** PUT (and DELETE) answer as long-running operations. */
   lro?: { put?: boolean; delete?: boolean };
   nameRule?: { test: (name: string) => boolean; code: string; message: (name: string) => string };
@@ -311,7 +313,7 @@ export class ArmEngine {
     const resource: ArmResource = { ...built.resource, id, name: parsed.name!, type: definition.type.includes("#") ? parsed.type : canonicalType(definition.type, parsed.type) };
     const stored: StoredResource = { resource, hidden: { ...(existing?.hidden ?? {}), ...(built.hidden ?? {}) }, createdAt: existing?.createdAt ?? this.env.clock.now() };
     this.store.put(stored);
-    const status = existing ? 200 : 201;
+    const status = existing ? 200 : (definition.createdStatus ?? 201);
     if (definition.lro?.put) {
       const properties = (resource.properties ?? {}) as Record<string, unknown>;
       properties.provisioningState = existing ? "Updating" : "Creating";

@@ -240,6 +240,7 @@ export function defineContainerApps(engine: ArmEngine): void {
 
   engine.define({
     type: "Microsoft.App/containerApps/authConfigs",
+    createdStatus: 200,
     put: ({ body, name }) => {
       if (name !== "current") throw ArmErrors.badRequest("InvalidResourceName", "The auth config name must be 'current'.");
       const properties = asRecord(body.properties);
