@@ -15,6 +15,12 @@ export default tseslint.config(
     },
   },
   {
+    // Plain CommonJS scripts that run inside containers (no TypeScript there).
+    files: ["infra/**/*.js"],
+    languageOptions: { sourceType: "commonjs", globals: { process: "readonly", console: "readonly", require: "readonly" } },
+    rules: { "@typescript-eslint/no-require-imports": "off" },
+  },
+  {
     files: ["**/*.mjs", "**/*.cjs", "**/*.js"],
     languageOptions: { globals: { process: "readonly", console: "readonly", require: "readonly", module: "writable", __dirname: "readonly" } },
   },

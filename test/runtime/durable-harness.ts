@@ -25,15 +25,16 @@ export async function startHarness(options: Partial<DurableEngineOptions> & { st
   const stateDir = options.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "shire-durable-"));
   const counterDir = process.env.FIXTURE_COUNTER_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "shire-counter-"));
   process.env.FIXTURE_COUNTER_DIR = counterDir;
-  let engine: DurableEngine | undefined;
+  const holder: { engine?: DurableEngine } = {};
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => void engine!.handleHttp(req, res, Buffer.concat(chunks)));
+    req.on("end", () => void holder.engine!.handleHttp(req, res, Buffer.concat(chunks)));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  engine = new DurableEngine({ recorder: loaded.recorder, stateDir, hubName: "FixtureHub", baseUrl, ...options });
+  const engine = new DurableEngine({ recorder: loaded.recorder, stateDir, hubName: "FixtureHub", baseUrl, ...options });
+  holder.engine = engine;
   await engine.start();
   return {
     engine,
@@ -41,7 +42,7 @@ export async function startHarness(options: Partial<DurableEngineOptions> & { st
     stateDir,
     counterDir,
     close: async () => {
-      await engine!.stop();
+      await engine.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
