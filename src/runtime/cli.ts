@@ -61,7 +61,13 @@ async function main(): Promise<void> {
     console.log(`Sandbox (emulated Azure) on https://management.sandbox.localhost:${sandbox.port} (CA ${sandbox.caFile})`);
   }
 
-  const host = new FunctionsHost({ appRoot: process.cwd(), port: options.port, stateDir: options.stateDir });
+  // Fault injection for tests (durable engine): crash after N history events, duplicate deliveries.
+  const crashAfter = Number(process.env.SHIRE_FAULT_CRASH_AFTER_EVENTS);
+  const durableFaults = {
+    ...(Number.isInteger(crashAfter) && crashAfter > 0 ? { crashAfterHistoryEvents: crashAfter } : {}),
+    ...(process.env.SHIRE_FAULT_DUPLICATE_ACTIVITIES === "1" ? { duplicateActivityDelivery: true } : {}),
+  };
+  const host = new FunctionsHost({ appRoot: process.cwd(), port: options.port, stateDir: options.stateDir, durableFaults });
   await host.start();
   console.log("Functions:");
   for (const line of host.describe()) console.log(line);

@@ -15,6 +15,10 @@ export class SecretRegistry {
   remember(value: string | undefined): void {
     if (value && value.length >= 8) this.values.add(value);
   }
+  /** Every secret value seen so far (tests scan stored state for them). */
+  all(): string[] {
+    return [...this.values];
+  }
   redact(text: string): string {
     let result = text;
     for (const value of this.values) if (result.includes(value)) result = result.split(value).join(REDACTED);

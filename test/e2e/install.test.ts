@@ -1,0 +1,181 @@
+/**
+ * Install end to end: the real app on the local host, real SDK clients, the sandbox as Azure.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { footprint, install, postJson, startInProcessHost, startTestSandbox, writesIn, getJson, type RunningHost, waitForOperation } from "./harness";
+import type { Sandbox } from "../../src/sandbox";
+
+let sandbox: Sandbox & { logFile: string; dir: string };
+let host: RunningHost;
+
+beforeAll(async () => {
+  sandbox = await startTestSandbox();
+  host = await startInProcessHost(path.join(sandbox.dir, "host"));
+});
+afterAll(async () => {
+  await host?.stop();
+  await sandbox?.stop();
+});
+
+type Resource = { id: string; type: string; name: string; location?: string; tags?: Record<string, string>; identity?: { userAssignedIdentities?: Record<string, unknown> }; properties: Record<string, any> };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Anything = any;
+
+function resources(type: string, slug: string): Resource[] {
+  const state = sandbox.inspect() as { arm: { resources: Resource[] } };
+  return state.arm.resources.filter((resource) => resource.type.toLowerCase() === type.toLowerCase() && resource.id.toLowerCase().includes(`/resourcegroups/claw-${slug}`));
+}
+
+describe("install against the sandbox", () => {
+  it("brings up every resource with the right properties and reports every step done", async () => {
+    const operation = await install(host.url, "demo");
+    expect(operation.status, JSON.stringify(operation.steps.filter((step) => step.status !== "done"))).toBe("succeeded");
+    expect(operation.steps.length).toBeGreaterThanOrEqual(20);
+    expect(operation.steps.every((step) => step.status === "done" && step.action === "created" && typeof step.durationMs === "number")).toBe(true);
+
+    const [group] = resources("Microsoft.Resources/resourceGroups", "demo");
+    expect(group.tags).toMatchObject({ "managed-by": "shire", "shire-slug": "demo" });
+
+    const [vault] = resources("Microsoft.KeyVault/vaults", "demo");
+    expect(vault.name).toMatch(/^kv-demo-[a-z0-9]{5}$/);
+    expect(vault.properties).toMatchObject({ enableRbacAuthorization: true, enableSoftDelete: true });
+
+    const [identity] = resources("Microsoft.ManagedIdentity/userAssignedIdentities", "demo");
+    const assignments = resources("Microsoft.Authorization/roleAssignments", "demo");
+    const gatewayGrant = assignments.find((assignment) => assignment.properties.principalId === identity.properties.principalId);
+    expect(gatewayGrant?.properties).toMatchObject({ principalType: "ServicePrincipal", scope: vault.id });
+    expect(gatewayGrant?.properties.roleDefinitionId).toMatch(/4633458b-17de-408a-b874-0445c86b69e6$/);
+
+    const [environment] = resources("Microsoft.App/managedEnvironments", "demo");
+    const [workspace] = resources("Microsoft.OperationalInsights/workspaces", "demo");
+    expect(environment.properties.appLogsConfiguration).toEqual({ destination: "log-analytics", logAnalyticsConfiguration: { customerId: workspace.properties.customerId } });
+    const [storage] = resources("Microsoft.App/managedEnvironments/storages", "demo");
+    expect(storage.properties.azureFile).toMatchObject({ shareName: "openclaw-state", accessMode: "ReadWrite" });
+
+    const [app] = resources("Microsoft.App/containerApps", "demo");
+    const template = app.properties.template as Anything;
+    expect(template.containers.map((container: Anything) => container.name)).toEqual(["openclaw", "nginx"]);
+    expect(template.scale).toEqual({ minReplicas: 1, maxReplicas: 1 });
+    expect(app.properties.configuration.ingress).toMatchObject({ targetPort: 8080, external: true });
+    expect(Object.keys(app.identity?.userAssignedIdentities ?? {}).map((id) => id.toLowerCase())).toEqual([identity.id.toLowerCase()]);
+    const openclaw = template.containers[0];
+    const env = Object.fromEntries(openclaw.env.map((entry: Anything) => [entry.name, entry.value ?? `secretRef:${entry.secretRef}`]));
+    expect(env).toMatchObject({
+      OPENCLAW_STATE_DIR: "/home/node/.openclaw",
+      OPENCLAW_DISABLE_BONJOUR: "1",
+      OPENCLAW_GATEWAY_TOKEN: "secretRef:gateway-token",
+      MSTEAMS_APP_PASSWORD: "secretRef:entra-client-secret",
+    });
+    expect(env.APPLICATIONINSIGHTS_CONNECTION_STRING).toMatch(/^InstrumentationKey=/);
+    for (const secret of app.properties.configuration.secrets) {
+      expect(secret.value).toBeUndefined();
+      expect(secret.keyVaultUrl).toContain(`${vault.name}.vault.`);
+      expect(secret.identity.toLowerCase()).toBe(identity.id.toLowerCase());
+    }
+    const seed = JSON.parse(template.initContainers[0].env.find((entry: Anything) => entry.name === "OPENCLAW_SEED_CONFIG").value);
+    expect(seed.gateway).toMatchObject({ mode: "local", bind: "lan", trustedProxies: ["127.0.0.1"], controlUi: { allowedOrigins: [`https://${app.properties.configuration.ingress.fqdn}`] } });
+    expect(openclaw.probes.map((probe: Anything) => `${probe.type}:${probe.httpGet?.path}`)).toEqual(["Startup:/healthz", "Liveness:/healthz", "Readiness:/readyz"]);
+    expect(app.properties.latestRevisionName).toMatch(/^openclaw--/);
+
+    const [auth] = resources("Microsoft.App/containerApps/authConfigs", "demo");
+    expect(auth.properties.globalValidation).toMatchObject({ unauthenticatedClientAction: "RedirectToLoginPage", excludedPaths: ["/api/messages"] });
+
+    const [bot] = resources("Microsoft.BotService/botServices", "demo");
+    expect(bot.properties.endpoint).toBe(`https://${app.properties.configuration.ingress.fqdn}/api/messages`);
+
+    const graph = (sandbox.inspect() as { graph: Anything[] }).graph;
+    const entraApp = graph.find((object) => object.kind === "application" && object.displayName === "shire-demo");
+    const principal = graph.find((object) => object.kind === "servicePrincipal" && object.appId === entraApp.appId);
+    expect(principal.appRoleAssignmentRequired).toBe(true);
+    expect(principal.assignments.map((assignment: Anything) => assignment.principalDisplayName).sort()).toEqual(["shire-admins", "shire-demo"]);
+    expect(bot.properties.msaAppId).toBe(entraApp.appId);
+    expect(auth.properties.identityProviders.azureActiveDirectory.registration.clientId).toBe(entraApp.appId);
+
+    const secrets = Object.keys((sandbox.inspect() as { keyvault: Record<string, object> }).keyvault[vault.name]).sort();
+    expect(secrets).toEqual(["entra-client-secret", "gateway-token", "storage-account-key"]);
+    expect(footprint(sandbox, "demo").website).toMatchObject({ staticWebsite: { enabled: true, indexDocument: "index.html" }, web: ["index.html"] });
+
+    const slug = await getJson<{ state: string; image: string; lastOperationId: string }>(`${host.url}/api/slugs/demo`);
+    expect(slug.body).toMatchObject({ state: "installed", image: "ghcr.io/openclaw/openclaw:2026.9.6", lastOperationId: operation.id });
+  });
+
+  it("writes nothing the second time", async () => {
+    const before = sandbox.requests().length;
+    const operation = await install(host.url, "demo");
+    expect(operation.status).toBe("succeeded");
+    expect(operation.steps.every((step) => step.action === "unchanged")).toBe(true);
+    expect(writesIn(sandbox, before)).toEqual([]);
+  });
+
+  it("refuses invalid input with every problem listed and touches nothing", async () => {
+    const before = sandbox.requests().length;
+    const response = await postJson(`${host.url}/api/slugs/Bad--Slug/install`, { image: "ghcr.io/openclaw/openclaw:latest", channels: { telegram: { enabled: true, botToken: "123:abc" } }, regoin: "westeurope" });
+    expect(response.status).toBe(400);
+    const error = response.body.error as { code: string; details: { path: string }[] };
+    expect(error.code).toBe("InvalidRequest");
+    expect(error.details.map((problem) => problem.path).sort()).toEqual(["channels.telegram.botToken", "image", "regoin", "slug"]);
+    expect(sandbox.requests().length).toBe(before);
+    expect(fs.readFileSync(sandbox.logFile, "utf8")).not.toContain("Bad--Slug");
+  });
+
+  it("answers 409 naming the running operation when a slug is busy", async () => {
+    sandbox.setFaults({ lroDurationMs: { "Microsoft.App/managedEnvironments": 1500 } });
+    try {
+      const first = await postJson(`${host.url}/api/slugs/busy/install`, {});
+      expect(first.status).toBe(202);
+      const second = await postJson(`${host.url}/api/slugs/busy/install`, {});
+      expect(second.status).toBe(409);
+      expect((second.body.error as { code: string; message: string }).message).toContain(String(first.body.operationId));
+      const done = await waitForOperation(host.url, String(first.body.operationId));
+      expect(done.status).toBe("succeeded");
+    } finally {
+      sandbox.setFaults({ lroDurationMs: {} });
+    }
+  });
+
+  it("converges with each activity delivered twice", async () => {
+    host.host!.engine.faults = { duplicateActivityDelivery: true };
+    try {
+      const operation = await install(host.url, "twice");
+      expect(operation.status).toBe("succeeded");
+    } finally {
+      host.host!.engine.faults = {};
+    }
+    expect(footprint(sandbox, "twice")).toEqual(footprint(sandbox, "demo"));
+  });
+
+  it("converges through 20% transient faults (500, 503, resets)", async () => {
+    sandbox.setFaults({ transientRate: 0.2, seed: 7 });
+    let operation;
+    try {
+      operation = await install(host.url, "flaky", {});
+    } finally {
+      sandbox.setFaults({ transientRate: 0 });
+    }
+    expect(operation.status, JSON.stringify(operation.steps.filter((step) => step.status !== "done"))).toBe("succeeded");
+    expect(sandbox.requests().filter((request) => request.status === 0 || request.status >= 500).length).toBeGreaterThan(0);
+    expect(footprint(sandbox, "flaky")).toEqual(footprint(sandbox, "demo"));
+  });
+
+  it("never stores a secret value in orchestration state, custom status, records or logs", async () => {
+    const secrets = sandbox.env.secrets.all();
+    expect(secrets.length).toBeGreaterThan(10);
+    const haystacks: { where: string; text: string }[] = [{ where: "host logs", text: host.logs.join("\n") }, { where: "sandbox request log", text: fs.readFileSync(sandbox.logFile, "utf8") }];
+    const walk = (dir: string) => {
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) walk(full);
+        else haystacks.push({ where: full, text: fs.readFileSync(full).toString("latin1") });
+      }
+    };
+    walk(host.stateDir);
+    const status = await getJson<unknown>(`${host.url}/runtime/webhooks/durabletask/instances/slug-demo?showHistory=true&showHistoryOutput=true&showInput=true`);
+    haystacks.push({ where: "durable status API", text: JSON.stringify(status.body) });
+    expect(haystacks.some((haystack) => haystack.text.includes("gateway-token"))).toBe(true);
+    for (const { where, text } of haystacks) {
+      for (const secret of secrets) expect(text.includes(secret), `a secret value appears in ${where}`).toBe(false);
+    }
+  });
+});
