@@ -1,0 +1,59 @@
+/**
+ * A host killed in the middle of an install (after the Nth history event) and started again
+ * resumes every running instance from its history and converges to the same footprint.
+ */
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { footprint, getJson, install, postJson, startHostProcess, startTestSandbox, waitForOperation } from "./harness";
+
+/** The slug's operation, once a record exists (the orchestration writes it if the starter could not). */
+async function operationOf(baseUrl: string, slug: string): Promise<string> {
+  for (let attempt = 0; attempt < 600; attempt++) {
+    const { body } = await getJson<{ operations: { id: string }[] }>(`${baseUrl}/api/operations?slug=${slug}`);
+    if (body.operations.length > 0) return body.operations[0].id;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no operation recorded for ${slug}`);
+}
+import type { Sandbox } from "../../src/sandbox";
+
+let sandbox: Sandbox & { logFile: string; dir: string };
+
+beforeAll(async () => {
+  sandbox = await startTestSandbox();
+});
+afterAll(async () => sandbox?.stop());
+
+describe("kill and restart", () => {
+  it("resumes installs killed at several points and converges to the same footprint", async () => {
+    const reference = await startHostProcess(path.join(sandbox.dir, "reference"));
+    try {
+      expect((await install(reference.url, "calm")).status).toBe("succeeded");
+    } finally {
+      await reference.stop();
+    }
+    const expected = footprint(sandbox, "calm");
+
+    // Crash points spread over the install: early (first activities), middle, late (container app).
+    for (const [index, crashAfter] of [7, 45, 110].entries()) {
+      const slug = `crash${index}`;
+      const stateDir = path.join(sandbox.dir, slug);
+      const doomed = await startHostProcess(stateDir, { SHIRE_FAULT_CRASH_AFTER_EVENTS: String(crashAfter) });
+      // The crash can land before the 202 is sent: then the operation is found by slug after restart.
+      const started = await postJson(`${doomed.url}/api/slugs/${slug}/install`, {}).catch(() => undefined);
+      if (started) expect(started.status).toBe(202);
+      const exitCode = await doomed.exited;
+      expect(exitCode).toBe(137);
+
+      const revived = await startHostProcess(stateDir);
+      try {
+        const operationId = started ? String(started.body.operationId) : await operationOf(revived.url, slug);
+        const operation = await waitForOperation(revived.url, operationId, 60_000);
+        expect(operation.status, `${slug}: ${JSON.stringify(operation.steps.filter((step) => step.status !== "done"))}`).toBe("succeeded");
+      } finally {
+        await revived.stop();
+      }
+      expect(footprint(sandbox, slug)).toEqual(expected);
+    }
+  });
+});
