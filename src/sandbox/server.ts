@@ -38,7 +38,8 @@ export class SandboxServer {
 
   constructor(private readonly options: SandboxServerOptions) {
     this.routes = options.modules.flatMap((module) => module.routes).map(compile);
-    this.throttle = new ArmThrottle(() => options.env.clock.now());
+    // Wall-clock time, not the sandbox clock: clients wait out Retry-After in real seconds.
+    this.throttle = new ArmThrottle(() => Date.now());
     this.seed = options.env.faults.seed;
     this.random = new SeededRandom(this.seed);
   }
