@@ -1,0 +1,150 @@
+import { describe, expect, it } from "vitest";
+import { MAX_SLUG_LENGTH, deriveNames, roleAssignmentName, validateInstallRequest, validateSlug, planSlug, topologicalOrder, assertValidGraph, criticalPathLength, type PlanContext, type SlugSpec } from "../../src/model";
+
+const context: PlanContext = {
+  subscriptionId: "00000000-0000-4000-8000-000000000001",
+  tenantId: "00000000-0000-4000-8000-0000000000aa",
+  brokerPrincipalId: "00000000-0000-4000-8000-0000000000b0",
+  vaultUri: (name) => `https://${name}.vault.azure.net/`,
+};
+
+function spec(body: unknown = {}, slug = "demo"): SlugSpec {
+  const result = validateInstallRequest(slug, body);
+  if (!result.ok) throw new Error(JSON.stringify(result.problems));
+  return result.spec;
+}
+
+/** Azure's name rules (azure-facts §G2) for the names Shire derives. */
+const RULES: Record<string, RegExp> = {
+  resourceGroup: /^[-\w.()]{1,90}$/,
+  keyVault: /^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$/,
+  storageAccount: /^[a-z0-9]{3,24}$/,
+  managedEnvironment: /^[a-z](?!.*--)[a-z0-9-]{0,58}[a-z0-9]$/,
+  containerApp: /^[a-z](?!.*--)[a-z0-9-]{0,30}[a-z0-9]$/,
+  identity: /^[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}$/,
+  logAnalytics: /^[a-zA-Z0-9][a-zA-Z0-9-]{2,61}[a-zA-Z0-9]$/,
+  fileShare: /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/,
+  environmentStorage: /^[a-z0-9-]{1,32}$/,
+};
+
+describe("slugs", () => {
+  it("accepts lowercase slugs with single inner hyphens and refuses the rest", () => {
+    for (const good of ["demo", "a1", "contoso-prod", "x".repeat(MAX_SLUG_LENGTH)]) expect(validateSlug(good), good).toEqual([]);
+    for (const bad of ["Demo", "-demo", "demo-", "de--mo", "1demo", "d", "x".repeat(MAX_SLUG_LENGTH + 1), "de_mo", "démo"]) expect(validateSlug(bad).length, bad).toBeGreaterThan(0);
+  });
+
+  it("derives names that stay valid at the longest slug, in every subscription", () => {
+    for (const slug of ["ab", "a-b-c-d-e-f-g-h", "x".repeat(MAX_SLUG_LENGTH), `a${"-b".repeat(7)}`]) {
+      expect(validateSlug(slug), slug).toEqual([]);
+      const names = deriveNames(slug, { subscriptionId: context.subscriptionId }) as unknown as Record<string, string>;
+      for (const [kind, rule] of Object.entries(RULES)) expect(names[kind], `${kind} for ${slug}: ${names[kind]}`).toMatch(rule);
+    }
+  });
+
+  it("makes global names deterministic per subscription and different across subscriptions", () => {
+    const a = deriveNames("demo", { subscriptionId: context.subscriptionId });
+    expect(deriveNames("demo", { subscriptionId: context.subscriptionId })).toEqual(a);
+    const b = deriveNames("demo", { subscriptionId: "11111111-1111-4111-8111-111111111111" });
+    expect(b.keyVault).not.toBe(a.keyVault);
+    expect(b.storageAccount).not.toBe(a.storageAccount);
+    expect(b.resourceGroup).toBe(a.resourceGroup);
+  });
+
+  it("names role assignments with stable, distinct GUIDs", () => {
+    const one = roleAssignmentName("/subscriptions/s/resourceGroups/g", "role-a", "principal-1");
+    expect(one).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(roleAssignmentName("/subscriptions/s/resourceGroups/G", "ROLE-A", "PRINCIPAL-1")).toBe(one);
+    expect(roleAssignmentName("/subscriptions/s/resourceGroups/g", "role-a", "principal-2")).not.toBe(one);
+    expect(roleAssignmentName("/subscriptions/s/resourceGroups/g", "role-b", "principal-1")).not.toBe(one);
+  });
+});
+
+describe("install request validation", () => {
+  it("takes {} with sensible defaults", () => {
+    expect(spec({})).toMatchObject({ slug: "demo", region: "westeurope", image: "ghcr.io/openclaw/openclaw:2026.9.6", channels: { teams: true, whatsapp: false }, resources: { cpu: 1, memory: "2Gi" } });
+  });
+
+  it("lists every problem at once", () => {
+    const result = validateInstallRequest("Bad", { image: "ghcr.io/openclaw/openclaw:latest", region: "mars", channels: { telegram: { enabled: true, botToken: "x" } }, resources: { cpu: 3, memory: "1Gi" }, allowedIdentities: ["nope"], extra: 1 });
+    expect(result.ok).toBe(false);
+    const paths = result.ok ? [] : result.problems.map((problem) => problem.path).sort();
+    expect(paths).toEqual(["allowedIdentities[0]", "channels.telegram.botToken", "extra", "image", "region", "resources", "slug"]);
+  });
+
+  it("refuses moving tags unless asked, and accepts pinned versions and digests", () => {
+    expect(validateInstallRequest("demo", { image: "ghcr.io/openclaw/openclaw:extended-stable" }).ok).toBe(false);
+    expect(validateInstallRequest("demo", { image: "ghcr.io/openclaw/openclaw:latest", allowMovingTag: true }).ok).toBe(true);
+    expect(validateInstallRequest("demo", { image: "myacr.azurecr.io/openclaw/openclaw:2026.9.6-2-slim" }).ok).toBe(true);
+    expect(validateInstallRequest("demo", { image: `ghcr.io/openclaw/openclaw@sha256:${"a".repeat(64)}` }).ok).toBe(true);
+    expect(validateInstallRequest("demo", { image: "ghcr.io/openclaw/openclaw" }).ok).toBe(false);
+  });
+});
+
+describe("planSlug", () => {
+  it("is pure and deterministic", () => {
+    const first = planSlug(spec(), context);
+    expect(planSlug(spec(), context)).toEqual(first);
+    expect(JSON.parse(JSON.stringify(first))).toEqual(first);
+  });
+
+  it("has a node per resource, valid dependencies and the dependencies DESIGN.md implies", () => {
+    const plan = planSlug(spec(), context);
+    const byId = new Map(plan.nodes.map((node) => [node.id, node]));
+    for (const id of ["resourceGroup", "logAnalytics", "appInsights", "identity", "keyVault", "vaultAccess:broker", "vaultAccess:gateway", "storageAccount", "fileShare", "managedEnvironment", "environmentStorage", "entraApp", "group:admins", "group:slug", "assignment:admins", "assignment:slug", "secret:gatewayToken", "secret:entraClientSecret", "secret:storageKey", "containerApp", "authConfig", "staticWebsite", "botService"]) {
+      expect(byId.has(id), id).toBe(true);
+    }
+    expect(byId.get("containerApp")!.dependsOn).toEqual(expect.arrayContaining(["environmentStorage", "vaultAccess:gateway", "secret:gatewayToken", "secret:entraClientSecret", "appInsights"]));
+    expect(byId.get("botService")!.dependsOn).toEqual(expect.arrayContaining(["containerApp", "entraApp"]));
+    const order = topologicalOrder(plan.nodes).map((node) => node.id);
+    for (const node of plan.nodes) for (const dependency of node.dependsOn) expect(order.indexOf(dependency)).toBeLessThan(order.indexOf(node.id));
+    // Entra groups need nothing: they start at once, in parallel with the resource group.
+    expect(byId.get("group:admins")!.dependsOn).toEqual([]);
+    expect(criticalPathLength(plan.nodes)).toBeLessThan(plan.nodes.length / 2);
+  });
+
+  it("detects a broken graph", () => {
+    const plan = planSlug(spec(), context);
+    const missing = plan.nodes.map((node) => (node.id === "fileShare" ? { ...node, dependsOn: ["nowhere"] } : node));
+    expect(() => assertValidGraph(missing)).toThrow(/unknown node 'nowhere'/);
+    const cycle = plan.nodes.map((node) => (node.id === "resourceGroup" ? { ...node, dependsOn: ["containerApp"] } : node));
+    expect(() => assertValidGraph(cycle)).toThrow(/cycle/);
+  });
+
+  it("drops the bot, the tab page and the Teams route when Teams is off", () => {
+    const plan = planSlug(spec({ channels: { teams: { enabled: false } } }), context);
+    const ids = plan.nodes.map((node) => node.id);
+    expect(ids).not.toContain("botService");
+    expect(ids).not.toContain("staticWebsite");
+    const auth = plan.nodes.find((node) => node.id === "authConfig")!.desired as { config: { globalValidation: { excludedPaths: string[] } } };
+    expect(auth.config.globalValidation.excludedPaths).toEqual([]);
+    const app = JSON.stringify(plan.nodes.find((node) => node.id === "containerApp")!.desired);
+    expect(app).not.toContain("MSTEAMS_APP_PASSWORD");
+    expect(app).not.toContain("/api/messages");
+  });
+
+  it("wires Telegram webhook mode: secrets from the vault, the route excluded from sign-in", () => {
+    const plan = planSlug(spec({ channels: { telegram: { enabled: true, mode: "webhook" } } }), context);
+    const ids = plan.nodes.map((node) => node.id);
+    expect(ids).toEqual(expect.arrayContaining(["secret:telegramBotToken", "secret:telegramWebhookSecret"]));
+    expect(plan.nodes.find((node) => node.id === "secret:telegramBotToken")!.desired).toMatchObject({ source: { type: "external" } });
+    const auth = plan.nodes.find((node) => node.id === "authConfig")!.desired as { config: { globalValidation: { excludedPaths: string[] } } };
+    expect(auth.config.globalValidation.excludedPaths.sort()).toEqual(["/api/messages", "/telegram-webhook"]);
+  });
+
+  it("carries no secret value: secrets are Key Vault references and secretRefs only", () => {
+    const plan = planSlug(spec({ channels: { telegram: { enabled: true, mode: "webhook" } }, foundry: { endpoint: "https://x.openai.azure.com" } }), context);
+    const app = plan.nodes.find((node) => node.id === "containerApp")!.desired as { configuration: { secrets: Record<string, unknown>[] }; template: { containers: { env: { name: string; value?: unknown; secretRef?: string }[] }[] } };
+    for (const secret of app.configuration.secrets) {
+      expect(secret.value).toBeUndefined();
+      expect(String(secret.keyVaultUrl)).toMatch(/^https:\/\/kv-demo-[a-z0-9]{5}\.vault\.azure\.net\/secrets\//);
+    }
+    const env = app.template.containers.flatMap((container) => container.env);
+    for (const name of ["OPENCLAW_GATEWAY_TOKEN", "MSTEAMS_APP_PASSWORD", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "AZURE_OPENAI_API_KEY"]) {
+      const entry = env.find((candidate) => candidate.name === name);
+      expect(entry?.secretRef, name).toBeTruthy();
+      expect(entry?.value, name).toBeUndefined();
+    }
+    // No generated value at all: the plan is a pure function of the spec and context.
+    expect(JSON.stringify(plan)).toBe(JSON.stringify(planSlug(spec({ channels: { telegram: { enabled: true, mode: "webhook" } }, foundry: { endpoint: "https://x.openai.azure.com" } }), context)));
+  });
+});
