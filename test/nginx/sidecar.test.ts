@@ -1,0 +1,152 @@
+/**
+ * The NGINX sidecar configuration, run by real nginx on loopback with stub upstreams: the Teams
+ * port receives only `POST /api/messages`, everything else (HTTP and WebSocket) reaches the
+ * gateway. nginx must be installed (`.ci/run` installs it); a missing nginx fails, not skips.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import http from "node:http";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket, { WebSocketServer } from "ws";
+import { renderNginxConfig } from "../../src/model/nginx";
+import { freePort } from "../../src/runtime/azurite";
+
+const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((candidate) => fs.existsSync(candidate));
+
+interface Stub {
+  port: number;
+  hits: { method: string; url: string; upgrade: boolean }[];
+  close(): Promise<void>;
+}
+
+async function stub(name: string, withWebSocket = false): Promise<Stub> {
+  const hits: Stub["hits"] = [];
+  const server = http.createServer((req, res) => {
+    hits.push({ method: req.method ?? "", url: req.url ?? "", upgrade: false });
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ from: name, forwardedProto: req.headers["x-forwarded-proto"] ?? null }));
+  });
+  if (withWebSocket) {
+    const wss = new WebSocketServer({ noServer: true });
+    server.on("upgrade", (req, socket, head) => {
+      hits.push({ method: req.method ?? "", url: req.url ?? "", upgrade: true });
+      wss.handleUpgrade(req, socket, head, (ws) => ws.send(JSON.stringify({ type: "event", event: "connect.challenge", from: name })));
+    });
+  }
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { port: (server.address() as AddressInfo).port, hits, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+interface RunningNginx {
+  port: number;
+  child: ChildProcess;
+  dir: string;
+}
+
+async function startNginx(config: string, port: number): Promise<RunningNginx> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shire-nginx-"));
+  // Each test nginx gets its own pid and temp paths; everything else is the generated config.
+  const file = path.join(dir, "nginx.conf");
+  fs.writeFileSync(file, config.replace(/\/tmp\/nginx/g, path.join(dir, "nginx")));
+  // stdout is a real file: the config logs to /dev/stdout, which nginx cannot open on the
+  // socketpair Node uses for piped stdio (in a container it is a pipe or a tty).
+  const stdout = fs.openSync(path.join(dir, "stdout.log"), "a");
+  const check = spawnSync(NGINX!, ["-t", "-c", file, "-p", dir], { encoding: "utf8", stdio: ["ignore", stdout, "pipe"] });
+  expect(check.status, check.stderr.replace(/\n/g, " | ")).toBe(0);
+  const child = spawn(NGINX!, ["-c", file, "-p", dir, "-g", "daemon off;"], { stdio: ["ignore", stdout, "pipe"] });
+  for (let i = 0; i < 100; i++) {
+    const up = await fetch(`http://127.0.0.1:${port}/__probe`).then(() => true, () => false);
+    if (up) return { port, child, dir };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error("nginx did not start");
+}
+
+async function request(port: number, method: string, url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    // Raw http so paths are sent exactly as written (fetch would normalise them).
+    const req = http.request({ host: "127.0.0.1", port, method, path: url, headers: { "content-type": "application/json" } }, (res) => {
+      let body = "";
+      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end(method === "POST" ? "{}" : undefined);
+  });
+}
+
+describe("NGINX sidecar with real nginx", () => {
+  let gateway: Stub;
+  let teams: Stub;
+  let telegram: Stub;
+  let withTelegram: RunningNginx;
+  let teamsOnly: RunningNginx;
+
+  beforeAll(async () => {
+    expect(NGINX, "nginx is not installed: run `apt-get install nginx-light` (.ci/run does)").toBeDefined();
+    gateway = await stub("gateway", true);
+    teams = await stub("teams");
+    telegram = await stub("telegram");
+    const port1 = await freePort();
+    withTelegram = await startNginx(renderNginxConfig({ listenPort: port1, gatewayPort: gateway.port, teamsPort: teams.port, telegram: { path: "/telegram-webhook", port: telegram.port } }), port1);
+    const port2 = await freePort();
+    teamsOnly = await startNginx(renderNginxConfig({ listenPort: port2, gatewayPort: gateway.port, teamsPort: teams.port }), port2);
+  });
+
+  afterAll(async () => {
+    for (const running of [withTelegram, teamsOnly]) running?.child.kill("SIGTERM");
+    await Promise.all([gateway, teams, telegram].filter(Boolean).map((server) => server.close()));
+  });
+
+  it("sends POST /api/messages to the Teams port and nothing else there", async () => {
+    const before = teams.hits.length;
+    const posted = await request(withTelegram.port, "POST", "/api/messages");
+    expect(JSON.parse(posted.body)).toMatchObject({ from: "teams", forwardedProto: "https" });
+    expect(teams.hits.length).toBe(before + 1);
+
+    for (const [method, url] of [["GET", "/api/messages"], ["PUT", "/api/messages"], ["DELETE", "/api/messages"], ["POST", "/api/messages/x"], ["POST", "/api/messagesx"], ["POST", "/API/messages"], ["POST", "/api/messages%2F.."], ["GET", "/api/messages?x=1"], ["POST", "/"], ["POST", "/x/api/messages"]]) {
+      const response = await request(withTelegram.port, method, url);
+      expect(response.body.includes('"from":"teams"'), `${method} ${url} reached the Teams port`).toBe(false);
+    }
+    expect(teams.hits.length).toBe(before + 1);
+    // Other methods on the webhook path are refused at the sidecar.
+    expect((await request(withTelegram.port, "GET", "/api/messages")).status).toBe(403);
+  });
+
+  it("sends / and everything else to the gateway", async () => {
+    const response = await request(withTelegram.port, "GET", "/");
+    expect(JSON.parse(response.body)).toMatchObject({ from: "gateway" });
+    expect(JSON.parse((await request(withTelegram.port, "GET", "/healthz")).body)).toMatchObject({ from: "gateway" });
+    expect(JSON.parse((await request(withTelegram.port, "POST", "/api/other")).body)).toMatchObject({ from: "gateway" });
+  });
+
+  it("passes WebSocket upgrades through to the gateway", async () => {
+    const first = await new Promise<string>((resolve, reject) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${withTelegram.port}/`);
+      socket.once("message", (data) => {
+        resolve(data.toString());
+        socket.close();
+      });
+      socket.once("error", reject);
+    });
+    expect(JSON.parse(first)).toMatchObject({ event: "connect.challenge", from: "gateway" });
+    expect(gateway.hits.some((hit) => hit.upgrade)).toBe(true);
+  });
+
+  it("routes the Telegram webhook only when Telegram runs in webhook mode", async () => {
+    expect(JSON.parse((await request(withTelegram.port, "POST", "/telegram-webhook")).body)).toMatchObject({ from: "telegram" });
+    expect(JSON.parse((await request(teamsOnly.port, "POST", "/telegram-webhook")).body)).toMatchObject({ from: "gateway" });
+  });
+
+  it("without Teams, /api/messages is just another gateway path", async () => {
+    const port = await freePort();
+    const noTeams = await startNginx(renderNginxConfig({ listenPort: port, gatewayPort: gateway.port }), port);
+    try {
+      expect(JSON.parse((await request(port, "POST", "/api/messages")).body)).toMatchObject({ from: "gateway" });
+    } finally {
+      noTeams.child.kill("SIGTERM");
+    }
+  });
+});
