@@ -19,9 +19,10 @@ afterAll(async () => {
   await sandbox?.stop();
 });
 
-type Resource = { id: string; type: string; name: string; location?: string; tags?: Record<string, string>; identity?: { userAssignedIdentities?: Record<string, unknown> }; properties: Record<string, any> };
+// Resource bodies are read loosely here: the assertions say what matters.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Anything = any;
+type Resource = { id: string; type: string; name: string; location?: string; tags?: Record<string, string>; identity?: { userAssignedIdentities?: Record<string, unknown> }; properties: Record<string, Anything> };
 
 function resources(type: string, slug: string): Resource[] {
   const state = sandbox.inspect() as { arm: { resources: Resource[] } };
