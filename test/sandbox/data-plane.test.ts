@@ -1,0 +1,148 @@
+/** Key Vault secrets, Microsoft Graph and blob static website through their official clients. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startSandbox, type Sandbox } from "../../src/sandbox";
+import { AzureClients } from "../../src/azure/clients";
+import { keyVaultUrl } from "../../src/azure/endpoints";
+import { createGraphClient } from "../../src/azure/graph";
+import { createBlobServiceClient } from "../../src/azure/blob";
+import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
+import { ManualClock } from "../../src/sandbox/state";
+
+let sandbox: Sandbox;
+let clients: AzureClients;
+const clock = new ManualClock();
+const role = (guid: string) => `/subscriptions/${sandbox.env.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
+
+beforeAll(async () => {
+  sandbox = await startSandbox({ clock });
+  clients = new AzureClients(sandbox.context());
+  await clients.resources.resourceGroups.createOrUpdate("rg-data", { location: "westeurope" });
+});
+afterAll(async () => sandbox?.stop());
+
+function failure(promise: Promise<unknown>): Promise<{ statusCode?: number; code?: string; message: string }> {
+  return promise.then(
+    () => {
+      throw new Error("expected the call to fail");
+    },
+    (error: { statusCode?: number; code?: string; message: string }) => error,
+  );
+}
+
+describe("Key Vault secrets data plane", () => {
+  it("challenges first, then enforces RBAC, keeps versions, soft deletes, recovers and purges", async () => {
+    const vault = await clients.keyVault.vaults.createOrUpdate("rg-data", "kv-data-1", { location: "westeurope", properties: { tenantId: sandbox.env.tenantId, sku: { family: "A", name: "standard" }, enableRbacAuthorization: true } });
+    const secrets = clients.secrets(keyVaultUrl(sandbox.endpoints, "kv-data-1"));
+    const denied = await failure(secrets.setSecret("s1", "first-value-0001"));
+    expect(denied.statusCode).toBe(403);
+    const requests = sandbox.requests().filter((request) => request.url.startsWith("/secrets/s1"));
+    // Challenge-based auth: the client's first request carries no token and gets 401.
+    expect(requests[0].status).toBe(401);
+
+    await clients.authorization.roleAssignments.create(vault.id!, "5e6f7081-0000-4000-8000-000000000001", { roleDefinitionId: role("b86a8fe4-44ce-4948-aee5-eccb2c155cd7"), principalId: SANDBOX_BROKER_OBJECT_ID, principalType: "ServicePrincipal" });
+    const v1 = await secrets.setSecret("s1", "first-value-0001");
+    const v2 = await secrets.setSecret("s1", "second-value-0002");
+    expect(v1.properties.version).not.toBe(v2.properties.version);
+    expect((await secrets.getSecret("s1")).value).toBe("second-value-0002");
+    expect((await secrets.getSecret("s1", { version: v1.properties.version })).value).toBe("first-value-0001");
+    const versions = [];
+    for await (const version of secrets.listPropertiesOfSecretVersions("s1")) versions.push(version.version);
+    expect(versions.sort()).toEqual([v1.properties.version, v2.properties.version].sort());
+
+    const deletion = await secrets.beginDeleteSecret("s1");
+    await deletion.pollUntilDone();
+    expect(await failure(secrets.getSecret("s1"))).toMatchObject({ statusCode: 404, code: "SecretNotFound" });
+    expect(await failure(secrets.setSecret("s1", "third-value-0003"))).toMatchObject({ statusCode: 409 });
+    await (await secrets.beginRecoverDeletedSecret("s1")).pollUntilDone();
+    expect((await secrets.getSecret("s1")).value).toBe("second-value-0002");
+    await (await secrets.beginDeleteSecret("s1")).pollUntilDone();
+    await secrets.purgeDeletedSecret("s1");
+    await secrets.setSecret("s1", "fresh-value-0004");
+    expect((await secrets.getSecret("s1")).value).toBe("fresh-value-0004");
+
+    // A Secrets User may read but not write.
+    const identity = await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-data", "id-reader", { location: "westeurope" });
+    expect(identity.principalId).toBeTruthy();
+    expect(sandbox.keyVault.readSecretValue("kv-data-1", "s1")).toBe("fresh-value-0004");
+  });
+
+  it("makes a soft-deleted vault's secrets unreachable", async () => {
+    await clients.keyVault.vaults.createOrUpdate("rg-data", "kv-data-2", { location: "westeurope", properties: { tenantId: sandbox.env.tenantId, sku: { family: "A", name: "standard" }, enableRbacAuthorization: true } });
+    await clients.keyVault.vaults.delete("rg-data", "kv-data-2");
+    const error = await failure(clients.secrets(keyVaultUrl(sandbox.endpoints, "kv-data-2")).getSecret("any"));
+    expect(error.statusCode).toBe(404);
+  });
+});
+
+describe("Microsoft Graph", () => {
+  it("creates an app with a service principal, passwords and federated credentials", async () => {
+    const graph = createGraphClient(sandbox.context());
+    const app = await graph.api("/applications").post({ displayName: "shire-graph-test" });
+    const principal = await graph.api("/servicePrincipals").post({ appId: app.appId });
+    expect(await failure(graph.api("/servicePrincipals").post({ appId: app.appId }))).toMatchObject({ statusCode: 409 });
+    await graph.api(`/servicePrincipals/${principal.id}`).patch({ appRoleAssignmentRequired: true });
+    expect((await graph.api(`/servicePrincipals/${principal.id}`).get()).appRoleAssignmentRequired).toBe(true);
+
+    const password = await graph.api(`/applications/${app.id}/addPassword`).post({ passwordCredential: { displayName: "shire" } });
+    expect(password.secretText).toBeTruthy();
+    const stored = await graph.api(`/applications/${app.id}`).get();
+    expect(stored.passwordCredentials).toHaveLength(1);
+    expect(stored.passwordCredentials[0].secretText).toBeNull();
+    await graph.api(`/applications/${app.id}/removePassword`).post({ keyId: password.keyId });
+    expect((await graph.api(`/applications/${app.id}`).get()).passwordCredentials).toHaveLength(0);
+
+    const credential = { name: "gateway", issuer: "https://login.microsoftonline.com/t/v2.0", subject: "00000000-0000-0000-0000-000000000001", audiences: ["api://AzureADTokenExchange"] };
+    await graph.api(`/applications/${app.id}/federatedIdentityCredentials`).post(credential);
+    expect(await failure(graph.api(`/applications/${app.id}/federatedIdentityCredentials`).post(credential))).toMatchObject({ statusCode: 409 });
+  });
+
+  it("groups: members, assignment to an app, deleted items restore and purge", async () => {
+    const graph = createGraphClient(sandbox.context());
+    const group = await graph.api("/groups").post({ displayName: "shire-graph-group", mailEnabled: false, mailNickname: "shire-graph-group", securityEnabled: true });
+    expect(await failure(graph.api("/groups").post({ displayName: "mail", mailEnabled: true, mailNickname: "mail", securityEnabled: false }))).toMatchObject({ statusCode: 400 });
+    const app = await graph.api("/applications").post({ displayName: "shire-assign" });
+    const principal = await graph.api("/servicePrincipals").post({ appId: app.appId });
+    await graph.api(`/groups/${group.id}/members/$ref`).post({ "@odata.id": `https://graph.microsoft.com/v1.0/directoryObjects/${principal.id}` });
+    expect(await failure(graph.api(`/groups/${group.id}/members/$ref`).post({ "@odata.id": `https://graph.microsoft.com/v1.0/directoryObjects/${principal.id}` }))).toMatchObject({ statusCode: 400 });
+    await graph.api(`/servicePrincipals/${principal.id}/appRoleAssignedTo`).post({ principalId: group.id, resourceId: principal.id, appRoleId: "00000000-0000-0000-0000-000000000000" });
+    expect((await graph.api(`/servicePrincipals/${principal.id}/appRoleAssignedTo`).get()).value).toHaveLength(1);
+
+    await graph.api(`/groups/${group.id}`).delete();
+    expect(await failure(graph.api(`/groups/${group.id}`).get())).toMatchObject({ statusCode: 404 });
+    await graph.api(`/directory/deletedItems/${group.id}/restore`).post({});
+    expect((await graph.api(`/groups/${group.id}`).get()).displayName).toBe("shire-graph-group");
+    await graph.api(`/groups/${group.id}`).delete();
+    await graph.api(`/directory/deletedItems/${group.id}`).delete();
+    expect(await failure(graph.api(`/directory/deletedItems/${group.id}`).get())).toMatchObject({ statusCode: 404 });
+  });
+
+  it("hides new objects for the replication delay: 404 right after create, found later", async () => {
+    const graph = createGraphClient(sandbox.context());
+    sandbox.setFaults({ graphReplicationDelayMs: 10_000 });
+    try {
+      const app = await graph.api("/applications").post({ displayName: "shire-replication" });
+      expect(app.id).toBeTruthy();
+      expect(await failure(graph.api(`/applications/${app.id}`).get())).toMatchObject({ statusCode: 404, code: "Request_ResourceNotFound" });
+      expect(await failure(graph.api("/servicePrincipals").post({ appId: app.appId }))).toMatchObject({ statusCode: 400 });
+      clock.advance(10_000);
+      expect((await graph.api(`/applications/${app.id}`).get()).displayName).toBe("shire-replication");
+    } finally {
+      sandbox.setFaults({ graphReplicationDelayMs: 0 });
+    }
+  });
+});
+
+describe("blob static website", () => {
+  it("needs a Storage Blob Data role, then enables the website and serves what was uploaded", async () => {
+    const account = await clients.storage.storageAccounts.create("rg-data", "stdataweb1", { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" });
+    const blob = createBlobServiceClient(sandbox.context(), "stdataweb1");
+    expect(await failure(blob.getProperties())).toMatchObject({ statusCode: 403 });
+    await clients.authorization.roleAssignments.create(account.id!, "6f708192-0000-4000-8000-000000000001", { roleDefinitionId: role("ba92f5b4-2d11-453d-a403-e96b0029c9fe"), principalId: SANDBOX_BROKER_OBJECT_ID, principalType: "ServicePrincipal" });
+    await blob.setProperties({ staticWebsite: { enabled: true, indexDocument: "index.html" } });
+    expect((await blob.getProperties()).staticWebsite).toMatchObject({ enabled: true, indexDocument: "index.html" });
+    const page = blob.getContainerClient("$web").getBlockBlobClient("index.html");
+    await page.upload("<h1>tab</h1>", 12, { blobHTTPHeaders: { blobContentType: "text/html" } });
+    expect((await page.downloadToBuffer()).toString()).toBe("<h1>tab</h1>");
+    expect((await page.getProperties()).contentType).toBe("text/html");
+  });
+});
