@@ -37,19 +37,14 @@ export interface OperationRecord {
   instanceId: string;
 }
 
-export type SlugState = "installing" | "installed" | "failed" | "upgrading" | "retired";
-
 export interface SlugRecord {
   slug: string;
-  state: SlugState;
-  /** The OpenClaw image the footprint runs (the last one an operation converged successfully). */
-  version: string;
+  state: "installing" | "installed" | "failed" | "upgrading" | "retired";
+  image: string;
   region: string;
-  resourceGroup: string;
   lastOperationId: string;
   updatedAt: string;
-  /** `https://<container app fqdn>` once an install got that far. */
-  url?: string;
+  resourceGroup: string;
 }
 
 const CONTAINER = "shire-operations";
@@ -86,10 +81,10 @@ export class OperationStore {
   private async read<T>(name: string): Promise<{ value: T; etag: string } | undefined> {
     await this.ready();
     try {
-      // One GET gives body and ETag together, so the ETag is the one of the bytes we parsed.
-      const response = await this.container.getBlockBlobClient(name).download();
-      const text = await readStream(response.readableStreamBody);
-      return { value: JSON.parse(text) as T, etag: response.etag ?? "" };
+      const blob = this.container.getBlockBlobClient(name);
+      const buffer = await blob.downloadToBuffer();
+      const properties = await blob.getProperties();
+      return { value: JSON.parse(buffer.toString("utf8")) as T, etag: properties.etag ?? "" };
     } catch (error) {
       if (error instanceof RestError && error.statusCode === 404) return undefined;
       throw error;
@@ -164,11 +159,4 @@ export class OperationStore {
     }
     return records.sort((a, b) => a.slug.localeCompare(b.slug));
   }
-}
-
-async function readStream(stream: NodeJS.ReadableStream | undefined): Promise<string> {
-  if (!stream) return "";
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks).toString("utf8");
 }
