@@ -29,6 +29,7 @@ export function createAppInsightsActivities(deps: ActivityDeps) {
     };
     const wanted = { location: desired.location, kind: "web", tags: desired.tags, properties };
     const changed = current ? diffDesired(current, wanted) : ["."];
+    if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
     const component =
       changed.length > 0
         ? await resources.createOrUpdateById(desired.resourceId, apiVersion, {

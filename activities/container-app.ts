@@ -46,6 +46,7 @@ export function createContainerAppActivities(deps: ActivityDeps) {
     const changed = current ? diffDesired(current, { ...wanted, identity: { type: "UserAssigned" } }).concat(identityMissing(current, desired.identityResourceId)) : ["."];
     let app = current;
     if (changed.length > 0) {
+      deps.beforeWrite(current ? changed : [], Boolean(current));
       // Always the whole app: partial container arrays reset the other containers (azure-facts §A).
       app = await apps.beginCreateOrUpdateAndWait(desired.resourceGroup, desired.name, {
         ...wanted,
@@ -73,6 +74,7 @@ export function createContainerAppActivities(deps: ActivityDeps) {
     const current = await getOrUndefined(() => configs.get(desired.resourceGroup, desired.containerAppName, "current"));
     const changed = current ? diffDesired(current, desired.config).concat(excludedPathsDiffer(current, desired.config)) : ["."];
     let config = current;
+    if (changed.length > 0) deps.beforeWrite(current ? [...new Set(changed)] : [], Boolean(current));
     if (changed.length > 0) config = await configs.createOrUpdate(desired.resourceGroup, desired.containerAppName, "current", desired.config);
     return {
       nodeId,

@@ -15,6 +15,12 @@ export interface ActivityDeps {
   brokerPrincipalId: string;
   /** Waits between retries inside an activity (replication delays); tests may shorten it. */
   sleep(ms: number): Promise<void>;
+  /**
+   * Called by every activity right before it writes, with what differs. A no-op when converging;
+   * the dry run (`GET /api/slugs/{slug}/plan`) throws here, so the same compare logic reports
+   * what would change and nothing is written.
+   */
+  beforeWrite(changed: string[], existed: boolean): void;
 }
 
 export function createActivityDeps(context: AzureContext, options: { brokerPrincipalId?: string; sleep?: (ms: number) => Promise<void> } = {}): ActivityDeps {
@@ -32,6 +38,7 @@ export function createActivityDeps(context: AzureContext, options: { brokerPrinc
     },
     brokerPrincipalId: options.brokerPrincipalId ?? process.env.SHIRE_BROKER_PRINCIPAL_ID ?? SANDBOX_BROKER_OBJECT_ID,
     sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+    beforeWrite: () => {},
   };
 }
 

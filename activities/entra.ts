@@ -87,6 +87,7 @@ export function createEntraActivities(deps: ActivityDeps) {
     const changed: string[] = [];
     let application = existing;
     if (!application) {
+      deps.beforeWrite([], false);
       application = (await graph.api("/applications").post({
         displayName: desired.displayName,
         signInAudience: "AzureADMyOrg",
@@ -97,6 +98,7 @@ export function createEntraActivities(deps: ActivityDeps) {
       })) as GraphApplication;
     } else if (!sameSet(application.web?.redirectUris ?? [], desired.redirectUris)) {
       const applicationId = application.id;
+      deps.beforeWrite(["web.redirectUris"], true);
       await withReplicationRetry("update app redirect URIs", (client) => client.api(`/applications/${applicationId}`).patch({ web: { redirectUris: desired.redirectUris } }));
       changed.push("web.redirectUris");
     }
@@ -108,12 +110,14 @@ export function createEntraActivities(deps: ActivityDeps) {
     )) as GraphCollection<GraphServicePrincipal>;
     let principal = principals.value[0];
     if (!principal) {
+      deps.beforeWrite(["servicePrincipal"], true);
       principal = (await withReplicationRetry("create service principal", (client) =>
         client.api("/servicePrincipals").post({ appId: app.appId, appRoleAssignmentRequired: true, tags: [desired.ownershipTag] }),
       )) as GraphServicePrincipal;
       changed.push("servicePrincipal");
     } else if (principal.appRoleAssignmentRequired !== true) {
       const principalId = principal.id;
+      deps.beforeWrite(["servicePrincipal.appRoleAssignmentRequired"], true);
       await withReplicationRetry("require assignment", (client) => client.api(`/servicePrincipals/${principalId}`).patch({ appRoleAssignmentRequired: true }));
       changed.push("servicePrincipal.appRoleAssignmentRequired");
     }
@@ -130,6 +134,7 @@ export function createEntraActivities(deps: ActivityDeps) {
     const graph = deps.graph();
     const found = (await graph.api("/groups").filter(`displayName eq '${escapeOData(desired.displayName)}'`).select("id,displayName").get()) as GraphCollection<GraphGroup>;
     const existing = found.value[0];
+    if (!existing) deps.beforeWrite([], false);
     const group =
       existing ??
       ((await graph.api("/groups").post({
@@ -148,6 +153,7 @@ export function createEntraActivities(deps: ActivityDeps) {
     )) as GraphCollection<{ id: string; principalId: string }>;
     const existing = assigned.value.find((assignment) => assignment.principalId?.toLowerCase() === desired.groupId.toLowerCase());
     if (existing) return { nodeId, action: "unchanged" as const, resourceId: existing.id, changed: [], outputs: { assignmentId: existing.id } };
+    deps.beforeWrite([], false);
     const created = (await withReplicationRetry("assign group", (client) =>
       client.api(`/servicePrincipals/${desired.servicePrincipalId}/appRoleAssignedTo`).post({
         principalId: desired.groupId,

@@ -18,6 +18,7 @@ export function createIdentityActivities(deps: ActivityDeps) {
     const identities = deps.clients.managedIdentity.userAssignedIdentities;
     const current = await getOrUndefined(() => identities.get(desired.resourceGroup, desired.name));
     const changed = current ? diffDesired(current, { location: desired.location, tags: desired.tags }) : ["."];
+    if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
     const identity =
       changed.length > 0
         ? await identities.createOrUpdate(desired.resourceGroup, desired.name, {

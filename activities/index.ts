@@ -34,3 +34,48 @@ export { ENSURE_BOT_SERVICE } from "./bot";
 export function activityNameForKind(kind: string): string {
   return `ensure${kind.charAt(0).toUpperCase()}${kind.slice(1)}`;
 }
+
+import type { ActivityDeps } from "./deps";
+import type { ActivityHandler } from "./define";
+import { createResourceGroupActivities } from "./resource-group";
+import { createLogAnalyticsActivities } from "./log-analytics";
+import { createAppInsightsActivities } from "./app-insights";
+import { createIdentityActivities } from "./identity";
+import { createKeyVaultActivities } from "./key-vault";
+import { createRoleAssignmentActivities } from "./role-assignment";
+import { createStorageActivities } from "./storage";
+import { createStaticWebsiteActivities } from "./static-website";
+import { createManagedEnvironmentActivities } from "./managed-environment";
+import { createSecretActivities } from "./secret";
+import { createContainerAppActivities } from "./container-app";
+import { createEntraActivities } from "./entra";
+import { createBotActivities } from "./bot";
+
+/** Every converge handler by plan node kind, built on the given deps (the dry run passes its own). */
+export function activityHandlersByKind(deps: ActivityDeps): Record<string, ActivityHandler<never>> {
+  const storage = createStorageActivities(deps);
+  const environment = createManagedEnvironmentActivities(deps);
+  const app = createContainerAppActivities(deps);
+  const entra = createEntraActivities(deps);
+  const handlers = {
+    resourceGroup: createResourceGroupActivities(deps).ensureResourceGroup,
+    logAnalytics: createLogAnalyticsActivities(deps).ensureLogAnalytics,
+    appInsights: createAppInsightsActivities(deps).ensureAppInsights,
+    identity: createIdentityActivities(deps).ensureIdentity,
+    keyVault: createKeyVaultActivities(deps).ensureKeyVault,
+    roleAssignment: createRoleAssignmentActivities(deps).ensureRoleAssignment,
+    storageAccount: storage.ensureStorageAccount,
+    fileShare: storage.ensureFileShare,
+    staticWebsite: createStaticWebsiteActivities(deps).ensureStaticWebsite,
+    managedEnvironment: environment.ensureManagedEnvironment,
+    environmentStorage: environment.ensureEnvironmentStorage,
+    secret: createSecretActivities(deps).ensureSecret,
+    containerApp: app.ensureContainerApp,
+    authConfig: app.ensureAuthConfig,
+    entraApp: entra.ensureEntraApp,
+    entraGroup: entra.ensureEntraGroup,
+    groupAssignment: entra.ensureGroupAssignment,
+    botService: createBotActivities(deps).ensureBotService,
+  };
+  return handlers as unknown as Record<string, ActivityHandler<never>>;
+}

@@ -37,6 +37,7 @@ export function createKeyVaultActivities(deps: ActivityDeps) {
     if (current) {
       const changed = diffDesired(current, { tags: desired.tags, properties });
       if (changed.length === 0) return summary("unchanged", current, []);
+      deps.beforeWrite(changed, true);
       const updated = await vaults.createOrUpdate(desired.resourceGroup, desired.name, {
         location: desired.location,
         tags: { ...(current.tags ?? {}), ...desired.tags },
@@ -55,6 +56,7 @@ export function createKeyVaultActivities(deps: ActivityDeps) {
           `Key Vault name ${desired.name} is held by a soft-deleted vault from ${deletedFrom || "another resource group"}; purge it (or wait for its retention to end) before installing this slug.`,
         );
       }
+      deps.beforeWrite(["recover soft-deleted vault"], false);
       const recovered = await vaults.createOrUpdate(desired.resourceGroup, desired.name, {
         location: desired.location,
         tags: desired.tags,
@@ -63,6 +65,7 @@ export function createKeyVaultActivities(deps: ActivityDeps) {
       return summary("recovered", recovered, ["."]);
     }
 
+    deps.beforeWrite([], false);
     const created = await vaults.createOrUpdate(desired.resourceGroup, desired.name, {
       location: desired.location,
       tags: desired.tags,

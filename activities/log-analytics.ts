@@ -27,6 +27,7 @@ export function createLogAnalyticsActivities(deps: ActivityDeps) {
       retentionInDays: desired.retentionInDays,
     };
     const changed = current ? diffDesired(current, wanted) : ["."];
+    if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
     const workspace =
       changed.length > 0
         ? await workspaces.createOrUpdate(desired.resourceGroup, desired.name, {

@@ -44,6 +44,7 @@ export function createManagedEnvironmentActivities(deps: ActivityDeps) {
     const changed = current ? diffDesired(current, wanted) : ["."];
     let environment = current;
     if (changed.length > 0) {
+      deps.beforeWrite(current ? changed : [], Boolean(current));
       const keys = await deps.clients.operationalInsights.sharedKeys.getSharedKeys(desired.workspaceResourceGroup, desired.workspaceName);
       const sharedKey = secrets.add(keys.primarySharedKey);
       if (!sharedKey) throw permanent("WorkspaceKeyUnavailable", `Workspace ${desired.workspaceName} returned no shared key.`);
@@ -82,6 +83,7 @@ export function createManagedEnvironmentActivities(deps: ActivityDeps) {
     const changed = current ? diffDesired(current, wanted) : ["."];
     let storage = current;
     if (changed.length > 0) {
+      deps.beforeWrite(current ? changed : [], Boolean(current));
       const keys = await deps.clients.storage.storageAccounts.listKeys(desired.resourceGroup, desired.storageAccountName);
       const accountKey = secrets.add(keys.keys?.find((key) => key.keyName === "key1")?.value);
       if (!accountKey) throw permanent("StorageKeyUnavailable", `Storage account ${desired.storageAccountName} returned no key1.`);

@@ -28,6 +28,7 @@ export function createResourceGroupActivities(deps: ActivityDeps) {
     const changed = current ? diffDesired(current, { tags: desired.tags }) : ["."];
     let result = current;
     if (changed.length > 0) {
+      deps.beforeWrite(current ? changed : [], Boolean(current));
       // Keep tags someone else added; ours win on conflict.
       const tags = { ...(current?.tags ?? {}), ...desired.tags };
       result = await groups.createOrUpdate(desired.name, { location: desired.location, tags });

@@ -31,6 +31,7 @@ export function createRoleAssignmentActivities(deps: ActivityDeps) {
     if (current) {
       return { nodeId, action: "unchanged" as const, resourceId: current.id, changed: [], outputs: { name, resourceId: current.id ?? null } };
     }
+    deps.beforeWrite([], false);
     try {
       const created = await assignments.create(desired.scope, name, {
         roleDefinitionId,

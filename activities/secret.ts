@@ -56,6 +56,7 @@ export function createSecretActivities(deps: ActivityDeps) {
     if (!next) {
       return { nodeId, action: "unchanged" as const, changed: [], outputs: { secretName: desired.secretName, version: existing?.version ?? null } };
     }
+    deps.beforeWrite(existing ? ["value"] : [], Boolean(existing));
     const written = await client.setSecret(desired.secretName, next.value, {
       contentType: desired.contentType,
       tags: { ...(desired.tags ?? {}), ...next.tags },
@@ -124,6 +125,7 @@ export function createSecretActivities(deps: ActivityDeps) {
     const keyIds = new Set((application.passwordCredentials ?? []).map((credential) => credential.keyId?.toLowerCase()));
     const storedKeyId = existing?.tags.keyId?.toLowerCase();
     if (existing?.value && storedKeyId && keyIds.has(storedKeyId)) return undefined;
+    deps.beforeWrite(existing ? ["value (new client secret)"] : [], Boolean(existing));
     const endDateTime = new Date(Date.now() + source.validityDays * 24 * 60 * 60 * 1000).toISOString();
     const password = (await graph.api(`/applications/${source.applicationObjectId}/addPassword`).post({
       passwordCredential: { displayName: source.displayName, endDateTime },

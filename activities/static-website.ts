@@ -43,6 +43,7 @@ export function createStaticWebsiteActivities(deps: ActivityDeps) {
     const changed: string[] = [];
     const properties = await service.getProperties();
     if (!properties.staticWebsite?.enabled || properties.staticWebsite.indexDocument !== PAGE_BLOB_NAME) {
+      deps.beforeWrite(["staticWebsite"], false);
       await service.setProperties({ staticWebsite: { enabled: true, indexDocument: PAGE_BLOB_NAME, errorDocument404Path: PAGE_BLOB_NAME } });
       changed.push("staticWebsite");
     }
@@ -55,6 +56,7 @@ export function createStaticWebsiteActivities(deps: ActivityDeps) {
     });
     const same = current?.contentMD5 && Buffer.from(current.contentMD5).equals(md5);
     if (!same) {
+      deps.beforeWrite([PAGE_BLOB_NAME], Boolean(current));
       await service.getContainerClient("$web").createIfNotExists();
       await blob.upload(page, Buffer.byteLength(page), { blobHTTPHeaders: { blobContentType: "text/html; charset=utf-8", blobContentMD5: md5 } });
       changed.push(PAGE_BLOB_NAME);

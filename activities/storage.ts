@@ -38,6 +38,7 @@ export function createStorageActivities(deps: ActivityDeps) {
     };
     const changed = current ? diffDesired(current, { tags: desired.tags, sku: { name: desired.sku }, kind: "StorageV2", ...settings }) : ["."];
     let account = current;
+    if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
     if (!current) {
       account = await accounts.create(desired.resourceGroup, desired.name, {
         location: desired.location,
@@ -71,6 +72,7 @@ export function createStorageActivities(deps: ActivityDeps) {
     const wanted = { shareQuota: desired.quotaGiB, enabledProtocols: "SMB" as const };
     const changed = current ? diffDesired(current, wanted) : ["."];
     let share = current;
+    if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
     if (!current) share = await shares.create(desired.resourceGroup, desired.accountName, desired.shareName, wanted);
     else if (changed.length > 0) share = await shares.update(desired.resourceGroup, desired.accountName, desired.shareName, { shareQuota: desired.quotaGiB });
     return {

@@ -4,6 +4,7 @@
  */
 import "./api/slugs";
 import "./api/operations";
+import "./api/plan";
 import "../orchestrations/install";
 import "./operations/activity";
 import "../activities";

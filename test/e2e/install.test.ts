@@ -102,6 +102,29 @@ describe("install against the sandbox", () => {
     expect(slug.body).toMatchObject({ state: "installed", image: "ghcr.io/openclaw/openclaw:2026.9.6", lastOperationId: operation.id });
   });
 
+  it("shows a dry run: everything to create before, nothing after, the image change when asked", async () => {
+    const before = sandbox.requests().length;
+    const fresh = await getJson<{ summary: Record<string, number>; changes: { node: string; action: string; changed?: string[] }[] }>(`${host.url}/api/slugs/planned/plan`);
+    expect(fresh.status).toBe(200);
+    // At most the tenant-wide shire-admins group exists already (made by an earlier install).
+    expect(fresh.body.changes.filter((change) => change.action === "unchanged" && change.node !== "group:admins")).toEqual([]);
+    expect(fresh.body.changes.find((change) => change.node === "resourceGroup")?.action).toBe("create");
+    expect(fresh.body.changes.find((change) => change.node === "containerApp")?.action).toBe("after-dependencies");
+    expect(writesIn(sandbox, before)).toEqual([]);
+
+    const installed = await getJson<{ summary: Record<string, number>; changes: { node: string; action: string }[] }>(`${host.url}/api/slugs/demo/plan`);
+    expect(installed.body.changes.filter((change) => change.action !== "unchanged")).toEqual([]);
+
+    const upgrade = await getJson<{ changes: { node: string; action: string; changed?: string[] }[] }>(`${host.url}/api/slugs/demo/plan?image=ghcr.io/openclaw/openclaw:2026.9.7`);
+    const app = upgrade.body.changes.find((change) => change.node === "containerApp");
+    expect(app?.action).toBe("update");
+    expect(app?.changed).toEqual(expect.arrayContaining(["template.containers[0].image", "template.initContainers[0].image"]));
+    expect(upgrade.body.changes.filter((change) => change.action === "create" || change.action === "update").map((change) => change.node)).toEqual(["containerApp"]);
+    // Steps that read the app's outputs are re-checked after it: the dry run cannot see past a change.
+    expect(upgrade.body.changes.filter((change) => change.action === "after-dependencies").map((change) => change.node).sort()).toEqual(["botService", "staticWebsite"]);
+    expect(writesIn(sandbox, before)).toEqual([]);
+  });
+
   it("writes nothing the second time", async () => {
     const before = sandbox.requests().length;
     const operation = await install(host.url, "demo");

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the real OpenClaw gateway (the version of Shire's default image) for the container
+# contract test. OpenClaw needs Node 24; like the project's Node 22, it comes from the npm registry
+# (the `node@24` package). The install lives outside the repository: npm puts every ancestor's
+# node_modules/.bin on PATH for install scripts, and the project's Node 22 would shadow Node 24.
+# Idempotent: skips what is already there. Prints the install directory on its last line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+version="$(node -e 'const m=require("fs").readFileSync("src/model/spec.ts","utf8").match(/DEFAULT_OPENCLAW_VERSION = "([^"]+)"/); process.stdout.write(m[1])')"
+dir="${SHIRE_OPENCLAW_DIR:-$HOME/.cache/shire-openclaw}"
+mkdir -p "$dir"
+if [ ! -x "$dir/node24/node_modules/.bin/node" ]; then
+  (cd "$dir" && mkdir -p node24 && cd node24 && npm init -y >/dev/null && npm install --no-audit --no-fund node@24 >/dev/null)
+fi
+node24_bin="$(cd "$dir/node24/node_modules/.bin" && pwd)"
+if [ ! -f "$dir/app/node_modules/openclaw/package.json" ] || [ "$(node -p "require('$dir/app/node_modules/openclaw/package.json').version")" != "$version" ]; then
+  mkdir -p "$dir/app"
+  (cd "$dir/app" && [ -f package.json ] || npm init -y >/dev/null)
+  # openclaw's install script checks the node on PATH: Node 24 first.
+  (cd "$dir/app" && PATH="$node24_bin:$PATH" npm install --no-audit --no-fund "openclaw@$version" >/dev/null)
+fi
+echo "openclaw $version ready (node $("$node24_bin/node" -v))"
+echo "$dir"
