@@ -28,6 +28,16 @@ if (fs.existsSync(target)) {
   }
 }
 fs.mkdirSync(path.dirname(target), { recursive: true });
+
+// Plugins baked into the runtime image (infra/openclaw/Dockerfile) are copied onto the share the
+// first time: OpenClaw loads installed plugin packages from its state dir.
+const bakedPlugins = process.env.OPENCLAW_SEED_PLUGINS_DIR && path.join(process.env.OPENCLAW_SEED_PLUGINS_DIR, "npm");
+const sharePlugins = path.join(path.dirname(target), "npm");
+if (bakedPlugins && fs.existsSync(bakedPlugins) && !fs.existsSync(sharePlugins)) {
+  fs.cpSync(bakedPlugins, sharePlugins, { recursive: true });
+  console.log(`seed-config: copied baked plugins to ${sharePlugins}`);
+}
+
 const next = merge(current, seed);
 fs.writeFileSync(`${target}.tmp`, JSON.stringify(next, null, 2));
 fs.renameSync(`${target}.tmp`, target);

@@ -1,20 +1,26 @@
-/** Error and JSON responses in the API's one shape: `{error: {code, message, details?}}`. */
-import type { HttpRequest, HttpResponseInit } from "@azure/functions";
+/** Responses in the API's one shape (`{error: {code, message, details?}}`), the caller, the body. */
+import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
+import { isBrokerError } from "../errors";
+
+export interface ApiErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
 
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
   return { status, jsonBody: body, headers };
 }
 
 export function apiError(status: number, code: string, message: string, details?: unknown): HttpResponseInit {
-  return json(status, { error: { code, message, ...(details !== undefined ? { details } : {}) } });
+  const body: ApiErrorBody = { error: { code, message, ...(details !== undefined ? { details } : {}) } };
+  return json(status, body);
 }
 
-/** Who is calling: Easy Auth's principal headers in Azure, "local" on the local host. */
+/** Who is calling: Easy Auth's principal headers in Azure (it strips client-sent ones), else "local". */
 export function actorOf(request: HttpRequest): string {
   return request.headers.get("x-ms-client-principal-name") ?? request.headers.get("x-ms-client-principal-id") ?? "local";
 }
 
-/** Parse a JSON body; empty is undefined; malformed is an error response. */
+/** Parse a JSON body: empty is `undefined`, malformed is a 400 in the API's shape. */
 export async function readJson(request: HttpRequest): Promise<{ ok: true; value: unknown } | { ok: false; response: HttpResponseInit }> {
   const text = await request.text();
   if (!text.trim()) return { ok: true, value: undefined };
@@ -28,4 +34,23 @@ export async function readJson(request: HttpRequest): Promise<{ ok: true; value:
 export function origin(request: HttpRequest): string {
   const url = new URL(request.url);
   return `${url.protocol}//${url.host}`;
+}
+
+type Handler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
+
+/**
+ * Every route answers in the error shape, never with the host's bare 500: a BrokerError carries
+ * its own status and code; anything else is an InternalError (messages never contain secrets:
+ * the only configuration read here is endpoints and ids).
+ */
+export function withErrors(handler: Handler): Handler {
+  return async (request, context) => {
+    try {
+      return await handler(request, context);
+    } catch (error) {
+      if (isBrokerError(error)) return apiError(error.statusCode ?? 500, error.code, error.message, error.details);
+      context.error(`${request.method} ${new URL(request.url).pathname} failed: ${(error as Error)?.stack ?? String(error)}`);
+      return apiError(500, "InternalError", `The request failed: ${(error as Error)?.message ?? String(error)}`);
+    }
+  };
 }

@@ -1,18 +1,77 @@
 /**
- * Slug routes: install (validate, plan, start the one operation this slug may run), list, get.
- * Invalid input gets 400 listing every problem and nothing is written anywhere.
+ * Slug routes: install (validate, plan, start the one operation a slug may run, record it), list,
+ * get. Invalid input gets 400 listing every problem, and nothing is written anywhere.
  */
 import { randomBytes } from "node:crypto";
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
-import { validateInstallRequest } from "../model/validate";
-import { planSlug } from "../model/plan";
+import type { DurableClient } from "durable-functions";
+import { validateInstallRequest, validateSlug } from "../model/validate";
+import { planSlug, type PlanContext } from "../model/plan";
 import { azureContextFromEnv, SANDBOX_BROKER_OBJECT_ID } from "../azure/credential";
 import { keyVaultUrl } from "../azure/endpoints";
+import { BrokerError } from "../errors";
 import { INSTALL_ORCHESTRATION, instanceIdForSlug, type InstallInput } from "../../orchestrations/install";
-import { newOperationId, OperationStore } from "../operations/records";
-import { actorOf, apiError, json, origin, readJson } from "./responses";
+import type { RetrySettings } from "../../orchestrations/plan-walker";
+import { newOperationId, OperationStore, type OperationRecord } from "../operations/records";
+import { actorOf, apiError, json, origin, readJson, withErrors } from "./responses";
 import { runningOperation } from "./operations";
+
+/** The plan's Azure context: subscription, tenant, endpoints, the broker's identity, the registry. */
+export function planContextFromEnv(env: NodeJS.ProcessEnv = process.env): PlanContext {
+  let azure;
+  try {
+    azure = azureContextFromEnv(env);
+  } catch (error) {
+    throw new BrokerError("NotConfigured", `Shire is not connected to Azure: ${(error as Error).message}`, { statusCode: 503 });
+  }
+  const registryId = env.SHIRE_SHARED_REGISTRY_ID;
+  const registryServer = env.SHIRE_SHARED_REGISTRY_LOGIN_SERVER;
+  return {
+    subscriptionId: azure.subscriptionId,
+    tenantId: azure.tenantId,
+    brokerPrincipalId: env.SHIRE_BROKER_PRINCIPAL_ID ?? SANDBOX_BROKER_OBJECT_ID,
+    vaultUri: (name) => keyVaultUrl(azure.endpoints, name),
+    ...(registryId && registryServer ? { sharedRegistry: { resourceId: registryId, loginServer: registryServer } } : {}),
+  };
+}
+
+/** App settings can shorten the walker's retry backoff (tests, demos); unset = the default policy. */
+export function retryFromEnv(env: NodeJS.ProcessEnv = process.env): RetrySettings | undefined {
+  const first = Number(env.SHIRE_RETRY_FIRST_INTERVAL_MS);
+  if (!Number.isFinite(first) || first <= 0) return undefined;
+  const max = Number(env.SHIRE_RETRY_MAX_INTERVAL_MS);
+  const attempts = Number(env.SHIRE_RETRY_MAX_ATTEMPTS);
+  return {
+    firstRetryIntervalMs: first,
+    backoffCoefficient: 2,
+    maxRetryIntervalMs: Number.isFinite(max) && max >= first ? max : first * 8,
+    maxAttempts: Number.isInteger(attempts) && attempts > 0 ? attempts : 6,
+  };
+}
+
+/**
+ * Start the slug's one instance. The durable host refuses an id that still runs: then answer with
+ * the running operation. If it finished between the refusal and our look, start again once.
+ */
+async function startOnce(client: DurableClient, slug: string, input: InstallInput): Promise<HttpResponseInit | undefined> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await client.startNew(INSTALL_ORCHESTRATION, { instanceId: instanceIdForSlug(slug), input });
+      return undefined;
+    } catch (error) {
+      const busy = await runningOperation(client, slug);
+      if (busy) {
+        return apiError(409, "OperationInProgress", `Slug '${slug}' is busy: ${busy.kind} operation ${busy.operationId} is ${busy.runtimeStatus.toLowerCase()}. Wait for it to finish.`, {
+          operationId: busy.operationId,
+          kind: busy.kind,
+        });
+      }
+      if (attempt === 1) throw error;
+    }
+  }
+  return undefined;
+}
 
 async function installSlug(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const slug = request.params.slug;
@@ -22,38 +81,19 @@ async function installSlug(request: HttpRequest, context: InvocationContext): Pr
   if (!validation.ok) {
     return apiError(400, "InvalidRequest", `The install request has ${validation.problems.length} problem(s); nothing was changed.`, validation.problems);
   }
-
-  let azure;
-  try {
-    azure = azureContextFromEnv();
-  } catch (error) {
-    return apiError(503, "NotConfigured", (error as Error).message);
-  }
-  const plan = planSlug(validation.spec, {
-    subscriptionId: azure.subscriptionId,
-    tenantId: azure.tenantId,
-    brokerPrincipalId: process.env.SHIRE_BROKER_PRINCIPAL_ID ?? SANDBOX_BROKER_OBJECT_ID,
-    vaultUri: (name) => keyVaultUrl(azure.endpoints, name),
-    sharedRegistry: process.env.SHIRE_SHARED_REGISTRY_ID && process.env.SHIRE_SHARED_REGISTRY_LOGIN_SERVER
-      ? { resourceId: process.env.SHIRE_SHARED_REGISTRY_ID, loginServer: process.env.SHIRE_SHARED_REGISTRY_LOGIN_SERVER }
-      : undefined,
-  });
-
-  const client = df.getClient(context);
-  const now = new Date();
-  const operationId = newOperationId(slug, now, randomBytes(3).toString("hex"));
-  const instanceId = instanceIdForSlug(slug);
-  const input: InstallInput = { operationId, slug, actor: actorOf(request), spec: validation.spec, plan, retry: retryFromEnv() };
-  try {
-    await client.startNew(INSTALL_ORCHESTRATION, { instanceId, input });
-  } catch (error) {
-    const busy = await runningOperation(client, slug);
-    if (busy) return apiError(409, "OperationInProgress", `Slug '${slug}' is busy: operation ${busy.operationId} (${busy.kind}) is ${busy.status}. Wait for it to finish.`, { operationId: busy.operationId, kind: busy.kind });
-    throw error;
-  }
-
+  // Everything that can be missing is checked before anything starts.
+  const plan = planSlug(validation.spec, planContextFromEnv());
   const store = OperationStore.fromEnv();
-  await store.createOperation({
+  const client = df.getClient(context);
+
+  const now = new Date();
+  const operationId = newOperationId(slug, now, randomBytes(4).toString("hex"));
+  const retry = retryFromEnv();
+  const input: InstallInput = { operationId, slug, actor: actorOf(request), spec: validation.spec, plan, ...(retry ? { retry } : {}) };
+  const refused = await startOnce(client, slug, input);
+  if (refused) return refused;
+
+  const record: OperationRecord = {
     id: operationId,
     slug,
     kind: "install",
@@ -64,26 +104,47 @@ async function installSlug(request: HttpRequest, context: InvocationContext): Pr
     updatedAt: now.toISOString(),
     request: validation.spec,
     steps: plan.nodes.map((node) => ({ id: node.id, title: node.title, kind: node.kind, status: "pending" })),
-    instanceId,
-  });
-  await store.updateSlug(slug, (current) => ({
-    slug,
-    state: current?.state === "installed" ? "installed" : "installing",
-    image: current?.image ?? validation.spec.image,
-    region: validation.spec.region,
-    resourceGroup: `claw-${slug}`,
-    lastOperationId: operationId,
-    updatedAt: now.toISOString(),
-  }));
+    instanceId: instanceIdForSlug(slug),
+  };
+  try {
+    await closeStaleOperation(store, slug, now);
+    // false = the orchestration already recorded its result (it can be that fast): keep that one.
+    await store.createOperation(record);
+    await store.updateSlug(slug, (current) =>
+      current?.lastOperationId === operationId
+        ? current
+        : {
+            slug,
+            state: "installing",
+            version: current?.version ?? null,
+            region: validation.spec.region,
+            resourceGroup: String(plan.nodes.find((node) => node.id === "resourceGroup")?.desired.name ?? `claw-${slug}`),
+            lastOperationId: operationId,
+            updatedAt: now.toISOString(),
+            ...(current?.url ? { url: current.url } : {}),
+          },
+    );
+  } catch (error) {
+    // The operation runs regardless and writes its final record when it ends: say so, don't fail.
+    context.warn(`Operation ${operationId} started but its initial record was not written: ${(error as Error).message}`);
+  }
   const statusUrl = `${origin(request)}/api/operations/${operationId}`;
   return json(202, { operationId, statusUrl }, { location: statusUrl });
 }
 
-/** Tests shorten the orchestration's retry backoff through app settings. */
-function retryFromEnv(): InstallInput["retry"] {
-  const first = Number(process.env.SHIRE_RETRY_FIRST_INTERVAL_MS);
-  if (!Number.isFinite(first) || first <= 0) return undefined;
-  return { firstRetryIntervalMs: first, backoffCoefficient: 2, maxRetryIntervalMs: Math.max(first, Number(process.env.SHIRE_RETRY_MAX_INTERVAL_MS) || first * 8), maxAttempts: Number(process.env.SHIRE_RETRY_MAX_ATTEMPTS) || 6 };
+/**
+ * The slug's instance id has just been reused, so the previous operation is certainly over. If its
+ * record still says running, its orchestration ended without recording (terminated, or failed
+ * outside the walk): say so, or it would read as running forever.
+ */
+async function closeStaleOperation(store: OperationStore, slug: string, now: Date): Promise<void> {
+  const previous = (await store.getSlug(slug))?.lastOperationId;
+  if (!previous || !(await store.getOperation(previous))) return;
+  await store.updateOperation(previous, (current) =>
+    current && (current.status === "running" || current.status === "notStarted")
+      ? { ...current, status: "failed", message: "The orchestration ended without recording a result (terminated or failed); see the steps for how far it got.", updatedAt: now.toISOString() }
+      : current!,
+  );
 }
 
 async function listSlugs(): Promise<HttpResponseInit> {
@@ -91,10 +152,11 @@ async function listSlugs(): Promise<HttpResponseInit> {
 }
 
 async function getSlug(request: HttpRequest): Promise<HttpResponseInit> {
-  const record = await OperationStore.fromEnv().getSlug(request.params.slug);
-  return record ? json(200, record) : apiError(404, "SlugNotFound", `Shire knows no slug '${request.params.slug}'.`);
+  const slug = request.params.slug;
+  const record = validateSlug(slug).length === 0 ? await OperationStore.fromEnv().getSlug(slug) : undefined;
+  return record ? json(200, record) : apiError(404, "SlugNotFound", `Shire knows no slug '${slug}'.`);
 }
 
-app.http("installSlug", { route: "slugs/{slug}/install", methods: ["POST"], authLevel: "anonymous", extraInputs: [df.input.durableClient()], handler: installSlug });
-app.http("listSlugs", { route: "slugs", methods: ["GET"], authLevel: "anonymous", handler: listSlugs });
-app.http("getSlug", { route: "slugs/{slug}", methods: ["GET"], authLevel: "anonymous", handler: getSlug });
+app.http("installSlug", { route: "slugs/{slug}/install", methods: ["POST"], authLevel: "anonymous", extraInputs: [df.input.durableClient()], handler: withErrors(installSlug) });
+app.http("listSlugs", { route: "slugs", methods: ["GET"], authLevel: "anonymous", handler: withErrors(listSlugs) });
+app.http("getSlug", { route: "slugs/{slug}", methods: ["GET"], authLevel: "anonymous", handler: withErrors(getSlug) });

@@ -4,6 +4,7 @@
  * storage account (AzureWebJobsStorage), container `shire-operations`, with ETag-guarded writes.
  */
 import { BlobServiceClient, RestError, type ContainerClient } from "@azure/storage-blob";
+import { BrokerError } from "../errors";
 
 export type OperationKind = "install" | "upgrade" | "rotate" | "teardown";
 export type OperationStatus = "notStarted" | "running" | "succeeded" | "failed" | "canceled";
@@ -37,26 +38,34 @@ export interface OperationRecord {
   instanceId: string;
 }
 
+export type SlugState = "installing" | "installed" | "failed" | "upgrading" | "retired";
+
 export interface SlugRecord {
   slug: string;
-  state: "installing" | "installed" | "failed" | "upgrading" | "retired";
-  image: string;
+  state: SlugState;
+  /** The OpenClaw image the footprint runs: the last one an operation converged; null before that. */
+  version: string | null;
   region: string;
+  resourceGroup: string;
   lastOperationId: string;
   updatedAt: string;
-  resourceGroup: string;
+  /** `https://<container app fqdn>` once an install got that far. */
+  url?: string;
 }
 
-const CONTAINER = "shire-operations";
+export const OPERATIONS_CONTAINER = "shire-operations";
+const stores = new Map<string, OperationStore>();
 
-/** Operation ids carry their slug (`<slug>.<time>.<random>`), so a record is found from its id. */
+/** Operation ids carry their slug (`<slug>.<yyyymmddThhmmssZ>.<random hex>`), so a record is found from its id. */
 export function newOperationId(slug: string, now: Date, random: string): string {
   return `${slug}.${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}.${random}`;
 }
 
+const OPERATION_ID = /^([a-z][a-z0-9-]*)\.\d{8}T\d{6}Z\.[0-9a-f]+$/;
+
+/** The slug an operation id names, or undefined when the string is not an operation id at all. */
 export function slugOfOperation(operationId: string): string | undefined {
-  const slug = operationId.split(".")[0];
-  return /^[a-z][a-z0-9-]*$/.test(slug) ? slug : undefined;
+  return OPERATION_ID.exec(operationId)?.[1];
 }
 
 export class OperationStore {
@@ -64,27 +73,39 @@ export class OperationStore {
   private readonly container: ContainerClient;
 
   constructor(connectionString: string) {
-    this.container = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(CONTAINER);
+    this.container = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(OPERATIONS_CONTAINER);
   }
 
+  /** The store on the app's own storage account (AzureWebJobsStorage), one per connection string. */
   static fromEnv(env: NodeJS.ProcessEnv = process.env): OperationStore {
     const connection = env.AzureWebJobsStorage;
-    if (!connection) throw new Error("AzureWebJobsStorage is not set: operation records have nowhere to live.");
-    return new OperationStore(connection);
+    if (!connection) {
+      throw new BrokerError("NotConfigured", "AzureWebJobsStorage is not set: operation records have nowhere to live.", { statusCode: 503 });
+    }
+    let store = stores.get(connection);
+    if (!store) {
+      store = new OperationStore(connection);
+      stores.set(connection, store);
+    }
+    return store;
   }
 
+  /** Create the container once; a failure (storage not up yet) is not cached, the next call retries. */
   private ready(): Promise<unknown> {
-    this.containerReady ??= this.container.createIfNotExists();
+    this.containerReady ??= this.container.createIfNotExists().catch((error: unknown) => {
+      this.containerReady = undefined;
+      throw error;
+    });
     return this.containerReady;
   }
 
   private async read<T>(name: string): Promise<{ value: T; etag: string } | undefined> {
     await this.ready();
     try {
-      const blob = this.container.getBlockBlobClient(name);
-      const buffer = await blob.downloadToBuffer();
-      const properties = await blob.getProperties();
-      return { value: JSON.parse(buffer.toString("utf8")) as T, etag: properties.etag ?? "" };
+      // One GET gives body and ETag together, so the ETag is the one of the bytes we parsed.
+      const response = await this.container.getBlockBlobClient(name).download();
+      const text = await readStream(response.readableStreamBody);
+      return { value: JSON.parse(text) as T, etag: response.etag ?? "" };
     } catch (error) {
       if (error instanceof RestError && error.statusCode === 404) return undefined;
       throw error;
@@ -115,7 +136,9 @@ export class OperationStore {
   }
 
   private operationBlob(id: string): string {
-    return `operations/${slugOfOperation(id) ?? "_"}/${id}.json`;
+    const slug = slugOfOperation(id);
+    if (!slug) throw new TypeError(`'${id}' is not an operation id.`);
+    return `operations/${slug}/${id}.json`;
   }
 
   /** Create the record; returns false when it already exists (the orchestration was faster). */
@@ -159,4 +182,11 @@ export class OperationStore {
     }
     return records.sort((a, b) => a.slug.localeCompare(b.slug));
   }
+}
+
+async function readStream(stream: NodeJS.ReadableStream | undefined): Promise<string> {
+  if (!stream) return "";
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString("utf8");
 }

@@ -107,10 +107,10 @@ export async function waitForOperation(baseUrl: string, operationId: string, dea
   }
 }
 
-export async function install(baseUrl: string, slug: string, body: unknown = {}): Promise<OperationView> {
+export async function install(baseUrl: string, slug: string, body: unknown = {}, deadlineMs = 60_000): Promise<OperationView> {
   const started = await postJson(`${baseUrl}/api/slugs/${slug}/install`, body);
   if (started.status !== 202) throw new Error(`install ${slug}: ${started.status} ${JSON.stringify(started.body)}`);
-  return waitForOperation(baseUrl, String(started.body.operationId));
+  return waitForOperation(baseUrl, String(started.body.operationId), deadlineMs);
 }
 
 /** Requests that change something (reads and list-key actions excluded). */

@@ -99,7 +99,7 @@ describe("install against the sandbox", () => {
     expect(footprint(sandbox, "demo").website).toMatchObject({ staticWebsite: { enabled: true, indexDocument: "index.html" }, web: ["index.html"] });
 
     const slug = await getJson<{ state: string; image: string; lastOperationId: string }>(`${host.url}/api/slugs/demo`);
-    expect(slug.body).toMatchObject({ state: "installed", image: "ghcr.io/openclaw/openclaw:2026.9.6", lastOperationId: operation.id });
+    expect(slug.body).toMatchObject({ state: "installed", version: "ghcr.io/openclaw/openclaw:2026.9.6", lastOperationId: operation.id });
   });
 
   it("shows a dry run: everything to create before, nothing after, the image change when asked", async () => {
@@ -174,14 +174,14 @@ describe("install against the sandbox", () => {
     sandbox.setFaults({ transientRate: 0.2, seed: 7 });
     let operation;
     try {
-      operation = await install(host.url, "flaky", {});
+      operation = await install(host.url, "flaky", {}, 230_000);
     } finally {
       sandbox.setFaults({ transientRate: 0 });
     }
     expect(operation.status, JSON.stringify(operation.steps.filter((step) => step.status !== "done"))).toBe("succeeded");
     expect(sandbox.requests().filter((request) => request.status === 0 || request.status >= 500).length).toBeGreaterThan(0);
     expect(footprint(sandbox, "flaky")).toEqual(footprint(sandbox, "demo"));
-  });
+  }, 240_000);
 
   it("never stores a secret value in orchestration state, custom status, records or logs", async () => {
     const secrets = sandbox.env.secrets.all();

@@ -9,8 +9,8 @@ import { footprint, getJson, install, postJson, startHostProcess, startTestSandb
 /** The slug's operation, once a record exists (the orchestration writes it if the starter could not). */
 async function operationOf(baseUrl: string, slug: string): Promise<string> {
   for (let attempt = 0; attempt < 600; attempt++) {
-    const { body } = await getJson<{ operations: { id: string }[] }>(`${baseUrl}/api/operations?slug=${slug}`);
-    if (body.operations.length > 0) return body.operations[0].id;
+    const { status, body } = await getJson<{ operations?: { id: string }[] }>(`${baseUrl}/api/operations?slug=${slug}`).catch(() => ({ status: 0, body: {} as { operations?: { id: string }[] } }));
+    if (status === 200 && body.operations && body.operations.length > 0) return body.operations[0].id;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`no operation recorded for ${slug}`);

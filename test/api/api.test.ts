@@ -1,0 +1,249 @@
+/**
+ * The HTTP API on the real local Functions host (durable engine, Azurite blob storage for the
+ * records), with fake ensure activities: validation writes nothing, install answers 202 and is
+ * recorded, a busy slug answers 409 naming the running operation, unknown things are 404s.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { BlobServiceClient } from "@azure/storage-blob";
+import { FunctionsHost } from "../../src/runtime/host";
+import { planSlug } from "../../src/model/plan";
+import { validateInstallRequest } from "../../src/model/validate";
+import { OPERATIONS_CONTAINER, type OperationRecord, type SlugRecord } from "../../src/operations/records";
+import { outputsReferencedFrom, resetFakeControl, type FakeControl } from "../fixtures/fake-activities";
+import { deferred, until } from "../orchestrations/walker-harness";
+
+const API_APP = path.resolve(__dirname, "../fixtures/api-app");
+const SUBSCRIPTION = "00000000-0000-4000-8000-0000000000c1";
+const TENANT = "00000000-0000-4000-8000-0000000000c2";
+
+let host: FunctionsHost;
+let stateDir: string;
+let control: FakeControl;
+/** Gates a test holds; released after each test so a failed assertion cannot hang the host's stop. */
+const gates: { resolve: () => void }[] = [];
+const savedEnv = { ...process.env };
+
+beforeAll(async () => {
+  // A real cloud name with ids: the plan needs only subscription, tenant and endpoints.
+  process.env.SHIRE_CLOUD = "AzureCloud";
+  process.env.AZURE_SUBSCRIPTION_ID = SUBSCRIPTION;
+  process.env.AZURE_TENANT_ID = TENANT;
+  process.env.SHIRE_RETRY_FIRST_INTERVAL_MS = "20";
+  process.env.SHIRE_RETRY_MAX_ATTEMPTS = "3";
+  delete process.env.AzureWebJobsStorage;
+  stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "shire-api-"));
+  host = new FunctionsHost({ appRoot: API_APP, port: 0, stateDir, log: () => undefined });
+  await host.start(); // starts Azurite (blob + queue) and sets AzureWebJobsStorage
+});
+
+afterAll(async () => {
+  await host?.stop();
+  process.env = savedEnv;
+  fs.rmSync(stateDir, { recursive: true, force: true });
+});
+
+afterEach(() => {
+  for (const gate of gates.splice(0)) gate.resolve();
+});
+
+beforeEach(() => {
+  control = resetFakeControl();
+  // Every node returns the outputs its dependents reference (the plan's shape, not its values).
+  const spec = validateInstallRequest("any-slug", {});
+  if (!spec.ok) throw new Error("default spec invalid");
+  const nodes = planSlug(spec.spec, { subscriptionId: SUBSCRIPTION, tenantId: TENANT, brokerPrincipalId: "b", vaultUri: (n) => `https://${n}/` }).nodes;
+  control.defaultOutputs = (nodeId) => outputsReferencedFrom(nodes, nodeId);
+});
+
+async function call(method: string, route: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+  const response = await fetch(`${host.url}/api/${route}`, { method, body, headers: { "content-type": "application/json", ...headers } });
+  const text = await response.text();
+  return { status: response.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: response.headers };
+}
+
+async function blobNames(): Promise<string[]> {
+  const container = BlobServiceClient.fromConnectionString(host.storageConnectionString!).getContainerClient(OPERATIONS_CONTAINER);
+  if (!(await container.exists())) return [];
+  const names: string[] = [];
+  for await (const blob of container.listBlobsFlat()) names.push(blob.name);
+  return names;
+}
+
+async function waitForOperation(operationId: string, statuses: string[]): Promise<OperationRecord> {
+  let last: OperationRecord | undefined;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const response = await call("GET", `operations/${operationId}`);
+    last = response.json as unknown as OperationRecord;
+    if (response.status === 200 && statuses.includes(last.status)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`operation ${operationId} never reached ${statuses.join("/")}: ${JSON.stringify(last)}`);
+}
+
+describe("POST /api/slugs/{slug}/install: bad input changes nothing", () => {
+  it("answers 400 listing every problem, starts nothing and writes no record", async () => {
+    const before = await blobNames();
+    const response = await call("POST", "slugs/Bad_Slug/install", JSON.stringify({ region: "mars", image: "ghcr.io/openclaw/openclaw:latest", colour: "blue", channels: { telegram: { enabled: true, botToken: "123:abc" } } }));
+    expect(response.status).toBe(400);
+    const error = response.json.error as { code: string; message: string; details: { path: string; message: string }[] };
+    expect(error.code).toBe("InvalidRequest");
+    const paths = error.details.map((problem) => problem.path);
+    for (const expected of ["slug", "region", "image", "colour", "channels.telegram.botToken"]) expect(paths).toContain(expected);
+    expect(error.message).toContain(`${error.details.length} problem`);
+    // The secret the caller tried to send is not echoed back.
+    expect(JSON.stringify(response.json)).not.toContain("123:abc");
+
+    expect(host.engine.listInstances()).toEqual([]);
+    expect(await blobNames()).toEqual(before);
+    expect(control.log).toEqual([]);
+  });
+
+  it("answers 400 InvalidJson for a malformed body", async () => {
+    const response = await call("POST", "slugs/acme/install", "{ not json");
+    expect(response.status).toBe(400);
+    expect((response.json.error as { code: string }).code).toBe("InvalidJson");
+    expect(host.engine.getInstance("slug-acme")).toBeUndefined();
+  });
+
+  it("answers 503 NotConfigured when the Azure context is missing, and starts nothing", async () => {
+    const cloud = process.env.SHIRE_CLOUD;
+    process.env.SHIRE_CLOUD = "Sandbox"; // without SHIRE_SANDBOX_PORT / CA file
+    try {
+      const response = await call("POST", "slugs/noconfig/install", "{}");
+      expect(response.status).toBe(503);
+      expect(response.json.error).toMatchObject({ code: "NotConfigured" });
+      expect((response.json.error as { message: string }).message).toContain("SHIRE_SANDBOX_PORT");
+    } finally {
+      process.env.SHIRE_CLOUD = cloud;
+    }
+    expect(host.engine.getInstance("slug-noconfig")).toBeUndefined();
+    expect((await blobNames()).filter((name) => name.includes("noconfig"))).toEqual([]);
+  });
+});
+
+describe("install: 202, the record, 409 while running, the slug record", () => {
+  it("records the operation, shows live steps, refuses a second operation, then records the result", async () => {
+    const hold = deferred();
+    gates.push(hold);
+    control.behaviour["acme/resourceGroup"] = { gate: hold.promise };
+
+    const accepted = await call("POST", "slugs/acme/install", "{}", { "x-ms-client-principal-name": "alice@contoso.com" });
+    expect(accepted.status).toBe(202);
+    const { operationId, statusUrl } = accepted.json as { operationId: string; statusUrl: string };
+    expect(statusUrl).toBe(`${host.url}/api/operations/${operationId}`);
+    expect(accepted.headers.get("location")).toBe(statusUrl);
+
+    // While resourceGroup is held: the record is there, running, with the live step states.
+    await until(() => control.log.includes("start:resourceGroup"), "resourceGroup to start");
+    const running = await call("GET", `operations/${operationId}`);
+    expect(running.status).toBe(200);
+    const record = running.json as unknown as OperationRecord;
+    expect(record).toMatchObject({ id: operationId, slug: "acme", kind: "install", actor: "alice@contoso.com", status: "running", instanceId: "slug-acme" });
+    expect(record.request).toMatchObject({ slug: "acme", region: "westeurope" });
+    const resourceGroupStep = record.steps.find((step) => step.id === "resourceGroup")!;
+    expect(resourceGroupStep).toMatchObject({ status: "running", title: "Resource group claw-acme", kind: "resourceGroup" });
+    expect(resourceGroupStep.startedAt).toBeDefined();
+    expect(record.steps.find((step) => step.id === "keyVault")?.status).toBe("pending");
+    expect(record.message).toMatch(/^\d+\/\d+ steps done, [1-9]\d* running\.$/);
+
+    // A second operation on the busy slug is refused and names the running one.
+    const busy = await call("POST", "slugs/acme/install", "{}");
+    expect(busy.status).toBe(409);
+    const busyError = busy.json.error as { code: string; message: string; details: { operationId: string; kind: string } };
+    expect(busyError.code).toBe("OperationInProgress");
+    expect(busyError.message).toContain(operationId);
+    expect(busyError.message).toContain("install");
+    expect(busyError.details).toEqual({ operationId, kind: "install" });
+    const listed = await call("GET", "operations?slug=acme");
+    expect((listed.json.operations as OperationRecord[]).map((operation) => operation.id)).toEqual([operationId]);
+
+    const installing = await call("GET", "slugs/acme");
+    expect(installing.json).toMatchObject({ slug: "acme", state: "installing", version: null, lastOperationId: operationId, resourceGroup: "claw-acme" });
+
+    hold.resolve();
+    const done = await waitForOperation(operationId, ["succeeded", "failed"]);
+    expect(done.status).toBe("succeeded");
+    expect(done.steps.length).toBeGreaterThan(10);
+    for (const step of done.steps) {
+      expect(step.status).toBe("done");
+      expect(step.title).toBeTruthy();
+      expect(step.durationMs).toBeGreaterThanOrEqual(0);
+    }
+    expect(done.actor).toBe("alice@contoso.com");
+
+    const slug = (await call("GET", "slugs/acme")).json as unknown as SlugRecord;
+    expect(slug).toMatchObject({ slug: "acme", state: "installed", lastOperationId: operationId, version: (record.request as { image: string }).image, url: "https://containerApp.fqdn" });
+    const slugs = (await call("GET", "slugs")).json.slugs as SlugRecord[];
+    expect(slugs.map((s) => s.slug)).toContain("acme");
+
+    // Once finished, the slug takes a new operation.
+    const again = await call("POST", "slugs/acme/install", "{}");
+    expect(again.status).toBe(202);
+    const second = (again.json as { operationId: string }).operationId;
+    expect(second).not.toBe(operationId);
+    await waitForOperation(second, ["succeeded"]);
+    const history = (await call("GET", "operations?slug=acme")).json.operations as OperationRecord[];
+    expect(history.map((operation) => operation.id).sort()).toEqual([operationId, second].sort());
+  });
+
+  it("records a failed install naming the failed step, with dependents skipped and the rest done", async () => {
+    control.behaviour["fails/keyVault"] = { permanent: { code: "VaultAlreadyExists", message: "The vault name kv-fails is already in use." } };
+    const accepted = await call("POST", "slugs/fails/install", "{}");
+    expect(accepted.status).toBe(202);
+    const done = await waitForOperation((accepted.json as { operationId: string }).operationId, ["succeeded", "failed"]);
+    expect(done.status).toBe("failed");
+    expect(done.message).toContain("keyVault");
+    expect(done.message).toContain("VaultAlreadyExists");
+    const byId = Object.fromEntries(done.steps.map((step) => [step.id, step]));
+    expect(byId.keyVault).toMatchObject({ status: "failed", error: "VaultAlreadyExists: The vault name kv-fails is already in use." });
+    expect(byId["vaultAccess:broker"].status).toBe("skipped");
+    expect(byId.containerApp.status).toBe("skipped");
+    expect(byId.storageAccount.status).toBe("done");
+    expect(byId.logAnalytics.status).toBe("done");
+    expect(control.attemptsBySlug["fails/keyVault"]).toBe(1);
+    const slug = (await call("GET", "slugs/fails")).json;
+    expect(slug).toMatchObject({ state: "failed", version: null });
+  });
+});
+
+describe("an operation whose orchestration ends without recording", () => {
+  it("shows failed when the instance was terminated, and the slug takes a new operation", async () => {
+    const hold = deferred();
+    gates.push(hold);
+    control.behaviour["stopped/resourceGroup"] = { gate: hold.promise };
+    const accepted = await call("POST", "slugs/stopped/install", "{}");
+    const { operationId } = accepted.json as { operationId: string };
+    await until(() => control.log.includes("start:resourceGroup"), "resourceGroup to start");
+    expect(host.engine.terminate("slug-stopped", "operator stopped it")).toBe(true);
+
+    const record = (await call("GET", `operations/${operationId}`)).json as unknown as OperationRecord;
+    expect(record.status).toBe("failed");
+    expect(record.message).toContain("terminated");
+    expect(record.steps.find((step) => step.id === "resourceGroup")?.status).toBe("running");
+
+    hold.resolve();
+    const again = await call("POST", "slugs/stopped/install", "{}");
+    expect(again.status).toBe(202);
+    await waitForOperation((again.json as { operationId: string }).operationId, ["succeeded"]);
+    // The old record is closed as failed, not confused with the new instance that reuses the id.
+    const old = (await call("GET", `operations/${operationId}`)).json as unknown as OperationRecord;
+    expect(old.status).toBe("failed");
+    expect(old.message).toContain("ended without recording");
+  });
+});
+
+describe("404s", () => {
+  it("answers 404 for unknown operations and slugs", async () => {
+    for (const route of ["operations/op-unknown", "operations/nosuch.20260101T000000Z.abcdef01", "operations?slug=nosuch", "slugs/nosuch", "slugs/NOT_A_SLUG"]) {
+      const response = await call("GET", route);
+      expect(response.status, route).toBe(404);
+      expect(typeof (response.json.error as { code: string }).code, route).toBe("string");
+    }
+    const invalid = await call("GET", "operations?slug=NOT_A_SLUG");
+    expect(invalid.status).toBe(400);
+  });
+});
