@@ -12,7 +12,7 @@ import { RequestLog, SecretRegistry } from "./request-log";
 import { SandboxServer } from "./server";
 import { SandboxDirectory, systemClock, ManualClock, type SandboxClock } from "./state";
 import { createSandboxTls } from "./tls";
-import { createArmService, type ArmService } from "./arm";
+import { createArmService, resourceTypeOf, type ArmService } from "./arm";
 import { createKeyVaultService, type KeyVaultService } from "./keyvault";
 import { createGraphService } from "./graph";
 import { createBlobService } from "./blob";
@@ -85,7 +85,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
   };
 
   const tls = createSandboxTls();
-  const server = new SandboxServer({ tls, env, modules: Object.values(services), log, control, port: options.port });
+  const server = new SandboxServer({ tls, env, modules: Object.values(services), log, control, port: options.port, resourceTypeOf: (request) => (request.service === "arm" ? resourceTypeOf(request.path) : undefined) });
   const port = await server.listen();
   env.port = port;
   const stateDir = options.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "shire-sandbox-"));

@@ -25,6 +25,8 @@ export interface SandboxServerOptions {
   log: RequestLog;
   /** Requests under /_sandbox/ (inspection API): no auth, no faults. */
   control: (request: SandboxRequest) => Promise<SandboxResponse | undefined>;
+  /** Resource type of a request whose route serves many types (ARM), for per-type latency. */
+  resourceTypeOf?: (request: SandboxRequest) => string | undefined;
   port?: number;
 }
 
@@ -100,7 +102,7 @@ export class SandboxServer {
       request.params = match.params;
       const route = match.route;
 
-      await this.applyLatency(route);
+      await this.applyLatency(route.resourceType ?? this.options.resourceTypeOf?.(request));
       if (this.injectTransient(request, route, res)) {
         this.options.log.write({ method: request.method, url: url.pathname + url.search, status: 0, body: logBody });
         return;
@@ -152,9 +154,9 @@ export class SandboxServer {
     return undefined;
   }
 
-  private async applyLatency(route: CompiledRoute): Promise<void> {
+  private async applyLatency(resourceType: string | undefined): Promise<void> {
     const faults = this.options.env.faults;
-    const perType = route.resourceType ? faults.latencyMs[route.resourceType] : undefined;
+    const perType = resourceType ? faults.latencyMs[resourceType] : undefined;
     const ms = (perType ?? faults.defaultLatencyMs) * faults.latencyScale;
     if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
   }

@@ -1,5 +1,6 @@
 /** The emulated ARM through the official SDK clients: LROs, conflicts, soft delete, role assignments, faults. */
 import fs from "node:fs";
+import https from "node:https";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -205,5 +206,45 @@ describe("faults", () => {
     const text = fs.readFileSync(logFile, "utf8");
     expect(text).not.toContain("super-secret-value-987654");
     expect(text).not.toContain(keys.keys![0].value!);
+  });
+});
+
+describe("latency, LRO failures and the inspection API", () => {
+  it("delays only the resource types asked for, fails LROs at the asked rate, and answers /_sandbox without auth", async () => {
+    await group("rg-slow");
+    sandbox.setFaults({ latencyMs: { "Microsoft.ManagedIdentity/userAssignedIdentities": 300 } });
+    let started = Date.now();
+    await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-slow", "id-slow", { location: "westeurope" });
+    const slow = Date.now() - started;
+    sandbox.setFaults({ latencyMs: {} });
+    // A lower bound the sandbox guarantees (it waits before answering), not a timing expectation.
+    expect(slow).toBeGreaterThanOrEqual(300);
+
+    sandbox.setFaults({ lroFailure: { "Microsoft.OperationalInsights/workspaces": 1 } });
+    const failed = await errorOf(clients.operationalInsights.workspaces.createOrUpdate("rg-slow", "log-fails", { location: "westeurope", sku: { name: "PerGB2018" }, retentionInDays: 30 }));
+    sandbox.setFaults({ lroFailure: {} });
+    expect(failed.message).toMatch(/failed/i);
+    expect(((sandbox.inspect().arm as { resources: { name: string; properties: { provisioningState: string } }[] }).resources.find((r) => r.name === "log-fails"))?.properties.provisioningState).toBe("Failed");
+
+    const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = https.request({ host: "127.0.0.1", port: sandbox.port, path: "/_sandbox/state", servername: "management.sandbox.localhost", headers: { host: `management.sandbox.localhost:${sandbox.port}` }, ca: sandbox.caCertificatePem }, (res) => {
+        let body = "";
+        res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      request.on("error", reject);
+      request.end();
+    });
+    expect(response.status).toBe(200);
+    expect(JSON.parse(response.body).arm.resources.some((resource: { name: string }) => resource.name === "id-slow")).toBe(true);
+  });
+
+  it("refuses a client that does not trust the sandbox CA: TLS verification stays on", async () => {
+    const error = await new Promise<Error>((resolve) => {
+      const request = https.request({ host: "127.0.0.1", port: sandbox.port, path: "/_sandbox/state", servername: "management.sandbox.localhost" }, () => resolve(new Error("connected without the CA")));
+      request.on("error", resolve);
+      request.end();
+    });
+    expect(error.message).toMatch(/self-signed|certificate/i);
   });
 });
