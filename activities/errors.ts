@@ -15,7 +15,16 @@ const TRANSIENT_CODES = new Set([
   "OperationNotAllowed", // e.g. environment still provisioning
 ]);
 
-const NETWORK_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EPIPE", "EAI_AGAIN", "REQUEST_SEND_ERROR"]);
+const NETWORK_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EPIPE", "EAI_AGAIN", "REQUEST_SEND_ERROR", "UND_ERR_SOCKET", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CLOSED"]);
+
+/** fetch (Graph) reports a dropped connection as `TypeError: fetch failed` with the socket error as its cause. */
+function networkCause(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current && typeof current === "object" && depth < 4; current = (current as { cause?: unknown }).cause, depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && NETWORK_CODES.has(code)) return code;
+  }
+  return undefined;
+}
 
 export interface ClassifiedError {
   code: string;
@@ -40,9 +49,10 @@ export function classifyError(error: unknown): ClassifiedError {
   const statusCode = typeof candidate.statusCode === "number" ? candidate.statusCode : undefined;
   const code = serviceCode(candidate) ?? candidate.code ?? (statusCode ? `Http${statusCode}` : "UnknownError");
   const message = firstLine(candidate.message ?? String(error));
+  // The Graph client reports a transport failure as a GraphError with statusCode -1.
   const retryable =
-    statusCode === undefined
-      ? NETWORK_CODES.has(candidate.code ?? "") || candidate.name === "AbortError" || candidate.name === "FetchError"
+    statusCode === undefined || statusCode <= 0
+      ? Boolean(networkCause(error)) || /fetch failed|socket hang up|other side closed|ECONNRESET/i.test(candidate.message ?? "") || candidate.name === "AbortError" || candidate.name === "FetchError" || (candidate.name === "TypeError" && candidate.message === "fetch failed")
       : statusCode === 408 || statusCode === 429 || statusCode >= 500 || TRANSIENT_CODES.has(code);
   return { code, message, statusCode, retryable };
 }

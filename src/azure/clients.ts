@@ -33,12 +33,27 @@ export const API_VERSIONS = {
   botService: "2022-09-15",
 } as const;
 
+/**
+ * No request waits forever: a connection that accepts a request and never answers fails after a
+ * minute (and is retried), instead of holding an activity until the host gives up on it.
+ */
+export const requestTimeoutPolicy: PipelinePolicy = {
+  name: "shireRequestTimeout",
+  sendRequest: (request, next) => {
+    if (!request.timeout) request.timeout = 60_000;
+    return next(request);
+  },
+};
+
+/** Pipeline policies every Azure SDK client gets: request timeout, and the sandbox transport when there is one. */
+function shirePolicies(context: AzureContext): { policy: PipelinePolicy; position: "perCall" | "perRetry" }[] {
+  const sandbox = sandboxTransportPolicy(context.endpoints);
+  return [{ policy: requestTimeoutPolicy, position: "perRetry" }, ...(sandbox ? [{ policy: sandbox, position: "perCall" as const }] : [])];
+}
+
 /** Options every ARM management client takes: endpoint, scope, pinned version, transport. */
 export function armClientOptions(context: AzureContext, apiVersion: string) {
-  const policy = sandboxTransportPolicy(context.endpoints);
-  const additionalPolicies: { policy: PipelinePolicy; position: "perCall" | "perRetry" }[] = policy
-    ? [{ policy, position: "perCall" }]
-    : [];
+  const additionalPolicies = shirePolicies(context);
   return {
     endpoint: context.endpoints.resourceManager,
     // Classic (core-client) SDKs read `$host` and `credentialScopes`; the modular (TypeSpec) ones,
@@ -108,10 +123,7 @@ export class AzureClients {
   /** Key Vault data plane for one vault (challenge-based auth, as the real service). */
   secrets(vaultUrl: string): SecretClient {
     return this.memo(`secrets:${vaultUrl}`, () => {
-      const policy = sandboxTransportPolicy(this.context.endpoints);
-      return new SecretClient(vaultUrl, this.context.credential, {
-        additionalPolicies: policy ? [{ policy, position: "perCall" }] : [],
-      });
+      return new SecretClient(vaultUrl, this.context.credential, { additionalPolicies: shirePolicies(this.context) });
     });
   }
 }

@@ -28,6 +28,9 @@ export function createGraphClient(context: AzureContext): Client {
     if (!dispatcher) {
       const suffix = endpoints.loopbackDnsSuffix;
       dispatcher = new Agent({
+        // A request that gets no answer fails (and is retried) instead of waiting undici's 5 minutes.
+        headersTimeout: 30_000,
+        bodyTimeout: 30_000,
         connect: {
           ca: endpoints.caCertificatePem,
           lookup: (hostname, options, callback) => {

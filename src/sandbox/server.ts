@@ -175,7 +175,8 @@ export class SandboxServer {
     if (this.random.next() >= faults.transientRate) return false;
     const kind = faults.transientKinds[Math.floor(this.random.next() * faults.transientKinds.length)] ?? "500";
     if (kind === "reset") {
-      res.socket?.destroy();
+      // Cut the connection without an answer, as a dropped TCP connection would.
+      (res.socket ?? res.req?.socket)?.destroy();
       return true;
     }
     const status = kind === "503" ? 503 : 500;

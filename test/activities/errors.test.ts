@@ -45,3 +45,18 @@ describe("runActivity", () => {
     expect(redact("token=abcdef", ["abcdef"])).toBe("token=[redacted]");
   });
 });
+
+describe("network failures from fetch", () => {
+  it("treats a dropped connection under fetch as transient", () => {
+    const dropped = Object.assign(new TypeError("fetch failed"), { cause: Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" }) });
+    expect(classifyError(dropped).retryable).toBe(true);
+    expect(classifyError(new TypeError("x is not a function")).retryable).toBe(false);
+  });
+});
+
+describe("Graph transport failures", () => {
+  it("treats a GraphError with statusCode -1 from a failed fetch as transient", () => {
+    const graphError = Object.assign(new Error("fetch failed"), { name: "GraphError", statusCode: -1, code: "TypeError" });
+    expect(classifyError(graphError).retryable).toBe(true);
+  });
+});

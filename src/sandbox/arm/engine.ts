@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { SandboxEnvironment } from "../service";
 import { SandboxHttpError, type SandboxRequest, type SandboxResponse } from "../types";
 import { ArmErrors } from "./errors";
+import { armSchemaValidator } from "./schemas";
 import { ArmStore, resourceGroupOf, type ArmResource, type StoredResource } from "./store";
 
 export interface PutContext {
@@ -295,6 +296,7 @@ export class ArmEngine {
     if (!body || typeof body !== "object" || Array.isArray(body)) throw ArmErrors.invalidContent("The request content was invalid and could not be deserialized: the body must be a JSON object.");
     if (definition.nameRule && !definition.nameRule.test(parsed.name!)) throw ArmErrors.invalidName(definition.nameRule.code, definition.nameRule.message(parsed.name!));
     if (definition.tracked && typeof (body as { location?: unknown }).location !== "string") throw ArmErrors.locationRequired();
+    armSchemaValidator()?.validate(parsed.type, body);
     const existing = this.store.get(parsed.id!);
     const id = existing?.resource.id ?? parsed.id!;
     const built = await definition.put({

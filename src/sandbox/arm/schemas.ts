@@ -1,0 +1,158 @@
+/**
+ * PUT bodies checked against the official ARM resource schemas for the pinned api-versions
+ * (shared/reference/specs, read where they are, never copied), as specs/MANIFEST.md describes:
+ * name/type/apiVersion come from the URL, template expressions are not allowed in a REST body,
+ * and `properties` is optional where the REST API takes a body without it.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import Ajv from "ajv-draft-04";
+import type { ValidateFunction } from "ajv";
+import { ArmErrors } from "./errors";
+
+const COMMON_ID = "https://schema.management.azure.com/schemas/common/definitions.json";
+const EXPRESSION_REF = `${COMMON_ID}#/definitions/expression`;
+
+/** Provider namespace -> schema file (relative to the schemas folder) for the pinned version. */
+const FILES: Record<string, string> = {
+  "microsoft.resources": "2025-04-01/Microsoft.Resources.json",
+  "microsoft.app": "2025-07-01/Microsoft.App.json",
+  "microsoft.keyvault": "2026-02-01/Microsoft.KeyVault.json",
+  "microsoft.storage": "2025-08-01/Microsoft.Storage.json",
+  "microsoft.managedidentity": "2024-11-30/Microsoft.ManagedIdentity.json",
+  "microsoft.authorization": "2022-04-01/Microsoft.Authorization.json",
+  "microsoft.operationalinsights": "2025-07-01/Microsoft.OperationalInsights.json",
+  "microsoft.insights": "2020-02-02/Microsoft.Insights.Application.json",
+  "microsoft.cognitiveservices": "2025-09-01/Microsoft.CognitiveServices.json",
+  "microsoft.containerregistry": "2025-11-01/Microsoft.ContainerRegistry.json",
+  "microsoft.botservice": "2022-09-15/Microsoft.BotService.json",
+};
+
+/**
+ * Where a generated schema contradicts the REST spec it was made from, the REST spec wins
+ * (MANIFEST.md: "generator artifacts to correct for"). Container Apps' `cpu` is a double in the
+ * REST spec (0.25, 0.5, ...) but came out as "integer" in the template schema.
+ */
+const CORRECTIONS: Record<string, { path: string[]; value: Json }[]> = {
+  "microsoft.app": [{ path: ["definitions", "ContainerResources", "properties", "cpu"], value: { type: "number", description: "Required CPU in cores, e.g. 0.5" } }],
+};
+
+/** Types whose REST PUT takes a body without `properties` (generator artifact in the schemas). */
+const PROPERTIES_OPTIONAL = new Set(["microsoft.resources/resourcegroups", "microsoft.managedidentity/userassignedidentities"]);
+
+type Json = Record<string, unknown>;
+
+/** Where the schemas are: SHIRE_ARM_SPECS_DIR, else `../shared/reference/specs/schemas` beside the repository. */
+export function findSchemasDir(): string | undefined {
+  if (process.env.SHIRE_ARM_SPECS_DIR) return path.join(process.env.SHIRE_ARM_SPECS_DIR, "schemas");
+  let dir = __dirname;
+  for (;;) {
+    const candidate = path.join(dir, "..", "shared", "reference", "specs", "schemas");
+    if (fs.existsSync(path.join(dir, "package.json")) && fs.existsSync(candidate)) return candidate;
+    if (path.dirname(dir) === dir) return undefined;
+    dir = path.dirname(dir);
+  }
+}
+
+/** Remove the template-expression alternative everywhere: a REST body is never an expression. */
+function withoutExpressions(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutExpressions);
+  if (!node || typeof node !== "object") return node;
+  const object = node as Json;
+  const out: Json = {};
+  for (const [key, value] of Object.entries(object)) {
+    if (key === "allOf" && Array.isArray(value)) {
+      // Discriminated unions come out as allOf [base with additionalProperties: false, oneOf
+      // [variants]]: in JSON Schema the base's "false" would refuse every variant's own fields
+      // (a bot channel's `properties`), which the REST API accepts. Drop it inside allOf.
+      out[key] = value.map((member) => {
+        const cleaned = withoutExpressions(member) as Json;
+        if (cleaned && cleaned.additionalProperties === false) delete cleaned.additionalProperties;
+        return cleaned;
+      });
+    } else if ((key === "oneOf" || key === "anyOf") && Array.isArray(value)) {
+      const kept = value.filter((option) => !(option && typeof option === "object" && (option as Json).$ref === EXPRESSION_REF)).map(withoutExpressions);
+      if (kept.length === 1 && Object.keys(object).every((k) => k === key || k === "description")) return { ...(kept[0] as Json), ...(object.description ? { description: object.description } : {}) };
+      out[key] = kept;
+    } else {
+      out[key] = withoutExpressions(value);
+    }
+  }
+  return out;
+}
+
+export class ArmSchemaValidator {
+  private readonly ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
+  private readonly loaded = new Map<string, { id: string; schema: Json } | null>();
+  private readonly compiled = new Map<string, ValidateFunction | null>();
+
+  constructor(private readonly dir: string) {
+    const common = JSON.parse(fs.readFileSync(path.join(dir, "common", "definitions.json"), "utf8")) as Json;
+    this.ajv.addSchema(withoutExpressions(common) as Json, COMMON_ID);
+  }
+
+  private provider(namespace: string): { id: string; schema: Json } | null {
+    const key = namespace.toLowerCase();
+    if (!this.loaded.has(key)) {
+      const file = FILES[key];
+      if (!file || !fs.existsSync(path.join(this.dir, file))) {
+        this.loaded.set(key, null);
+      } else {
+        const schema = withoutExpressions(JSON.parse(fs.readFileSync(path.join(this.dir, file), "utf8"))) as Json;
+        for (const correction of CORRECTIONS[key] ?? []) {
+          let node = schema;
+          for (const segment of correction.path.slice(0, -1)) node = (node[segment] as Json | undefined) ?? {};
+          node[correction.path.at(-1)!] = correction.value;
+        }
+        const id = String(schema.id ?? `https://schema.management.azure.com/schemas/${file}#`).replace(/#$/, "");
+        for (const group of ["resourceDefinitions", "subscription_resourceDefinitions"]) {
+          for (const [name, definition] of Object.entries((schema[group] as Json | undefined) ?? {})) {
+            const def = definition as Json;
+            const properties = { ...((def.properties as Json) ?? {}) };
+            for (const field of ["name", "type", "apiVersion", "resources"]) delete properties[field];
+            const typeName = `${key}/${name.replace(/_/g, "/")}`.toLowerCase();
+            const required = ((def.required as string[]) ?? []).filter((field) => !["name", "type", "apiVersion"].includes(field) && !(field === "properties" && PROPERTIES_OPTIONAL.has(typeName)));
+            (schema[group] as Json)[name] = { ...def, properties, required };
+          }
+        }
+        schema.id = id;
+        this.ajv.addSchema(schema, id);
+        this.loaded.set(key, { id, schema });
+      }
+    }
+    return this.loaded.get(key)!;
+  }
+
+  /** Throws ARM's 400 when the body does not match the type's schema; silent for unknown types. */
+  validate(type: string, body: unknown): void {
+    const key = type.toLowerCase();
+    if (!this.compiled.has(key)) {
+      const [namespace, ...segments] = type.split("/");
+      const provider = this.provider(namespace);
+      const name = segments.join("_");
+      let validator: ValidateFunction | null = null;
+      if (provider) {
+        const group = ["resourceDefinitions", "subscription_resourceDefinitions"].find((candidate) => ((provider.schema[candidate] as Json | undefined) ?? {})[name]);
+        if (group) validator = this.ajv.compile({ $ref: `${provider.id}#/${group}/${name}` });
+      }
+      this.compiled.set(key, validator);
+    }
+    const validator = this.compiled.get(key);
+    if (!validator || validator(body)) return;
+    const problems = (validator.errors ?? []).filter((error) => error.keyword !== "oneOf" && error.keyword !== "anyOf").slice(0, 5);
+    const message = problems.map((error) => `${error.instancePath || "(body)"} ${error.message ?? "is invalid"}${error.keyword === "enum" ? ` (${JSON.stringify((error.params as { allowedValues?: unknown }).allowedValues)})` : ""}${error.keyword === "additionalProperties" ? ` ('${String((error.params as { additionalProperty?: unknown }).additionalProperty)}')` : ""}`).join("; ");
+    throw ArmErrors.invalidContent(`The request content was invalid and could not be deserialized: ${message || "the body does not match the resource schema"}.`);
+  }
+}
+
+let shared: ArmSchemaValidator | null | undefined;
+
+/** The validator for this process, or null (with one warning) when the schemas are not there. */
+export function armSchemaValidator(): ArmSchemaValidator | null {
+  if (shared === undefined) {
+    const dir = findSchemasDir();
+    if (!dir) console.warn("[sandbox] ARM schemas not found (../shared/reference/specs or SHIRE_ARM_SPECS_DIR): PUT bodies get only the built-in checks.");
+    shared = dir ? new ArmSchemaValidator(dir) : null;
+  }
+  return shared;
+}
