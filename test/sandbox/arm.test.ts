@@ -219,7 +219,7 @@ describe("latency, LRO failures and the inspection API", () => {
   it("delays only the resource types asked for, fails LROs at the asked rate, and answers /_sandbox without auth", async () => {
     await group("rg-slow");
     sandbox.setFaults({ latencyMs: { "Microsoft.ManagedIdentity/userAssignedIdentities": 300 } });
-    let started = Date.now();
+    const started = Date.now();
     await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-slow", "id-slow", { location: "westeurope" });
     const slow = Date.now() - started;
     sandbox.setFaults({ latencyMs: {} });
