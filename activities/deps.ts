@@ -5,6 +5,7 @@
 import type { Client as GraphClient } from "@microsoft/microsoft-graph-client";
 import { AzureClients } from "../src/azure/clients";
 import { azureContextFromEnv, SANDBOX_BROKER_OBJECT_ID, type AzureContext } from "../src/azure/credential";
+import { createGraphClient } from "../src/azure/graph";
 
 export interface ActivityDeps {
   context: AzureContext;
@@ -29,13 +30,7 @@ export function createActivityDeps(context: AzureContext, options: { brokerPrinc
   return {
     context,
     clients,
-    graph: () => {
-      // Loaded on first use so modules that never touch Graph do not pull it in.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { createGraphClient } = require("../src/azure/graph") as { createGraphClient(context: AzureContext): GraphClient };
-      graphClient ??= createGraphClient(context);
-      return graphClient;
-    },
+    graph: () => (graphClient ??= createGraphClient(context)),
     brokerPrincipalId: options.brokerPrincipalId ?? process.env.SHIRE_BROKER_PRINCIPAL_ID ?? SANDBOX_BROKER_OBJECT_ID,
     sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
     beforeWrite: () => {},

@@ -30,11 +30,6 @@ export { ENSURE_CONTAINER_APP, ENSURE_AUTH_CONFIG } from "./container-app";
 export { ENSURE_ENTRA_APP, ENSURE_ENTRA_GROUP, ENSURE_GROUP_ASSIGNMENT } from "./entra";
 export { ENSURE_BOT_SERVICE } from "./bot";
 
-/** The activity that converges a plan node of the given kind. */
-export function activityNameForKind(kind: string): string {
-  return `ensure${kind.charAt(0).toUpperCase()}${kind.slice(1)}`;
-}
-
 import type { ActivityDeps } from "./deps";
 import type { ActivityHandler } from "./define";
 import { createResourceGroupActivities } from "./resource-group";

@@ -14,7 +14,7 @@
 import { randomBytes } from "node:crypto";
 import { activityDepsFromEnv, type ActivityDeps } from "./deps";
 import { registerActivity, type ActivityHandler, type SecretScope } from "./define";
-import { isNotFound } from "./arm";
+import { getOrUndefined } from "./arm";
 import { permanent } from "./errors";
 import { keyVaultUrl } from "../src/azure/endpoints";
 
@@ -71,13 +71,8 @@ export function createSecretActivities(deps: ActivityDeps) {
     };
 
     async function readExisting(name: string, scope: SecretScope): Promise<ExistingSecret | undefined> {
-      try {
-        const secret = await client.getSecret(name);
-        return { value: scope.add(secret.value), version: secret.properties.version, tags: secret.properties.tags ?? {} };
-      } catch (error) {
-        if (isNotFound(error)) return undefined;
-        throw error;
-      }
+      const secret = await getOrUndefined(() => client.getSecret(name));
+      return secret && { value: scope.add(secret.value), version: secret.properties.version, tags: secret.properties.tags ?? {} };
     }
   };
 

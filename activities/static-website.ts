@@ -5,11 +5,11 @@
  * account is a plan step before this one).
  */
 import fs from "node:fs";
-import path from "node:path";
 import { createHash } from "node:crypto";
+import { findRepoFile } from "../src/paths";
 import { activityDepsFromEnv, type ActivityDeps } from "./deps";
 import { registerActivity, type ActivityHandler } from "./define";
-import { isNotFound } from "./arm";
+import { getOrUndefined } from "./arm";
 import { createBlobServiceClient } from "../src/azure/blob";
 
 export const ENSURE_STATIC_WEBSITE = "ensureStaticWebsite";
@@ -25,16 +25,9 @@ const PAGE_BLOB_NAME = "index.html";
 
 /** The page template lives in infra/ so it can be reviewed as HTML; rendered per slug. */
 export function renderTabConfigurationPage(appUrl: string, slug: string): string {
-  const template = fs.readFileSync(path.join(repoRoot(), "infra", "teams-tab", "config.html"), "utf8");
+  const template = fs.readFileSync(findRepoFile("infra", "teams-tab", "config.html"), "utf8");
   const safe = (value: string) => value.replace(/[^a-zA-Z0-9:/._-]/g, "");
   return template.split("{{APP_URL}}").join(safe(appUrl)).split("{{SLUG}}").join(safe(slug));
-}
-
-function repoRoot(): string {
-  // Compiled to dist/activities/, sources in activities/: walk up to the folder holding infra/.
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, "infra", "teams-tab")) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  return dir;
 }
 
 export function createStaticWebsiteActivities(deps: ActivityDeps) {
@@ -50,10 +43,7 @@ export function createStaticWebsiteActivities(deps: ActivityDeps) {
     const page = renderTabConfigurationPage(desired.appUrl, desired.slug);
     const md5 = createHash("md5").update(page).digest();
     const blob = service.getContainerClient("$web").getBlockBlobClient(PAGE_BLOB_NAME);
-    const current = await blob.getProperties().catch((error: unknown) => {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    });
+    const current = await getOrUndefined(() => blob.getProperties());
     const same = current?.contentMD5 && Buffer.from(current.contentMD5).equals(md5);
     if (!same) {
       deps.beforeWrite([PAGE_BLOB_NAME], Boolean(current));

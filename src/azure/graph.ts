@@ -6,7 +6,7 @@
 import { Client, type AuthenticationProvider } from "@microsoft/microsoft-graph-client";
 import { Agent } from "undici";
 import type { AzureContext } from "./credential";
-import { sandboxAgent } from "./transport";
+import { loopbackLookup, sandboxAgent } from "./transport";
 
 class CredentialAuthProvider implements AuthenticationProvider {
   constructor(private readonly context: AzureContext) {}
@@ -31,18 +31,7 @@ export function createGraphClient(context: AzureContext): Client {
         // A request that gets no answer fails (and is retried) instead of waiting undici's 5 minutes.
         headersTimeout: 30_000,
         bodyTimeout: 30_000,
-        connect: {
-          ca: endpoints.caCertificatePem,
-          lookup: (hostname, options, callback) => {
-            if (hostname === suffix || hostname.endsWith(`.${suffix}`)) {
-              if ((options as { all?: boolean }).all) (callback as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address: "127.0.0.1", family: 4 }]);
-              else (callback as (e: null, a: string, f: number) => void)(null, "127.0.0.1", 4);
-              return;
-            }
-            // eslint-disable-next-line @typescript-eslint/no-require-imports
-            (require("node:dns") as typeof import("node:dns")).lookup(hostname, options, callback as never);
-          },
-        },
+        connect: { ca: endpoints.caCertificatePem, lookup: loopbackLookup(suffix) },
       });
       dispatchers.set(endpoints, dispatcher);
     }

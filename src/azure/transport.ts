@@ -10,7 +10,8 @@ import type { CloudEndpoints } from "./endpoints";
 
 const agents = new WeakMap<CloudEndpoints, https.Agent>();
 
-function loopbackLookup(suffix: string): LookupFunction {
+/** DNS lookup that answers 127.0.0.1 for the sandbox's host names and asks DNS for the rest. */
+export function loopbackLookup(suffix: string): LookupFunction {
   return ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
     const host = hostname.toLowerCase();
     if (host === suffix || host.endsWith(`.${suffix}`)) {

@@ -4,7 +4,7 @@
  * WebSocket) to the gateway. Rendered from infra/nginx/nginx.conf.template.
  */
 import fs from "node:fs";
-import path from "node:path";
+import { findRepoFile } from "../paths";
 
 export interface NginxOptions {
   listenPort: number;
@@ -14,13 +14,6 @@ export interface NginxOptions {
 }
 
 export const TEAMS_WEBHOOK_PATH = "/api/messages";
-
-export function findRepoFile(...parts: string[]): string {
-  // Sources live in src/model, compiled code in dist/src/model: walk up to the repository root.
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, ...parts)) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  return path.join(dir, ...parts);
-}
 
 export function renderNginxConfig(options: NginxOptions): string {
   const template = fs.readFileSync(findRepoFile("infra", "nginx", "nginx.conf.template"), "utf8");

@@ -6,7 +6,8 @@
  */
 import fs from "node:fs";
 import type { NodeReference } from "../../activities/contract";
-import { findRepoFile, renderNginxConfig, TEAMS_WEBHOOK_PATH } from "./nginx";
+import { renderNginxConfig, TEAMS_WEBHOOK_PATH } from "./nginx";
+import { findRepoFile } from "../paths";
 
 export const OPENCLAW_PORTS = { gateway: 18789, teams: 3978, telegramWebhook: 8787, nginx: 8080 } as const;
 export const OPENCLAW_STATE_MOUNT = "/home/node/.openclaw";

@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto";
+
 /** Azure's resource-name rules (azure-facts §G2) as the sandbox enforces them on PUT. */
 export interface NameRule {
   test(name: string): boolean;
@@ -30,8 +32,7 @@ export const NAME_RULES = {
 
 /** Random base64 key of `bytes` bytes, as Azure account keys look. */
 export function newKey(bytes = 64): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require("node:crypto") as typeof import("node:crypto")).randomBytes(bytes).toString("base64");
+  return randomBytes(bytes).toString("base64");
 }
 
 export function asRecord(value: unknown): Record<string, unknown> {
