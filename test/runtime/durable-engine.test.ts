@@ -84,6 +84,18 @@ describe("durable engine with the real durable-functions orchestrator", () => {
     expect(state.history.filter((e) => e.EventType === HistoryEventType.TimerCreated)).toHaveLength(3);
   });
 
+  it("fires a retry timer even when the wall clock lags the timer clock", async () => {
+    // Node's setTimeout runs on a monotonic clock and can wake before Date.now() reaches the due
+    // time. A clock running at 90% speed makes every wake-up early: the timer must sleep again for
+    // what remains, not be forgotten until something else happens to wake the engine.
+    const origin = Date.now();
+    harness = await startHarness({ clock: { now: () => origin + (Date.now() - origin) * 0.9 } });
+    const { engine } = harness;
+    engine.startInstance("retriesExhausted", "lagging-1", null);
+    await until(() => (engine.getInstance("lagging-1")?.runtimeStatus === "Completed" ? true : undefined), "retries on a lagging clock", engine);
+    expect(engine.getInstance("lagging-1")!.history.filter((e) => e.EventType === HistoryEventType.TimerFired)).toHaveLength(3);
+  });
+
   it("continues as new with a fresh history", async () => {
     harness = await startHarness();
     const { engine } = harness;

@@ -29,8 +29,13 @@ import {
   type RuntimeStatus,
 } from "./types";
 
+/**
+ * The engine's clock. A clock with `advance` is manual: its timers fire only when a test moves
+ * it. Any other clock runs in real time (setTimeout), reading `now()` for when a timer is due.
+ */
 export interface DurableClock {
   now(): number;
+  advance?(ms: number): void;
 }
 
 export interface DurableFaults {
@@ -91,7 +96,7 @@ export class DurableEngine {
   }
 
   private get manualClock(): boolean {
-    return Boolean(this.options.clock);
+    return typeof this.clock.advance === "function";
   }
 
   private log(level: string, message: string): void {
@@ -125,8 +130,7 @@ export class DurableEngine {
 
   /** Move the engine's clock (manual clocks) and fire every timer now due. */
   async advanceTime(ms: number): Promise<void> {
-    const clock = this.clock as { advance?: (ms: number) => void };
-    if (typeof clock.advance === "function") clock.advance(ms);
+    this.clock.advance?.(ms);
     this.fireDueTimers();
     await this.waitForIdle();
   }
@@ -525,22 +529,32 @@ export class DurableEngine {
     const key = `${instanceId}#${id}`;
     const timer: { instanceId: string; id: number; fireAt: number; handle?: NodeJS.Timeout } = { instanceId, id, fireAt };
     this.timers.set(key, timer);
-    if (!this.manualClock) {
-      const delay = Math.max(0, fireAt - this.clock.now());
-      // setTimeout caps at ~24.8 days; longer timers re-arm.
-      timer.handle = setTimeout(() => this.fireDueTimers(), Math.min(delay, 2 ** 31 - 1));
-    } else if (fireAt <= this.clock.now()) {
-      queueMicrotask(() => this.fireDueTimers());
+    if (this.manualClock) {
+      if (fireAt <= this.clock.now()) queueMicrotask(() => this.fireDueTimers());
+      return;
     }
+    this.rearm(key, timer);
+  }
+
+  /**
+   * Real clock: each timer wakes itself. Node's timers run on a monotonic clock and may wake a
+   * millisecond before Date.now() reaches fireAt, and setTimeout caps at ~24.8 days: in both cases
+   * the timer sleeps again for what remains, so it can never be left without a wake-up.
+   */
+  private rearm(key: string, timer: { instanceId: string; id: number; fireAt: number; handle?: NodeJS.Timeout }): void {
+    const delay = Math.max(0, timer.fireAt - this.clock.now());
+    timer.handle = setTimeout(() => {
+      if (this.timers.get(key) !== timer) return;
+      if (timer.fireAt > this.clock.now()) return this.rearm(key, timer);
+      this.fireDueTimers();
+    }, Math.min(Math.max(delay, 1), 2 ** 31 - 1));
   }
 
   private fireDueTimers(): void {
     const now = this.clock.now();
     for (const [key, timer] of this.timers) {
-      if (timer.fireAt > now) {
-        if (!this.manualClock && !timer.handle) this.armTimer(timer.instanceId, timer.id, timer.fireAt);
-        continue;
-      }
+      if (timer.fireAt > now) continue;
+      if (timer.handle) clearTimeout(timer.handle);
       this.timers.delete(key);
       const state = this.instances.get(timer.instanceId);
       if (!state || TERMINAL_STATUSES.has(state.runtimeStatus)) continue;
