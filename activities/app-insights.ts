@@ -6,6 +6,7 @@ import { activityDepsFromEnv, type ActivityDeps } from "./deps";
 import { registerActivity, type ActivityHandler } from "./define";
 import { convergeAction, getOrUndefined } from "./arm";
 import { diffDesired } from "./diff";
+import { provisioningDifference } from "./provisioning";
 import { API_VERSIONS } from "../src/azure/clients";
 
 export const ENSURE_APP_INSIGHTS = "ensureAppInsights";
@@ -28,7 +29,7 @@ export function createAppInsightsActivities(deps: ActivityDeps) {
       IngestionMode: "LogAnalytics",
     };
     const wanted = { location: desired.location, kind: "web", tags: desired.tags, properties };
-    const changed = current ? diffDesired(current, wanted) : ["."];
+    const changed = current ? [...provisioningDifference(`Application Insights ${desired.resourceId.split("/").at(-1)}`, (current.properties as { provisioningState?: string } | undefined)?.provisioningState), ...diffDesired(current, wanted)] : ["."];
     if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
     const component =
       changed.length > 0

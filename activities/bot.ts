@@ -8,6 +8,7 @@ import { activityDepsFromEnv, type ActivityDeps } from "./deps";
 import { registerActivity, type ActivityHandler } from "./define";
 import { convergeAction, getOrUndefined } from "./arm";
 import { diffDesired } from "./diff";
+import { provisioningDifference } from "./provisioning";
 
 export const ENSURE_BOT_SERVICE = "ensureBotService";
 
@@ -41,7 +42,7 @@ export function createBotActivities(deps: ActivityDeps) {
         msaAppTenantId: desired.tenantId,
       },
     };
-    const changed = current ? diffDesired(current, wanted) : ["."];
+    const changed = current ? [...provisioningDifference(`Bot ${desired.name}`, current.properties?.provisioningState), ...diffDesired(current, wanted)] : ["."];
     let bot = current;
     if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
     if (changed.length > 0) bot = await bots.create(desired.resourceGroup, desired.name, { ...wanted, tags: { ...(current?.tags ?? {}), ...desired.tags } });

@@ -8,7 +8,7 @@ import { activityDepsFromEnv, type ActivityDeps } from "./deps";
 import { registerActivity, type ActivityHandler } from "./define";
 import { convergeAction, getOrUndefined } from "./arm";
 import { diffDesired } from "./diff";
-import { permanent } from "./errors";
+import { assertSettledAfterWrite, provisioningDifference } from "./provisioning";
 
 export const ENSURE_CONTAINER_APP = "ensureContainerApp";
 export const ENSURE_AUTH_CONFIG = "ensureAuthConfig";
@@ -43,7 +43,13 @@ export function createContainerAppActivities(deps: ActivityDeps) {
       configuration: desired.configuration,
       template: desired.template,
     };
-    const changed = current ? diffDesired(current, { ...wanted, identity: { type: "UserAssigned" } }).concat(identityMissing(current, desired.identityResourceId)) : ["."];
+    const changed = current
+      ? [
+          ...provisioningDifference(`Container app ${desired.name}`, current.provisioningState),
+          ...diffDesired(current, { ...wanted, identity: { type: "UserAssigned" } }),
+          ...identityMissing(current, desired.identityResourceId),
+        ]
+      : ["."];
     let app = current;
     if (changed.length > 0) {
       deps.beforeWrite(current ? changed : [], Boolean(current));
@@ -53,9 +59,7 @@ export function createContainerAppActivities(deps: ActivityDeps) {
         tags: { ...(current?.tags ?? {}), ...desired.tags },
       });
     }
-    if (app?.provisioningState && app.provisioningState !== "Succeeded") {
-      throw permanent("ContainerAppNotProvisioned", `Container app ${desired.name} is ${app.provisioningState}.`);
-    }
+    assertSettledAfterWrite(`Container app ${desired.name}`, app?.provisioningState);
     return {
       nodeId,
       action: convergeAction(Boolean(current), changed),

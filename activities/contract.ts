@@ -19,6 +19,8 @@ export interface ActivityInput<TDesired = Record<string, unknown>> {
   /** Plan node id, e.g. "keyVault" or "roleAssignment:gateway-secrets-user". */
   nodeId: string;
   desired: TDesired;
+  /** 1 for the first delivery of a step, 2 for its first retry, ... (logs say which attempt failed). */
+  attempt?: number;
 }
 
 export type ConvergeAction = "created" | "updated" | "unchanged" | "recovered" | "deleted" | "absent";
@@ -35,15 +37,21 @@ export interface ActivityResult {
 }
 
 /**
- * An activity that fails permanently (bad request, forbidden, a safety rule) returns this instead
- * of throwing, so the orchestration's retry policy does not retry what cannot succeed. Transient
- * failures (429, 5xx, replication delay) throw and are retried with backoff.
+ * An activity that fails returns this instead of throwing, so the orchestration decides about
+ * retries with everything the failure says: whether retrying can help, how patient to be
+ * (propagation delays take minutes), and how long the service asked to wait (Retry-After). A
+ * durable retry policy could not honour Retry-After; the walker does (orchestrations/plan-walker.ts).
  */
 export interface ActivityFailure {
   nodeId: string;
   failed: true;
   code: string;
   message: string;
+  /** Retrying can help (throttling, 5xx, busy resources, propagation). Absent = permanent. */
+  retryable?: boolean;
+  retryClass?: "transient" | "propagation";
+  /** The service's Retry-After, in milliseconds. */
+  retryAfterMs?: number;
 }
 
 export function isActivityFailure(value: unknown): value is ActivityFailure {

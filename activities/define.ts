@@ -1,7 +1,8 @@
 /**
- * Registering an activity: transient failures are rethrown (the orchestration's retry policy
- * retries them), permanent ones come back as an `ActivityFailure` value (no retry), and every
- * message is scrubbed of the secret values the activity touched.
+ * Registering an activity: every failure the activity can classify comes back as an
+ * `ActivityFailure` value saying whether and how to retry (the walker decides), and every message
+ * is scrubbed of the secret values the activity touched. Only what nobody could classify (a host
+ * failure) reaches the orchestration as a thrown TaskFailed.
  */
 import * as df from "durable-functions";
 import type { InvocationContext } from "@azure/functions";
@@ -33,14 +34,16 @@ export async function runActivity<TDesired>(
     return await handler(input, secrets);
   } catch (error) {
     const classified = classifyError(error);
-    const message = secrets.scrub(`${input.nodeId}: ${classified.code}: ${classified.message}`);
-    log?.(message);
-    if (classified.retryable) {
-      const retry = new Error(message);
-      retry.name = "TransientActivityError";
-      throw retry;
-    }
-    return { nodeId: input.nodeId, failed: true, code: classified.code, message };
+    const message = secrets.scrub(classified.message);
+    log?.(`${input.nodeId}${input.attempt && input.attempt > 1 ? ` (attempt ${input.attempt})` : ""}: ${classified.code}: ${message}`);
+    return {
+      nodeId: input.nodeId,
+      failed: true,
+      code: classified.code,
+      message,
+      ...(classified.retryable ? { retryable: true, retryClass: classified.retryClass ?? "transient" } : {}),
+      ...(classified.retryAfterMs !== undefined ? { retryAfterMs: classified.retryAfterMs } : {}),
+    };
   }
 }
 

@@ -6,6 +6,8 @@
 /** Property paths where `current` differs from `desired` (desired-subset semantics). */
 export function diffDesired(current: unknown, desired: unknown, path = ""): string[] {
   if (desired === undefined) return [];
+  // ARM omits (or nulls) empty lists and maps in its answers: wanting none is having none.
+  if ((current === undefined || current === null) && isEmptyCollection(desired)) return [];
   if (desired === null || typeof desired !== "object") {
     return sameScalar(current, desired, path) ? [] : [path || "."];
   }
@@ -32,4 +34,9 @@ function sameScalar(current: unknown, desired: unknown, path: string): boolean {
 
 function normalizeLocation(value: string): string {
   return value.replace(/\s+/g, "").toLowerCase();
+}
+
+function isEmptyCollection(value: unknown): boolean {
+  if (Array.isArray(value)) return value.length === 0;
+  return typeof value === "object" && value !== null && Object.keys(value).length === 0;
 }

@@ -8,6 +8,7 @@ import { registerActivity, type ActivityHandler } from "./define";
 import { getOrUndefined } from "./arm";
 import { diffDesired } from "./diff";
 import { permanent } from "./errors";
+import { provisioningDifference } from "./provisioning";
 
 export const ENSURE_KEY_VAULT = "ensureKeyVault";
 
@@ -35,7 +36,7 @@ export function createKeyVaultActivities(deps: ActivityDeps) {
     };
 
     if (current) {
-      const changed = diffDesired(current, { tags: desired.tags, properties });
+      const changed = [...provisioningDifference(`Key Vault ${desired.name}`, current.properties?.provisioningState), ...diffDesired(current, { tags: desired.tags, properties })];
       if (changed.length === 0) return summary("unchanged", current, []);
       deps.beforeWrite(changed, true);
       const updated = await vaults.createOrUpdate(desired.resourceGroup, desired.name, {

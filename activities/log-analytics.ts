@@ -3,6 +3,7 @@ import { activityDepsFromEnv, type ActivityDeps } from "./deps";
 import { registerActivity, type ActivityHandler } from "./define";
 import { convergeAction, getOrUndefined } from "./arm";
 import { diffDesired } from "./diff";
+import { assertSettledAfterWrite, provisioningDifference } from "./provisioning";
 
 export const ENSURE_LOG_ANALYTICS = "ensureLogAnalytics";
 
@@ -26,7 +27,7 @@ export function createLogAnalyticsActivities(deps: ActivityDeps) {
       sku: { name: desired.sku },
       retentionInDays: desired.retentionInDays,
     };
-    const changed = current ? diffDesired(current, wanted) : ["."];
+    const changed = current ? [...provisioningDifference(`Workspace ${desired.name}`, current.provisioningState), ...diffDesired(current, wanted)] : ["."];
     if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
     const workspace =
       changed.length > 0
@@ -36,6 +37,7 @@ export function createLogAnalyticsActivities(deps: ActivityDeps) {
             tags: { ...(current?.tags ?? {}), ...desired.tags },
           })
         : current!;
+    assertSettledAfterWrite(`Workspace ${desired.name}`, workspace.provisioningState);
     return {
       nodeId,
       action: convergeAction(Boolean(current), changed),

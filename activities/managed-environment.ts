@@ -7,6 +7,7 @@ import { activityDepsFromEnv, type ActivityDeps } from "./deps";
 import { registerActivity, type ActivityHandler } from "./define";
 import { convergeAction, getOrUndefined } from "./arm";
 import { diffDesired } from "./diff";
+import { assertSettledAfterWrite, provisioningDifference } from "./provisioning";
 import { permanent } from "./errors";
 
 export const ENSURE_MANAGED_ENVIRONMENT = "ensureManagedEnvironment";
@@ -41,7 +42,7 @@ export function createManagedEnvironmentActivities(deps: ActivityDeps) {
       tags: desired.tags,
       appLogsConfiguration: { destination: "log-analytics", logAnalyticsConfiguration: { customerId: desired.workspaceCustomerId } },
     };
-    const changed = current ? diffDesired(current, wanted) : ["."];
+    const changed = current ? [...provisioningDifference(`Managed environment ${desired.name}`, current.provisioningState), ...diffDesired(current, wanted)] : ["."];
     let environment = current;
     if (changed.length > 0) {
       deps.beforeWrite(current ? changed : [], Boolean(current));
@@ -58,9 +59,7 @@ export function createManagedEnvironmentActivities(deps: ActivityDeps) {
         },
       });
     }
-    if (environment?.provisioningState && environment.provisioningState !== "Succeeded") {
-      throw permanent("EnvironmentNotReady", `Managed environment ${desired.name} is ${environment.provisioningState}.`);
-    }
+    assertSettledAfterWrite(`Managed environment ${desired.name}`, environment?.provisioningState);
     return {
       nodeId,
       action: convergeAction(Boolean(current), changed),

@@ -9,6 +9,7 @@ import { registerActivity, type ActivityHandler } from "./define";
 import { diffDesired } from "./diff";
 import { getOrUndefined, convergeAction } from "./arm";
 import { permanent } from "./errors";
+import { provisioningDifference } from "./provisioning";
 
 export const ENSURE_RESOURCE_GROUP = "ensureResourceGroup";
 
@@ -25,7 +26,7 @@ export function createResourceGroupActivities(deps: ActivityDeps) {
     if (current && current.location.replace(/\s+/g, "").toLowerCase() !== desired.location.toLowerCase()) {
       throw permanent("LocationMismatch", `Resource group ${desired.name} exists in ${current.location}, not ${desired.location}; a resource group cannot move.`);
     }
-    const changed = current ? diffDesired(current, { tags: desired.tags }) : ["."];
+    const changed = current ? [...provisioningDifference(`Resource group ${desired.name}`, current.properties?.provisioningState), ...diffDesired(current, { tags: desired.tags })] : ["."];
     let result = current;
     if (changed.length > 0) {
       deps.beforeWrite(current ? changed : [], Boolean(current));

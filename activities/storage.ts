@@ -6,6 +6,7 @@ import { activityDepsFromEnv, type ActivityDeps } from "./deps";
 import { registerActivity, type ActivityHandler } from "./define";
 import { convergeAction, getOrUndefined } from "./arm";
 import { diffDesired } from "./diff";
+import { assertSettledAfterWrite, provisioningDifference } from "./provisioning";
 
 export const ENSURE_STORAGE_ACCOUNT = "ensureStorageAccount";
 export const ENSURE_FILE_SHARE = "ensureFileShare";
@@ -36,7 +37,9 @@ export function createStorageActivities(deps: ActivityDeps) {
       allowBlobPublicAccess: false,
       allowSharedKeyAccess: true,
     };
-    const changed = current ? diffDesired(current, { tags: desired.tags, sku: { name: desired.sku }, kind: "StorageV2", ...settings }) : ["."];
+    const changed = current
+      ? [...provisioningDifference(`Storage account ${desired.name}`, current.provisioningState), ...diffDesired(current, { tags: desired.tags, sku: { name: desired.sku }, kind: "StorageV2", ...settings })]
+      : ["."];
     let account = current;
     if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
     if (!current) {
@@ -53,6 +56,7 @@ export function createStorageActivities(deps: ActivityDeps) {
         ...settings,
       });
     }
+    assertSettledAfterWrite(`Storage account ${desired.name}`, account?.provisioningState);
     return {
       nodeId,
       action: convergeAction(Boolean(current), changed),

@@ -6,13 +6,13 @@ import { randomBytes } from "node:crypto";
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import type { DurableClient } from "durable-functions";
-import { validateInstallRequest, validateSlug } from "../model/validate";
+import { contextProblems, validateInstallRequest, validateSlug } from "../model/validate";
 import { planSlug, type PlanContext } from "../model/plan";
 import { azureContextFromEnv, SANDBOX_BROKER_OBJECT_ID } from "../azure/credential";
 import { keyVaultUrl } from "../azure/endpoints";
 import { BrokerError } from "../errors";
 import { INSTALL_ORCHESTRATION, instanceIdForSlug, type InstallInput } from "../../orchestrations/install";
-import type { RetrySettings } from "../../orchestrations/plan-walker";
+import { DEFAULT_RETRY, type RetrySettings } from "../../orchestrations/plan-walker";
 import { newOperationId, OperationStore, type OperationRecord } from "../operations/records";
 import { actorOf, apiError, json, origin, readJson, withErrors } from "./responses";
 import { runningOperation } from "./operations";
@@ -32,6 +32,7 @@ export function planContextFromEnv(env: NodeJS.ProcessEnv = process.env): PlanCo
     tenantId: azure.tenantId,
     brokerPrincipalId: env.SHIRE_BROKER_PRINCIPAL_ID ?? SANDBOX_BROKER_OBJECT_ID,
     vaultUri: (name) => keyVaultUrl(azure.endpoints, name),
+    authorityHost: azure.endpoints.authorityHost,
     ...(registryId && registryServer ? { sharedRegistry: { resourceId: registryId, loginServer: registryServer } } : {}),
   };
 }
@@ -42,11 +43,14 @@ export function retryFromEnv(env: NodeJS.ProcessEnv = process.env): RetrySetting
   if (!Number.isFinite(first) || first <= 0) return undefined;
   const max = Number(env.SHIRE_RETRY_MAX_INTERVAL_MS);
   const attempts = Number(env.SHIRE_RETRY_MAX_ATTEMPTS);
+  const propagationAttempts = Number(env.SHIRE_RETRY_MAX_PROPAGATION_ATTEMPTS);
+  const maxAttempts = Number.isInteger(attempts) && attempts > 0 ? attempts : DEFAULT_RETRY.maxAttempts;
   return {
     firstRetryIntervalMs: first,
     backoffCoefficient: 2,
     maxRetryIntervalMs: Number.isFinite(max) && max >= first ? max : first * 8,
-    maxAttempts: Number.isInteger(attempts) && attempts > 0 ? attempts : 6,
+    maxAttempts,
+    maxPropagationAttempts: Number.isInteger(propagationAttempts) && propagationAttempts > 0 ? propagationAttempts : Math.max(maxAttempts, DEFAULT_RETRY.maxPropagationAttempts ?? maxAttempts),
   };
 }
 
@@ -82,7 +86,10 @@ async function installSlug(request: HttpRequest, context: InvocationContext): Pr
     return apiError(400, "InvalidRequest", `The install request has ${validation.problems.length} problem(s); nothing was changed.`, validation.problems);
   }
   // Everything that can be missing is checked before anything starts.
-  const plan = planSlug(validation.spec, planContextFromEnv());
+  const planContext = planContextFromEnv();
+  const problems = contextProblems(validation.spec, planContext);
+  if (problems.length > 0) return apiError(400, "InvalidRequest", `The install request has ${problems.length} problem(s); nothing was changed.`, problems);
+  const plan = planSlug(validation.spec, planContext);
   const store = OperationStore.fromEnv();
   const client = df.getClient(context);
 

@@ -20,6 +20,12 @@ export interface OperationStep {
   finishedAt?: string;
   durationMs?: number;
   error?: string;
+  /** Deliveries of the step's activity so far (only shown once a step has been retried). */
+  attempts?: number;
+  /** When a retried step runs again (it is waiting out a backoff or the service's Retry-After). */
+  retryAt?: string;
+  /** ARM resource id or Graph object id the step converged. */
+  resourceId?: string;
 }
 
 export interface OperationRecord {
@@ -51,6 +57,14 @@ export interface SlugRecord {
   updatedAt: string;
   /** `https://<container app fqdn>` once an install got that far. */
   url?: string;
+  /** What the footprint is made of, as the last operation left it: plan node, kind, Azure/Entra id. */
+  resources?: SlugResource[];
+}
+
+export interface SlugResource {
+  node: string;
+  kind?: string;
+  id: string;
 }
 
 export const OPERATIONS_CONTAINER = "shire-operations";

@@ -35,4 +35,12 @@ describe("diffDesired", () => {
   it("matches property names case-insensitively, as ARM echoes some with other casing", () => {
     expect(diffDesired({ ConnectionString: "x", WorkspaceResourceId: "/subscriptions/s/a" }, { workspaceResourceId: "/subscriptions/S/A" })).toEqual([]);
   });
+
+  it("treats an empty list or map as matching one ARM left out, but not one with entries", () => {
+    expect(diffDesired({ configuration: {} }, { configuration: { registries: [], secrets: [] } })).toEqual([]);
+    expect(diffDesired({ configuration: { registries: null } }, { configuration: { registries: [] } })).toEqual([]);
+    expect(diffDesired({ tags: undefined }, { tags: {} })).toEqual([]);
+    expect(diffDesired({ configuration: {} }, { configuration: { registries: [{ server: "x" }] } })).toEqual(["configuration.registries"]);
+    expect(diffDesired({ configuration: { registries: [{ server: "x" }] } }, { configuration: { registries: [] } })).toEqual(["configuration.registries"]);
+  });
 });

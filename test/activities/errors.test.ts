@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RestError } from "@azure/core-rest-pipeline";
+import { RestError, createHttpHeaders, createPipelineRequest } from "@azure/core-rest-pipeline";
 import { classifyError, redact } from "../../activities/errors";
 import { runActivity } from "../../activities/define";
 import { BrokerError } from "../../src/errors";
@@ -32,17 +32,54 @@ describe("runActivity", () => {
     expect(JSON.stringify(outcome)).not.toContain("s3cr3t-value-123");
   });
 
-  it("rethrows transient errors (so the orchestration retries) with scrubbed messages", async () => {
-    const attempt = runActivity(async (_input, secrets) => {
+  it("returns transient errors as retryable failures (the walker retries them), with scrubbed messages", async () => {
+    const outcome = await runActivity(async (_input, secrets) => {
       throw new RestError(`throttled while writing ${secrets.add("another-secret-456")}`, { statusCode: 429 });
     }, input);
-    await expect(attempt).rejects.toThrow(/throttled/);
-    await expect(attempt).rejects.not.toThrow(/another-secret-456/);
+    expect(outcome).toMatchObject({ failed: true, retryable: true, retryClass: "transient", message: expect.stringContaining("throttled") });
+    expect(JSON.stringify(outcome)).not.toContain("another-secret-456");
   });
 
   it("redact ignores very short values that would mangle messages", () => {
     expect(redact("a b c", ["b"])).toBe("a b c");
     expect(redact("token=abcdef", ["abcdef"])).toBe("token=[redacted]");
+  });
+});
+
+describe("what a failure says about retrying", () => {
+  const headers = (values: Record<string, string>) => createHttpHeaders(values);
+  const response = (status: number, values: Record<string, string>, body?: unknown) =>
+    ({ status, headers: headers(values), request: createPipelineRequest({ url: "https://x" }), bodyAsText: body === undefined ? undefined : JSON.stringify(body) }) as never;
+
+  it("honours Retry-After in seconds, as a date, and the millisecond variants", () => {
+    expect(classifyError(new RestError("slow", { statusCode: 429, response: response(429, { "retry-after": "17" }) })).retryAfterMs).toBe(17_000);
+    expect(classifyError(new RestError("slow", { statusCode: 429, response: response(429, { "retry-after-ms": "250" }) })).retryAfterMs).toBe(250);
+    const inAMinute = new Date(Date.now() + 60_000).toUTCString();
+    const fromDate = classifyError(new RestError("slow", { statusCode: 503, response: response(503, { "retry-after": inAMinute }) })).retryAfterMs!;
+    expect(fromDate).toBeGreaterThan(55_000);
+    expect(fromDate).toBeLessThanOrEqual(60_000);
+    // A permanent failure carries no wait, whatever the headers say.
+    expect(classifyError(new RestError("bad", { statusCode: 400, code: "BadRequest", response: response(400, { "retry-after": "5" }) })).retryAfterMs).toBeUndefined();
+  });
+
+  it("gives RBAC and replication delays the propagation class, from Key Vault's inner error code too", () => {
+    const forbidden = new RestError("Caller is not authorized", { statusCode: 403, code: "Forbidden", response: response(403, {}, { error: { code: "Forbidden", message: "Caller is not authorized", innererror: { code: "ForbiddenByRbac" } } }) });
+    expect(classifyError(forbidden)).toMatchObject({ code: "ForbiddenByRbac", retryable: true, retryClass: "propagation" });
+    expect(classifyError(new RestError("x", { statusCode: 403, code: "AuthorizationPermissionMismatch" }))).toMatchObject({ retryable: true, retryClass: "propagation" });
+    expect(classifyError(new RestError("x", { statusCode: 400, code: "PrincipalNotFound" }))).toMatchObject({ retryClass: "propagation" });
+  });
+
+  it("does not wait out a deleted secret's conflict (recovering it is the way out)", () => {
+    const deleted = new RestError("Secret x is currently in a deleted but recoverable state", { statusCode: 409, code: "Conflict", response: response(409, {}, { error: { code: "Conflict", message: "deleted but recoverable", innererror: { code: "ObjectIsDeletedButRecoverable" } } }) });
+    expect(classifyError(deleted)).toMatchObject({ code: "ObjectIsDeletedButRecoverable", retryable: false });
+    expect(classifyError(new RestError("busy", { statusCode: 409, code: "Conflict" })).retryable).toBe(true);
+  });
+
+  it("reads the service's code out of a failed long-running operation", () => {
+    const internal = new Error("The long-running operation has failed. InternalServerError. Something broke inside.");
+    expect(classifyError(internal)).toMatchObject({ code: "InternalServerError", message: "Something broke inside.", retryable: true });
+    const quota = new Error("The long-running operation has failed. MaxNumberOfRegionalEnvironmentsInSubExceeded. The subscription has reached its limit.");
+    expect(classifyError(quota)).toMatchObject({ code: "MaxNumberOfRegionalEnvironmentsInSubExceeded", retryable: false });
   });
 });
 

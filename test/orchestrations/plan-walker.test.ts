@@ -38,7 +38,7 @@ async function runToCompletion(instanceId: string): Promise<WalkResult> {
     await walker!.host.engine.advanceTime(1_000);
   }
   const state = walker!.instance(instanceId)!;
-  expect(state.runtimeStatus).toBe("Completed");
+  expect(state.runtimeStatus, JSON.stringify(state.output)).toBe("Completed");
   return state.output as WalkResult;
 }
 
@@ -100,7 +100,7 @@ describe("plan walker on the local durable host", () => {
     expect(byId.flaky).toMatchObject({ status: "done" });
     expect(byId.afterFlaky).toMatchObject({ status: "done" });
     // The activity's own message, one line, without the host's "Activity function ... failed:" prefix.
-    expect(byId.broken).toMatchObject({ status: "failed", error: "Service unavailable (503)" });
+    expect(byId.broken).toMatchObject({ status: "failed", error: "Service unavailable (503) (still failing after 3 attempts)" });
     expect(byId.afterBroken).toMatchObject({ status: "skipped", error: "skipped: broken failed" });
     expect(byId.independent.status).toBe("done");
 
@@ -122,6 +122,35 @@ describe("plan walker on the local durable host", () => {
     // The history shows three scheduled attempts for the transient step and one for the permanent one.
     const scheduled = walker.instance("failures")!.history.filter((event) => event.EventType === HistoryEventType.TaskScheduled);
     expect(scheduled.filter((event) => event.Name === "ensureStep").length).toBe(1 + 1 + 3 + 1 + 3 + 1);
+  });
+
+  it("waits out the service's Retry-After, shows the attempt and when it runs again, and gives propagation delays a longer budget", async () => {
+    walker = await startWalkerHost();
+    const throttled = { code: "TooManyRequests", message: "throttled", retryable: true, retryClass: "transient" as const, retryAfterMs: 30_000 };
+    const replicating = { code: "PrincipalNotFound", message: "principal not replicated yet", retryable: true, retryClass: "propagation" as const };
+    control.behaviour.throttled = { failures: [throttled] };
+    // Five propagation failures: more than maxAttempts (3), within maxPropagationAttempts (6).
+    control.behaviour.replicating = { failures: Array.from({ length: 5 }, () => replicating) };
+    control.behaviour.hopeless = { failures: Array.from({ length: 10 }, () => ({ ...throttled, retryAfterMs: undefined })) };
+    start("patience", [node("throttled"), node("replicating"), node("hopeless")], { ...FAST_RETRY, maxPropagationAttempts: 6 });
+
+    await until(() => status("patience")?.steps.find((step) => step.id === "throttled")?.retryAt, "the throttled step to wait");
+    const waiting = status("patience")!.steps.find((step) => step.id === "throttled")!;
+    expect(waiting).toMatchObject({ status: "running", attempts: 1, error: "TooManyRequests: throttled" });
+    // Retry-After (30 s), not the 1 s backoff.
+    expect(Date.parse(waiting.retryAt!) - Date.parse(waiting.startedAt!)).toBe(30_000);
+    for (let i = 0; i < 29; i++) await walker.host.engine.advanceTime(1_000);
+    expect(control.attempts.throttled).toBe(1);
+    await walker.host.engine.advanceTime(1_000);
+    await until(() => control.attempts.throttled === 2, "the second delivery after Retry-After");
+
+    const result = await runToCompletion("patience");
+    const byId = Object.fromEntries(result.steps.map((step) => [step.id, step]));
+    expect(byId.throttled).toMatchObject({ status: "done", attempts: 2 });
+    expect(byId.throttled.error).toBeUndefined();
+    expect(byId.throttled.retryAt).toBeUndefined();
+    expect(byId.replicating).toMatchObject({ status: "done", attempts: 6 });
+    expect(byId.hopeless).toMatchObject({ status: "failed", attempts: 3, error: "TooManyRequests: throttled (still failing after 3 attempts)" });
   });
 
   it("fails only the step whose reference cannot be resolved", async () => {
@@ -177,7 +206,7 @@ describe("plan walker on the local durable host", () => {
     expect(Math.max(...sizes)).toBeLessThan(16 * 1024);
     expect(final).toMatchObject({ operationId: "op-realplan", slug: "acme", kind: "install", phase: "succeeded" });
     for (const step of final.steps) {
-      expect(Object.keys(step).every((key) => ["id", "status", "action", "startedAt", "finishedAt", "durationMs", "error"].includes(key))).toBe(true);
+      expect(Object.keys(step).every((key) => ["id", "status", "action", "startedAt", "finishedAt", "durationMs", "error", "attempts", "resourceId"].includes(key))).toBe(true);
       expect(step.startedAt! <= step.finishedAt!).toBe(true);
     }
   });
