@@ -1,12 +1,18 @@
 /**
- * Entra ID objects for a slug, through Microsoft Graph: the app registration and its service
- * principal (sign-in at the Container Apps edge; only assigned groups get tokens), the groups
- * `shire-admins` (one per tenant, reused) and `shire-<slug>`, and their assignment to the app.
+ * Entra ID objects for a slug, through Microsoft Graph: app registrations with their service
+ * principals (the sign-in app at the Container Apps edge, where only assigned principals get
+ * tokens; and, with Teams, the bot's own app), the groups `shire-admins` (one per tenant, shared
+ * by every slug) and `shire-<slug>`, and their assignment to the sign-in app.
  *
- * Graph is eventually consistent: an object just created may be invisible to the next call
- * (404 `Request_ResourceNotFound`, or 400 when another object refers to it). Those calls are
- * retried here a few times with backoff; past that the error is thrown as transient and the
- * orchestration retries the whole step, which converges because every step looks up first.
+ * Idempotent under Entra's eventual consistency, crashes and concurrent installs:
+ * - every object Shire creates carries a `uniqueName` (apps, groups) or is keyed by one (a service
+ *   principal by its appId), which the directory itself keeps unique. Lookups go by that key, and
+ *   a create that loses a race, or repeats one whose answer was lost, gets a conflict instead of
+ *   a duplicate: the activity then reads the existing object.
+ * - a lookup right after a create may not see the object yet (404, or 400 when another object
+ *   refers to it). Those calls are retried here a few times with backoff; past that the step
+ *   fails as a propagation delay and the walker retries the whole step, which converges because
+ *   every step looks up first.
  */
 import type { Client as GraphClient } from "@microsoft/microsoft-graph-client";
 import { activityDepsFromEnv, type ActivityDeps } from "./deps";
@@ -22,28 +28,39 @@ export const DEFAULT_APP_ROLE_ID = "00000000-0000-0000-0000-000000000000";
 
 export interface EntraAppDesired {
   displayName: string;
-  /** Tag that marks the app as this slug's (`shire-slug:<slug>`); displayName alone is not unique. */
+  /** Tenant-unique key of this app (`shire-<slug>-<suffix>`): lookups and creates go by it. */
+  uniqueName: string;
+  /** Tag that marks the app as this slug's (`shire-slug:<slug>`). */
   ownershipTag: string;
+  /** Sign-in redirect URIs (Container Apps authentication callback); none for the bot's app. */
   redirectUris: string[];
+  /** Only principals assigned to the app get tokens for it (the sign-in app, not the bot). */
+  assignmentRequired: boolean;
+  /** Container Apps authentication signs users in with the hybrid flow and needs ID tokens. */
+  idTokenIssuance: boolean;
 }
 
 export interface EntraGroupDesired {
   displayName: string;
+  /** Tenant-unique key (`shire-admins`, `shire-<slug>-<suffix>`). */
+  uniqueName: string;
   mailNickname: string;
   description: string;
 }
 
 export interface GroupAssignmentDesired {
   servicePrincipalId: string;
-  groupId: string;
+  /** The group, user or service principal to assign to the app. */
+  principalId: string;
 }
 
 interface GraphApplication {
   id: string;
   appId: string;
   displayName?: string;
+  uniqueName?: string;
   tags?: string[];
-  web?: { redirectUris?: string[] };
+  web?: { redirectUris?: string[]; implicitGrantSettings?: { enableIdTokenIssuance?: boolean } };
 }
 
 interface GraphServicePrincipal {
@@ -55,70 +72,131 @@ interface GraphServicePrincipal {
 interface GraphGroup {
   id: string;
   displayName: string;
+  uniqueName?: string;
 }
 
 interface GraphCollection<T> {
   value: T[];
 }
 
+interface GraphFailure {
+  statusCode?: number;
+  code?: string;
+  message?: string;
+  body?: unknown;
+}
+
 const REPLICATION_RETRIES = 5;
 
+/** The directory refused a create because the object's key is taken: it exists (maybe not visible yet). */
+export function isAlreadyExists(error: unknown): boolean {
+  const failure = error as GraphFailure;
+  if (failure?.statusCode !== 400 && failure?.statusCode !== 409) return false;
+  const text = `${failure.code ?? ""} ${failure.message ?? ""} ${typeof failure.body === "string" ? failure.body : JSON.stringify(failure.body ?? "")}`;
+  return /Request_MultipleObjectsWithSameKeyValue|ObjectConflict|already exists|already in use|same value for property/i.test(text);
+}
+
+/** Not visible yet: a 404, or a 400 about a reference to an object this replica does not have. */
+function isReplicationLike(error: unknown): boolean {
+  const failure = error as GraphFailure;
+  if (failure?.statusCode === 404) return true;
+  return failure?.statusCode === 400 && /does not exist|not found|reference|invalid value specified for property 'appId'/i.test(String(failure.message));
+}
+
 export function createEntraActivities(deps: ActivityDeps) {
+  const graphObjectUrl = (id: string) => `${deps.context.endpoints.graph}/v1.0/directoryObjects/${id}`;
+
   /** Run a Graph call, retrying replication-delay failures with 1, 2, 4, 8 s backoff. */
   async function withReplicationRetry<T>(what: string, call: (graph: GraphClient) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await call(deps.graph());
       } catch (error) {
-        const status = (error as { statusCode?: number }).statusCode;
-        const replicationLike = status === 404 || (status === 400 && /does not exist|not found|reference/i.test(String((error as Error).message)));
-        if (!replicationLike) throw error;
+        if (!isReplicationLike(error)) throw error;
         if (attempt >= REPLICATION_RETRIES) throw transient("GraphReplicationDelay", `${what}: object not visible yet after ${attempt} attempts.`);
         await deps.sleep(1000 * 2 ** (attempt - 1));
       }
     }
   }
 
+  /** GET by alternate key; undefined on 404 (absent, or not replicated here yet: a create settles which). */
+  async function find<T>(path: string, select: string): Promise<T | undefined> {
+    try {
+      return (await deps.graph().api(path).select(select).get()) as T;
+    } catch (error) {
+      if ((error as GraphFailure).statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Create an object keyed by `path` (an alternate-key URL): when the directory says the key is
+   * taken (a concurrent install, or a create whose answer was lost), read the existing one.
+   */
+  async function createOrAdopt<T>(what: string, path: string, select: string, create: () => Promise<T>): Promise<{ object: T; created: boolean }> {
+    try {
+      return { object: await create(), created: true };
+    } catch (error) {
+      if (!isAlreadyExists(error)) throw error;
+      const existing = await withReplicationRetry(`find ${what}`, (graph) => graph.api(path).select(select).get() as Promise<T>);
+      return { object: existing, created: false };
+    }
+  }
+
+  const APP_FIELDS = "id,appId,displayName,uniqueName,tags,web";
+
   const ensureEntraApp: ActivityHandler<EntraAppDesired> = async ({ nodeId, desired }) => {
-    const graph = deps.graph();
-    const filter = `displayName eq '${escapeOData(desired.displayName)}'`;
-    const found = (await graph.api("/applications").filter(filter).select("id,appId,displayName,tags,web").get()) as GraphCollection<GraphApplication>;
-    const existing = found.value.find((app) => app.tags?.includes(desired.ownershipTag));
+    const appPath = `/applications(uniqueName='${escapeOData(desired.uniqueName)}')`;
+    const existing = await find<GraphApplication>(appPath, APP_FIELDS);
     const changed: string[] = [];
     let application = existing;
     if (!application) {
       deps.beforeWrite([], false);
-      application = (await graph.api("/applications").post({
-        displayName: desired.displayName,
-        signInAudience: "AzureADMyOrg",
-        tags: [desired.ownershipTag, "managed-by:shire"],
-        web: { redirectUris: desired.redirectUris },
-        // Only groups assigned to the app go into the token: avoids the ~200-group overage.
-        groupMembershipClaims: "ApplicationGroup",
-      })) as GraphApplication;
-    } else if (!sameSet(application.web?.redirectUris ?? [], desired.redirectUris)) {
-      const applicationId = application.id;
-      deps.beforeWrite(["web.redirectUris"], true);
-      await withReplicationRetry("update app redirect URIs", (client) => client.api(`/applications/${applicationId}`).patch({ web: { redirectUris: desired.redirectUris } }));
-      changed.push("web.redirectUris");
+      const outcome = await createOrAdopt("application", appPath, APP_FIELDS, () =>
+        deps.graph().api("/applications").post({
+          displayName: desired.displayName,
+          uniqueName: desired.uniqueName,
+          signInAudience: "AzureADMyOrg",
+          tags: [desired.ownershipTag, "managed-by:shire"],
+          web: { redirectUris: desired.redirectUris, implicitGrantSettings: { enableIdTokenIssuance: desired.idTokenIssuance } },
+          // Only groups assigned to the app go into the token: avoids the ~200-group overage.
+          groupMembershipClaims: "ApplicationGroup",
+        }) as Promise<GraphApplication>,
+      );
+      application = outcome.object;
     }
     const app = application;
+    const webChanges = [
+      ...(sameSet(app.web?.redirectUris ?? [], desired.redirectUris) ? [] : ["web.redirectUris"]),
+      ...((app.web?.implicitGrantSettings?.enableIdTokenIssuance ?? false) === desired.idTokenIssuance ? [] : ["web.implicitGrantSettings.enableIdTokenIssuance"]),
+    ];
+    if (webChanges.length > 0) {
+      deps.beforeWrite(webChanges, true);
+      // PATCH replaces a complex property whole: send every part of `web` Shire manages.
+      const web = { redirectUris: desired.redirectUris, implicitGrantSettings: { ...app.web?.implicitGrantSettings, enableIdTokenIssuance: desired.idTokenIssuance } };
+      await withReplicationRetry("update the app's web settings", (graph) => graph.api(`/applications/${app.id}`).patch({ web }));
+      changed.push(...webChanges);
+    }
 
-    // The service principal: created once; `appRoleAssignmentRequired` so only assigned groups sign in.
-    const principals = (await withReplicationRetry("find service principal", (client) =>
-      client.api("/servicePrincipals").filter(`appId eq '${app.appId}'`).select("id,appId,appRoleAssignmentRequired").get(),
-    )) as GraphCollection<GraphServicePrincipal>;
-    let principal = principals.value[0];
+    // The service principal: keyed by appId; `appRoleAssignmentRequired` decides who gets tokens.
+    const principalPath = `/servicePrincipals(appId='${escapeOData(app.appId)}')`;
+    let principal = await find<GraphServicePrincipal>(principalPath, "id,appId,appRoleAssignmentRequired");
     if (!principal) {
-      deps.beforeWrite(["servicePrincipal"], true);
-      principal = (await withReplicationRetry("create service principal", (client) =>
-        client.api("/servicePrincipals").post({ appId: app.appId, appRoleAssignmentRequired: true, tags: [desired.ownershipTag] }),
-      )) as GraphServicePrincipal;
-      changed.push("servicePrincipal");
-    } else if (principal.appRoleAssignmentRequired !== true) {
+      deps.beforeWrite(["servicePrincipal"], Boolean(existing));
+      // A brand-new app may not have replicated to the replica that creates the principal (400).
+      principal = (
+        await createOrAdopt("service principal", principalPath, "id,appId,appRoleAssignmentRequired", () =>
+          withReplicationRetry("create the service principal", (graph) =>
+            graph.api("/servicePrincipals").post({ appId: app.appId, appRoleAssignmentRequired: desired.assignmentRequired, tags: [desired.ownershipTag] }) as Promise<GraphServicePrincipal>,
+          ),
+        )
+      ).object;
+      if (existing) changed.push("servicePrincipal");
+    }
+    if ((principal.appRoleAssignmentRequired ?? false) !== desired.assignmentRequired) {
       const principalId = principal.id;
       deps.beforeWrite(["servicePrincipal.appRoleAssignmentRequired"], true);
-      await withReplicationRetry("require assignment", (client) => client.api(`/servicePrincipals/${principalId}`).patch({ appRoleAssignmentRequired: true }));
+      await withReplicationRetry("set assignment required", (graph) => graph.api(`/servicePrincipals/${principalId}`).patch({ appRoleAssignmentRequired: desired.assignmentRequired }));
       changed.push("servicePrincipal.appRoleAssignmentRequired");
     }
     return {
@@ -131,37 +209,50 @@ export function createEntraActivities(deps: ActivityDeps) {
   };
 
   const ensureEntraGroup: ActivityHandler<EntraGroupDesired> = async ({ nodeId, desired }) => {
-    const graph = deps.graph();
-    const found = (await graph.api("/groups").filter(`displayName eq '${escapeOData(desired.displayName)}'`).select("id,displayName").get()) as GraphCollection<GraphGroup>;
-    const existing = found.value[0];
-    if (!existing) deps.beforeWrite([], false);
-    const group =
-      existing ??
-      ((await graph.api("/groups").post({
+    const groupPath = `/groups(uniqueName='${escapeOData(desired.uniqueName)}')`;
+    const existing = await find<GraphGroup>(groupPath, "id,displayName,uniqueName");
+    if (existing) return { nodeId, action: "unchanged" as const, resourceId: existing.id, changed: [], outputs: { groupId: existing.id } };
+    deps.beforeWrite([], false);
+    const { object: group, created } = await createOrAdopt("group", groupPath, "id,displayName,uniqueName", () =>
+      deps.graph().api("/groups").post({
         displayName: desired.displayName,
+        uniqueName: desired.uniqueName,
         mailEnabled: false,
         mailNickname: desired.mailNickname,
         securityEnabled: true,
         description: desired.description,
-      })) as GraphGroup);
-    return { nodeId, action: existing ? ("unchanged" as const) : ("created" as const), resourceId: group.id, changed: [], outputs: { groupId: group.id } };
+        // A group created with Group.Create and no owner can never be changed again: Shire owns it.
+        "owners@odata.bind": [graphObjectUrl(deps.brokerPrincipalId)],
+      }) as Promise<GraphGroup>,
+    );
+    return { nodeId, action: created ? ("created" as const) : ("unchanged" as const), resourceId: group.id, changed: [], outputs: { groupId: group.id } };
   };
 
   const ensureGroupAssignment: ActivityHandler<GroupAssignmentDesired> = async ({ nodeId, desired }) => {
-    const assigned = (await withReplicationRetry("list assignments", (client) =>
-      client.api(`/servicePrincipals/${desired.servicePrincipalId}/appRoleAssignedTo`).get(),
-    )) as GraphCollection<{ id: string; principalId: string }>;
-    const existing = assigned.value.find((assignment) => assignment.principalId?.toLowerCase() === desired.groupId.toLowerCase());
+    const list = () =>
+      withReplicationRetry("list the app's assignments", async (graph) => {
+        const assigned = (await graph.api(`/servicePrincipals/${desired.servicePrincipalId}/appRoleAssignedTo`).get()) as GraphCollection<{ id: string; principalId: string }>;
+        return assigned.value.find((assignment) => assignment.principalId?.toLowerCase() === desired.principalId.toLowerCase());
+      });
+    const existing = await list();
     if (existing) return { nodeId, action: "unchanged" as const, resourceId: existing.id, changed: [], outputs: { assignmentId: existing.id } };
     deps.beforeWrite([], false);
-    const created = (await withReplicationRetry("assign group", (client) =>
-      client.api(`/servicePrincipals/${desired.servicePrincipalId}/appRoleAssignedTo`).post({
-        principalId: desired.groupId,
-        resourceId: desired.servicePrincipalId,
-        appRoleId: DEFAULT_APP_ROLE_ID,
-      }),
-    )) as { id: string };
-    return { nodeId, action: "created" as const, resourceId: created.id, changed: [], outputs: { assignmentId: created.id } };
+    try {
+      const created = (await withReplicationRetry("assign to the app", (graph) =>
+        graph.api(`/servicePrincipals/${desired.servicePrincipalId}/appRoleAssignedTo`).post({
+          principalId: desired.principalId,
+          resourceId: desired.servicePrincipalId,
+          appRoleId: DEFAULT_APP_ROLE_ID,
+        }),
+      )) as { id: string };
+      return { nodeId, action: "created" as const, resourceId: created.id, changed: [], outputs: { assignmentId: created.id } };
+    } catch (error) {
+      // "Permission being assigned already exists on the object": made by a run whose answer was lost.
+      if (!isAlreadyExists(error)) throw error;
+      const found = await list();
+      if (!found) throw transient("GraphReplicationDelay", `${nodeId}: the assignment exists but is not visible yet.`);
+      return { nodeId, action: "unchanged" as const, resourceId: found.id, changed: [], outputs: { assignmentId: found.id } };
+    }
   };
 
   return { ensureEntraApp, ensureEntraGroup, ensureGroupAssignment };

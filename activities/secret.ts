@@ -6,8 +6,13 @@
  * - `random`: generated once (e.g. the gateway token); kept on re-runs.
  * - `storageAccountKey`: a copy of the account's key, refreshed when the account's key changed.
  * - `cognitiveServicesKey`: the Foundry account's key1, refreshed likewise.
- * - `entraClientSecret`: a password on the slug's app registration; a new one is added only when
- *   the vault's copy is missing or names a password the app no longer has.
+ * - `entraClientSecret`: a password on an app registration; a new one is added when the vault's
+ *   copy is missing, names a password the app no longer has, or expires within 30 days. Older
+ *   passwords Shire made (an orphan from a run that crashed between addPassword and setSecret,
+ *   or the one a renewal replaced) are removed once the vault holds the live one.
+ *
+ * A secret that was deleted (soft delete) is recovered rather than failing on Key Vault's
+ * "deleted but recoverable" conflict: its versions come back, and the source decides as usual.
  * - `external`: a token the operator writes to the vault (Telegram); the step fails with
  *   instructions until it is there, and a re-run continues from that step.
  */
@@ -19,6 +24,11 @@ import { permanent } from "./errors";
 import { keyVaultUrl } from "../src/azure/endpoints";
 
 export const ENSURE_SECRET = "ensureSecret";
+
+/** A client secret this close to its end date is replaced on the next converge. */
+const RENEW_BEFORE_EXPIRY_MS = 30 * 24 * 60 * 60 * 1000;
+/** How long a replaced client secret is kept after the vault got the new one. */
+const PREVIOUS_PASSWORD_GRACE_MS = 60 * 60 * 1000;
 
 export type SecretSource =
   | { type: "random"; bytes: number }
@@ -46,6 +56,9 @@ interface ExistingSecret {
   value?: string;
   version?: string;
   tags: Record<string, string>;
+  createdOn?: Date;
+  /** Every `keyId` tag the secret's versions carry: the client secrets that ever were in the vault. */
+  storedKeyIds(): Promise<Set<string>>;
 }
 
 export function createSecretActivities(deps: ActivityDeps) {
@@ -71,8 +84,24 @@ export function createSecretActivities(deps: ActivityDeps) {
     };
 
     async function readExisting(name: string, scope: SecretScope): Promise<ExistingSecret | undefined> {
-      const secret = await getOrUndefined(() => client.getSecret(name));
-      return secret && { value: scope.add(secret.value), version: secret.properties.version, tags: secret.properties.tags ?? {} };
+      let secret = await getOrUndefined(() => client.getSecret(name));
+      if (!secret && (await getOrUndefined(() => client.getDeletedSecret(name)))) {
+        deps.beforeWrite(["recover deleted secret"], true);
+        await (await client.beginRecoverDeletedSecret(name, { intervalInMs: 1_000 })).pollUntilDone();
+        secret = await client.getSecret(name);
+      }
+      if (!secret) return undefined;
+      return {
+        value: scope.add(secret.value),
+        version: secret.properties.version,
+        tags: secret.properties.tags ?? {},
+        createdOn: secret.properties.createdOn,
+        storedKeyIds: async () => {
+          const keyIds = new Set<string>();
+          for await (const version of client.listPropertiesOfSecretVersions(name)) if (version.tags?.keyId) keyIds.add(version.tags.keyId.toLowerCase());
+          return keyIds;
+        },
+      };
     }
   };
 
@@ -115,12 +144,37 @@ export function createSecretActivities(deps: ActivityDeps) {
   ): Promise<NextValue | undefined> {
     const graph = deps.graph();
     const application = (await graph.api(`/applications/${source.applicationObjectId}`).select("id,passwordCredentials").get()) as {
-      passwordCredentials?: { keyId?: string; displayName?: string }[];
+      passwordCredentials?: { keyId?: string; displayName?: string; endDateTime?: string }[];
     };
-    const keyIds = new Set((application.passwordCredentials ?? []).map((credential) => credential.keyId?.toLowerCase()));
+    const credentials = (application.passwordCredentials ?? []).filter((credential) => credential.displayName === source.displayName && credential.keyId);
+    /**
+     * Passwords Shire made that can go, given the live one: orphans that never reached the vault,
+     * always; ones the vault held before, only once the live one has been there long enough for
+     * the app to pick it up (versionless Key Vault references refresh within 30 minutes).
+     */
+    const removable = async (liveKeyId: string, liveSince: Date | undefined) => {
+      const stored = existing ? await existing.storedKeyIds() : new Set<string>();
+      const settled = liveSince !== undefined && Date.now() - liveSince.getTime() > PREVIOUS_PASSWORD_GRACE_MS;
+      return credentials.filter((credential) => {
+        const keyId = credential.keyId!.toLowerCase();
+        return keyId !== liveKeyId.toLowerCase() && (!stored.has(keyId) || settled);
+      });
+    };
+    const remove = async (doomed: typeof credentials) => {
+      for (const credential of doomed) await graph.api(`/applications/${source.applicationObjectId}/removePassword`).post({ keyId: credential.keyId });
+    };
     const storedKeyId = existing?.tags.keyId?.toLowerCase();
-    if (existing?.value && storedKeyId && keyIds.has(storedKeyId)) return undefined;
-    deps.beforeWrite(existing ? ["value (new client secret)"] : [], Boolean(existing));
+    const live = storedKeyId ? credentials.find((credential) => credential.keyId?.toLowerCase() === storedKeyId) : undefined;
+    const expiresAt = live?.endDateTime ? Date.parse(live.endDateTime) : Number.POSITIVE_INFINITY;
+    if (existing?.value && live && expiresAt - Date.now() > RENEW_BEFORE_EXPIRY_MS) {
+      // The vault holds a live password: only leftovers may need removing.
+      const leftovers = await removable(storedKeyId!, existing.createdOn);
+      if (leftovers.length === 0) return undefined;
+      deps.beforeWrite(["passwordCredentials (remove leftovers)"], true);
+      await remove(leftovers);
+      return undefined;
+    }
+    deps.beforeWrite(existing ? [live ? "value (client secret expires soon)" : "value (new client secret)"] : [], Boolean(existing));
     const endDateTime = new Date(Date.now() + source.validityDays * 24 * 60 * 60 * 1000).toISOString();
     const password = (await graph.api(`/applications/${source.applicationObjectId}/addPassword`).post({
       passwordCredential: { displayName: source.displayName, endDateTime },
@@ -128,16 +182,8 @@ export function createSecretActivities(deps: ActivityDeps) {
     const value = secrets.add(password.secretText);
     if (!value || !password.keyId) throw permanent("ClientSecretUnavailable", "Microsoft Graph returned no secret text for the new client secret.");
     const keepKeyId = password.keyId;
-    // Once the vault holds the new password, remove the older ones Shire made (including any
-    // orphan from a run that crashed between addPassword and setSecret): one live password.
-    const afterWrite = async () => {
-      for (const credential of application.passwordCredentials ?? []) {
-        if (credential.displayName === source.displayName && credential.keyId && credential.keyId !== keepKeyId) {
-          await graph.api(`/applications/${source.applicationObjectId}/removePassword`).post({ keyId: credential.keyId });
-        }
-      }
-    };
-    return { value, tags: { keyId: keepKeyId }, afterWrite };
+    // Once the vault holds the new password, orphans go; the one it replaces stays for a while.
+    return { value, tags: { keyId: keepKeyId }, afterWrite: async () => remove(await removable(keepKeyId, new Date())) };
   }
 
   return { ensureSecret };

@@ -19,6 +19,8 @@ export interface StaticWebsiteDesired {
   slug: string;
   /** `https://<app fqdn>` the tab opens. */
   appUrl: string;
+  /** The account's static website endpoint (`primaryEndpoints.web`): where Teams loads the page, anonymously. */
+  webEndpoint: string;
 }
 
 const PAGE_BLOB_NAME = "index.html";
@@ -55,7 +57,8 @@ export function createStaticWebsiteActivities(deps: ActivityDeps) {
       nodeId,
       action: changed.length === 0 ? ("unchanged" as const) : current ? ("updated" as const) : ("created" as const),
       changed,
-      outputs: { pageUrl: `${blob.url}` },
+      // The blob URL needs a token; Teams loads the configuration page anonymously from the website.
+      outputs: { pageUrl: desired.webEndpoint },
     };
   };
   return { ensureStaticWebsite };

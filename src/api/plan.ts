@@ -1,43 +1,66 @@
-/** `GET /api/slugs/{slug}/plan`: what install would change, per resource, without changing anything. */
+/**
+ * The dry run: what install would change, per resource, without changing anything.
+ *
+ * - `GET /api/slugs/{slug}/plan[?image=...]`: the slug's last installed spec (the defaults for a
+ *   slug Shire has never installed), optionally with another image.
+ * - `POST /api/slugs/{slug}/plan` with an install body: exactly what that install request would do.
+ */
 import { app, type HttpRequest, type HttpResponseInit } from "@azure/functions";
-import { validateInstallRequest } from "../model/validate";
+import { contextProblems, validateImage, validateInstallRequest, validateSlug } from "../model/validate";
 import { planSlug } from "../model/plan";
+import type { SlugSpec } from "../model/spec";
 import { dryRun } from "../model/dry-run";
-import { azureContextFromEnv } from "../azure/credential";
-import { keyVaultUrl } from "../azure/endpoints";
 import { activityDepsFromEnv } from "../../activities/deps";
 import { activityHandlersByKind } from "../../activities";
 import { OperationStore } from "../operations/records";
-import { apiError, json } from "./responses";
+import { apiError, json, readJson, withErrors } from "./responses";
+import { planContextFromEnv } from "./slugs";
+
+/** The spec Shire last installed for this slug: its newest install operation's validated request. */
+async function lastInstalledSpec(slug: string): Promise<SlugSpec | undefined> {
+  const operations = await OperationStore.fromEnv().listOperations(slug);
+  return operations.find((operation) => operation.kind === "install")?.request as SlugSpec | undefined;
+}
+
+async function specForGet(request: HttpRequest, slug: string): Promise<{ spec: SlugSpec } | { response: HttpResponseInit }> {
+  const image = request.query.get("image") ?? undefined;
+  const allowMovingTag = request.query.get("allowMovingTag") === "true";
+  const stored = await lastInstalledSpec(slug);
+  if (!stored) {
+    const validation = validateInstallRequest(slug, image ? { image, allowMovingTag } : {});
+    return validation.ok ? { spec: validation.spec } : { response: apiError(400, "InvalidRequest", "The plan request is not valid.", validation.problems) };
+  }
+  // A stored spec was validated when it was installed: plan it as it is, with the image asked for.
+  if (image === undefined) return { spec: stored };
+  const problem = validateImage(image, allowMovingTag);
+  return problem ? { response: apiError(400, "InvalidRequest", "The plan request is not valid.", [{ path: "image", message: problem }]) } : { spec: { ...stored, image } };
+}
 
 async function planForSlug(request: HttpRequest): Promise<HttpResponseInit> {
   const slug = request.params.slug;
-  // The spec last installed for this slug (from its latest operation), else the defaults.
-  const operations = await OperationStore.fromEnv().listOperations(slug).catch(() => []);
-  const lastSpec = operations.find((operation) => operation.kind === "install")?.request as Record<string, unknown> | undefined;
-  const { slug: _slug, ...body } = (lastSpec ?? {}) as Record<string, unknown>;
-  const requested = request.query.get("image");
-  const validation = validateInstallRequest(slug, lastSpec ? { region: body.region, image: requested ?? body.image, channels: toChannels(body.channels), allowedIdentities: body.allowedIdentities, resources: body.resources, tags: body.tags, foundry: body.foundry } : requested ? { image: requested } : {});
-  if (!validation.ok) return apiError(400, "InvalidRequest", "The plan request is not valid.", validation.problems);
-  let azure;
-  try {
-    azure = azureContextFromEnv();
-  } catch (error) {
-    return apiError(503, "NotConfigured", (error as Error).message);
+  const slugProblems = validateSlug(slug);
+  if (slugProblems.length > 0) return apiError(400, "InvalidRequest", `'${slug}' is not a valid slug.`, slugProblems);
+  let spec: SlugSpec;
+  if (request.method === "POST") {
+    const body = await readJson(request);
+    if (!body.ok) return body.response;
+    const validation = validateInstallRequest(slug, body.value);
+    if (!validation.ok) return apiError(400, "InvalidRequest", `The install request has ${validation.problems.length} problem(s).`, validation.problems);
+    spec = validation.spec;
+  } else {
+    const chosen = await specForGet(request, slug);
+    if ("response" in chosen) return chosen.response;
+    spec = chosen.spec;
   }
+  const context = planContextFromEnv();
+  const problems = contextProblems(spec, context);
+  if (problems.length > 0) return apiError(400, "InvalidRequest", `The install request has ${problems.length} problem(s).`, problems);
   const deps = activityDepsFromEnv();
-  const plan = planSlug(validation.spec, { subscriptionId: azure.subscriptionId, tenantId: azure.tenantId, brokerPrincipalId: deps.brokerPrincipalId, vaultUri: (name) => keyVaultUrl(azure.endpoints, name) });
+  const plan = planSlug(spec, context);
   const changes = await dryRun(plan, deps, activityHandlersByKind);
   const summary = { create: 0, update: 0, unchanged: 0, "after-dependencies": 0, error: 0 };
   for (const change of changes) summary[change.action]++;
-  return json(200, { slug, spec: validation.spec, summary, changes });
+  return json(200, { slug, spec, summary, changes });
 }
 
-/** The stored spec's channels back into request form. */
-function toChannels(channels: unknown): Record<string, unknown> | undefined {
-  const value = channels as { teams?: boolean; telegram?: { mode: string }; whatsapp?: boolean } | undefined;
-  if (!value) return undefined;
-  return { teams: { enabled: value.teams !== false }, whatsapp: { enabled: value.whatsapp === true }, ...(value.telegram ? { telegram: { enabled: true, mode: value.telegram.mode } } : {}) };
-}
-
-app.http("planSlug", { route: "slugs/{slug}/plan", methods: ["GET"], authLevel: "anonymous", handler: planForSlug });
+app.http("planSlug", { route: "slugs/{slug}/plan", methods: ["GET", "POST"], authLevel: "anonymous", handler: withErrors(planForSlug) });

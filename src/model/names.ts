@@ -19,6 +19,7 @@ export const ADMINS_GROUP_NAME = "shire-admins";
 export const SECRET_NAMES = {
   gatewayToken: "gateway-token",
   entraClientSecret: "entra-client-secret",
+  teamsAppPassword: "teams-app-password",
   storageAccountKey: "storage-account-key",
   foundryApiKey: "foundry-api-key",
   telegramBotToken: "telegram-bot-token",
@@ -45,10 +46,18 @@ export interface SlugNames {
   managedEnvironment: string;
   environmentStorage: string;
   containerApp: string;
+  /** Azure Bot names are global: suffixed like the vault. */
   bot: string;
+  /** The sign-in app registration (display name) and its tenant-unique key. */
   entraApp: string;
+  entraAppUniqueName: string;
+  /** The Teams bot's own app registration: Bot Framework must get tokens for it without an assignment. */
+  botApp: string;
+  botAppUniqueName: string;
   slugGroup: string;
+  slugGroupUniqueName: string;
   adminsGroup: string;
+  adminsGroupUniqueName: string;
 }
 
 /** Five lowercase base-36 characters from sha256(subscription/slug). */
@@ -71,10 +80,17 @@ export function deriveNames(slug: string, options: { subscriptionId: string }): 
     managedEnvironment: `cae-${slug}`,
     environmentStorage: STATE_SHARE_NAME,
     containerApp: CONTAINER_APP_NAME,
-    bot: `bot-${slug}`,
+    bot: `bot-${slug}-${suffix}`,
     entraApp: `shire-${slug}`,
+    // uniqueName keys carry the suffix too: two Shire deployments (two subscriptions) sharing a
+    // tenant must not adopt each other's objects for a slug of the same name.
+    entraAppUniqueName: `shire-${slug}-${suffix}`,
+    botApp: `shire-${slug}-bot`,
+    botAppUniqueName: `shire-${slug}-${suffix}-bot`,
     slugGroup: `shire-${slug}`,
+    slugGroupUniqueName: `shire-${slug}-${suffix}`,
     adminsGroup: ADMINS_GROUP_NAME,
+    adminsGroupUniqueName: ADMINS_GROUP_NAME,
   };
 }
 

@@ -12,6 +12,19 @@ import { findRepoFile } from "../paths";
 export const OPENCLAW_PORTS = { gateway: 18789, teams: 3978, telegramWebhook: 8787, nginx: 8080 } as const;
 export const OPENCLAW_STATE_MOUNT = "/home/node/.openclaw";
 export const OPENCLAW_CONFIG_PATH = `${OPENCLAW_STATE_MOUNT}/openclaw.json`;
+/**
+ * OpenClaw also keeps state under `$XDG_CONFIG_HOME/openclaw` (~/.config/openclaw: the auth
+ * profiles' encryption key). Pointing XDG_CONFIG_HOME into the share keeps it with the rest.
+ */
+export const OPENCLAW_XDG_CONFIG_HOME = `${OPENCLAW_STATE_MOUNT}/.config`;
+/**
+ * SMB mount options for the state share: owned by the image's `node` user (uid/gid 1000) with
+ * private modes instead of root:0777, `nobrl` because SQLite's byte-range locks are not honoured
+ * over SMB the way it expects, and `mfsymlinks` because npm (plugin installs) creates symlinks.
+ */
+export const STATE_MOUNT_OPTIONS = "uid=1000,gid=1000,dir_mode=0700,file_mode=0600,nobrl,mfsymlinks";
+/** Where the gateway's entry point is in the official image (WORKDIR /app). */
+export const OPENCLAW_ENTRY = "/app/openclaw.mjs";
 export const TELEGRAM_WEBHOOK_PATH = "/telegram-webhook";
 /** The sidecar image, pinned. */
 export const NGINX_IMAGE = "docker.io/library/nginx:1.27.3-alpine";
@@ -28,6 +41,8 @@ export interface OpenClawContainerInputs {
   secretNames: { gatewayToken: string; teamsAppPassword?: string; telegramBotToken?: string; telegramWebhookSecret?: string; foundryApiKey?: string };
   teams?: { appId: Value; tenantId: string };
   foundry?: { endpoint: string; deployment?: string };
+  /** npm specs of plugins the seed installs onto the share when the image did not bake them in. */
+  plugins: string[];
   appInsightsConnectionString: Value;
   volumeName: string;
   /** Totals across both containers; the sidecar takes 0.25 vCPU / 0.5Gi. */
@@ -42,7 +57,15 @@ export function buildOpenClawConfig(inputs: OpenClawContainerInputs, appOrigin: 
   }
   if (inputs.channels.telegram) {
     channels.telegram = inputs.channels.telegram.mode === "webhook"
-      ? { enabled: true, webhookUrl: `${appOrigin}${TELEGRAM_WEBHOOK_PATH}`, webhookPath: TELEGRAM_WEBHOOK_PATH, webhookHost: "127.0.0.1", webhookPort: OPENCLAW_PORTS.telegramWebhook }
+      ? {
+          enabled: true,
+          webhookUrl: `${appOrigin}${TELEGRAM_WEBHOOK_PATH}`,
+          // Required in webhook mode (CVE-2026-25474): read from the environment, never written here.
+          webhookSecret: { source: "env", provider: "default", id: "TELEGRAM_WEBHOOK_SECRET" },
+          webhookPath: TELEGRAM_WEBHOOK_PATH,
+          webhookHost: "127.0.0.1",
+          webhookPort: OPENCLAW_PORTS.telegramWebhook,
+        }
       : { enabled: true };
   }
   const config: Record<string, unknown> = {
@@ -58,9 +81,16 @@ export function buildOpenClawConfig(inputs: OpenClawContainerInputs, appOrigin: 
   if (Object.keys(channels).length > 0) config.channels = channels;
   if (inputs.channels.teams) config.plugins = { entries: { msteams: { enabled: true } } };
   if (inputs.foundry) {
+    // The bundled microsoft-foundry provider: key from AZURE_OPENAI_API_KEY, model ref by deployment.
     config.models = { providers: { "microsoft-foundry": { baseUrl: inputs.foundry.endpoint } } };
+    if (inputs.foundry.deployment) config.agents = { defaults: { model: { primary: `microsoft-foundry/${inputs.foundry.deployment}` } } };
   }
   return config;
+}
+
+/** Config paths of channels Shire wires but this slug has turned off: the seed disables them. */
+export function disabledChannelPaths(inputs: Pick<OpenClawContainerInputs, "channels">): string[] {
+  return [...(inputs.channels.teams ? [] : ["channels.msteams", "plugins.entries.msteams"]), ...(inputs.channels.telegram ? [] : ["channels.telegram"])];
 }
 
 /** The seed script run by the init container, from infra/openclaw/seed-config.js. */
@@ -87,6 +117,7 @@ export function buildOpenClawContainerSpec(inputs: OpenClawContainerInputs) {
   const openclawEnv = [
     env("OPENCLAW_STATE_DIR", OPENCLAW_STATE_MOUNT),
     env("OPENCLAW_CONFIG_PATH", OPENCLAW_CONFIG_PATH),
+    env("XDG_CONFIG_HOME", OPENCLAW_XDG_CONFIG_HOME),
     env("OPENCLAW_DISABLE_BONJOUR", "1"),
     env("OPENCLAW_GATEWAY_PORT", String(OPENCLAW_PORTS.gateway)),
     secretEnv("OPENCLAW_GATEWAY_TOKEN", names.gatewayToken),
@@ -111,7 +142,15 @@ export function buildOpenClawContainerSpec(inputs: OpenClawContainerInputs) {
         name: "seed-config",
         image: inputs.image,
         command: ["node", "-e", seedScript()],
-        env: [env("OPENCLAW_CONFIG_PATH", OPENCLAW_CONFIG_PATH), env("OPENCLAW_SEED_CONFIG", seedConfigValue(inputs))],
+        env: [
+          env("OPENCLAW_STATE_DIR", OPENCLAW_STATE_MOUNT),
+          env("OPENCLAW_CONFIG_PATH", OPENCLAW_CONFIG_PATH),
+          env("XDG_CONFIG_HOME", OPENCLAW_XDG_CONFIG_HOME),
+          env("OPENCLAW_ENTRY", OPENCLAW_ENTRY),
+          env("OPENCLAW_SEED_CONFIG", seedConfigValue(inputs)),
+          env("OPENCLAW_SEED_PLUGINS", JSON.stringify(inputs.plugins)),
+          env("OPENCLAW_SEED_DISABLE", JSON.stringify(disabledChannelPaths(inputs))),
+        ],
         volumeMounts: mount,
       },
     ],
@@ -125,8 +164,9 @@ export function buildOpenClawContainerSpec(inputs: OpenClawContainerInputs) {
         resources: { cpu: openclawCpu, memory: openclawMemory },
         volumeMounts: mount,
         probes: [
-          // Readiness can take a while (plugins, Teams webhook ~50 s on 2 cores): a startup allowance first.
-          { type: "Startup", httpGet: { path: "/healthz", port: OPENCLAW_PORTS.gateway }, initialDelaySeconds: 5, periodSeconds: 5, failureThreshold: 30, timeoutSeconds: 3 },
+          // Start-up takes a while (migrations, plugins): up to 10 + 10 x 10 s before liveness applies.
+          // Container Apps allows failureThreshold 1-10 and periodSeconds 1-240 (the pinned schema).
+          { type: "Startup", httpGet: { path: "/healthz", port: OPENCLAW_PORTS.gateway }, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 10, timeoutSeconds: 3 },
           { type: "Liveness", httpGet: { path: "/healthz", port: OPENCLAW_PORTS.gateway }, periodSeconds: 30, failureThreshold: 3, timeoutSeconds: 5 },
           { type: "Readiness", httpGet: { path: "/readyz", port: OPENCLAW_PORTS.gateway }, periodSeconds: 10, failureThreshold: 6, timeoutSeconds: 5 },
         ],

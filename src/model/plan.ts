@@ -6,7 +6,8 @@
  */
 import type { NodeReference } from "../../activities/contract";
 import { ROLE_IDS, SECRET_NAMES, STATE_VOLUME_NAME, deriveNames, resourceId } from "./names";
-import { buildOpenClawContainerSpec } from "./openclaw";
+import { buildOpenClawContainerSpec, STATE_MOUNT_OPTIONS } from "./openclaw";
+import { pluginsFor } from "./spec";
 import type { SlugSpec } from "./spec";
 import { TEAMS_WEBHOOK_PATH } from "./nginx";
 
@@ -17,6 +18,8 @@ export interface PlanContext {
   brokerPrincipalId: string;
   /** `https://<name>.vault.<suffix>[:port]/` for a vault name, from the cloud's endpoints. */
   vaultUri: (vaultName: string) => string;
+  /** Entra authority of the cloud (issuer of sign-in tokens); public cloud when absent. */
+  authorityHost?: string;
   sharedRegistry?: { resourceId: string; loginServer: string };
 }
 
@@ -73,6 +76,15 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
   const roleAssignment = (nodeId: string, title: string, dependsOn: string[], scope: string, role: string, principalId: string | NodeReference) =>
     add({ id: nodeId, kind: "roleAssignment", title, dependsOn, desired: { scope, roleDefinitionGuid: role, principalId, principalType: "ServicePrincipal" } });
   roleAssignment("vaultAccess:broker", "Broker writes secrets (Key Vault Secrets Officer)", ["keyVault"], vaultId, ROLE_IDS.keyVaultSecretsOfficer, context.brokerPrincipalId);
+  // Operators (shire-admins) write the tokens Shire cannot make (Telegram, a Foundry key) into the
+  // vault: in RBAC mode not even a subscription Owner can without a data-plane role.
+  add({
+    id: "vaultAccess:admins",
+    kind: "roleAssignment",
+    title: "Operators write channel tokens (Key Vault Secrets Officer for shire-admins)",
+    dependsOn: ["keyVault", "group:admins"],
+    desired: { scope: vaultId, roleDefinitionGuid: ROLE_IDS.keyVaultSecretsOfficer, principalId: ref("group:admins", "groupId"), principalType: "Group" },
+  });
   roleAssignment("vaultAccess:gateway", "Gateway reads secrets (Key Vault Secrets User)", ["keyVault", "identity"], vaultId, ROLE_IDS.keyVaultSecretsUser, ref("identity", "principalId"));
   if (context.sharedRegistry) {
     roleAssignment("registryAccess:gateway", "Gateway pulls the image (AcrPull)", ["identity"], context.sharedRegistry.resourceId, ROLE_IDS.acrPull, ref("identity", "principalId"));
@@ -95,27 +107,64 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
   });
 
   // Entra: the app registration (sign-in at the edge; also the Teams bot's app), groups, assignments.
+  const ownershipTag = `shire-slug:${spec.slug}`;
   add({
     id: "entraApp",
     kind: "entraApp",
-    title: `Entra app ${names.entraApp}`,
+    title: `Entra app ${names.entraApp} (sign-in)`,
     dependsOn: ["managedEnvironment"],
-    desired: { displayName: names.entraApp, ownershipTag: `shire-slug:${spec.slug}`, redirectUris: [ref("managedEnvironment", "defaultDomain", `https://${names.containerApp}.\${value}/.auth/login/aad/callback`)] },
+    desired: {
+      displayName: names.entraApp,
+      uniqueName: names.entraAppUniqueName,
+      ownershipTag,
+      redirectUris: [ref("managedEnvironment", "defaultDomain", `https://${names.containerApp}.\${value}/.auth/login/aad/callback`)],
+      assignmentRequired: true,
+      idTokenIssuance: true,
+    },
   });
-  add({ id: "group:admins", kind: "entraGroup", title: `Entra group ${names.adminsGroup}`, dependsOn: [], desired: { displayName: names.adminsGroup, mailNickname: names.adminsGroup, description: "Shire operators: allowed into every slug." } });
-  add({ id: "group:slug", kind: "entraGroup", title: `Entra group ${names.slugGroup}`, dependsOn: [], desired: { displayName: names.slugGroup, mailNickname: names.slugGroup, description: `Users of the ${spec.slug} OpenClaw environment.` } });
+  add({
+    id: "group:admins",
+    kind: "entraGroup",
+    title: `Entra group ${names.adminsGroup}`,
+    dependsOn: [],
+    desired: { displayName: names.adminsGroup, uniqueName: names.adminsGroupUniqueName, mailNickname: names.adminsGroup, description: "Shire operators: allowed into every slug." },
+  });
+  add({
+    id: "group:slug",
+    kind: "entraGroup",
+    title: `Entra group ${names.slugGroup}`,
+    dependsOn: [],
+    desired: { displayName: names.slugGroup, uniqueName: names.slugGroupUniqueName, mailNickname: names.slugGroupUniqueName, description: `Users of the ${spec.slug} OpenClaw environment.` },
+  });
   for (const group of ["admins", "slug"]) {
-    add({ id: `assignment:${group}`, kind: "groupAssignment", title: `Assign ${group === "admins" ? names.adminsGroup : names.slugGroup} to the app`, dependsOn: ["entraApp", `group:${group}`], desired: { servicePrincipalId: ref("entraApp", "servicePrincipalId"), groupId: ref(`group:${group}`, "groupId") } });
+    add({
+      id: `assignment:${group}`,
+      kind: "groupAssignment",
+      title: `Assign ${group === "admins" ? names.adminsGroup : names.slugGroup} to the app`,
+      dependsOn: ["entraApp", `group:${group}`],
+      desired: { servicePrincipalId: ref("entraApp", "servicePrincipalId"), principalId: ref(`group:${group}`, "groupId") },
+    });
   }
   for (const identity of spec.allowedIdentities) {
-    add({ id: `assignment:identity:${identity}`, kind: "groupAssignment", title: `Assign identity ${identity} to the app`, dependsOn: ["entraApp"], desired: { servicePrincipalId: ref("entraApp", "servicePrincipalId"), groupId: identity } });
+    add({ id: `assignment:identity:${identity}`, kind: "groupAssignment", title: `Assign identity ${identity} to the app`, dependsOn: ["entraApp"], desired: { servicePrincipalId: ref("entraApp", "servicePrincipalId"), principalId: identity } });
+  }
+  if (teams) {
+    // The bot's own app: Bot Framework gets tokens for it, which an assignment requirement would refuse.
+    add({
+      id: "botApp",
+      kind: "entraApp",
+      title: `Entra app ${names.botApp} (Teams bot)`,
+      dependsOn: [],
+      desired: { displayName: names.botApp, uniqueName: names.botAppUniqueName, ownershipTag, redirectUris: [], assignmentRequired: false, idTokenIssuance: false },
+    });
   }
 
   // Secrets, written by the broker straight into the vault.
   const secret = (nodeId: string, title: string, dependsOn: string[], secretName: string, source: Record<string, unknown>) =>
     add({ id: nodeId, kind: "secret", title, dependsOn: ["vaultAccess:broker", ...dependsOn], desired: { vaultName: names.keyVault, secretName, source, tags: { "managed-by": "shire" } } });
   secret("secret:gatewayToken", "Gateway token", [], SECRET_NAMES.gatewayToken, { type: "random", bytes: 32 });
-  secret("secret:entraClientSecret", "Entra client secret", ["entraApp"], SECRET_NAMES.entraClientSecret, { type: "entraClientSecret", applicationObjectId: ref("entraApp", "applicationObjectId"), displayName: "shire", validityDays: 180 });
+  secret("secret:entraClientSecret", "Entra client secret (sign-in)", ["entraApp"], SECRET_NAMES.entraClientSecret, { type: "entraClientSecret", applicationObjectId: ref("entraApp", "applicationObjectId"), displayName: "shire", validityDays: 180 });
+  if (teams) secret("secret:teamsAppPassword", "Teams bot app password", ["botApp"], SECRET_NAMES.teamsAppPassword, { type: "entraClientSecret", applicationObjectId: ref("botApp", "applicationObjectId"), displayName: "shire", validityDays: 180 });
   secret("secret:storageKey", "Storage account key copy", ["storageAccount"], SECRET_NAMES.storageAccountKey, { type: "storageAccountKey", resourceGroup: rg, accountName: names.storageAccount, keyName: "key1" });
   if (spec.foundry?.accountResourceId) secret("secret:foundryKey", "AI Foundry key", [], SECRET_NAMES.foundryApiKey, { type: "cognitiveServicesKey", accountResourceId: spec.foundry.accountResourceId });
   else if (spec.foundry) secret("secret:foundryKey", "AI Foundry key (supplied by the operator)", [], SECRET_NAMES.foundryApiKey, { type: "external" });
@@ -126,6 +175,7 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
   const appSecrets = [
     { name: SECRET_NAMES.gatewayToken, keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.gatewayToken}`, identity: identityId },
     { name: SECRET_NAMES.entraClientSecret, keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.entraClientSecret}`, identity: identityId },
+    ...(teams ? [{ name: SECRET_NAMES.teamsAppPassword, keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.teamsAppPassword}`, identity: identityId }] : []),
     ...(telegram ? [{ name: SECRET_NAMES.telegramBotToken, keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.telegramBotToken}`, identity: identityId }] : []),
     ...(telegram?.mode === "webhook" ? [{ name: SECRET_NAMES.telegramWebhookSecret, keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.telegramWebhookSecret}`, identity: identityId }] : []),
     ...(spec.foundry ? [{ name: SECRET_NAMES.foundryApiKey, keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.foundryApiKey}`, identity: identityId }] : []),
@@ -136,23 +186,24 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
     channels: spec.channels,
     secretNames: {
       gatewayToken: SECRET_NAMES.gatewayToken,
-      teamsAppPassword: teams ? SECRET_NAMES.entraClientSecret : undefined,
+      teamsAppPassword: teams ? SECRET_NAMES.teamsAppPassword : undefined,
       telegramBotToken: telegram ? SECRET_NAMES.telegramBotToken : undefined,
       telegramWebhookSecret: telegram?.mode === "webhook" ? SECRET_NAMES.telegramWebhookSecret : undefined,
       foundryApiKey: spec.foundry ? SECRET_NAMES.foundryApiKey : undefined,
     },
-    teams: teams ? { appId: ref("entraApp", "appId"), tenantId: context.tenantId } : undefined,
+    teams: teams ? { appId: ref("botApp", "appId"), tenantId: context.tenantId } : undefined,
     foundry: spec.foundry ? { endpoint: spec.foundry.endpoint, deployment: spec.foundry.deployment } : undefined,
     appInsightsConnectionString: ref("appInsights", "connectionString"),
     volumeName: STATE_VOLUME_NAME,
     resources: spec.resources,
+    plugins: pluginsFor(spec),
   });
   const secretNodes = nodes.filter((node) => node.kind === "secret" && node.id !== "secret:storageKey").map((node) => node.id);
   add({
     id: "containerApp",
     kind: "containerApp",
     title: `Container App ${names.containerApp}`,
-    dependsOn: ["environmentStorage", "vaultAccess:gateway", "appInsights", "identity", "entraApp", ...secretNodes, ...(context.sharedRegistry ? ["registryAccess:gateway"] : [])],
+    dependsOn: ["environmentStorage", "vaultAccess:gateway", "appInsights", "identity", "entraApp", ...(teams ? ["botApp"] : []), ...secretNodes, ...(context.sharedRegistry ? ["registryAccess:gateway"] : [])],
     desired: {
       resourceGroup: rg,
       name: names.containerApp,
@@ -170,7 +221,7 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
         initContainers: containerSpec.initContainers,
         containers: containerSpec.containers,
         scale: { minReplicas: 1, maxReplicas: 1 },
-        volumes: [{ name: STATE_VOLUME_NAME, storageType: "AzureFile", storageName: names.environmentStorage }],
+        volumes: [{ name: STATE_VOLUME_NAME, storageType: "AzureFile", storageName: names.environmentStorage, mountOptions: STATE_MOUNT_OPTIONS }],
       },
     },
   });
@@ -191,7 +242,7 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
         identityProviders: {
           azureActiveDirectory: {
             enabled: true,
-            registration: { clientId: ref("entraApp", "appId"), clientSecretSettingName: SECRET_NAMES.entraClientSecret, openIdIssuer: `https://login.microsoftonline.com/${context.tenantId}/v2.0` },
+            registration: { clientId: ref("entraApp", "appId"), clientSecretSettingName: SECRET_NAMES.entraClientSecret, openIdIssuer: `${(context.authorityHost ?? "https://login.microsoftonline.com").replace(/\/$/, "")}/${context.tenantId}/v2.0` },
             validation: { allowedAudiences: [ref("entraApp", "appId", "api://${value}")] },
           },
         },
@@ -202,13 +253,13 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
 
   if (teams) {
     roleAssignment("blobAccess:broker", "Broker publishes the tab page (Storage Blob Data Contributor)", ["storageAccount"], storageId, ROLE_IDS.storageBlobDataContributor, context.brokerPrincipalId);
-    add({ id: "staticWebsite", kind: "staticWebsite", title: "Teams tab configuration page", dependsOn: ["blobAccess:broker", "containerApp"], desired: { accountName: names.storageAccount, slug: spec.slug, appUrl: ref("containerApp", "fqdn", "https://${value}") } });
+    add({ id: "staticWebsite", kind: "staticWebsite", title: "Teams tab configuration page", dependsOn: ["blobAccess:broker", "containerApp", "storageAccount"], desired: { accountName: names.storageAccount, slug: spec.slug, appUrl: ref("containerApp", "fqdn", "https://${value}"), webEndpoint: ref("storageAccount", "webEndpoint") } });
     add({
       id: "botService",
       kind: "botService",
       title: `Azure Bot ${names.bot} (Teams)`,
-      dependsOn: ["containerApp", "entraApp"],
-      desired: { resourceGroup: rg, name: names.bot, displayName: `OpenClaw (${spec.slug})`, tags, messagingEndpoint: ref("containerApp", "fqdn", `https://\${value}${TEAMS_WEBHOOK_PATH}`), msaAppId: ref("entraApp", "appId"), tenantId: context.tenantId, sku: "F0" },
+      dependsOn: ["containerApp", "botApp"],
+      desired: { resourceGroup: rg, name: names.bot, displayName: `OpenClaw (${spec.slug})`, tags, messagingEndpoint: ref("containerApp", "fqdn", `https://\${value}${TEAMS_WEBHOOK_PATH}`), msaAppId: ref("botApp", "appId"), tenantId: context.tenantId, sku: "F0" },
     });
   }
 

@@ -10,6 +10,16 @@ export const DEFAULT_OPENCLAW_IMAGE = `ghcr.io/openclaw/openclaw:${DEFAULT_OPENC
 export const DEFAULT_REGION = "westeurope";
 export const DEFAULT_RESOURCES = { cpu: 1, memory: "2Gi" } as const;
 
+/**
+ * The Microsoft Teams plugin ships outside the official image; its releases trail OpenClaw's
+ * (2026.9.6 has plugin 2026.9.5). Pinned per OpenClaw version, so an install never pulls
+ * whatever npm's `latest` is that day. Unknown versions (a digest, a newer release) get the
+ * plugin of the same version number; Shire's own runtime image bakes the plugin in, and the seed
+ * then installs nothing.
+ */
+export const TEAMS_PLUGIN_VERSIONS: Record<string, string> = { "2026.9.6": "2026.9.5", "2026.9.5": "2026.9.5", "2026.9.4": "2026.9.4" };
+export const TEAMS_PLUGIN_PACKAGE = "@openclaw/msteams";
+
 export interface SlugSpecInput {
   region?: string;
   image?: string;
@@ -41,4 +51,17 @@ export interface SlugSpec {
   allowedIdentities: string[];
   resources: { cpu: number; memory: string };
   tags: Record<string, string>;
+}
+
+/** The OpenClaw version in an image reference (`...:2026.9.6[-suffix]`), if its tag names one. */
+export function openClawVersionOf(image: string): string | undefined {
+  return /:(\d{4}\.\d{1,2}\.\d+)(?:[-@][^/]*)?$/.exec(image)?.[1];
+}
+
+/** npm specs of the plugins a slug's channels need (installed by the seed when not baked in). */
+export function pluginsFor(spec: Pick<SlugSpec, "image" | "channels">): string[] {
+  if (!spec.channels.teams) return [];
+  const version = openClawVersionOf(spec.image);
+  const pluginVersion = (version && TEAMS_PLUGIN_VERSIONS[version]) ?? version ?? TEAMS_PLUGIN_VERSIONS[DEFAULT_OPENCLAW_VERSION];
+  return [`${TEAMS_PLUGIN_PACKAGE}@${pluginVersion}`];
 }

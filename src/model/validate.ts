@@ -13,9 +13,15 @@ export interface Problem {
 export type ValidationResult = { ok: true; spec: SlugSpec } | { ok: false; problems: Problem[] };
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const FOUNDRY_ACCOUNT_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/[^/]+\/providers\/Microsoft\.CognitiveServices\/accounts\/[^/]+$/i;
+/** Azure allows 50 tags per resource; Shire sets two of its own. */
+const MAX_USER_TAGS = 48;
 const MOVING_TAGS = /^(latest|main|beta|dev|extended-stable)(-slim|-browser)?$/;
-/** `<repo>:<YYYY.M.P[-N|-beta.N][-slim|-browser]>` or `<repo>@sha256:<64 hex>`. */
-const PINNED_TAG = /^\d{4}\.\d{1,2}\.\d+(-\d+|-beta\.\d+)?(-slim|-browser)?$/;
+/**
+ * `<repo>:<YYYY.M.P[-N|-beta.N][-slim|-browser][-<build>]>` (e.g. Shire's own `2026.9.6-teams`),
+ * `<repo>@sha256:<64 hex>`, or both (`<repo>:<tag>@sha256:<64 hex>`: the digest is what runs).
+ */
+const PINNED_TAG = /^\d{4}\.\d{1,2}\.\d+(-\d+|-beta\.\d+)?(-slim|-browser)?(-[a-z][a-z0-9]*)?$/;
 const REPOSITORY = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)+$/;
 const REGIONS = new Set(["westeurope", "northeurope", "swedencentral", "uksouth", "francecentral", "germanywestcentral", "eastus", "eastus2", "westus2", "westus3", "centralus", "canadacentral", "australiaeast", "japaneast", "southeastasia"]);
 const ALLOWED_PAIRS = new Set(Array.from({ length: 16 }, (_, i) => (i + 1) * 0.25).map((cpu) => `${cpu}/${cpu * 2}Gi`));
@@ -59,9 +65,14 @@ function unknownFields(value: unknown, shape: Record<string, unknown>, path: str
   }
 }
 
+/** Registries a Container App cannot pull from: this machine, not the replica. */
+const LOCAL_REGISTRY = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?\//i;
+
 export function validateImage(image: string, allowMovingTag: boolean): string | undefined {
-  const digest = /^(.+)@sha256:([0-9a-f]{64})$/.exec(image);
+  if (LOCAL_REGISTRY.test(image)) return `'${image.split("/")[0]}' is a local registry; Container Apps pull from a registry they can reach (e.g. <name>.azurecr.io).`;
+  const digest = /^(.+?)(?::([^/:@]+))?@sha256:([0-9a-f]{64})$/.exec(image);
   if (digest) return REPOSITORY.test(digest[1]) ? undefined : `'${digest[1]}' is not a valid image repository.`;
+  if (/@/.test(image)) return "a digest must be @sha256:<64 lowercase hex characters>.";
   const at = image.lastIndexOf(":");
   const slash = image.lastIndexOf("/");
   if (at <= slash) return "must name a tag or a digest (repository:tag or repository@sha256:...).";
@@ -104,30 +115,54 @@ export function validateInstallRequest(slug: string, body: unknown): ValidationR
 
   let foundry: SlugSpec["foundry"];
   if (input.foundry !== undefined) {
-    const endpoint = input.foundry.endpoint;
-    if (typeof endpoint !== "string" || !/^https:\/\/[a-z0-9.-]+(\/.*)?$/i.test(endpoint)) problems.push({ path: "foundry.endpoint", message: "must be an https URL." });
-    const accountResourceId = input.foundry.accountResourceId;
-    if (accountResourceId !== undefined && !/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.CognitiveServices\/accounts\/[^/]+$/i.test(accountResourceId)) {
-      problems.push({ path: "foundry.accountResourceId", message: "must be the ARM id of a Microsoft.CognitiveServices/accounts resource." });
+    if (input.foundry === null || typeof input.foundry !== "object" || Array.isArray(input.foundry)) {
+      problems.push({ path: "foundry", message: "must be an object with an endpoint (or left out)." });
+    } else {
+      const endpoint = input.foundry.endpoint;
+      if (typeof endpoint !== "string" || !/^https:\/\/[a-z0-9.-]+(\/.*)?$/i.test(endpoint)) problems.push({ path: "foundry.endpoint", message: "must be an https URL." });
+      const accountResourceId = input.foundry.accountResourceId;
+      if (accountResourceId !== undefined && (typeof accountResourceId !== "string" || !FOUNDRY_ACCOUNT_ID.test(accountResourceId))) {
+        problems.push({ path: "foundry.accountResourceId", message: "must be the ARM id of a Microsoft.CognitiveServices/accounts resource." });
+      }
+      const deployment = input.foundry.deployment;
+      if (deployment !== undefined && (typeof deployment !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(deployment))) {
+        problems.push({ path: "foundry.deployment", message: "must be a deployment name (letters, digits, '.', '_', '-'; at most 64)." });
+      }
+      foundry = { endpoint: String(endpoint), ...(typeof accountResourceId === "string" ? { accountResourceId } : {}), ...(typeof deployment === "string" ? { deployment } : {}) };
     }
-    foundry = { endpoint: String(endpoint), accountResourceId, deployment: input.foundry.deployment };
   }
 
   const allowedIdentities = input.allowedIdentities ?? [];
+  const identities: string[] = [];
   if (!Array.isArray(allowedIdentities)) problems.push({ path: "allowedIdentities", message: "must be a list of Entra object ids." });
-  else allowedIdentities.forEach((id, i) => typeof id === "string" && GUID.test(id) ? undefined : problems.push({ path: `allowedIdentities[${i}]`, message: `'${String(id)}' is not an Entra object id (GUID).` }));
+  else {
+    allowedIdentities.forEach((id, i) => {
+      if (typeof id !== "string" || !GUID.test(id)) return problems.push({ path: `allowedIdentities[${i}]`, message: `'${String(id)}' is not an Entra object id (GUID).` });
+      const normalized = id.toLowerCase();
+      if (identities.includes(normalized)) return problems.push({ path: `allowedIdentities[${i}]`, message: `'${id}' is listed twice.` });
+      identities.push(normalized);
+    });
+  }
 
   const cpu = input.resources?.cpu ?? DEFAULT_RESOURCES.cpu;
-  const memory = input.resources?.memory ?? `${cpu * 2}Gi`;
-  // The NGINX sidecar takes 0.25 vCPU / 0.5Gi of the total.
-  if (!ALLOWED_PAIRS.has(`${cpu}/${memory}`) || cpu < 0.5) problems.push({ path: "resources", message: `cpu ${cpu} / memory ${memory} is not an allowed Container Apps pair of at least 0.5 vCPU (0.5/1Gi, 0.75/1.5Gi ... 4/8Gi).` });
+  const memory = input.resources?.memory ?? (typeof cpu === "number" ? `${cpu * 2}Gi` : undefined);
+  if (typeof cpu !== "number" || typeof memory !== "string") {
+    problems.push({ path: "resources", message: "cpu must be a number of vCPUs and memory a string such as \"2Gi\"." });
+  } else if (!ALLOWED_PAIRS.has(`${cpu}/${memory}`) || cpu < 0.5) {
+    // The NGINX sidecar takes 0.25 vCPU / 0.5Gi of the total.
+    problems.push({ path: "resources", message: `cpu ${cpu} / memory ${memory} is not an allowed Container Apps pair of at least 0.5 vCPU (0.5/1Gi, 0.75/1.5Gi ... 4/8Gi).` });
+  }
 
   const tags = input.tags ?? {};
-  if (typeof tags !== "object" || Array.isArray(tags)) problems.push({ path: "tags", message: "must be an object of string values." });
+  if (tags === null || typeof tags !== "object" || Array.isArray(tags)) problems.push({ path: "tags", message: "must be an object of string values." });
   else {
-    for (const [key, value] of Object.entries(tags)) {
-      if (typeof value !== "string") problems.push({ path: `tags.${key}`, message: "must be a string." });
+    const entries = Object.entries(tags);
+    if (entries.length > MAX_USER_TAGS) problems.push({ path: "tags", message: `at most ${MAX_USER_TAGS} tags (Azure allows 50 per resource; Shire sets 2).` });
+    for (const [key, value] of entries) {
       if (key === "managed-by" || key === "shire-slug") problems.push({ path: `tags.${key}`, message: "is set by Shire and cannot be overridden." });
+      else if (key.length === 0 || key.length > 128 || /[<>%&\\?/]/.test(key)) problems.push({ path: `tags.${key}`, message: "tag names are 1-128 characters without < > % & \\ ? / (Azure's rules, storage accounts' limit)." });
+      if (typeof value !== "string") problems.push({ path: `tags.${key}`, message: "must be a string." });
+      else if (value.length > 256) problems.push({ path: `tags.${key}`, message: "tag values are at most 256 characters." });
     }
   }
 
@@ -140,9 +175,21 @@ export function validateInstallRequest(slug: string, body: unknown): ValidationR
       image: image as string,
       channels: { teams, ...(telegramEnabled ? { telegram: { mode: telegramMode } } : {}), whatsapp: channels.whatsapp?.enabled ?? false },
       ...(foundry ? { foundry } : {}),
-      allowedIdentities: allowedIdentities.map((id) => id.toLowerCase()),
-      resources: { cpu, memory },
+      allowedIdentities: identities,
+      resources: { cpu: cpu as number, memory: memory as string },
       tags: tags as Record<string, string>,
     },
   };
+}
+
+/**
+ * Problems only the Azure context can show (checked by the API before anything starts): the
+ * Foundry account's key is read with the broker's ARM client, which is bound to its subscription.
+ */
+export function contextProblems(spec: SlugSpec, context: { subscriptionId: string }): Problem[] {
+  const subscription = spec.foundry?.accountResourceId ? FOUNDRY_ACCOUNT_ID.exec(spec.foundry.accountResourceId)?.[1] : undefined;
+  if (subscription && subscription.toLowerCase() !== context.subscriptionId.toLowerCase()) {
+    return [{ path: "foundry.accountResourceId", message: `the account is in subscription ${subscription}; Shire reads keys in its own subscription (${context.subscriptionId}). Supply the key out of band instead (leave accountResourceId out).` }];
+  }
+  return [];
 }

@@ -34,6 +34,10 @@ const SETTLED_STATE: Record<OperationKind, { succeeded: SlugState; failed: SlugS
  */
 export async function recordOperationResult(store: OperationStore, input: OperationResultInput): Promise<{ operationId: string; status: string }> {
   // Slug first: once the operation reads as finished, the slug record already reflects it.
+  const planned = new Map(((await store.getOperation(input.operationId))?.steps ?? []).map((step) => [step.id, step]));
+  // Resources the operation converged, over what the slug record knew (a failed run keeps the rest).
+  const known = new Map(((await store.getSlug(input.slug))?.resources ?? []).map((resource) => [resource.node, resource]));
+  for (const step of input.steps) if (step.status === "done" && step.resourceId) known.set(step.id, { node: step.id, kind: step.kind ?? planned.get(step.id)?.kind, id: step.resourceId });
   await store.updateSlug(input.slug, (current) => ({
     slug: input.slug,
     state: SETTLED_STATE[input.kind][input.status],
@@ -43,9 +47,10 @@ export async function recordOperationResult(store: OperationStore, input: Operat
     lastOperationId: input.operationId,
     updatedAt: input.finishedAt,
     ...(input.fqdn ? { url: `https://${input.fqdn}` } : current?.url ? { url: current.url } : {}),
+    resources: [...known.values()],
   }));
   await store.updateOperation(input.operationId, (current) => {
-    const planned = new Map((current?.steps ?? []).map((step) => [step.id, step]));
+    const stored = new Map((current?.steps ?? []).map((step) => [step.id, step]));
     return {
       id: input.operationId,
       slug: input.slug,
@@ -56,7 +61,7 @@ export async function recordOperationResult(store: OperationStore, input: Operat
       instanceId: current?.instanceId ?? `slug-${input.slug}`,
       status: input.status,
       message: input.message,
-      steps: input.steps.map((step) => ({ ...planned.get(step.id), ...step })),
+      steps: input.steps.map((step) => ({ ...stored.get(step.id), ...step })),
       updatedAt: input.finishedAt,
     };
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MAX_SLUG_LENGTH, deriveNames, roleAssignmentName, validateInstallRequest, validateSlug, planSlug, topologicalOrder, assertValidGraph, criticalPathLength, type PlanContext, type SlugSpec } from "../../src/model";
+import { contextProblems } from "../../src/model/validate";
 
 const context: PlanContext = {
   subscriptionId: "00000000-0000-4000-8000-000000000001",
@@ -25,6 +26,10 @@ const RULES: Record<string, RegExp> = {
   logAnalytics: /^[a-zA-Z0-9][a-zA-Z0-9-]{2,61}[a-zA-Z0-9]$/,
   fileShare: /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/,
   environmentStorage: /^[a-z0-9-]{1,32}$/,
+  // Azure Bot: 2-64 alphanumerics, hyphens, underscores, periods; global.
+  bot: /^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,63}$/,
+  // Entra group mail nicknames: at most 64 characters of a restricted ASCII set.
+  slugGroupUniqueName: /^[A-Za-z0-9._-]{1,64}$/,
 };
 
 describe("slugs", () => {
@@ -47,6 +52,10 @@ describe("slugs", () => {
     const b = deriveNames("demo", { subscriptionId: "11111111-1111-4111-8111-111111111111" });
     expect(b.keyVault).not.toBe(a.keyVault);
     expect(b.storageAccount).not.toBe(a.storageAccount);
+    expect(b.bot).not.toBe(a.bot);
+    expect(b.entraAppUniqueName).not.toBe(a.entraAppUniqueName);
+    // One shire-admins per tenant, whichever subscription installs.
+    expect(b.adminsGroupUniqueName).toBe(a.adminsGroupUniqueName);
     expect(b.resourceGroup).toBe(a.resourceGroup);
   });
 
@@ -77,6 +86,34 @@ describe("install request validation", () => {
     expect(validateInstallRequest("demo", { image: "myacr.azurecr.io/openclaw/openclaw:2026.9.6-2-slim" }).ok).toBe(true);
     expect(validateInstallRequest("demo", { image: `ghcr.io/openclaw/openclaw@sha256:${"a".repeat(64)}` }).ok).toBe(true);
     expect(validateInstallRequest("demo", { image: "ghcr.io/openclaw/openclaw" }).ok).toBe(false);
+    // Shire's runtime image carries a build suffix; a tag with its digest runs the digest.
+    expect(validateInstallRequest("demo", { image: "shire.azurecr.io/openclaw/openclaw:2026.9.6-teams" }).ok).toBe(true);
+    expect(validateInstallRequest("demo", { image: `ghcr.io/openclaw/openclaw:2026.9.6@sha256:${"b".repeat(64)}` }).ok).toBe(true);
+    expect(validateInstallRequest("demo", { image: "ghcr.io/openclaw/openclaw@sha256:abc" }).ok).toBe(false);
+    // Container Apps cannot pull from the machine that sent the request.
+    expect(validateInstallRequest("demo", { image: "localhost:5000/openclaw/openclaw:2026.9.6" }).ok).toBe(false);
+  });
+
+  it("refuses what would only fail later at Azure, instead of failing halfway through an install", () => {
+    const problems = (body: unknown) => {
+      const result = validateInstallRequest("demo", body);
+      return result.ok ? [] : result.problems.map((problem) => problem.path);
+    };
+    expect(problems({ foundry: null })).toEqual(["foundry"]);
+    expect(problems({ foundry: { endpoint: "https://x.openai.azure.com/", deployment: 42 } })).toEqual(["foundry.deployment"]);
+    const id = "11111111-1111-4111-8111-111111111111";
+    expect(problems({ allowedIdentities: [id, id.toUpperCase()] })).toEqual(["allowedIdentities[1]"]);
+    expect(problems({ resources: { cpu: "1" } })).toEqual(["resources"]);
+    expect(problems({ tags: { "cost/center": "1" } })).toEqual(["tags.cost/center"]);
+    expect(problems({ tags: { owner: "x".repeat(257) } })).toEqual(["tags.owner"]);
+    expect(problems({ tags: Object.fromEntries(Array.from({ length: 49 }, (_, i) => [`t${i}`, "v"])) })).toEqual(["tags"]);
+    expect(problems({ tags: { "managed-by": "me" } })).toEqual(["tags.managed-by"]);
+  });
+
+  it("refuses a Foundry account outside Shire's subscription (its key could not be read)", () => {
+    const foundry = (subscription: string) => spec({ foundry: { endpoint: "https://x.openai.azure.com/", accountResourceId: `/subscriptions/${subscription}/resourceGroups/ai/providers/Microsoft.CognitiveServices/accounts/x` } });
+    expect(contextProblems(foundry(context.subscriptionId), context)).toEqual([]);
+    expect(contextProblems(foundry("99999999-9999-4999-8999-999999999999"), context).map((problem) => problem.path)).toEqual(["foundry.accountResourceId"]);
   });
 });
 
@@ -90,11 +127,17 @@ describe("planSlug", () => {
   it("has a node per resource, valid dependencies and the dependencies DESIGN.md implies", () => {
     const plan = planSlug(spec(), context);
     const byId = new Map(plan.nodes.map((node) => [node.id, node]));
-    for (const id of ["resourceGroup", "logAnalytics", "appInsights", "identity", "keyVault", "vaultAccess:broker", "vaultAccess:gateway", "storageAccount", "fileShare", "managedEnvironment", "environmentStorage", "entraApp", "group:admins", "group:slug", "assignment:admins", "assignment:slug", "secret:gatewayToken", "secret:entraClientSecret", "secret:storageKey", "containerApp", "authConfig", "staticWebsite", "botService"]) {
+    for (const id of ["resourceGroup", "logAnalytics", "appInsights", "identity", "keyVault", "vaultAccess:broker", "vaultAccess:gateway", "storageAccount", "fileShare", "managedEnvironment", "environmentStorage", "entraApp", "botApp", "group:admins", "group:slug", "assignment:admins", "assignment:slug", "vaultAccess:admins", "secret:gatewayToken", "secret:entraClientSecret", "secret:teamsAppPassword", "secret:storageKey", "containerApp", "authConfig", "staticWebsite", "botService"]) {
       expect(byId.has(id), id).toBe(true);
     }
-    expect(byId.get("containerApp")!.dependsOn).toEqual(expect.arrayContaining(["environmentStorage", "vaultAccess:gateway", "secret:gatewayToken", "secret:entraClientSecret", "appInsights"]));
-    expect(byId.get("botService")!.dependsOn).toEqual(expect.arrayContaining(["containerApp", "entraApp"]));
+    expect(byId.get("containerApp")!.dependsOn).toEqual(expect.arrayContaining(["environmentStorage", "vaultAccess:gateway", "secret:gatewayToken", "secret:entraClientSecret", "secret:teamsAppPassword", "appInsights"]));
+    // The bot is its own app registration: Bot Framework needs tokens for it without an assignment.
+    expect(byId.get("botService")!.dependsOn).toEqual(expect.arrayContaining(["containerApp", "botApp"]));
+    expect(byId.get("botService")!.desired.msaAppId).toEqual({ fromNode: "botApp", output: "appId" });
+    expect(byId.get("entraApp")!.desired).toMatchObject({ assignmentRequired: true, idTokenIssuance: true });
+    expect(byId.get("botApp")!.desired).toMatchObject({ assignmentRequired: false, idTokenIssuance: false, redirectUris: [] });
+    // Operators can write the tokens Shire cannot make: shire-admins holds Secrets Officer on the vault.
+    expect(byId.get("vaultAccess:admins")!.desired).toMatchObject({ principalType: "Group", roleDefinitionGuid: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7", principalId: { fromNode: "group:admins", output: "groupId" } });
     const order = topologicalOrder(plan.nodes).map((node) => node.id);
     for (const node of plan.nodes) for (const dependency of node.dependsOn) expect(order.indexOf(dependency)).toBeLessThan(order.indexOf(node.id));
     // Entra groups need nothing: they start at once, in parallel with the resource group.
@@ -115,6 +158,8 @@ describe("planSlug", () => {
     const ids = plan.nodes.map((node) => node.id);
     expect(ids).not.toContain("botService");
     expect(ids).not.toContain("staticWebsite");
+    expect(ids).not.toContain("botApp");
+    expect(ids).not.toContain("secret:teamsAppPassword");
     const auth = plan.nodes.find((node) => node.id === "authConfig")!.desired as { config: { globalValidation: { excludedPaths: string[] } } };
     expect(auth.config.globalValidation.excludedPaths).toEqual([]);
     const app = JSON.stringify(plan.nodes.find((node) => node.id === "containerApp")!.desired);
