@@ -1,15 +1,20 @@
 /**
  * ARM's generic behaviour: path parsing, api-version checks, resource-group and parent checks,
- * name rules, PUT/GET/PATCH/DELETE/LIST and POST actions, long-running operations with
- * `Azure-AsyncOperation` + `Location` and `provisioningState` progressing on the sandbox clock,
- * and cascading deletes. Providers (providers/*.ts) describe only what differs per type.
+ * name and location rules, PUT/GET/HEAD/PATCH/DELETE/LIST and POST actions, long-running
+ * operations (operations.ts) with each type's own answer shapes and provisioning states on the
+ * sandbox clock, and cascading deletes. Providers (providers/*.ts) describe only what differs per type.
  */
-import { randomUUID } from "node:crypto";
 import type { SandboxEnvironment } from "../service";
 import { SandboxHttpError, type SandboxRequest, type SandboxResponse } from "../types";
-import { ArmErrors } from "./errors";
+import { ARM_LOCATIONS, ArmErrors } from "./errors";
+import { OperationTracker, matchOperationPath, operationTypeOf, type LroDeleteStyle, type LroStyle, type Operation } from "./operations";
 import { armSchemaValidator } from "./schemas";
 import { ArmStore, resourceGroupOf, type ArmResource, type StoredResource } from "./store";
+import { asRecord, clone, jsonEqual, mergePatch } from "./providers/rules";
+
+export type { LroDeleteStyle, LroStyle } from "./operations";
+
+export const RESOURCE_GROUP_TYPE = "Microsoft.Resources/resourceGroups";
 
 export interface PutContext {
   env: SandboxEnvironment;
@@ -21,8 +26,19 @@ export interface PutContext {
   resourceGroup?: string;
   parent?: StoredResource;
   existing?: StoredResource;
+  /** The full body: as sent for a PUT; for a PATCH, the last accepted body with the PATCH merged in. */
   body: Record<string, unknown>;
   baseUrl: string;
+  mode: "put" | "patch";
+  /** The PATCH body as sent (mode "patch"), for rules that only apply to what a PATCH names. */
+  patch?: Record<string, unknown>;
+}
+
+export interface BuiltResource {
+  resource: ArmResource;
+  hidden?: Record<string, unknown>;
+  /** What a later PATCH merges into, when it is not the body itself (e.g. a vault recovered from its soft-deleted state). */
+  request?: Record<string, unknown>;
 }
 
 export interface ActionContext {
@@ -33,37 +49,48 @@ export interface ActionContext {
   engine: ArmEngine;
 }
 
+export interface ListContext {
+  store: ArmStore;
+  request: SandboxRequest;
+  /** The scope the collection was asked for (a resource id, group or subscription). */
+  scope: string;
+  items: StoredResource[];
+}
+
 export interface ResourceTypeDefinition {
   /** Full type, e.g. `Microsoft.App/containerApps/authConfigs`. */
   type: string;
-  /** Tracked resources require `location`. */
+  /** Tracked resources require `location`, one of `locations`, and keep it for life. */
   tracked?: boolean;
-  /** Status a create answers with when it is not 201 (auth configs answer 200, per their REST spec). */
+  /** Regions the type is offered in (default ARM_LOCATIONS). */
+  locations?: string[];
+  /** Status a synchronous create answers with when it is not 201 (auth configs answer 200, per their REST spec). */
   createdStatus?: 200 | 201;
-  /** PUT (and DELETE) answer as long-running operations. */
-  lro?: { put?: boolean; delete?: boolean };
+  /** Which writes answer as long-running operations, and how (per the type's REST spec). */
+  lro?: { put?: LroStyle; patch?: LroStyle; delete?: LroDeleteStyle };
+  /** provisioningState while an LRO runs: the listed states in turn over its duration (per the type's enum). */
+  states?: { creating?: string[]; updating?: string[]; deleting?: string };
+  /**
+   * PATCH: "merge" applies a JSON merge patch to the last accepted body, then everything a PUT
+   * checks; "tags" changes only tags (UpdateTags operations). Absent: 405, for types whose REST spec has no PATCH.
+   */
+  patch?: "merge" | "tags";
   nameRule?: { test: (name: string) => boolean; code: string; message: (name: string) => string };
   /** Build the stored resource from the request (validate, fill read-only properties). */
-  put(ctx: PutContext): { resource: ArmResource; hidden?: Record<string, unknown> } | Promise<{ resource: ArmResource; hidden?: Record<string, unknown> }>;
-  /** PATCH: merge and re-validate; defaults to a shallow merge of tags and properties. */
-  patch?(ctx: PutContext): { resource: ArmResource; hidden?: Record<string, unknown> };
+  put(ctx: PutContext): BuiltResource | Promise<BuiltResource>;
+  /** The error for a write while this resource's own LRO runs (default: ARM's AnotherOperationInProgress). */
+  lockConflict?(name: string, id: string): SandboxHttpError;
+  /** Refuse a delete Azure refuses (an environment that still holds apps); throw to refuse. */
+  beforeDelete?(ctx: { env: SandboxEnvironment; store: ArmStore; resource: StoredResource }): void;
   /** Side effects of deleting (soft delete, cleaning up dependants). Return false to keep the default removal from happening. */
   onDelete?(ctx: { env: SandboxEnvironment; store: ArmStore; resource: StoredResource }): boolean | void;
   actions?: Record<string, (ctx: ActionContext) => SandboxResponse | Promise<SandboxResponse>>;
-  /** Called once an LRO on this resource finishes, e.g. to create a revision or fail provisioning. */
+  /** DELETE answers 200 with the deleted resource (RoleAssignments_Delete), not an empty 200. */
+  deleteReturnsResource?: boolean;
+  /** A collection's members, when they are not simply the stored ones under the scope (role assignments inherit). */
+  list?(ctx: ListContext): ArmResource[];
+  /** Called once an LRO on this resource finishes (or at once for a synchronous PUT), e.g. to create a revision or fail provisioning. */
   onProvisioned?(ctx: { env: SandboxEnvironment; store: ArmStore; resource: StoredResource; failed: boolean }): void;
-}
-
-interface Operation {
-  id: string;
-  resourceId: string;
-  kind: "put" | "delete";
-  type: string;
-  startedAt: number;
-  durationMs: number;
-  failed: boolean;
-  done: boolean;
-  error?: { code: string; message: string };
 }
 
 /** Pinned api-version per provider namespace (shared/reference/specs/MANIFEST.md). */
@@ -94,7 +121,7 @@ export interface ParsedArmPath {
   name?: string;
   /** Id of the parent resource for child types. */
   parentId?: string;
-  /** Trailing POST action (listKeys, restart...). */
+  /** Trailing POST action (listKeys, restart...) or child collection name. */
   action?: string;
 }
 
@@ -107,9 +134,9 @@ export function parseArmPath(path: string): ParsedArmPath | undefined {
   if (providersAt < 0) {
     // Resource groups: /subscriptions/{s}/resourcegroups[/{name}]
     if (segments[2]?.toLowerCase() !== "resourcegroups") return undefined;
-    if (segments.length === 3) return { subscriptionId, scope: `/subscriptions/${subscriptionId}`, namespace: "Microsoft.Resources", type: "Microsoft.Resources/resourceGroups" };
+    if (segments.length === 3) return { subscriptionId, scope: `/subscriptions/${subscriptionId}`, namespace: "Microsoft.Resources", type: RESOURCE_GROUP_TYPE };
     if (segments.length === 4) {
-      return { subscriptionId, scope: `/subscriptions/${subscriptionId}`, namespace: "Microsoft.Resources", type: "Microsoft.Resources/resourceGroups", id: `/subscriptions/${subscriptionId}/resourceGroups/${segments[3]}`, name: segments[3], resourceGroup: segments[3] };
+      return { subscriptionId, scope: `/subscriptions/${subscriptionId}`, namespace: "Microsoft.Resources", type: RESOURCE_GROUP_TYPE, id: `/subscriptions/${subscriptionId}/resourceGroups/${segments[3]}`, name: segments[3], resourceGroup: segments[3] };
     }
     return undefined;
   }
@@ -142,12 +169,34 @@ export function parseArmPath(path: string): ParsedArmPath | undefined {
   };
 }
 
+/**
+ * The resource types a request path belongs to, most specific first: an action or child
+ * collection, then the resources above it (`.../storageAccounts/listKeys` ->
+ * [`.../storageAccounts/listKeys`, `Microsoft.Storage/storageAccounts`]); an operation poll
+ * belongs to the type whose operation it is. Per-type latency uses the first type that has one.
+ */
+export function typeChainOf(path: string): string[] {
+  const operation = matchOperationPath(path);
+  const type = operation ? operationTypeOf(operation.id) : parseArmPath(path)?.type;
+  if (!type) return [];
+  const [namespace, ...segments] = type.split("/");
+  return segments.map((_, i) => [namespace, ...segments.slice(0, segments.length - i)].join("/"));
+}
+
+const isDeleting = (stored: StoredResource | undefined) => asRecord(stored?.resource.properties).provisioningState === "Deleting";
+const normalizeLocation = (value: unknown) => String(value).replace(/\s+/g, "").toLowerCase();
+
 export class ArmEngine {
   readonly store = new ArmStore();
+  readonly operations: OperationTracker;
   private readonly definitions = new Map<string, ResourceTypeDefinition>();
-  private readonly operations = new Map<string, Operation>();
+  /** Settle hooks providers add (lazy sweeps on the sandbox clock, e.g. soft-deleted vaults reaching their purge date). */
+  private readonly sweepers: (() => void)[] = [];
 
-  constructor(readonly env: SandboxEnvironment) {}
+  constructor(readonly env: SandboxEnvironment) {
+    this.operations = new OperationTracker(env);
+    this.store.beforeRead = () => this.sweep();
+  }
 
   define(definition: ResourceTypeDefinition): void {
     this.definitions.set(definition.type.toLowerCase(), definition);
@@ -157,73 +206,87 @@ export class ArmEngine {
     return this.definitions.get(type.toLowerCase());
   }
 
+  onSettle(sweeper: () => void): void {
+    this.sweepers.push(sweeper);
+  }
+
   checkApiVersion(request: SandboxRequest, namespace: string, type: string, location = "westeurope"): void {
     const apiVersion = request.query.get("api-version");
     if (!apiVersion) throw ArmErrors.missingApiVersion();
     const supported = PINNED_API_VERSIONS[namespace.toLowerCase()];
     if (!supported) throw ArmErrors.invalidResourceType(type);
+    // ARM parses the version before looking it up: a malformed one is a different error.
+    if (!/^\d{4}-\d{2}-\d{2}(-[a-z]+)?$/i.test(apiVersion)) throw ArmErrors.invalidApiVersion(apiVersion, supported.join(", "));
     if (!supported.includes(apiVersion)) throw ArmErrors.noRegisteredProvider(type, apiVersion, location, supported.join(", "));
   }
 
-  /** Resolve finished LROs (on the sandbox clock) before anything reads state. */
+  private sweeping = false;
+
+  private sweep(): void {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      for (const sweeper of this.sweepers) sweeper();
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /** Resolve finished LROs and move running ones through their states (on the sandbox clock) before anything reads state. */
   settle(): void {
     const now = this.env.clock.now();
-    for (const operation of this.operations.values()) {
-      if (operation.done || now < operation.startedAt + operation.durationMs) continue;
+    this.sweep();
+    for (const operation of this.operations.due(now)) {
       operation.done = true;
       const stored = this.store.get(operation.resourceId);
-      if (operation.kind === "put" && stored) {
-        const properties = (stored.resource.properties ?? {}) as Record<string, unknown>;
+      if (!stored) continue;
+      if (operation.kind === "delete") {
+        this.deleteWithChildren(stored);
+      } else if (operation.kind === "put") {
+        const properties = asRecord(stored.resource.properties);
         properties.provisioningState = operation.failed ? "Failed" : "Succeeded";
         stored.resource.properties = properties;
         this.definition(operation.type)?.onProvisioned?.({ env: this.env, store: this.store, resource: stored, failed: operation.failed });
         if (!operation.failed && properties.provisioningState === "Failed") {
-          const failure = (stored.hidden.provisioningError as { code: string; message: string } | undefined) ?? { code: "ProvisioningFailed", message: "Provisioning failed." };
           operation.failed = true;
-          operation.error = failure;
+          operation.error = (stored.hidden.provisioningError as { code: string; message: string } | undefined) ?? { code: "ProvisioningFailed", message: "Provisioning failed." };
         }
       }
     }
+    this.advanceStates(now);
   }
 
-  /** Start an LRO for a resource; returns headers pointing at its status. */
-  startOperation(request: SandboxRequest, resourceId: string, type: string, kind: "put" | "delete"): Record<string, string> {
-    const faults = this.env.faults;
-    const duration = (faults.lroDurationMs[type] ?? faults.defaultLroDurationMs) * faults.latencyScale;
-    const failRate = faults.lroFailure[type] ?? 0;
-    const operation: Operation = {
-      id: randomUUID(),
-      resourceId,
-      kind,
-      type,
-      startedAt: this.env.clock.now(),
-      durationMs: duration,
-      failed: kind === "put" && failRate > 0 && Math.random() < failRate,
-      done: false,
-    };
-    if (operation.failed) operation.error = { code: "ProvisioningFailed", message: `The provisioning of ${type} '${resourceId.split("/").at(-1)}' failed (sandbox fault injection).` };
-    this.operations.set(operation.id, operation);
-    const url = `${request.baseUrl}/subscriptions/${this.env.subscriptionId}/providers/${type.split("/")[0]}/operationStatuses/${operation.id}?api-version=${request.query.get("api-version") ?? ""}`;
-    return { "azure-asyncoperation": url, location: url, "retry-after": "0" };
+  /** Types with several provisioning states walk through them while their LRO runs. */
+  private advanceStates(now: number): void {
+    for (const stored of this.store.all()) {
+      const operation = this.operations.running(stored.resource.id);
+      if (!operation || operation.kind !== "put") continue;
+      const states = this.progressStates(operation, stored);
+      if (states.length < 2) continue;
+      const index = Math.min(states.length - 1, Math.floor(this.operations.progress(operation, now) * states.length));
+      asRecord(stored.resource.properties).provisioningState = states[index];
+    }
   }
 
-  operationStatus(operationId: string): SandboxResponse {
+  private progressStates(operation: Operation, stored: StoredResource): string[] {
+    const states = this.definition(operation.type)?.states;
+    return (stored.hidden.lroUpdate ? states?.updating : states?.creating) ?? [stored.hidden.lroUpdate ? "Updating" : "Creating"];
+  }
+
+  /** Start an LRO that is not a PUT or DELETE of a resource (e.g. a purge); returns its polling headers. */
+  startOperation(request: SandboxRequest, resourceId: string, type: string, style: "async" | "location" | "both" = "location"): Record<string, string> {
+    const operation = this.operations.start({ resourceId, type, kind: "action", apiVersion: request.query.get("api-version") ?? "", doneStatus: 200 });
     this.settle();
-    const operation = this.operations.get(operationId);
-    if (!operation) throw new SandboxHttpError(404, "OperationNotFound", `Operation ${operationId} was not found.`);
-    const status = !operation.done ? "InProgress" : operation.failed ? "Failed" : "Succeeded";
-    const body: Record<string, unknown> = { id: operation.id, name: operation.id, status, startTime: new Date(operation.startedAt).toISOString() };
-    if (operation.done) body.endTime = new Date(operation.startedAt + operation.durationMs).toISOString();
-    if (operation.failed && operation.done) body.error = operation.error;
-    return { status: operation.done ? 200 : 202, headers: operation.done ? {} : { "retry-after": "0" }, body };
+    return this.operations.headers(operation, request.baseUrl, style);
   }
 
   // ----- generic handlers -----
 
   async handle(request: SandboxRequest): Promise<SandboxResponse> {
+    await this.chainLatency(request.path);
     this.settle();
-    const opMatch = /\/providers\/[^/]+\/operationStatuses\/([^/]+)$/i.exec(request.path);
-    if (opMatch) return this.operationStatus(opMatch[1]);
+    const operationPath = matchOperationPath(request.path);
+    if (operationPath) return this.operationPoll(request, operationPath);
     const parsed = parseArmPath(request.path);
     if (!parsed) throw new SandboxHttpError(404, "InvalidRequestUri", `The request URI '${request.path}' is not valid.`);
     if (parsed.subscriptionId.toLowerCase() !== this.env.subscriptionId.toLowerCase()) {
@@ -237,22 +300,57 @@ export class ArmEngine {
     if (parsed.action && request.method === "POST") return this.action(request, parsed);
     const definition = this.definition(parsed.type);
     this.checkApiVersion(request, parsed.namespace, parsed.type);
-    if (parsed.action && request.method === "GET") return this.list(request, parsed);
+    if (parsed.action) {
+      // A collection under a resource (revisions, shares) lists; an action's name is not a resource type.
+      if (definition && request.method === "GET") return this.list(request, parsed, definition);
+      const owner = this.definition(parsed.type.split("/").slice(0, -1).join("/"));
+      if (owner?.actions?.[parsed.action]) throw ArmErrors.methodNotAllowed(request.method, parsed.type);
+      throw ArmErrors.invalidResourceType(parsed.type);
+    }
     if (!definition) throw ArmErrors.invalidResourceType(parsed.type);
-    if (!parsed.id) return this.list(request, parsed);
+    if (!parsed.id) {
+      if (request.method !== "GET") throw ArmErrors.methodNotAllowed(request.method, parsed.type);
+      return this.list(request, parsed, definition);
+    }
     switch (request.method) {
       case "GET":
-      case "HEAD":
         return this.get(parsed);
+      case "HEAD":
+        // ARM's existence check: 204 No Content, or 404 (the SDK's checkExistence accepts only these).
+        this.get(parsed);
+        return { status: 204 };
       case "PUT":
-        return this.put(request, parsed, definition);
+        return this.write(request, parsed, definition, "put");
       case "PATCH":
-        return this.patch(request, parsed, definition);
+        if (!definition.patch) throw ArmErrors.methodNotAllowed("PATCH", parsed.type);
+        return this.write(request, parsed, definition, "patch");
       case "DELETE":
         return this.delete(request, parsed, definition);
       default:
         throw ArmErrors.methodNotAllowed(request.method, parsed.type);
     }
+  }
+
+  /**
+   * The server waits the latency of the path's own type; actions, child collections and operation
+   * polls of a type with a latency setting should wait that type's latency too.
+   */
+  private async chainLatency(path: string): Promise<void> {
+    const faults = this.env.faults;
+    const chain = typeChainOf(path);
+    if (chain.length === 0) return;
+    const applied = faults.latencyMs[chain[0]] ?? faults.defaultLatencyMs;
+    const wanted = chain.map((type) => faults.latencyMs[type]).find((ms) => ms !== undefined) ?? faults.defaultLatencyMs;
+    const extra = (wanted - applied) * faults.latencyScale;
+    if (extra > 0) await new Promise((resolve) => setTimeout(resolve, extra));
+  }
+
+  private operationPoll(request: SandboxRequest, path: { id: string; kind: "status" | "result" }): SandboxResponse {
+    if (request.method !== "GET") throw ArmErrors.methodNotAllowed(request.method, "operationStatuses");
+    const operation = this.operations.get(path.id);
+    if (!operation) throw new SandboxHttpError(404, "OperationNotFound", `Operation ${path.id} was not found.`);
+    if (path.kind === "status") return this.operations.statusResponse(operation);
+    return this.operations.resultResponse(operation, request.baseUrl, this.store.get(operation.resourceId)?.resource);
   }
 
   private requireResourceGroup(parsed: ParsedArmPath): StoredResource | undefined {
@@ -263,41 +361,52 @@ export class ArmEngine {
   }
 
   private get(parsed: ParsedArmPath): SandboxResponse {
-    if (parsed.type !== "Microsoft.Resources/resourceGroups") this.requireResourceGroup(parsed);
+    if (parsed.type !== RESOURCE_GROUP_TYPE) this.requireResourceGroup(parsed);
     const stored = this.store.get(parsed.id!);
     if (!stored) {
-      if (parsed.type === "Microsoft.Resources/resourceGroups") throw ArmErrors.resourceGroupNotFound(parsed.name!);
+      if (parsed.type === RESOURCE_GROUP_TYPE) throw ArmErrors.resourceGroupNotFound(parsed.name!);
       throw ArmErrors.resourceNotFound(parsed.type, parsed.name!, parsed.resourceGroup);
     }
     return { status: 200, body: stored.resource };
   }
 
   /** A collection: `.../<type>` under the scope, or `.../<resource>/<childType>` under a resource. */
-  private list(request: SandboxRequest, parsed: ParsedArmPath): SandboxResponse {
-    if (parsed.type !== "Microsoft.Resources/resourceGroups") this.requireResourceGroup(parsed);
+  private list(request: SandboxRequest, parsed: ParsedArmPath, definition: ResourceTypeDefinition): SandboxResponse {
+    if (parsed.type !== RESOURCE_GROUP_TYPE) this.requireResourceGroup(parsed);
     if (parsed.id && !this.store.get(parsed.id)) throw ArmErrors.parentNotFound(parsed.id);
-    const under = (parsed.id ?? parsed.scope).toLowerCase();
-    const items = this.store
-      .listByType(parsed.type)
-      .filter((stored) => stored.resource.id.toLowerCase().startsWith(`${under}/`))
-      .map((stored) => stored.resource);
-    return { status: 200, body: { value: filterList(items, request.query.get("$filter")) } };
+    const scope = parsed.id ?? parsed.scope;
+    const items = this.store.listByType(parsed.type);
+    const value = definition.list
+      ? definition.list({ store: this.store, request, scope, items })
+      : items.filter((stored) => stored.resource.id.toLowerCase().startsWith(`${scope.toLowerCase()}/`)).map((stored) => stored.resource);
+    return { status: 200, body: { value } };
   }
 
-  private async put(request: SandboxRequest, parsed: ParsedArmPath, definition: ResourceTypeDefinition): Promise<SandboxResponse> {
-    const group = parsed.type === "Microsoft.Resources/resourceGroups" ? undefined : this.requireResourceGroup(parsed);
-    if (group && (group.resource.properties as { provisioningState?: string })?.provisioningState === "Deleting") throw ArmErrors.beingDeleted(parsed.resourceGroup!);
+  /** PUT, and PATCH as a PUT of the merged body: one path, so a PATCH gets every check a PUT gets. */
+  private async write(request: SandboxRequest, parsed: ParsedArmPath, definition: ResourceTypeDefinition, mode: "put" | "patch"): Promise<SandboxResponse> {
+    const isGroup = parsed.type === RESOURCE_GROUP_TYPE;
+    const existing = this.store.get(parsed.id!);
+    if (isGroup && isDeleting(existing)) throw ArmErrors.beingDeleted(parsed.name!);
+    const group = isGroup ? undefined : this.requireResourceGroup(parsed);
+    if (isDeleting(group)) throw ArmErrors.beingDeleted(parsed.resourceGroup!);
     let parent: StoredResource | undefined;
     if (parsed.parentId) {
       parent = this.store.get(parsed.parentId);
       if (!parent) throw ArmErrors.parentNotFound(parsed.parentId);
     }
-    const body = request.body;
-    if (!body || typeof body !== "object" || Array.isArray(body)) throw ArmErrors.invalidContent("The request content was invalid and could not be deserialized: the body must be a JSON object.");
+    const sent = request.body;
+    if (!sent || typeof sent !== "object" || Array.isArray(sent)) throw ArmErrors.invalidContent("The request content was invalid and could not be deserialized: the body must be a JSON object.");
+    if (mode === "patch" && !existing) {
+      if (isGroup) throw ArmErrors.resourceGroupNotFound(parsed.name!);
+      throw ArmErrors.resourceNotFound(parsed.type, parsed.name!, parsed.resourceGroup);
+    }
+    const body = mode === "put" ? (sent as Record<string, unknown>) : this.patched(existing!, definition, sent as Record<string, unknown>);
     if (definition.nameRule && !definition.nameRule.test(parsed.name!)) throw ArmErrors.invalidName(definition.nameRule.code, definition.nameRule.message(parsed.name!));
-    if (definition.tracked && typeof (body as { location?: unknown }).location !== "string") throw ArmErrors.locationRequired();
-    armSchemaValidator()?.validate(parsed.type, body);
-    const existing = this.store.get(parsed.id!);
+    if (definition.tracked) this.checkLocation(parsed, definition, body, existing);
+    armSchemaValidator()?.validate(parsed.type, body, request.query.get("api-version") ?? undefined);
+    const running = existing && this.operations.running(existing.resource.id);
+    if (running) throw definition.lockConflict?.(parsed.name!, existing.resource.id) ?? ArmErrors.anotherOperationInProgress(existing.resource.id);
+
     const id = existing?.resource.id ?? parsed.id!;
     const built = await definition.put({
       env: this.env,
@@ -309,52 +418,89 @@ export class ArmEngine {
       resourceGroup: parsed.resourceGroup,
       parent,
       existing,
-      body: body as Record<string, unknown>,
+      body,
       baseUrl: request.baseUrl,
+      mode,
+      patch: mode === "patch" ? (sent as Record<string, unknown>) : undefined,
     });
+    const accepted = clone(built.request ?? body);
+    const declared = mode === "patch" ? definition.lro?.patch : definition.lro?.put;
+    const style = declared?.createOnly && existing ? undefined : declared;
+    const unchanged = Boolean(existing && style?.noChangeIsSync && jsonEqual(existing.hidden.request, accepted) && asRecord(existing.resource.properties).provisioningState === "Succeeded");
     const resource: ArmResource = { ...built.resource, id, name: parsed.name!, type: definition.type.includes("#") ? parsed.type : canonicalType(definition.type, parsed.type) };
-    const stored: StoredResource = { resource, hidden: { ...(existing?.hidden ?? {}), ...(built.hidden ?? {}) }, createdAt: existing?.createdAt ?? this.env.clock.now() };
+    const hidden: Record<string, unknown> = { ...(existing?.hidden ?? {}), ...(built.hidden ?? {}), request: accepted, lroUpdate: Boolean(existing) };
+    delete hidden.provisioningError;
+    const stored: StoredResource = { resource, hidden, createdAt: existing?.createdAt ?? this.env.clock.now() };
     this.store.put(stored);
-    const status = existing ? 200 : (definition.createdStatus ?? 201);
-    if (definition.lro?.put) {
-      const properties = (resource.properties ?? {}) as Record<string, unknown>;
-      properties.provisioningState = existing ? "Updating" : "Creating";
-      resource.properties = properties;
-      const headers = this.startOperation(request, id, definition.type, "put");
+
+    if (style && !unchanged) {
+      const operation = this.operations.start({ resourceId: id, type: definition.type, kind: "put", location: typeof resource.location === "string" ? resource.location : undefined, apiVersion: request.query.get("api-version") ?? "" });
+      resource.properties = { ...asRecord(resource.properties), provisioningState: this.progressStates(operation, stored)[0] };
       this.settle();
-      return { status, headers, body: this.store.get(id)?.resource ?? resource };
+      const headers = this.operations.headers(operation, request.baseUrl, style.headers);
+      return { status: existing ? style.updated : style.created, headers, body: style.emptyBody ? undefined : (this.store.get(id)?.resource ?? resource) };
     }
     if (resource.properties && typeof resource.properties === "object") {
       const properties = resource.properties as Record<string, unknown>;
       if (properties.provisioningState === undefined) properties.provisioningState = "Succeeded";
     }
-    definition.onProvisioned?.({ env: this.env, store: this.store, resource: stored, failed: false });
-    return { status, body: resource };
+    if (!unchanged) definition.onProvisioned?.({ env: this.env, store: this.store, resource: stored, failed: false });
+    return { status: existing || mode === "patch" ? 200 : (definition.createdStatus ?? 201), body: resource };
   }
 
-  private patch(request: SandboxRequest, parsed: ParsedArmPath, definition: ResourceTypeDefinition): SandboxResponse {
-    this.requireResourceGroup(parsed);
-    const existing = this.store.get(parsed.id!);
-    if (!existing) throw ArmErrors.resourceNotFound(parsed.type, parsed.name!, parsed.resourceGroup);
-    const body = (request.body ?? {}) as Record<string, unknown>;
-    if (definition.patch) {
-      const built = definition.patch({ env: this.env, store: this.store, request, id: existing.resource.id, name: parsed.name!, type: parsed.type, resourceGroup: parsed.resourceGroup, existing, body, baseUrl: request.baseUrl });
-      existing.resource = { ...built.resource, id: existing.resource.id, name: existing.resource.name, type: existing.resource.type } as ArmResource;
-      existing.hidden = { ...existing.hidden, ...(built.hidden ?? {}) };
-    } else {
-      if (body.tags) existing.resource.tags = body.tags as Record<string, string>;
-      if (body.properties && typeof body.properties === "object") existing.resource.properties = { ...(existing.resource.properties as object), ...(body.properties as object) };
+  /** The body a PATCH stands for: the last accepted body with the PATCH merged in (RFC 7396). */
+  private patched(existing: StoredResource, definition: ResourceTypeDefinition, patch: Record<string, unknown>): Record<string, unknown> {
+    const before = (existing.hidden.request as Record<string, unknown> | undefined) ?? requestOf(existing.resource);
+    if (definition.patch === "tags") {
+      // UpdateTags operations take `{tags}` only: nothing else in the body changes the resource.
+      return patch.tags === undefined ? clone(before) : { ...clone(before), tags: patch.tags };
     }
-    return { status: 200, body: existing.resource };
+    return mergePatch(before, patch) as Record<string, unknown>;
+  }
+
+  private checkLocation(parsed: ParsedArmPath, definition: ResourceTypeDefinition, body: Record<string, unknown>, existing: StoredResource | undefined): void {
+    if (typeof body.location !== "string") throw ArmErrors.locationRequired();
+    const location = normalizeLocation(body.location);
+    const allowed = definition.locations ?? ARM_LOCATIONS;
+    if (!allowed.includes(location)) {
+      if (parsed.type === RESOURCE_GROUP_TYPE) throw ArmErrors.locationNotAvailableForGroup(body.location);
+      throw ArmErrors.locationNotAvailableForType(body.location, definition.type, allowed);
+    }
+    // Resource groups answer their own InvalidResourceGroupLocation (providers/resources.ts).
+    if (existing && parsed.type !== RESOURCE_GROUP_TYPE && typeof existing.resource.location === "string" && normalizeLocation(existing.resource.location) !== location) {
+      throw ArmErrors.locationChange(parsed.name!, existing.resource.location, parsed.resourceGroup ?? "", location);
+    }
   }
 
   private delete(request: SandboxRequest, parsed: ParsedArmPath, definition: ResourceTypeDefinition): SandboxResponse {
-    if (parsed.type !== "Microsoft.Resources/resourceGroups") this.requireResourceGroup(parsed);
+    const isGroup = parsed.type === RESOURCE_GROUP_TYPE;
+    if (!isGroup) this.requireResourceGroup(parsed);
     const stored = this.store.get(parsed.id!);
-    if (!stored) return { status: 204 };
+    if (!stored) {
+      // ARM answers a missing group itself; resource providers answer 204 for a resource that is not there.
+      if (isGroup) throw ArmErrors.resourceGroupNotFound(parsed.name!);
+      return { status: 204 };
+    }
+    const style = definition.lro?.delete;
+    const running = this.operations.running(stored.resource.id);
+    if (running?.kind === "delete") return { status: 202, headers: this.operations.headers(running, request.baseUrl, style?.headers ?? "location") };
+    if (running) throw definition.lockConflict?.(parsed.name!, stored.resource.id) ?? ArmErrors.anotherOperationInProgress(stored.resource.id);
+    definition.beforeDelete?.({ env: this.env, store: this.store, resource: stored });
+    if (style) {
+      stored.resource.properties = { ...asRecord(stored.resource.properties), provisioningState: definition.states?.deleting ?? "Deleting" };
+      const operation = this.operations.start({
+        resourceId: stored.resource.id,
+        type: definition.type,
+        kind: "delete",
+        location: typeof stored.resource.location === "string" ? stored.resource.location : undefined,
+        apiVersion: request.query.get("api-version") ?? "",
+        doneStatus: style.doneStatus,
+      });
+      this.settle();
+      return { status: 202, headers: this.operations.headers(operation, request.baseUrl, style.headers) };
+    }
     this.deleteWithChildren(stored);
-    if (definition.lro?.delete) return { status: 202, headers: this.startOperation(request, stored.resource.id, definition.type, "delete") };
-    return { status: 200 };
+    return { status: 200, body: definition.deleteReturnsResource ? stored.resource : undefined };
   }
 
   /** Delete a resource and everything under it (children, extension resources such as role assignments). */
@@ -386,9 +532,10 @@ function canonicalType(definitionType: string, requested: string): string {
   return definitionType.split("/").length === requested.split("/").length ? definitionType : requested;
 }
 
-/** The `$filter` forms Shire's clients send: `principalId eq '<id>'` and `atScope()`. */
-function filterList(items: ArmResource[], filter: string | null): ArmResource[] {
-  if (!filter) return items;
-  const principal = /principalId eq '([^']+)'/i.exec(filter)?.[1];
-  return items.filter((item) => !principal || String((item.properties as { principalId?: string })?.principalId).toLowerCase() === principal.toLowerCase());
+/** A PUT body rebuilt from a stored resource that never had one (created by Azure itself, like a storage account's default services). */
+function requestOf(resource: ArmResource): Record<string, unknown> {
+  const { id: _id, name: _name, type: _type, ...rest } = resource;
+  const properties = { ...asRecord(rest.properties) };
+  delete properties.provisioningState;
+  return clone({ ...rest, ...(rest.properties ? { properties } : {}) });
 }

@@ -1,7 +1,7 @@
 /** The emulated Azure Resource Manager: the engine plus every provider Shire uses. */
 import type { SandboxEnvironment, SandboxServiceModule } from "../service";
 import type { ArmOperationKind, SandboxRoute } from "../types";
-import { ArmEngine, parseArmPath } from "./engine";
+import { ArmEngine, typeChainOf } from "./engine";
 import type { ArmStore } from "./store";
 import { defineResources } from "./providers/resources";
 import { defineManagedIdentity } from "./providers/identity";
@@ -56,7 +56,11 @@ export function createArmService(env: SandboxEnvironment): ArmService {
   return service;
 }
 
-/** Resource type of a request path, for per-type latency. */
+/**
+ * Resource type of a request path, for per-type latency: the path's own type, or for an operation
+ * poll the type whose operation it is (the engine adds the rest for actions and child collections
+ * of a type with a latency setting: engine.ts, typeChainOf).
+ */
 export function resourceTypeOf(path: string): string | undefined {
-  return parseArmPath(path)?.type;
+  return typeChainOf(path)[0];
 }

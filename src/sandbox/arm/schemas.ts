@@ -37,8 +37,18 @@ const CORRECTIONS: Record<string, { path: string[]; value: Json }[]> = {
   "microsoft.app": [{ path: ["definitions", "ContainerResources", "properties", "cpu"], value: { type: "number", description: "Required CPU in cores, e.g. 0.5" } }],
 };
 
-/** Types whose REST PUT takes a body without `properties` (generator artifact in the schemas). */
-const PROPERTIES_OPTIONAL = new Set(["microsoft.resources/resourcegroups", "microsoft.managedidentity/userassignedidentities"]);
+/**
+ * The generator lists top-level `properties` as required on every definition; the REST specs
+ * require it only for these (VaultCreateOrUpdateParameters, SecretCreateOrUpdateParameters,
+ * RoleAssignmentCreateParameters). Everywhere else a body without it is refused, if at all, by the
+ * service's own rules (a bot needs msaAppId, a component Application_Type), not by the schema.
+ */
+const PROPERTIES_REQUIRED = new Set(["microsoft.keyvault/vaults", "microsoft.keyvault/vaults/secrets", "microsoft.authorization/roleassignments"]);
+
+/** Api-versions Shire may send besides the pinned one, each with its own schema file. */
+const EXTRA_FILES: Record<string, string> = {
+  "microsoft.operationalinsights@2022-10-01": "2022-10-01/Microsoft.OperationalInsights.json",
+};
 
 type Json = Record<string, unknown>;
 
@@ -91,15 +101,16 @@ export class ArmSchemaValidator {
     this.ajv.addSchema(withoutExpressions(common) as Json, COMMON_ID);
   }
 
-  private provider(namespace: string): { id: string; schema: Json } | null {
-    const key = namespace.toLowerCase();
+  private provider(namespace: string, apiVersion?: string): { id: string; schema: Json } | null {
+    const extra = apiVersion ? EXTRA_FILES[`${namespace.toLowerCase()}@${apiVersion}`] : undefined;
+    const key = extra ? `${namespace.toLowerCase()}@${apiVersion}` : namespace.toLowerCase();
     if (!this.loaded.has(key)) {
-      const file = FILES[key];
+      const file = extra ?? FILES[key];
       if (!file || !fs.existsSync(path.join(this.dir, file))) {
         this.loaded.set(key, null);
       } else {
         const schema = withoutExpressions(JSON.parse(fs.readFileSync(path.join(this.dir, file), "utf8"))) as Json;
-        for (const correction of CORRECTIONS[key] ?? []) {
+        for (const correction of CORRECTIONS[namespace.toLowerCase()] ?? []) {
           let node = schema;
           for (const segment of correction.path.slice(0, -1)) node = (node[segment] as Json | undefined) ?? {};
           node[correction.path.at(-1)!] = correction.value;
@@ -110,8 +121,8 @@ export class ArmSchemaValidator {
             const def = definition as Json;
             const properties = { ...((def.properties as Json) ?? {}) };
             for (const field of ["name", "type", "apiVersion", "resources"]) delete properties[field];
-            const typeName = `${key}/${name.replace(/_/g, "/")}`.toLowerCase();
-            const required = ((def.required as string[]) ?? []).filter((field) => !["name", "type", "apiVersion"].includes(field) && !(field === "properties" && PROPERTIES_OPTIONAL.has(typeName)));
+            const typeName = `${namespace}/${name.replace(/_/g, "/")}`.toLowerCase();
+            const required = ((def.required as string[]) ?? []).filter((field) => !["name", "type", "apiVersion"].includes(field) && !(field === "properties" && !PROPERTIES_REQUIRED.has(typeName)));
             (schema[group] as Json)[name] = { ...def, properties, required };
           }
         }
@@ -123,12 +134,13 @@ export class ArmSchemaValidator {
     return this.loaded.get(key)!;
   }
 
-  /** Throws ARM's 400 when the body does not match the type's schema; silent for unknown types. */
-  validate(type: string, body: unknown): void {
-    const key = type.toLowerCase();
+  /** Throws ARM's 400 when the body does not match the type's schema (for the request's api-version); silent for unknown types. */
+  validate(type: string, body: unknown, apiVersion?: string): void {
+    const [namespace, ...segments] = type.split("/");
+    const versioned = apiVersion && EXTRA_FILES[`${namespace.toLowerCase()}@${apiVersion}`] ? `@${apiVersion}` : "";
+    const key = `${type.toLowerCase()}${versioned}`;
     if (!this.compiled.has(key)) {
-      const [namespace, ...segments] = type.split("/");
-      const provider = this.provider(namespace);
+      const provider = this.provider(namespace, versioned ? apiVersion : undefined);
       const name = segments.join("_");
       let validator: ValidateFunction | null = null;
       if (provider) {

@@ -37,6 +37,8 @@ export interface RoleAssignmentView {
 export class ArmStore {
   private readonly resources = new Map<string, StoredResource>();
   readonly deletedVaults = new Map<string, DeletedVault>();
+  /** Run before soft-delete lookups, so lazy sweeps on the sandbox clock happen even for data-plane reads. */
+  beforeRead?: () => void;
 
   get(id: string): StoredResource | undefined {
     return this.resources.get(id.toLowerCase());
@@ -67,6 +69,7 @@ export class ArmStore {
   }
 
   findVault(name: string): { id: string; resourceGroup: string; properties: Record<string, unknown>; softDeleted: boolean } | undefined {
+    this.beforeRead?.();
     const live = this.listByType("Microsoft.KeyVault/vaults").find((stored) => stored.resource.name.toLowerCase() === name.toLowerCase());
     if (live) return { id: live.resource.id, resourceGroup: resourceGroupOf(live.resource.id) ?? "", properties: live.resource.properties as Record<string, unknown>, softDeleted: false };
     const deleted = this.deletedVaults.get(name.toLowerCase());

@@ -8,8 +8,11 @@ export function defineManagedIdentity(engine: ArmEngine): void {
   engine.define({
     type: "Microsoft.ManagedIdentity/userAssignedIdentities",
     tracked: true,
+    // UserAssignedIdentities_Update (PATCH): tags.
+    patch: "merge",
     nameRule: NAME_RULES.identity,
     put: ({ env, body, existing, name }) => {
+      // principalId, clientId and tenantId are read-only: whatever the body says, Azure mints them once.
       const previous = existing?.resource.properties as { principalId: string; clientId: string; tenantId: string } | undefined;
       const properties = previous ?? { principalId: randomUUID(), clientId: randomUUID(), tenantId: env.tenantId };
       // A new identity's service principal replicates through Entra like any other object.

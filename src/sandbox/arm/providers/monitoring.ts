@@ -1,4 +1,9 @@
-/** Log Analytics workspaces (customerId, shared keys) and workspace-based Application Insights. */
+/**
+ * Log Analytics workspaces (customerId, shared keys) and workspace-based Application Insights.
+ * Read-only values (a workspace's customerId, a component's InstrumentationKey, AppId and
+ * ConnectionString) are Azure's: a body's values are ignored, never stored. A PUT replaces the
+ * settings; what Azure computed stays.
+ */
 import { randomUUID } from "node:crypto";
 import type { ArmEngine } from "../engine";
 import { ArmErrors } from "../errors";
@@ -10,19 +15,32 @@ export interface WorkspaceKeys {
   secondarySharedKey: string;
 }
 
+const WORKSPACE_READ_ONLY = ["customerId", "provisioningState", "createdDate", "modifiedDate", "privateLinkScopedResources"];
+const COMPONENT_READ_ONLY = ["ApplicationId", "AppId", "InstrumentationKey", "ConnectionString", "CreationDate", "TenantId", "provisioningState", "LaMigrationDate", "PrivateLinkScopedResources", "Name"];
+
+function without(properties: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  const copy = { ...properties };
+  for (const key of keys) delete copy[key];
+  return copy;
+}
+
 export function defineMonitoring(engine: ArmEngine): void {
   engine.define({
     type: "Microsoft.OperationalInsights/workspaces",
     tracked: true,
-    lro: { put: true },
+    // Workspaces_CreateOrUpdate: 200/201/202, long-running, final state via Location.
+    lro: { put: { created: 201, updated: 200, headers: "both" } },
+    states: { creating: ["Creating", "ProvisioningAccount"], updating: ["Updating"] },
+    patch: "merge",
     nameRule: NAME_RULES.workspace,
     put: ({ env, body, name, existing }) => {
-      const properties = { ...asRecord(existing?.resource.properties), ...asRecord(body.properties) };
+      const properties = without(asRecord(body.properties), WORKSPACE_READ_ONLY);
       const retention = properties.retentionInDays === undefined ? 30 : Number(properties.retentionInDays);
       if (!Number.isInteger(retention) || retention < 30 || retention > 730) throw ArmErrors.badRequest("InvalidParameter", "retentionInDays must be between 30 and 730.");
       const keys: WorkspaceKeys = (existing?.hidden.keys as WorkspaceKeys) ?? { primarySharedKey: newKey(), secondarySharedKey: newKey() };
       env.secrets.remember(keys.primarySharedKey);
       env.secrets.remember(keys.secondarySharedKey);
+      const customerId = (asRecord(existing?.resource.properties).customerId as string | undefined) ?? randomUUID();
       return {
         resource: {
           id: "",
@@ -30,7 +48,7 @@ export function defineMonitoring(engine: ArmEngine): void {
           type: "Microsoft.OperationalInsights/workspaces",
           location: normalizeLocation(body.location),
           tags: (body.tags as Record<string, string>) ?? {},
-          properties: { sku: { name: "PerGB2018" }, ...properties, retentionInDays: retention, customerId: (properties.customerId as string) ?? randomUUID() },
+          properties: { sku: { name: "PerGB2018" }, ...properties, retentionInDays: retention, customerId },
         },
         hidden: { keys },
       };
@@ -49,9 +67,12 @@ export function defineMonitoring(engine: ArmEngine): void {
   engine.define({
     type: "Microsoft.Insights/components",
     tracked: true,
+    // Components_CreateOrUpdate answers 200 (also for a create); Components_UpdateTags is the PATCH.
+    createdStatus: 200,
+    patch: "tags",
     nameRule: NAME_RULES.component,
     put: ({ store, body, name, existing }) => {
-      const properties = { ...asRecord(existing?.resource.properties), ...asRecord(body.properties) };
+      const properties = without(asRecord(body.properties), COMPONENT_READ_ONLY);
       if (typeof body.kind !== "string") throw ArmErrors.badRequest("InvalidRequestContent", "kind is required.");
       if (!["web", "other"].includes(String(properties.Application_Type))) throw ArmErrors.badRequest("InvalidRequestContent", "properties.Application_Type must be 'web' or 'other'.");
       const workspaceId = properties.WorkspaceResourceId;
@@ -59,8 +80,9 @@ export function defineMonitoring(engine: ArmEngine): void {
         throw ArmErrors.badRequest("BadRequest", `Workspace resource '${String(workspaceId)}' was not found: workspace-based Application Insights needs an existing Log Analytics workspace.`);
       }
       const location = normalizeLocation(body.location);
-      const instrumentationKey = (properties.InstrumentationKey as string) ?? randomUUID();
-      const appId = (properties.AppId as string) ?? randomUUID();
+      const before = asRecord(existing?.resource.properties);
+      const instrumentationKey = (before.InstrumentationKey as string | undefined) ?? randomUUID();
+      const appId = (before.AppId as string | undefined) ?? randomUUID();
       return {
         resource: {
           id: "",

@@ -1,4 +1,8 @@
-/** Microsoft.Resources: resource groups. Deleting one deletes everything in it (an LRO). */
+/**
+ * Microsoft.Resources: resource groups. Deleting one is an LRO (202 with `Location` only): the
+ * group shows `Deleting` and refuses writes into it (409 ResourceGroupBeingDeleted) until the
+ * operation ends, then everything in it is gone.
+ */
 import type { ArmEngine } from "../engine";
 import { ArmErrors } from "../errors";
 import { NAME_RULES, asRecord } from "./rules";
@@ -9,7 +13,9 @@ export function defineResources(engine: ArmEngine): void {
   engine.define({
     type: "Microsoft.Resources/resourceGroups",
     tracked: true,
-    lro: { delete: true },
+    // ResourceGroups_Delete: 200/202, x-ms-long-running-operation, polled through Location.
+    lro: { delete: { headers: "location", doneStatus: 200 } },
+    patch: "merge",
     nameRule: NAME_RULES.resourceGroup,
     put: ({ body, existing }) => {
       if (existing && existing.resource.location !== normalizeLocation(body.location)) {
@@ -23,6 +29,7 @@ export function defineResources(engine: ArmEngine): void {
           location: normalizeLocation(body.location),
           tags: (body.tags as Record<string, string>) ?? {},
           ...(body.managedBy ? { managedBy: body.managedBy } : {}),
+          // provisioningState is the only property, and it is ARM's.
           properties: { ...asRecord(body.properties), provisioningState: "Succeeded" },
         },
       };
