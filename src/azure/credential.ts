@@ -25,10 +25,14 @@ export const SANDBOX_SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001";
 export const SANDBOX_TENANT_ID = "00000000-0000-4000-8000-0000000000aa";
 /** Object id of the broker's own identity in the sandbox (the caller of every request). */
 export const SANDBOX_BROKER_OBJECT_ID = "00000000-0000-4000-8000-0000000000b0";
+/** Client (application) id of the broker's app registration in the sandbox. */
+export const SANDBOX_BROKER_CLIENT_ID = "00000000-0000-4000-8000-0000000000c0";
 
 /**
- * A credential for the sandbox: an unsigned JWT-shaped token naming the broker. The sandbox reads
- * its claims (tid, oid) but, like any test double, does not verify a signature.
+ * A credential for the sandbox: an unsigned JWT-shaped token naming the broker. The sandbox
+ * checks its audience, tenant and lifetime as Azure would, but, like any test double, takes it
+ * unsigned. Lifetimes are on the wall clock (`Date.now()`), the clock the SDKs' token caches use
+ * and the one the sandbox judges tokens by: moving the sandbox's clock never expires a token.
  */
 export class SandboxCredential implements TokenCredential {
   constructor(
@@ -43,7 +47,7 @@ export class SandboxCredential implements TokenCredential {
       aud: scope?.replace(/\/\.default$/, "") ?? "",
       tid: this.tenantId,
       oid: this.objectId,
-      appid: "shire-broker",
+      appid: SANDBOX_BROKER_CLIENT_ID,
       exp: Math.floor(expiresOnTimestamp / 1000),
     };
     const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");

@@ -1,8 +1,8 @@
 /**
  * Faults on demand: ARM's throttling token buckets, transient errors and connection resets at a
- * rate, latency per resource type, LRO durations and failures, Graph replication delay and
- * PrincipalNotFound for principals ARM cannot see yet. Settings are live: tests change them
- * between steps with `sandbox.setFaults()`.
+ * rate, latency per resource type, LRO durations and failures, Graph replication delay,
+ * PrincipalNotFound for principals ARM cannot see yet, and RBAC propagation delay. Settings are
+ * live: tests change them between steps with `sandbox.setFaults()`.
  */
 import type { ArmOperationKind, SandboxService } from "./types";
 
@@ -32,6 +32,12 @@ export interface SandboxFaultSettings {
   graphReplicationDelayMs: number;
   /** ARM answers PrincipalNotFound for assignments without principalType whose principal it cannot see yet. */
   principalNotFoundWithoutType: boolean;
+  /**
+   * Azure RBAC propagation: a role assignment takes effect for data-plane checks (Key Vault,
+   * blob, Key Vault references) this long after it was created (clock ms, scaled by
+   * `latencyScale` like LRO durations). Azure documents up to ~10 minutes; meanwhile 403.
+   */
+  rbacPropagationMs: number;
 }
 
 export const DEFAULT_FAULTS: SandboxFaultSettings = {
@@ -48,6 +54,7 @@ export const DEFAULT_FAULTS: SandboxFaultSettings = {
   lroFailure: {},
   graphReplicationDelayMs: 0,
   principalNotFoundWithoutType: true,
+  rbacPropagationMs: 0,
 };
 
 /** Realistic latencies and LRO durations (milliseconds at scale 1), from typical Azure timings. */
@@ -74,9 +81,10 @@ export function faultPreset(nameOrJson: string): Partial<SandboxFaultSettings> {
       return { defaultLatencyMs: 0, transientRate: 0 };
     case "realistic":
       // Timings at 1/20 so a demo install takes seconds, with Azure's shape of who is slow.
-      return { latencyMs: REALISTIC_LATENCY, lroDurationMs: REALISTIC_LRO, defaultLatencyMs: 50, latencyScale: 0.05, graphReplicationDelayMs: 2_000 };
+      // RBAC: a typical few minutes (Azure says up to ~10), scaled like the rest.
+      return { latencyMs: REALISTIC_LATENCY, lroDurationMs: REALISTIC_LRO, defaultLatencyMs: 50, latencyScale: 0.05, graphReplicationDelayMs: 2_000, rbacPropagationMs: 120_000 };
     case "flaky":
-      return { transientRate: 0.2, graphReplicationDelayMs: 1_000 };
+      return { transientRate: 0.2, graphReplicationDelayMs: 1_000, rbacPropagationMs: 1_000 };
     default:
       try {
         return JSON.parse(nameOrJson) as Partial<SandboxFaultSettings>;

@@ -1,11 +1,38 @@
 /**
  * The sandbox's request log: one JSON line per request `{time, method, url, status, body}`, with
  * secret values redacted both by key name and by value (every secret the sandbox issued or stored).
+ * Only bodies the log can read structurally are kept: JSON and form bodies (redacted by key),
+ * readable blob text; anything else is logged as its size, since a body the log cannot parse is a
+ * body it cannot redact by key.
  */
 import fs from "node:fs";
 
 const SECRET_KEYS = new Set(
-  ["value", "secrettext", "password", "key", "key1", "key2", "primarykey", "secondarykey", "primarysharedkey", "secondarysharedkey", "accountkey", "sharedkey", "clientsecret", "connectionstring", "token", "apppassword", "bottoken"].map((key) => key.toLowerCase()),
+  [
+    "value",
+    "secrettext",
+    "password",
+    "key",
+    "key1",
+    "key2",
+    "primarykey",
+    "secondarykey",
+    "primarysharedkey",
+    "secondarysharedkey",
+    "accountkey",
+    "sharedkey",
+    "clientsecret",
+    "client_secret",
+    "client_assertion",
+    "assertion",
+    "refresh_token",
+    "access_token",
+    "code",
+    "connectionstring",
+    "token",
+    "apppassword",
+    "bottoken",
+  ].map((key) => key.toLowerCase()),
 );
 
 export const REDACTED = "[redacted]";
@@ -39,6 +66,25 @@ export function redactBody(body: unknown, secrets: SecretRegistry): unknown {
   return body;
 }
 
+/** A form-urlencoded body as an object (first value per key), so it is redacted by key. */
+export function parseForm(raw: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of new URLSearchParams(raw.toString("utf8"))) if (!(key in out)) out[key] = value;
+  return out;
+}
+
+/**
+ * What the log records of a request body: the parsed JSON or form, text the blob service received
+ * (XML properties, uploaded pages) when it is text, else `[N bytes]`.
+ */
+export function loggableBody(raw: Buffer, contentType: string, parsed: { json?: unknown; form?: Record<string, string> }, blobText: boolean): unknown {
+  if (raw.length === 0) return undefined;
+  if (parsed.json !== undefined) return parsed.json;
+  if (parsed.form !== undefined) return parsed.form;
+  if (blobText && /^(text\/|application\/(xml|json))/i.test(contentType) && !raw.includes(0)) return raw.toString("utf8");
+  return `[${raw.length} bytes]`;
+}
+
 export class RequestLog {
   constructor(
     private readonly file: string | undefined,
@@ -47,6 +93,7 @@ export class RequestLog {
 
   readonly recent: { time: string; method: string; url: string; status: number }[] = [];
 
+  /** `status` is the status answered; 0 only for a connection cut without an answer. */
   write(entry: { method: string; url: string; status: number; body: unknown }): void {
     const line = { time: new Date().toISOString(), method: entry.method, url: this.secrets.redact(entry.url), status: entry.status, body: redactBody(entry.body, this.secrets) };
     this.recent.push({ time: line.time, method: line.method, url: line.url, status: line.status });

@@ -9,7 +9,8 @@ import { randomUUID } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
 import { SANDBOX_DNS_SUFFIX } from "../azure/endpoints";
 import { ArmThrottle, SeededRandom } from "./faults";
-import type { RequestLog } from "./request-log";
+import { loggableBody, parseForm, type RequestLog } from "./request-log";
+import { ArmAuthenticationError, authenticateArm } from "./auth";
 import type { SandboxEnvironment, SandboxServiceModule } from "./service";
 import { SandboxHttpError, type SandboxRequest, type SandboxResponse, type SandboxRoute, type SandboxService } from "./types";
 
@@ -87,24 +88,34 @@ export class SandboxServer {
     };
 
     let response: SandboxResponse;
-    let logBody: unknown = rawBody.length ? rawBody.toString("utf8") : undefined;
+    const contentType = String(req.headers["content-type"] ?? "");
+    const parsed: { json?: unknown; form?: Record<string, string> } = {};
+    const logBody = () => loggableBody(rawBody, contentType, parsed, service === "blob");
     try {
       if (url.pathname.startsWith("/_sandbox/")) {
         request.body = parseJson(rawBody, service);
         response = (await this.options.control(request)) ?? { status: 404, body: { error: { code: "NotFound", message: "No such sandbox control endpoint." } } };
         return this.send(res, request, response, false);
       }
-      const isJson = !/xml|octet-stream|text\/html|text\/plain/i.test(String(req.headers["content-type"] ?? "")) && service !== "blob";
-      request.body = isJson ? parseJson(rawBody, service) : undefined;
-      logBody = request.body ?? logBody;
+      // Form bodies (the token endpoint's) are parsed as forms, never as JSON; blob and web
+      // bodies are the service's own (XML, content).
+      if (/application\/x-www-form-urlencoded/i.test(contentType)) parsed.form = parseForm(rawBody);
+      else if (!/xml|octet-stream|text\/html|text\/plain|multipart/i.test(contentType) && service !== "blob" && service !== "web") {
+        request.body = parseJson(rawBody, service);
+        parsed.json = request.body;
+      }
+      // ARM authenticates before anything else; data planes authenticate in their handlers
+      // (Key Vault's challenge, Storage's and Graph's own error shapes).
+      if (service === "arm") request.caller = authenticateArm(request, this.options.env);
       const match = this.match(request);
       if (!match) throw notFound(request);
       request.params = match.params;
       const route = match.route;
 
       await this.applyLatency(route.resourceType ?? this.options.resourceTypeOf?.(request));
-      if (this.injectTransient(request, route, res)) {
-        this.options.log.write({ method: request.method, url: url.pathname + url.search, status: 0, body: logBody });
+      const injected = this.injectTransient(request, route, res);
+      if (injected !== undefined) {
+        this.options.log.write({ method: request.method, url: url.pathname + url.search, status: injected, body: logBody() });
         return;
       }
       if (service === "arm" && route.armKind) {
@@ -120,7 +131,7 @@ export class SandboxServer {
     } catch (error) {
       response = renderError(error, request);
     }
-    this.options.log.write({ method: request.method, url: url.pathname + url.search, status: response.status, body: logBody });
+    this.options.log.write({ method: request.method, url: url.pathname + url.search, status: response.status, body: logBody() });
     this.send(res, request, response, true);
   }
 
@@ -161,27 +172,27 @@ export class SandboxServer {
     if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
   }
 
-  /** Returns true when the request was answered (or cut) by a transient fault. */
-  private injectTransient(request: SandboxRequest, route: CompiledRoute, res: http.ServerResponse): boolean {
+  /** The status a transient fault answered with (0: the connection was cut), or undefined when none struck. */
+  private injectTransient(request: SandboxRequest, route: CompiledRoute, res: http.ServerResponse): number | undefined {
     const faults = this.options.env.faults;
     if (faults.seed !== this.seed) {
       this.seed = faults.seed;
       this.random = new SeededRandom(this.seed);
     }
-    if (faults.transientRate <= 0) return false;
-    if (faults.transientServices && !faults.transientServices.includes(request.service)) return false;
-    if (faults.transientWritesOnly && (request.method === "GET" || request.method === "HEAD")) return false;
-    if (route.armKind === undefined && request.service === "arm") return false;
-    if (this.random.next() >= faults.transientRate) return false;
+    if (faults.transientRate <= 0) return undefined;
+    if (faults.transientServices && !faults.transientServices.includes(request.service)) return undefined;
+    if (faults.transientWritesOnly && (request.method === "GET" || request.method === "HEAD")) return undefined;
+    if (route.armKind === undefined && request.service === "arm") return undefined;
+    if (this.random.next() >= faults.transientRate) return undefined;
     const kind = faults.transientKinds[Math.floor(this.random.next() * faults.transientKinds.length)] ?? "500";
     if (kind === "reset") {
       // Cut the connection without an answer, as a dropped TCP connection would.
       (res.socket ?? res.req?.socket)?.destroy();
-      return true;
+      return 0;
     }
     const status = kind === "503" ? 503 : 500;
     this.send(res, request, renderError(new SandboxHttpError(status, status === 503 ? "ServiceUnavailable" : "InternalServerError", status === 503 ? "The service is temporarily unavailable." : "An internal error occurred.", status === 503 ? { "retry-after": "1" } : {}), request), true);
-    return true;
+    return status;
   }
 }
 
@@ -210,6 +221,7 @@ export function serviceFor(host: string): SandboxService {
   if (host === `login${suffix}`) return "login";
   if (host.endsWith(`.vault${suffix}`)) return "keyvault";
   if (host.endsWith(`.blob${suffix}`)) return "blob";
+  if (host.endsWith(`.web${suffix}`)) return "web";
   return "arm";
 }
 
@@ -230,21 +242,30 @@ function notFound(request: SandboxRequest): SandboxHttpError {
 }
 
 export function renderError(error: unknown, request: SandboxRequest): SandboxResponse {
+  if (error instanceof ArmAuthenticationError) {
+    return { status: 401, headers: { "www-authenticate": error.challenge, "x-ms-failure-cause": "gateway" }, body: { error: { code: error.code, message: error.message } } };
+  }
   const known = error instanceof SandboxHttpError ? error : new SandboxHttpError(500, "InternalServerError", `Sandbox error: ${(error as Error)?.message ?? String(error)}`);
   if (!(error instanceof SandboxHttpError)) console.error("[sandbox]", (error as Error)?.stack ?? error);
   if (request.service === "graph") {
     return { status: known.status, headers: known.headers, body: { error: { code: known.code, message: known.message, innerError: { "request-id": request.requestId, date: new Date().toISOString() } } } };
   }
+  if (request.service === "web") {
+    return { status: known.status, headers: { ...known.headers, "content-type": "text/html", "x-ms-error-code": known.code }, body: `<!DOCTYPE html><html><head><title>${known.code}</title></head><body><h1>${escapeXml(known.message)}</h1><p>x-ms-request-id: ${request.requestId}</p></body></html>` };
+  }
   if (request.service === "blob") {
+    const detail = (known.details as { authenticationErrorDetail?: string } | undefined)?.authenticationErrorDetail;
     return {
       status: known.status,
       headers: { ...known.headers, "content-type": "application/xml", "x-ms-error-code": known.code },
-      body: `<?xml version="1.0" encoding="utf-8"?><Error><Code>${known.code}</Code><Message>${escapeXml(known.message)}\nRequestId:${request.requestId}</Message></Error>`,
+      body: `<?xml version="1.0" encoding="utf-8"?><Error><Code>${known.code}</Code><Message>${escapeXml(known.message)}\nRequestId:${request.requestId}\nTime:${new Date().toISOString()}</Message>${detail ? `<AuthenticationErrorDetail>${escapeXml(detail)}</AuthenticationErrorDetail>` : ""}</Error>`,
     };
   }
   const body: { error: { code: string; message: string; details?: unknown; innererror?: unknown } } = { error: { code: known.code, message: known.message } };
-  if (known.details !== undefined) body.error.details = known.details;
-  if (request.service === "keyvault" && known.details !== undefined) body.error.innererror = known.details;
+  // Key Vault errors carry only `innererror` (its REST spec's KeyVaultError), ARM's `details`.
+  if (request.service === "keyvault") {
+    if (known.details !== undefined) body.error.innererror = known.details;
+  } else if (known.details !== undefined) body.error.details = known.details;
   return { status: known.status, headers: { ...known.headers, ...(request.service === "arm" ? { "x-ms-failure-cause": "gateway" } : {}) }, body };
 }
 

@@ -3,6 +3,7 @@ import type { SandboxClock, SandboxDirectory } from "./state";
 import type { SandboxFaultSettings } from "./faults";
 import type { SecretRegistry } from "./request-log";
 import type { SandboxRoute } from "./types";
+import type { TokenKeys } from "./auth";
 
 export interface SandboxServiceModule {
   name: string;
@@ -21,4 +22,6 @@ export interface SandboxEnvironment {
   secrets: SecretRegistry;
   /** Port the sandbox listens on (set once listening). */
   port: number;
+  /** The token endpoint's signing key (its public half is served as JWKS). */
+  tokenKeys: TokenKeys;
 }

@@ -41,8 +41,9 @@ export class SandboxDirectory {
     public replicationDelayMs = 0,
   ) {}
 
-  add(principal: Omit<DirectoryPrincipal, "createdAt">): DirectoryPrincipal {
-    const record = { ...principal, id: principal.id.toLowerCase(), createdAt: this.clock.now() };
+  /** `createdAt` defaults to now; objects the sandbox starts with pass -Infinity (visible at once). */
+  add(principal: Omit<DirectoryPrincipal, "createdAt">, createdAt = this.clock.now()): DirectoryPrincipal {
+    const record = { ...principal, id: principal.id.toLowerCase(), createdAt };
     this.principals.set(record.id, record);
     return record;
   }

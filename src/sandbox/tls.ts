@@ -11,7 +11,8 @@ export interface SandboxTls {
   privateKeyPem: string;
 }
 
-const HOST_NAMES = ["localhost", "sandbox.localhost", "*.sandbox.localhost", "*.vault.sandbox.localhost", "*.blob.sandbox.localhost", "*.azurecr.sandbox.localhost"];
+/** Wildcards cover one label only: every per-resource host family needs its own (the static website endpoint included). */
+const HOST_NAMES = ["localhost", "sandbox.localhost", "*.sandbox.localhost", "*.vault.sandbox.localhost", "*.blob.sandbox.localhost", "*.web.sandbox.localhost", "*.azurecr.sandbox.localhost"];
 
 function serial(): string {
   return forge.util.bytesToHex(forge.random.getBytesSync(16)).replace(/^[89a-f]/, "1");

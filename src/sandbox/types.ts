@@ -1,13 +1,14 @@
 /**
  * The contract between the sandbox's HTTPS front door and the emulated services behind it.
- * Every service (ARM, Key Vault data plane, Microsoft Graph, token endpoint, blob static website)
+ * Every service (ARM, Key Vault data plane, Microsoft Graph, token endpoint, blob, static website)
  * contributes `SandboxRoute`s; the server matches host + method + path pattern and calls the
  * handler. Handlers are thin: parse, call the service's store, return a typed response.
  */
 import type { IncomingHttpHeaders } from "node:http";
+import type { Caller } from "./auth";
 
 /** Which emulated service a request is for; decided from the request's host name. */
-export type SandboxService = "arm" | "keyvault" | "graph" | "login" | "blob";
+export type SandboxService = "arm" | "keyvault" | "graph" | "login" | "blob" | "web";
 
 /** Throttling bucket an ARM request draws from (azure-facts.md §G). */
 export type ArmOperationKind = "read" | "write" | "delete";
@@ -30,6 +31,8 @@ export interface SandboxRequest {
   requestId: string;
   /** Base URL clients used to reach this service (scheme, host, port), for Location headers and ids. */
   baseUrl: string;
+  /** Who called, once the front door (ARM) or the service (data planes) has validated the token. */
+  caller?: Caller;
 }
 
 export interface SandboxResponse {

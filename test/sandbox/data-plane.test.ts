@@ -7,6 +7,7 @@ import { createGraphClient } from "../../src/azure/graph";
 import { createBlobServiceClient } from "../../src/azure/blob";
 import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { ManualClock } from "../../src/sandbox/state";
+import { BROKER_GRAPH_PERMISSIONS } from "../../src/sandbox/graph/permissions";
 
 let sandbox: Sandbox;
 let clients: AzureClients;
@@ -107,6 +108,9 @@ describe("Microsoft Graph", () => {
     await graph.api(`/servicePrincipals/${principal.id}/appRoleAssignedTo`).post({ principalId: group.id, resourceId: principal.id, appRoleId: "00000000-0000-0000-0000-000000000000" });
     expect((await graph.api(`/servicePrincipals/${principal.id}/appRoleAssignedTo`).get()).value).toHaveLength(1);
 
+    // Deleting a group needs Group.ReadWrite.All, which the broker does not hold.
+    expect(await failure(graph.api(`/groups/${group.id}`).delete())).toMatchObject({ statusCode: 403, code: "Authorization_RequestDenied" });
+    sandbox.graph.grantAppPermissions(SANDBOX_BROKER_OBJECT_ID, [...BROKER_GRAPH_PERMISSIONS, "Group.ReadWrite.All"]);
     await graph.api(`/groups/${group.id}`).delete();
     expect(await failure(graph.api(`/groups/${group.id}`).get())).toMatchObject({ statusCode: 404 });
     await graph.api(`/directory/deletedItems/${group.id}/restore`).post({});
@@ -114,6 +118,7 @@ describe("Microsoft Graph", () => {
     await graph.api(`/groups/${group.id}`).delete();
     await graph.api(`/directory/deletedItems/${group.id}`).delete();
     expect(await failure(graph.api(`/directory/deletedItems/${group.id}`).get())).toMatchObject({ statusCode: 404 });
+    sandbox.graph.grantAppPermissions(SANDBOX_BROKER_OBJECT_ID, BROKER_GRAPH_PERMISSIONS);
   });
 
   it("hides new objects for the replication delay: 404 right after create, found later", async () => {
@@ -133,14 +138,15 @@ describe("Microsoft Graph", () => {
 });
 
 describe("blob static website", () => {
-  it("needs a Storage Blob Data role, then enables the website and serves what was uploaded", async () => {
+  it("needs a Storage Blob Data role for content, then enables the website and serves what was uploaded", async () => {
     const account = await clients.storage.storageAccounts.create("rg-data", "stdataweb1", { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" });
     const blob = createBlobServiceClient(sandbox.context(), "stdataweb1");
-    expect(await failure(blob.getProperties())).toMatchObject({ statusCode: 403 });
-    await clients.authorization.roleAssignments.create(account.id!, "6f708192-0000-4000-8000-000000000001", { roleDefinitionId: role("ba92f5b4-2d11-453d-a403-e96b0029c9fe"), principalId: SANDBOX_BROKER_OBJECT_ID, principalType: "ServicePrincipal" });
+    // Service properties are Actions: the broker's subscription Contributor covers them; blob content is not.
     await blob.setProperties({ staticWebsite: { enabled: true, indexDocument: "index.html" } });
     expect((await blob.getProperties()).staticWebsite).toMatchObject({ enabled: true, indexDocument: "index.html" });
     const page = blob.getContainerClient("$web").getBlockBlobClient("index.html");
+    expect(await failure(page.upload("<h1>tab</h1>", 12))).toMatchObject({ statusCode: 403, code: "AuthorizationPermissionMismatch" });
+    await clients.authorization.roleAssignments.create(account.id!, "6f708192-0000-4000-8000-000000000001", { roleDefinitionId: role("ba92f5b4-2d11-453d-a403-e96b0029c9fe"), principalId: SANDBOX_BROKER_OBJECT_ID, principalType: "ServicePrincipal" });
     await page.upload("<h1>tab</h1>", 12, { blobHTTPHeaders: { blobContentType: "text/html" } });
     expect((await page.downloadToBuffer()).toString()).toBe("<h1>tab</h1>");
     expect((await page.getProperties()).contentType).toBe("text/html");

@@ -1,390 +1,240 @@
 /**
- * Microsoft Graph v1.0, the subset Shire uses: applications (+ passwords, federated credentials),
- * service principals (+ appRoleAssignedTo), groups (+ members, appRoleAssignments) and deleted
- * items (restore, purge). Eventual consistency is emulated: an object is invisible to reads and
- * to references for `graphReplicationDelayMs` after it is created (the create call's response is
- * right, as Microsoft's guidance says to use it). Non-admin callers hit the 250-object quota.
+ * Microsoft Graph v1.0, the subset Shire uses: applications (+ passwords, federated credentials,
+ * owners), service principals (+ appRoleAssignedTo), groups (+ members, owners,
+ * appRoleAssignments), users (read), deleted items (restore, purge). Objects are addressed by id
+ * or alternate key (`applications(uniqueName='...')`, `servicePrincipals(appId='...')`).
+ *
+ * Tokens are validated (Graph audience, tenant, lifetime); each operation needs the application
+ * permissions its reference page lists (permissions.ts). Eventual consistency is emulated: an
+ * object is invisible to reads and references for `graphReplicationDelayMs` after it is created
+ * (the create's response is right, as Microsoft's guidance says to use it). Non-admin callers hit
+ * the 250-object quota, which soft-deleted objects count toward until they are purged (30 days).
  */
-import { randomBytes, randomUUID } from "node:crypto";
 import type { SandboxEnvironment, SandboxServiceModule } from "../service";
 import { SandboxHttpError, type SandboxRequest, type SandboxResponse, type SandboxRoute } from "../types";
-import { decodeCaller } from "../auth";
+import type { ArmService } from "../arm";
+import { validateToken } from "../auth";
+import { SANDBOX_BROKER_CLIENT_ID, SANDBOX_BROKER_OBJECT_ID } from "../../azure/credential";
+import { SANDBOX_DNS_SUFFIX } from "../../azure/endpoints";
+import { randomBytes, randomUUID } from "node:crypto";
+import { GraphStore, hashSecret, sameHash } from "./store";
+import { BROKER_GRAPH_PERMISSIONS, GraphPermissions } from "./permissions";
+import { applicationHandlers } from "./applications";
+import { directoryHandlers } from "./directory";
+import { requireEventualConsistencyForCount } from "./query";
+import type { GraphContext, GraphHandler, ObjectRef } from "./context";
+import type { Kind } from "./model";
 
-type Kind = "application" | "servicePrincipal" | "group";
+/** Microsoft Graph's own app id: tokens may name it as their audience. */
+const GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000";
 
-interface DirectoryObject {
-  kind: Kind;
-  data: Record<string, unknown>;
-  createdAt: number;
-  createdBy: string;
-  deletedAt?: number;
-  /** Application passwords without their secret text. */
-  passwords?: Record<string, unknown>[];
-  federatedCredentials?: Record<string, unknown>[];
-  members?: string[];
-  assignments?: Record<string, unknown>[];
+export type ClientAuthentication = { ok: true; servicePrincipalId: string; appId: string } | { ok: false; error: "unknownApplication" | "noServicePrincipal" | "missingSecret" | "invalidSecret" | "expiredSecret" };
+
+export interface GraphService extends SandboxServiceModule {
+  /** The token endpoint's client credentials check: a live app, its service principal, a valid secret. */
+  authenticateClient(clientId: string, secret: string | undefined): ClientAuthentication;
+  /** Is this an application's id or identifier URI (a resource a token can be asked for)? */
+  isResource(resource: string): boolean;
+  /** The Graph application permissions granted to a service principal. */
+  appPermissions(principalId: string): string[];
+  /** Set the Graph application permissions of a principal (tests; the broker starts with Shire's). */
+  grantAppPermissions(principalId: string, permissions: string[]): void;
+  /** Create a user (the sandbox has no user management API of its own; tests make users here). */
+  addUser(input: { displayName?: string; userPrincipalName?: string }): Record<string, unknown>;
+  /** The broker's own client credentials (its app registration's secret), for ClientSecretCredential. */
+  brokerClientSecret: string;
 }
 
-const QUOTA = 250;
-const ODATA_TYPE: Record<Kind, string> = { application: "#microsoft.graph.application", servicePrincipal: "#microsoft.graph.servicePrincipal", group: "#microsoft.graph.group" };
+type Token = string | { name: string; ref?: ObjectRef };
 
-export function createGraphService(env: SandboxEnvironment): SandboxServiceModule {
-  const objects = new Map<string, DirectoryObject>();
-
-  const notFound = (id: string) => new SandboxHttpError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
-  const badRequest = (message: string, code = "Request_BadRequest") => new SandboxHttpError(400, code, message);
-  const visible = (object: DirectoryObject) => env.clock.now() - object.createdAt >= env.faults.graphReplicationDelayMs;
-
-  function caller(request: SandboxRequest): string {
-    const identity = decodeCaller(request);
-    if (!identity) throw new SandboxHttpError(401, "InvalidAuthenticationToken", "Access token is empty.");
-    return identity.oid;
+/** Path segments after `/v1.0/`, with `name(key='value')` and `name('id')` split into a name and a reference. */
+function tokenize(path: string): { name: string; ref?: ObjectRef }[] {
+  const out: { name: string; ref?: ObjectRef }[] = [];
+  for (const raw of path.split("/").filter(Boolean)) {
+    const segment = decodeURIComponent(raw);
+    const keyed = /^([\w.$]+)\((?:(\w+)=)?'((?:[^']|'')*)'\)$/.exec(segment);
+    if (keyed) {
+      out.push({ name: keyed[1] });
+      const value = keyed[3].replace(/''/g, "'");
+      out.push({ name: value, ref: keyed[2] ? { key: keyed[2], value } : { id: value } });
+    } else out.push({ name: segment, ref: { id: segment } });
   }
+  return out;
+}
 
-  /** A live, replicated object of the kind. */
-  function find(kind: Kind, id: string): DirectoryObject {
-    const object = objects.get(id.toLowerCase());
-    if (!object || object.kind !== kind || object.deletedAt !== undefined || !visible(object)) throw notFound(id);
-    return object;
-  }
+interface GraphRoute {
+  method: string;
+  /** Literal segments, `:ref` (an object by id or key) or `*` (a name passed to the handler). */
+  segments: Token[];
+  handler: string;
+}
 
-  function view(object: DirectoryObject, select?: string | null): Record<string, unknown> {
-    const full: Record<string, unknown> = { "@odata.type": ODATA_TYPE[object.kind], ...object.data };
-    if (object.kind === "application") full.passwordCredentials = object.passwords ?? [];
-    if (!select) return full;
-    const fields = select.split(",").map((field) => field.trim());
-    return Object.fromEntries(Object.entries(full).filter(([key]) => fields.includes(key) || key === "@odata.type"));
-  }
+const r = (method: string, path: string, handler: string): GraphRoute => ({ method, segments: path.split("/"), handler });
 
-  function applyFilter(items: DirectoryObject[], filter: string | null): DirectoryObject[] {
-    if (!filter) return items;
-    const match = /^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$/.exec(filter);
-    if (!match) throw badRequest(`Unsupported or invalid query filter clause specified: '${filter}'.`, "Request_UnsupportedQuery");
-    const [, property, raw] = match;
-    const value = raw.replace(/''/g, "'");
-    return items.filter((item) => String(item.data[property] ?? "").toLowerCase() === value.toLowerCase());
-  }
+const ROUTES: GraphRoute[] = [
+  r("GET", "applications", "listApplications"),
+  r("POST", "applications", "createApplication"),
+  r("GET", "applications/:ref", "getApplication"),
+  r("PATCH", "applications/:ref", "updateApplication"),
+  r("DELETE", "applications/:ref", "deleteApplication"),
+  r("GET", "applications/:ref/owners", "listOwners"),
+  r("POST", "applications/:ref/addPassword", "addPassword"),
+  r("POST", "applications/:ref/removePassword", "removePassword"),
+  r("GET", "applications/:ref/federatedIdentityCredentials", "listFederatedCredentials"),
+  r("POST", "applications/:ref/federatedIdentityCredentials", "createFederatedCredential"),
+  r("DELETE", "applications/:ref/federatedIdentityCredentials/*", "deleteFederatedCredential"),
+  r("GET", "servicePrincipals", "listServicePrincipals"),
+  r("POST", "servicePrincipals", "createServicePrincipal"),
+  r("GET", "servicePrincipals/:ref", "getServicePrincipal"),
+  r("PATCH", "servicePrincipals/:ref", "updateServicePrincipal"),
+  r("DELETE", "servicePrincipals/:ref", "deleteServicePrincipal"),
+  r("GET", "servicePrincipals/:ref/appRoleAssignedTo", "listAssignedTo"),
+  r("POST", "servicePrincipals/:ref/appRoleAssignedTo", "assignToResource"),
+  r("DELETE", "servicePrincipals/:ref/appRoleAssignedTo/*", "unassignFromResource"),
+  r("GET", "groups", "listGroups"),
+  r("POST", "groups", "createGroup"),
+  r("GET", "groups/:ref", "getGroup"),
+  r("PATCH", "groups/:ref", "updateGroup"),
+  r("DELETE", "groups/:ref", "deleteGroup"),
+  r("GET", "groups/:ref/members", "listGroupMembers"),
+  r("POST", "groups/:ref/members/$ref", "addGroupMember"),
+  r("DELETE", "groups/:ref/members/:ref/$ref", "removeGroupMember"),
+  r("GET", "groups/:ref/owners", "listGroupOwners"),
+  r("GET", "users", "listUsers"),
+  r("GET", "users/:ref", "getUser"),
+  r("GET", "directory/deletedItems/:ref", "getDeletedItem"),
+  r("DELETE", "directory/deletedItems/:ref", "purgeDeletedItem"),
+  r("POST", "directory/deletedItems/:ref/restore", "restoreDeletedItem"),
+];
 
-  function create(request: SandboxRequest, kind: Kind, data: Record<string, unknown>): DirectoryObject {
-    const creator = caller(request);
-    const owned = [...objects.values()].filter((object) => object.createdBy === creator).length;
-    if (owned >= QUOTA) throw badRequest("The directory object quota limit for the Principal has been exceeded. Please ask your administrator to increase the quota limit or delete objects to reduce the used quota.", "Directory_QuotaExceeded");
-    const id = randomUUID();
-    const object: DirectoryObject = { kind, data: { id, createdDateTime: new Date(env.clock.now()).toISOString(), ...data }, createdAt: env.clock.now(), createdBy: creator };
-    objects.set(id, object);
-    if (kind !== "application") env.directory.add({ id, kind: kind === "group" ? "Group" : "ServicePrincipal", displayName: String(data.displayName ?? "") });
-    return object;
-  }
+/** Routes whose first `*`-like segment is a collection name the handler needs. */
+const PRINCIPAL_ASSIGNMENT_ROUTES: GraphRoute[] = ["groups", "servicePrincipals"].flatMap((collection) => [
+  { method: "POST", segments: [collection, ":ref", "appRoleAssignments"], handler: "assignAsPrincipal" },
+  { method: "GET", segments: [collection, ":ref", "appRoleAssignments"], handler: "listAssignmentsOfPrincipal" },
+]);
 
-  const body = (request: SandboxRequest) => (request.body ?? {}) as Record<string, unknown>;
+export function createGraphService(env: SandboxEnvironment, arm: ArmService): GraphService {
+  const store = new GraphStore(env, arm);
+  const permissions = new GraphPermissions();
+  const context: GraphContext = { env, store, permissions };
+  const handlers: Record<string, GraphHandler> = { ...applicationHandlers(context), ...directoryHandlers(context) };
 
-  const list = (kind: Kind) => (request: SandboxRequest): SandboxResponse => {
-    caller(request);
-    const items = applyFilter([...objects.values()].filter((object) => object.kind === kind && object.deletedAt === undefined && visible(object)), request.query.get("$filter"));
-    const top = Number(request.query.get("$top") ?? 0);
-    return { status: 200, body: { "@odata.context": `https://graph.microsoft.com/v1.0/$metadata#${kind}s`, value: (top > 0 ? items.slice(0, top) : items).map((item) => view(item, request.query.get("$select"))) } };
-  };
+  // The broker's own identity: an app registration with a secret and its service principal,
+  // holding the Graph permissions docs/security.md lists.
+  const brokerClientSecret = randomBytes(30).toString("base64").replace(/[+/=]/g, "").slice(0, 40);
+  env.secrets.remember(brokerClientSecret);
+  const brokerApp = store.seed("application", randomUUID(), { appId: SANDBOX_BROKER_CLIENT_ID, displayName: "shire-broker", signInAudience: "AzureADMyOrg", tags: [], identifierUris: [], appRoles: [], web: { redirectUris: [] } });
+  brokerApp.passwords = [{ view: { customKeyIdentifier: null, displayName: "sandbox", endDateTime: "9999-12-31T23:59:59Z", hint: brokerClientSecret.slice(0, 3), keyId: randomUUID(), secretText: null, startDateTime: new Date(0).toISOString() }, hash: hashSecret(brokerClientSecret) }];
+  store.seed("servicePrincipal", SANDBOX_BROKER_OBJECT_ID, { appId: SANDBOX_BROKER_CLIENT_ID, displayName: "shire-broker", servicePrincipalType: "Application", accountEnabled: true, appRoleAssignmentRequired: false, tags: [] }).assignments = [];
+  permissions.grant(SANDBOX_BROKER_OBJECT_ID, BROKER_GRAPH_PERMISSIONS);
 
-  const get = (kind: Kind) => (request: SandboxRequest): SandboxResponse => {
-    caller(request);
-    return { status: 200, body: view(find(kind, request.params.id), request.query.get("$select")) };
-  };
-
-  const patch = (kind: Kind, allowed: string[]) => (request: SandboxRequest): SandboxResponse => {
-    caller(request);
-    const object = find(kind, request.params.id);
-    for (const [key, value] of Object.entries(body(request))) {
-      if (!allowed.includes(key)) throw badRequest(`Property '${key}' is read-only or not supported on ${kind}.`);
-      object.data[key] = value;
+  function authenticate(request: SandboxRequest): string {
+    const check = validateToken(request, env, { audiences: [`https://graph.${SANDBOX_DNS_SUFFIX}`, `https://graph.${SANDBOX_DNS_SUFFIX}/`, GRAPH_APP_ID], tenantId: env.tenantId });
+    if (check.ok) {
+      request.caller = check.caller;
+      return check.caller.oid;
     }
-    return { status: 204 };
-  };
-
-  const remove = (kind: Kind) => (request: SandboxRequest): SandboxResponse => {
-    caller(request);
-    const object = find(kind, request.params.id);
-    object.deletedAt = env.clock.now();
-    env.directory.remove(String(object.data.id));
-    return { status: 204 };
-  };
-
-  const routes: SandboxRoute[] = [
-    // ---- applications
-    {
-      service: "graph",
-      method: "POST",
-      pattern: "/v1.0/applications",
-      handler: (request) => {
-        const input = body(request);
-        if (typeof input.displayName !== "string" || !input.displayName) throw badRequest("Property 'displayName' is required.");
-        const { passwordCredentials: _ignored, ...rest } = input;
-        const object = create(request, "application", { appId: randomUUID(), signInAudience: "AzureADMyOrg", tags: [], web: { redirectUris: [] }, ...rest });
-        return { status: 201, body: view(object) };
-      },
-    },
-    { service: "graph", method: "GET", pattern: "/v1.0/applications", handler: list("application") },
-    { service: "graph", method: "GET", pattern: "/v1.0/applications/:id", handler: get("application") },
-    { service: "graph", method: "PATCH", pattern: "/v1.0/applications/:id", handler: patch("application", ["displayName", "web", "tags", "signInAudience", "groupMembershipClaims", "identifierUris", "api", "appRoles", "requiredResourceAccess", "spa", "description"]) },
-    { service: "graph", method: "DELETE", pattern: "/v1.0/applications/:id", handler: remove("application") },
-    {
-      service: "graph",
-      method: "POST",
-      pattern: "/v1.0/applications/:id/addPassword",
-      handler: (request) => {
-        caller(request);
-        const application = find("application", request.params.id);
-        const credential = (body(request).passwordCredential ?? {}) as Record<string, unknown>;
-        const secretText = randomBytes(30).toString("base64").replace(/[+/=]/g, "").slice(0, 40);
-        env.secrets.remember(secretText);
-        const stored = {
-          customKeyIdentifier: null,
-          displayName: credential.displayName ?? null,
-          endDateTime: credential.endDateTime ?? new Date(env.clock.now() + 2 * 365 * 86_400_000).toISOString(),
-          hint: secretText.slice(0, 3),
-          keyId: randomUUID(),
-          secretText: null,
-          startDateTime: new Date(env.clock.now()).toISOString(),
-        };
-        application.passwords = [...(application.passwords ?? []), stored];
-        return { status: 200, body: { "@odata.type": "#microsoft.graph.passwordCredential", ...stored, secretText } };
-      },
-    },
-    {
-      service: "graph",
-      method: "POST",
-      pattern: "/v1.0/applications/:id/removePassword",
-      handler: (request) => {
-        caller(request);
-        const application = find("application", request.params.id);
-        const keyId = String(body(request).keyId ?? "");
-        const before = application.passwords?.length ?? 0;
-        application.passwords = (application.passwords ?? []).filter((password) => password.keyId !== keyId);
-        if (application.passwords.length === before) throw badRequest(`No password credential with keyId '${keyId}' was found.`, "Request_ResourceNotFound");
-        return { status: 204 };
-      },
-    },
-    {
-      service: "graph",
-      method: "POST",
-      pattern: "/v1.0/applications/:id/federatedIdentityCredentials",
-      handler: (request) => {
-        caller(request);
-        const application = find("application", request.params.id);
-        const input = body(request);
-        for (const field of ["name", "issuer", "subject", "audiences"]) if (!input[field]) throw badRequest(`Property '${field}' is required.`);
-        if ((application.federatedCredentials ?? []).some((credential) => credential.name === input.name)) throw new SandboxHttpError(409, "Request_MultipleObjectsWithSameKeyValue", `A federated identity credential named '${String(input.name)}' already exists.`);
-        const credential = { id: randomUUID(), ...input };
-        application.federatedCredentials = [...(application.federatedCredentials ?? []), credential];
-        return { status: 201, body: credential };
-      },
-    },
-    {
-      service: "graph",
-      method: "GET",
-      pattern: "/v1.0/applications/:id/federatedIdentityCredentials",
-      handler: (request) => {
-        caller(request);
-        return { status: 200, body: { value: find("application", request.params.id).federatedCredentials ?? [] } };
-      },
-    },
-    {
-      service: "graph",
-      method: "DELETE",
-      pattern: "/v1.0/applications/:id/federatedIdentityCredentials/:credentialId",
-      handler: (request) => {
-        caller(request);
-        const application = find("application", request.params.id);
-        const before = application.federatedCredentials?.length ?? 0;
-        application.federatedCredentials = (application.federatedCredentials ?? []).filter((credential) => credential.id !== request.params.credentialId && credential.name !== request.params.credentialId);
-        if (application.federatedCredentials.length === before) throw notFound(request.params.credentialId);
-        return { status: 204 };
-      },
-    },
-    // ---- service principals
-    {
-      service: "graph",
-      method: "POST",
-      pattern: "/v1.0/servicePrincipals",
-      handler: (request) => {
-        const input = body(request);
-        const application = [...objects.values()].find((object) => object.kind === "application" && object.deletedAt === undefined && object.data.appId === input.appId);
-        // The application must have replicated before a service principal can be made for it.
-        if (!application || !visible(application)) throw badRequest(`The appId '${String(input.appId)}' of the service principal does not reference a valid application object.`, "Request_BadRequest");
-        if ([...objects.values()].some((object) => object.kind === "servicePrincipal" && object.deletedAt === undefined && object.data.appId === input.appId)) {
-          throw new SandboxHttpError(409, "Request_MultipleObjectsWithSameKeyValue", "The service principal cannot be created, updated, or restored because the service principal name is already in use.");
-        }
-        const object = create(request, "servicePrincipal", { appId: input.appId, displayName: application.data.displayName, appRoleAssignmentRequired: false, tags: [], servicePrincipalType: "Application", ...input });
-        return { status: 201, body: view(object) };
-      },
-    },
-    { service: "graph", method: "GET", pattern: "/v1.0/servicePrincipals", handler: list("servicePrincipal") },
-    { service: "graph", method: "GET", pattern: "/v1.0/servicePrincipals/:id", handler: get("servicePrincipal") },
-    { service: "graph", method: "PATCH", pattern: "/v1.0/servicePrincipals/:id", handler: patch("servicePrincipal", ["appRoleAssignmentRequired", "tags", "accountEnabled", "notes", "preferredSingleSignOnMode"]) },
-    { service: "graph", method: "DELETE", pattern: "/v1.0/servicePrincipals/:id", handler: remove("servicePrincipal") },
-    {
-      service: "graph",
-      method: "GET",
-      pattern: "/v1.0/servicePrincipals/:id/appRoleAssignedTo",
-      handler: (request) => {
-        caller(request);
-        return { status: 200, body: { value: find("servicePrincipal", request.params.id).assignments ?? [] } };
-      },
-    },
-    { service: "graph", method: "POST", pattern: "/v1.0/servicePrincipals/:id/appRoleAssignedTo", handler: (request) => assign(request, request.params.id, String(body(request).principalId ?? "")) },
-    { service: "graph", method: "POST", pattern: "/v1.0/groups/:id/appRoleAssignments", handler: (request) => assign(request, String(body(request).resourceId ?? ""), request.params.id) },
-    {
-      service: "graph",
-      method: "GET",
-      pattern: "/v1.0/groups/:id/appRoleAssignments",
-      handler: (request) => {
-        caller(request);
-        find("group", request.params.id);
-        const value = [...objects.values()].flatMap((object) => object.assignments ?? []).filter((assignment) => assignment.principalId === request.params.id.toLowerCase());
-        return { status: 200, body: { value } };
-      },
-    },
-    {
-      service: "graph",
-      method: "DELETE",
-      pattern: "/v1.0/servicePrincipals/:id/appRoleAssignedTo/:assignmentId",
-      handler: (request) => {
-        caller(request);
-        const principal = find("servicePrincipal", request.params.id);
-        const before = principal.assignments?.length ?? 0;
-        principal.assignments = (principal.assignments ?? []).filter((assignment) => assignment.id !== request.params.assignmentId);
-        if (principal.assignments.length === before) throw notFound(request.params.assignmentId);
-        return { status: 204 };
-      },
-    },
-    // ---- groups
-    {
-      service: "graph",
-      method: "POST",
-      pattern: "/v1.0/groups",
-      handler: (request) => {
-        const input = body(request);
-        for (const field of ["displayName", "mailNickname"]) if (typeof input[field] !== "string" || !input[field]) throw badRequest(`Property '${field}' is required.`);
-        if (input.mailEnabled !== false || input.securityEnabled !== true) throw badRequest("Only security groups (mailEnabled false, securityEnabled true) can be created through this API.");
-        if (!/^[\x21-\x7e]{1,64}$/.test(String(input.mailNickname)) || /[@()\\[\]";:<>, ]/.test(String(input.mailNickname))) throw badRequest("Invalid value specified for property 'mailNickname' of resource 'Group'.");
-        const object = create(request, "group", { ...input, groupTypes: [] });
-        object.members = [];
-        return { status: 201, body: view(object) };
-      },
-    },
-    { service: "graph", method: "GET", pattern: "/v1.0/groups", handler: list("group") },
-    { service: "graph", method: "GET", pattern: "/v1.0/groups/:id", handler: get("group") },
-    { service: "graph", method: "PATCH", pattern: "/v1.0/groups/:id", handler: patch("group", ["displayName", "description", "mailNickname"]) },
-    { service: "graph", method: "DELETE", pattern: "/v1.0/groups/:id", handler: remove("group") },
-    {
-      service: "graph",
-      method: "POST",
-      pattern: "/v1.0/groups/:id/members/$ref",
-      handler: (request) => {
-        caller(request);
-        const group = find("group", request.params.id);
-        const reference = String(body(request)["@odata.id"] ?? "");
-        const memberId = reference.split("/").at(-1)?.toLowerCase() ?? "";
-        const member = objects.get(memberId);
-        if (!member || member.deletedAt !== undefined || !visible(member)) throw notFound(memberId);
-        if (group.members?.includes(memberId)) throw badRequest("One or more added object references already exist for the following modified properties: 'members'.");
-        group.members = [...(group.members ?? []), memberId];
-        return { status: 204 };
-      },
-    },
-    {
-      service: "graph",
-      method: "GET",
-      pattern: "/v1.0/groups/:id/members",
-      handler: (request) => {
-        caller(request);
-        const group = find("group", request.params.id);
-        return { status: 200, body: { value: (group.members ?? []).map((id) => objects.get(id)).filter(Boolean).map((member) => view(member!)) } };
-      },
-    },
-    {
-      service: "graph",
-      method: "DELETE",
-      pattern: "/v1.0/groups/:id/members/:memberId/$ref",
-      handler: (request) => {
-        caller(request);
-        const group = find("group", request.params.id);
-        if (!group.members?.includes(request.params.memberId.toLowerCase())) throw notFound(request.params.memberId);
-        group.members = group.members.filter((id) => id !== request.params.memberId.toLowerCase());
-        return { status: 204 };
-      },
-    },
-    // ---- deleted items (30 days, restorable, purgeable)
-    {
-      service: "graph",
-      method: "GET",
-      pattern: "/v1.0/directory/deletedItems/:id",
-      handler: (request) => {
-        caller(request);
-        const object = deleted(request.params.id);
-        return { status: 200, body: { ...view(object), deletedDateTime: new Date(object.deletedAt!).toISOString() } };
-      },
-    },
-    {
-      service: "graph",
-      method: "DELETE",
-      pattern: "/v1.0/directory/deletedItems/:id",
-      handler: (request) => {
-        caller(request);
-        deleted(request.params.id);
-        objects.delete(request.params.id.toLowerCase());
-        return { status: 204 };
-      },
-    },
-    {
-      service: "graph",
-      method: "POST",
-      pattern: "/v1.0/directory/deletedItems/:id/restore",
-      handler: (request) => {
-        caller(request);
-        const object = deleted(request.params.id);
-        object.deletedAt = undefined;
-        if (object.kind !== "application") env.directory.add({ id: String(object.data.id), kind: object.kind === "group" ? "Group" : "ServicePrincipal" });
-        return { status: 200, body: view(object) };
-      },
-    },
-  ];
-
-  function deleted(id: string): DirectoryObject {
-    const object = objects.get(id.toLowerCase());
-    const retentionMs = 30 * 86_400_000;
-    if (!object || object.deletedAt === undefined || env.clock.now() - object.deletedAt > retentionMs) throw notFound(id);
-    return object;
-  }
-
-  function assign(request: SandboxRequest, resourceId: string, principalId: string): SandboxResponse {
-    caller(request);
-    const resource = find("servicePrincipal", resourceId);
-    const input = body(request);
-    const principal = objects.get(principalId.toLowerCase());
-    if (!principal || principal.deletedAt !== undefined || !visible(principal)) throw notFound(principalId);
-    if (String(input.resourceId ?? resourceId).toLowerCase() !== resourceId.toLowerCase()) throw badRequest("resourceId does not match the service principal in the URL.");
-    const appRoleId = String(input.appRoleId ?? "");
-    if (!/^[0-9a-f-]{36}$/i.test(appRoleId)) throw badRequest("appRoleId is required and must be a GUID.");
-    if ((resource.assignments ?? []).some((assignment) => assignment.principalId === principalId.toLowerCase() && assignment.appRoleId === appRoleId)) {
-      throw badRequest("Permission being assigned already exists on the object", "Request_BadRequest");
-    }
-    const assignment = {
-      id: randomBytes(24).toString("base64url"),
-      appRoleId,
-      principalId: principalId.toLowerCase(),
-      principalType: principal.kind === "group" ? "Group" : principal.kind === "servicePrincipal" ? "ServicePrincipal" : "User",
-      principalDisplayName: principal.data.displayName,
-      resourceId: resourceId.toLowerCase(),
-      resourceDisplayName: resource.data.displayName,
-      createdDateTime: new Date(env.clock.now()).toISOString(),
+    const messages: Record<string, string> = {
+      missing: "Access token is empty.",
+      malformed: "CompactToken parsing failed with error code: 80049217",
+      signature: "Access token validation failure.",
+      audience: "Access token validation failure. Invalid audience.",
+      issuer: "Access token validation failure. Invalid issuer.",
+      expired: "Lifetime validation failed, the token is expired.",
+      notYetValid: "Lifetime validation failed, the token is not yet valid.",
     };
-    resource.assignments = [...(resource.assignments ?? []), assignment];
-    return { status: 201, body: assignment };
+    throw new SandboxHttpError(401, "InvalidAuthenticationToken", messages[check.problem.reason], {
+      "www-authenticate": `Bearer realm="", authorization_uri="https://login.${SANDBOX_DNS_SUFFIX}:${env.port}/common/oauth2/authorize", client_id="${GRAPH_APP_ID}"`,
+    });
   }
+
+  function dispatch(request: SandboxRequest): SandboxResponse {
+    const caller = authenticate(request);
+    store.sweep();
+    const tokens = tokenize(request.path.replace(/^\/v1\.0\/?/i, ""));
+    // `/{collection}/$count`: a bare count (text/plain), which needs ConsistencyLevel: eventual.
+    if (request.method === "GET" && tokens.length === 2 && tokens[1].name === "$count") {
+      requireEventualConsistencyForCount(request);
+      const kinds: Record<string, Kind> = { applications: "application", serviceprincipals: "servicePrincipal", groups: "group", users: "user" };
+      const kind = kinds[tokens[0].name.toLowerCase()];
+      if (kind) return { status: 200, headers: { "content-type": "text/plain" }, body: String(store.list(kind).length) };
+    }
+    // `/directory/deletedItems/microsoft.graph.<type>`: the deleted objects of a type.
+    if (request.method === "GET" && tokens.length === 3 && tokens[0].name.toLowerCase() === "directory" && tokens[1].name.toLowerCase() === "deleteditems" && tokens[2].name.toLowerCase().startsWith("microsoft.graph.")) {
+      return handlers.listDeletedItems({ request, caller, refs: [], names: [tokens[2].name] });
+    }
+    let methodMismatch = false;
+    for (const route of [...ROUTES, ...PRINCIPAL_ASSIGNMENT_ROUTES]) {
+      if (route.segments.length !== tokens.length) continue;
+      const refs: ObjectRef[] = [];
+      const names: string[] = [];
+      const matches = route.segments.every((segment, i) => {
+        const token = tokens[i];
+        if (segment === ":ref") {
+          if (!token.ref) return false;
+          refs.push(token.ref);
+          return true;
+        }
+        if (segment === "*") {
+          names.push(token.name);
+          return !token.ref || "id" in token.ref;
+        }
+        return typeof segment === "string" && token.name.toLowerCase() === segment.toLowerCase() && (!token.ref || "id" in token.ref);
+      });
+      if (!matches) continue;
+      if (route.method !== request.method) {
+        methodMismatch = true;
+        continue;
+      }
+      if (route.handler === "assignAsPrincipal" || route.handler === "listAssignmentsOfPrincipal") names.unshift(String(route.segments[0]));
+      return handlers[route.handler]({ request, caller, refs, names });
+    }
+    if (methodMismatch) throw new SandboxHttpError(405, "Request_BadRequest", `The HTTP method '${request.method}' is not supported for this resource.`);
+    throw new SandboxHttpError(400, "BadRequest", `Resource not found for the segment '${tokens.at(-1)?.name ?? ""}'.`);
+  }
+
+  const routes: SandboxRoute[] = (["GET", "POST", "PATCH", "PUT", "DELETE"] as const).map((method) => ({ service: "graph", method, pattern: "/v1.0/*rest", handler: dispatch }));
 
   return {
     name: "graph",
     routes,
-    inspect: () => [...objects.values()].map((object) => ({ kind: object.kind, deleted: object.deletedAt !== undefined, ...object.data, passwordKeyIds: object.passwords?.map((password) => password.keyId), members: object.members, assignments: object.assignments })),
+    brokerClientSecret,
+    authenticateClient: (clientId, secret) => {
+      const app = store.list("application").find((object) => String(object.data.appId).toLowerCase() === clientId.toLowerCase());
+      if (!app) return { ok: false, error: "unknownApplication" };
+      const principal = store.servicePrincipalOf(app);
+      if (!principal || !store.visible(principal)) return { ok: false, error: "noServicePrincipal" };
+      if (!secret) return { ok: false, error: "missingSecret" };
+      const hash = hashSecret(secret);
+      const matching = (app.passwords ?? []).filter((password) => sameHash(password.hash, hash));
+      if (matching.length === 0) return { ok: false, error: "invalidSecret" };
+      // Secret lifetimes are directory data: judged on the sandbox clock.
+      const now = env.clock.now();
+      if (!matching.some((password) => Date.parse(String(password.view.startDateTime)) <= now && now < Date.parse(String(password.view.endDateTime)))) return { ok: false, error: "expiredSecret" };
+      return { ok: true, servicePrincipalId: principal.data.id, appId: String(app.data.appId) };
+    },
+    isResource: (resource) =>
+      store.list("application").some((app) => String(app.data.appId).toLowerCase() === resource.toLowerCase() || ((app.data.identifierUris as string[] | undefined) ?? []).some((uri) => uri.toLowerCase() === resource.toLowerCase())),
+    appPermissions: (principalId) => permissions.of(principalId),
+    grantAppPermissions: (principalId, granted) => permissions.grant(principalId, granted),
+    addUser: (input) => {
+      const suffix = randomBytes(3).toString("hex");
+      const displayName = input.displayName ?? `Sandbox User ${suffix}`;
+      const user = store.create("user", { displayName, userPrincipalName: input.userPrincipalName ?? `user-${suffix}@shiresandbox.onmicrosoft.com`, accountEnabled: true, userType: "Member", mail: null, givenName: null, surname: null, jobTitle: null }, "", []);
+      user.createdAt = Number.NEGATIVE_INFINITY;
+      env.directory.add({ id: user.data.id, kind: "User", displayName }, Number.NEGATIVE_INFINITY);
+      return store.view(user);
+    },
+    inspect: () =>
+      [...store.objects.values()].map((object) => ({
+        kind: object.kind,
+        deleted: object.deletedAt !== undefined,
+        ...object.data,
+        owners: object.owners,
+        passwordKeyIds: object.passwords?.map((password) => password.view.keyId),
+        federatedCredentials: object.federatedCredentials?.map((credential) => credential.name),
+        members: object.members,
+        assignments: object.assignments,
+      })),
   };
 }

@@ -1,52 +1,53 @@
 /**
  * Key Vault secrets data plane for @azure/keyvault-secrets: challenge-based authentication as the
- * real service (401 + WWW-Authenticate first), RBAC (or access policies) checked per data action,
- * versions, soft delete with recover and purge. Vault existence comes from the ARM store: a
- * soft-deleted vault's secrets are unreachable until it is recovered, and gone once purged.
+ * real service (401 + WWW-Authenticate first; tokens checked for audience, the vault's tenant and
+ * lifetime), RBAC (with propagation delay) or access policies checked per data action, versions,
+ * paged lists, soft delete with the vault's retention and purge protection, recover and purge.
+ * Vault existence and properties come from the ARM store: a soft-deleted vault's secrets are
+ * unreachable until it is recovered, and gone once purged.
  */
 import { randomBytes } from "node:crypto";
 import type { SandboxEnvironment, SandboxServiceModule } from "../service";
 import { SandboxHttpError, type SandboxRequest, type SandboxResponse, type SandboxRoute } from "../types";
 import type { ArmService } from "../arm";
-import { roleGrants } from "../arm/providers/authorization";
-import { decodeCaller } from "../auth";
+import { rbacAllows, validateToken, type Caller } from "../auth";
 import { SANDBOX_DNS_SUFFIX } from "../../azure/endpoints";
+import { deletedBundle, pageOf, recovery, secretBundle, type SecretEntry, type SecretVersion, type VaultView } from "./model";
 
-const API_VERSIONS = new Set(["7.4", "7.5", "7.6", "2025-07-01", "2026-04-01"]);
+/** The api-versions @azure/keyvault-secrets 4.12 can send (its `serviceVersion` union). */
+const API_VERSIONS = new Set(["7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "2025-07-01", "2026-04-01"]);
+const LATEST_API_VERSION = "2026-04-01";
 const NAME = /^[0-9a-zA-Z-]{1,127}$/;
-
-interface SecretVersion {
-  version: string;
-  value: string;
-  contentType?: string;
-  tags?: Record<string, string>;
-  enabled: boolean;
-  created: number;
-  updated: number;
-  expires?: number;
-  notBefore?: number;
-}
-
-interface SecretEntry {
-  versions: SecretVersion[];
-  deletedAt?: number;
-}
+/** Key Vault's own first-party app id: tokens may name it instead of the resource URI. */
+const KEY_VAULT_APP_ID = "cfa8b339-82a2-471a-a3c9-0fc0be7a4093";
+const KEY_VAULT_AUDIENCE = `https://vault.${SANDBOX_DNS_SUFFIX}`;
+/** Documented limits: 25 KB values, 255-character content types, 15 tags. */
+const MAX_VALUE_BYTES = 25 * 1024;
+const MAX_CONTENT_TYPE = 255;
+const MAX_TAGS = 15;
 
 export interface KeyVaultService extends SandboxServiceModule {
   /** For tests: a secret's current value, straight from the store. */
   readSecretValue(vaultName: string, secretName: string): string | undefined;
 }
 
-type Action = "getSecret/action" | "setSecret/action" | "readMetadata/action" | "delete" | "recover/action" | "purge/action" | "backup/action";
+type Action = "getSecret/action" | "setSecret/action" | "update/action" | "readMetadata/action" | "delete" | "recover/action" | "purge/action" | "backup/action";
 const POLICY_PERMISSION: Record<Action, string> = {
   "getSecret/action": "get",
   "setSecret/action": "set",
+  "update/action": "set",
   "readMetadata/action": "list",
   delete: "delete",
   "recover/action": "recover",
   "purge/action": "purge",
   "backup/action": "backup",
 };
+
+interface Authorized {
+  secrets: Map<string, SecretEntry>;
+  vault: VaultView;
+  base: string;
+}
 
 export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService): KeyVaultService {
   const vaults = new Map<string, Map<string, SecretEntry>>();
@@ -58,130 +59,169 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
     return secrets;
   };
 
-  /** Authenticate, find the vault, authorize the data action; returns the vault's secrets. */
-  function authorize(request: SandboxRequest, action: Action): { vaultName: string; secrets: Map<string, SecretEntry>; vaultBase: string } {
+  /** Deleted secrets past their scheduled purge date are gone (Key Vault purges them itself). */
+  function sweep(secrets: Map<string, SecretEntry>, vault: VaultView): void {
+    const retentionMs = recovery(vault).days * 86_400_000;
+    for (const [key, entry] of secrets) if (entry.deletedAt !== undefined && env.clock.now() >= entry.deletedAt + retentionMs) secrets.delete(key);
+  }
+
+  function challenge(tenantId: string, invalid: boolean): Record<string, string> {
+    return { "www-authenticate": `Bearer authorization="https://login.${SANDBOX_DNS_SUFFIX}:${env.port}/${tenantId}", resource="${KEY_VAULT_AUDIENCE}"${invalid ? ', error="invalid_token"' : ""}` };
+  }
+
+  function authenticate(request: SandboxRequest, vault: VaultView): Caller {
+    const tenantId = String(vault.properties.tenantId ?? env.tenantId);
+    const check = validateToken(request, env, { audiences: [KEY_VAULT_AUDIENCE, KEY_VAULT_APP_ID], tenantId });
+    if (check.ok) return check.caller;
+    const problem = check.problem;
+    const unauthorized = (message: string) => new SandboxHttpError(401, "Unauthorized", message, challenge(tenantId, problem.reason !== "missing"));
+    switch (problem.reason) {
+      case "missing":
+        throw unauthorized("AKV10000: Request is missing a Bearer or PoP token.");
+      case "malformed":
+        throw unauthorized("Error validating token: IDX14100: JWT is not well formed.");
+      case "signature":
+        throw unauthorized("AKV10046: Unable to resolve the key used for signature validation.");
+      case "audience":
+        throw unauthorized(`AKV10022: Invalid audience. Expected ${KEY_VAULT_AUDIENCE}, found: ${problem.found}.`);
+      case "issuer":
+        throw unauthorized(`AKV10032: Invalid issuer. Expected one of ${problem.expected}, found ${problem.found}.`);
+      case "expired":
+        throw unauthorized("Error validating token: IDX10223: Lifetime validation failed. The token is expired.");
+      case "notYetValid":
+        throw unauthorized("Token not yet valid.");
+    }
+  }
+
+  /** Check the api-version, find the vault, authenticate, authorize the data action. */
+  function authorize(request: SandboxRequest, action: Action): Authorized {
     const apiVersion = request.query.get("api-version");
     if (!apiVersion || !API_VERSIONS.has(apiVersion)) {
-      throw new SandboxHttpError(400, "BadParameter", `The specified version (${apiVersion ?? "none"}) is not recognized. Consider using the latest supported version (2026-04-01).`);
-    }
-    const caller = decodeCaller(request);
-    if (!caller) {
-      throw new SandboxHttpError(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.", {
-        "www-authenticate": `Bearer authorization="https://login.${SANDBOX_DNS_SUFFIX}:${env.port}/${env.tenantId}", resource="https://vault.${SANDBOX_DNS_SUFFIX}"`,
-      });
+      throw new SandboxHttpError(400, "BadParameter", `The specified version (${apiVersion ?? "none"}) is not recognized. Consider using the latest supported version (${LATEST_API_VERSION}).`);
     }
     const vaultName = request.host.split(".")[0];
-    const vault = arm.store.findVault(vaultName);
-    if (!vault || vault.softDeleted) throw new SandboxHttpError(404, "VaultNotFound", `Vault '${vaultName}' does not exist (in Azure its DNS name would not resolve).`);
+    const found = arm.store.findVault(vaultName);
+    if (!found || found.softDeleted) throw new SandboxHttpError(404, "VaultNotFound", `Vault '${vaultName}' does not exist (in Azure its DNS name would not resolve).`);
+    const vault: VaultView = { ...found, name: vaultName.toLowerCase(), location: String(arm.store.get(found.id)?.resource.location ?? "westeurope") };
+    const caller = authenticate(request, vault);
     const fullAction = `Microsoft.KeyVault/vaults/secrets/${action}`;
-    const allowed = vault.properties.enableRbacAuthorization === true
-      ? arm.store.roleAssignmentsFor(caller.oid, vault.id).some((assignment) => roleGrants(assignment.roleDefinitionId, fullAction))
+    const rbac = vault.properties.enableRbacAuthorization === true;
+    const allowed = rbac
+      ? rbacAllows(env, arm.store, caller.oid, vault.id, fullAction, "dataAction")
       : ((vault.properties.accessPolicies as { objectId?: string; permissions?: { secrets?: string[] } }[] | undefined) ?? []).some(
           (policy) => policy.objectId?.toLowerCase() === caller.oid && (policy.permissions?.secrets ?? []).map((p) => p.toLowerCase()).some((p) => p === "all" || p === POLICY_PERMISSION[action]),
         );
     if (!allowed) {
-      const mode = vault.properties.enableRbacAuthorization === true ? "ForbiddenByRbac" : "AccessDenied";
-      throw new SandboxHttpError(403, "Forbidden", `Caller is not authorized to perform action on resource. If role assignments, deny assignments or role definitions were changed recently, please observe propagation time. Caller: oid=${caller.oid}; Action: '${fullAction}'; Resource: '${vault.id.toLowerCase()}'.`, {}, { code: mode });
+      const who = `appid=${caller.appId ?? "unknown"};oid=${caller.oid};iss=${caller.issuer}`;
+      const where = `${vault.name};location=${vault.location}`;
+      const message = rbac
+        ? `Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: ${who}\r\nAction: '${fullAction}'\r\nResource: '${vault.id.toLowerCase()}'\r\nAssignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: null \r\nVault: ${where}\r\n`
+        : `The user, group or application '${who}' does not have secrets ${POLICY_PERMISSION[action]} permission on key vault '${where}'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287`;
+      throw new SandboxHttpError(403, "Forbidden", message, {}, { code: rbac ? "ForbiddenByRbac" : "AccessDenied" });
     }
-    return { vaultName: vaultName.toLowerCase(), secrets: secretsOf(vaultName.toLowerCase()), vaultBase: request.baseUrl };
+    const secrets = secretsOf(vault.name);
+    sweep(secrets, vault);
+    return { secrets, vault, base: request.baseUrl };
   }
 
-  const bundle = (base: string, name: string, version: SecretVersion, withValue: boolean) => ({
-    ...(withValue ? { value: version.value } : {}),
-    id: `${base}/secrets/${name}/${version.version}`,
-    ...(version.contentType ? { contentType: version.contentType } : {}),
-    attributes: {
-      enabled: version.enabled,
-      created: Math.floor(version.created / 1000),
-      updated: Math.floor(version.updated / 1000),
-      ...(version.expires ? { exp: version.expires } : {}),
-      ...(version.notBefore ? { nbf: version.notBefore } : {}),
-      recoveryLevel: "Recoverable+Purgeable",
-      recoverableDays: 90,
-    },
-    tags: version.tags ?? {},
-  });
-
-  const deletedBundle = (base: string, name: string, entry: SecretEntry) => ({
-    ...bundle(base, name, entry.versions.at(-1)!, false),
-    recoveryId: `${base}/deletedsecrets/${name}`,
-    deletedDate: Math.floor((entry.deletedAt ?? 0) / 1000),
-    scheduledPurgeDate: Math.floor(((entry.deletedAt ?? 0) + 90 * 86_400_000) / 1000),
-  });
-
   const notFound = (name: string, version?: string) =>
-    new SandboxHttpError(404, "SecretNotFound", version ? `A secret with (name/id) ${name}/${version} was not found in this key vault.` : `A secret with (name/id) ${name} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command.`);
+    new SandboxHttpError(404, "SecretNotFound", version ? `A secret with (name/id) ${name}/${version} was not found in this key vault.` : `A secret with (name/id) ${name} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`);
+
+  function checkName(name: string): void {
+    if (!NAME.test(name)) throw new SandboxHttpError(400, "BadParameter", `The request URI contains an invalid name: ${name}`);
+  }
 
   function live(secrets: Map<string, SecretEntry>, name: string): SecretEntry {
+    checkName(name);
     const entry = secrets.get(name.toLowerCase());
     if (!entry || entry.deletedAt !== undefined) throw notFound(name);
     return entry;
   }
 
+  function checkAttributes(body: { contentType?: unknown; tags?: unknown }): void {
+    if (typeof body.contentType === "string" && body.contentType.length > MAX_CONTENT_TYPE) throw new SandboxHttpError(400, "BadParameter", `Property 'contentType' exceeds the maximum length of ${MAX_CONTENT_TYPE} characters.`);
+    if (body.tags && typeof body.tags === "object" && Object.keys(body.tags).length > MAX_TAGS) throw new SandboxHttpError(400, "BadParameter", `The number of tags (${Object.keys(body.tags).length}) exceeds the maximum of ${MAX_TAGS}.`);
+  }
+
   const setSecret = (request: SandboxRequest): SandboxResponse => {
-    const { secrets, vaultBase } = authorize(request, "setSecret/action");
+    const { secrets, vault, base } = authorize(request, "setSecret/action");
     const name = request.params.name;
-    if (!NAME.test(name)) throw new SandboxHttpError(400, "BadParameter", "The request URI contains an invalid name: secret names are 1-127 characters of letters, digits and dashes.");
+    checkName(name);
     const body = (request.body ?? {}) as { value?: unknown; contentType?: string; tags?: Record<string, string>; attributes?: { enabled?: boolean; exp?: number; nbf?: number } };
     if (typeof body.value !== "string") throw new SandboxHttpError(400, "BadParameter", "Property 'value' is required.");
+    if (Buffer.byteLength(body.value) > MAX_VALUE_BYTES) throw new SandboxHttpError(400, "BadParameter", `The secret value is ${Buffer.byteLength(body.value)} bytes; the maximum is ${MAX_VALUE_BYTES}.`);
+    checkAttributes(body);
     const existing = secrets.get(name.toLowerCase());
-    if (existing?.deletedAt !== undefined) throw new SandboxHttpError(409, "Conflict", `Secret ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.`);
+    if (existing?.deletedAt !== undefined) {
+      throw new SandboxHttpError(409, "Conflict", `Secret ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.`, {}, { code: "ObjectIsDeletedButRecoverable" });
+    }
     env.secrets.remember(body.value);
     const now = env.clock.now();
     const version: SecretVersion = { version: randomBytes(16).toString("hex"), value: body.value, contentType: body.contentType, tags: body.tags, enabled: body.attributes?.enabled ?? true, created: now, updated: now, expires: body.attributes?.exp, notBefore: body.attributes?.nbf };
-    const entry = existing ?? { versions: [] };
+    // The name keeps the casing it was first created with; lookups ignore case.
+    const entry = existing ?? { name, versions: [] };
     entry.versions.push(version);
     secrets.set(name.toLowerCase(), entry);
-    return { status: 200, body: bundle(vaultBase, name, version, true) };
+    return { status: 200, body: secretBundle(base, vault, entry.name, version, true) };
   };
 
   const getSecret = (request: SandboxRequest): SandboxResponse => {
-    const { secrets, vaultBase } = authorize(request, "getSecret/action");
+    const { secrets, vault, base } = authorize(request, "getSecret/action");
     const entry = live(secrets, request.params.name);
     const wanted = request.params.version;
     const version = wanted ? entry.versions.find((v) => v.version === wanted) : entry.versions.at(-1);
-    if (!version) throw notFound(request.params.name, wanted);
-    if (!version.enabled) throw new SandboxHttpError(403, "Forbidden", `Operation get is not allowed on a disabled secret.`, {}, { code: "SecretDisabled" });
-    return { status: 200, body: bundle(vaultBase, request.params.name, version, true) };
+    if (!version) throw notFound(entry.name, wanted);
+    if (!version.enabled) throw new SandboxHttpError(403, "Forbidden", "Operation get is not allowed on a disabled secret.", {}, { code: "SecretDisabled" });
+    return { status: 200, body: secretBundle(base, vault, entry.name, version, true) };
   };
 
   const listSecrets = (request: SandboxRequest): SandboxResponse => {
-    const { secrets, vaultBase } = authorize(request, "readMetadata/action");
-    const value = [...secrets.entries()].filter(([, entry]) => entry.deletedAt === undefined).map(([name, entry]) => {
-      const { id, attributes, contentType, tags } = bundle(vaultBase, name, entry.versions.at(-1)!, false);
-      return { id: id.split("/").slice(0, -1).join("/"), attributes, contentType, tags };
-    });
-    return { status: 200, body: { value, nextLink: null } };
+    const { secrets, vault, base } = authorize(request, "readMetadata/action");
+    const items = [...secrets.values()]
+      .filter((entry) => entry.deletedAt === undefined)
+      .sort((a, b) => a.name.toLowerCase().localeCompare(b.name.toLowerCase()))
+      .map((entry) => {
+        const { id, attributes, contentType, tags } = secretBundle(base, vault, entry.name, entry.versions.at(-1)!, false);
+        return { id: id.split("/").slice(0, -1).join("/"), attributes, contentType, tags };
+      });
+    return { status: 200, body: pageOf(items, request, "/secrets") };
   };
 
   const listVersions = (request: SandboxRequest): SandboxResponse => {
-    const { secrets, vaultBase } = authorize(request, "readMetadata/action");
+    const { secrets, vault, base } = authorize(request, "readMetadata/action");
     const entry = live(secrets, request.params.name);
-    return { status: 200, body: { value: entry.versions.map((version) => bundle(vaultBase, request.params.name, version, false)), nextLink: null } };
+    const items = entry.versions.map((version) => {
+      const { id, attributes, contentType, tags } = secretBundle(base, vault, entry.name, version, false);
+      return { id, attributes, contentType, tags };
+    });
+    return { status: 200, body: pageOf(items, request, `/secrets/${entry.name}/versions`) };
   };
 
   const updateSecret = (request: SandboxRequest): SandboxResponse => {
-    const { secrets, vaultBase } = authorize(request, "setSecret/action");
+    const { secrets, vault, base } = authorize(request, "update/action");
     const entry = live(secrets, request.params.name);
-    const version = entry.versions.find((v) => v.version === request.params.version) ?? (request.params.version ? undefined : entry.versions.at(-1));
-    if (!version) throw notFound(request.params.name, request.params.version);
-    const body = (request.body ?? {}) as { contentType?: string; tags?: Record<string, string>; attributes?: { enabled?: boolean; exp?: number; nbf?: number } };
+    const version = request.params.version ? entry.versions.find((v) => v.version === request.params.version) : entry.versions.at(-1);
+    if (!version) throw notFound(entry.name, request.params.version);
+    const body = (request.body ?? {}) as { contentType?: string; tags?: Record<string, string>; attributes?: { enabled?: boolean; exp?: number | null; nbf?: number | null } };
+    checkAttributes(body);
     if (body.contentType !== undefined) version.contentType = body.contentType;
     if (body.tags !== undefined) version.tags = body.tags;
     if (body.attributes?.enabled !== undefined) version.enabled = body.attributes.enabled;
-    if (body.attributes?.exp !== undefined) version.expires = body.attributes.exp;
+    if (body.attributes?.exp !== undefined) version.expires = body.attributes.exp ?? undefined;
+    if (body.attributes?.nbf !== undefined) version.notBefore = body.attributes.nbf ?? undefined;
     version.updated = env.clock.now();
-    return { status: 200, body: bundle(vaultBase, request.params.name, version, false) };
+    return { status: 200, body: secretBundle(base, vault, entry.name, version, false) };
   };
 
   const deleteSecret = (request: SandboxRequest): SandboxResponse => {
-    const { secrets, vaultBase } = authorize(request, "delete");
+    const { secrets, vault, base } = authorize(request, "delete");
     const entry = live(secrets, request.params.name);
     entry.deletedAt = env.clock.now();
-    return { status: 200, body: deletedBundle(vaultBase, request.params.name, entry) };
+    return { status: 200, body: deletedBundle(base, vault, entry) };
   };
 
   const deletedOnly = (secrets: Map<string, SecretEntry>, name: string) => {
+    checkName(name);
     const entry = secrets.get(name.toLowerCase());
     if (!entry || entry.deletedAt === undefined) throw new SandboxHttpError(404, "SecretNotFound", `Deleted Secret not found: ${name}`);
     return entry;
@@ -201,8 +241,9 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
       method: "GET",
       pattern: "/deletedsecrets",
       handler: (request) => {
-        const { secrets, vaultBase } = authorize(request, "readMetadata/action");
-        return { status: 200, body: { value: [...secrets.entries()].filter(([, entry]) => entry.deletedAt !== undefined).map(([name, entry]) => deletedBundle(vaultBase, name, entry)), nextLink: null } };
+        const { secrets, vault, base } = authorize(request, "readMetadata/action");
+        const items = [...secrets.values()].filter((entry) => entry.deletedAt !== undefined).map((entry) => deletedBundle(base, vault, entry));
+        return { status: 200, body: pageOf(items, request, "/deletedsecrets") };
       },
     },
     {
@@ -210,8 +251,8 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
       method: "GET",
       pattern: "/deletedsecrets/:name",
       handler: (request) => {
-        const { secrets, vaultBase } = authorize(request, "readMetadata/action");
-        return { status: 200, body: deletedBundle(vaultBase, request.params.name, deletedOnly(secrets, request.params.name)) };
+        const { secrets, vault, base } = authorize(request, "readMetadata/action");
+        return { status: 200, body: deletedBundle(base, vault, deletedOnly(secrets, request.params.name)) };
       },
     },
     {
@@ -219,9 +260,12 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
       method: "DELETE",
       pattern: "/deletedsecrets/:name",
       handler: (request) => {
-        const { secrets } = authorize(request, "purge/action");
-        deletedOnly(secrets, request.params.name);
-        secrets.delete(request.params.name.toLowerCase());
+        const { secrets, vault } = authorize(request, "purge/action");
+        const entry = deletedOnly(secrets, request.params.name);
+        if (vault.properties.enablePurgeProtection === true) {
+          throw new SandboxHttpError(403, "Forbidden", `Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed.\r\nVault: ${vault.name};location=${vault.location}`);
+        }
+        secrets.delete(entry.name.toLowerCase());
         return { status: 204 };
       },
     },
@@ -230,10 +274,10 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
       method: "POST",
       pattern: "/deletedsecrets/:name/recover",
       handler: (request) => {
-        const { secrets, vaultBase } = authorize(request, "recover/action");
+        const { secrets, vault, base } = authorize(request, "recover/action");
         const entry = deletedOnly(secrets, request.params.name);
         entry.deletedAt = undefined;
-        return { status: 200, body: bundle(vaultBase, request.params.name, entry.versions.at(-1)!, false) };
+        return { status: 200, body: secretBundle(base, vault, entry.name, entry.versions.at(-1)!, false) };
       },
     },
   ];
@@ -249,7 +293,7 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
       Object.fromEntries(
         [...vaults.entries()].map(([vault, secrets]) => [
           vault,
-          Object.fromEntries([...secrets.entries()].map(([name, entry]) => [name, { deleted: entry.deletedAt !== undefined, versions: entry.versions.map((v) => ({ version: v.version, enabled: v.enabled, contentType: v.contentType ?? null, tags: v.tags ?? {} })) }])),
+          Object.fromEntries([...secrets.values()].map((entry) => [entry.name, { deleted: entry.deletedAt !== undefined, versions: entry.versions.map((v) => ({ version: v.version, enabled: v.enabled, contentType: v.contentType ?? null, tags: v.tags ?? {} })) }])),
         ]),
       ),
   };
