@@ -80,7 +80,7 @@ describe("resource groups and long-running operations", () => {
     expect(badSku).toMatchObject({ statusCode: 400, code: "InvalidRequestContent" });
     expect(badSku.message).toContain("/properties/sku/name");
     const badTransport = await errorOf(clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait("rg-refuse", "cae-refuse", { location: "westeurope", appLogsConfiguration: { destination: "nowhere" } }));
-    expect(badTransport).toMatchObject({ statusCode: 400 });
+    expect(badTransport).toMatchObject({ statusCode: 400, code: "InvalidRequestContent", message: "appLogsConfiguration.destination 'nowhere' is not valid." });
   });
 });
 
@@ -151,7 +151,11 @@ describe("Container Apps", () => {
     await group("rg-apps");
     const workspace = await clients.operationalInsights.workspaces.createOrUpdate("rg-apps", "log-apps", { location: "westeurope", sku: { name: "PerGB2018" }, retentionInDays: 30 });
     const keys = await clients.operationalInsights.sharedKeys.getSharedKeys("rg-apps", "log-apps");
-    expect(await errorOf(clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait("rg-apps", "cae-apps", { location: "westeurope", appLogsConfiguration: { destination: "log-analytics", logAnalyticsConfiguration: { customerId: workspace.customerId, sharedKey: "wrong" } } }))).toMatchObject({ statusCode: 400 });
+    expect(await errorOf(clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait("rg-apps", "cae-apps", { location: "westeurope", appLogsConfiguration: { destination: "log-analytics", logAnalyticsConfiguration: { customerId: workspace.customerId, sharedKey: "wrong" } } }))).toMatchObject({
+      statusCode: 400,
+      code: "ManagedEnvironmentInvalidLogAnalyticsWorkspace",
+      message: "The Log Analytics shared key is not valid for the workspace.",
+    });
     const environment = await clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait("rg-apps", "cae-apps", { location: "westeurope", appLogsConfiguration: { destination: "log-analytics", logAnalyticsConfiguration: { customerId: workspace.customerId, sharedKey: keys.primarySharedKey } } });
     const app = (image: string, minReplicas = 1) => ({ location: "westeurope", environmentId: environment.id, configuration: { ingress: { external: true, targetPort: 8080 } }, template: { containers: [{ name: "main", image, resources: { cpu: 0.5, memory: "1Gi" } }], scale: { minReplicas, maxReplicas: 1 } } });
     const first = await clients.containerApps.containerApps.beginCreateOrUpdateAndWait("rg-apps", "app-one", app("img:1"));
@@ -191,11 +195,19 @@ describe("faults", () => {
   it("injects transient 500/503/resets at the asked rate, and the SDK's retries get through", async () => {
     sandbox.setFaults({ transientRate: 1, transientKinds: ["503"] });
     expect(await errorOf(clients.resources.resourceGroups.get("rg-throttle").catch((error) => Promise.reject(error)))).toMatchObject({ statusCode: 503 });
-    sandbox.setFaults({ transientRate: 0.3, transientKinds: ["500", "503", "reset"], seed: 3 });
-    const before = sandbox.requests().length;
+    // The log records what the client got: the injected 500 or 503, and 0 only for a cut connection.
+    sandbox.setFaults({ transientRate: 0.3, transientKinds: ["500", "503"], seed: 3 });
+    let before = sandbox.requests().length;
     for (let i = 0; i < 5; i++) await group(`rg-transient-${i}`);
-    const faulted = sandbox.requests().slice(before).filter((request) => request.status === 0 || request.status >= 500);
-    expect(faulted.length).toBeGreaterThan(0);
+    const answered = sandbox.requests().slice(before);
+    expect(answered.some((request) => request.status === 500 || request.status === 503)).toBe(true);
+    expect(answered.some((request) => request.status === 0)).toBe(false);
+    sandbox.setFaults({ transientRate: 0.3, transientKinds: ["reset"], seed: 5 });
+    before = sandbox.requests().length;
+    for (let i = 0; i < 5; i++) await group(`rg-reset-${i}`);
+    const cut = sandbox.requests().slice(before);
+    expect(cut.some((request) => request.status === 0)).toBe(true);
+    expect(cut.some((request) => request.status >= 500)).toBe(false);
     sandbox.setFaults({ transientRate: 0, transientKinds: ["500", "503", "reset"] });
   }, 120_000);
 
@@ -205,13 +217,19 @@ describe("faults", () => {
     await clients.authorization.roleAssignments.create(created.id!, "4d5e6f70-0000-4000-8000-000000000001", { roleDefinitionId: role(SECRETS_OFFICER), principalId: SANDBOX_BROKER_OBJECT_ID, principalType: "ServicePrincipal" });
     await clients.secrets(keyVaultUrl(sandbox.endpoints, "kv-log-1")).setSecret("logged", "super-secret-value-987654");
     const keys = await clients.storage.storageAccounts.create("rg-log", "stlog1", { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" }).then(() => clients.storage.storageAccounts.listKeys("rg-log", "stlog1"));
+    // Responses are not logged, so listKeys alone proves nothing: send the key where the log does
+    // record it, under a key name no rule knows, so only the sandbox's registry of issued keys can hide it.
+    const key = keys.keys![0].value!;
+    await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-log", "id-log", { location: "westeurope", tags: { copied: key } });
     const lines = fs.readFileSync(logFile, "utf8").trim().split("\n").map((line) => JSON.parse(line) as { time: string; method: string; url: string; status: number; body: unknown });
     expect(lines.every((line) => line.time && line.method && line.url && typeof line.status === "number")).toBe(true);
     const secretPut = lines.find((line) => line.method === "PUT" && line.url.startsWith("/secrets/logged") && line.status === 200);
     expect(secretPut?.body).toMatchObject({ value: "[redacted]" });
+    const identityPut = lines.find((line) => line.method === "PUT" && line.url.includes("/userAssignedIdentities/id-log"));
+    expect(identityPut?.body).toMatchObject({ tags: { copied: "[redacted]" } });
     const text = fs.readFileSync(logFile, "utf8");
     expect(text).not.toContain("super-secret-value-987654");
-    expect(text).not.toContain(keys.keys![0].value!);
+    expect(text).not.toContain(key);
   });
 });
 

@@ -91,6 +91,19 @@ function withoutExpressions(node: unknown): unknown {
   return out;
 }
 
+/**
+ * `provisioningState` is the service's (a few generated schemas list it as if writable, with the
+ * spec's open enum closed): services ignore a value a body sends, so the validator must not judge it.
+ */
+function dropProvisioningState(node: unknown): void {
+  if (Array.isArray(node)) return node.forEach(dropProvisioningState);
+  if (!node || typeof node !== "object") return;
+  const object = node as Json;
+  const properties = object.properties as Json | undefined;
+  if (properties && typeof properties === "object" && "provisioningState" in properties) delete properties.provisioningState;
+  for (const value of Object.values(object)) dropProvisioningState(value);
+}
+
 export class ArmSchemaValidator {
   private readonly ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
   private readonly loaded = new Map<string, { id: string; schema: Json } | null>();
@@ -110,6 +123,7 @@ export class ArmSchemaValidator {
         this.loaded.set(key, null);
       } else {
         const schema = withoutExpressions(JSON.parse(fs.readFileSync(path.join(this.dir, file), "utf8"))) as Json;
+        dropProvisioningState(schema);
         for (const correction of CORRECTIONS[namespace.toLowerCase()] ?? []) {
           let node = schema;
           for (const segment of correction.path.slice(0, -1)) node = (node[segment] as Json | undefined) ?? {};
