@@ -7,6 +7,8 @@ import os from "node:os";
 import path from "node:path";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { createRequire } from "node:module";
+import type * as df from "durable-functions";
 import { loadApp } from "../../src/runtime/worker/load-app";
 import { DurableEngine, type DurableEngineOptions } from "../../src/runtime/durable/engine";
 
@@ -51,4 +53,41 @@ export async function startHarness(options: Partial<DurableEngineOptions> & { st
 export function deliveries(counterDir: string, name: string, input: string): number {
   const file = path.join(counterDir, `${name}-${JSON.stringify(input).replace(/[^a-z0-9]/gi, "_")}.count`);
   return fs.existsSync(file) ? Number(fs.readFileSync(file, "utf8")) : 0;
+}
+
+interface Gate {
+  promise: Promise<void>;
+  release: () => void;
+}
+
+/** Open the fixture's gate `key` (test/fixtures/durable-app `gate()`), creating it if nothing waits yet. */
+export function releaseGate(key: string): void {
+  const gates = ((globalThis as { __fixtureGates?: Map<string, Gate> }).__fixtureGates ??= new Map());
+  let found = gates.get(key);
+  if (!found) {
+    let release!: () => void;
+    const promise = new Promise<void>((resolve) => (release = resolve));
+    found = { promise, release };
+    gates.set(key, found);
+  }
+  found.release();
+}
+
+const requireFromHere = createRequire(__filename);
+
+/** The real durable client (durable-functions' DurableClient class) pointed at the harness's webhooks. */
+export function durableClient(engine: DurableEngine): df.DurableClient {
+  const { DurableClient } = requireFromHere("durable-functions/lib/src/durableClient/DurableClient") as { DurableClient: new (data: unknown) => df.DurableClient };
+  return new DurableClient(JSON.parse(engine.clientInputData().json!));
+}
+
+/** Poll until `read` returns something, letting the engine settle in between. */
+export async function until<T>(read: () => T | undefined, what: string, engine: DurableEngine, attempts = 400): Promise<T> {
+  for (let i = 0; i < attempts; i++) {
+    const value = read();
+    if (value !== undefined) return value;
+    await engine.waitForIdle();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`Timed out waiting for ${what}`);
 }

@@ -1,78 +1,142 @@
 /**
- * Turning an orchestrator's cumulative action list into the host's work, the way the library
- * numbers its tasks (TaskOrchestrationExecutor.trackOpenTask): every new task yielded takes the
- * next sequence number, compound children in order; a task re-yielded inside a later Task.any /
- * Task.all keeps the id it already has, and WaitForExternalEvent takes none.
+ * Turning an orchestrator's cumulative action list into the host's work, numbered the way the
+ * library numbers its tasks (TaskOrchestrationExecutor.trackOpenTask), and checking it against
+ * what the instance already scheduled, as DTFx's TaskOrchestrationContext does.
+ *
+ * Numbering: every task the orchestrator yields for the first time takes the next sequence
+ * number, compound children in order, and WaitForExternalEvent takes none (it is matched by
+ * name). A task yielded again, alone or inside a later Task.any / Task.all, keeps its id: the
+ * library does not re-add it, and a compound that contains it holds the very same action
+ * object. Object identity, within one replay's action list, is therefore what tells a re-yield
+ * from a new, identical call.
  */
-import { ActionType, type OrchestratorAction } from "./types";
+import { ActionType, HistoryEventType, type HistoryEvent, type OrchestratorAction } from "./types";
 
-/** Actions that are compounds of other actions. */
 function isCompound(action: OrchestratorAction): boolean {
   return action.actionType === ActionType.WhenAll || action.actionType === ActionType.WhenAny;
 }
 
-/** Leaf actions of one top-level entry, in the order the library tracks them. */
-export function leaves(action: OrchestratorAction): OrchestratorAction[] {
-  return isCompound(action) ? (action.compoundActions ?? []).flatMap(leaves) : [action];
+/** Actions that take no task id: events are matched by name, continue-as-new ends the execution. */
+function takesNoId(action: OrchestratorAction): boolean {
+  return action.actionType === ActionType.WaitForExternalEvent || action.actionType === ActionType.ContinueAsNew;
 }
 
-/** Identity of a leaf action for re-yield detection and determinism checks. */
-export function actionKey(action: OrchestratorAction): string {
-  return JSON.stringify([action.actionType, action.functionName ?? null, action.input ?? null, action.instanceId ?? null, action.fireAt ?? null, action.externalEventName ?? null]);
-}
-
-export interface NewTask {
-  action: OrchestratorAction;
+export interface ScheduledLeaves {
+  /** Distinct task actions, in the order the library gave them ids. */
+  leaves: OrchestratorAction[];
+  /** How many times an already-listed task action appeared again (re-yields). */
+  reyields: number;
 }
 
 /**
- * Compare the orchestrator's top-level entries with those seen in earlier replays and return the
- * new leaf tasks, in id order. Throws NonDeterminismError when the known prefix no longer matches.
- * A leaf inside a compound that equals a leaf of an EARLIER entry is a re-yield of that task (the
- * JSON cannot carry object identity; two distinct identical calls yielded into a later compound are
- * the one pattern this cannot tell apart, see src/runtime/README.md).
+ * The orchestrator's distinct task actions in id order. `actions` must be the handler's own
+ * objects (not a JSON copy): identity is what marks a re-yield.
  */
-export function newTasks(known: OrchestratorAction[], current: OrchestratorAction[]): NewTask[] {
-  for (let index = 0; index < known.length; index++) {
-    const before = known[index];
-    const now = current[index];
-    if (!now || !sameShape(before, now)) {
-      throw new NonDeterminismError(
-        `Non-deterministic workflow detected: action ${index} was ${describe(before)} when first run and is ${now ? describe(now) : "missing"} on replay.`,
-      );
+export function scheduledLeaves(actions: readonly OrchestratorAction[]): ScheduledLeaves {
+  const seen = new Set<OrchestratorAction>();
+  const leaves: OrchestratorAction[] = [];
+  let reyields = 0;
+  const visit = (action: OrchestratorAction): void => {
+    if (isCompound(action)) {
+      for (const child of action.compoundActions ?? []) visit(child);
+      return;
     }
-  }
-  const earlierLeaves = new Set(known.flatMap(leaves).map(actionKey));
-  const tasks: NewTask[] = [];
-  for (const entry of current.slice(known.length)) {
-    const entryLeaves = leaves(entry);
-    for (const leaf of entryLeaves) {
-      if (leaf.actionType === ActionType.WaitForExternalEvent) continue;
-      if (isCompound(entry) && earlierLeaves.has(actionKey(leaf))) continue;
-      tasks.push({ action: leaf });
+    if (takesNoId(action)) return;
+    if (seen.has(action)) {
+      reyields++;
+      return;
     }
-    for (const leaf of entryLeaves) earlierLeaves.add(actionKey(leaf));
-  }
-  return tasks;
+    seen.add(action);
+    leaves.push(action);
+  };
+  for (const action of actions) visit(action);
+  return { leaves, reyields };
 }
 
-function sameShape(a: OrchestratorAction, b: OrchestratorAction): boolean {
-  if (a.actionType !== b.actionType || (a.functionName ?? "") !== (b.functionName ?? "")) return false;
-  const aLeaves = leaves(a);
-  const bLeaves = leaves(b);
-  if (aLeaves.length !== bLeaves.length) return false;
-  return aLeaves.every((leaf, i) => leaf.actionType === bLeaves[i].actionType && (leaf.functionName ?? "") === (bLeaves[i].functionName ?? ""));
+/** What kind of history event a task action is recorded as. */
+export function scheduledEventType(action: OrchestratorAction): HistoryEventType | undefined {
+  switch (action.actionType) {
+    case ActionType.CallActivity:
+    case ActionType.CallActivityWithRetry:
+      return HistoryEventType.TaskScheduled;
+    case ActionType.CallSubOrchestrator:
+    case ActionType.CallSubOrchestratorWithRetry:
+      return HistoryEventType.SubOrchestrationInstanceCreated;
+    case ActionType.CreateTimer:
+      return HistoryEventType.TimerCreated;
+    default:
+      return undefined;
+  }
 }
 
-function describe(action: OrchestratorAction): string {
-  const name = action.functionName ? ` '${action.functionName}'` : "";
-  return `${ActionType[action.actionType] ?? action.actionType}${name}`;
+/** DTFx's names for the action a replay produced, as its messages print them. */
+function dtfxActionName(action: OrchestratorAction): string {
+  switch (scheduledEventType(action)) {
+    case HistoryEventType.TaskScheduled:
+      return "ScheduleTaskOrchestratorAction";
+    case HistoryEventType.SubOrchestrationInstanceCreated:
+      return "CreateSubOrchestrationAction";
+    case HistoryEventType.TimerCreated:
+      return "CreateTimerOrchestratorAction";
+    default:
+      return `${ActionType[action.actionType] ?? action.actionType}Action`;
+  }
+}
+
+const CHANGED = "Was a change made to the orchestrator code after this instance had already started running?";
+
+/**
+ * DTFx's replay check: each task the instance scheduled before (its TaskScheduled / TimerCreated /
+ * SubOrchestrationInstanceCreated event, found by the id it was given) must be produced again
+ * with the same kind and name (names compared case-insensitively, inputs not compared). Throws
+ * NonDeterminismError with DTFx's message (TaskOrchestrationContext.Handle*Event) otherwise.
+ */
+export function checkDeterminism(leaves: readonly OrchestratorAction[], scheduledIds: readonly number[], history: readonly HistoryEvent[]): void {
+  for (let index = 0; index < scheduledIds.length; index++) {
+    const id = scheduledIds[index];
+    const event = history.find((candidate) => candidate.EventId === id && isScheduledEvent(candidate));
+    if (!event) continue; // not recorded yet (cannot happen once persisted); nothing to compare
+    const action = leaves[index];
+    const name = event.Name ?? "";
+    switch (event.EventType) {
+      case HistoryEventType.TaskScheduled:
+        if (!action) throw nd(`A previous execution of this orchestration scheduled an activity task with sequence ID ${id} and name '${name}' (version ''), but the current replay execution hasn't (yet?) scheduled this task. ${CHANGED}`);
+        if (scheduledEventType(action) !== event.EventType) throw nd(`A previous execution of this orchestration scheduled an activity task with sequence number ${id} named '${name}', but the current orchestration replay instead produced a ${dtfxActionName(action)} action with this sequence number. ${CHANGED}`);
+        if (!sameName(name, action.functionName)) throw nd(`A previous execution of this orchestration scheduled an activity task with sequence number ${id} named '${name}', but the current orchestration replay instead scheduled an activity task named '${action.functionName ?? ""}' with this sequence number.  ${CHANGED}`);
+        break;
+      case HistoryEventType.TimerCreated:
+        if (!action) throw nd(`A previous execution of this orchestration scheduled a timer task with sequence number ${id} but the current replay execution hasn't (yet?) scheduled this task. ${CHANGED}`);
+        if (scheduledEventType(action) !== event.EventType) throw nd(`A previous execution of this orchestration scheduled a timer task with sequence number ${id} named but the current orchestration replay instead produced a ${dtfxActionName(action)} action with this sequence number. ${CHANGED}`);
+        break;
+      case HistoryEventType.SubOrchestrationInstanceCreated: {
+        const what = `A previous execution of this orchestration scheduled a sub-orchestration task with sequence ID ${id} and name '${name}' (version '', instance ID '${event.InstanceId ?? ""}')`;
+        if (!action) throw nd(`${what}, but the current replay execution hasn't (yet?) scheduled this task. ${CHANGED}`);
+        if (scheduledEventType(action) !== event.EventType) throw nd(`${what}, but the current orchestration replay instead produced a ${dtfxActionName(action)} action at this sequence number. ${CHANGED}`);
+        if (!sameName(name, action.functionName)) throw nd(`${what}, but the current orchestration replay instead scheduled a sub-orchestration task with name ${action.functionName ?? ""} at this sequence number. ${CHANGED}`);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+}
+
+function isScheduledEvent(event: HistoryEvent): boolean {
+  return event.EventType === HistoryEventType.TaskScheduled || event.EventType === HistoryEventType.TimerCreated || event.EventType === HistoryEventType.SubOrchestrationInstanceCreated;
+}
+
+function sameName(a: string, b: string | undefined): boolean {
+  return a.toLowerCase() === (b ?? "").toLowerCase();
+}
+
+function nd(details: string): NonDeterminismError {
+  return new NonDeterminismError(`Non-Deterministic workflow detected: ${details}`);
 }
 
 export class NonDeterminismError extends Error {
   constructor(message: string) {
     super(message);
-    this.name = "NonDeterministicOrchestrationError";
+    this.name = "NonDeterministicOrchestrationException";
   }
 }
 

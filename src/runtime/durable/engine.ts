@@ -9,13 +9,18 @@
  * numbering in lockstep with the library's (retries take ids while events are processed).
  * State is persisted after every change, before any work it implies is dispatched, so a host
  * killed at any point resumes from disk: unfinished activities run again (at-least-once).
+ *
+ * Executions: an instance id is reused by continue-as-new and by a restart after terminate, and
+ * task ids start again at 0 each time. Every piece of work therefore carries the execution id
+ * that scheduled it, and a completion for another execution is dropped, as the real backend
+ * drops messages whose ExecutionId no longer matches.
  */
 import type http from "node:http";
 import { randomUUID } from "node:crypto";
 import type { CoreApiRecorder, RpcTypedData } from "../worker/core-api";
-import { FunctionInvocationError, fromTypedData, invokeFunction } from "../worker/invoke";
+import { FunctionInvocationError, findTriggerBinding, fromTypedData, invokeFunction, type OutputSink } from "../worker/invoke";
 import { InstanceStore } from "./store";
-import { NonDeterminismError, newTasks, retryDelayMs } from "./actions";
+import { checkDeterminism, NonDeterminismError, retryDelayMs, scheduledLeaves } from "./actions";
 import { handleManagementRequest } from "./management";
 import {
   ActionType,
@@ -56,15 +61,37 @@ export interface DurableEngineOptions {
   clock?: DurableClock;
   faults?: DurableFaults;
   log?: (level: string, message: string) => void;
+  /** Output bindings of activities (storage queue messages...); see worker/bindings.ts. */
+  outputs?: OutputSink;
   /** Called instead of process.exit for the crash fault (tests in-process). */
   onCrash?: () => never;
 }
 
+/** DTFx refuses to create an instance whose id is still in use (OrchestrationAlreadyExistsException). */
 export class InstanceConflictError extends Error {
   constructor(readonly instanceId: string, readonly status: RuntimeStatus) {
-    super(`An instance with ID '${instanceId}' already exists and is ${status}.`);
-    this.name = "InstanceConflictError";
+    super(`An Orchestration instance with the status ${status} already exists.`);
+    this.name = "OrchestrationAlreadyExistsException";
   }
+}
+
+/** The extension's ArgumentException for a name that is not an orchestrator function. */
+export class UnknownFunctionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ArgumentException";
+  }
+}
+
+/** An action the local host does not implement (entities, callHttp...). */
+class UnsupportedActionError extends Error {}
+
+interface TimerEntry {
+  instanceId: string;
+  executionId: string;
+  id: number;
+  fireAt: number;
+  handle?: NodeJS.Timeout;
 }
 
 const WEBHOOK_PREFIX = "/runtime/webhooks/durabletask";
@@ -74,6 +101,11 @@ const LONG_TIMER_INTERVAL = "3.00:00:00";
 /** ReplaySchema V4 (durable-facts §2). */
 const UPPER_SCHEMA_VERSION = 3;
 
+/** DTFx makes instance and execution ids with Guid.ToString("N"): 32 hex digits. */
+function newGuid(): string {
+  return randomUUID().replace(/-/g, "");
+}
+
 export class DurableEngine {
   readonly webhookPrefix = WEBHOOK_PREFIX;
   faults: DurableFaults;
@@ -81,7 +113,7 @@ export class DurableEngine {
   private readonly clock: DurableClock;
   private readonly instances = new Map<string, InstanceState>();
   private readonly pumping = new Map<string, Promise<void>>();
-  private readonly timers = new Map<string, { instanceId: string; id: number; fireAt: number; handle?: NodeJS.Timeout }>();
+  private readonly timers = new Map<string, TimerEntry>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private activitySlots: number;
   private readonly activityQueue: (() => void)[] = [];
@@ -111,6 +143,13 @@ export class DurableEngine {
     }
     for (const state of this.instances.values()) {
       if (TERMINAL_STATUSES.has(state.runtimeStatus)) continue;
+      if (!state.executionId || !state.scheduledIds) {
+        // Written by a host version without execution ids: its outstanding work cannot be matched safely.
+        state.executionId ??= newGuid();
+        state.scheduledIds ??= [];
+        this.fail(state, "This instance was persisted by an older version of the local host and cannot be resumed.", "");
+        continue;
+      }
       for (const work of state.outstanding) this.dispatch(state, work);
       this.schedulePump(state.instanceId);
     }
@@ -137,14 +176,30 @@ export class DurableEngine {
 
   // ----- client operations (used by management.ts) -----
 
-  startInstance(name: string, instanceId: string | undefined, input: unknown, parent?: { instanceId: string; taskId: number }): InstanceState {
-    if (!this.options.recorder.functions.has(name)) throw new Error(`The function '${name}' doesn't exist, is disabled, or is not an orchestrator function.`);
-    const id = instanceId ?? randomUUID().replace(/-/g, "");
+  /** The registered orchestrator function for `name` (function names are case-insensitive in Functions). */
+  orchestratorName(name: string): string | undefined {
+    return this.functionNamed(name, "orchestrationTrigger");
+  }
+
+  /** The extension's ThrowIfFunctionDoesNotExist for orchestrators. */
+  requireOrchestrator(name: string): string {
+    const registered = this.orchestratorName(name);
+    if (!registered) throw new UnknownFunctionError(this.unknownOrchestratorMessage(name));
+    return registered;
+  }
+
+  startInstance(name: string, instanceId: string | undefined, input: unknown, parent?: { instanceId: string; executionId: string; taskId: number }): InstanceState {
+    this.requireOrchestrator(name);
+    const id = instanceId ?? newGuid();
     const existing = this.instances.get(id) ?? this.store.load(id);
     if (existing && !TERMINAL_STATUSES.has(existing.runtimeStatus)) throw new InstanceConflictError(id, existing.runtimeStatus);
+    // Overwriting a finished instance: its leftover timers belong to a dead execution.
+    if (existing) this.clearTimers(id);
     const now = this.isoNow();
+    const executionId = newGuid();
     const state: InstanceState = {
       instanceId: id,
+      executionId,
       name,
       runtimeStatus: "Pending",
       input,
@@ -152,10 +207,11 @@ export class DurableEngine {
       lastUpdatedTime: now,
       parentInstanceId: parent?.instanceId,
       parentTaskId: parent?.taskId,
+      parentExecutionId: parent?.executionId,
       history: [],
-      inbox: [this.event(HistoryEventType.ExecutionStarted, { Name: name, Input: input === undefined ? undefined : JSON.stringify(input) })],
+      inbox: [this.executionStarted(id, executionId, name, input, parent)],
       nextSequence: 0,
-      knownActions: [],
+      scheduledIds: [],
       outstanding: [],
       retries: {},
       retryTimers: {},
@@ -189,13 +245,16 @@ export class DurableEngine {
     const state = this.instances.get(instanceId);
     if (!state) throw new Error(`No instance with ID '${instanceId}' was found.`);
     if (TERMINAL_STATUSES.has(state.runtimeStatus)) return false;
+    // DTFx: ExecutionTerminated carries the reason as sent; the execution completes with it as output.
     state.runtimeStatus = "Terminated";
-    state.output = reason;
+    state.output = parseToken(reason);
     state.outstanding = [];
     state.inbox = [];
-    state.history.push(this.event(HistoryEventType.ExecutionTerminated, { Input: JSON.stringify(reason) }));
-    this.persist(state, 1);
-    this.notifyParent(state, false, `Instance terminated: ${reason}`);
+    this.clearTimers(instanceId);
+    state.history.push(this.event(HistoryEventType.ExecutionTerminated, { Input: reason }));
+    state.history.push(this.event(HistoryEventType.ExecutionCompleted, { Result: reason, OrchestrationStatus: "Terminated" }));
+    this.persist(state, 2);
+    this.notifyParent(state, false, reason);
     return true;
   }
 
@@ -203,7 +262,20 @@ export class DurableEngine {
     const state = this.instances.get(instanceId);
     if (!state) return false;
     this.instances.delete(instanceId);
+    this.clearTimers(instanceId);
     return this.store.delete(instanceId);
+  }
+
+  /** DELETE instances/?createdTimeFrom=...: purge every instance created in the range with one of the statuses. */
+  purgeBy(createdFrom: Date, createdTo: Date, statuses: RuntimeStatus[]): number {
+    let deleted = 0;
+    for (const state of this.listInstances()) {
+      const created = Date.parse(state.createdTime);
+      if (created < createdFrom.getTime() || created > createdTo.getTime()) continue;
+      if (statuses.length > 0 && !statuses.includes(state.runtimeStatus)) continue;
+      if (this.purge(state.instanceId)) deleted++;
+    }
+    return deleted;
   }
 
   handleHttp(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
@@ -241,6 +313,10 @@ export class DurableEngine {
     };
   }
 
+  get hubName(): string {
+    return this.options.hubName;
+  }
+
   // ----- replay -----
 
   private schedulePump(instanceId: string): void {
@@ -269,6 +345,7 @@ export class DurableEngine {
 
   private async replayOnce(state: InstanceState): Promise<void> {
     const delivered = state.inbox[0];
+    const executionId = state.executionId;
     const started = this.event(HistoryEventType.OrchestratorStarted, {});
     const played = state.history.map((event) => ({ ...event, IsPlayed: true }));
     const history = [...played, started, { ...delivered, IsPlayed: false }];
@@ -285,42 +362,53 @@ export class DurableEngine {
       defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
     };
 
-    let outcome: { state: OrchestratorState; failure?: string };
+    let outcome: { state: OrchestratorState; actions: readonly OrchestratorAction[]; failure?: string; details?: string };
     try {
-      const result = await invokeFunction(this.options.recorder, state.name, { json: JSON.stringify(binding) });
-      outcome = { state: fromTypedData(result.response.returnValue) as OrchestratorState };
+      const result = await invokeFunction(this.options.recorder, this.orchestratorName(state.name) ?? state.name, { json: JSON.stringify(binding) });
+      const typed = fromTypedData(result.response.returnValue) as OrchestratorState;
+      // The handler's own object keeps the identity of re-yielded actions; the JSON copy cannot.
+      const raw = result.result as Partial<OrchestratorState> | undefined;
+      outcome = { state: typed, actions: Array.isArray(raw?.actions?.[0]) ? raw.actions[0] : (typed.actions?.[0] ?? []) };
     } catch (error) {
-      outcome = parseOrchestratorFailure(error);
+      outcome = { ...parseOrchestratorFailure(state.name, error), actions: [] };
     }
+
+    // User code (and app hooks) ran asynchronously: a terminate, purge or restart may have
+    // happened meanwhile, and its outcome must not be overwritten by this stale replay.
+    if (this.instances.get(state.instanceId) !== state || state.executionId !== executionId || TERMINAL_STATUSES.has(state.runtimeStatus) || state.inbox[0] !== delivered) return;
 
     // The delivered event and the replay marker are now history.
     state.inbox.shift();
     state.history.push(started, delivered);
-    if (state.runtimeStatus === "Pending") state.runtimeStatus = "Running";
+    if (state.runtimeStatus === "Pending" || state.runtimeStatus === "ContinuedAsNew") state.runtimeStatus = "Running";
     if (outcome.state.customStatus !== undefined) state.customStatus = outcome.state.customStatus;
 
     if (outcome.failure !== undefined) {
-      this.fail(state, outcome.failure, outcome.state.error ?? "");
+      this.fail(state, outcome.failure, outcome.details ?? "");
       return;
     }
 
     const newWork: PendingWork[] = [];
     try {
       this.applyRetryBookkeeping(state, delivered, newWork);
-      const actions = outcome.state.actions?.[0] ?? [];
-      const tasks = newTasks(state.knownActions, actions);
-      state.knownActions = actions.map(stripVolatile);
-      for (const { action } of tasks) this.scheduleAction(state, action, newWork);
+      const { leaves, reyields } = scheduledLeaves(outcome.actions);
+      checkDeterminism(leaves, state.scheduledIds, state.history);
+      for (const leaf of leaves.slice(state.scheduledIds.length)) state.scheduledIds.push(this.scheduleAction(state, leaf, newWork));
+      if (reyields > (state.reyields ?? 0)) {
+        state.reyields = reyields;
+        // The library keeps the task's id; Azure's extension schedules it again (azure-functions-durable-js#574).
+        this.log("warning", `Orchestration ${state.name} (${state.instanceId}) yielded an already-scheduled task inside a new Task.any/Task.all. The local host keeps the task, as durable-functions intends; on Azure the extension schedules it again (azure-functions-durable-js#574).`);
+      }
     } catch (error) {
-      if (error instanceof NonDeterminismError) {
-        this.fail(state, error.message, error.stack ?? "");
+      if (error instanceof NonDeterminismError || error instanceof UnsupportedActionError) {
+        this.fail(state, error.message, `Unhandled exception while executing orchestration: ${error.stack ?? error.message}`);
         return;
       }
       throw error;
     }
 
     if (outcome.state.isDone) {
-      const continueAsNew = (outcome.state.actions?.[0] ?? []).find((action) => action.actionType === ActionType.ContinueAsNew);
+      const continueAsNew = outcome.actions.find((action) => action.actionType === ActionType.ContinueAsNew);
       if (continueAsNew) {
         this.continueAsNew(state, continueAsNew.input);
         return;
@@ -328,8 +416,10 @@ export class DurableEngine {
       state.runtimeStatus = "Completed";
       state.output = outcome.state.output;
       state.outstanding = [];
+      this.clearTimers(state.instanceId);
       state.history.push(this.event(HistoryEventType.ExecutionCompleted, { Result: JSON.stringify(outcome.state.output ?? null), OrchestrationStatus: "Completed" }));
-      this.persist(state, 3);
+      state.history.push(this.event(HistoryEventType.OrchestratorCompleted, {}));
+      this.persist(state, 4);
       this.notifyParent(state, true, outcome.state.output);
       return;
     }
@@ -351,7 +441,7 @@ export class DurableEngine {
       state.retries[`timer:${timerId}`] = retry;
       state.retryTimers[String(timerId)] = `timer:${timerId}`;
       state.history.push(this.event(HistoryEventType.TimerCreated, { EventId: timerId, FireAt: fireAt }));
-      newWork.push({ kind: "timer", id: timerId, fireAt });
+      newWork.push({ kind: "timer", executionId: state.executionId, id: timerId, fireAt });
       return;
     }
     if (delivered.EventType === HistoryEventType.TimerFired && state.retryTimers[String(delivered.TimerId)]) {
@@ -363,91 +453,110 @@ export class DurableEngine {
       const id = state.nextSequence++;
       state.retries[String(id)] = retry;
       if (retry.kind === "activity") {
-        state.history.push(this.event(HistoryEventType.TaskScheduled, { EventId: id, Name: retry.name }));
-        newWork.push({ kind: "activity", id, name: retry.name, input: retry.input });
+        state.history.push(this.event(HistoryEventType.TaskScheduled, { EventId: id, Name: retry.name, Input: serializeInput(retry.input) }));
+        newWork.push({ kind: "activity", executionId: state.executionId, id, name: retry.name, input: retry.input });
       } else {
-        const instanceId = retry.instanceId ?? `${state.instanceId}:${id}`;
-        state.history.push(this.event(HistoryEventType.SubOrchestrationInstanceCreated, { EventId: id, Name: retry.name, InstanceId: instanceId }));
-        newWork.push({ kind: "subOrchestration", id, name: retry.name, instanceId, input: retry.input });
+        // DTFx's RetryInterceptor creates the sub-orchestration again: a default id is new each attempt.
+        const instanceId = retry.instanceId || `${state.executionId}:${id}`;
+        state.history.push(this.event(HistoryEventType.SubOrchestrationInstanceCreated, { EventId: id, Name: retry.name, InstanceId: instanceId, Input: serializeInput(retry.input) }));
+        newWork.push({ kind: "subOrchestration", executionId: state.executionId, id, name: retry.name, instanceId, input: retry.input });
       }
     }
   }
 
-  private scheduleAction(state: InstanceState, action: OrchestratorAction, newWork: PendingWork[]): void {
-    const id = state.nextSequence++;
+  /** Record a new task of the orchestrator's and return the id it takes. */
+  private scheduleAction(state: InstanceState, action: OrchestratorAction, newWork: PendingWork[]): number {
     const now = this.isoNow();
+    const executionId = state.executionId;
     switch (action.actionType) {
       case ActionType.CallActivity:
       case ActionType.CallActivityWithRetry: {
+        const id = state.nextSequence++;
         const name = action.functionName ?? "";
         state.history.push(this.event(HistoryEventType.TaskScheduled, { EventId: id, Name: name, Input: serializeInput(action.input) }));
-        newWork.push({ kind: "activity", id, name, input: action.input });
+        newWork.push({ kind: "activity", executionId, id, name, input: action.input });
         if (action.actionType === ActionType.CallActivityWithRetry && action.retryOptions) {
           state.retries[String(id)] = { kind: "activity", name, input: action.input, retryOptions: action.retryOptions, attempt: 1, firstScheduledAt: now };
         }
-        return;
+        return id;
       }
       case ActionType.CallSubOrchestrator:
       case ActionType.CallSubOrchestratorWithRetry: {
+        const id = state.nextSequence++;
         const name = action.functionName ?? "";
-        const instanceId = action.instanceId || `${state.instanceId}:${id}`;
+        // DTFx CreateSubOrchestrationInstanceCore: without an id the child is `<parent ExecutionId>:<task id>`.
+        const instanceId = action.instanceId || `${executionId}:${id}`;
         state.history.push(this.event(HistoryEventType.SubOrchestrationInstanceCreated, { EventId: id, Name: name, InstanceId: instanceId, Input: serializeInput(action.input) }));
-        newWork.push({ kind: "subOrchestration", id, name, instanceId, input: action.input });
+        newWork.push({ kind: "subOrchestration", executionId, id, name, instanceId, input: action.input });
         if (action.actionType === ActionType.CallSubOrchestratorWithRetry && action.retryOptions) {
-          state.retries[String(id)] = { kind: "subOrchestration", name, input: action.input, retryOptions: action.retryOptions, attempt: 1, firstScheduledAt: now, instanceId };
+          state.retries[String(id)] = { kind: "subOrchestration", name, input: action.input, retryOptions: action.retryOptions, attempt: 1, firstScheduledAt: now, instanceId: action.instanceId || undefined };
         }
-        return;
+        return id;
       }
       case ActionType.CreateTimer: {
+        const id = state.nextSequence++;
         const fireAt = new Date(action.fireAt ?? now).toISOString();
         state.history.push(this.event(HistoryEventType.TimerCreated, { EventId: id, FireAt: fireAt }));
-        newWork.push({ kind: "timer", id, fireAt });
-        return;
+        newWork.push({ kind: "timer", executionId, id, fireAt });
+        return id;
       }
-      case ActionType.ContinueAsNew:
-        state.nextSequence--; // continue-as-new takes no task id
-        return;
       default:
-        throw new NonDeterminismError(`Action type ${ActionType[action.actionType] ?? action.actionType} is not supported by the local host.`);
+        throw new UnsupportedActionError(`Action type ${ActionType[action.actionType] ?? action.actionType} is not supported by the local host.`);
     }
   }
 
+  /**
+   * A new execution of the same instance: fresh history and ids, a new execution id. Events
+   * raised and not yet delivered carry over (they address the instance, not the execution);
+   * completions of the old execution's work are dropped when they arrive.
+   */
   private continueAsNew(state: InstanceState, input: unknown): void {
     const parsed = typeof input === "string" ? safeParse(input) : input;
-    state.runtimeStatus = "Running";
+    this.clearTimers(state.instanceId);
+    const executionId = newGuid();
+    const parent = state.parentInstanceId && state.parentExecutionId !== undefined && state.parentTaskId !== undefined ? { instanceId: state.parentInstanceId, executionId: state.parentExecutionId, taskId: state.parentTaskId } : undefined;
+    state.runtimeStatus = "ContinuedAsNew";
+    state.executionId = executionId;
     state.input = parsed;
     state.history = [];
-    state.inbox = [this.event(HistoryEventType.ExecutionStarted, { Name: state.name, Input: JSON.stringify(parsed ?? null) })];
+    state.inbox = [this.executionStarted(state.instanceId, executionId, state.name, parsed, parent), ...state.inbox.filter((event) => event.EventType === HistoryEventType.EventRaised)];
     state.nextSequence = 0;
-    state.knownActions = [];
+    state.scheduledIds = [];
+    state.reyields = 0;
     state.outstanding = [];
     state.retries = {};
     state.retryTimers = {};
     this.persist(state, 1);
   }
 
-  private fail(state: InstanceState, message: string, details: string): void {
+  private fail(state: InstanceState, reason: string, details: string): void {
     state.runtimeStatus = "Failed";
-    state.output = message;
+    state.output = reason;
     state.outstanding = [];
-    state.history.push(this.event(HistoryEventType.ExecutionFailed, { Reason: message, Details: details, OrchestrationStatus: "Failed" }));
+    this.clearTimers(state.instanceId);
+    // DTFx records a failure as ExecutionCompleted with status Failed and the reason as its result.
+    state.history.push(this.event(HistoryEventType.ExecutionCompleted, { Result: reason, OrchestrationStatus: "Failed" }));
     this.persist(state, 1);
-    this.log("error", `Orchestration ${state.name} (${state.instanceId}) failed: ${message}`);
-    this.notifyParent(state, false, message, details);
+    this.log("error", `Orchestration ${state.name} (${state.instanceId}) failed: ${reason}`);
+    this.notifyParent(state, false, reason, details);
   }
 
   private notifyParent(child: InstanceState, succeeded: boolean, result: unknown, details = ""): void {
     if (!child.parentInstanceId || child.parentTaskId === undefined) return;
     const parent = this.instances.get(child.parentInstanceId);
     if (!parent || TERMINAL_STATUSES.has(parent.runtimeStatus)) return;
-    this.completeWork(parent, child.parentTaskId, succeeded
+    this.completeWork(parent, child.parentExecutionId ?? parent.executionId, child.parentTaskId, succeeded
       ? this.event(HistoryEventType.SubOrchestrationInstanceCompleted, { TaskScheduledId: child.parentTaskId, Result: JSON.stringify(result ?? null) })
       : this.event(HistoryEventType.SubOrchestrationInstanceFailed, { TaskScheduledId: child.parentTaskId, Reason: String(result), Details: details }));
   }
 
-  /** Record a completion for outstanding work `id` (ignored when that work is no longer outstanding). */
-  private completeWork(state: InstanceState, id: number, completion: HistoryEvent): void {
-    const index = state.outstanding.findIndex((work) => work.id === id);
+  /** Record a completion for outstanding work `id` of execution `executionId`; anything else is stale and dropped. */
+  private completeWork(state: InstanceState, executionId: string, id: number, completion: HistoryEvent): void {
+    if (state.executionId !== executionId) {
+      this.log("debug", `Dropped a ${HistoryEventType[completion.EventType]} for task ${id} of an earlier execution of ${state.instanceId}.`);
+      return;
+    }
+    const index = state.outstanding.findIndex((work) => work.id === id && work.executionId === executionId);
     if (index < 0) return;
     state.outstanding.splice(index, 1);
     state.inbox.push(completion);
@@ -463,19 +572,19 @@ export class DurableEngine {
         this.track(this.runActivity(state.instanceId, work));
         return;
       case "timer":
-        this.armTimer(state.instanceId, work.id, Date.parse(work.fireAt));
+        this.armTimer(state.instanceId, work.executionId, work.id, Date.parse(work.fireAt));
         return;
       case "subOrchestration": {
         const child = this.instances.get(work.instanceId);
-        if (child && child.parentInstanceId === state.instanceId && child.parentTaskId === work.id) {
+        if (child && child.parentInstanceId === state.instanceId && child.parentTaskId === work.id && child.parentExecutionId === work.executionId) {
           // Already started (we are resuming after a restart): deliver its result if it finished.
           if (TERMINAL_STATUSES.has(child.runtimeStatus)) this.notifyParent(child, child.runtimeStatus === "Completed", child.output, "");
           return;
         }
         try {
-          this.startInstance(work.name, work.instanceId, work.input, { instanceId: state.instanceId, taskId: work.id });
+          this.startInstance(work.name, work.instanceId, work.input, { instanceId: state.instanceId, executionId: work.executionId, taskId: work.id });
         } catch (error) {
-          this.completeWork(state, work.id, this.event(HistoryEventType.SubOrchestrationInstanceFailed, { TaskScheduledId: work.id, Reason: (error as Error).message, Details: "" }));
+          this.completeWork(state, work.executionId, work.id, this.event(HistoryEventType.SubOrchestrationInstanceFailed, { TaskScheduledId: work.id, Reason: (error as Error).message, Details: "" }));
         }
         return;
       }
@@ -486,15 +595,20 @@ export class DurableEngine {
     await this.acquireActivitySlot();
     let completion: HistoryEvent;
     try {
+      const functionName = this.functionNamed(work.name, "activityTrigger");
+      if (!functionName) throw new MissingActivityError(work.name);
       const duplicate = this.faults.duplicateActivityDelivery;
       const deliveries = duplicate === true || (typeof duplicate === "function" && duplicate(work.name)) ? 2 : 1;
       let result: RpcTypedData | undefined;
       for (let delivery = 0; delivery < deliveries; delivery++) {
-        const response = await invokeFunction(this.options.recorder, work.name, activityTriggerData(work.input));
+        const response = await invokeFunction(this.options.recorder, functionName, activityTriggerData(work.input), {
+          extraInputsByType: { durableClient: this.clientInputData() },
+          outputs: this.options.outputs,
+        });
         result = response.response.returnValue;
       }
-      const value = fromTypedData(result);
-      completion = this.event(HistoryEventType.TaskCompleted, { TaskScheduledId: work.id, Result: value === undefined ? undefined : JSON.stringify(value) });
+      // An activity that returns nothing completes with a null result (TaskActivityShim), never "undefined".
+      completion = this.event(HistoryEventType.TaskCompleted, { TaskScheduledId: work.id, Result: JSON.stringify(fromTypedData(result) ?? null) });
     } catch (error) {
       const cause = error instanceof FunctionInvocationError ? error.cause : error;
       const message = cause instanceof Error ? cause.message : String(cause);
@@ -508,7 +622,7 @@ export class DurableEngine {
     }
     if (this.stopped) return;
     const state = this.instances.get(instanceId);
-    if (state && !TERMINAL_STATUSES.has(state.runtimeStatus)) this.completeWork(state, work.id, completion);
+    if (state && !TERMINAL_STATUSES.has(state.runtimeStatus)) this.completeWork(state, work.executionId, work.id, completion);
   }
 
   private acquireActivitySlot(): Promise<void> {
@@ -525,9 +639,9 @@ export class DurableEngine {
     else this.activitySlots++;
   }
 
-  private armTimer(instanceId: string, id: number, fireAt: number): void {
-    const key = `${instanceId}#${id}`;
-    const timer: { instanceId: string; id: number; fireAt: number; handle?: NodeJS.Timeout } = { instanceId, id, fireAt };
+  private armTimer(instanceId: string, executionId: string, id: number, fireAt: number): void {
+    const key = `${instanceId}\n${executionId}\n${id}`;
+    const timer: TimerEntry = { instanceId, executionId, id, fireAt };
     this.timers.set(key, timer);
     if (this.manualClock) {
       if (fireAt <= this.clock.now()) queueMicrotask(() => this.fireDueTimers());
@@ -536,12 +650,21 @@ export class DurableEngine {
     this.rearm(key, timer);
   }
 
+  /** Forget every timer of an instance (its execution ended, or it is gone). */
+  private clearTimers(instanceId: string): void {
+    for (const [key, timer] of this.timers) {
+      if (timer.instanceId !== instanceId) continue;
+      if (timer.handle) clearTimeout(timer.handle);
+      this.timers.delete(key);
+    }
+  }
+
   /**
    * Real clock: each timer wakes itself. Node's timers run on a monotonic clock and may wake a
    * millisecond before Date.now() reaches fireAt, and setTimeout caps at ~24.8 days: in both cases
    * the timer sleeps again for what remains, so it can never be left without a wake-up.
    */
-  private rearm(key: string, timer: { instanceId: string; id: number; fireAt: number; handle?: NodeJS.Timeout }): void {
+  private rearm(key: string, timer: TimerEntry): void {
     const delay = Math.max(0, timer.fireAt - this.clock.now());
     timer.handle = setTimeout(() => {
       if (this.timers.get(key) !== timer) return;
@@ -558,11 +681,37 @@ export class DurableEngine {
       this.timers.delete(key);
       const state = this.instances.get(timer.instanceId);
       if (!state || TERMINAL_STATUSES.has(state.runtimeStatus)) continue;
-      this.completeWork(state, timer.id, this.event(HistoryEventType.TimerFired, { TimerId: timer.id, FireAt: new Date(timer.fireAt).toISOString() }));
+      this.completeWork(state, timer.executionId, timer.id, this.event(HistoryEventType.TimerFired, { TimerId: timer.id, FireAt: new Date(timer.fireAt).toISOString() }));
     }
   }
 
   // ----- plumbing -----
+
+  /** A registered function with this trigger type, matched case-insensitively as Functions does. */
+  private functionNamed(name: string, triggerType: string): string | undefined {
+    const wanted = name.toLowerCase();
+    for (const [registered, registration] of this.options.recorder.functions) {
+      if (registered.toLowerCase() !== wanted) continue;
+      const [, trigger] = findTriggerBinding(registration.metadata.bindings);
+      return trigger.type === triggerType ? registered : undefined;
+    }
+    return undefined;
+  }
+
+  private unknownOrchestratorMessage(name: string): string {
+    const known = [...this.options.recorder.functions].filter(([, registration]) => findTriggerBinding(registration.metadata.bindings)[1].type === "orchestrationTrigger").map(([registered]) => `'${registered}'`);
+    return `The function '${name}' doesn't exist, is disabled, or is not an orchestrator function. Additional info: The following are the known orchestrator functions: ${known.join(", ")}.`;
+  }
+
+  private executionStarted(instanceId: string, executionId: string, name: string, input: unknown, parent?: { instanceId: string; executionId: string; taskId: number }): HistoryEvent {
+    const parentState = parent ? this.instances.get(parent.instanceId) : undefined;
+    return this.event(HistoryEventType.ExecutionStarted, {
+      Name: name,
+      Input: input === undefined ? undefined : JSON.stringify(input),
+      OrchestrationInstance: { InstanceId: instanceId, ExecutionId: executionId },
+      ...(parent ? { ParentInstance: { Name: parentState?.name ?? "", OrchestrationInstance: { InstanceId: parent.instanceId, ExecutionId: parent.executionId }, TaskScheduleId: parent.taskId } } : {}),
+    });
+  }
 
   private track<T>(promise: Promise<T>): void {
     const tracked = promise.catch((error: unknown) => this.log("error", `Durable engine: ${(error as Error).stack ?? String(error)}`));
@@ -591,6 +740,13 @@ export class DurableEngine {
   }
 }
 
+/** The extension's answer when an activity name has no activity function (TaskNonexistentActivityShim). */
+class MissingActivityError extends Error {
+  constructor(name: string) {
+    super(`Activity function '${name}' does not exist.`);
+  }
+}
+
 /** The worker hands the activity its input as the extension does: JSON for values, string for strings. */
 function activityTriggerData(input: unknown): RpcTypedData {
   if (typeof input === "string") return { string: input }; // already JSON (durable-functions processInput)
@@ -610,25 +766,32 @@ function safeParse(text: string): unknown {
   }
 }
 
-/** Drop fields that legitimately change between replays (a timer being cancelled). */
-function stripVolatile(action: OrchestratorAction): OrchestratorAction {
-  const { isCanceled: _ignored, ...rest } = action;
-  return rest.compoundActions ? { ...rest, compoundActions: rest.compoundActions.map(stripVolatile) } : rest;
+/** The extension's ParseToJToken: JSON when the text is JSON, the text itself otherwise. */
+function parseToken(text: string): unknown {
+  return text.trim().length === 0 ? text : safeParse(text);
 }
 
-/** An orchestrator that throws carries its state after `$OutOfProcData$:` (durable-facts §3). */
-function parseOrchestratorFailure(error: unknown): { state: OrchestratorState; failure: string } {
+/**
+ * An orchestrator that throws carries its state after `$OutOfProcData$:` (durable-facts §3). The
+ * extension's shim then fails the instance with `Orchestrator function '<name>' failed: <error>`
+ * (OutOfProcOrchestrationShim.ScheduleDurableTaskEvents), which is the instance's output and the
+ * Reason a parent sees.
+ */
+function parseOrchestratorFailure(name: string, error: unknown): { state: OrchestratorState; failure: string; details: string } {
   const cause = error instanceof FunctionInvocationError ? error.cause : error;
   const message = cause instanceof Error ? cause.message : String(cause);
+  // The stack's first line repeats the message (and its state JSON): keep the frames only.
+  const stack = cause instanceof Error ? (cause.stack ?? "").split("\n").filter((line) => /^\s+at /.test(line)).join("\n") : "";
   const marker = "$OutOfProcData$:";
   const at = message.indexOf(marker);
   if (at >= 0) {
     try {
       const state = JSON.parse(message.slice(at + marker.length)) as OrchestratorState;
-      return { state, failure: state.error ?? message.slice(0, at).trim() };
+      const reported = state.error ?? message.slice(0, at).trim();
+      return { state, failure: `Orchestrator function '${name}' failed: ${reported}`, details: `Message: ${reported}, StackTrace: ${stack}` };
     } catch {
       // fall through: report the raw message
     }
   }
-  return { state: { isDone: false, actions: [[]] }, failure: message };
+  return { state: { isDone: false, actions: [[]] }, failure: `Orchestrator function '${name}' failed: ${message}`, details: `Message: ${message}, StackTrace: ${stack}` };
 }

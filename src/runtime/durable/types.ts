@@ -44,6 +44,10 @@ export interface HistoryEvent {
   FireAt?: string;
   InstanceId?: string;
   OrchestrationStatus?: string;
+  /** ExecutionStarted: the instance and execution it starts, as DTFx's OrchestrationInstance. */
+  OrchestrationInstance?: { InstanceId: string; ExecutionId: string };
+  /** ExecutionStarted of a sub-orchestration: its parent (DTFx ParentInstance). */
+  ParentInstance?: { Name: string; OrchestrationInstance: { InstanceId: string; ExecutionId: string }; TaskScheduleId: number };
 }
 
 export enum ActionType {
@@ -97,11 +101,15 @@ export type RuntimeStatus = "Pending" | "Running" | "Completed" | "ContinuedAsNe
 
 export const TERMINAL_STATUSES: ReadonlySet<RuntimeStatus> = new Set(["Completed", "Failed", "Terminated"]);
 
-/** A task the host must perform on the orchestration's behalf. */
+/**
+ * A task the host must perform on the orchestration's behalf. `executionId` is the execution that
+ * scheduled it: its completion is dropped if the instance has moved on (continue-as-new,
+ * terminate and restart), as the real backend drops messages with another ExecutionId.
+ */
 export type PendingWork =
-  | { kind: "activity"; id: number; name: string; input: unknown }
-  | { kind: "timer"; id: number; fireAt: string }
-  | { kind: "subOrchestration"; id: number; name: string; instanceId: string; input: unknown };
+  | { kind: "activity"; executionId: string; id: number; name: string; input: unknown }
+  | { kind: "timer"; executionId: string; id: number; fireAt: string }
+  | { kind: "subOrchestration"; executionId: string; id: number; name: string; instanceId: string; input: unknown };
 
 /** Host-side bookkeeping for an action with retry options (durable-facts §4). */
 export interface RetryState {
@@ -112,12 +120,14 @@ export interface RetryState {
   /** Attempt number the library is on (starts at 1, +1 per failure). */
   attempt: number;
   firstScheduledAt: string;
-  /** Child instance id for sub-orchestrations (every attempt reuses it). */
+  /** Sub-orchestrations: the id the orchestrator gave; without one each attempt gets `<executionId>:<taskId>` (DTFx). */
   instanceId?: string;
 }
 
 export interface InstanceState {
   instanceId: string;
+  /** This execution (new on start and on continue-as-new), 32 hex digits as DTFx makes them. */
+  executionId: string;
   name: string;
   runtimeStatus: RuntimeStatus;
   input: unknown;
@@ -128,14 +138,21 @@ export interface InstanceState {
   parentInstanceId?: string;
   /** Id of the SubOrchestrationInstanceCreated event in the parent. */
   parentTaskId?: number;
+  /** The parent execution that created this child: a result for another execution is dropped. */
+  parentExecutionId?: string;
   /** Every event already delivered to the orchestrator. */
   history: HistoryEvent[];
   /** Completions not yet delivered, oldest first; delivered one per replay. */
   inbox: HistoryEvent[];
   /** Next sequence number the library will give a task (mirrors TaskOrchestrationExecutor). */
   nextSequence: number;
-  /** Flattened actions the orchestrator has returned so far (for new-action and non-determinism checks). */
-  knownActions: OrchestratorAction[];
+  /**
+   * Ids of the orchestrator's own tasks in the order it first yielded them (leaf i has id
+   * scheduledIds[i]); retry attempts and retry timers are the host's and are not listed.
+   */
+  scheduledIds: number[];
+  /** Re-yields seen so far (an already-scheduled task inside a new Task.any / Task.all). */
+  reyields?: number;
   /** Work scheduled and not yet completed (re-dispatched after a restart). */
   outstanding: PendingWork[];
   /** Retry bookkeeping keyed by the id of the task/timer currently representing the retried action. */

@@ -97,15 +97,25 @@ export interface HookRegistration {
   callback: (context: unknown) => unknown;
 }
 
+/** The hook names the Node worker accepts; it throws a RangeError for any other. */
+export const HOOK_TYPES = ["appStart", "appTerminate", "preInvocation", "postInvocation", "log"] as const;
+
 interface Disposable {
   dispose(): void;
 }
 
 /** Everything one loaded app registered with the stand-in core API. */
 export class CoreApiRecorder {
+  /** Run every hook of `type`, in registration order, one after the other (the worker's executeHooks). */
+  async runHooks(type: (typeof HOOK_TYPES)[number], context: unknown): Promise<void> {
+    for (const hook of this.hooks.filter((candidate) => candidate.type === type)) await hook.callback(context);
+  }
+
   programmingModel: ProgrammingModel | undefined;
   readonly functions = new Map<string, Registration>();
   readonly hooks: HookRegistration[] = [];
+  /** Shared by every app-level and invocation-level hook (the worker's `appHookData`). */
+  readonly appHookData: Record<string, unknown> = {};
   logSink: (level: string, category: string, message: string) => void = () => {};
 
   /** The object `require("@azure/functions-core")` returns inside the app. */
@@ -123,6 +133,7 @@ export class CoreApiRecorder {
       return { dispose: () => this.functions.delete(metadata.name) };
     },
     registerHook: (type: string, callback: (context: unknown) => unknown): Disposable => {
+      if (!(HOOK_TYPES as readonly string[]).includes(type)) throw new RangeError(`Unrecognized hook "${type}"`);
       const hook = { type, callback };
       this.hooks.push(hook);
       return {
