@@ -44,7 +44,7 @@ let nginxPort = 0;
 let containers: Container[] = [];
 
 /** Container App secrets with test values (in Azure they are Key Vault references). */
-const SECRET_VALUES: Record<string, string> = { "gateway-token": GATEWAY_TOKEN, "entra-client-secret": "contract-test-app-password" };
+const SECRET_VALUES: Record<string, string> = { "gateway-token": GATEWAY_TOKEN, "entra-client-secret": "contract-test-sign-in-secret", "teams-app-password": "contract-test-app-password" };
 
 function envFor(container: Container): Record<string, string> {
   const env: Record<string, string> = {};
@@ -93,20 +93,26 @@ beforeAll(async () => {
     managedEnvironment: outputs("managedEnvironment", { resourceId: "/env", defaultDomain: "contract.westeurope.azurecontainerapps.io" }),
     appInsights: outputs("appInsights", { connectionString: "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/" }),
     entraApp: outputs("entraApp", { appId: "11111111-1111-4111-8111-111111111111", applicationObjectId: "x", servicePrincipalId: "y" }),
+    botApp: outputs("botApp", { appId: "22222222-2222-4222-8222-222222222222", applicationObjectId: "b", servicePrincipalId: "c" }),
   }) as { template: { initContainers: Container[]; containers: Container[] } };
   containers = desired.template.containers;
 
-  // 1. The init container: the real seed script writes openclaw.json onto the (temp) share.
+  // 1. The init container: the real seed script writes openclaw.json onto the (temp) share and
+  // installs the pinned Teams plugin there, through the real `openclaw plugins install` (the
+  // image's /app/openclaw.mjs is the local install here).
   const seed = desired.template.initContainers[0];
-  const seeded = spawnSync(NODE24, seed.command!.slice(1), { env: { ...envFor(seed), PATH: process.env.PATH }, encoding: "utf8" });
-  expect(seeded.status, seeded.stderr).toBe(0);
+  // The machine's environment first (its CA trust and proxy settings reach the npm registry), then the container's.
+  const seedEnv = { ...process.env, ...envFor(seed), OPENCLAW_ENTRY: OPENCLAW, PATH: `${path.dirname(NODE24)}:${process.env.PATH}`, HOME: path.join(work, "home") };
+  const seeded = spawnSync(NODE24, seed.command!.slice(1), { env: seedEnv, encoding: "utf8", timeout: 240_000 });
+  expect(seeded.status, `${seeded.stdout}\n${seeded.stderr}`).toBe(0);
   const config = JSON.parse(fs.readFileSync(path.join(stateDir, "openclaw.json"), "utf8"));
   expect(config.gateway).toMatchObject({ mode: "local", bind: "lan", auth: { mode: "token" }, trustedProxies: ["127.0.0.1"] });
-
-  // 2. The Teams plugin (baked into the runtime image by infra/openclaw/Dockerfile; installed here).
+  expect(seeded.stdout).toContain("installing plugin @openclaw/msteams@");
+  // A second start finds the pinned plugin on the share and installs nothing.
+  const again = spawnSync(NODE24, seed.command!.slice(1), { env: seedEnv, encoding: "utf8", timeout: 60_000 });
+  expect(again.status, again.stderr).toBe(0);
+  expect(again.stdout).toMatch(/plugin @openclaw\/msteams@[\d.]+ present/);
   const openclawEnv = envFor(containers[0]);
-  const plugin = spawnSync(NODE24, [OPENCLAW, "plugins", "install", "@openclaw/msteams"], { env: { ...process.env, PATH: `${path.dirname(NODE24)}:${process.env.PATH}`, HOME: path.join(work, "home"), ...openclawEnv }, encoding: "utf8", timeout: 240_000 });
-  expect(plugin.status, `${plugin.stdout}\n${plugin.stderr}`).toBe(0);
 
   // 3. The gateway, with the container's own arguments and environment.
   const args = containers[0].args!.map((arg) => (arg === "openclaw.mjs" ? OPENCLAW : arg));
