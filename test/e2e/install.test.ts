@@ -6,6 +6,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { footprint, install, postJson, startInProcessHost, startTestSandbox, writesIn, getJson, type RunningHost, waitForOperation } from "./harness";
 import type { Sandbox } from "../../src/sandbox";
+import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 
 let sandbox: Sandbox & { logFile: string; dir: string };
 let host: RunningHost;
@@ -67,8 +68,11 @@ describe("install against the sandbox", () => {
       OPENCLAW_STATE_DIR: "/home/node/.openclaw",
       OPENCLAW_DISABLE_BONJOUR: "1",
       OPENCLAW_GATEWAY_TOKEN: "secretRef:gateway-token",
-      MSTEAMS_APP_PASSWORD: "secretRef:entra-client-secret",
+      MSTEAMS_APP_PASSWORD: "secretRef:teams-app-password",
+      // ~/.config/openclaw (the auth profiles' key) lives on the share too.
+      XDG_CONFIG_HOME: "/home/node/.openclaw/.config",
     });
+    expect(template.volumes).toEqual([expect.objectContaining({ storageType: "AzureFile", storageName: "openclaw-state", mountOptions: expect.stringContaining("uid=1000") })]);
     expect(env.APPLICATIONINSIGHTS_CONNECTION_STRING).toMatch(/^InstrumentationKey=/);
     for (const secret of app.properties.configuration.secrets) {
       expect(secret.value).toBeUndefined();
@@ -77,7 +81,9 @@ describe("install against the sandbox", () => {
     }
     const seed = JSON.parse(template.initContainers[0].env.find((entry: Anything) => entry.name === "OPENCLAW_SEED_CONFIG").value);
     expect(seed.gateway).toMatchObject({ mode: "local", bind: "lan", trustedProxies: ["127.0.0.1"], controlUi: { allowedOrigins: [`https://${app.properties.configuration.ingress.fqdn}`] } });
-    expect(openclaw.probes.map((probe: Anything) => `${probe.type}:${probe.httpGet?.path}`)).toEqual(["Startup:/healthz", "Liveness:/healthz", "Readiness:/readyz"]);
+    expect(openclaw.probes.map((probe: Anything) => `${probe.type}:${probe.httpGet?.path}:${probe.httpGet?.port}`)).toEqual(["Startup:/healthz:18789", "Liveness:/healthz:18789", "Readiness:/readyz:18789"]);
+    const seedEnv = Object.fromEntries(template.initContainers[0].env.map((entry: Anything) => [entry.name, entry.value]));
+    expect(JSON.parse(seedEnv.OPENCLAW_SEED_PLUGINS)).toEqual(["@openclaw/msteams@2026.9.5"]);
     expect(app.properties.latestRevisionName).toMatch(/^openclaw--/);
 
     const [auth] = resources("Microsoft.App/containerApps/authConfigs", "demo");
@@ -88,14 +94,29 @@ describe("install against the sandbox", () => {
 
     const graph = (sandbox.inspect() as { graph: Anything[] }).graph;
     const entraApp = graph.find((object) => object.kind === "application" && object.displayName === "shire-demo");
+    expect(entraApp.uniqueName).toMatch(/^shire-demo-[a-z0-9]{5}$/);
+    expect(entraApp.web?.implicitGrantSettings?.enableIdTokenIssuance).toBe(true);
     const principal = graph.find((object) => object.kind === "servicePrincipal" && object.appId === entraApp.appId);
     expect(principal.appRoleAssignmentRequired).toBe(true);
     expect(principal.assignments.map((assignment: Anything) => assignment.principalDisplayName).sort()).toEqual(["shire-admins", "shire-demo"]);
-    expect(bot.properties.msaAppId).toBe(entraApp.appId);
     expect(auth.properties.identityProviders.azureActiveDirectory.registration.clientId).toBe(entraApp.appId);
+    // The bot has its own app, which Bot Framework can get tokens for without an assignment.
+    const botApp = graph.find((object) => object.kind === "application" && object.displayName === "shire-demo-bot");
+    const botPrincipal = graph.find((object) => object.kind === "servicePrincipal" && object.appId === botApp.appId);
+    expect(botPrincipal.appRoleAssignmentRequired ?? false).toBe(false);
+    expect(bot.properties.msaAppId).toBe(botApp.appId);
+    expect(env.MSTEAMS_APP_ID).toBe(botApp.appId);
+    // The groups are Shire's: keyed by uniqueName and owned by the broker (never anonymous).
+    const admins = graph.filter((object) => object.kind === "group" && object.displayName === "shire-admins");
+    expect(admins).toHaveLength(1);
+    expect(admins[0].uniqueName).toBe("shire-admins");
+    expect(admins[0].owners).toEqual([SANDBOX_BROKER_OBJECT_ID]);
+    // Operators can write channel tokens into the vault (RBAC mode gives no one data access by default).
+    expect(assignments.find((assignment) => assignment.properties.principalId === admins[0].id)?.properties).toMatchObject({ principalType: "Group", scope: vault.id });
+    expect(assignments.find((assignment) => assignment.properties.principalId === admins[0].id)?.properties.roleDefinitionId).toMatch(/b86a8fe4-44ce-4948-aee5-eccb2c155cd7$/);
 
     const secrets = Object.keys((sandbox.inspect() as { keyvault: Record<string, object> }).keyvault[vault.name]).sort();
-    expect(secrets).toEqual(["entra-client-secret", "gateway-token", "storage-account-key"]);
+    expect(secrets).toEqual(["entra-client-secret", "gateway-token", "storage-account-key", "teams-app-password"]);
     expect(footprint(sandbox, "demo").website).toMatchObject({ staticWebsite: { enabled: true, indexDocument: "index.html" }, web: ["index.html"] });
 
     const slug = await getJson<{ state: string; image: string; lastOperationId: string }>(`${host.url}/api/slugs/demo`);
