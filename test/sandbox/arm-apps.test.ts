@@ -111,6 +111,23 @@ describe("provisioning", () => {
   });
 });
 
+describe("PATCH and revisions", () => {
+  it("checks a PATCH like a PUT, makes a revision for a template change, and activates / deactivates revisions", async () => {
+    const first = await put("app-patched", app());
+    expect(await errorOf(clients.containerApps.containerApps.beginUpdateAndWait("rg-apps", "app-patched", { location: "westeurope", template: { containers: [container({ resources: { cpu: 9, memory: "1Gi" } })] } }))).toMatchObject({ statusCode: 400, code: "ContainerAppInvalidResourceTotal" });
+    await clients.containerApps.containerApps.beginUpdateAndWait("rg-apps", "app-patched", { location: "westeurope", template: { containers: [container({ image: "img:2" })] } });
+    const patched = await clients.containerApps.containerApps.get("rg-apps", "app-patched");
+    expect(patched.template?.containers?.[0].image).toBe("img:2");
+    // What the PATCH did not name stays: the scale settings of the first PUT.
+    expect(patched.template?.scale).toMatchObject({ minReplicas: 1, maxReplicas: 1 });
+    expect(patched.latestRevisionName).not.toBe(first.latestRevisionName);
+    await clients.containerApps.containerAppsRevisions.activateRevision("rg-apps", "app-patched", first.latestRevisionName!);
+    expect((await clients.containerApps.containerAppsRevisions.getRevision("rg-apps", "app-patched", first.latestRevisionName!)).active).toBe(true);
+    await clients.containerApps.containerAppsRevisions.deactivateRevision("rg-apps", "app-patched", first.latestRevisionName!);
+    expect((await clients.containerApps.containerAppsRevisions.getRevision("rg-apps", "app-patched", first.latestRevisionName!)).active).toBe(false);
+  });
+});
+
 describe("inline secrets", () => {
   it("never shows a value on GET, returns it from listSecrets, and keeps it out of the request log", async () => {
     const value = "inline-secret-value-4c1d";

@@ -162,6 +162,17 @@ describe("PUT replaces", () => {
   });
 });
 
+describe("required properties", () => {
+  it("requires `properties` where the REST spec does (vaults), not where only the generated schema listed it (AI accounts)", async () => {
+    const { resource } = ids(sandbox);
+    const account = await armRaw(sandbox, "PUT", `${resource("rg-writes", "Microsoft.CognitiveServices", "accounts", "ai-bare-1")}?api-version=${API.cognitive}`, { location: "westeurope", kind: "AIServices", sku: { name: "S0" } });
+    expect(account.status).toBe(201);
+    const bare = errorBody(await armRaw(sandbox, "PUT", `${resource("rg-writes", "Microsoft.KeyVault", "vaults", "kv-bare-1")}?api-version=${API.keyVault}`, { location: "westeurope" }));
+    expect(bare).toMatchObject({ status: 400, code: "InvalidRequestContent" });
+    expect(bare.message).toContain("'properties'");
+  });
+});
+
 describe("requests ARM itself refuses", () => {
   it("a malformed api-version, and GET on an action", async () => {
     const { group: rg, resource } = ids(sandbox);
