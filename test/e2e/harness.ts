@@ -16,7 +16,7 @@ export interface OperationView {
   id: string;
   status: string;
   message: string;
-  steps: { id: string; status: string; action?: string; error?: string; durationMs?: number }[];
+  steps: { id: string; status: string; action?: string; error?: string; durationMs?: number; attempts?: number }[];
 }
 
 export async function startTestSandbox(faults: Partial<SandboxFaultSettings> = {}): Promise<Sandbox & { logFile: string; dir: string }> {

@@ -48,7 +48,7 @@ export function applicationHandlers(context: GraphContext): Record<string, Graph
       if (typeof values.displayName !== "string" || !values.displayName) throw badRequest("Property 'displayName' is required.");
       const appId = randomUUID();
       checkApplicationValues(values, { appId, tenantId: env.tenantId, verifiedDomains: [TENANT_DOMAIN] });
-      if (values.uniqueName !== undefined && store.list("application").some((object) => String(object.data.uniqueName ?? "").toLowerCase() === String(values.uniqueName).toLowerCase())) {
+      if (values.uniqueName !== undefined && store.listForWrite("application").some((object) => String(object.data.uniqueName ?? "").toLowerCase() === String(values.uniqueName).toLowerCase())) {
         throw badRequest("Another object with the same value for property uniqueName already exists.", "Request_MultipleObjectsWithSameKeyValue");
       }
       const defaults = { signInAudience: "AzureADMyOrg", tags: [], identifierUris: [], appRoles: [], requiredResourceAccess: [], keyCredentials: [], groupMembershipClaims: null, description: null, notes: null, publisherDomain: TENANT_DOMAIN, web: WEB_DEFAULTS, spa: { redirectUris: [] }, publicClient: { redirectUris: [] }, api: API_DEFAULTS };

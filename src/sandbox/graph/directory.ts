@@ -90,7 +90,7 @@ export function directoryHandlers(context: GraphContext): Record<string, GraphHa
       checkQuota(context, call.caller);
       const values = checkBody("group", body(call.request), "create");
       checkGroupValues(values, "create");
-      if (values.uniqueName !== undefined && store.list("group").some((object) => String(object.data.uniqueName ?? "").toLowerCase() === String(values.uniqueName).toLowerCase())) {
+      if (values.uniqueName !== undefined && store.listForWrite("group").some((object) => String(object.data.uniqueName ?? "").toLowerCase() === String(values.uniqueName).toLowerCase())) {
         throw badRequest("Another object with the same value for property uniqueName already exists.", "Request_MultipleObjectsWithSameKeyValue");
       }
       const binds = { members: (values["members@odata.bind"] ?? []) as unknown[], owners: (values["owners@odata.bind"] ?? []) as unknown[] };

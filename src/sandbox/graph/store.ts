@@ -86,6 +86,14 @@ export class GraphStore {
     return kind === "servicePrincipal" ? [...stored, ...this.managedIdentities()] : stored;
   }
 
+  /**
+   * Live objects whether or not reads can see them yet: writes go to the tenant's primary replica,
+   * so a key uniqueness check (uniqueName, appId) sees an object created a moment ago.
+   */
+  listForWrite(kind: Kind): DirectoryObject[] {
+    return [...this.objects.values()].filter((object) => object.kind === kind && object.deletedAt === undefined);
+  }
+
   create(kind: Kind, data: Record<string, unknown>, createdBy: string, owners: string[]): DirectoryObject {
     const id = randomUUID();
     const object: DirectoryObject = { kind, data: { id, ...data, createdDateTime: new Date(this.env.clock.now()).toISOString() }, createdAt: this.env.clock.now(), createdBy, owners };
