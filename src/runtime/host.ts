@@ -2,18 +2,24 @@
  * The local Functions host: loads a v4 Node app the way the worker does and serves it on one
  * machine, playing the roles Azure Functions plays in the cloud: HTTP triggers on
  * 127.0.0.1:<port>/<routePrefix>/..., queue triggers from Azure Storage (Azurite when nothing is
- * configured), timer triggers, and the Durable Task extension (durable/engine.ts).
+ * configured), timer triggers, output bindings, app hooks, and the Durable Task extension
+ * (durable/engine.ts).
  */
 import http from "node:http";
+import os from "node:os";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { loadApp, type LoadedApp } from "./worker/load-app";
 import { findTriggerBinding, FunctionInvocationError, invokeFunction } from "./worker/invoke";
-import type { RpcTypedData } from "./worker/core-api";
+import type { RpcBindingInfo, RpcTypedData } from "./worker/core-api";
+import { OutputBindings, unsupportedBindings } from "./worker/bindings";
 import { DurableEngine, type DurableClock, type DurableFaults } from "./durable/engine";
-import { compileRoute, type CompiledRoute } from "./routes";
+import { comparePrecedence, compileRoute, type CompiledRoute } from "./routes";
 import { QueueListener, timeSpanToMs } from "./queues";
 import { TimerScheduler } from "./timers";
+import { invokeWithRetries, type FunctionRetryOptions } from "./retry";
+import { writeHttpResponse } from "./http-response";
+import { storageConnectionResolver } from "./connections";
 import { azuriteLocation, startAzurite, type AzuriteHandle } from "./azurite";
 
 export interface FunctionsHostOptions {
@@ -27,13 +33,15 @@ export interface FunctionsHostOptions {
   durableFaults?: DurableFaults;
   clock?: DurableClock;
   log?: (level: string, message: string) => void;
+  /** Queue message lease in seconds (the listener's 10 minutes by default; tests shorten it). */
+  queueLeaseSeconds?: number;
 }
 
 interface HttpFunction {
   name: string;
   route: CompiledRoute;
   methods: string[];
-  needsDurableClient: boolean;
+  order: number;
 }
 
 export class FunctionsHost {
@@ -46,6 +54,11 @@ export class FunctionsHost {
   private readonly timers = new Map<string, TimerScheduler>();
   private address?: AddressInfo;
   private readonly log: (level: string, message: string) => void;
+  private outputs!: OutputBindings;
+  private routePrefix = "api";
+  /** Requests wait on this until the engine and every route are in place. */
+  private ready!: Promise<void>;
+  private stopping = false;
 
   constructor(private readonly options: FunctionsHostOptions) {
     this.log = options.log ?? ((level, message) => (level === "error" || level === "warning" ? console.error : console.log)(`[${level}] ${message}`));
@@ -67,22 +80,47 @@ export class FunctionsHost {
   private effectiveStorage?: string;
 
   async start(): Promise<void> {
+    let markReady!: () => void;
+    let markFailed!: (error: unknown) => void;
+    this.ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      markFailed = reject;
+    });
+    this.ready.catch(() => undefined);
+    try {
+      await this.startInner(markReady);
+    } catch (error) {
+      markFailed(error);
+      await this.stop().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async startInner(markReady: () => void): Promise<void> {
     this.app = loadApp(this.options.appRoot);
-    this.app.recorder.logSink = (level, category, message) => this.log(level, `${category === "user" ? "" : `(${category}) `}${message}`);
+    const recorder = this.app.recorder;
+    recorder.logSink = (level, category, message) => this.log(level, `${category === "user" ? "" : `(${category}) `}${message}`);
+    const problems = unsupportedBindings(recorder.functions);
+    if (problems.length > 0) throw new Error(`The app declares bindings the local host does not implement (they would be dropped silently):\n  ${problems.join("\n  ")}`);
     const hostJson = this.app.hostJson;
-    const routePrefix = (hostJson.extensions?.http?.routePrefix ?? "api").replace(/^\/+|\/+$/g, "");
+    // host.json's routePrefix: "" serves routes at the root.
+    this.routePrefix = (hostJson.extensions?.http?.routePrefix ?? "api").replace(/^\/+|\/+$/g, "");
 
     // Storage first: the app's settings (AzureWebJobsStorage) must be set before any function runs.
     const configured = this.options.storageConnectionString ?? process.env.AzureWebJobsStorage;
     if (!configured || /UseDevelopmentStorage=true/i.test(configured)) {
       this.azurite = await startAzurite(azuriteLocation(this.stateDir));
       this.effectiveStorage = this.azurite.connectionString;
-      process.env.AzureWebJobsStorage = this.effectiveStorage;
     } else {
       this.effectiveStorage = configured;
     }
+    process.env.AzureWebJobsStorage = this.effectiveStorage;
+    const resolveConnection = storageConnectionResolver(process.env, () => this.azurite?.connectionString);
+    const queues = hostJson.extensions?.queues ?? {};
+    this.outputs = new OutputBindings(resolveConnection, queues.messageEncoding ?? "base64", resolveSetting);
 
-    this.server = http.createServer((req, res) => void this.handle(req, res, routePrefix));
+    // Listen now (the durable client's URLs need the port) but answer only once ready.
+    this.server = http.createServer((req, res) => void this.handle(req, res));
     await new Promise<void>((resolve, reject) => {
       this.server!.once("error", reject);
       this.server!.listen(this.options.port ?? 7071, this.options.host ?? "127.0.0.1", () => resolve());
@@ -91,7 +129,7 @@ export class FunctionsHost {
 
     const durable = hostJson.extensions?.durableTask ?? {};
     this.engine = new DurableEngine({
-      recorder: this.app.recorder,
+      recorder,
       stateDir: this.stateDir,
       hubName: durable.hubName ?? "TestHubName",
       baseUrl: this.url,
@@ -100,30 +138,43 @@ export class FunctionsHost {
       clock: this.options.clock,
       faults: this.options.durableFaults,
       log: this.log,
+      outputs: this.outputs,
     });
+
+    // The worker runs appStart hooks once the app is loaded, before any invocation.
+    await recorder.runHooks("appStart", { hookData: recorder.appHookData, appHookData: recorder.appHookData, functionAppDirectory: this.app.appRoot });
     await this.engine.start();
 
-    for (const [name, registration] of this.app.recorder.functions) {
+    let order = 0;
+    for (const [name, registration] of recorder.functions) {
       const [, trigger] = findTriggerBinding(registration.metadata.bindings);
-      const needsDurableClient = Object.values(registration.metadata.bindings).some((binding) => binding.type === "durableClient");
       switch (trigger.type) {
         case "httpTrigger":
           this.httpFunctions.push({
             name,
-            route: compileRoute(`${routePrefix}/${String(trigger.route ?? name)}`),
+            route: compileRoute([this.routePrefix, String(trigger.route ?? name)].filter(Boolean).join("/")),
             methods: ((trigger.methods as string[] | undefined) ?? ["GET", "POST"]).map((method) => method.toUpperCase()),
-            needsDurableClient,
+            order: order++,
           });
           break;
-        case "queueTrigger":
-          this.startQueueListener(name, trigger, needsDurableClient);
+        case "queueTrigger": {
+          const resolved = resolveConnection(trigger.connection as string | undefined);
+          if ("error" in resolved) {
+            // The host indexes the other functions and keeps running; this one is in error.
+            this.log("error", `The '${name}' function is in error: Microsoft.Azure.WebJobs.Host: Error indexing method 'Functions.${name}'. ${resolved.error}`);
+            break;
+          }
+          this.startQueueListener(name, trigger, resolved.connectionString);
           break;
+        }
         case "timerTrigger": {
+          const retry = registration.metadata.retryOptions as FunctionRetryOptions | undefined;
           const scheduler = new TimerScheduler({
             functionName: name,
             schedule: resolveSetting(String(trigger.schedule)),
             runOnStartup: trigger.runOnStartup === true,
-            invoke: (data) => this.invokeNonHttp(name, data, {}, needsDurableClient),
+            statusDir: path.join(this.stateDir, "timers"),
+            invoke: (data) => invokeWithRetries(retry, (retryContext) => this.invokeNonHttp(name, data, {}, retryContext), undefined, () => this.stopping),
             log: this.log,
           });
           scheduler.start();
@@ -131,17 +182,26 @@ export class FunctionsHost {
           break;
         }
         default:
-          break; // orchestration/activity/entity triggers belong to the durable engine
+          break; // orchestration/activity triggers belong to the durable engine
       }
     }
-    // Most specific routes first (literal segments before parameters), as ASP.NET routing does.
-    this.httpFunctions.sort((a, b) => routeRank(b.route.template) - routeRank(a.route.template));
+    // ASP.NET inbound precedence, segment by segment; registration order breaks ties.
+    this.httpFunctions.sort((a, b) => comparePrecedence(a.route, b.route) || a.order - b.order);
+    markReady();
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     for (const timer of this.timers.values()) timer.stop();
     await Promise.all([...this.queueListeners.values()].map((listener) => listener.stop()));
     await this.engine?.stop();
+    if (this.app) {
+      try {
+        await this.app.recorder.runHooks("appTerminate", { hookData: this.app.recorder.appHookData, appHookData: this.app.recorder.appHookData });
+      } catch (error) {
+        this.log("error", `appTerminate hook failed: ${(error as Error).message}`);
+      }
+    }
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections?.();
     await this.azurite?.stop();
@@ -173,39 +233,48 @@ export class FunctionsHost {
     return lines;
   }
 
-  private startQueueListener(name: string, trigger: Record<string, unknown>, needsDurableClient: boolean): void {
+  private startQueueListener(name: string, trigger: RpcBindingInfo, connectionString: string): void {
     const queues = this.app.hostJson.extensions?.queues ?? {};
-    const connectionName = String(trigger.connection ?? "AzureWebJobsStorage");
-    const connectionString = process.env[connectionName] ?? process.env[`${connectionName}__connectionString`] ?? this.effectiveStorage;
-    if (!connectionString) throw new Error(`Queue function '${name}': app setting '${connectionName}' is not set.`);
+    const batchSize = queues.batchSize ?? 16;
     const listener = new QueueListener({
       functionName: name,
       queueName: resolveSetting(String(trigger.queueName)).toLowerCase(),
       connectionString,
       settings: {
-        batchSize: queues.batchSize ?? 16,
+        batchSize,
+        // QueuesOptions.NewBatchThreshold defaults to batchSize/2 per processor.
+        newBatchThreshold: queues.newBatchThreshold ?? Math.floor(batchSize / 2) * os.availableParallelism(),
         maxDequeueCount: queues.maxDequeueCount ?? 5,
         maxPollingIntervalMs: timeSpanToMs(queues.maxPollingInterval, 60_000),
         visibilityTimeoutSeconds: timeSpanToMs(queues.visibilityTimeout, 0) / 1000,
         messageEncoding: queues.messageEncoding ?? "base64",
+        leaseSeconds: this.options.queueLeaseSeconds,
       },
-      invoke: (data, metadata) => this.invokeNonHttp(name, data, metadata, needsDurableClient),
+      invoke: (data, metadata) => this.invokeNonHttp(name, data, metadata),
       log: this.log,
     });
     listener.start();
     this.queueListeners.set(name, listener);
   }
 
-  private async invokeNonHttp(name: string, data: RpcTypedData, metadata: Record<string, RpcTypedData>, needsDurableClient: boolean): Promise<void> {
+  private async invokeNonHttp(name: string, data: RpcTypedData, metadata: Record<string, RpcTypedData>, retryContext?: unknown): Promise<void> {
     await invokeFunction(this.app.recorder, name, data, {
       triggerMetadata: metadata,
-      extraInputsByType: needsDurableClient ? { durableClient: this.engine.clientInputData() } : {},
+      retryContext,
+      extraInputsByType: { durableClient: this.engine.clientInputData() },
+      outputs: this.outputs,
     });
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse, routePrefix: string): Promise<void> {
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const body = await readBody(req);
-    const url = new URL(req.url ?? "/", this.url);
+    const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "127.0.0.1"}`);
+    try {
+      await this.ready;
+    } catch {
+      res.writeHead(503).end();
+      return;
+    }
     try {
       if (url.pathname.startsWith(`${this.engine.webhookPrefix}/`)) return await this.engine.handleHttp(req, res, body);
       const admin = /^\/admin\/functions\/([^/]+)$/.exec(url.pathname);
@@ -214,25 +283,16 @@ export class FunctionsHost {
         if (this.timers.has(name)) await this.triggerTimer(name);
         else {
           const input = body.length ? (JSON.parse(body.toString("utf8")) as { input?: string }).input : undefined;
-          await this.invokeNonHttp(name, { string: input ?? "" }, {}, false);
+          await this.invokeNonHttp(name, { string: input ?? "" }, {});
         }
         res.writeHead(202).end();
         return;
       }
-      if (!url.pathname.startsWith(`/${routePrefix}/`) && url.pathname !== `/${routePrefix}`) {
-        res.writeHead(404).end();
-        return;
-      }
-      const path = url.pathname;
-      const matches = this.httpFunctions.map((fn) => ({ fn, params: fn.route.match(path) })).filter((match) => match.params);
-      if (matches.length === 0) {
-        res.writeHead(404).end();
-        return;
-      }
       const method = (req.method ?? "GET").toUpperCase();
-      const match = matches.find(({ fn }) => fn.methods.includes(method));
+      // A route that matches with another method is simply no route: the host answers 404 (azure-functions-host#10098).
+      const match = this.httpFunctions.map((fn) => ({ fn, params: fn.route.match(url.pathname) })).find((candidate) => candidate.params && candidate.fn.methods.includes(method));
       if (!match) {
-        res.writeHead(405, { allow: [...new Set(matches.flatMap(({ fn }) => fn.methods))].join(", ") }).end();
+        res.writeHead(404).end();
         return;
       }
       await this.invokeHttp(match.fn, match.params!, req, url, body, res);
@@ -244,17 +304,20 @@ export class FunctionsHost {
   }
 
   private async invokeHttp(fn: HttpFunction, params: Record<string, string>, req: http.IncomingMessage, url: URL, body: Buffer, res: http.ServerResponse): Promise<void> {
+    // ASP.NET's StringValues.ToString(): repeated headers and query keys arrive joined with ",".
     const headers: Record<string, string> = {};
-    for (const [key, value] of Object.entries(req.headers)) if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(", ") : value;
+    for (const [key, values] of Object.entries(req.headersDistinct)) if (values) headers[key] = values.join(",");
     const query: Record<string, string> = {};
-    url.searchParams.forEach((value, key) => (query[key] = value));
+    for (const key of new Set(url.searchParams.keys())) query[key] = url.searchParams.getAll(key).join(",");
     const trigger: RpcTypedData = {
+      // The URL the client used, Host header included, as the host sees it.
       http: { method: req.method ?? "GET", url: url.toString(), headers, query, params, body: body.length ? { bytes: new Uint8Array(body) } : undefined },
     };
     let response;
     try {
       response = await invokeFunction(this.app.recorder, fn.name, trigger, {
-        extraInputsByType: fn.needsDurableClient ? { durableClient: this.engine.clientInputData() } : {},
+        extraInputsByType: { durableClient: this.engine.clientInputData() },
+        outputs: this.outputs,
       });
     } catch (error) {
       const cause = error instanceof FunctionInvocationError ? error.cause : error;
@@ -262,17 +325,7 @@ export class FunctionsHost {
       res.writeHead(500).end();
       return;
     }
-    const output = response.response.returnValue?.http;
-    if (!output) {
-      res.writeHead(204).end();
-      return;
-    }
-    const status = Number(output.statusCode ?? 200);
-    const outHeaders = (output.headers ?? {}) as Record<string, string>;
-    const payload = typedDataToBuffer(output.body as RpcTypedData | undefined);
-    const cookies = ((output.cookies as { name: string; value: string }[] | undefined) ?? []).map((cookie) => `${cookie.name}=${cookie.value}`);
-    res.writeHead(status, { ...outHeaders, ...(cookies.length ? { "set-cookie": cookies } : {}) });
-    res.end(payload);
+    writeHttpResponse(res, response.response.returnValue?.http);
   }
 }
 
@@ -285,22 +338,7 @@ function readBody(req: http.IncomingMessage): Promise<Buffer> {
   });
 }
 
-function typedDataToBuffer(data: RpcTypedData | undefined): Buffer {
-  if (!data) return Buffer.alloc(0);
-  if (data.bytes !== undefined) {
-    const bytes = data.bytes as Uint8Array | Record<string, number>;
-    return bytes instanceof Uint8Array ? Buffer.from(bytes) : Buffer.from(Object.values(bytes));
-  }
-  if (data.string !== undefined) return Buffer.from(data.string);
-  if (data.json !== undefined) return Buffer.from(data.json);
-  return Buffer.alloc(0);
-}
-
 /** `%SettingName%` in binding options is read from app settings, as the host does. */
 function resolveSetting(value: string): string {
   return value.replace(/%([^%]+)%/g, (_, name: string) => process.env[name] ?? "");
-}
-
-function routeRank(template: string): number {
-  return template.split("/").reduce((rank, part) => rank + (part.startsWith("{") ? (part.startsWith("{*") ? 0 : 1) : 3), 0);
 }

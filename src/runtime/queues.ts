@@ -1,18 +1,27 @@
 /**
- * Queue triggers against real Azure Storage queues (Azurite locally), with the Functions host's
- * semantics: base64 messages by default, batch receive with a lease, delete on success, retry
- * until maxDequeueCount and then move the message to `<queue>-poison`, polling that backs off
- * to maxPollingInterval when the queue is empty.
+ * Queue triggers against real Azure Storage queues (Azurite locally), with the WebJobs queue
+ * listener's semantics (QueueListener / QueueProcessor):
+ * - messages are received with a 10-minute lease that is renewed at half-time for as long as the
+ *   function runs, so a long function never sees its message delivered a second time;
+ * - a message already past maxDequeueCount when received goes straight to `<queue>-poison`;
+ * - a message that is not valid base64 (with base64 encoding) is moved to poison unread;
+ * - success deletes the message; failure releases it for `visibilityTimeout`, or moves it to
+ *   poison once its dequeue count reaches maxDequeueCount;
+ * - a new batch is fetched once no more than newBatchThreshold messages are still running;
+ * - polling backs off exponentially to maxPollingInterval while the queue is empty.
  */
 import { QueueServiceClient, type QueueClient } from "@azure/storage-queue";
 import type { RpcTypedData } from "./worker/core-api";
 
 export interface QueueSettings {
   batchSize: number;
+  newBatchThreshold: number;
   maxDequeueCount: number;
   maxPollingIntervalMs: number;
   visibilityTimeoutSeconds: number;
   messageEncoding: "base64" | "none";
+  /** How long a received message stays invisible; renewed at half-time. The listener's 10 minutes by default. */
+  leaseSeconds?: number;
 }
 
 export interface QueueListenerOptions {
@@ -24,13 +33,31 @@ export interface QueueListenerOptions {
   log(level: string, message: string): void;
 }
 
-/** How long a received message stays invisible while the function runs. */
-const LEASE_SECONDS = 300;
+interface ReceivedMessage {
+  messageId: string;
+  popReceipt: string;
+  messageText: string;
+  dequeueCount: number;
+  insertedOn: Date;
+  expiresOn: Date;
+  nextVisibleOn: Date;
+}
+
+const DEFAULT_LEASE_SECONDS = 600;
+const MINIMUM_POLLING_MS = 100;
+
+/** Strict base64, as Convert.FromBase64String accepts it (whitespace ignored, padding required). */
+function decodeBase64(text: string): Buffer | undefined {
+  const compact = text.replace(/[\s]/g, "");
+  if (compact.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) return undefined;
+  return Buffer.from(compact, "base64");
+}
 
 export class QueueListener {
   private stopped = false;
   private loop?: Promise<void>;
   private wake?: () => void;
+  private readonly running = new Set<Promise<void>>();
 
   constructor(private readonly options: QueueListenerOptions) {}
 
@@ -47,13 +74,18 @@ export class QueueListener {
     this.stopped = true;
     this.wake?.();
     await this.loop;
+    await Promise.allSettled([...this.running]);
+  }
+
+  private get leaseSeconds(): number {
+    return this.options.settings.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
   }
 
   private async run(): Promise<void> {
     const service = QueueServiceClient.fromConnectionString(this.options.connectionString);
     const queue = service.getQueueClient(this.options.queueName);
     const poison = service.getQueueClient(`${this.options.queueName}-poison`);
-    let interval = 100;
+    let interval = MINIMUM_POLLING_MS;
     let created = false;
     while (!this.stopped) {
       try {
@@ -61,14 +93,19 @@ export class QueueListener {
           await queue.createIfNotExists();
           created = true;
         }
-        const received = await queue.receiveMessages({ numberOfMessages: this.options.settings.batchSize, visibilityTimeout: LEASE_SECONDS });
-        if (received.receivedMessageItems.length === 0) {
-          interval = Math.min(interval * 2, this.options.settings.maxPollingIntervalMs);
-        } else {
-          interval = 100;
-          await Promise.all(received.receivedMessageItems.map((message) => this.process(queue, poison, message)));
+        const received = await queue.receiveMessages({ numberOfMessages: this.options.settings.batchSize, visibilityTimeout: this.leaseSeconds });
+        if (received.receivedMessageItems.length > 0) {
+          interval = MINIMUM_POLLING_MS;
+          for (const message of received.receivedMessageItems) {
+            const task = this.process(queue, poison, message).catch((error: unknown) => this.options.log("error", `Queue '${this.options.queueName}': ${(error as Error).message}`));
+            this.running.add(task);
+            void task.finally(() => this.running.delete(task));
+          }
+          // WaitForNewBatchThreshold: fetch again once few enough messages are still running.
+          while (this.running.size > this.options.settings.newBatchThreshold) await Promise.race(this.running);
           continue;
         }
+        interval = Math.min(interval * 2, this.options.settings.maxPollingIntervalMs);
       } catch (error) {
         if (this.stopped) break;
         this.options.log("warning", `Queue '${this.options.queueName}' poll failed: ${(error as Error).message}`);
@@ -84,34 +121,91 @@ export class QueueListener {
     }
   }
 
-  private async process(
-    queue: QueueClient,
-    poison: QueueClient,
-    message: { messageId: string; popReceipt: string; messageText: string; dequeueCount: number; insertedOn: Date; expiresOn: Date; nextVisibleOn: Date },
-  ): Promise<void> {
-    const text = this.options.settings.messageEncoding === "base64" ? Buffer.from(message.messageText, "base64").toString("utf8") : message.messageText;
+  private async process(queue: QueueClient, poison: QueueClient, received: ReceivedMessage): Promise<void> {
+    const message = { ...received };
+    const { maxDequeueCount, messageEncoding, visibilityTimeoutSeconds } = this.options.settings;
+    if (message.dequeueCount > maxDequeueCount) {
+      await this.moveToPoison(queue, poison, message, `Message has reached MaxDequeueCount of ${maxDequeueCount}.`);
+      return;
+    }
+    let text = message.messageText;
+    if (messageEncoding === "base64") {
+      const decoded = decodeBase64(message.messageText);
+      if (!decoded) {
+        this.options.log("warning", `Message decoding has failed! Check MessageEncoding settings. MessageId=${message.messageId}.`);
+        await this.moveToPoison(queue, poison, message, "Message decoding has failed.");
+        return;
+      }
+      text = decoded.toString("utf8");
+    }
     const metadata: Record<string, RpcTypedData> = {
-      Id: { json: JSON.stringify(message.messageId) },
+      QueueTrigger: { string: text },
+      Id: { string: message.messageId },
       DequeueCount: { json: JSON.stringify(message.dequeueCount) },
       InsertionTime: { json: JSON.stringify(message.insertedOn.toISOString()) },
       ExpirationTime: { json: JSON.stringify(message.expiresOn.toISOString()) },
       NextVisibleTime: { json: JSON.stringify(message.nextVisibleOn.toISOString()) },
-      PopReceipt: { json: JSON.stringify(message.popReceipt) },
+      PopReceipt: { string: message.popReceipt },
     };
+
+    const renewal = this.keepLeased(queue, message);
+    let failed: unknown;
     try {
       await this.options.invoke({ string: text }, metadata);
-      await queue.deleteMessage(message.messageId, message.popReceipt);
     } catch (error) {
-      this.options.log("error", `Function '${this.options.functionName}' failed on message ${message.messageId} (dequeue ${message.dequeueCount}): ${(error as Error).message}`);
-      if (message.dequeueCount >= this.options.settings.maxDequeueCount) {
-        await poison.createIfNotExists();
-        await poison.sendMessage(message.messageText);
-        await queue.deleteMessage(message.messageId, message.popReceipt);
-        this.options.log("warning", `Message ${message.messageId} moved to '${this.options.queueName}-poison' after ${message.dequeueCount} attempts.`);
-      } else {
-        await queue.updateMessage(message.messageId, message.popReceipt, undefined, this.options.settings.visibilityTimeoutSeconds);
-      }
+      failed = error;
+    } finally {
+      await renewal.stop();
     }
+    if (failed === undefined) {
+      await queue.deleteMessage(message.messageId, message.popReceipt);
+      return;
+    }
+    this.options.log("error", `Function '${this.options.functionName}' failed on message ${message.messageId} (dequeue ${message.dequeueCount}): ${(failed as Error).message}`);
+    if (message.dequeueCount >= maxDequeueCount) {
+      await this.moveToPoison(queue, poison, message, `Message has reached MaxDequeueCount of ${maxDequeueCount}.`);
+    } else {
+      await queue.updateMessage(message.messageId, message.popReceipt, undefined, visibilityTimeoutSeconds);
+    }
+  }
+
+  /**
+   * Renew the message's invisibility at half the lease while the function runs
+   * (UpdateQueueMessageVisibilityCommand); each renewal changes the pop receipt.
+   */
+  private keepLeased(queue: QueueClient, message: ReceivedMessage): { stop(): Promise<void> } {
+    let timer: NodeJS.Timeout | undefined;
+    let pending: Promise<void> = Promise.resolve();
+    let stopped = false;
+    const schedule = () => {
+      timer = setTimeout(() => {
+        pending = queue
+          .updateMessage(message.messageId, message.popReceipt, undefined, this.leaseSeconds)
+          .then((receipt) => {
+            if (receipt.popReceipt) message.popReceipt = receipt.popReceipt;
+            if (receipt.nextVisibleOn) message.nextVisibleOn = receipt.nextVisibleOn;
+          })
+          .catch((error: unknown) => this.options.log("warning", `Queue '${this.options.queueName}': could not renew message ${message.messageId}: ${(error as Error).message}`))
+          .finally(() => {
+            if (!stopped) schedule();
+          });
+      }, (this.leaseSeconds * 1000) / 2);
+    };
+    schedule();
+    return {
+      stop: async () => {
+        stopped = true;
+        if (timer) clearTimeout(timer);
+        await pending;
+      },
+    };
+  }
+
+  private async moveToPoison(queue: QueueClient, poison: QueueClient, message: ReceivedMessage, why: string): Promise<void> {
+    this.options.log("warning", `${why} Moving message to queue '${this.options.queueName}-poison'.`);
+    await poison.createIfNotExists();
+    await poison.sendMessage(message.messageText); // the body as stored, still encoded
+    await queue.deleteMessage(message.messageId, message.popReceipt);
   }
 }
 

@@ -1,5 +1,6 @@
 /** The local Functions host: HTTP routing, queue triggers on Azurite (base64, poison), timers, durable client. */
 import fs from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,11 +12,12 @@ import { compileRoute } from "../../src/runtime/routes";
 const APP = path.resolve(__dirname, "../fixtures/triggers-app");
 const out = fs.mkdtempSync(path.join(os.tmpdir(), "shire-triggers-out-"));
 let host: FunctionsHost;
+const logged: string[] = [];
 
 beforeAll(async () => {
   process.env.FIXTURE_OUT = out;
   delete process.env.AzureWebJobsStorage;
-  host = new FunctionsHost({ appRoot: APP, port: 0, stateDir: fs.mkdtempSync(path.join(os.tmpdir(), "shire-triggers-")), log: () => {} });
+  host = new FunctionsHost({ appRoot: APP, port: 0, stateDir: fs.mkdtempSync(path.join(os.tmpdir(), "shire-triggers-")), log: (level, message) => logged.push(`[${level}] ${message}`) });
   await host.start();
 });
 afterAll(async () => host?.stop());
@@ -45,12 +47,54 @@ describe("HTTP triggers", () => {
     expect(await (await fetch(`${host.url}/api/items/a/b`)).json()).toEqual({ rest: "a/b" });
   });
 
-  it("answers 404 for no route, 405 for a wrong method, 500 when the function throws", async () => {
+  it("answers 404 for no route and for a wrong method (azure-functions-host#10098), 500 when the function throws", async () => {
     expect((await fetch(`${host.url}/api/nowhere`)).status).toBe(404);
     const wrong = await fetch(`${host.url}/api/echo`, { method: "DELETE" });
-    expect(wrong.status).toBe(405);
-    expect(wrong.headers.get("allow")).toContain("POST");
+    expect(wrong.status).toBe(404);
+    expect(wrong.headers.get("allow")).toBeNull();
     expect((await fetch(`${host.url}/api/boom`)).status).toBe(500);
+  });
+
+  it("writes Set-Cookie with every attribute, as ASP.NET does from the worker's cookies", async () => {
+    const response = await fetch(`${host.url}/api/cookie`);
+    expect(response.headers.getSetCookie()).toEqual([
+      "sid=a%20b%3Bc; max-age=60; domain=example.test; path=/app; secure; samesite=strict; httponly",
+      "plain=v; path=/",
+      "cross=x; expires=Wed, 02 Jan 2030 03:04:05 GMT; path=/; samesite=none",
+    ]);
+  });
+
+  it("gives the function the URL the client used (Host header) and repeated query keys joined", async () => {
+    const body = await new Promise<string>((resolve, reject) => {
+      const request = http.request(`${host.url}/api/whoami?q=1&q=2`, { headers: { host: "shire.example:8443" } }, (response) => {
+        let text = "";
+        response.on("data", (chunk: Buffer) => (text += chunk.toString()));
+        response.on("end", () => resolve(text));
+      });
+      request.on("error", reject);
+      request.end();
+    });
+    expect(JSON.parse(body)).toEqual({ url: "http://shire.example:8443/api/whoami?q=1&q=2", q: "1,2", all: ["1,2"] });
+  });
+
+  it("applies route constraints with arguments, chained constraints and default values", async () => {
+    const json = async (route: string) => {
+      const response = await fetch(`${host.url}/api/${route}`);
+      return response.status === 200 ? ((await response.json()) as unknown) : response.status;
+    };
+    expect(await json("big/12")).toEqual({ big: "12" });
+    expect(await json("big/9")).toBe(404);
+    expect(await json("codes/abc")).toEqual({ code: "abc" });
+    expect(await json("codes/abcd")).toBe(404);
+    expect(await json("pages")).toEqual({ page: "1" });
+    expect(await json("pages/3")).toEqual({ page: "3" });
+    expect(await json("files/readme.txt")).toEqual({ file: "readme.txt" });
+    expect(await json("files/readme.md")).toBe(404);
+  });
+
+  it("orders routes by ASP.NET precedence, segment by segment", async () => {
+    expect(await (await fetch(`${host.url}/api/docs/shared/page`)).json()).toEqual({ handler: "docs" });
+    expect(await (await fetch(`${host.url}/api/other/shared/page`)).json()).toEqual({ handler: "anyArea" });
   });
 
   it("compiles route templates as the Functions host reads them", () => {
@@ -108,13 +152,50 @@ describe("queue triggers on Azurite", () => {
   });
 });
 
+describe("output bindings", () => {
+  it("writes a storage queue output, one base64 message per array element", async () => {
+    const response = await fetch(`${host.url}/api/enqueue`, { method: "POST", body: JSON.stringify(["first", { second: 2 }]) });
+    expect(response.status).toBe(202);
+    const queue = QueueServiceClient.fromConnectionString(host.storageConnectionString!).getQueueClient("outbox");
+    const peeked = (await queue.peekMessages({ numberOfMessages: 10 })).peekedMessageItems.map((message) => Buffer.from(message.messageText, "base64").toString());
+    expect(peeked).toEqual(["first", '{"second":2}']);
+  });
+});
+
+describe("app hooks", () => {
+  it("ran appStart before anything, and runs preInvocation/postInvocation around every invocation", async () => {
+    await fetch(`${host.url}/api/hello/hooks`);
+    const hooks = lines("hooks");
+    expect(hooks[0]).toEqual({ hook: "appStart" });
+    expect(hooks.filter((hook) => hook.hook === "appStart")).toHaveLength(1);
+    expect(hooks).toContainEqual({ hook: "preInvocation", functionName: "hello", inputs: 1 });
+    expect(hooks).toContainEqual({ hook: "postInvocation", functionName: "hello", sameInvocation: true, failed: false });
+  });
+});
+
 describe("timer triggers", () => {
   it("computes NCRONTAB occurrences in UTC and fires on demand", async () => {
     expect(nextOccurrences("0 */5 * * * *", new Date("2026-11-25T10:02:30Z"), 2).map((date) => date.toISOString())).toEqual(["2026-11-25T10:05:00.000Z", "2026-11-25T10:10:00.000Z"]);
-    expect(() => nextOccurrences("*/5 * * * *", new Date(), 1)).toThrow(/six fields/);
+    // Five fields are valid too (CronSchedule: anything but five includes seconds).
+    expect(nextOccurrences("*/5 * * * *", new Date("2026-11-25T10:02:30Z"), 1).map((date) => date.toISOString())).toEqual(["2026-11-25T10:05:00.000Z"]);
     await host.triggerTimer("tick");
     const [tick] = lines("tick");
     expect(tick).toMatchObject({ isPastDue: false });
     expect(Date.parse(String(tick.next))).toBeGreaterThan(Date.now() - 1000);
+  });
+
+  it("retries a failing timer function with its retry policy, passing retryContext", async () => {
+    await host.triggerTimer("flakyTick");
+    expect(lines("flakyTick")).toEqual([
+      { attempt: 1, retryCount: 0 },
+      { attempt: 2, retryCount: 1 },
+      { attempt: 3, retryCount: 2 },
+    ]);
+  });
+});
+
+describe("connections", () => {
+  it("puts a queue function whose connection setting does not exist in error, and runs the rest", () => {
+    expect(logged.join("\n")).toContain("The 'badConnection' function is in error: Microsoft.Azure.WebJobs.Host: Error indexing method 'Functions.badConnection'. Storage account connection string 'AzureWebJobsNoSuchStorage' does not exist.");
   });
 });

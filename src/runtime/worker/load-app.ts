@@ -27,6 +27,7 @@ export interface HostJson {
       maxPollingInterval?: string;
       visibilityTimeout?: string;
       batchSize?: number;
+      newBatchThreshold?: number;
       maxDequeueCount?: number;
       messageEncoding?: "base64" | "none";
     };
