@@ -116,6 +116,11 @@ describe("values fixed at creation", () => {
   });
 
   it("Cognitive Services: kind and custom subdomain", async () => {
+    expect(await errorOf(clients.cognitiveServices.accounts.beginCreateAndWait("rg-writes", "ai-nonsense", { location: "westeurope", kind: "Nonsense", sku: { name: "S0" } }))).toMatchObject({
+      statusCode: 400,
+      code: "InvalidApiSetId",
+      message: "The account type 'Nonsense' is either invalid or unavailable in given region.",
+    });
     await clients.cognitiveServices.accounts.beginCreateAndWait("rg-writes", "ai-fixed-1", { location: "westeurope", kind: "AIServices", sku: { name: "S0" }, properties: { customSubDomainName: "ai-fixed-1" } });
     expect(await errorOf(clients.cognitiveServices.accounts.beginCreateAndWait("rg-writes", "ai-fixed-1", { location: "westeurope", kind: "OpenAI", sku: { name: "S0" }, properties: { customSubDomainName: "ai-fixed-1" } }))).toMatchObject({ statusCode: 400 });
     expect(await errorOf(clients.cognitiveServices.accounts.beginCreateAndWait("rg-writes", "ai-fixed-1", { location: "westeurope", kind: "AIServices", sku: { name: "S0" }, properties: { customSubDomainName: "ai-other" } }))).toMatchObject({ statusCode: 400 });

@@ -87,6 +87,9 @@ interface DeletedAccount {
   account: StoredResource;
 }
 
+/** Account kinds Cognitive Services offers (anything else is InvalidApiSetId). */
+const ACCOUNT_KINDS = new Set(["AIServices", "OpenAI", "CognitiveServices", "ComputerVision", "CustomVision.Training", "CustomVision.Prediction", "Face", "FormRecognizer", "TextAnalytics", "TextTranslation", "SpeechServices", "ContentSafety", "ContentModerator", "AnomalyDetector", "Personalizer", "LUIS", "LUIS.Authoring", "QnAMaker", "ImmersiveReader", "HealthInsights", "MetricsAdvisor"]);
+
 /** Cognitive Services keeps a deleted account for 48 hours: its name and custom subdomain stay taken until it is purged or restored. */
 const ACCOUNT_RETENTION_MS = 48 * 3_600_000;
 
@@ -122,6 +125,7 @@ export function defineCognitiveServices(engine: ArmEngine): void {
       const properties = asRecord(body.properties);
       if (typeof body.kind !== "string") throw ArmErrors.badRequest("InvalidRequestContent", "kind is required.");
       if (!asRecord(body.sku).name) throw ArmErrors.badRequest("InvalidRequestContent", "sku.name is required.");
+      if (!ACCOUNT_KINDS.has(body.kind)) throw ArmErrors.badRequest("InvalidApiSetId", `The account type '${body.kind}' is either invalid or unavailable in given region.`);
       const soft = deleted.get(key(resourceGroup, name));
       if (!existing && soft && properties.restore !== true) {
         throw ArmErrors.conflict("FlagMustBeSetForRestore", `An existing resource with ID '${id}' has been soft-deleted. To restore the resource, you must specify 'restore' to be 'true' in the property. If you don't want to restore existing resource, please purge it first.`);
