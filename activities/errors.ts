@@ -39,6 +39,9 @@ const PROPAGATION_CODES = new Set([
   "ForbiddenByRbac", // Key Vault data plane before a new role assignment takes effect
   "AuthorizationPermissionMismatch", // blob data plane, likewise
   "RoleAssignmentPropagation", // Shire's own
+  // A container app whose identity was granted vault access moments ago: Key Vault references
+  // fail provisioning until the role assignment takes effect.
+  "ContainerAppSecretKeyVaultUrlInvalid",
 ]);
 
 /** Key Vault conflicts about a deleted object: waiting does not clear them, recovering does. */

@@ -2,9 +2,11 @@
  * A host killed in the middle of an install (after the Nth history event) and started again
  * resumes every running instance from its history and converges to the same footprint.
  */
+import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { footprint, getJson, install, postJson, startHostProcess, startTestSandbox, waitForOperation } from "./harness";
+import { SeededRandom } from "../../src/sandbox/faults";
 
 /** The slug's operation, once a record exists (the orchestration writes it if the starter could not). */
 async function operationOf(baseUrl: string, slug: string): Promise<string> {
@@ -56,4 +58,48 @@ describe("kill and restart", () => {
       expect(footprint(sandbox, slug)).toEqual(expected);
     }
   });
+
+  it("resumes installs killed at random points while long-running operations and replication are in flight", async () => {
+    // Slow enough that crashes land inside LROs (the revived host finds resources still
+    // provisioning) and inside Entra's replication window (objects created but not yet visible).
+    sandbox.setFaults({
+      lroDurationMs: { "Microsoft.App/managedEnvironments": 1_200, "Microsoft.App/containerApps": 1_200, "Microsoft.Storage/storageAccounts": 600 },
+      graphReplicationDelayMs: 800,
+      rbacPropagationMs: 500,
+    });
+    try {
+      const referenceDir = path.join(sandbox.dir, "slow-reference");
+      const reference = await startHostProcess(referenceDir);
+      try {
+        expect((await install(reference.url, "slow", {}, 120_000)).status).toBe("succeeded");
+      } finally {
+        await reference.stop();
+      }
+      const expected = footprint(sandbox, "slow");
+      // How many history events a whole install writes: crash points are drawn from that range.
+      const instanceFile = path.join(referenceDir, "durable", "ShireHub", "instances", "slug-slow.json");
+      const total = (JSON.parse(fs.readFileSync(instanceFile, "utf8")) as { history: unknown[] }).history.length;
+      const random = new SeededRandom(20261202);
+      const points = Array.from({ length: 5 }, () => 3 + Math.floor(random.next() * (total - 6))).sort((a, b) => a - b);
+
+      for (const [index, crashAfter] of points.entries()) {
+        const slug = `slow${index}`;
+        const stateDir = path.join(sandbox.dir, slug);
+        const doomed = await startHostProcess(stateDir, { SHIRE_FAULT_CRASH_AFTER_EVENTS: String(crashAfter) });
+        const started = await postJson(`${doomed.url}/api/slugs/${slug}/install`, {}).catch(() => undefined);
+        expect(await doomed.exited, `crash after ${crashAfter} of ${total} events`).toBe(137);
+        const revived = await startHostProcess(stateDir);
+        try {
+          const operationId = started ? String(started.body.operationId) : await operationOf(revived.url, slug);
+          const operation = await waitForOperation(revived.url, operationId, 120_000);
+          expect(operation.status, `${slug} (crash after ${crashAfter}): ${JSON.stringify(operation.steps.filter((step) => step.status !== "done"))}`).toBe("succeeded");
+        } finally {
+          await revived.stop();
+        }
+        expect(footprint(sandbox, slug), `${slug} (crash after ${crashAfter})`).toEqual(expected);
+      }
+    } finally {
+      sandbox.setFaults({ lroDurationMs: {}, graphReplicationDelayMs: 0, rbacPropagationMs: 0 });
+    }
+  }, 300_000);
 });
