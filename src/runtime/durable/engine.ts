@@ -22,6 +22,9 @@ import { FunctionInvocationError, findTriggerBinding, fromTypedData, invokeFunct
 import { InstanceStore } from "./store";
 import { checkDeterminism, NonDeterminismError, retryDelayMs, scheduledLeaves } from "./actions";
 import { handleManagementRequest } from "./management";
+import { TimerTable, type DurableTimer } from "./timer-table";
+import { WEBHOOK_PREFIX, durableClientInputData } from "./client-binding";
+import { activityTriggerData, MissingActivityError, parseOrchestratorFailure, parseToken, safeParse, serializeInput } from "./payloads";
 import {
   ActionType,
   HistoryEventType,
@@ -86,15 +89,6 @@ export class UnknownFunctionError extends Error {
 /** An action the local host does not implement (entities, callHttp...). */
 class UnsupportedActionError extends Error {}
 
-interface TimerEntry {
-  instanceId: string;
-  executionId: string;
-  id: number;
-  fireAt: number;
-  handle?: NodeJS.Timeout;
-}
-
-const WEBHOOK_PREFIX = "/runtime/webhooks/durabletask";
 /** Timers longer than this are split by the library; the extension's defaults. */
 const MAXIMUM_SHORT_TIMER = "6.00:00:00";
 const LONG_TIMER_INTERVAL = "3.00:00:00";
@@ -113,7 +107,7 @@ export class DurableEngine {
   private readonly clock: DurableClock;
   private readonly instances = new Map<string, InstanceState>();
   private readonly pumping = new Map<string, Promise<void>>();
-  private readonly timers = new Map<string, TimerEntry>();
+  private readonly timers: TimerTable;
   private readonly inFlight = new Set<Promise<unknown>>();
   private activitySlots: number;
   private readonly activityQueue: (() => void)[] = [];
@@ -125,10 +119,8 @@ export class DurableEngine {
     this.clock = options.clock ?? { now: () => Date.now() };
     this.faults = options.faults ?? {};
     this.activitySlots = Math.max(1, options.maxConcurrentActivities ?? 10);
-  }
-
-  private get manualClock(): boolean {
-    return typeof this.clock.advance === "function";
+    // A clock that can advance is manual: its timers fire only when a test moves it.
+    this.timers = new TimerTable(() => this.clock.now(), typeof this.clock.advance === "function", (timer) => this.timerDue(timer));
   }
 
   private log(level: string, message: string): void {
@@ -157,8 +149,7 @@ export class DurableEngine {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const timer of this.timers.values()) if (timer.handle) clearTimeout(timer.handle);
-    this.timers.clear();
+    this.timers.clearAll();
     await Promise.allSettled([...this.inFlight]);
   }
 
@@ -170,7 +161,7 @@ export class DurableEngine {
   /** Move the engine's clock (manual clocks) and fire every timer now due. */
   async advanceTime(ms: number): Promise<void> {
     this.clock.advance?.(ms);
-    this.fireDueTimers();
+    this.timers.fireDue();
     await this.waitForIdle();
   }
 
@@ -194,7 +185,7 @@ export class DurableEngine {
     const existing = this.instances.get(id) ?? this.store.load(id);
     if (existing && !TERMINAL_STATUSES.has(existing.runtimeStatus)) throw new InstanceConflictError(id, existing.runtimeStatus);
     // Overwriting a finished instance: its leftover timers belong to a dead execution.
-    if (existing) this.clearTimers(id);
+    if (existing) this.timers.clear(id);
     const now = this.isoNow();
     const executionId = newGuid();
     const state: InstanceState = {
@@ -250,7 +241,7 @@ export class DurableEngine {
     state.output = parseToken(reason);
     state.outstanding = [];
     state.inbox = [];
-    this.clearTimers(instanceId);
+    this.timers.clear(instanceId);
     state.history.push(this.event(HistoryEventType.ExecutionTerminated, { Input: reason }));
     state.history.push(this.event(HistoryEventType.ExecutionCompleted, { Result: reason, OrchestrationStatus: "Terminated" }));
     this.persist(state, 2);
@@ -262,7 +253,7 @@ export class DurableEngine {
     const state = this.instances.get(instanceId);
     if (!state) return false;
     this.instances.delete(instanceId);
-    this.clearTimers(instanceId);
+    this.timers.clear(instanceId);
     return this.store.delete(instanceId);
   }
 
@@ -284,33 +275,7 @@ export class DurableEngine {
 
   /** The `durableClient` input binding's value (durable-facts §5). */
   clientInputData(): RpcTypedData {
-    const base = this.options.baseUrl.replace(/\/$/, "");
-    const webhooks = `${base}${WEBHOOK_PREFIX}`;
-    const query = `taskHub=${encodeURIComponent(this.options.hubName)}&connection=Storage&code=local`;
-    const instance = `${webhooks}/instances/INSTANCEID`;
-    return {
-      json: JSON.stringify({
-        taskHubName: this.options.hubName,
-        creationUrls: {
-          createNewInstancePostUri: `${webhooks}/orchestrators/{functionName}[/{instanceId}]?code=local`,
-          createAndWaitOnNewInstancePostUri: `${webhooks}/orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}&code=local`,
-        },
-        managementUrls: {
-          id: "INSTANCEID",
-          statusQueryGetUri: `${instance}?${query}`,
-          sendEventPostUri: `${instance}/raiseEvent/{eventName}?${query}`,
-          terminatePostUri: `${instance}/terminate?reason={text}&${query}`,
-          rewindPostUri: `${instance}/rewind?reason={text}&${query}`,
-          purgeHistoryDeleteUri: `${instance}?${query}`,
-          restartPostUri: `${instance}/restart?${query}`,
-          suspendPostUri: `${instance}/suspend?reason={text}&${query}`,
-          resumePostUri: `${instance}/resume?reason={text}&${query}`,
-        },
-        baseUrl: webhooks,
-        requiredQueryStringParameters: "code=local",
-        rpcBaseUrl: `${webhooks}/`,
-      }),
-    };
+    return durableClientInputData(this.options.baseUrl, this.options.hubName);
   }
 
   get hubName(): string {
@@ -416,7 +381,7 @@ export class DurableEngine {
       state.runtimeStatus = "Completed";
       state.output = outcome.state.output;
       state.outstanding = [];
-      this.clearTimers(state.instanceId);
+      this.timers.clear(state.instanceId);
       state.history.push(this.event(HistoryEventType.ExecutionCompleted, { Result: JSON.stringify(outcome.state.output ?? null), OrchestrationStatus: "Completed" }));
       state.history.push(this.event(HistoryEventType.OrchestratorCompleted, {}));
       this.persist(state, 4);
@@ -512,7 +477,7 @@ export class DurableEngine {
    */
   private continueAsNew(state: InstanceState, input: unknown): void {
     const parsed = typeof input === "string" ? safeParse(input) : input;
-    this.clearTimers(state.instanceId);
+    this.timers.clear(state.instanceId);
     const executionId = newGuid();
     const parent = state.parentInstanceId && state.parentExecutionId !== undefined && state.parentTaskId !== undefined ? { instanceId: state.parentInstanceId, executionId: state.parentExecutionId, taskId: state.parentTaskId } : undefined;
     state.runtimeStatus = "ContinuedAsNew";
@@ -533,7 +498,7 @@ export class DurableEngine {
     state.runtimeStatus = "Failed";
     state.output = reason;
     state.outstanding = [];
-    this.clearTimers(state.instanceId);
+    this.timers.clear(state.instanceId);
     // DTFx records a failure as ExecutionCompleted with status Failed and the reason as its result.
     state.history.push(this.event(HistoryEventType.ExecutionCompleted, { Result: reason, OrchestrationStatus: "Failed" }));
     this.persist(state, 1);
@@ -572,7 +537,7 @@ export class DurableEngine {
         this.track(this.runActivity(state.instanceId, work));
         return;
       case "timer":
-        this.armTimer(state.instanceId, work.executionId, work.id, Date.parse(work.fireAt));
+        this.timers.arm({ instanceId: state.instanceId, executionId: work.executionId, id: work.id, fireAt: Date.parse(work.fireAt) });
         return;
       case "subOrchestration": {
         const child = this.instances.get(work.instanceId);
@@ -639,50 +604,10 @@ export class DurableEngine {
     else this.activitySlots++;
   }
 
-  private armTimer(instanceId: string, executionId: string, id: number, fireAt: number): void {
-    const key = `${instanceId}\n${executionId}\n${id}`;
-    const timer: TimerEntry = { instanceId, executionId, id, fireAt };
-    this.timers.set(key, timer);
-    if (this.manualClock) {
-      if (fireAt <= this.clock.now()) queueMicrotask(() => this.fireDueTimers());
-      return;
-    }
-    this.rearm(key, timer);
-  }
-
-  /** Forget every timer of an instance (its execution ended, or it is gone). */
-  private clearTimers(instanceId: string): void {
-    for (const [key, timer] of this.timers) {
-      if (timer.instanceId !== instanceId) continue;
-      if (timer.handle) clearTimeout(timer.handle);
-      this.timers.delete(key);
-    }
-  }
-
-  /**
-   * Real clock: each timer wakes itself. Node's timers run on a monotonic clock and may wake a
-   * millisecond before Date.now() reaches fireAt, and setTimeout caps at ~24.8 days: in both cases
-   * the timer sleeps again for what remains, so it can never be left without a wake-up.
-   */
-  private rearm(key: string, timer: TimerEntry): void {
-    const delay = Math.max(0, timer.fireAt - this.clock.now());
-    timer.handle = setTimeout(() => {
-      if (this.timers.get(key) !== timer) return;
-      if (timer.fireAt > this.clock.now()) return this.rearm(key, timer);
-      this.fireDueTimers();
-    }, Math.min(Math.max(delay, 1), 2 ** 31 - 1));
-  }
-
-  private fireDueTimers(): void {
-    const now = this.clock.now();
-    for (const [key, timer] of this.timers) {
-      if (timer.fireAt > now) continue;
-      if (timer.handle) clearTimeout(timer.handle);
-      this.timers.delete(key);
-      const state = this.instances.get(timer.instanceId);
-      if (!state || TERMINAL_STATUSES.has(state.runtimeStatus)) continue;
-      this.completeWork(state, timer.executionId, timer.id, this.event(HistoryEventType.TimerFired, { TimerId: timer.id, FireAt: new Date(timer.fireAt).toISOString() }));
-    }
+  private timerDue(timer: DurableTimer): void {
+    const state = this.instances.get(timer.instanceId);
+    if (!state || TERMINAL_STATUSES.has(state.runtimeStatus)) return;
+    this.completeWork(state, timer.executionId, timer.id, this.event(HistoryEventType.TimerFired, { TimerId: timer.id, FireAt: new Date(timer.fireAt).toISOString() }));
   }
 
   // ----- plumbing -----
@@ -738,60 +663,4 @@ export class DurableEngine {
   private event(type: HistoryEventType, fields: Partial<HistoryEvent>): HistoryEvent {
     return { EventType: type, EventId: -1, IsPlayed: false, Timestamp: this.isoNow(), ...fields };
   }
-}
-
-/** The extension's answer when an activity name has no activity function (TaskNonexistentActivityShim). */
-class MissingActivityError extends Error {
-  constructor(name: string) {
-    super(`Activity function '${name}' does not exist.`);
-  }
-}
-
-/** The worker hands the activity its input as the extension does: JSON for values, string for strings. */
-function activityTriggerData(input: unknown): RpcTypedData {
-  if (typeof input === "string") return { string: input }; // already JSON (durable-functions processInput)
-  return { json: JSON.stringify(input ?? null) };
-}
-
-function serializeInput(input: unknown): string | undefined {
-  if (input === undefined) return undefined;
-  return typeof input === "string" ? input : JSON.stringify(input);
-}
-
-function safeParse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
-/** The extension's ParseToJToken: JSON when the text is JSON, the text itself otherwise. */
-function parseToken(text: string): unknown {
-  return text.trim().length === 0 ? text : safeParse(text);
-}
-
-/**
- * An orchestrator that throws carries its state after `$OutOfProcData$:` (durable-facts §3). The
- * extension's shim then fails the instance with `Orchestrator function '<name>' failed: <error>`
- * (OutOfProcOrchestrationShim.ScheduleDurableTaskEvents), which is the instance's output and the
- * Reason a parent sees.
- */
-function parseOrchestratorFailure(name: string, error: unknown): { state: OrchestratorState; failure: string; details: string } {
-  const cause = error instanceof FunctionInvocationError ? error.cause : error;
-  const message = cause instanceof Error ? cause.message : String(cause);
-  // The stack's first line repeats the message (and its state JSON): keep the frames only.
-  const stack = cause instanceof Error ? (cause.stack ?? "").split("\n").filter((line) => /^\s+at /.test(line)).join("\n") : "";
-  const marker = "$OutOfProcData$:";
-  const at = message.indexOf(marker);
-  if (at >= 0) {
-    try {
-      const state = JSON.parse(message.slice(at + marker.length)) as OrchestratorState;
-      const reported = state.error ?? message.slice(0, at).trim();
-      return { state, failure: `Orchestrator function '${name}' failed: ${reported}`, details: `Message: ${reported}, StackTrace: ${stack}` };
-    } catch {
-      // fall through: report the raw message
-    }
-  }
-  return { state: { isDone: false, actions: [[]] }, failure: `Orchestrator function '${name}' failed: ${message}`, details: `Message: ${message}, StackTrace: ${stack}` };
 }
