@@ -100,6 +100,21 @@ describe("provisioning", () => {
     expect(Object.values(pulled.identity?.userAssignedIdentities ?? {})[0]).toMatchObject({ principalId: identity.principalId, clientId: identity.clientId });
   });
 
+  it("fails a Key Vault reference until the identity's role has propagated", async () => {
+    const identity = await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-apps", "id-fresh-role", { location: "westeurope" });
+    const target = await vault(sandbox, clients, "rg-apps", "kv-propagation-1");
+    sandbox.setFaults({ rbacPropagationMs: 60_000 });
+    try {
+      await clients.authorization.roleAssignments.create(target.id!, "9b8a7c6d-0000-4000-8000-000000000003", { roleDefinitionId: ids(sandbox).role(ROLES.secretsUser), principalId: identity.principalId!, principalType: "ServicePrincipal" });
+      const referencing = app({ identity: { type: "UserAssigned", userAssignedIdentities: { [identity.id!]: {} } }, configuration: { secrets: [{ name: "token", keyVaultUrl: `${keyVaultUrl(sandbox.endpoints, "kv-propagation-1")}secrets/token`, identity: identity.id }] } });
+      expect((await errorOf(put("app-propagation", referencing))).message).toMatch(/no role that can read secrets/);
+      clock.advance(60_000);
+      expect((await put("app-propagation", referencing)).provisioningState).toBe("Succeeded");
+    } finally {
+      sandbox.setFaults({ rbacPropagationMs: 0 });
+    }
+  });
+
   it("needs an access policy, not a role, for a Key Vault reference to an access-policy vault", async () => {
     const identity = await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-apps", "id-reader", { location: "westeurope" });
     const target = await vault(sandbox, clients, "rg-apps", "kv-policies-1", { enableRbacAuthorization: false });

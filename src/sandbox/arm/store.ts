@@ -27,13 +27,6 @@ export interface DeletedVault {
   vault: StoredResource;
 }
 
-export interface RoleAssignmentView {
-  id: string;
-  scope: string;
-  roleDefinitionId: string;
-  principalId: string;
-}
-
 export class ArmStore {
   private readonly resources = new Map<string, StoredResource>();
   readonly deletedVaults = new Map<string, DeletedVault>();
@@ -79,16 +72,6 @@ export class ArmStore {
 
   findStorageAccount(name: string): StoredResource | undefined {
     return this.listByType("Microsoft.Storage/storageAccounts").find((stored) => stored.resource.name.toLowerCase() === name.toLowerCase());
-  }
-
-  /** Role assignments for a principal at `scopeId` or any parent scope. */
-  roleAssignmentsFor(principalId: string, scopeId: string): RoleAssignmentView[] {
-    const scope = scopeId.toLowerCase();
-    return this.listByType("Microsoft.Authorization/roleAssignments")
-      .map((stored) => stored.resource.properties as { scope: string; roleDefinitionId: string; principalId: string })
-      .filter((props) => props.principalId.toLowerCase() === principalId.toLowerCase())
-      .filter((props) => scope === props.scope.toLowerCase() || scope.startsWith(`${props.scope.toLowerCase()}/`))
-      .map((props) => ({ id: "", scope: props.scope, roleDefinitionId: props.roleDefinitionId, principalId: props.principalId }));
   }
 }
 

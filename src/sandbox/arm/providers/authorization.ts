@@ -46,20 +46,6 @@ export function roleGuid(roleDefinitionId: string): string {
   return roleDefinitionId.split("/").at(-1)!.toLowerCase();
 }
 
-/** Does the role grant a data action matching `action` (with `*` wildcards)? */
-export function roleGrants(roleDefinitionId: string, action: string): boolean {
-  const role = BUILT_IN_ROLES[roleGuid(roleDefinitionId)];
-  if (!role) return false;
-  return role.dataActions.some((granted) => new RegExp(`^${granted.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`, "i").test(action));
-}
-
-/** Does the role let its holder pull images: Actions covering registries/pull/read, minus NotActions (AcrPull, Contributor, Owner)? */
-export function roleCanPull(roleDefinitionId: string): boolean {
-  const role = BUILT_IN_ROLES[roleGuid(roleDefinitionId)];
-  const covers = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`, "i").test("Microsoft.ContainerRegistry/registries/pull/read");
-  return Boolean(role && (role.actions ?? []).some(covers) && !(role.notActions ?? []).some(covers));
-}
-
 /** `/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{guid}` or the tenant form `/providers/...`; returns the subscription ('' for the tenant form). */
 function parseRoleDefinitionId(value: string): { subscription: string; guid: string } | undefined {
   const match = /^(?:\/subscriptions\/([^/]+))?\/providers\/Microsoft\.Authorization\/roleDefinitions\/([^/]+)$/i.exec(value);

@@ -11,7 +11,8 @@ import type { ArmEngine, PutContext } from "../engine";
 import { ArmErrors } from "../errors";
 import { NAME_RULES, asRecord } from "./rules";
 import { normalizeLocation } from "./resources";
-import { roleCanPull, roleGrants } from "./authorization";
+import { rbacAllows } from "../../auth";
+import type { SandboxEnvironment } from "../../service";
 import type { ArmStore, StoredResource } from "../store";
 
 type Json = Record<string, unknown>;
@@ -59,7 +60,7 @@ export function defineContainerApp(engine: ArmEngine): void {
       const properties = asRecord(resource.resource.properties);
       // A failed provisioning makes no healthy revision and leaves the latest ones where they were.
       if (failed) return;
-      const failure = keyVaultAccessProblem(store, resource) ?? registryPullProblem(store, resource);
+      const failure = keyVaultAccessProblem(env, store, resource) ?? registryPullProblem(env, store, resource);
       if (failure) {
         properties.provisioningState = "Failed";
         resource.hidden.provisioningError = failure;
@@ -278,10 +279,11 @@ function principalOf(store: ArmStore, app: StoredResource, identity: unknown): s
 
 /**
  * Each Key Vault reference must be readable by its identity, as Container Apps checks when it
- * provisions: in RBAC mode a role with secrets get on the vault (or above); in access-policy
- * mode an access policy for the principal with `get` on secrets (roles grant nothing there).
+ * provisions: in RBAC mode a role with secrets get on the vault (or above) that has propagated
+ * (`rbacPropagationMs`); in access-policy mode an access policy for the principal with `get` on
+ * secrets (roles grant nothing there).
  */
-function keyVaultAccessProblem(store: ArmStore, app: StoredResource): { code: string; message: string } | undefined {
+function keyVaultAccessProblem(env: SandboxEnvironment, store: ArmStore, app: StoredResource): { code: string; message: string } | undefined {
   const configuration = asRecord(asRecord(app.resource.properties).configuration);
   for (const secret of list(configuration.secrets)) {
     if (typeof secret.keyVaultUrl !== "string") continue;
@@ -293,7 +295,7 @@ function keyVaultAccessProblem(store: ArmStore, app: StoredResource): { code: st
     if (!principalId) return fail("the identity was not found.");
     const allowed =
       vault.properties.enableRbacAuthorization === true
-        ? store.roleAssignmentsFor(principalId, vault.id).some((assignment) => roleGrants(assignment.roleDefinitionId, "Microsoft.KeyVault/vaults/secrets/getSecret/action"))
+        ? rbacAllows(env, store, principalId, vault.id, "Microsoft.KeyVault/vaults/secrets/getSecret/action", "dataAction")
         : list(vault.properties.accessPolicies).some(
             (policy) => sameId(policy.objectId, principalId) && list(asRecord(policy.permissions).secrets as unknown).some((permission) => ["get", "all"].includes(String(permission).toLowerCase())),
           );
@@ -304,8 +306,8 @@ function keyVaultAccessProblem(store: ArmStore, app: StoredResource): { code: st
   return undefined;
 }
 
-/** A registry pulled through an identity needs AcrPull (or above) on the registry, when the registry is one the sandbox knows. */
-function registryPullProblem(store: ArmStore, app: StoredResource): { code: string; message: string } | undefined {
+/** A registry pulled through an identity needs AcrPull (or a role whose Actions cover pull) on the registry, propagated, when the registry is one the sandbox knows. */
+function registryPullProblem(env: SandboxEnvironment, store: ArmStore, app: StoredResource): { code: string; message: string } | undefined {
   const configuration = asRecord(asRecord(app.resource.properties).configuration);
   for (const registry of list(configuration.registries)) {
     if (registry.identity === undefined) continue;
@@ -313,7 +315,7 @@ function registryPullProblem(store: ArmStore, app: StoredResource): { code: stri
     const target = store.listByType("Microsoft.ContainerRegistry/registries").find((stored) => String(asRecord(stored.resource.properties).loginServer).toLowerCase() === server);
     if (!target) continue;
     const principalId = principalOf(store, app, registry.identity);
-    const allowed = principalId && store.roleAssignmentsFor(principalId, target.resource.id).some((assignment) => roleCanPull(assignment.roleDefinitionId));
+    const allowed = principalId && rbacAllows(env, store, principalId, target.resource.id, "Microsoft.ContainerRegistry/registries/pull/read", "action");
     if (!allowed) {
       return {
         code: "ContainerAppImagePullFailed",
