@@ -237,7 +237,7 @@ export class ArmEngine {
     const now = this.env.clock.now();
     this.sweep();
     for (const operation of this.operations.due(now)) {
-      operation.done = true;
+      this.operations.finish(operation);
       const stored = this.store.get(operation.resourceId);
       if (!stored) continue;
       if (operation.kind === "delete") {
@@ -258,9 +258,9 @@ export class ArmEngine {
 
   /** Types with several provisioning states walk through them while their LRO runs. */
   private advanceStates(now: number): void {
-    for (const stored of this.store.all()) {
-      const operation = this.operations.running(stored.resource.id);
-      if (!operation || operation.kind !== "put") continue;
+    for (const operation of this.operations.unfinished()) {
+      const stored = this.store.get(operation.resourceId);
+      if (!stored || operation.kind !== "put") continue;
       const states = this.progressStates(operation, stored);
       if (states.length < 2) continue;
       const index = Math.min(states.length - 1, Math.floor(this.operations.progress(operation, now) * states.length));

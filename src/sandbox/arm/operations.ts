@@ -68,6 +68,8 @@ export function matchOperationPath(path: string): { id: string; kind: "status" |
 
 export class OperationTracker {
   private readonly operations = new Map<string, Operation>();
+  /** Unfinished operations by resource id (lowercased): what every request's settle walks. */
+  private readonly active = new Map<string, Operation>();
   private random: SeededRandom;
   private seed: number;
 
@@ -104,8 +106,15 @@ export class OperationTracker {
     };
     if (operation.failed) operation.error = { code: "ProvisioningFailed", message: `The provisioning of ${input.type} '${input.resourceId.split("/").at(-1)}' failed (sandbox fault injection).` };
     this.operations.set(operation.id, operation);
+    this.active.set(operation.resourceId.toLowerCase(), operation);
     OPERATION_TYPES.set(operation.id, input.type);
     return operation;
+  }
+
+  /** Mark an operation over; it stays pollable. */
+  finish(operation: Operation): void {
+    operation.done = true;
+    if (this.active.get(operation.resourceId.toLowerCase()) === operation) this.active.delete(operation.resourceId.toLowerCase());
   }
 
   get(id: string): Operation | undefined {
@@ -114,13 +123,17 @@ export class OperationTracker {
 
   /** Operations whose time is up and that have not been resolved yet. */
   due(now: number): Operation[] {
-    return [...this.operations.values()].filter((operation) => !operation.done && now >= operation.startedAt + operation.durationMs);
+    return [...this.active.values()].filter((operation) => now >= operation.startedAt + operation.durationMs);
+  }
+
+  /** Unfinished operations. */
+  unfinished(): Operation[] {
+    return [...this.active.values()];
   }
 
   /** The unfinished operation on a resource, if any (a second write must wait for it). */
   running(resourceId: string): Operation | undefined {
-    const id = resourceId.toLowerCase();
-    return [...this.operations.values()].find((operation) => !operation.done && operation.resourceId.toLowerCase() === id);
+    return this.active.get(resourceId.toLowerCase());
   }
 
   /** How far (0..1) a running operation is, for types that report several provisioning states. */
