@@ -147,9 +147,11 @@ export function createEntraActivities(deps: ActivityDeps) {
 
   const ensureEntraApp: ActivityHandler<EntraAppDesired> = async ({ nodeId, desired }) => {
     const appPath = `/applications(uniqueName='${escapeOData(desired.uniqueName)}')`;
-    const existing = await find<GraphApplication>(appPath, APP_FIELDS);
+    const found = await find<GraphApplication>(appPath, APP_FIELDS);
     const changed: string[] = [];
-    let application = existing;
+    let application = found;
+    /** Did this run create the app? (An app adopted after a conflict existed already: not visible to the first read.) */
+    let created = false;
     if (!application) {
       deps.beforeWrite([], false);
       const outcome = await createOrAdopt("application", appPath, APP_FIELDS, () =>
@@ -164,6 +166,7 @@ export function createEntraActivities(deps: ActivityDeps) {
         }) as Promise<GraphApplication>,
       );
       application = outcome.object;
+      created = outcome.created;
     }
     const app = application;
     const webChanges = [
@@ -182,16 +185,15 @@ export function createEntraActivities(deps: ActivityDeps) {
     const principalPath = `/servicePrincipals(appId='${escapeOData(app.appId)}')`;
     let principal = await find<GraphServicePrincipal>(principalPath, "id,appId,appRoleAssignmentRequired");
     if (!principal) {
-      deps.beforeWrite(["servicePrincipal"], Boolean(existing));
+      deps.beforeWrite(["servicePrincipal"], !created);
       // A brand-new app may not have replicated to the replica that creates the principal (400).
-      principal = (
-        await createOrAdopt("service principal", principalPath, "id,appId,appRoleAssignmentRequired", () =>
-          withReplicationRetry("create the service principal", (graph) =>
-            graph.api("/servicePrincipals").post({ appId: app.appId, appRoleAssignmentRequired: desired.assignmentRequired, tags: [desired.ownershipTag] }) as Promise<GraphServicePrincipal>,
-          ),
-        )
-      ).object;
-      if (existing) changed.push("servicePrincipal");
+      const outcome = await createOrAdopt("service principal", principalPath, "id,appId,appRoleAssignmentRequired", () =>
+        withReplicationRetry("create the service principal", (graph) =>
+          graph.api("/servicePrincipals").post({ appId: app.appId, appRoleAssignmentRequired: desired.assignmentRequired, tags: [desired.ownershipTag] }) as Promise<GraphServicePrincipal>,
+        ),
+      );
+      principal = outcome.object;
+      if (outcome.created && !created) changed.push("servicePrincipal");
     }
     if ((principal.appRoleAssignmentRequired ?? false) !== desired.assignmentRequired) {
       const principalId = principal.id;
@@ -201,9 +203,9 @@ export function createEntraActivities(deps: ActivityDeps) {
     }
     return {
       nodeId,
-      action: !existing ? ("created" as const) : changed.length > 0 ? ("updated" as const) : ("unchanged" as const),
+      action: created ? ("created" as const) : changed.length > 0 ? ("updated" as const) : ("unchanged" as const),
       resourceId: app.id,
-      changed: existing ? changed : [],
+      changed: created ? [] : changed,
       outputs: { applicationObjectId: app.id, appId: app.appId, servicePrincipalId: principal.id },
     };
   };

@@ -16,6 +16,13 @@ export interface SandboxFaultSettings {
   transientServices?: SandboxService[];
   /** Only write/delete requests get transient faults (reads stay clean). */
   transientWritesOnly: boolean;
+  /**
+   * Lose the answer to the Nth write request (PUT, PATCH, POST, DELETE) from now: the service
+   * does the write, then the connection drops before the response. What a client sees when its
+   * process or network dies at the worst moment; the test of every "did my create happen?" path.
+   * 0 = off. One-shot: it resets to 0 once it has fired.
+   */
+  loseResponseOfWrite: number;
   /** Seed for the fault PRNG, so a failing test run is reproducible. */
   seed: number;
   /** Extra response latency per ARM resource type (ms), plus a default for everything. */
@@ -45,6 +52,7 @@ export const DEFAULT_FAULTS: SandboxFaultSettings = {
   transientRate: 0,
   transientKinds: ["500", "503", "reset"],
   transientWritesOnly: false,
+  loseResponseOfWrite: 0,
   seed: 1,
   latencyMs: {},
   defaultLatencyMs: 0,

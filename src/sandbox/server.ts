@@ -38,6 +38,8 @@ export class SandboxServer {
   private seed: number;
   private server?: https.Server;
   private readonly sockets = new Set<Socket>();
+  private loseArmedAt = 0;
+  private writesSinceArmed = 0;
 
   constructor(private readonly options: SandboxServerOptions) {
     this.routes = options.modules.flatMap((module) => module.routes).map(compile);
@@ -131,8 +133,32 @@ export class SandboxServer {
     } catch (error) {
       response = renderError(error, request);
     }
+    if (this.loseThisResponse(request, response)) {
+      // The write happened; its answer never arrives.
+      this.options.log.write({ method: request.method, url: url.pathname + url.search, status: 0, body: logBody() });
+      (res.socket ?? res.req?.socket)?.destroy();
+      return;
+    }
     this.options.log.write({ method: request.method, url: url.pathname + url.search, status: response.status, body: logBody() });
     this.send(res, request, response, true);
+  }
+
+  /**
+   * Counts successful writes once `loseResponseOfWrite` is set (failed ones, such as Key Vault's
+   * unauthenticated challenge request, change nothing); true for the one whose answer is lost.
+   */
+  private loseThisResponse(request: SandboxRequest, response: SandboxResponse): boolean {
+    const faults = this.options.env.faults;
+    if (faults.loseResponseOfWrite !== this.loseArmedAt) {
+      this.loseArmedAt = faults.loseResponseOfWrite;
+      this.writesSinceArmed = 0;
+    }
+    if (faults.loseResponseOfWrite <= 0 || request.method === "GET" || request.method === "HEAD" || request.service === "login" || response.status >= 400) return false;
+    this.writesSinceArmed++;
+    if (this.writesSinceArmed !== faults.loseResponseOfWrite) return false;
+    faults.loseResponseOfWrite = 0;
+    this.loseArmedAt = 0;
+    return true;
   }
 
   private send(res: http.ServerResponse, request: SandboxRequest, response: SandboxResponse, withIds: boolean): void {
