@@ -22,6 +22,8 @@ const TRANSIENT_CODES = new Set([
   "ContainerAppOperationInProgress",
   "ContainerAppLockConflict",
   "ManagedEnvironmentOperationInProgress",
+  "ManagedEnvironmentLockConflict",
+  "StorageAccountIsNotProvisioned",
   "ManagedEnvironmentNotProvisioned",
   "ManagedEnvironmentNotReadyForAppCreation",
   "ResourceNotReady", // Shire's own: a resource still provisioning (activities/provisioning.ts)

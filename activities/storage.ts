@@ -53,6 +53,8 @@ export function createStorageActivities(deps: ActivityDeps) {
     } else if (changed.length > 0) {
       account = await accounts.update(desired.resourceGroup, desired.name, {
         tags: { ...(current.tags ?? {}), ...desired.tags },
+        // A redundancy change within a tier (LRS -> GRS) converges; Azure refuses tier or kind changes.
+        sku: { name: desired.sku as "Standard_LRS" },
         ...settings,
       });
     }

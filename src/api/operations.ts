@@ -81,7 +81,8 @@ export async function withLiveStatus(client: DurableClient, record: OperationRec
     return { ...record, status: output.status, message: typeof output.message === "string" ? output.message : record.message, steps, updatedAt };
   }
   if (runtimeStatus === "Failed" || runtimeStatus === "Terminated") {
-    const reason = typeof status.output === "string" ? status.output.split("\n")[0].slice(0, 300) : runtimeStatus.toLowerCase();
+    // The host words an orchestrator's exception "Orchestrator function 'install' failed: <error>".
+    const reason = typeof status.output === "string" ? status.output.split("\n")[0].replace(/^Orchestrator function '[^']*' failed:\s*/, "").slice(0, 300) : runtimeStatus.toLowerCase();
     return { ...record, status: "failed", message: `The orchestration ${runtimeStatus.toLowerCase()}: ${reason}`, steps: live, updatedAt };
   }
   if (live === record.steps) return record;

@@ -164,9 +164,10 @@ export function buildOpenClawContainerSpec(inputs: OpenClawContainerInputs) {
         resources: { cpu: openclawCpu, memory: openclawMemory },
         volumeMounts: mount,
         probes: [
-          // Start-up takes a while (migrations, plugins): up to 10 + 10 x 10 s before liveness applies.
-          // Container Apps allows failureThreshold 1-10 and periodSeconds 1-240 (the pinned schema).
-          { type: "Startup", httpGet: { path: "/healthz", port: OPENCLAW_PORTS.gateway }, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 10, timeoutSeconds: 3 },
+          // Start-up takes a while (state migrations under an SQLite lease, plugin convergence):
+          // up to 10 + 60 x 5 s before liveness applies. Container Apps takes failureThreshold
+          // 1-240 for startup probes (1-30 liveness, 1-48 readiness; the schema's "1-10" is stale).
+          { type: "Startup", httpGet: { path: "/healthz", port: OPENCLAW_PORTS.gateway }, initialDelaySeconds: 10, periodSeconds: 5, failureThreshold: 60, timeoutSeconds: 3 },
           { type: "Liveness", httpGet: { path: "/healthz", port: OPENCLAW_PORTS.gateway }, periodSeconds: 30, failureThreshold: 3, timeoutSeconds: 5 },
           { type: "Readiness", httpGet: { path: "/readyz", port: OPENCLAW_PORTS.gateway }, periodSeconds: 10, failureThreshold: 6, timeoutSeconds: 5 },
         ],

@@ -292,7 +292,8 @@ export function renderError(error: unknown, request: SandboxRequest): SandboxRes
   if (request.service === "keyvault") {
     if (known.details !== undefined) body.error.innererror = known.details;
   } else if (known.details !== undefined) body.error.details = known.details;
-  return { status: known.status, headers: { ...known.headers, ...(request.service === "arm" ? { "x-ms-failure-cause": "gateway" } : {}) }, body };
+  // ARM marks its own refusals `gateway`; a resource provider's error says so itself (`service`).
+  return { status: known.status, headers: { ...(request.service === "arm" ? { "x-ms-failure-cause": "gateway" } : {}), ...known.headers }, body };
 }
 
 function escapeXml(value: string): string {

@@ -86,7 +86,7 @@ describe("OperationStore on Azurite", () => {
       request: { slug: "rec-done" },
       status: "succeeded" as const,
       message: "Installed rec-done: 1 steps done.",
-      steps: [{ id: "resourceGroup", status: "done" as const, action: "created", startedAt: "2026-11-25T10:00:01.000Z", finishedAt: "2026-11-25T10:00:02.000Z", durationMs: 1000 }],
+      steps: [{ id: "resourceGroup", status: "done" as const, action: "created", startedAt: "2026-11-25T10:00:01.000Z", finishedAt: "2026-11-25T10:00:02.000Z", durationMs: 1000, resourceId: "/subscriptions/s/resourceGroups/claw-rec-done" }],
       finishedAt: "2026-11-25T10:00:03.000Z",
       image: "ghcr.io/openclaw/openclaw:2026.9.6",
       region: "westeurope",
@@ -97,7 +97,7 @@ describe("OperationStore on Azurite", () => {
     await recordOperationResult(store, input); // at-least-once delivery
     const stored = await store.getOperation(id);
     expect(stored).toMatchObject({ status: "succeeded", actor: "alice", updatedAt: "2026-11-25T10:00:03.000Z" });
-    expect(stored?.steps).toEqual([{ id: "resourceGroup", title: "Resource group claw-x", kind: "resourceGroup", status: "done", action: "created", startedAt: "2026-11-25T10:00:01.000Z", finishedAt: "2026-11-25T10:00:02.000Z", durationMs: 1000 }]);
+    expect(stored?.steps).toEqual([{ id: "resourceGroup", title: "Resource group claw-x", kind: "resourceGroup", status: "done", action: "created", startedAt: "2026-11-25T10:00:01.000Z", finishedAt: "2026-11-25T10:00:02.000Z", durationMs: 1000, resourceId: "/subscriptions/s/resourceGroups/claw-rec-done" }]);
     const slug: SlugRecord | undefined = await store.getSlug("rec-done");
     expect(slug).toEqual({
       slug: "rec-done",
@@ -108,6 +108,8 @@ describe("OperationStore on Azurite", () => {
       lastOperationId: id,
       updatedAt: "2026-11-25T10:00:03.000Z",
       url: "https://openclaw.example.azurecontainerapps.io",
+      // What the footprint is made of, by plan node, with the kind the starter recorded.
+      resources: [{ node: "resourceGroup", kind: "resourceGroup", id: "/subscriptions/s/resourceGroups/claw-rec-done" }],
     });
   });
 });
