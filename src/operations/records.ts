@@ -20,7 +20,7 @@ export interface OperationStep {
   finishedAt?: string;
   durationMs?: number;
   error?: string;
-  /** Deliveries of the step's activity so far (only shown once a step has been retried). */
+  /** Deliveries of the step's activity so far (more than 1: it was retried). */
   attempts?: number;
   /** When a retried step runs again (it is waiting out a backoff or the service's Retry-After). */
   retryAt?: string;
