@@ -14,7 +14,7 @@ import { activityDepsFromEnv } from "../../activities/deps";
 import { activityHandlersByKind } from "../../activities";
 import { OperationStore } from "../operations/records";
 import { apiError, json, readJson, withErrors } from "./responses";
-import { planContextFromEnv } from "./slugs";
+import { planContextFromEnv } from "./plan-context";
 
 /** The spec Shire last installed for this slug: its newest install operation's validated request. */
 async function lastInstalledSpec(slug: string): Promise<SlugSpec | undefined> {

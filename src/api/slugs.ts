@@ -7,35 +7,13 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import * as df from "durable-functions";
 import type { DurableClient } from "durable-functions";
 import { contextProblems, validateInstallRequest, validateSlug } from "../model/validate";
-import { planSlug, type PlanContext } from "../model/plan";
-import { azureContextFromEnv, SANDBOX_BROKER_OBJECT_ID } from "../azure/credential";
-import { keyVaultUrl } from "../azure/endpoints";
-import { BrokerError } from "../errors";
+import { planSlug } from "../model/plan";
+import { planContextFromEnv } from "./plan-context";
 import { INSTALL_ORCHESTRATION, instanceIdForSlug, type InstallInput } from "../../orchestrations/install";
 import { DEFAULT_RETRY, type RetrySettings } from "../../orchestrations/plan-walker";
 import { newOperationId, OperationStore, type OperationRecord } from "../operations/records";
 import { actorOf, apiError, json, origin, readJson, withErrors } from "./responses";
 import { runningOperation } from "./operations";
-
-/** The plan's Azure context: subscription, tenant, endpoints, the broker's identity, the registry. */
-export function planContextFromEnv(env: NodeJS.ProcessEnv = process.env): PlanContext {
-  let azure;
-  try {
-    azure = azureContextFromEnv(env);
-  } catch (error) {
-    throw new BrokerError("NotConfigured", `Shire is not connected to Azure: ${(error as Error).message}`, { statusCode: 503 });
-  }
-  const registryId = env.SHIRE_SHARED_REGISTRY_ID;
-  const registryServer = env.SHIRE_SHARED_REGISTRY_LOGIN_SERVER;
-  return {
-    subscriptionId: azure.subscriptionId,
-    tenantId: azure.tenantId,
-    brokerPrincipalId: env.SHIRE_BROKER_PRINCIPAL_ID ?? SANDBOX_BROKER_OBJECT_ID,
-    vaultUri: (name) => keyVaultUrl(azure.endpoints, name),
-    authorityHost: azure.endpoints.authorityHost,
-    ...(registryId && registryServer ? { sharedRegistry: { resourceId: registryId, loginServer: registryServer } } : {}),
-  };
-}
 
 /** App settings can shorten the walker's retry backoff (tests, demos); unset = the default policy. */
 export function retryFromEnv(env: NodeJS.ProcessEnv = process.env): RetrySettings | undefined {

@@ -1,0 +1,28 @@
+/**
+ * The plan's Azure context from the app settings. A module of its own, with no function
+ * registrations, so tools (the benchmark) can plan without loading the HTTP API.
+ */
+import type { PlanContext } from "../model/plan";
+import { azureContextFromEnv, SANDBOX_BROKER_OBJECT_ID } from "../azure/credential";
+import { keyVaultUrl } from "../azure/endpoints";
+import { BrokerError } from "../errors";
+
+/** The plan's Azure context: subscription, tenant, endpoints, the broker's identity, the registry. */
+export function planContextFromEnv(env: NodeJS.ProcessEnv = process.env): PlanContext {
+  let azure;
+  try {
+    azure = azureContextFromEnv(env);
+  } catch (error) {
+    throw new BrokerError("NotConfigured", `Shire is not connected to Azure: ${(error as Error).message}`, { statusCode: 503 });
+  }
+  const registryId = env.SHIRE_SHARED_REGISTRY_ID;
+  const registryServer = env.SHIRE_SHARED_REGISTRY_LOGIN_SERVER;
+  return {
+    subscriptionId: azure.subscriptionId,
+    tenantId: azure.tenantId,
+    brokerPrincipalId: env.SHIRE_BROKER_PRINCIPAL_ID ?? SANDBOX_BROKER_OBJECT_ID,
+    vaultUri: (name) => keyVaultUrl(azure.endpoints, name),
+    authorityHost: azure.endpoints.authorityHost,
+    ...(registryId && registryServer ? { sharedRegistry: { resourceId: registryId, loginServer: registryServer } } : {}),
+  };
+}
