@@ -10,6 +10,7 @@ import type { SlugSpec } from "../src/model/spec";
 import type { OperationStep } from "../src/operations/records";
 import { RECORD_OPERATION_RESULT, type OperationResultInput } from "../src/operations/result";
 import { walkPlan, type RetrySettings } from "./plan-walker";
+import "./step-runner"; // registers the step instances the walker starts
 
 export const INSTALL_ORCHESTRATION = "install";
 

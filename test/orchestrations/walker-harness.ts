@@ -17,6 +17,8 @@ const UNUSED_STORAGE = "DefaultEndpointsProtocol=http;AccountName=unused;Account
 export interface WalkerHost {
   host: FunctionsHost;
   clock: ManualClock;
+  /** What the host logged at warning level or above (a re-yield warning would show here). */
+  warnings: string[];
   instance(id: string): InstanceState | undefined;
   close(): Promise<void>;
 }
@@ -24,11 +26,16 @@ export interface WalkerHost {
 export async function startWalkerHost(): Promise<WalkerHost> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "shire-walker-"));
   const clock = new ManualClock(Date.parse("2026-11-25T10:00:00Z"));
-  const host = new FunctionsHost({ appRoot: WALKER_APP, port: 0, stateDir, storageConnectionString: UNUSED_STORAGE, clock, log: () => undefined });
+  const warnings: string[] = [];
+  const log = (level: string, message: string) => {
+    if (level === "warning" || level === "error") warnings.push(message);
+  };
+  const host = new FunctionsHost({ appRoot: WALKER_APP, port: 0, stateDir, storageConnectionString: UNUSED_STORAGE, clock, log });
   await host.start();
   return {
     host,
     clock,
+    warnings,
     instance: (id) => host.engine.getInstance(id),
     close: async () => {
       await host.stop();

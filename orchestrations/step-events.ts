@@ -1,0 +1,66 @@
+/**
+ * What the walker and the step instances say to each other (names, inputs, events) and the
+ * retry policy: pure, no function registrations, so tests and tools can import it freely.
+ */
+import type { ActivityInput, ActivityResult } from "../activities/contract";
+
+export const RUN_PLAN_STEP = "runPlanStep";
+export const START_PLAN_STEPS = "startPlanSteps";
+export const REPORT_PLAN_STEP = "reportPlanStep";
+/** The one event name the walker waits on. */
+export const PLAN_STEP_EVENT = "planStep";
+
+export interface RetrySettings {
+  firstRetryIntervalMs: number;
+  backoffCoefficient: number;
+  maxRetryIntervalMs: number;
+  /** Deliveries of a step failing transiently (throttling, 5xx, busy) before it fails. */
+  maxAttempts: number;
+  /** Deliveries of a step waiting on propagation (Entra replication, RBAC) before it fails. */
+  maxPropagationAttempts?: number;
+}
+
+/**
+ * 2 s, 4 s, 8 s ... capped at 60 s: eight deliveries span about three minutes; propagation
+ * delays get sixteen, about eleven minutes (Azure documents up to ten for RBAC).
+ */
+export const DEFAULT_RETRY: RetrySettings = { firstRetryIntervalMs: 2_000, backoffCoefficient: 2, maxRetryIntervalMs: 60_000, maxAttempts: 8, maxPropagationAttempts: 16 };
+
+/** The wait before delivery `attempt + 1`, after `attempt` failed deliveries. */
+export function retryDelayMs(settings: RetrySettings, attempt: number, retryAfterMs?: number): number {
+  const backoff = Math.min(settings.firstRetryIntervalMs * Math.pow(settings.backoffCoefficient, attempt - 1), settings.maxRetryIntervalMs);
+  return Math.max(backoff, retryAfterMs ?? 0);
+}
+
+export interface StepRunInput {
+  /** The walker's instance, which the reports go to. */
+  parentInstanceId: string;
+  operationId: string;
+  nodeId: string;
+  activityName: string;
+  activityInput: ActivityInput;
+  retry: RetrySettings;
+}
+
+export type StepEvent =
+  | { operationId: string; nodeId: string; kind: "retrying"; attempts: number; retryAt: string; error: string }
+  | { operationId: string; nodeId: string; kind: "finished"; attempts: number; result: ActivityResult }
+  | { operationId: string; nodeId: string; kind: "failed"; attempts: number; error: string };
+
+/** The instance running one step of one operation: unique per operation, so never reused. */
+export function stepInstanceId(operationId: string, nodeId: string): string {
+  return `${operationId}:${nodeId}`;
+}
+
+/** Errors shown in status and records are one line of at most this many characters. */
+export const MAX_ERROR_LENGTH = 300;
+
+/**
+ * One trimmed line for status and records. A durable task failure reads
+ * "Activity function 'x' failed: <message> \n <stack>": keep the activity's own message.
+ */
+export function shortError(message: string): string {
+  const line = message.split("\n")[0].replace(/^Activity function '[^']*' failed:\s*/, "").replace(/^ActivityFailed: /, "").trim();
+  return line.length > MAX_ERROR_LENGTH ? `${line.slice(0, MAX_ERROR_LENGTH - 3)}...` : line;
+}
+

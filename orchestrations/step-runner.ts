@@ -1,0 +1,97 @@
+/**
+ * One plan step, run as an orchestration of its own (`runPlanStep`): its activity, its retries
+ * (backoff, never sooner than the service's Retry-After, a longer budget for propagation delays),
+ * and a report to the walker after every attempt that will be retried and once at the end.
+ *
+ * Why a child instance per step instead of the walker awaiting activities directly: the walker
+ * must react to whichever step finishes first, and with durable-functions on Azure the only safe
+ * way to wait on many things is one external event at a time. A task yielded again in a new
+ * `Task.any` is scheduled again by the extension's out-of-proc shim under a new id while the
+ * library keeps the old one, so results land on the wrong tasks
+ * (Azure/azure-functions-durable-js#574; OutOfProcOrchestrationShim.InvokeAPIFromAction). Every
+ * yield here and in the walker is a single fresh task or one compound of fresh tasks.
+ *
+ * Importing this module registers the orchestration and its two activities.
+ */
+import * as df from "durable-functions";
+import type { InvocationContext } from "@azure/functions";
+import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
+import { isActivityFailure, type ActivityFailure, type ActivityResult } from "../activities/contract";
+import { PLAN_STEP_EVENT, REPORT_PLAN_STEP, RUN_PLAN_STEP, START_PLAN_STEPS, retryDelayMs, shortError, stepInstanceId, type StepEvent, type StepRunInput } from "./step-events";
+
+/** Reports are Shire's own calls to its durable host: a short retry covers a blip. */
+const REPORT_RETRY = new df.RetryOptions(1_000, 5);
+
+function errorMessage(value: unknown): string {
+  return value instanceof Error ? value.message : String(value);
+}
+
+const runPlanStep: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const input = context.df.getInput<StepRunInput>();
+  const report = (event: StepEvent) => context.df.callActivityWithRetry(REPORT_PLAN_STEP, REPORT_RETRY, { parentInstanceId: input.parentInstanceId, event });
+  const base = { operationId: input.operationId, nodeId: input.nodeId };
+  for (let attempts = 1; ; attempts++) {
+    let outcome: ActivityResult | ActivityFailure;
+    try {
+      outcome = (yield context.df.callActivity(input.activityName, { ...input.activityInput, attempt: attempts })) as ActivityResult | ActivityFailure;
+    } catch (error) {
+      // A thrown failure is one the activity could not classify (the host, a crash): worth a retry.
+      outcome = { nodeId: input.nodeId, failed: true, code: "ActivityFailed", message: errorMessage(error), retryable: true, retryClass: "transient" };
+    }
+    if (!isActivityFailure(outcome)) {
+      yield report({ ...base, kind: "finished", attempts, result: outcome });
+      return { nodeId: input.nodeId, status: "done", attempts };
+    }
+    const failure = outcome;
+    const message = `${failure.code}: ${failure.message}`;
+    const budget = failure.retryClass === "propagation" ? (input.retry.maxPropagationAttempts ?? input.retry.maxAttempts) : input.retry.maxAttempts;
+    if (!failure.retryable || attempts >= budget) {
+      const error = failure.retryable ? `${shortError(message)} (still failing after ${attempts} attempts)` : shortError(message);
+      yield report({ ...base, kind: "failed", attempts, error });
+      return { nodeId: input.nodeId, status: "failed", attempts };
+    }
+    const retryAt = new Date(context.df.currentUtcDateTime.getTime() + retryDelayMs(input.retry, attempts, failure.retryAfterMs));
+    context.df.setCustomStatus({ nodeId: input.nodeId, attempts, retryAt: retryAt.toISOString(), error: shortError(message) });
+    yield report({ ...base, kind: "retrying", attempts, retryAt: retryAt.toISOString(), error: shortError(message) });
+    yield context.df.createTimer(retryAt);
+  }
+};
+
+/**
+ * Starts the steps' instances. Idempotent (activities are delivered at least once): an instance
+ * that exists already, running or finished, is left alone, so a step never runs twice.
+ */
+async function startPlanSteps(input: { steps: StepRunInput[] }, context: InvocationContext): Promise<{ started: number; existing: number }> {
+  const client = df.getClient(context);
+  let started = 0;
+  for (const step of input.steps) {
+    const instanceId = stepInstanceId(step.operationId, step.nodeId);
+    if (await exists(client, instanceId)) continue;
+    try {
+      await client.startNew(RUN_PLAN_STEP, { instanceId, input: step });
+      started++;
+    } catch (error) {
+      // Lost a race with a duplicate delivery of this activity: the instance is there.
+      if (!(await exists(client, instanceId))) throw error;
+    }
+  }
+  return { started, existing: input.steps.length - started };
+}
+
+async function exists(client: df.DurableClient, instanceId: string): Promise<boolean> {
+  try {
+    await client.getStatus(instanceId, { showInput: false });
+    return true;
+  } catch {
+    return false; // getStatus rejects on 404
+  }
+}
+
+/** Raises the step's report on the walker; a walker that has ended (410) no longer listens. */
+async function reportPlanStep(input: { parentInstanceId: string; event: StepEvent }, context: InvocationContext): Promise<void> {
+  await df.getClient(context).raiseEvent(input.parentInstanceId, PLAN_STEP_EVENT, input.event);
+}
+
+df.app.orchestration(RUN_PLAN_STEP, runPlanStep);
+df.app.activity(START_PLAN_STEPS, { extraInputs: [df.input.durableClient()], handler: startPlanSteps });
+df.app.activity(REPORT_PLAN_STEP, { extraInputs: [df.input.durableClient()], handler: reportPlanStep });
