@@ -26,7 +26,15 @@ async function stub(name: string, withWebSocket = false): Promise<Stub> {
   const hits: Stub["hits"] = [];
   const server = http.createServer((req, res) => {
     hits.push({ method: req.method ?? "", url: req.url ?? "", upgrade: false });
-    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ from: name, forwardedProto: req.headers["x-forwarded-proto"] ?? null }));
+    res.writeHead(200, { "content-type": "application/json" }).end(
+      JSON.stringify({
+        from: name,
+        host: req.headers.host ?? null,
+        forwardedProto: req.headers["x-forwarded-proto"] ?? null,
+        forwardedHost: req.headers["x-forwarded-host"] ?? null,
+        forwardedFor: req.headers["x-forwarded-for"] ?? null,
+      }),
+    );
   });
   if (withWebSocket) {
     const wss = new WebSocketServer({ noServer: true });
@@ -64,10 +72,10 @@ async function startNginx(config: string, port: number): Promise<RunningNginx> {
   throw new Error("nginx did not start");
 }
 
-async function request(port: number, method: string, url: string): Promise<{ status: number; body: string }> {
+async function request(port: number, method: string, url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     // Raw http so paths are sent exactly as written (fetch would normalise them).
-    const req = http.request({ host: "127.0.0.1", port, method, path: url, headers: { "content-type": "application/json" } }, (res) => {
+    const req = http.request({ host: "127.0.0.1", port, method, path: url, headers: { "content-type": "application/json", ...headers } }, (res) => {
       let body = "";
       res.on("data", (chunk: Buffer) => (body += chunk.toString()));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
@@ -115,9 +123,16 @@ describe("NGINX sidecar with real nginx", () => {
     expect((await request(withTelegram.port, "GET", "/api/messages")).status).toBe(403);
   });
 
-  it("sends / and everything else to the gateway", async () => {
-    const response = await request(withTelegram.port, "GET", "/");
-    expect(JSON.parse(response.body)).toMatchObject({ from: "gateway" });
+  it("sends / and everything else to the gateway, with the client's host and the proxy headers", async () => {
+    const response = await request(withTelegram.port, "GET", "/", { host: "openclaw.demo.westeurope.azurecontainerapps.io" });
+    // The gateway builds its origin checks and CSP from these: the public host, https, the client.
+    expect(JSON.parse(response.body)).toMatchObject({
+      from: "gateway",
+      host: "openclaw.demo.westeurope.azurecontainerapps.io",
+      forwardedHost: "openclaw.demo.westeurope.azurecontainerapps.io",
+      forwardedProto: "https",
+      forwardedFor: "127.0.0.1",
+    });
     expect(JSON.parse((await request(withTelegram.port, "GET", "/healthz")).body)).toMatchObject({ from: "gateway" });
     expect(JSON.parse((await request(withTelegram.port, "POST", "/api/other")).body)).toMatchObject({ from: "gateway" });
   });
