@@ -5,10 +5,11 @@
  * by every slug) and `shire-<slug>`, and their assignment to the sign-in app.
  *
  * Idempotent under Entra's eventual consistency, crashes and concurrent installs:
- * - every object Shire creates carries a `uniqueName` (apps, groups) or is keyed by one (a service
- *   principal by its appId), which the directory itself keeps unique. Lookups go by that key, and
- *   a create that loses a race, or repeats one whose answer was lost, gets a conflict instead of
- *   a duplicate: the activity then reads the existing object.
+ * - every object Shire creates is keyed: apps and groups by a `uniqueName`, a service principal
+ *   by its appId. Lookups go by that key, and objects are created with Graph's upsert
+ *   (`PATCH /applications(uniqueName='…')` with `Prefer: create-if-missing`), which the directory
+ *   serializes on the key: a create that loses a race, or repeats one whose answer was lost,
+ *   updates the one object instead of making a second (204, then the object is read back).
  * - a lookup right after a create may not see the object yet (404, or 400 when another object
  *   refers to it). Those calls are retried here a few times with backoff; past that the step
  *   fails as a propagation delay and the walker retries the whole step, which converges because
@@ -17,7 +18,7 @@
 import type { Client as GraphClient } from "@microsoft/microsoft-graph-client";
 import { activityDepsFromEnv, type ActivityDeps } from "./deps";
 import { registerActivity, type ActivityHandler } from "./define";
-import { transient } from "./errors";
+import { permanent, transient } from "./errors";
 
 export const ENSURE_ENTRA_APP = "ensureEntraApp";
 export const ENSURE_ENTRA_GROUP = "ensureEntraGroup";
@@ -52,6 +53,11 @@ export interface GroupAssignmentDesired {
   servicePrincipalId: string;
   /** The group, user or service principal to assign to the app. */
   principalId: string;
+  /**
+   * Named by the operator (allowedIdentities), not made by this install: it has long replicated,
+   * so "does not exist" means it does not exist (a typo), not "not visible yet".
+   */
+  external?: boolean;
 }
 
 interface GraphApplication {
@@ -73,6 +79,12 @@ interface GraphGroup {
   id: string;
   displayName: string;
   uniqueName?: string;
+}
+
+/** Where a deleted object with a uniqueName would be: `/directory/deletedItems/<type>`. */
+interface DeletedLookup {
+  type: "microsoft.graph.application" | "microsoft.graph.group";
+  uniqueName: string;
 }
 
 interface GraphCollection<T> {
@@ -104,8 +116,6 @@ function isReplicationLike(error: unknown): boolean {
 }
 
 export function createEntraActivities(deps: ActivityDeps) {
-  const graphObjectUrl = (id: string) => `${deps.context.endpoints.graph}/v1.0/directoryObjects/${id}`;
-
   /** Run a Graph call, retrying replication-delay failures with 1, 2, 4, 8 s backoff. */
   async function withReplicationRetry<T>(what: string, call: (graph: GraphClient) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
@@ -130,17 +140,35 @@ export function createEntraActivities(deps: ActivityDeps) {
   }
 
   /**
-   * Create an object keyed by `path` (an alternate-key URL): when the directory says the key is
-   * taken (a concurrent install, or a create whose answer was lost), read the existing one.
+   * Upsert the object keyed by `path` (an alternate-key URL). 201 carries the new object; 204 means
+   * it existed (made by a concurrent install, or by a run whose answer was lost, and not visible to
+   * our read yet) and was updated to `body`: read it back, waiting for replication.
    */
-  async function createOrAdopt<T>(what: string, path: string, select: string, create: () => Promise<T>): Promise<{ object: T; created: boolean }> {
+  async function upsert<T>(what: string, path: string, select: string, body: Record<string, unknown>, deleted?: DeletedLookup): Promise<{ object: T; created: boolean }> {
+    const write = () => withReplicationRetry(`upsert ${what}`, (graph) => graph.api(path).header("Prefer", "create-if-missing").patch(body)) as Promise<T | undefined | "">;
+    let created: T | undefined | "";
     try {
-      return { object: await create(), created: true };
+      created = await write();
     } catch (error) {
-      if (!isAlreadyExists(error)) throw error;
-      const existing = await withReplicationRetry(`find ${what}`, (graph) => graph.api(path).select(select).get() as Promise<T>);
-      return { object: existing, created: false };
+      // A deleted object keeps its uniqueName for its 30 days in deleted items: bring it back
+      // (its id and appId with it) rather than fail, then converge it like any other.
+      if (!deleted || !isAlreadyExists(error) || !(await restoreDeleted(deleted))) throw error;
+      created = await write();
     }
+    if (created && typeof created === "object") return { object: created, created: true };
+    const existing = await withReplicationRetry(`read ${what} back`, (graph) => graph.api(path).select(select).get() as Promise<T>);
+    return { object: existing, created: false };
+  }
+
+  /** Find a soft-deleted object by uniqueName in deleted items and restore it; false when there is none. */
+  async function restoreDeleted(lookup: DeletedLookup): Promise<boolean> {
+    const graph = deps.graph();
+    const page = (await graph.api(`/directory/deletedItems/${lookup.type}`).filter(`uniqueName eq '${escapeOData(lookup.uniqueName)}'`).select("id,uniqueName").get()) as GraphCollection<{ id: string; uniqueName?: string }>;
+    const match = page.value.find((item) => item.uniqueName?.toLowerCase() === lookup.uniqueName.toLowerCase());
+    if (!match) return false;
+    deps.beforeWrite([`restore deleted ${lookup.type.replace("microsoft.graph.", "")}`], true);
+    await graph.api(`/directory/deletedItems/${match.id}/restore`).post({});
+    return true;
   }
 
   const APP_FIELDS = "id,appId,displayName,uniqueName,tags,web";
@@ -154,17 +182,14 @@ export function createEntraActivities(deps: ActivityDeps) {
     let created = false;
     if (!application) {
       deps.beforeWrite([], false);
-      const outcome = await createOrAdopt("application", appPath, APP_FIELDS, () =>
-        deps.graph().api("/applications").post({
-          displayName: desired.displayName,
-          uniqueName: desired.uniqueName,
-          signInAudience: "AzureADMyOrg",
-          tags: [desired.ownershipTag, "managed-by:shire"],
-          web: { redirectUris: desired.redirectUris, implicitGrantSettings: { enableIdTokenIssuance: desired.idTokenIssuance } },
-          // Only groups assigned to the app go into the token: avoids the ~200-group overage.
-          groupMembershipClaims: "ApplicationGroup",
-        }) as Promise<GraphApplication>,
-      );
+      const outcome = await upsert<GraphApplication>("application", appPath, APP_FIELDS, {
+        displayName: desired.displayName,
+        signInAudience: "AzureADMyOrg",
+        tags: [desired.ownershipTag, "managed-by:shire"],
+        web: { redirectUris: desired.redirectUris, implicitGrantSettings: { enableIdTokenIssuance: desired.idTokenIssuance } },
+        // Only groups assigned to the app go into the token: avoids the ~200-group overage.
+        groupMembershipClaims: "ApplicationGroup",
+      }, { type: "microsoft.graph.application", uniqueName: desired.uniqueName });
       application = outcome.object;
       created = outcome.created;
     }
@@ -186,12 +211,11 @@ export function createEntraActivities(deps: ActivityDeps) {
     let principal = await find<GraphServicePrincipal>(principalPath, "id,appId,appRoleAssignmentRequired");
     if (!principal) {
       deps.beforeWrite(["servicePrincipal"], !created);
-      // A brand-new app may not have replicated to the replica that creates the principal (400).
-      const outcome = await createOrAdopt("service principal", principalPath, "id,appId,appRoleAssignmentRequired", () =>
-        withReplicationRetry("create the service principal", (graph) =>
-          graph.api("/servicePrincipals").post({ appId: app.appId, appRoleAssignmentRequired: desired.assignmentRequired, tags: [desired.ownershipTag] }) as Promise<GraphServicePrincipal>,
-        ),
-      );
+      // A brand-new app may not have replicated yet (400 about the appId): upsert waits for it.
+      const outcome = await upsert<GraphServicePrincipal>("service principal", principalPath, "id,appId,appRoleAssignmentRequired", {
+        appRoleAssignmentRequired: desired.assignmentRequired,
+        tags: [desired.ownershipTag],
+      });
       principal = outcome.object;
       if (outcome.created && !created) changed.push("servicePrincipal");
     }
@@ -215,38 +239,38 @@ export function createEntraActivities(deps: ActivityDeps) {
     const existing = await find<GraphGroup>(groupPath, "id,displayName,uniqueName");
     if (existing) return { nodeId, action: "unchanged" as const, resourceId: existing.id, changed: [], outputs: { groupId: existing.id } };
     deps.beforeWrite([], false);
-    const { object: group, created } = await createOrAdopt("group", groupPath, "id,displayName,uniqueName", () =>
-      deps.graph().api("/groups").post({
-        displayName: desired.displayName,
-        uniqueName: desired.uniqueName,
-        mailEnabled: false,
-        mailNickname: desired.mailNickname,
-        securityEnabled: true,
-        description: desired.description,
-        // A group created with Group.Create and no owner can never be changed again: Shire owns it.
-        "owners@odata.bind": [graphObjectUrl(deps.brokerPrincipalId)],
-      }) as Promise<GraphGroup>,
-    );
+    const { object: group, created } = await upsert<GraphGroup>("group", groupPath, "id,displayName,uniqueName", {
+      displayName: desired.displayName,
+      mailEnabled: false,
+      mailNickname: desired.mailNickname,
+      securityEnabled: true,
+      description: desired.description,
+    }, { type: "microsoft.graph.group", uniqueName: desired.uniqueName });
     return { nodeId, action: created ? ("created" as const) : ("unchanged" as const), resourceId: group.id, changed: [], outputs: { groupId: group.id } };
   };
 
   const ensureGroupAssignment: ActivityHandler<GroupAssignmentDesired> = async ({ nodeId, desired }) => {
+    // Every page: an app with many assigned principals answers in pages of 100.
     const list = () =>
       withReplicationRetry("list the app's assignments", async (graph) => {
-        const assigned = (await graph.api(`/servicePrincipals/${desired.servicePrincipalId}/appRoleAssignedTo`).get()) as GraphCollection<{ id: string; principalId: string }>;
-        return assigned.value.find((assignment) => assignment.principalId?.toLowerCase() === desired.principalId.toLowerCase());
+        let page = (await graph.api(`/servicePrincipals/${desired.servicePrincipalId}/appRoleAssignedTo`).top(999).get()) as GraphCollection<{ id: string; principalId: string }> & { "@odata.nextLink"?: string };
+        for (;;) {
+          const found = page.value.find((assignment) => assignment.principalId?.toLowerCase() === desired.principalId.toLowerCase());
+          if (found || !page["@odata.nextLink"]) return found;
+          page = (await graph.api(page["@odata.nextLink"]).get()) as typeof page;
+        }
       });
     const existing = await list();
     if (existing) return { nodeId, action: "unchanged" as const, resourceId: existing.id, changed: [], outputs: { assignmentId: existing.id } };
     deps.beforeWrite([], false);
+    const assign = (graph: GraphClient) =>
+      graph.api(`/servicePrincipals/${desired.servicePrincipalId}/appRoleAssignedTo`).post({
+        principalId: desired.principalId,
+        resourceId: desired.servicePrincipalId,
+        appRoleId: DEFAULT_APP_ROLE_ID,
+      }) as Promise<{ id: string }>;
     try {
-      const created = (await withReplicationRetry("assign to the app", (graph) =>
-        graph.api(`/servicePrincipals/${desired.servicePrincipalId}/appRoleAssignedTo`).post({
-          principalId: desired.principalId,
-          resourceId: desired.servicePrincipalId,
-          appRoleId: DEFAULT_APP_ROLE_ID,
-        }),
-      )) as { id: string };
+      const created = desired.external ? await assignExternal(assign, desired.principalId) : await withReplicationRetry("assign to the app", assign);
       return { nodeId, action: "created" as const, resourceId: created.id, changed: [], outputs: { assignmentId: created.id } };
     } catch (error) {
       // "Permission being assigned already exists on the object": made by a run whose answer was lost.
@@ -256,6 +280,16 @@ export function createEntraActivities(deps: ActivityDeps) {
       return { nodeId, action: "unchanged" as const, resourceId: found.id, changed: [], outputs: { assignmentId: found.id } };
     }
   };
+
+  /** An operator-named principal that Graph says does not exist is a permanent, clear failure. */
+  async function assignExternal(assign: (graph: GraphClient) => Promise<{ id: string }>, principalId: string): Promise<{ id: string }> {
+    try {
+      return await assign(deps.graph());
+    } catch (error) {
+      if (!isReplicationLike(error)) throw error;
+      throw permanent("AllowedIdentityNotFound", `Entra has no user, group or service principal with object id ${principalId}: check allowedIdentities.`);
+    }
+  }
 
   return { ensureEntraApp, ensureEntraGroup, ensureGroupAssignment };
 }

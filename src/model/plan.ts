@@ -20,6 +20,8 @@ export interface PlanContext {
   vaultUri: (vaultName: string) => string;
   /** Entra authority of the cloud (issuer of sign-in tokens); public cloud when absent. */
   authorityHost?: string;
+  /** The NGINX sidecar's image (a mirror in the shared registry avoids Docker Hub's rate limits). */
+  nginxImage?: string;
   sharedRegistry?: { resourceId: string; loginServer: string };
 }
 
@@ -146,7 +148,7 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
     });
   }
   for (const identity of spec.allowedIdentities) {
-    add({ id: `assignment:identity:${identity}`, kind: "groupAssignment", title: `Assign identity ${identity} to the app`, dependsOn: ["entraApp"], desired: { servicePrincipalId: ref("entraApp", "servicePrincipalId"), principalId: identity } });
+    add({ id: `assignment:identity:${identity}`, kind: "groupAssignment", title: `Assign identity ${identity} to the app`, dependsOn: ["entraApp"], desired: { servicePrincipalId: ref("entraApp", "servicePrincipalId"), principalId: identity, external: true } });
   }
   if (teams) {
     // The bot's own app: Bot Framework gets tokens for it, which an assignment requirement would refuse.
@@ -197,6 +199,7 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
     volumeName: STATE_VOLUME_NAME,
     resources: spec.resources,
     plugins: pluginsFor(spec),
+    ...(context.nginxImage ? { nginxImage: context.nginxImage } : {}),
   });
   const secretNodes = nodes.filter((node) => node.kind === "secret" && node.id !== "secret:storageKey").map((node) => node.id);
   add({
