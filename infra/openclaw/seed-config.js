@@ -1,17 +1,26 @@
 // Seeds OpenClaw's config on the Azure Files share before the gateway starts (init container).
 // First start: write the config Shire generated. Later starts: keep everything the operator or
 // OpenClaw changed, and re-assert only the keys Shire manages (gateway wiring, channel wiring).
-// Channels Shire turned off are disabled (`enabled: false`), never deleted. Then the plugins the
-// channels need are installed onto the share, pinned, unless the image baked them in.
+// Channels Shire turned off are disabled (`enabled: false`), never deleted.
+//
+// Then the plugins the channels need are brought to the pinned version with OpenClaw's own CLI
+// (`plugins install`, or `plugins update` when another version is there), from a tarball baked
+// into the image when there is one, else from npm. A channel's wiring is written only once its
+// plugin is installed: with the wiring present and the plugin missing, OpenClaw would fetch an
+// unpinned copy itself, and the pinned install would then stop on "already exists".
+//
 // Input: OPENCLAW_SEED_CONFIG (JSON), OPENCLAW_CONFIG_PATH (file on the share),
-// OPENCLAW_SEED_DISABLE (JSON list of dotted paths), OPENCLAW_SEED_PLUGINS (JSON list of npm
-// specs), OPENCLAW_ENTRY (the gateway's openclaw.mjs), OPENCLAW_SEED_PLUGINS_DIR (baked plugins).
+// OPENCLAW_SEED_DISABLE (JSON list of dotted paths), OPENCLAW_SEED_PLUGINS (JSON list of
+// {id, spec: "<package>@<version>"}), OPENCLAW_ENTRY (the gateway's openclaw.mjs),
+// OPENCLAW_SEED_PLUGIN_ARCHIVES (a directory of `npm pack` tarballs baked into the image).
 const fs = require("node:fs");
 const path = require("node:path");
 const { spawnSync } = require("node:child_process");
 
 const target = process.env.OPENCLAW_CONFIG_PATH;
 const seed = JSON.parse(process.env.OPENCLAW_SEED_CONFIG || "{}");
+const plugins = JSON.parse(process.env.OPENCLAW_SEED_PLUGINS || "[]");
+const entry = process.env.OPENCLAW_ENTRY || "/app/openclaw.mjs";
 if (!target) throw new Error("OPENCLAW_CONFIG_PATH is not set");
 
 function merge(base, managed) {
@@ -22,67 +31,110 @@ function merge(base, managed) {
   return out;
 }
 
-let current = {};
-if (fs.existsSync(target)) {
+function readConfig() {
+  if (!fs.existsSync(target)) return {};
   try {
-    current = JSON.parse(fs.readFileSync(target, "utf8"));
+    return JSON.parse(fs.readFileSync(target, "utf8"));
   } catch (error) {
     // JSON5 written by hand: keep a copy and start from the seed rather than fail the revision.
     fs.copyFileSync(target, `${target}.unparsed-${Date.now()}`);
     console.error(`seed-config: existing config is not plain JSON (${error.message}); kept a copy.`);
+    return {};
   }
 }
-fs.mkdirSync(path.dirname(target), { recursive: true });
 
-// Plugins baked into the runtime image (infra/openclaw/Dockerfile) are copied onto the share the
-// first time: OpenClaw loads installed plugin packages from its state dir.
-const bakedPlugins = process.env.OPENCLAW_SEED_PLUGINS_DIR && path.join(process.env.OPENCLAW_SEED_PLUGINS_DIR, "npm");
-const sharePlugins = path.join(path.dirname(target), "npm");
-if (bakedPlugins && fs.existsSync(bakedPlugins) && !fs.existsSync(sharePlugins)) {
-  fs.cpSync(bakedPlugins, sharePlugins, { recursive: true });
-  console.log(`seed-config: copied baked plugins to ${sharePlugins}`);
+function writeConfig(config) {
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  fs.writeFileSync(`${target}.tmp`, JSON.stringify(config, null, 2));
+  fs.renameSync(`${target}.tmp`, target);
 }
 
-const next = merge(current, seed);
-for (const dotted of JSON.parse(process.env.OPENCLAW_SEED_DISABLE || "[]")) {
-  const parts = dotted.split(".");
-  const parent = parts.slice(0, -1).reduce((node, key) => (node && typeof node === "object" ? node[key] : undefined), next);
-  const entry = parent && parent[parts[parts.length - 1]];
-  if (entry && typeof entry === "object" && entry.enabled !== false) {
-    entry.enabled = false;
-    console.log(`seed-config: disabled ${dotted}`);
+/** The seed without the wiring of plugins in `pending` (ids): written before those are installed. */
+function withoutWiring(config, pending) {
+  const copy = JSON.parse(JSON.stringify(config));
+  for (const id of pending) {
+    if (copy.channels) delete copy.channels[id];
+    if (copy.plugins && copy.plugins.entries) delete copy.plugins.entries[id];
   }
+  return copy;
 }
-fs.writeFileSync(`${target}.tmp`, JSON.stringify(next, null, 2));
-fs.renameSync(`${target}.tmp`, target);
-console.log(`seed-config: ${Object.keys(current).length ? "updated" : "wrote"} ${target}`);
 
-/** The version of an installed plugin package on the share (OpenClaw installs under npm/projects/<id>/). */
-function installedVersion(name) {
-  const projects = path.join(sharePlugins, "projects");
-  if (!fs.existsSync(projects)) return undefined;
-  for (const project of fs.readdirSync(projects)) {
-    const manifest = path.join(projects, project, "node_modules", ...name.split("/"), "package.json");
-    if (fs.existsSync(manifest)) return JSON.parse(fs.readFileSync(manifest, "utf8")).version;
+function disable(config) {
+  for (const dotted of JSON.parse(process.env.OPENCLAW_SEED_DISABLE || "[]")) {
+    const parts = dotted.split(".");
+    const parent = parts.slice(0, -1).reduce((node, key) => (node && typeof node === "object" ? node[key] : undefined), config);
+    const found = parent && parent[parts[parts.length - 1]];
+    if (found && typeof found === "object" && found.enabled !== false) {
+      found.enabled = false;
+      console.log(`seed-config: disabled ${dotted}`);
+    }
   }
-  return undefined;
+  return config;
 }
 
-const entry = process.env.OPENCLAW_ENTRY || "/app/openclaw.mjs";
-for (const spec of JSON.parse(process.env.OPENCLAW_SEED_PLUGINS || "[]")) {
+function openclaw(args) {
+  return spawnSync(process.execPath, [entry, ...args], { cwd: path.dirname(entry), env: process.env, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+}
+
+/**
+ * Installed (not bundled) plugins by id -> version, from `openclaw plugins list --json`. Its
+ * output goes to a file: the CLI exits right after writing, which can cut a pipe short.
+ */
+function installedPlugins() {
+  const file = path.join(require("node:os").tmpdir(), `seed-plugins-${process.pid}-${Date.now()}.json`);
+  const out = fs.openSync(file, "w");
+  let listed;
+  try {
+    listed = spawnSync(process.execPath, [entry, "plugins", "list", "--json"], { cwd: path.dirname(entry), env: process.env, encoding: "utf8", stdio: ["ignore", out, "pipe"] });
+  } finally {
+    fs.closeSync(out);
+  }
+  const text = fs.readFileSync(file, "utf8");
+  fs.rmSync(file, { force: true });
+  if (listed.status !== 0) throw new Error(`openclaw plugins list failed (exit ${listed.status}): ${listed.stderr}`);
+  const versions = {};
+  for (const plugin of JSON.parse(text).plugins || []) if (plugin.origin !== "bundled") versions[plugin.id] = plugin.version;
+  return versions;
+}
+
+function versionOf(spec) {
   const at = spec.lastIndexOf("@");
-  const name = at > 0 ? spec.slice(0, at) : spec;
-  const version = at > 0 ? spec.slice(at + 1) : undefined;
-  const installed = installedVersion(name);
-  if (installed && (!version || installed === version)) {
-    console.log(`seed-config: plugin ${name}@${installed} present`);
-    continue;
-  }
-  console.log(`seed-config: installing plugin ${spec}${installed ? ` (replacing ${installed})` : ""}`);
-  const result = spawnSync(process.execPath, [entry, "plugins", "install", spec], { cwd: path.dirname(entry), env: process.env, stdio: "inherit" });
+  return at > 0 ? spec.slice(at + 1) : undefined;
+}
+
+/** `npm pack` names a tarball `<scope>-<name>-<version>.tgz`. */
+function bakedArchive(spec) {
+  const dir = process.env.OPENCLAW_SEED_PLUGIN_ARCHIVES;
+  if (!dir) return undefined;
+  const at = spec.lastIndexOf("@");
+  const file = path.join(dir, `${spec.slice(0, at).replace(/^@/, "").replace("/", "-")}-${spec.slice(at + 1)}.tgz`);
+  return fs.existsSync(file) ? file : undefined;
+}
+
+const current = readConfig();
+const installed = plugins.length > 0 ? installedPlugins() : {};
+const pending = plugins.filter((plugin) => installed[plugin.id] !== versionOf(plugin.spec));
+writeConfig(disable(merge(current, withoutWiring(seed, pending.filter((plugin) => installed[plugin.id] === undefined).map((plugin) => plugin.id)))));
+console.log(`seed-config: ${Object.keys(current).length ? "updated" : "wrote"} ${target}`);
+for (const plugin of plugins) if (!pending.includes(plugin)) console.log(`seed-config: plugin ${plugin.spec} present`);
+
+for (const plugin of pending) {
+  const archive = bakedArchive(plugin.spec);
+  // A baked tarball is a local source (OpenClaw asks for --force to trust it); npm specs are pinned.
+  const args = archive ? ["plugins", "install", `npm-pack:${archive}`, "--force"] : installed[plugin.id] ? ["plugins", "update", plugin.spec] : ["plugins", "install", plugin.spec, "--pin"];
+  console.log(`seed-config: ${installed[plugin.id] ? `replacing ${plugin.id}@${installed[plugin.id]} with` : "installing plugin"} ${plugin.spec}${archive ? " (baked)" : ""}`);
+  const result = openclaw(args);
+  process.stdout.write(result.stdout || "");
+  process.stderr.write(result.stderr || "");
+  const now = result.status === 0 ? installedPlugins()[plugin.id] : undefined;
   // A channel without its plugin silently never answers: fail the revision instead, visibly.
-  if (result.status !== 0) {
-    console.error(`seed-config: installing ${spec} failed (exit ${result.status ?? result.signal})`);
+  if (now !== versionOf(plugin.spec)) {
+    console.error(`seed-config: installing ${plugin.spec} failed (exit ${result.status ?? result.signal}; installed: ${now ?? "none"})`);
     process.exit(1);
   }
+}
+if (pending.length > 0) {
+  // Now that every plugin is there, its channel wiring goes in.
+  writeConfig(disable(merge(readConfig(), seed)));
+  console.log(`seed-config: wired ${pending.map((plugin) => plugin.id).join(", ")}`);
 }

@@ -3,15 +3,17 @@
  * registrations, so tools (the benchmark) can plan without loading the HTTP API.
  */
 import type { PlanContext } from "../model/plan";
-import { azureContextFromEnv, SANDBOX_BROKER_OBJECT_ID } from "../azure/credential";
+import { azureContextFromEnv, brokerPrincipalIdFromEnv } from "../azure/credential";
 import { keyVaultUrl } from "../azure/endpoints";
 import { BrokerError } from "../errors";
 
 /** The plan's Azure context: subscription, tenant, endpoints, the broker's identity, the registry. */
 export function planContextFromEnv(env: NodeJS.ProcessEnv = process.env): PlanContext {
   let azure;
+  let brokerPrincipalId: string;
   try {
     azure = azureContextFromEnv(env);
+    brokerPrincipalId = brokerPrincipalIdFromEnv(env);
   } catch (error) {
     throw new BrokerError("NotConfigured", `Shire is not connected to Azure: ${(error as Error).message}`, { statusCode: 503 });
   }
@@ -20,9 +22,10 @@ export function planContextFromEnv(env: NodeJS.ProcessEnv = process.env): PlanCo
   return {
     subscriptionId: azure.subscriptionId,
     tenantId: azure.tenantId,
-    brokerPrincipalId: env.SHIRE_BROKER_PRINCIPAL_ID ?? SANDBOX_BROKER_OBJECT_ID,
+    brokerPrincipalId,
     vaultUri: (name) => keyVaultUrl(azure.endpoints, name),
     authorityHost: azure.endpoints.authorityHost,
+    ...(env.SHIRE_NGINX_IMAGE ? { nginxImage: env.SHIRE_NGINX_IMAGE } : {}),
     ...(registryId && registryServer ? { sharedRegistry: { resourceId: registryId, loginServer: registryServer } } : {}),
   };
 }

@@ -8,6 +8,7 @@ import fs from "node:fs";
 import type { NodeReference } from "../../activities/contract";
 import { renderNginxConfig, TEAMS_WEBHOOK_PATH } from "./nginx";
 import { findRepoFile } from "../paths";
+import type { PluginPin } from "./spec";
 
 export const OPENCLAW_PORTS = { gateway: 18789, teams: 3978, telegramWebhook: 8787, nginx: 8080 } as const;
 export const OPENCLAW_STATE_MOUNT = "/home/node/.openclaw";
@@ -19,10 +20,12 @@ export const OPENCLAW_CONFIG_PATH = `${OPENCLAW_STATE_MOUNT}/openclaw.json`;
 export const OPENCLAW_XDG_CONFIG_HOME = `${OPENCLAW_STATE_MOUNT}/.config`;
 /**
  * SMB mount options for the state share: owned by the image's `node` user (uid/gid 1000) with
- * private modes instead of root:0777, `nobrl` because SQLite's byte-range locks are not honoured
- * over SMB the way it expects, and `mfsymlinks` because npm (plugin installs) creates symlinks.
+ * private modes instead of root:0777 (0700 for files too: plugin and skill scripts on the share
+ * must stay executable), and `mfsymlinks` because npm (plugin installs) creates symlinks.
+ * Byte-range locks stay on (no `nobrl`): while a revision replaces another, both gateways have
+ * the share mounted, and the locks are what keeps two SQLite writers apart.
  */
-export const STATE_MOUNT_OPTIONS = "uid=1000,gid=1000,dir_mode=0700,file_mode=0600,nobrl,mfsymlinks";
+export const STATE_MOUNT_OPTIONS = "uid=1000,gid=1000,dir_mode=0700,file_mode=0700,mfsymlinks";
 /** Where the gateway's entry point is in the official image (WORKDIR /app). */
 export const OPENCLAW_ENTRY = "/app/openclaw.mjs";
 export const TELEGRAM_WEBHOOK_PATH = "/telegram-webhook";
@@ -41,8 +44,8 @@ export interface OpenClawContainerInputs {
   secretNames: { gatewayToken: string; teamsAppPassword?: string; telegramBotToken?: string; telegramWebhookSecret?: string; foundryApiKey?: string };
   teams?: { appId: Value; tenantId: string };
   foundry?: { endpoint: string; deployment?: string };
-  /** npm specs of plugins the seed installs onto the share when the image did not bake them in. */
-  plugins: string[];
+  /** Plugins the seed brings to their pinned versions on the share. */
+  plugins: PluginPin[];
   appInsightsConnectionString: Value;
   volumeName: string;
   /** Totals across both containers; the sidecar takes 0.25 vCPU / 0.5Gi. */
@@ -78,6 +81,11 @@ export function buildOpenClawConfig(inputs: OpenClawContainerInputs, appOrigin: 
       controlUi: { allowedOrigins: [appOrigin] },
     },
   };
+  if (inputs.channels.whatsapp) {
+    // A linked device: no webhook. Linking is interactive (`openclaw channels login --channel
+    // whatsapp`, or the Control UI's QR code); the credentials persist on the share.
+    channels.whatsapp = { enabled: true };
+  }
   if (Object.keys(channels).length > 0) config.channels = channels;
   if (inputs.channels.teams) config.plugins = { entries: { msteams: { enabled: true } } };
   if (inputs.foundry) {
@@ -90,7 +98,11 @@ export function buildOpenClawConfig(inputs: OpenClawContainerInputs, appOrigin: 
 
 /** Config paths of channels Shire wires but this slug has turned off: the seed disables them. */
 export function disabledChannelPaths(inputs: Pick<OpenClawContainerInputs, "channels">): string[] {
-  return [...(inputs.channels.teams ? [] : ["channels.msteams", "plugins.entries.msteams"]), ...(inputs.channels.telegram ? [] : ["channels.telegram"])];
+  return [
+    ...(inputs.channels.teams ? [] : ["channels.msteams", "plugins.entries.msteams"]),
+    ...(inputs.channels.telegram ? [] : ["channels.telegram"]),
+    ...(inputs.channels.whatsapp ? [] : ["channels.whatsapp", "plugins.entries.whatsapp"]),
+  ];
 }
 
 /** The seed script run by the init container, from infra/openclaw/seed-config.js. */

@@ -11,14 +11,22 @@ export const DEFAULT_REGION = "westeurope";
 export const DEFAULT_RESOURCES = { cpu: 1, memory: "2Gi" } as const;
 
 /**
- * The Microsoft Teams plugin ships outside the official image; its releases trail OpenClaw's
- * (2026.9.6 has plugin 2026.9.5). Pinned per OpenClaw version, so an install never pulls
- * whatever npm's `latest` is that day. Unknown versions (a digest, a newer release) get the
- * plugin of the same version number; Shire's own runtime image bakes the plugin in, and the seed
- * then installs nothing.
+ * Channel plugins that ship outside the official image, pinned per OpenClaw version so an install
+ * never pulls whatever npm's `latest` is that day. The Teams plugin's releases trail OpenClaw's
+ * (2026.9.6 has plugin 2026.9.5); WhatsApp's follow them. A version not in the table (a newer
+ * release) gets the plugin of the same version number. Shire's own runtime image
+ * (infra/openclaw/Dockerfile) bakes the tarballs in, so the seed installs them without npm.
  */
-export const TEAMS_PLUGIN_VERSIONS: Record<string, string> = { "2026.9.6": "2026.9.5", "2026.9.5": "2026.9.5", "2026.9.4": "2026.9.4" };
-export const TEAMS_PLUGIN_PACKAGE = "@openclaw/msteams";
+export const CHANNEL_PLUGINS = {
+  msteams: { package: "@openclaw/msteams", versions: { "2026.9.6": "2026.9.5", "2026.9.5": "2026.9.5", "2026.9.4": "2026.9.4" } as Record<string, string> },
+  whatsapp: { package: "@openclaw/whatsapp", versions: { "2026.9.6": "2026.9.6", "2026.9.5": "2026.9.5", "2026.9.4": "2026.9.4" } as Record<string, string> },
+} as const;
+
+/** A plugin the seed brings to its pinned version: OpenClaw's plugin id and the npm spec. */
+export interface PluginPin {
+  id: string;
+  spec: string;
+}
 
 export interface SlugSpecInput {
   region?: string;
@@ -58,10 +66,13 @@ export function openClawVersionOf(image: string): string | undefined {
   return /:(\d{4}\.\d{1,2}\.\d+)(?:[-@][^/]*)?$/.exec(image)?.[1];
 }
 
-/** npm specs of the plugins a slug's channels need (installed by the seed when not baked in). */
-export function pluginsFor(spec: Pick<SlugSpec, "image" | "channels">): string[] {
-  if (!spec.channels.teams) return [];
+/** The plugins a slug's channels need, pinned for the image's OpenClaw version. */
+export function pluginsFor(spec: Pick<SlugSpec, "image" | "channels">): PluginPin[] {
   const version = openClawVersionOf(spec.image);
-  const pluginVersion = (version && TEAMS_PLUGIN_VERSIONS[version]) ?? version ?? TEAMS_PLUGIN_VERSIONS[DEFAULT_OPENCLAW_VERSION];
-  return [`${TEAMS_PLUGIN_PACKAGE}@${pluginVersion}`];
+  const pin = (id: keyof typeof CHANNEL_PLUGINS): PluginPin => {
+    const plugin = CHANNEL_PLUGINS[id];
+    const pluginVersion = (version && plugin.versions[version]) ?? version ?? plugin.versions[DEFAULT_OPENCLAW_VERSION];
+    return { id, spec: `${plugin.package}@${pluginVersion}` };
+  };
+  return [...(spec.channels.teams ? [pin("msteams")] : []), ...(spec.channels.whatsapp ? [pin("whatsapp")] : [])];
 }

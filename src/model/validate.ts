@@ -14,6 +14,8 @@ export type ValidationResult = { ok: true; spec: SlugSpec } | { ok: false; probl
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const FOUNDRY_ACCOUNT_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/[^/]+\/providers\/Microsoft\.CognitiveServices\/accounts\/[^/]+$/i;
+/** Total vCPU (memory twice that in Gi): below it the gateway runs out of memory. */
+const MIN_CPU = 1;
 /** Azure allows 50 tags per resource; Shire sets two of its own. */
 const MAX_USER_TAGS = 48;
 const MOVING_TAGS = /^(latest|main|beta|dev|extended-stable)(-slim|-browser)?$/;
@@ -148,9 +150,9 @@ export function validateInstallRequest(slug: string, body: unknown): ValidationR
   const memory = input.resources?.memory ?? (typeof cpu === "number" ? `${cpu * 2}Gi` : undefined);
   if (typeof cpu !== "number" || typeof memory !== "string") {
     problems.push({ path: "resources", message: "cpu must be a number of vCPUs and memory a string such as \"2Gi\"." });
-  } else if (!ALLOWED_PAIRS.has(`${cpu}/${memory}`) || cpu < 0.5) {
-    // The NGINX sidecar takes 0.25 vCPU / 0.5Gi of the total.
-    problems.push({ path: "resources", message: `cpu ${cpu} / memory ${memory} is not an allowed Container Apps pair of at least 0.5 vCPU (0.5/1Gi, 0.75/1.5Gi ... 4/8Gi).` });
+  } else if (!ALLOWED_PAIRS.has(`${cpu}/${memory}`) || cpu < MIN_CPU) {
+    // The NGINX sidecar takes 0.25 vCPU / 0.5Gi of the total; an idle gateway alone uses ~1 GB.
+    problems.push({ path: "resources", message: `cpu ${cpu} / memory ${memory} is not an allowed Container Apps pair of at least ${MIN_CPU} vCPU (1/2Gi, 1.25/2.5Gi ... 4/8Gi): OpenClaw needs about 1 GB idle, the sidecar takes 0.25/0.5Gi.` });
   }
 
   const tags = input.tags ?? {};

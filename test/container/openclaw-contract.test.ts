@@ -101,8 +101,10 @@ beforeAll(async () => {
   // installs the pinned Teams plugin there, through the real `openclaw plugins install` (the
   // image's /app/openclaw.mjs is the local install here).
   const seed = desired.template.initContainers[0];
-  // The machine's environment first (its CA trust and proxy settings reach the npm registry), then the container's.
-  const seedEnv = { ...process.env, ...envFor(seed), OPENCLAW_ENTRY: OPENCLAW, PATH: `${path.dirname(NODE24)}:${process.env.PATH}`, HOME: path.join(work, "home") };
+  // The machine's environment first (its CA trust and proxy settings reach the npm registry), then
+  // the container's. Not vitest's own variables: OpenClaw's CLI goes quiet under VITEST.
+  const machine = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("VITEST") && key !== "NODE_ENV"));
+  const seedEnv = { ...machine, ...envFor(seed), OPENCLAW_ENTRY: OPENCLAW, PATH: `${path.dirname(NODE24)}:${process.env.PATH}`, HOME: path.join(work, "home") };
   const seeded = spawnSync(NODE24, seed.command!.slice(1), { env: seedEnv, encoding: "utf8", timeout: 240_000 });
   expect(seeded.status, `${seeded.stdout}\n${seeded.stderr}`).toBe(0);
   const config = JSON.parse(fs.readFileSync(path.join(stateDir, "openclaw.json"), "utf8"));

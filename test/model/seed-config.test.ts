@@ -1,4 +1,4 @@
-/** The init container's seed script: first write, then re-assert only Shire's keys; baked plugins copied once. */
+/** The init container's seed script: first write, then re-assert only Shire's keys; pinned plugins installed before their wiring. */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -17,21 +17,30 @@ function seed(dir: string, config: unknown, extraEnv: Record<string, string> = {
 }
 
 /**
- * A stand-in for `openclaw.mjs plugins install <spec>`: records each call and installs the
- * package where OpenClaw does (npm/projects/<id>/node_modules/<name>) in the config's directory.
+ * A stand-in for the `openclaw.mjs plugins` commands the seed runs: `list --json` (installed
+ * plugins from a JSON file next to the config, as origin "global"), `install <spec>|npm-pack:<tgz>`
+ * and `update <spec>`. Every call is logged; `fail` makes installs exit non-zero.
  */
 function fakeOpenClaw(log: string, options: { fail?: boolean } = {}): string {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "shire-fake-openclaw-")), "openclaw.cjs");
   fs.writeFileSync(
     file,
     `const fs = require("node:fs"), path = require("node:path");
-const [command, sub, spec] = process.argv.slice(2);
-fs.appendFileSync(${JSON.stringify(log)}, [command, sub, spec].join(" ") + "\\n");
+const args = process.argv.slice(2);
+const db = path.join(path.dirname(process.env.OPENCLAW_CONFIG_PATH), "fake-plugins.json");
+const plugins = fs.existsSync(db) ? JSON.parse(fs.readFileSync(db, "utf8")) : {};
+fs.appendFileSync(${JSON.stringify(log)}, args.join(" ") + "\\n");
+if (args[1] === "list") { process.stdout.write(JSON.stringify({ plugins: [{ id: "bundled-one", origin: "bundled", version: "1" }, ...Object.entries(plugins).map(([id, version]) => ({ id, origin: "global", version }))] })); process.exit(0); }
 if (${options.fail ? "true" : "false"}) process.exit(3);
-const at = spec.lastIndexOf("@"), name = spec.slice(0, at), version = spec.slice(at + 1);
-const dir = path.join(path.dirname(process.env.OPENCLAW_CONFIG_PATH), "npm", "projects", "p1", "node_modules", ...name.split("/"));
-fs.mkdirSync(dir, { recursive: true });
-fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name, version }));`,
+// The config must not wire a plugin that is not installed yet (OpenClaw would fetch it itself).
+const config = JSON.parse(fs.readFileSync(process.env.OPENCLAW_CONFIG_PATH, "utf8"));
+let spec = args[2];
+if (spec.startsWith("npm-pack:")) spec = "@openclaw/" + path.basename(spec).replace(/^openclaw-/, "").replace(/-(\\d[\\d.]*)\\.tgz$/, "@$1");
+const at = spec.lastIndexOf("@"), id = spec.slice(0, at).split("/").pop(), version = spec.slice(at + 1);
+if (args[1] === "install" && plugins[id]) { console.error("plugin already exists"); process.exit(4); }
+if (args[1] === "install" && config.channels && config.channels[id]) { console.error("wired before install"); process.exit(5); }
+plugins[id] = version;
+fs.writeFileSync(db, JSON.stringify(plugins));`,
   );
   return file;
 }
@@ -50,30 +59,27 @@ describe("seed-config.js", () => {
     expect(second.gateway.controlUi.allowedOrigins).toEqual(["https://b"]);
   });
 
-  it("copies plugins baked into the image onto an empty share, once", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shire-seed-"));
-    const baked = fs.mkdtempSync(path.join(os.tmpdir(), "shire-baked-"));
-    fs.mkdirSync(path.join(baked, "npm", "projects"), { recursive: true });
-    fs.writeFileSync(path.join(baked, "npm", "projects", "msteams.json"), "{}");
-    seed(dir, {}, { OPENCLAW_SEED_PLUGINS_DIR: baked });
-    expect(fs.existsSync(path.join(dir, "npm", "projects", "msteams.json"))).toBe(true);
-    fs.writeFileSync(path.join(dir, "npm", "projects", "msteams.json"), '{"updated":true}');
-    seed(dir, {}, { OPENCLAW_SEED_PLUGINS_DIR: baked });
-    expect(fs.readFileSync(path.join(dir, "npm", "projects", "msteams.json"), "utf8")).toBe('{"updated":true}');
-  });
-
-  it("installs the pinned plugins onto the share once, reinstalls on a version change, and fails the revision when it cannot", () => {
+  it("installs the pinned plugins before wiring their channels, updates on a version change, prefers a baked tarball, and fails the revision when it cannot", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shire-seed-"));
     const log = path.join(dir, "..", `${path.basename(dir)}-calls.log`);
     const entry = fakeOpenClaw(log);
-    const env = (plugins: string[]) => ({ OPENCLAW_ENTRY: entry, OPENCLAW_SEED_PLUGINS: JSON.stringify(plugins) });
-    seed(dir, {}, env(["@openclaw/msteams@2026.9.5"]));
-    seed(dir, {}, env(["@openclaw/msteams@2026.9.5"]));
-    expect(fs.readFileSync(log, "utf8").trim().split("\n")).toEqual(["plugins install @openclaw/msteams@2026.9.5"]);
-    seed(dir, {}, env(["@openclaw/msteams@2026.9.7"]));
-    expect(fs.readFileSync(log, "utf8").trim().split("\n")).toHaveLength(2);
+    const calls = () => fs.readFileSync(log, "utf8").trim().split("\n").filter((line) => !line.startsWith("plugins list"));
+    const config = { gateway: { mode: "local" }, channels: { msteams: { enabled: true } }, plugins: { entries: { msteams: { enabled: true } } } };
+    const env = (spec: string, extra: Record<string, string> = {}) => ({ OPENCLAW_ENTRY: entry, OPENCLAW_SEED_PLUGINS: JSON.stringify([{ id: "msteams", spec }]), ...extra });
+    const first = seed(dir, config, env("@openclaw/msteams@2026.9.5"));
+    expect(first.channels.msteams).toEqual({ enabled: true });
+    seed(dir, config, env("@openclaw/msteams@2026.9.5"));
+    expect(calls()).toEqual(["plugins install @openclaw/msteams@2026.9.5 --pin"]);
+    seed(dir, config, env("@openclaw/msteams@2026.9.7"));
+    expect(calls().at(-1)).toBe("plugins update @openclaw/msteams@2026.9.7");
 
-    const failing = runSeed(fs.mkdtempSync(path.join(os.tmpdir(), "shire-seed-")), {}, { OPENCLAW_ENTRY: fakeOpenClaw(log, { fail: true }), OPENCLAW_SEED_PLUGINS: JSON.stringify(["@openclaw/msteams@2026.9.5"]) });
+    const baked = fs.mkdtempSync(path.join(os.tmpdir(), "shire-baked-"));
+    fs.writeFileSync(path.join(baked, "openclaw-msteams-2026.9.5.tgz"), "tarball");
+    const fresh = fs.mkdtempSync(path.join(os.tmpdir(), "shire-seed-"));
+    seed(fresh, config, env("@openclaw/msteams@2026.9.5", { OPENCLAW_SEED_PLUGIN_ARCHIVES: baked }));
+    expect(calls().at(-1)).toBe(`plugins install npm-pack:${path.join(baked, "openclaw-msteams-2026.9.5.tgz")} --force`);
+
+    const failing = runSeed(fs.mkdtempSync(path.join(os.tmpdir(), "shire-seed-")), config, { OPENCLAW_ENTRY: fakeOpenClaw(log, { fail: true }), OPENCLAW_SEED_PLUGINS: JSON.stringify([{ id: "msteams", spec: "@openclaw/msteams@2026.9.5" }]) });
     expect(failing.status).toBe(1);
     expect(failing.stderr).toContain("installing @openclaw/msteams@2026.9.5 failed");
   });

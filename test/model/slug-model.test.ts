@@ -104,6 +104,9 @@ describe("install request validation", () => {
     const id = "11111111-1111-4111-8111-111111111111";
     expect(problems({ allowedIdentities: [id, id.toUpperCase()] })).toEqual(["allowedIdentities[1]"]);
     expect(problems({ resources: { cpu: "1" } })).toEqual(["resources"]);
+    // An allowed Container Apps pair, but too small for the gateway (about 1 GB idle) beside the sidecar.
+    expect(problems({ resources: { cpu: 0.75 } })).toEqual(["resources"]);
+    expect(problems({ resources: { cpu: 1.25 } })).toEqual([]);
     expect(problems({ tags: { "cost/center": "1" } })).toEqual(["tags.cost/center"]);
     expect(problems({ tags: { owner: "x".repeat(257) } })).toEqual(["tags.owner"]);
     expect(problems({ tags: Object.fromEntries(Array.from({ length: 49 }, (_, i) => [`t${i}`, "v"])) })).toEqual(["tags"]);
