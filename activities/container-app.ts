@@ -3,11 +3,12 @@
  * Entra sign-in (`authConfigs/current`). Secrets are Key Vault references through the gateway's
  * user-assigned identity; no secret value passes through here.
  */
-import type { AuthConfig, ContainerApp } from "@azure/arm-appcontainers";
+import type { AuthConfig, ContainerApp, Revision } from "@azure/arm-appcontainers";
 import { activityDepsFromEnv, type ActivityDeps } from "./deps";
 import { registerActivity, type ActivityHandler } from "./define";
 import { convergeAction, getOrUndefined } from "./arm";
 import { diffDesired } from "./diff";
+import { permanent, transient } from "./errors";
 import { assertSettledAfterWrite, provisioningDifference } from "./provisioning";
 
 export const ENSURE_CONTAINER_APP = "ensureContainerApp";
@@ -34,6 +35,7 @@ export interface AuthConfigDesired {
 export function createContainerAppActivities(deps: ActivityDeps) {
   const ensureContainerApp: ActivityHandler<ContainerAppDesired> = async ({ nodeId, desired }) => {
     const apps = deps.clients.containerApps.containerApps;
+    const revisions = deps.clients.containerApps.containerAppsRevisions;
     const current = await getOrUndefined(() => apps.get(desired.resourceGroup, desired.name));
     const wanted: ContainerApp = {
       location: desired.location,
@@ -60,6 +62,8 @@ export function createContainerAppActivities(deps: ActivityDeps) {
       });
     }
     assertSettledAfterWrite(`Container app ${desired.name}`, app?.provisioningState);
+    const revision = app?.latestRevisionName ? await getOrUndefined(() => revisions.getRevision(desired.resourceGroup, desired.name, app!.latestRevisionName!)) : undefined;
+    if (revision) assertRevisionRuns(desired.name, revision);
     return {
       nodeId,
       action: convergeAction(Boolean(current), changed),
@@ -90,6 +94,24 @@ export function createContainerAppActivities(deps: ActivityDeps) {
   };
 
   return { ensureContainerApp, ensureAuthConfig };
+}
+
+/**
+ * The step is done when the app's latest revision runs, not when ARM accepted the app: a
+ * revision still provisioning or starting (image pull, seed init container, start-up probe) is
+ * waited for; one that failed to provision or keeps failing fails the step with Azure's reason.
+ */
+function assertRevisionRuns(app: string, revision: Revision): void {
+  const name = revision.name ?? "latest revision";
+  const provisioning = revision.provisioningState ?? "";
+  const running = revision.runningState ?? "";
+  if (provisioning === "Failed" || running === "Failed" || running === "Degraded") {
+    const reason = revision.provisioningError ? `: ${revision.provisioningError}` : "";
+    throw permanent("RevisionFailed", `Container app ${app}: revision ${name} is ${provisioning === "Failed" ? "Failed to provision" : running}${reason}. Its logs are in the slug's Log Analytics workspace (ContainerAppConsoleLogs_CL).`);
+  }
+  if (provisioning === "Provisioning" || running === "Processing" || running === "Activating" || revision.healthState === "Unhealthy") {
+    throw transient("ResourceNotReady", `Container app ${app}: revision ${name} is ${[provisioning, running, revision.healthState].filter(Boolean).join(", ")}: waiting for it to run.`);
+  }
 }
 
 /** The identity map is keyed by resource id whose casing ARM may change: compare case-insensitively. */

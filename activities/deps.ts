@@ -4,7 +4,7 @@
  */
 import type { Client as GraphClient } from "@microsoft/microsoft-graph-client";
 import { AzureClients } from "../src/azure/clients";
-import { azureContextFromEnv, SANDBOX_BROKER_OBJECT_ID, type AzureContext } from "../src/azure/credential";
+import { azureContextFromEnv, brokerPrincipalIdFromEnv, type AzureContext } from "../src/azure/credential";
 import { createGraphClient } from "../src/azure/graph";
 
 export interface ActivityDeps {
@@ -31,7 +31,7 @@ export function createActivityDeps(context: AzureContext, options: { brokerPrinc
     context,
     clients,
     graph: () => (graphClient ??= createGraphClient(context)),
-    brokerPrincipalId: options.brokerPrincipalId ?? process.env.SHIRE_BROKER_PRINCIPAL_ID ?? SANDBOX_BROKER_OBJECT_ID,
+    brokerPrincipalId: options.brokerPrincipalId ?? brokerPrincipalIdFromEnv(),
     sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
     beforeWrite: () => {},
   };

@@ -23,9 +23,17 @@ export function diffDesired(current: unknown, desired: unknown, path = ""): stri
   });
 }
 
+/**
+ * ARM answers enum values in its own casing ("transport": "Auto" for "auto") and ids in another
+ * casing: for a short identifier-like value, case is not a difference. (Free text, URLs, images,
+ * JSON and paths keep exact comparison.)
+ */
+const IDENTIFIER = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
 function sameScalar(current: unknown, desired: unknown, path: string): boolean {
   if (current === desired) return true;
   if (typeof current !== "string" || typeof desired !== "string") return false;
+  if (IDENTIFIER.test(desired) && current.toLowerCase() === desired.toLowerCase()) return true;
   // ARM echoes resource ids with its own casing, and locations as display names ("West Europe").
   if (desired.startsWith("/subscriptions/")) return current.toLowerCase() === desired.toLowerCase();
   if (/(^|\.)location$/i.test(path)) return normalizeLocation(current) === normalizeLocation(desired);

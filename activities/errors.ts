@@ -24,9 +24,9 @@ const TRANSIENT_CODES = new Set([
   "ManagedEnvironmentOperationInProgress",
   "ManagedEnvironmentLockConflict",
   "StorageAccountIsNotProvisioned",
+  "StorageAccountOperationInProgress",
   "ManagedEnvironmentNotProvisioned",
   "ManagedEnvironmentNotReadyForAppCreation",
-  "ResourceNotReady", // Shire's own: a resource still provisioning (activities/provisioning.ts)
   "ProvisioningFailed", // Shire's own: a write whose resource ended Failed; writing again may succeed
 ]);
 
@@ -41,10 +41,23 @@ const PROPAGATION_CODES = new Set([
   "ForbiddenByRbac", // Key Vault data plane before a new role assignment takes effect
   "AuthorizationPermissionMismatch", // blob data plane, likewise
   "RoleAssignmentPropagation", // Shire's own
+  // Shire's own: a resource still provisioning or a revision still starting (activities/provisioning.ts).
+  // Environments and first revisions (image pull, plugin install, start-up probe) take minutes.
+  "ResourceNotReady",
   // A container app whose identity was granted vault access moments ago: Key Vault references
   // fail provisioning until the role assignment takes effect.
   "ContainerAppSecretKeyVaultUrlInvalid",
 ]);
+
+/**
+ * Container Apps refuses an app whose identity cannot read its Key Vault references or pull its
+ * image yet (the role was granted moments ago) with a generic 400 that only its message tells
+ * apart: "... Unable to get value using Managed identity ..." / "... UNAUTHORIZED: authentication
+ * required ..." (azure-container-apps #1159, #722, #1174).
+ */
+function waitingOnAccess(code: string, message: string): boolean {
+  return code === "InvalidParameterValueInContainerTemplate" && /Unable to get value using Managed identity|UNAUTHORIZED|unable to fetch secret/i.test(message);
+}
 
 /** Key Vault conflicts about a deleted object: waiting does not clear them, recovering does. */
 const DELETED_OBJECT_CODES = new Set(["ObjectIsDeletedButRecoverable", "ObjectIsBeingDeleted"]);
@@ -99,8 +112,8 @@ export function classifyError(error: unknown): ClassifiedError {
   }
   const lro = lroFailure(error);
   if (lro) {
-    const retryable = TRANSIENT_LRO_CODES.has(lro.code) || TRANSIENT_CODES.has(lro.code);
-    return { code: lro.code, message: lro.message, retryable, ...(retryable ? { retryClass: "transient" as const } : {}) };
+    const retryClass: RetryClass | undefined = PROPAGATION_CODES.has(lro.code) || waitingOnAccess(lro.code, lro.message) ? "propagation" : TRANSIENT_LRO_CODES.has(lro.code) || TRANSIENT_CODES.has(lro.code) ? "transient" : undefined;
+    return { code: lro.code, message: lro.message, retryable: retryClass !== undefined, ...(retryClass ? { retryClass } : {}) };
   }
   const candidate = (typeof error === "object" && error !== null ? error : {}) as ErrorLike;
   const statusCode = typeof candidate.statusCode === "number" ? candidate.statusCode : undefined;
@@ -118,7 +131,7 @@ export function classifyError(error: unknown): ClassifiedError {
       candidate.name === "FetchError" ||
       (candidate.name === "TypeError" && candidate.message === "fetch failed");
     if (network) retryClass = "transient";
-  } else if (PROPAGATION_CODES.has(code)) {
+  } else if (PROPAGATION_CODES.has(code) || waitingOnAccess(code, message)) {
     retryClass = "propagation";
   } else if (DELETED_OBJECT_CODES.has(code)) {
     retryClass = undefined;

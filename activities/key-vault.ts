@@ -22,6 +22,11 @@ export interface KeyVaultDesired {
   enablePurgeProtection?: boolean;
 }
 
+/** Top-level properties without the ones Azure answered as null. */
+function withoutNulls<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== null && item !== undefined)) as T;
+}
+
 export function createKeyVaultActivities(deps: ActivityDeps) {
   const ensureKeyVault: ActivityHandler<KeyVaultDesired> = async ({ nodeId, desired }) => {
     const vaults = deps.clients.keyVault.vaults;
@@ -42,7 +47,10 @@ export function createKeyVaultActivities(deps: ActivityDeps) {
       const updated = await vaults.createOrUpdate(desired.resourceGroup, desired.name, {
         location: desired.location,
         tags: { ...(current.tags ?? {}), ...desired.tags },
-        properties: { ...current.properties, ...properties },
+        // A PUT replaces the vault's settings: keep what Azure has (access policies, network
+        // rules, purge protection once on), minus what it answered as null (ARM reads null as
+        // absent, and a schema-checked body would refuse it).
+        properties: { ...withoutNulls(current.properties), ...properties },
       });
       return summary("updated", updated, changed);
     }

@@ -23,13 +23,17 @@ export interface StaticWebsiteDesired {
   webEndpoint: string;
 }
 
-const PAGE_BLOB_NAME = "index.html";
+/** The configuration page Teams shows when the tab is added (the website's index document). */
+const CONFIG_PAGE = "index.html";
+/** The tab's content: a launcher, because the app itself cannot be framed. */
+const TAB_PAGE = "tab.html";
 
-/** The page template lives in infra/ so it can be reviewed as HTML; rendered per slug. */
-export function renderTabConfigurationPage(appUrl: string, slug: string): string {
-  const template = fs.readFileSync(findRepoFile("infra", "teams-tab", "config.html"), "utf8");
+/** The page templates live in infra/ so they can be reviewed as HTML; rendered per slug. */
+export function renderTabPages(appUrl: string, slug: string, webEndpoint: string): Record<string, string> {
   const safe = (value: string) => value.replace(/[^a-zA-Z0-9:/._-]/g, "");
-  return template.split("{{APP_URL}}").join(safe(appUrl)).split("{{SLUG}}").join(safe(slug));
+  const values: Record<string, string> = { APP_URL: safe(appUrl), SLUG: safe(slug), TAB_URL: safe(`${webEndpoint.replace(/\/?$/, "/")}${TAB_PAGE}`) };
+  const render = (file: string) => fs.readFileSync(findRepoFile("infra", "teams-tab", file), "utf8").replace(/\{\{([A-Z_]+)\}\}/g, (_, key: string) => values[key] ?? "");
+  return { [CONFIG_PAGE]: render("config.html"), [TAB_PAGE]: render("tab.html") };
 }
 
 export function createStaticWebsiteActivities(deps: ActivityDeps) {
@@ -37,28 +41,31 @@ export function createStaticWebsiteActivities(deps: ActivityDeps) {
     const service = createBlobServiceClient(deps.context, desired.accountName);
     const changed: string[] = [];
     const properties = await service.getProperties();
-    if (!properties.staticWebsite?.enabled || properties.staticWebsite.indexDocument !== PAGE_BLOB_NAME) {
-      deps.beforeWrite(["staticWebsite"], false);
-      await service.setProperties({ staticWebsite: { enabled: true, indexDocument: PAGE_BLOB_NAME, errorDocument404Path: PAGE_BLOB_NAME } });
+    const websiteWasOn = properties.staticWebsite?.enabled === true;
+    if (!websiteWasOn || properties.staticWebsite?.indexDocument !== CONFIG_PAGE) {
+      deps.beforeWrite(["staticWebsite"], websiteWasOn);
+      await service.setProperties({ staticWebsite: { enabled: true, indexDocument: CONFIG_PAGE, errorDocument404Path: CONFIG_PAGE } });
       changed.push("staticWebsite");
     }
-    const page = renderTabConfigurationPage(desired.appUrl, desired.slug);
-    const md5 = createHash("md5").update(page).digest();
-    const blob = service.getContainerClient("$web").getBlockBlobClient(PAGE_BLOB_NAME);
-    const current = await getOrUndefined(() => blob.getProperties());
-    const same = current?.contentMD5 && Buffer.from(current.contentMD5).equals(md5);
-    if (!same) {
-      deps.beforeWrite([PAGE_BLOB_NAME], Boolean(current));
-      await service.getContainerClient("$web").createIfNotExists();
+    const container = service.getContainerClient("$web");
+    let existed = websiteWasOn;
+    for (const [name, page] of Object.entries(renderTabPages(desired.appUrl, desired.slug, desired.webEndpoint))) {
+      const md5 = createHash("md5").update(page).digest();
+      const blob = container.getBlockBlobClient(name);
+      const current = await getOrUndefined(() => blob.getProperties());
+      existed ||= Boolean(current);
+      if (current?.contentMD5 && Buffer.from(current.contentMD5).equals(md5)) continue;
+      deps.beforeWrite([name], Boolean(current));
+      await container.createIfNotExists();
       await blob.upload(page, Buffer.byteLength(page), { blobHTTPHeaders: { blobContentType: "text/html; charset=utf-8", blobContentMD5: md5 } });
-      changed.push(PAGE_BLOB_NAME);
+      changed.push(name);
     }
     return {
       nodeId,
-      action: changed.length === 0 ? ("unchanged" as const) : current ? ("updated" as const) : ("created" as const),
-      changed,
-      // The blob URL needs a token; Teams loads the configuration page anonymously from the website.
-      outputs: { pageUrl: desired.webEndpoint },
+      action: changed.length === 0 ? ("unchanged" as const) : existed ? ("updated" as const) : ("created" as const),
+      changed: existed ? changed : [],
+      // The blob URL needs a token; Teams loads the pages anonymously from the website endpoint.
+      outputs: { pageUrl: desired.webEndpoint, tabUrl: `${desired.webEndpoint.replace(/\/?$/, "/")}${TAB_PAGE}` },
     };
   };
   return { ensureStaticWebsite };

@@ -13,7 +13,7 @@ import { INSTALL_ORCHESTRATION, instanceIdForSlug, type InstallInput } from "../
 import { DEFAULT_RETRY, type RetrySettings } from "../../orchestrations/plan-walker";
 import { newOperationId, OperationStore, type OperationRecord } from "../operations/records";
 import { actorOf, apiError, json, origin, readJson, withErrors } from "./responses";
-import { runningOperation } from "./operations";
+import { runningOperation, type RunningOperation } from "./operations";
 
 /** App settings can shorten the walker's retry backoff (tests, demos); unset = the default policy. */
 export function retryFromEnv(env: NodeJS.ProcessEnv = process.env): RetrySettings | undefined {
@@ -32,6 +32,13 @@ export function retryFromEnv(env: NodeJS.ProcessEnv = process.env): RetrySetting
   };
 }
 
+function busyResponse(slug: string, busy: RunningOperation): HttpResponseInit {
+  return apiError(409, "OperationInProgress", `Slug '${slug}' is busy: ${busy.kind} operation ${busy.operationId} is ${busy.runtimeStatus.toLowerCase()}. Wait for it to finish.`, {
+    operationId: busy.operationId,
+    kind: busy.kind,
+  });
+}
+
 /**
  * Start the slug's one instance. The durable host refuses an id that still runs: then answer with
  * the running operation. If it finished between the refusal and our look, start again once.
@@ -40,15 +47,14 @@ async function startOnce(client: DurableClient, slug: string, input: InstallInpu
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       await client.startNew(INSTALL_ORCHESTRATION, { instanceId: instanceIdForSlug(slug), input });
+      // Some durable backends check "already running" before writing, so two starts at the same
+      // moment can both be accepted: only the one whose input the instance holds has the slug.
+      const winner = await runningOperation(client, slug);
+      if (winner && winner.operationId !== input.operationId) return busyResponse(slug, winner);
       return undefined;
     } catch (error) {
       const busy = await runningOperation(client, slug);
-      if (busy) {
-        return apiError(409, "OperationInProgress", `Slug '${slug}' is busy: ${busy.kind} operation ${busy.operationId} is ${busy.runtimeStatus.toLowerCase()}. Wait for it to finish.`, {
-          operationId: busy.operationId,
-          kind: busy.kind,
-        });
-      }
+      if (busy) return busyResponse(slug, busy);
       if (attempt === 1) throw error;
     }
   }
@@ -99,6 +105,8 @@ async function installSlug(request: HttpRequest, context: InvocationContext): Pr
       current?.lastOperationId === operationId
         ? current
         : {
+            // What the slug record knew (its resources among it) stays until the result replaces it.
+            ...current,
             slug,
             state: "installing",
             version: current?.version ?? null,

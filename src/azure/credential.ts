@@ -67,6 +67,17 @@ const CLOUDS: Record<string, CloudEndpoints> = {
  * - sandbox: `SHIRE_SANDBOX_PORT`, `SHIRE_SANDBOX_CA_FILE` (written by the sandbox at start)
  * - Azure: `AZURE_SUBSCRIPTION_ID`, `AZURE_TENANT_ID`, plus whatever DefaultAzureCredential reads
  */
+/**
+ * The object id of the identity Shire runs as: it is granted Key Vault Secrets Officer on each
+ * slug vault. The sandbox's broker by default; against a real cloud it must be configured, since
+ * a role for the wrong principal would only show as secrets steps failing minutes later.
+ */
+export function brokerPrincipalIdFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.SHIRE_BROKER_PRINCIPAL_ID) return env.SHIRE_BROKER_PRINCIPAL_ID;
+  if ((env.SHIRE_CLOUD ?? "Sandbox") === "Sandbox") return SANDBOX_BROKER_OBJECT_ID;
+  throw new Error(`SHIRE_CLOUD=${env.SHIRE_CLOUD} needs SHIRE_BROKER_PRINCIPAL_ID: the object id of the identity Shire runs as.`);
+}
+
 export function azureContextFromEnv(env: NodeJS.ProcessEnv = process.env): AzureContext {
   const cloud = env.SHIRE_CLOUD ?? "Sandbox";
   if (cloud === "Sandbox") {

@@ -22,8 +22,8 @@ describe("diffDesired", () => {
     const id = "/subscriptions/abc/resourceGroups/claw-demo/providers/Microsoft.KeyVault/vaults/kv";
     expect(diffDesired({ scope: id.toLowerCase() }, { scope: id })).toEqual([]);
     expect(diffDesired({ location: "West Europe" }, { location: "westeurope" })).toEqual([]);
-    // Other strings stay case-sensitive: an image tag or a mode differing by case is a difference.
-    expect(diffDesired({ mode: "single" }, { mode: "Single" })).toEqual(["mode"]);
+    // Other strings stay case-sensitive (enum-like identifiers aside: see below).
+    expect(diffDesired({ image: "x/Y:1" }, { image: "x/y:1" })).toEqual(["image"]);
   });
 
   it("reports a missing object or a type mismatch at its path", () => {
@@ -42,5 +42,14 @@ describe("diffDesired", () => {
     expect(diffDesired({ tags: undefined }, { tags: {} })).toEqual([]);
     expect(diffDesired({ configuration: {} }, { configuration: { registries: [{ server: "x" }] } })).toEqual(["configuration.registries"]);
     expect(diffDesired({ configuration: { registries: [{ server: "x" }] } }, { configuration: { registries: [] } })).toEqual(["configuration.registries"]);
+  });
+
+  it("takes ARM's casing of identifier-like values (enums) as equal, and nothing else", () => {
+    expect(diffDesired({ ingress: { transport: "Auto" } }, { ingress: { transport: "auto" } })).toEqual([]);
+    expect(diffDesired({ sku: { name: "standard" } }, { sku: { name: "Standard" } })).toEqual([]);
+    // Paths, URLs, images and free text compare exactly.
+    expect(diffDesired({ path: "/API/messages" }, { path: "/api/messages" })).toEqual(["path"]);
+    expect(diffDesired({ image: "ghcr.io/OpenClaw/openclaw:2026.9.6" }, { image: "ghcr.io/openclaw/openclaw:2026.9.6" })).toEqual(["image"]);
+    expect(diffDesired({ description: "Users of Demo" }, { description: "Users of demo" })).toEqual(["description"]);
   });
 });

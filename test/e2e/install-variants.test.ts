@@ -75,8 +75,10 @@ describe("install variants", () => {
     expect(seed.channels.telegram).toMatchObject({ enabled: true, webhookPath: "/telegram-webhook", webhookSecret: { source: "env", id: "TELEGRAM_WEBHOOK_SECRET" } });
     expect(JSON.stringify(seed)).not.toContain("telegram-token-from-botfather");
     expect(seed.agents.defaults.model.primary).toBe("microsoft-foundry/gpt-4o");
-    // Teams is off: no plugin to install, and a Teams config left on the share is disabled.
-    expect(JSON.parse(seedEnv.OPENCLAW_SEED_PLUGINS)).toEqual([]);
+    // Teams is off: no Teams plugin, and a Teams config left on the share is disabled. WhatsApp is
+    // a linked device: its plugin, pinned to the OpenClaw version, and the channel switched on.
+    expect(JSON.parse(seedEnv.OPENCLAW_SEED_PLUGINS)).toEqual([{ id: "whatsapp", spec: "@openclaw/whatsapp@2026.9.6" }]);
+    expect(seed.channels.whatsapp).toEqual({ enabled: true });
     expect(JSON.parse(seedEnv.OPENCLAW_SEED_DISABLE)).toEqual(["channels.msteams", "plugins.entries.msteams"]);
 
     const auth = resource("Microsoft.App/containerApps/authConfigs", "tele");

@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { footprint, install, postJson, startInProcessHost, startTestSandbox, writesIn, getJson, type RunningHost, waitForOperation } from "./harness";
 import type { Sandbox } from "../../src/sandbox";
 import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
+import { Agent } from "undici";
+import { loopbackLookup } from "../../src/azure/transport";
+import { SANDBOX_DNS_SUFFIX } from "../../src/azure/endpoints";
 
 let sandbox: Sandbox & { logFile: string; dir: string };
 let host: RunningHost;
@@ -24,6 +27,15 @@ afterAll(async () => {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Anything = any;
 type Resource = { id: string; type: string; name: string; location?: string; tags?: Record<string, string>; identity?: { userAssignedIdentities?: Record<string, unknown> }; properties: Record<string, Anything> };
+
+/** GET a sandbox URL anonymously, trusting the sandbox's CA (what Teams does with the website). */
+async function fetchFromSandbox(url: string): Promise<string> {
+  const target = new URL(url);
+  const dispatcher = new Agent({ connect: { ca: sandbox.caCertificatePem, lookup: loopbackLookup(SANDBOX_DNS_SUFFIX) } });
+  const response = await fetch(`https://${target.hostname}:${sandbox.port}${target.pathname}`, { dispatcher } as RequestInit);
+  expect(response.status, url).toBe(200);
+  return response.text();
+}
 
 function resources(type: string, slug: string): Resource[] {
   const state = sandbox.inspect() as { arm: { resources: Resource[] } };
@@ -83,7 +95,7 @@ describe("install against the sandbox", () => {
     expect(seed.gateway).toMatchObject({ mode: "local", bind: "lan", trustedProxies: ["127.0.0.1"], controlUi: { allowedOrigins: [`https://${app.properties.configuration.ingress.fqdn}`] } });
     expect(openclaw.probes.map((probe: Anything) => `${probe.type}:${probe.httpGet?.path}:${probe.httpGet?.port}`)).toEqual(["Startup:/healthz:18789", "Liveness:/healthz:18789", "Readiness:/readyz:18789"]);
     const seedEnv = Object.fromEntries(template.initContainers[0].env.map((entry: Anything) => [entry.name, entry.value]));
-    expect(JSON.parse(seedEnv.OPENCLAW_SEED_PLUGINS)).toEqual(["@openclaw/msteams@2026.9.5"]);
+    expect(JSON.parse(seedEnv.OPENCLAW_SEED_PLUGINS)).toEqual([{ id: "msteams", spec: "@openclaw/msteams@2026.9.5" }]);
     expect(app.properties.latestRevisionName).toMatch(/^openclaw--/);
 
     const [auth] = resources("Microsoft.App/containerApps/authConfigs", "demo");
@@ -117,7 +129,16 @@ describe("install against the sandbox", () => {
 
     const secrets = Object.keys((sandbox.inspect() as { keyvault: Record<string, object> }).keyvault[vault.name]).sort();
     expect(secrets).toEqual(["entra-client-secret", "gateway-token", "storage-account-key", "teams-app-password"]);
-    expect(footprint(sandbox, "demo").website).toMatchObject({ staticWebsite: { enabled: true, indexDocument: "index.html" }, web: ["index.html"] });
+    expect(footprint(sandbox, "demo").website).toMatchObject({ staticWebsite: { enabled: true, indexDocument: "index.html" }, web: ["index.html", "tab.html"] });
+    // Teams loads both pages anonymously from the website endpoint; the tab's content is the
+    // launcher (the app itself refuses to be framed), the app is the website the tab opens.
+    const storageAccount = resources("Microsoft.Storage/storageAccounts", "demo")[0];
+    const web = String(storageAccount.properties.primaryEndpoints.web);
+    const configPage = await fetchFromSandbox(`${web}index.html`);
+    expect(configPage).toContain(`contentUrl: tabUrl, websiteUrl: appUrl`);
+    expect(configPage).toContain(`const tabUrl = "${web}tab.html"`);
+    expect(configPage).toContain(`const appUrl = "https://${app.properties.configuration.ingress.fqdn}"`);
+    expect(await fetchFromSandbox(`${web}tab.html`)).toContain(`microsoftTeams.app.openLink(appUrl)`);
 
     const slug = await getJson<{ state: string; image: string; lastOperationId: string }>(`${host.url}/api/slugs/demo`);
     expect(slug.body).toMatchObject({ state: "installed", version: "ghcr.io/openclaw/openclaw:2026.9.6", lastOperationId: operation.id });
