@@ -57,6 +57,7 @@ function successfulWrites(from: number): number {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Anything = any;
+const armNamed = (name: string) => (sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources.filter((resource) => resource.name === name).map((resource) => ({ type: resource.type, state: resource.properties?.provisioningState ?? null }));
 const graph = (): Anything[] => (sandbox.inspect() as { graph: Anything[] }).graph.filter((object) => !object.deleted);
 
 interface Case {
@@ -135,6 +136,44 @@ const CASES: Case[] = [
     kind: "storageAccount",
     desired: (id) => ({ resourceGroup: RG, name: `st${id.replace(/-/g, "")}idem`, location: "westeurope", tags: { a: "b" }, sku: "Standard_LRS" }),
     state: (id) => (sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources.filter((resource) => resource.name === `st${id.replace(/-/g, "")}idem`).map((resource) => resource.properties.provisioningState),
+  },
+  {
+    kind: "resourceGroup",
+    desired: (id) => ({ name: `claw-${id}`, location: "westeurope", tags: { "managed-by": "shire", "shire-slug": id } }),
+    state: (id) => armNamed(`claw-${id}`),
+  },
+  {
+    kind: "identity",
+    desired: (id) => ({ resourceGroup: RG, name: `id-x-${id}`, location: "westeurope", tags: {} }),
+    state: (id) => armNamed(`id-x-${id}`),
+  },
+  {
+    kind: "logAnalytics",
+    desired: (id) => ({ resourceGroup: RG, name: `log-${id}`, location: "westeurope", tags: {}, sku: "PerGB2018", retentionInDays: 30 }),
+    state: (id) => armNamed(`log-${id}`),
+  },
+  {
+    kind: "keyVault",
+    desired: (id) => ({ resourceGroup: RG, name: `kv-${id}-idem`, location: "westeurope", tags: { a: "b" }, tenantId: sandbox.env.tenantId, softDeleteRetentionInDays: 7 }),
+    state: (id) => armNamed(`kv-${id}-idem`),
+  },
+  {
+    kind: "fileShare",
+    prepare: async (id) => {
+      await mustConverge("storageAccount", { resourceGroup: RG, name: `sh${id.replace(/-/g, "")}idem`, location: "westeurope", tags: {}, sku: "Standard_LRS" });
+      return {};
+    },
+    desired: (id) => ({ resourceGroup: RG, accountName: `sh${id.replace(/-/g, "")}idem`, shareName: "openclaw-state", quotaGiB: 100 }),
+    state: (id) => (sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources.filter((resource) => resource.type.endsWith("/shares") && resource.id.includes(`sh${id.replace(/-/g, "")}idem`)).map((resource) => resource.properties.shareQuota),
+  },
+  {
+    kind: "managedEnvironment",
+    prepare: async (id) => {
+      const workspace = await mustConverge("logAnalytics", { resourceGroup: RG, name: `log-env-${id}`, location: "westeurope", tags: {}, sku: "PerGB2018", retentionInDays: 30 });
+      return { customerId: workspace.outputs.customerId };
+    },
+    desired: (id, prepared) => ({ resourceGroup: RG, name: `cae-${id}`, location: "westeurope", tags: {}, workspaceResourceGroup: RG, workspaceName: `log-env-${id}`, workspaceCustomerId: prepared.customerId }),
+    state: (id) => armNamed(`cae-${id}`),
   },
 ];
 
