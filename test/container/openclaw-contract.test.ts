@@ -134,7 +134,13 @@ afterAll(() => {
   for (const child of children) child.kill("SIGTERM");
 });
 
-const viaNginx = (route: string, init?: RequestInit) => fetch(`http://127.0.0.1:${nginxPort}${route}`, init);
+/**
+ * Where requests come from. In a Container App the sidecar hears Envoy, never a loopback client,
+ * and OpenClaw refuses a forwarded client address that is loopback (it cannot attribute it): so
+ * the test talks to nginx through this machine's own non-loopback address when it has one.
+ */
+const CLIENT_HOST = Object.values(os.networkInterfaces()).flat().find((address) => address && address.family === "IPv4" && !address.internal)?.address ?? "127.0.0.1";
+const viaNginx = (route: string, init?: RequestInit) => fetch(`http://${CLIENT_HOST}:${nginxPort}${route}`, init);
 
 describe("OpenClaw behind the NGINX sidecar, as Shire deploys it", () => {
   it("answers /healthz and /readyz from the gateway", async () => {
@@ -164,7 +170,7 @@ describe("OpenClaw behind the NGINX sidecar, as Shire deploys it", () => {
   it("passes WebSocket upgrades to the gateway, which requires the gateway token", async () => {
     const attempt = (token: string) =>
       new Promise<{ challenge: Record<string, unknown>; reply: Record<string, unknown> | undefined; closedWith?: number }>((resolve, reject) => {
-        const socket = new WebSocket(`ws://127.0.0.1:${nginxPort}/`);
+        const socket = new WebSocket(`ws://${CLIENT_HOST}:${nginxPort}/`);
         let challenge: Record<string, unknown> | undefined;
         const timer = setTimeout(() => reject(new Error("no answer from the gateway")), 20_000);
         socket.on("message", (data) => {

@@ -6,7 +6,6 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { footprint, install, postJson, startInProcessHost, startTestSandbox, writesIn, getJson, type RunningHost, waitForOperation } from "./harness";
 import type { Sandbox } from "../../src/sandbox";
-import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { Agent } from "undici";
 import { loopbackLookup } from "../../src/azure/transport";
 import { SANDBOX_DNS_SUFFIX } from "../../src/azure/endpoints";
@@ -118,11 +117,10 @@ describe("install against the sandbox", () => {
     expect(botPrincipal.appRoleAssignmentRequired ?? false).toBe(false);
     expect(bot.properties.msaAppId).toBe(botApp.appId);
     expect(env.MSTEAMS_APP_ID).toBe(botApp.appId);
-    // The groups are Shire's: keyed by uniqueName and owned by the broker (never anonymous).
+    // The groups are Shire's: keyed by uniqueName, one shire-admins for every slug.
     const admins = graph.filter((object) => object.kind === "group" && object.displayName === "shire-admins");
     expect(admins).toHaveLength(1);
     expect(admins[0].uniqueName).toBe("shire-admins");
-    expect(admins[0].owners).toEqual([SANDBOX_BROKER_OBJECT_ID]);
     // Operators can write channel tokens into the vault (RBAC mode gives no one data access by default).
     expect(assignments.find((assignment) => assignment.properties.principalId === admins[0].id)?.properties).toMatchObject({ principalType: "Group", scope: vault.id });
     expect(assignments.find((assignment) => assignment.properties.principalId === admins[0].id)?.properties.roleDefinitionId).toMatch(/b86a8fe4-44ce-4948-aee5-eccb2c155cd7$/);

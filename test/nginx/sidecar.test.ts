@@ -133,6 +133,9 @@ describe("NGINX sidecar with real nginx", () => {
       forwardedProto: "https",
       forwardedFor: "127.0.0.1",
     });
+    // A client-supplied X-Forwarded-For is replaced by the address nginx saw, never appended to.
+    const spoofed = await request(withTelegram.port, "GET", "/", { "x-forwarded-for": "203.0.113.7" });
+    expect(JSON.parse(spoofed.body)).toMatchObject({ from: "gateway", forwardedFor: "127.0.0.1" });
     expect(JSON.parse((await request(withTelegram.port, "GET", "/healthz")).body)).toMatchObject({ from: "gateway" });
     expect(JSON.parse((await request(withTelegram.port, "POST", "/api/other")).body)).toMatchObject({ from: "gateway" });
   });

@@ -79,6 +79,84 @@ describe("bodies", () => {
   });
 });
 
+describe("upsert by alternate key", () => {
+  const upsert = (path: string, values: Record<string, unknown>, client = graph) => client.api(path).header("Prefer", "create-if-missing").patch(values);
+  const groupBody = (name: string) => ({ displayName: name, mailEnabled: false, mailNickname: name, securityEnabled: true });
+
+  it("creates with 201 and the object, updates with 204, and without the preference a missing key is 404", async () => {
+    const created = await upsert("/applications(uniqueName='shire-upsert-1')", { displayName: "upsert-1" });
+    expect(created).toMatchObject({ uniqueName: "shire-upsert-1", displayName: "upsert-1" });
+    expect((await graph.api(`/applications/${created.id}/owners`).get()).value.map((owner: { id: string }) => owner.id)).toEqual([SANDBOX_BROKER_OBJECT_ID]);
+    // The Graph client gives 204's empty body back as undefined or "".
+    expect(await upsert("/applications(uniqueName='shire-upsert-1')", { displayName: "upsert-1b" })).toBeFalsy();
+    expect((await graph.api(`/applications/${created.id}`).get()).displayName).toBe("upsert-1b");
+    expect(await failure(graph.api("/applications(uniqueName='shire-upsert-none')").patch({ displayName: "x" }))).toMatchObject({ statusCode: 404, code: "Request_ResourceNotFound" });
+    expect(await failure(upsert("/applications(uniqueName='shire-upsert-2')", { tags: [] }))).toMatchObject({ statusCode: 400, message: "Property 'displayName' is required." });
+    expect(await failure(upsert("/applications(uniqueName='shire-upsert-3')", { displayName: "x", uniqueName: "other" }))).toMatchObject({ statusCode: 400 });
+    // Changing the key of an existing object is refused (uniqueName is immutable).
+    expect(await failure(upsert("/applications(uniqueName='shire-upsert-1')", { displayName: "y", uniqueName: "renamed" }))).toMatchObject({ statusCode: 400 });
+
+    const principal = await upsert(`/servicePrincipals(appId='${created.appId}')`, { appRoleAssignmentRequired: true });
+    expect(principal).toMatchObject({ appId: created.appId, appRoleAssignmentRequired: true });
+    expect(await upsert(`/servicePrincipals(appId='${created.appId}')`, { appRoleAssignmentRequired: false })).toBeFalsy();
+    expect((await graph.api(`/servicePrincipals/${principal.id}`).get()).appRoleAssignmentRequired).toBe(false);
+    expect(await failure(upsert("/servicePrincipals(appId='12345678-1234-4234-8234-123456789012')", {}))).toMatchObject({ statusCode: 400 });
+
+    const made = await upsert("/groups(uniqueName='shire-upsert-g')", groupBody("upsert-g"));
+    expect(made).toMatchObject({ uniqueName: "shire-upsert-g", securityEnabled: true });
+    expect(await upsert("/groups(uniqueName='shire-upsert-g')", { description: "again" })).toBeFalsy();
+    expect((await graph.api(`/groups/${made.id}`).get()).description).toBe("again");
+    // No owners unless the body binds them (Graph does not make an app-only caller the owner).
+    expect((await graph.api(`/groups/${made.id}/owners`).get()).value).toEqual([]);
+    expect(await failure(upsert("/groups(uniqueName='shire-upsert-h')", { displayName: "h" }))).toMatchObject({ statusCode: 400, message: "Property 'mailNickname' is required." });
+  });
+
+  it("finds an object created a moment ago that reads cannot see yet, so a repeated create updates it", async () => {
+    sandbox.setFaults({ graphReplicationDelayMs: 60_000 });
+    try {
+      const first = await upsert("/applications(uniqueName='shire-upsert-lag')", { displayName: "lag" });
+      expect(await failure(graph.api("/applications(uniqueName='shire-upsert-lag')").get())).toMatchObject({ statusCode: 404 });
+      expect(await upsert("/applications(uniqueName='shire-upsert-lag')", { displayName: "lag-2" })).toBeFalsy();
+      await upsert("/groups(uniqueName='shire-upsert-lag-g')", groupBody("lag-g"));
+      expect(await upsert("/groups(uniqueName='shire-upsert-lag-g')", groupBody("lag-g"))).toBeFalsy();
+      // A service principal needs its application replicated first.
+      expect(await failure(upsert(`/servicePrincipals(appId='${first.appId}')`, {}))).toMatchObject({ statusCode: 400, message: expect.stringContaining("does not reference a valid application") });
+      clock.advance(60_000);
+      const apps = (sandbox.inspect().graph as { kind: string; uniqueName?: string; displayName?: string }[]).filter((object) => object.kind === "application" && object.uniqueName === "shire-upsert-lag");
+      expect(apps.map((app) => app.displayName)).toEqual(["lag-2"]);
+    } finally {
+      sandbox.setFaults({ graphReplicationDelayMs: 0 });
+    }
+  });
+
+  it("needs the documented permissions: OwnedBy upserts its own apps, groups need Group.ReadWrite.All", async () => {
+    const other = graphAs("00000000-0000-4000-8000-0000000000e5", ["Application.ReadWrite.All", "Group.Create"]);
+    await upsert("/applications(uniqueName='shire-upsert-foreign')", { displayName: "foreign" }, other);
+    expect(await failure(upsert("/applications(uniqueName='shire-upsert-foreign')", { displayName: "mine now" }))).toMatchObject({ statusCode: 403, code: "Authorization_RequestDenied" });
+    expect(await failure(upsert("/groups(uniqueName='shire-upsert-gc')", groupBody("gc"), other))).toMatchObject({ statusCode: 403 });
+    // Group.Create alone still creates with POST.
+    expect((await other.api("/groups").post(groupBody("gc-post"))).displayName).toBe("gc-post");
+  });
+
+  it("keeps a deleted object's uniqueName until it is restored or purged", async () => {
+    const app = await upsert("/applications(uniqueName='shire-upsert-del')", { displayName: "del" });
+    await graph.api(`/applications/${app.id}`).delete();
+    expect(await failure(graph.api("/applications(uniqueName='shire-upsert-del')").get())).toMatchObject({ statusCode: 404 });
+    expect(await failure(upsert("/applications(uniqueName='shire-upsert-del')", { displayName: "del" }))).toMatchObject({ statusCode: 400, code: "Request_MultipleObjectsWithSameKeyValue" });
+    const deleted = await graph.api("/directory/deletedItems/microsoft.graph.application").filter("uniqueName eq 'shire-upsert-del'").select("id,uniqueName").get();
+    expect(deleted.value).toEqual([expect.objectContaining({ id: app.id, uniqueName: "shire-upsert-del" })]);
+    await graph.api(`/directory/deletedItems/${app.id}/restore`).post({});
+    expect(await upsert("/applications(uniqueName='shire-upsert-del')", { displayName: "del-back" })).toBeFalsy();
+    expect((await graph.api(`/applications/${app.id}`).get()).displayName).toBe("del-back");
+
+    const doomed = await upsert("/groups(uniqueName='shire-upsert-del-g')", groupBody("del-g"));
+    await graph.api(`/groups/${doomed.id}`).delete();
+    expect(await failure(upsert("/groups(uniqueName='shire-upsert-del-g')", groupBody("del-g")))).toMatchObject({ statusCode: 400, code: "Request_MultipleObjectsWithSameKeyValue" });
+    await graph.api(`/directory/deletedItems/${doomed.id}`).delete();
+    expect((await upsert("/groups(uniqueName='shire-upsert-del-g')", groupBody("del-g"))).id).not.toBe(doomed.id);
+  });
+});
+
 describe("app role assignments", () => {
   it("accepts only the app's declared roles (or the default one when it declares none), principals that are users, groups or service principals, and no duplicates", async () => {
     const roleId = "aaaaaaaa-0000-4000-8000-000000000001";

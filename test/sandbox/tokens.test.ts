@@ -126,7 +126,7 @@ describe("the token endpoint", () => {
     const claims = JSON.parse(Buffer.from(body, "base64url").toString()) as Record<string, unknown>;
     expect(header.alg).toBe("RS256");
     expect(claims).toMatchObject({ oid: SANDBOX_BROKER_OBJECT_ID, tid: tenantId, appid: clientId, aud: sandbox.endpoints.graph });
-    expect(claims.roles).toEqual(expect.arrayContaining(["Application.ReadWrite.OwnedBy", "Group.Create"]));
+    expect(claims.roles).toEqual(expect.arrayContaining(["Application.ReadWrite.OwnedBy", "Group.ReadWrite.All"]));
     const configuration = JSON.parse((await raw(sandbox, "login", "GET", `/${tenantId}/v2.0/.well-known/openid-configuration`)).body) as { jwks_uri: string; issuer: string };
     expect(claims.iss).toBe(configuration.issuer);
     const jwks = JSON.parse((await raw(sandbox, "login", "GET", new URL(configuration.jwks_uri).pathname)).body) as { keys: { kid: string }[] };

@@ -5,14 +5,16 @@
  * application does not bring the principal back.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { SandboxHttpError } from "../types";
+import { SandboxHttpError, type SandboxResponse } from "../types";
 import { badRequest, checkApplicationValues, checkBody } from "./model";
 import { CREATE_APPLICATIONS, READ_APPLICATIONS, WRITE_ANY_APPLICATION } from "./permissions";
 import { hashSecret, type DirectoryObject } from "./store";
-import { body, collection, resolve, single, TENANT_DOMAIN, type GraphCall, type GraphContext, type GraphHandler } from "./context";
+import { body, collection, missingTarget, resolve, resolveForWrite, single, TENANT_DOMAIN, wantsUpsert, type GraphCall, type GraphContext, type GraphHandler } from "./context";
 
 const QUOTA = 250;
 const MAX_FEDERATED_CREDENTIALS = 20;
+
+export const uniqueNameTaken = () => badRequest("Another object with the same value for property uniqueName already exists.", "Request_MultipleObjectsWithSameKeyValue");
 
 export function checkQuota(context: GraphContext, caller: string): void {
   if (context.store.createdBy(caller) >= QUOTA) {
@@ -40,23 +42,53 @@ export function applicationHandlers(context: GraphContext): Record<string, Graph
   const application = (call: GraphCall) => resolve(context, "application", call.refs[0]);
   const writable = (call: GraphCall, object: DirectoryObject) => permissions.requireWrite(call.caller, store.owns(call.caller, object));
 
+  /** A new application (POST, or an upsert by uniqueName that found none): the caller owns it. */
+  function createApp(call: GraphCall, values: Record<string, unknown>): SandboxResponse {
+    permissions.require(call.caller, CREATE_APPLICATIONS);
+    checkQuota(context, call.caller);
+    if (typeof values.displayName !== "string" || !values.displayName) throw badRequest("Property 'displayName' is required.");
+    const appId = randomUUID();
+    checkApplicationValues(values, { appId, tenantId: env.tenantId, verifiedDomains: [TENANT_DOMAIN] });
+    if (values.uniqueName !== undefined && store.keyTaken("application", "uniqueName", String(values.uniqueName))) throw uniqueNameTaken();
+    const defaults = { signInAudience: "AzureADMyOrg", tags: [], identifierUris: [], appRoles: [], requiredResourceAccess: [], keyCredentials: [], groupMembershipClaims: null, description: null, notes: null, publisherDomain: TENANT_DOMAIN, web: WEB_DEFAULTS, spa: { redirectUris: [] }, publicClient: { redirectUris: [] }, api: API_DEFAULTS };
+    const object = store.create("application", { ...defaults, ...withDefaults(values), appId }, call.caller, [call.caller]);
+    object.passwords = [];
+    object.federatedCredentials = [];
+    return { status: 201, body: { "@odata.context": `${call.request.baseUrl}/v1.0/$metadata#applications/$entity`, ...store.view(object) } };
+  }
+
+  /** A new service principal for an application (POST, or an upsert by appId that found none). */
+  function createPrincipal(call: GraphCall, values: Record<string, unknown>): SandboxResponse {
+    checkQuota(context, call.caller);
+    const app = store.list("application").find((object) => String(object.data.appId).toLowerCase() === String(values.appId ?? "").toLowerCase());
+    // The application must have replicated before a service principal can be made for it.
+    if (!app) throw badRequest(`The appId '${String(values.appId)}' of the service principal does not reference a valid application object.`);
+    permissions.requireWrite(call.caller, store.owns(call.caller, app));
+    const existing = store.servicePrincipalOf(app);
+    if (existing) throw new SandboxHttpError(409, "Request_MultipleObjectsWithSameKeyValue", "The service principal cannot be created, updated, or restored because the service principal name is already in use.");
+    const data = {
+      accountEnabled: true,
+      alternativeNames: [],
+      appDisplayName: app.data.displayName,
+      appOwnerOrganizationId: env.tenantId,
+      appRoleAssignmentRequired: false,
+      description: null,
+      notes: null,
+      servicePrincipalNames: [String(app.data.appId), ...((app.data.identifierUris as string[] | undefined) ?? [])],
+      servicePrincipalType: "Application",
+      signInAudience: app.data.signInAudience,
+      tags: [],
+      ...values,
+      appId: app.data.appId,
+      displayName: app.data.displayName,
+    };
+    const object = store.create("servicePrincipal", data, call.caller, [call.caller]);
+    object.assignments = [];
+    return { status: 201, body: { "@odata.context": `${call.request.baseUrl}/v1.0/$metadata#servicePrincipals/$entity`, ...store.view(object) } };
+  }
+
   return {
-    createApplication: (call) => {
-      permissions.require(call.caller, CREATE_APPLICATIONS);
-      checkQuota(context, call.caller);
-      const values = checkBody("application", body(call.request), "create");
-      if (typeof values.displayName !== "string" || !values.displayName) throw badRequest("Property 'displayName' is required.");
-      const appId = randomUUID();
-      checkApplicationValues(values, { appId, tenantId: env.tenantId, verifiedDomains: [TENANT_DOMAIN] });
-      if (values.uniqueName !== undefined && store.listForWrite("application").some((object) => String(object.data.uniqueName ?? "").toLowerCase() === String(values.uniqueName).toLowerCase())) {
-        throw badRequest("Another object with the same value for property uniqueName already exists.", "Request_MultipleObjectsWithSameKeyValue");
-      }
-      const defaults = { signInAudience: "AzureADMyOrg", tags: [], identifierUris: [], appRoles: [], requiredResourceAccess: [], keyCredentials: [], groupMembershipClaims: null, description: null, notes: null, publisherDomain: TENANT_DOMAIN, web: WEB_DEFAULTS, spa: { redirectUris: [] }, publicClient: { redirectUris: [] }, api: API_DEFAULTS };
-      const object = store.create("application", { ...defaults, ...withDefaults(values), appId }, call.caller, [call.caller]);
-      object.passwords = [];
-      object.federatedCredentials = [];
-      return { status: 201, body: { "@odata.context": `${call.request.baseUrl}/v1.0/$metadata#applications/$entity`, ...store.view(object) } };
-    },
+    createApplication: (call) => createApp(call, checkBody("application", body(call.request), "create")),
     listApplications: (call) => {
       permissions.require(call.caller, READ_APPLICATIONS);
       return collection(context, "application", call.request, store.list("application"), "applications");
@@ -66,7 +98,16 @@ export function applicationHandlers(context: GraphContext): Record<string, Graph
       return single(context, application(call), call.request);
     },
     updateApplication: (call) => {
-      const object = application(call);
+      const ref = call.refs[0];
+      const object = resolveForWrite(context, "application", ref);
+      if (!object) {
+        // Upsert: `PATCH /applications(uniqueName='…')` with `Prefer: create-if-missing` creates it.
+        if (!wantsUpsert(call.request) || "id" in ref) throw missingTarget(ref);
+        if (ref.key.toLowerCase() !== "uniquename") throw badRequest("Upsert is supported only with the uniqueName alternate key.");
+        const values = checkBody("application", body(call.request), "create");
+        if (values.uniqueName !== undefined && String(values.uniqueName).toLowerCase() !== ref.value.toLowerCase()) throw badRequest("The uniqueName in the request body does not match the one in the URL.");
+        return createApp(call, { ...values, uniqueName: ref.value });
+      }
       writable(call, object);
       const values = checkBody("application", body(call.request), "update", object.data);
       checkApplicationValues(values, { appId: String(object.data.appId), tenantId: env.tenantId, verifiedDomains: [TENANT_DOMAIN] });
@@ -156,35 +197,7 @@ export function applicationHandlers(context: GraphContext): Record<string, Graph
     },
 
     // ---- service principals
-    createServicePrincipal: (call) => {
-      checkQuota(context, call.caller);
-      const values = checkBody("servicePrincipal", body(call.request), "create");
-      const app = store.list("application").find((object) => String(object.data.appId).toLowerCase() === String(values.appId ?? "").toLowerCase());
-      // The application must have replicated before a service principal can be made for it.
-      if (!app) throw badRequest(`The appId '${String(values.appId)}' of the service principal does not reference a valid application object.`);
-      permissions.requireWrite(call.caller, store.owns(call.caller, app));
-      const existing = store.servicePrincipalOf(app);
-      if (existing) throw new SandboxHttpError(409, "Request_MultipleObjectsWithSameKeyValue", "The service principal cannot be created, updated, or restored because the service principal name is already in use.");
-      const data = {
-        accountEnabled: true,
-        alternativeNames: [],
-        appDisplayName: app.data.displayName,
-        appOwnerOrganizationId: env.tenantId,
-        appRoleAssignmentRequired: false,
-        description: null,
-        notes: null,
-        servicePrincipalNames: [String(app.data.appId), ...((app.data.identifierUris as string[] | undefined) ?? [])],
-        servicePrincipalType: "Application",
-        signInAudience: app.data.signInAudience,
-        tags: [],
-        ...values,
-        appId: app.data.appId,
-        displayName: app.data.displayName,
-      };
-      const object = store.create("servicePrincipal", data, call.caller, [call.caller]);
-      object.assignments = [];
-      return { status: 201, body: { "@odata.context": `${call.request.baseUrl}/v1.0/$metadata#servicePrincipals/$entity`, ...store.view(object) } };
-    },
+    createServicePrincipal: (call) => createPrincipal(call, checkBody("servicePrincipal", body(call.request), "create")),
     listServicePrincipals: (call) => {
       permissions.require(call.caller, READ_APPLICATIONS);
       return collection(context, "servicePrincipal", call.request, store.list("servicePrincipal"), "servicePrincipals");
@@ -194,7 +207,15 @@ export function applicationHandlers(context: GraphContext): Record<string, Graph
       return single(context, resolve(context, "servicePrincipal", call.refs[0]), call.request);
     },
     updateServicePrincipal: (call) => {
-      const object = resolve(context, "servicePrincipal", call.refs[0]);
+      const ref = call.refs[0];
+      const object = "id" in ref ? resolve(context, "servicePrincipal", ref) : resolveForWrite(context, "servicePrincipal", ref) ?? store.list("servicePrincipal").find((principal) => principal.managed && String(principal.data.appId).toLowerCase() === ref.value.toLowerCase());
+      if (!object) {
+        // Upsert: `PATCH /servicePrincipals(appId='…')` with `Prefer: create-if-missing` creates it.
+        if (!wantsUpsert(call.request) || "id" in ref) throw missingTarget(ref);
+        const values = checkBody("servicePrincipal", body(call.request), "create");
+        if (values.appId !== undefined && String(values.appId).toLowerCase() !== ref.value.toLowerCase()) throw badRequest("The appId in the request body does not match the one in the URL.");
+        return createPrincipal(call, { ...values, appId: ref.value });
+      }
       permissions.requireWrite(call.caller, !object.managed && store.owns(call.caller, object));
       if (object.managed) throw badRequest("The service principal of a managed identity is managed by Azure and cannot be updated.");
       Object.assign(object.data, checkBody("servicePrincipal", body(call.request), "update", object.data));

@@ -1,6 +1,6 @@
 /** What every Graph handler works with: the store, the permission model, the authenticated caller. */
 import type { SandboxEnvironment } from "../service";
-import type { SandboxRequest, SandboxResponse } from "../types";
+import type { SandboxHttpError, SandboxRequest, SandboxResponse } from "../types";
 import type { GraphPermissions } from "./permissions";
 import { notFound, type DirectoryObject, type GraphStore } from "./store";
 import { badRequest, COLLECTION, type Kind } from "./model";
@@ -46,6 +46,29 @@ export function resolve(context: GraphContext, kind: Kind, ref: ObjectRef): Dire
   const found = context.store.list(kind).find((object) => String(object.data[key] ?? "").toLowerCase() === ref.value.toLowerCase());
   if (!found) throw notFound(`${key}=${ref.value}`);
   return found;
+}
+
+/**
+ * The object a write addresses, or undefined when there is none. By alternate key the lookup
+ * sees objects reads cannot see yet: writes go to the tenant's primary replica, which is what
+ * makes an upsert that repeats a create (or races one) update the one object.
+ */
+export function resolveForWrite(context: GraphContext, kind: Kind, ref: ObjectRef): DirectoryObject | undefined {
+  if ("id" in ref) return context.store.find(kind, ref.id);
+  const key = ALTERNATE_KEYS[kind]?.find((name) => name.toLowerCase() === ref.key.toLowerCase());
+  if (!key) throw badRequest(`The alternate key '${ref.key}' is not defined for '${COLLECTION[kind]}'.`);
+  return context.store.listForWrite(kind).find((object) => String(object.data[key] ?? "").toLowerCase() === ref.value.toLowerCase());
+}
+
+/** `Prefer: create-if-missing`: a PATCH by alternate key creates the object when there is none. */
+export function wantsUpsert(request: SandboxRequest): boolean {
+  const prefer = request.headers.prefer;
+  return (Array.isArray(prefer) ? prefer.join(",") : String(prefer ?? "")).split(",").some((part) => part.trim().toLowerCase() === "create-if-missing");
+}
+
+/** 404 for a PATCH by key that names nothing (without the upsert preference it is an update). */
+export function missingTarget(ref: ObjectRef): SandboxHttpError {
+  return notFound("id" in ref ? ref.id : `${ref.key}=${ref.value}`);
 }
 
 /** A collection response: `$filter`, `$select`, paging. */

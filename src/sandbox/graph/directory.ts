@@ -7,8 +7,8 @@ import { SandboxHttpError, type SandboxResponse } from "../types";
 import { badRequest, checkBody, checkGroupValues, COLLECTION, type Kind } from "./model";
 import { ASSIGN_APP_ROLES, CREATE_GROUPS, READ_APPLICATIONS, READ_GROUPS, READ_USERS, WRITE_GROUPS, WRITE_MEMBERS } from "./permissions";
 import { DELETED_RETENTION_MS, notFound, type DirectoryObject } from "./store";
-import { body, collection, resolve, single, type GraphCall, type GraphContext, type GraphHandler } from "./context";
-import { checkQuota } from "./applications";
+import { body, collection, missingTarget, resolve, resolveForWrite, single, wantsUpsert, type GraphCall, type GraphContext, type GraphHandler } from "./context";
+import { checkQuota, uniqueNameTaken } from "./applications";
 import { SANDBOX_DNS_SUFFIX } from "../../azure/endpoints";
 
 /** Graph takes at most 20 references in a create's `members@odata.bind` and `owners@odata.bind` together. */
@@ -84,27 +84,29 @@ export function directoryHandlers(context: GraphContext): Record<string, GraphHa
 
   const KIND_OF_TYPE: Record<string, Kind> = { "microsoft.graph.application": "application", "microsoft.graph.serviceprincipal": "servicePrincipal", "microsoft.graph.group": "group", "microsoft.graph.user": "user" };
 
+  /** A new group (POST, or an upsert by uniqueName that found none); permissions checked by the caller. */
+  function createGroupObject(call: GraphCall, values: Record<string, unknown>): SandboxResponse {
+    checkQuota(context, call.caller);
+    checkGroupValues(values, "create");
+    if (values.uniqueName !== undefined && store.keyTaken("group", "uniqueName", String(values.uniqueName))) throw uniqueNameTaken();
+    const binds = { members: (values["members@odata.bind"] ?? []) as unknown[], owners: (values["owners@odata.bind"] ?? []) as unknown[] };
+    if (!Array.isArray(binds.members) || !Array.isArray(binds.owners)) throw badRequest("Invalid value for @odata.bind: an array of URLs is required.");
+    if (binds.members.length + binds.owners.length > MAX_BINDS) throw badRequest(`A group can be created with at most ${MAX_BINDS} members and owners in total.`);
+    const owners = binds.owners.map((url) => referenced(url, "owners"));
+    if (owners.some((owner) => owner.kind !== "user" && owner.kind !== "servicePrincipal")) throw badRequest("Unsupported referenced-object resource identifier for link property 'owners'.");
+    const members = binds.members.map((url) => referenced(url, "members"));
+    delete values["members@odata.bind"];
+    delete values["owners@odata.bind"];
+    const group = store.create("group", { description: null, groupTypes: [], visibility: null, mail: null, ...values }, call.caller, owners.map((owner) => owner.data.id));
+    group.members = [];
+    for (const member of members) addMember(group, member);
+    return { status: 201, body: { "@odata.context": `${call.request.baseUrl}/v1.0/$metadata#groups/$entity`, ...store.view(group) } };
+  }
+
   return {
     createGroup: (call) => {
       permissions.require(call.caller, CREATE_GROUPS);
-      checkQuota(context, call.caller);
-      const values = checkBody("group", body(call.request), "create");
-      checkGroupValues(values, "create");
-      if (values.uniqueName !== undefined && store.listForWrite("group").some((object) => String(object.data.uniqueName ?? "").toLowerCase() === String(values.uniqueName).toLowerCase())) {
-        throw badRequest("Another object with the same value for property uniqueName already exists.", "Request_MultipleObjectsWithSameKeyValue");
-      }
-      const binds = { members: (values["members@odata.bind"] ?? []) as unknown[], owners: (values["owners@odata.bind"] ?? []) as unknown[] };
-      if (!Array.isArray(binds.members) || !Array.isArray(binds.owners)) throw badRequest("Invalid value for @odata.bind: an array of URLs is required.");
-      if (binds.members.length + binds.owners.length > MAX_BINDS) throw badRequest(`A group can be created with at most ${MAX_BINDS} members and owners in total.`);
-      const owners = binds.owners.map((url) => referenced(url, "owners"));
-      if (owners.some((owner) => owner.kind !== "user" && owner.kind !== "servicePrincipal")) throw badRequest("Unsupported referenced-object resource identifier for link property 'owners'.");
-      const members = binds.members.map((url) => referenced(url, "members"));
-      delete values["members@odata.bind"];
-      delete values["owners@odata.bind"];
-      const group = store.create("group", { description: null, groupTypes: [], visibility: null, mail: null, ...values }, call.caller, owners.map((owner) => owner.data.id));
-      group.members = [];
-      for (const member of members) addMember(group, member);
-      return { status: 201, body: { "@odata.context": `${call.request.baseUrl}/v1.0/$metadata#groups/$entity`, ...store.view(group) } };
+      return createGroupObject(call, checkBody("group", body(call.request), "create"));
     },
     listGroups: (call) => {
       permissions.require(call.caller, READ_GROUPS);
@@ -116,7 +118,16 @@ export function directoryHandlers(context: GraphContext): Record<string, GraphHa
     },
     updateGroup: (call) => {
       permissions.require(call.caller, WRITE_GROUPS);
-      const group = resolve(context, "group", call.refs[0]);
+      const ref = call.refs[0];
+      const group = resolveForWrite(context, "group", ref);
+      if (!group) {
+        // Upsert: `PATCH /groups(uniqueName='…')` with `Prefer: create-if-missing` creates it.
+        // Group.ReadWrite.All either way (Group.Create does not cover upsert).
+        if (!wantsUpsert(call.request) || "id" in ref) throw missingTarget(ref);
+        const values = checkBody("group", body(call.request), "create");
+        if (values.uniqueName !== undefined && String(values.uniqueName).toLowerCase() !== ref.value.toLowerCase()) throw badRequest("The uniqueName in the request body does not match the one in the URL.");
+        return createGroupObject(call, { ...values, uniqueName: ref.value });
+      }
       const values = checkBody("group", body(call.request), "update", group.data);
       checkGroupValues(values, "update");
       Object.assign(group.data, values);
@@ -227,6 +238,7 @@ export function directoryHandlers(context: GraphContext): Record<string, GraphHa
       if (object.kind === "servicePrincipal" && store.list("servicePrincipal").some((other) => other.data.appId === object.data.appId)) {
         throw new SandboxHttpError(409, "Request_MultipleObjectsWithSameKeyValue", "The service principal cannot be created, updated, or restored because the service principal name is already in use.");
       }
+      if (object.data.uniqueName !== undefined && object.data.uniqueName !== null && store.listForWrite(object.kind).some((other) => String(other.data.uniqueName ?? "").toLowerCase() === String(object.data.uniqueName).toLowerCase())) throw uniqueNameTaken();
       object.deletedAt = undefined;
       if (object.kind !== "application") env.directory.add({ id: object.data.id, kind: object.kind === "group" ? "Group" : object.kind === "user" ? "User" : "ServicePrincipal", displayName: String(object.data.displayName ?? "") }, object.createdAt);
       return { status: 200, body: { "@odata.context": `${call.request.baseUrl}/v1.0/$metadata#directoryObjects/$entity`, ...store.view(object) } };

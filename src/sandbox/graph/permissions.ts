@@ -10,7 +10,11 @@
 import { SandboxHttpError } from "../types";
 
 /** What docs/security.md grants the broker in Microsoft Graph. */
-export const BROKER_GRAPH_PERMISSIONS = ["Application.ReadWrite.OwnedBy", "Group.Create", "GroupMember.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"];
+/**
+ * Upserting groups needs Group.ReadWrite.All (Group.Create covers POST only); Application.Read.All
+ * lets the broker read the deleted items and principals it does not own.
+ */
+export const BROKER_GRAPH_PERMISSIONS = ["Application.ReadWrite.OwnedBy", "Application.Read.All", "Group.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"];
 
 export const READ_APPLICATIONS = ["Application.Read.All", "Application.ReadWrite.OwnedBy", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
 export const CREATE_APPLICATIONS = ["AppRegistration.Create", "Application.ReadWrite.OwnedBy", "Application.ReadWrite.All"];

@@ -94,6 +94,14 @@ export class GraphStore {
     return [...this.objects.values()].filter((object) => object.kind === kind && object.deletedAt === undefined);
   }
 
+  /**
+   * Is a key value (uniqueName) taken? Deleted objects keep theirs until they are purged, so a
+   * new object cannot take the name of one in deleted items (restore it, or purge it first).
+   */
+  keyTaken(kind: Kind, key: string, value: string, except?: DirectoryObject): boolean {
+    return [...this.objects.values()].some((object) => object !== except && object.kind === kind && String(object.data[key] ?? "").toLowerCase() === value.toLowerCase());
+  }
+
   create(kind: Kind, data: Record<string, unknown>, createdBy: string, owners: string[]): DirectoryObject {
     const id = randomUUID();
     const object: DirectoryObject = { kind, data: { id, ...data, createdDateTime: new Date(this.env.clock.now()).toISOString() }, createdAt: this.env.clock.now(), createdBy, owners };
