@@ -31,6 +31,7 @@ beforeAll(async () => {
   process.env.SHIRE_CLOUD = "AzureCloud";
   process.env.AZURE_SUBSCRIPTION_ID = SUBSCRIPTION;
   process.env.AZURE_TENANT_ID = TENANT;
+  process.env.SHIRE_BROKER_PRINCIPAL_ID = "6f1b5c3a-2d4e-4f60-8a71-9b0c1d2e3f40";
   process.env.SHIRE_RETRY_FIRST_INTERVAL_MS = "20";
   process.env.SHIRE_RETRY_MAX_ATTEMPTS = "3";
   delete process.env.AzureWebJobsStorage;
@@ -218,6 +219,12 @@ describe("an operation whose orchestration ends without recording", () => {
     const accepted = await call("POST", "slugs/stopped/install", "{}");
     const { operationId } = accepted.json as { operationId: string };
     await until(() => control.log.includes("start:resourceGroup"), "resourceGroup to start");
+    // The walker records a step as running once the batch that started it has been reported.
+    const stepStatus = async () => ((await call("GET", `operations/${operationId}`)).json as unknown as OperationRecord).steps.find((step) => step.id === "resourceGroup")?.status;
+    for (let tries = 0; (await stepStatus()) !== "running"; tries++) {
+      if (tries > 400) throw new Error("resourceGroup never shown as running");
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     expect(host.engine.terminate("slug-stopped", "operator stopped it")).toBe(true);
 
     const record = (await call("GET", `operations/${operationId}`)).json as unknown as OperationRecord;

@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/sandbox/state";
 import { HistoryEventType } from "../../src/runtime/durable/types";
-import { deliveries, startHarness, type Harness } from "./durable-harness";
+import fs from "node:fs";
+import path from "node:path";
+import { deliveries, releaseGate, startHarness, type Harness } from "./durable-harness";
 
 let harness: Harness | undefined;
 afterEach(async () => {
@@ -115,6 +117,41 @@ describe("durable engine with the real durable-functions orchestrator", () => {
     engine.startInstance("nonDeterministic", "nd-1", null);
     await until(() => (engine.getInstance("nd-1")?.runtimeStatus === "Failed" ? true : undefined), "failure", engine);
     expect(String(engine.getInstance("nd-1")!.output)).toMatch(/^Non-Deterministic workflow detected: .*sequence number 0 named 'hello'.*activity task named 'flaky'/);
+  });
+
+  it("runs no queued activity after stop", async () => {
+    harness = await startHarness({ maxConcurrentActivities: 1 });
+    const { engine, counterDir } = harness;
+    engine.startInstance("oneGated", "holds-the-slot", { key: "stop-slot", value: "x" });
+    engine.startInstance("child", "queued-behind", { n: 7 });
+    // The child's activity is queued for the one slot the gated activity holds.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const stopping = engine.stop();
+    releaseGate("stop-slot");
+    await stopping;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(deliveries(counterDir, "hello", "child-7")).toBe(0);
+  });
+
+  it("resumes a parent whose children all finished while the host was down", async () => {
+    harness = await startHarness();
+    const { engine, stateDir } = harness;
+    engine.startInstance("twoGatedChildren", "parent-of-two", "down");
+    // Not `until`: it waits for idle, and the gated activities keep the engine busy.
+    while (!(engine.getInstance("parent-of-two:1") && engine.getInstance("parent-of-two:2"))) await new Promise((resolve) => setTimeout(resolve, 5));
+    // The parent's state as a crash would leave it: both children outstanding...
+    const parentFile = path.join(stateDir, "durable", "FixtureHub", "instances", `${encodeURIComponent("parent-of-two")}.json`);
+    const beforeCompletions = fs.readFileSync(parentFile);
+    releaseGate("down-1");
+    releaseGate("down-2");
+    await until(() => (engine.getInstance("parent-of-two")?.runtimeStatus === "Completed" ? true : undefined), "the parent", engine);
+    await harness.close();
+    // ...while the children's own completions were saved.
+    fs.writeFileSync(parentFile, beforeCompletions);
+    harness = await startHarness({ stateDir });
+    const resumed = harness.engine;
+    await until(() => (resumed.getInstance("parent-of-two")?.runtimeStatus === "Completed" ? true : undefined), "the resumed parent", resumed);
+    expect(resumed.getInstance("parent-of-two")!.output).toEqual(["v1", "v2"]);
   });
 
   it("delivers an activity twice when asked (at-least-once)", async () => {

@@ -5,7 +5,7 @@ import { AzureClients } from "../../src/azure/clients";
 import { keyVaultUrl } from "../../src/azure/endpoints";
 import { createGraphClient } from "../../src/azure/graph";
 import { createBlobServiceClient } from "../../src/azure/blob";
-import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
+import { SandboxCredential, SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { ManualClock } from "../../src/sandbox/state";
 import { BROKER_GRAPH_PERMISSIONS } from "../../src/sandbox/graph/permissions";
 
@@ -108,9 +108,12 @@ describe("Microsoft Graph", () => {
     await graph.api(`/servicePrincipals/${principal.id}/appRoleAssignedTo`).post({ principalId: group.id, resourceId: principal.id, appRoleId: "00000000-0000-0000-0000-000000000000" });
     expect((await graph.api(`/servicePrincipals/${principal.id}/appRoleAssignedTo`).get()).value).toHaveLength(1);
 
-    // Deleting a group needs Group.ReadWrite.All, which the broker does not hold.
-    expect(await failure(graph.api(`/groups/${group.id}`).delete())).toMatchObject({ statusCode: 403, code: "Authorization_RequestDenied" });
-    sandbox.graph.grantAppPermissions(SANDBOX_BROKER_OBJECT_ID, [...BROKER_GRAPH_PERMISSIONS, "Group.ReadWrite.All"]);
+    // Deleting a group needs Group.ReadWrite.All: Group.Create and GroupMember.ReadWrite.All are not enough.
+    const creatorId = "00000000-0000-4000-8000-0000000000c1";
+    sandbox.graph.grantAppPermissions(creatorId, ["Group.Create", "GroupMember.ReadWrite.All"]);
+    const creator = createGraphClient({ ...sandbox.context(), credential: new SandboxCredential(sandbox.env.tenantId, creatorId) });
+    expect(await failure(creator.api(`/groups/${group.id}`).delete())).toMatchObject({ statusCode: 403, code: "Authorization_RequestDenied" });
+    expect(sandbox.graph.appPermissions(SANDBOX_BROKER_OBJECT_ID)).toEqual(expect.arrayContaining(BROKER_GRAPH_PERMISSIONS));
     await graph.api(`/groups/${group.id}`).delete();
     expect(await failure(graph.api(`/groups/${group.id}`).get())).toMatchObject({ statusCode: 404 });
     await graph.api(`/directory/deletedItems/${group.id}/restore`).post({});

@@ -142,7 +142,8 @@ export class DurableEngine {
         this.fail(state, "This instance was persisted by an older version of the local host and cannot be resumed.", "");
         continue;
       }
-      for (const work of state.outstanding) this.dispatch(state, work);
+      // A copy: dispatching a finished child's result completes (splices) work from the list.
+      for (const work of [...state.outstanding]) this.dispatch(state, work);
       this.schedulePump(state.instanceId);
     }
   }
@@ -150,6 +151,8 @@ export class DurableEngine {
   async stop(): Promise<void> {
     this.stopped = true;
     this.timers.clearAll();
+    // Activities still waiting for a slot wake up, see the engine stopped, and never run.
+    for (const wake of this.activityQueue.splice(0)) wake();
     await Promise.allSettled([...this.inFlight]);
   }
 
@@ -558,6 +561,10 @@ export class DurableEngine {
 
   private async runActivity(instanceId: string, work: Extract<PendingWork, { kind: "activity" }>): Promise<void> {
     await this.acquireActivitySlot();
+    if (this.stopped) {
+      this.releaseActivitySlot();
+      return;
+    }
     let completion: HistoryEvent;
     try {
       const functionName = this.functionNamed(work.name, "activityTrigger");
