@@ -8,7 +8,7 @@ import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { AzureClients } from "../../src/azure/clients";
 import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { ManualClock } from "../../src/sandbox/state";
-import { API, ROLES, armRaw, errorOf, group, ids, vault } from "./arm-helpers";
+import { API, ROLES, armRaw, errorOf, group, ids, itWithSchemas, vault } from "./arm-helpers";
 
 let sandbox: Sandbox;
 let clients: AzureClients;
@@ -48,13 +48,18 @@ describe("PATCH", () => {
     expect(ignored.body.properties).toMatchObject({ vaultUri: created.properties.vaultUri, provisioningState: "Succeeded", softDeleteRetentionInDays: 90 });
   });
 
-  it("validates a storage account PATCH against the schema and the account's rules", async () => {
-    await clients.storage.storageAccounts.create("rg-writes", "stpatch1", { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" });
-    const path = `${ids(sandbox).resource("rg-writes", "Microsoft.Storage", "storageAccounts", "stpatch1")}?api-version=${API.storage}`;
+  itWithSchemas("validates a storage account PATCH against the schema", async () => {
+    await clients.storage.storageAccounts.create("rg-writes", "stpatch0", { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" });
+    const path = `${ids(sandbox).resource("rg-writes", "Microsoft.Storage", "storageAccounts", "stpatch0")}?api-version=${API.storage}`;
     const bogus = errorBody(await armRaw(sandbox, "PATCH", path, { sku: { name: "Bogus" } }));
     expect(bogus).toMatchObject({ status: 400, code: "InvalidRequestContent" });
     expect(bogus.message).toContain("/sku/name");
     expect(errorBody(await armRaw(sandbox, "PATCH", path, { properties: { minimumTlsVersion: "TLS9_9" } }))).toMatchObject({ status: 400, code: "InvalidRequestContent" });
+  });
+
+  it("validates a storage account PATCH against the account's rules", async () => {
+    await clients.storage.storageAccounts.create("rg-writes", "stpatch1", { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" });
+    const path = `${ids(sandbox).resource("rg-writes", "Microsoft.Storage", "storageAccounts", "stpatch1")}?api-version=${API.storage}`;
     expect(errorBody(await armRaw(sandbox, "PATCH", path, { kind: "BlobStorage" }))).toEqual({ status: 400, code: "AccountPropertyCannotBeUpdated", message: "The property 'kind' was specified in the input, but it cannot be updated." });
     expect(errorBody(await armRaw(sandbox, "PATCH", path, { sku: { name: "Premium_LRS" } }))).toEqual({ status: 400, code: "InvalidValuesForRequestParameters", message: "Values for request parameters are invalid: sku." });
     const account = await clients.storage.storageAccounts.update("rg-writes", "stpatch1", { minimumTlsVersion: "TLS1_2", sku: { name: "Standard_GRS" } });
@@ -158,7 +163,7 @@ describe("PUT replaces", () => {
     expect(tagged.body).toMatchObject({ tags: { t: "1" }, properties: { Application_Type: "web" } });
   });
 
-  it("validates a Log Analytics body against the schema of the api-version it was sent with", async () => {
+  itWithSchemas("validates a Log Analytics body against the schema of the api-version it was sent with", async () => {
     const path = (version: string) => `${ids(sandbox).resource("rg-writes", "Microsoft.OperationalInsights", "workspaces", "log-versioned")}?api-version=${version}`;
     // `replication` exists in 2025-07-01 only; sent with 2022-10-01 its wrong shape is not checked by the newer schema.
     expect(errorBody(await armRaw(sandbox, "PUT", path(API.workspaces), { location: "westeurope", properties: { replication: { enabled: "yes" } } }))).toMatchObject({ status: 400, code: "InvalidRequestContent" });
@@ -168,7 +173,7 @@ describe("PUT replaces", () => {
 });
 
 describe("required properties", () => {
-  it("requires `properties` where the REST spec does (vaults), not where only the generated schema listed it (AI accounts)", async () => {
+  itWithSchemas("requires `properties` where the REST spec does (vaults), not where only the generated schema listed it (AI accounts)", async () => {
     const { resource } = ids(sandbox);
     const account = await armRaw(sandbox, "PUT", `${resource("rg-writes", "Microsoft.CognitiveServices", "accounts", "ai-bare-1")}?api-version=${API.cognitive}`, { location: "westeurope", kind: "AIServices", sku: { name: "S0" } });
     expect(account.status).toBe(201);

@@ -10,6 +10,7 @@ import { AzureClients, armClientOptions } from "../../src/azure/clients";
 import { keyVaultUrl } from "../../src/azure/endpoints";
 import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { ManualClock } from "../../src/sandbox/state";
+import { itWithSchemas } from "./arm-helpers";
 
 let sandbox: Sandbox;
 let clients: AzureClients;
@@ -75,12 +76,15 @@ describe("resource groups and long-running operations", () => {
     expect(await errorOf(clients.storage.storageAccounts.create("rg-refuse", "Not_Valid", { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" }))).toMatchObject({ statusCode: 400, code: "AccountNameInvalid" });
     expect(await errorOf(vault("rg-refuse", "kv--double"))).toMatchObject({ statusCode: 400, code: "VaultNameNotValid" });
     expect(await errorOf(clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-missing", "id-x", { location: "westeurope" }))).toMatchObject({ statusCode: 404, code: "ResourceGroupNotFound" });
-    // Checked against the official schema for the pinned version (shared/reference/specs).
-    const badSku = await errorOf(clients.keyVault.vaults.createOrUpdate("rg-refuse", "kv-bad-sku", { location: "westeurope", properties: { tenantId: sandbox.env.tenantId, sku: { family: "A", name: "platinum" as "standard" } } }));
-    expect(badSku).toMatchObject({ statusCode: 400, code: "InvalidRequestContent" });
-    expect(badSku.message).toContain("/properties/sku/name");
     const badTransport = await errorOf(clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait("rg-refuse", "cae-refuse", { location: "westeurope", appLogsConfiguration: { destination: "nowhere" } }));
     expect(badTransport).toMatchObject({ statusCode: 400, code: "InvalidRequestContent", message: "appLogsConfiguration.destination 'nowhere' is not valid." });
+  });
+
+  itWithSchemas("refuses a body the official schema for the pinned version refuses", async () => {
+    await group("rg-refuse-schema");
+    const badSku = await errorOf(clients.keyVault.vaults.createOrUpdate("rg-refuse-schema", "kv-bad-sku", { location: "westeurope", properties: { tenantId: sandbox.env.tenantId, sku: { family: "A", name: "platinum" as "standard" } } }));
+    expect(badSku).toMatchObject({ statusCode: 400, code: "InvalidRequestContent" });
+    expect(badSku.message).toContain("/properties/sku/name");
   });
 });
 

@@ -54,7 +54,12 @@ type Json = Record<string, unknown>;
 
 /** Where the schemas are: SHIRE_ARM_SPECS_DIR, else `../shared/reference/specs/schemas` beside the repository. */
 export function findSchemasDir(): string | undefined {
-  if (process.env.SHIRE_ARM_SPECS_DIR) return path.join(process.env.SHIRE_ARM_SPECS_DIR, "schemas");
+  if (process.env.SHIRE_ARM_SPECS_DIR) {
+    const named = path.join(process.env.SHIRE_ARM_SPECS_DIR, "schemas");
+    // Named on purpose, so missing is a mistake to report, not a reason to check less.
+    if (!fs.existsSync(path.join(named, "common", "definitions.json"))) throw new Error(`SHIRE_ARM_SPECS_DIR is ${process.env.SHIRE_ARM_SPECS_DIR}, but ${named} holds no ARM schemas (schemas/common/definitions.json is missing).`);
+    return named;
+  }
   let dir = __dirname;
   for (;;) {
     const candidate = path.join(dir, "..", "shared", "reference", "specs", "schemas");
