@@ -10,12 +10,16 @@ version="$(node -e 'const m=require("fs").readFileSync("src/model/spec.ts","utf8
 dir="${SHIRE_OPENCLAW_DIR:-$HOME/.cache/shire-openclaw}"
 mkdir -p "$dir"
 if [ ! -x "$dir/node24/node_modules/.bin/node" ]; then
-  (cd "$dir" && mkdir -p node24 && cd node24 && npm init -y >/dev/null && npm install --no-audit --no-fund node@24 >/dev/null)
+  # allowScripts: npm 12 runs a dependency's install scripts only where package.json allows them,
+  # and node@24 (like the project's node@22) unpacks its binary in one.
+  (cd "$dir" && mkdir -p node24 && cd node24 && npm init -y >/dev/null && npm pkg set allowScripts.node=true --json && npm install --no-audit --no-fund node@24 >/dev/null)
 fi
 node24_bin="$(cd "$dir/node24/node_modules/.bin" && pwd)"
 if [ ! -f "$dir/app/node_modules/openclaw/package.json" ] || [ "$(node -p "require('$dir/app/node_modules/openclaw/package.json').version")" != "$version" ]; then
   mkdir -p "$dir/app"
   (cd "$dir/app" && [ -f package.json ] || npm init -y >/dev/null)
+  # The scripts OpenClaw's own install runs (its bundled plugins, koffi's native build, protobufjs).
+  (cd "$dir/app" && for pkg in openclaw koffi protobufjs @google/genai; do npm pkg set "allowScripts.$pkg=true" --json; done)
   # openclaw's install script checks the node on PATH: Node 24 first.
   (cd "$dir/app" && PATH="$node24_bin:$PATH" npm install --no-audit --no-fund "openclaw@$version" >/dev/null)
 fi
