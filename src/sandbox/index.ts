@@ -22,6 +22,7 @@ import type { SandboxEnvironment, SandboxServiceModule } from "./service";
 import type { SandboxRequest, SandboxResponse } from "./types";
 
 export { faultPreset } from "./faults";
+export { ManualClock } from "./state";
 export type { SandboxFaultSettings } from "./faults";
 
 export interface StartSandboxOptions {
