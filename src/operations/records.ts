@@ -4,7 +4,10 @@
  * storage account (AzureWebJobsStorage), container `shire-operations`, with ETag-guarded writes.
  */
 import { BlobServiceClient, RestError, type ContainerClient } from "@azure/storage-blob";
+import { ManagedIdentityCredential } from "@azure/identity";
 import { BrokerError } from "../errors";
+import { createBlobServiceClient } from "../azure/blob";
+import { azureContextFromEnv, type AzureContext } from "../azure/credential";
 
 export type OperationKind = "install" | "upgrade" | "rotate" | "teardown";
 export type OperationStatus = "notStarted" | "running" | "succeeded" | "failed" | "canceled";
@@ -70,6 +73,19 @@ export interface SlugResource {
 export const OPERATIONS_CONTAINER = "shire-operations";
 const stores = new Map<string, OperationStore>();
 
+/** The cloud and credential for the app's own account: the broker's, or the identity `__clientId` names. */
+function storageContext(env: NodeJS.ProcessEnv): AzureContext {
+  let context: AzureContext;
+  try {
+    context = azureContextFromEnv(env);
+  } catch (error) {
+    throw new BrokerError("NotConfigured", `AzureWebJobsStorage__accountName is set, but ${(error as Error).message}`, { statusCode: 503 });
+  }
+  const clientId = env.AzureWebJobsStorage__clientId;
+  // The sandbox has one broker identity; on Azure a named user-assigned identity signs the requests.
+  return clientId && (env.SHIRE_CLOUD ?? "Sandbox") !== "Sandbox" ? { ...context, credential: new ManagedIdentityCredential({ clientId }) } : context;
+}
+
 /** Operation ids carry their slug (`<slug>.<yyyymmddThhmmssZ>.<random hex>`), so a record is found from its id. */
 export function newOperationId(slug: string, now: Date, random: string): string {
   return `${slug}.${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}.${random}`;
@@ -86,20 +102,29 @@ export class OperationStore {
   private containerReady?: Promise<unknown>;
   private readonly container: ContainerClient;
 
-  constructor(connectionString: string) {
-    this.container = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(OPERATIONS_CONTAINER);
+  /** `service`: a connection string (Azurite, account keys) or a client on the account (identity-based). */
+  constructor(service: string | BlobServiceClient) {
+    const client = typeof service === "string" ? BlobServiceClient.fromConnectionString(service) : service;
+    this.container = client.getContainerClient(OPERATIONS_CONTAINER);
   }
 
-  /** The store on the app's own storage account (AzureWebJobsStorage), one per connection string. */
+  /**
+   * The store on the app's own storage account, one per setting. As the Functions host reads
+   * AzureWebJobsStorage: a connection string, else the identity-based form
+   * (`AzureWebJobsStorage__accountName`, with `__clientId` naming a user-assigned identity), where
+   * the broker's identity needs Storage Blob Data Contributor on the account.
+   */
   static fromEnv(env: NodeJS.ProcessEnv = process.env): OperationStore {
     const connection = env.AzureWebJobsStorage;
-    if (!connection) {
-      throw new BrokerError("NotConfigured", "AzureWebJobsStorage is not set: operation records have nowhere to live.", { statusCode: 503 });
+    const accountName = env.AzureWebJobsStorage__accountName;
+    const key = connection ?? (accountName ? `identity:${accountName}:${env.AzureWebJobsStorage__clientId ?? ""}` : undefined);
+    if (!key) {
+      throw new BrokerError("NotConfigured", "Neither AzureWebJobsStorage (a connection string) nor AzureWebJobsStorage__accountName (identity-based) is set: operation records have nowhere to live.", { statusCode: 503 });
     }
-    let store = stores.get(connection);
+    let store = stores.get(key);
     if (!store) {
-      store = new OperationStore(connection);
-      stores.set(connection, store);
+      store = new OperationStore(connection ?? createBlobServiceClient(storageContext(env), accountName!));
+      stores.set(key, store);
     }
     return store;
   }
