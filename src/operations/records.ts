@@ -83,7 +83,7 @@ function storageContext(env: NodeJS.ProcessEnv): AzureContext {
   }
   const clientId = env.AzureWebJobsStorage__clientId;
   // The sandbox has one broker identity; on Azure a named user-assigned identity signs the requests.
-  return clientId && (env.SHIRE_CLOUD ?? "Sandbox") !== "Sandbox" ? { ...context, credential: new ManagedIdentityCredential({ clientId }) } : context;
+  return clientId && context.endpoints.name !== "Sandbox" ? { ...context, credential: new ManagedIdentityCredential({ clientId }) } : context;
 }
 
 /** Operation ids carry their slug (`<slug>.<yyyymmddThhmmssZ>.<random hex>`), so a record is found from its id. */

@@ -10,8 +10,8 @@ import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { OperationStore } from "../../src/operations/records";
 import { createBlobServiceClient } from "../../src/azure/blob";
 import { StorageSharedKeyCredential } from "@azure/storage-blob";
-
-const BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
+import { ROLE_IDS } from "../../src/model/names";
+import { roleId } from "../sandbox/helpers";
 
 let sandbox: Sandbox;
 let clients: AzureClients;
@@ -40,10 +40,10 @@ describe("identity-based AzureWebJobsStorage", () => {
     const scope = await appStorage("stbrokerrec1");
     const store = OperationStore.fromEnv(identityEnv("stbrokerrec1"));
     // No data role yet: the blob service refuses, and the error says why.
-    await expect(store.listSlugs()).rejects.toMatchObject({ statusCode: 403 });
+    await expect(store.listSlugs()).rejects.toMatchObject({ statusCode: 403, code: "AuthorizationPermissionMismatch" });
 
     await clients.authorization.roleAssignments.create(scope, "7a000000-0000-4000-8000-000000000001", {
-      roleDefinitionId: `/subscriptions/${sandbox.env.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${BLOB_DATA_CONTRIBUTOR}`,
+      roleDefinitionId: roleId(sandbox, ROLE_IDS.storageBlobDataContributor),
       principalId: SANDBOX_BROKER_OBJECT_ID,
       principalType: "ServicePrincipal",
     });
