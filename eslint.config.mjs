@@ -1,6 +1,7 @@
 // Flat config: typescript-eslint's recommended type-aware rules over all TypeScript sources.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import prettier from "eslint-config-prettier";
 
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", ".cache/**", "coverage/**"] },
@@ -17,11 +18,24 @@ export default tseslint.config(
   {
     // Plain CommonJS scripts that run inside containers (no TypeScript there).
     files: ["infra/**/*.js"],
-    languageOptions: { sourceType: "commonjs", globals: { process: "readonly", console: "readonly", require: "readonly" } },
+    languageOptions: {
+      sourceType: "commonjs",
+      globals: { process: "readonly", console: "readonly", require: "readonly" },
+    },
     rules: { "@typescript-eslint/no-require-imports": "off" },
   },
   {
     files: ["**/*.mjs", "**/*.cjs", "**/*.js"],
-    languageOptions: { globals: { process: "readonly", console: "readonly", require: "readonly", module: "writable", __dirname: "readonly" } },
+    languageOptions: {
+      globals: {
+        process: "readonly",
+        console: "readonly",
+        require: "readonly",
+        module: "writable",
+        __dirname: "readonly",
+      },
+    },
   },
+  // Layout is Prettier's (`npm run lint` checks it): no stylistic rule may disagree with it.
+  prettier,
 );

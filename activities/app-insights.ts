@@ -29,7 +29,15 @@ export function createAppInsightsActivities(deps: ActivityDeps) {
       IngestionMode: "LogAnalytics",
     };
     const wanted = { location: desired.location, kind: "web", tags: desired.tags, properties };
-    const changed = current ? [...provisioningDifference(`Application Insights ${desired.resourceId.split("/").at(-1)}`, (current.properties as { provisioningState?: string } | undefined)?.provisioningState), ...diffDesired(current, wanted)] : ["."];
+    const changed = current
+      ? [
+          ...provisioningDifference(
+            `Application Insights ${desired.resourceId.split("/").at(-1)}`,
+            (current.properties as { provisioningState?: string } | undefined)?.provisioningState,
+          ),
+          ...diffDesired(current, wanted),
+        ]
+      : ["."];
     if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
     const component =
       changed.length > 0

@@ -42,13 +42,23 @@ export function createBotActivities(deps: ActivityDeps) {
         msaAppTenantId: desired.tenantId,
       },
     };
-    const changed = current ? [...provisioningDifference(`Bot ${desired.name}`, current.properties?.provisioningState), ...diffDesired(current, wanted)] : ["."];
+    const changed = current
+      ? [
+          ...provisioningDifference(`Bot ${desired.name}`, current.properties?.provisioningState),
+          ...diffDesired(current, wanted),
+        ]
+      : ["."];
     let bot = current;
     if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
-    if (changed.length > 0) bot = await bots.create(desired.resourceGroup, desired.name, { ...wanted, tags: { ...(current?.tags ?? {}), ...desired.tags } });
+    if (changed.length > 0)
+      bot = await bots.create(desired.resourceGroup, desired.name, {
+        ...wanted,
+        tags: { ...(current?.tags ?? {}), ...desired.tags },
+      });
 
     const teams = await getOrUndefined(() => channels.get(desired.resourceGroup, desired.name, "MsTeamsChannel"));
-    const teamsEnabled = (teams?.properties as { properties?: { isEnabled?: boolean } } | undefined)?.properties?.isEnabled === true;
+    const teamsEnabled =
+      (teams?.properties as { properties?: { isEnabled?: boolean } } | undefined)?.properties?.isEnabled === true;
     if (!teamsEnabled) {
       deps.beforeWrite(["channels.MsTeamsChannel"], Boolean(current));
       await channels.create(desired.resourceGroup, desired.name, "MsTeamsChannel", {

@@ -62,7 +62,9 @@ export function createContainerAppActivities(deps: ActivityDeps) {
       });
     }
     assertSettledAfterWrite(`Container app ${desired.name}`, app?.provisioningState);
-    const revision = app?.latestRevisionName ? await getOrUndefined(() => revisions.getRevision(desired.resourceGroup, desired.name, app!.latestRevisionName!)) : undefined;
+    const revision = app?.latestRevisionName
+      ? await getOrUndefined(() => revisions.getRevision(desired.resourceGroup, desired.name, app!.latestRevisionName!))
+      : undefined;
     if (revision) assertRevisionRuns(desired.name, revision);
     return {
       nodeId,
@@ -80,10 +82,13 @@ export function createContainerAppActivities(deps: ActivityDeps) {
   const ensureAuthConfig: ActivityHandler<AuthConfigDesired> = async ({ nodeId, desired }) => {
     const configs = deps.clients.containerApps.containerAppsAuthConfigs;
     const current = await getOrUndefined(() => configs.get(desired.resourceGroup, desired.containerAppName, "current"));
-    const changed = current ? diffDesired(current, desired.config).concat(excludedPathsDiffer(current, desired.config)) : ["."];
+    const changed = current
+      ? diffDesired(current, desired.config).concat(excludedPathsDiffer(current, desired.config))
+      : ["."];
     let config = current;
     if (changed.length > 0) deps.beforeWrite(current ? [...new Set(changed)] : [], Boolean(current));
-    if (changed.length > 0) config = await configs.createOrUpdate(desired.resourceGroup, desired.containerAppName, "current", desired.config);
+    if (changed.length > 0)
+      config = await configs.createOrUpdate(desired.resourceGroup, desired.containerAppName, "current", desired.config);
     return {
       nodeId,
       action: convergeAction(Boolean(current), changed),
@@ -107,10 +112,21 @@ function assertRevisionRuns(app: string, revision: Revision): void {
   const running = revision.runningState ?? "";
   if (provisioning === "Failed" || running === "Failed" || running === "Degraded") {
     const reason = revision.provisioningError ? `: ${revision.provisioningError}` : "";
-    throw permanent("RevisionFailed", `Container app ${app}: revision ${name} is ${provisioning === "Failed" ? "Failed to provision" : running}${reason}. Its logs are in the slug's Log Analytics workspace (ContainerAppConsoleLogs_CL).`);
+    throw permanent(
+      "RevisionFailed",
+      `Container app ${app}: revision ${name} is ${provisioning === "Failed" ? "Failed to provision" : running}${reason}. Its logs are in the slug's Log Analytics workspace (ContainerAppConsoleLogs_CL).`,
+    );
   }
-  if (provisioning === "Provisioning" || running === "Processing" || running === "Activating" || revision.healthState === "Unhealthy") {
-    throw transient("ResourceNotReady", `Container app ${app}: revision ${name} is ${[provisioning, running, revision.healthState].filter(Boolean).join(", ")}: waiting for it to run.`);
+  if (
+    provisioning === "Provisioning" ||
+    running === "Processing" ||
+    running === "Activating" ||
+    revision.healthState === "Unhealthy"
+  ) {
+    throw transient(
+      "ResourceNotReady",
+      `Container app ${app}: revision ${name} is ${[provisioning, running, revision.healthState].filter(Boolean).join(", ")}: waiting for it to run.`,
+    );
   }
 }
 

@@ -21,7 +21,10 @@ export class SecretScope {
   }
 }
 
-export type ActivityHandler<TDesired> = (input: ActivityInput<TDesired>, secrets: SecretScope) => Promise<ActivityResult>;
+export type ActivityHandler<TDesired> = (
+  input: ActivityInput<TDesired>,
+  secrets: SecretScope,
+) => Promise<ActivityResult>;
 
 /** Run a handler with the failure policy above. Exposed for tests that call activities directly. */
 export async function runActivity<TDesired>(
@@ -35,7 +38,9 @@ export async function runActivity<TDesired>(
   } catch (error) {
     const classified = classifyError(error);
     const message = secrets.scrub(classified.message);
-    log?.(`${input.nodeId}${input.attempt && input.attempt > 1 ? ` (attempt ${input.attempt})` : ""}: ${classified.code}: ${message}`);
+    log?.(
+      `${input.nodeId}${input.attempt && input.attempt > 1 ? ` (attempt ${input.attempt})` : ""}: ${classified.code}: ${message}`,
+    );
     return {
       nodeId: input.nodeId,
       failed: true,

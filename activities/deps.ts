@@ -24,7 +24,10 @@ export interface ActivityDeps {
   beforeWrite(changed: string[], existed: boolean): void;
 }
 
-export function createActivityDeps(context: AzureContext, options: { brokerPrincipalId?: string; sleep?: (ms: number) => Promise<void> } = {}): ActivityDeps {
+export function createActivityDeps(
+  context: AzureContext,
+  options: { brokerPrincipalId?: string; sleep?: (ms: number) => Promise<void> } = {},
+): ActivityDeps {
   const clients = new AzureClients(context);
   let graphClient: GraphClient | undefined;
   return {

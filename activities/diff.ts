@@ -18,7 +18,8 @@ export function diffDesired(current: unknown, desired: unknown, path = ""): stri
   if (current === null || typeof current !== "object" || Array.isArray(current)) return [path || "."];
   const currentRecord = current as Record<string, unknown>;
   return Object.entries(desired as Record<string, unknown>).flatMap(([key, value]) => {
-    const actualKey = Object.keys(currentRecord).find((candidate) => candidate.toLowerCase() === key.toLowerCase()) ?? key;
+    const actualKey =
+      Object.keys(currentRecord).find((candidate) => candidate.toLowerCase() === key.toLowerCase()) ?? key;
     return diffDesired(currentRecord[actualKey], value, path ? `${path}.${key}` : key);
   });
 }

@@ -105,14 +105,19 @@ export function isAlreadyExists(error: unknown): boolean {
   const failure = error as GraphFailure;
   if (failure?.statusCode !== 400 && failure?.statusCode !== 409) return false;
   const text = `${failure.code ?? ""} ${failure.message ?? ""} ${typeof failure.body === "string" ? failure.body : JSON.stringify(failure.body ?? "")}`;
-  return /Request_MultipleObjectsWithSameKeyValue|ObjectConflict|already exists|already in use|same value for property/i.test(text);
+  return /Request_MultipleObjectsWithSameKeyValue|ObjectConflict|already exists|already in use|same value for property/i.test(
+    text,
+  );
 }
 
 /** Not visible yet: a 404, or a 400 about a reference to an object this replica does not have. */
 function isReplicationLike(error: unknown): boolean {
   const failure = error as GraphFailure;
   if (failure?.statusCode === 404) return true;
-  return failure?.statusCode === 400 && /does not exist|not found|reference|invalid value specified for property 'appId'/i.test(String(failure.message));
+  return (
+    failure?.statusCode === 400 &&
+    /does not exist|not found|reference|invalid value specified for property 'appId'/i.test(String(failure.message))
+  );
 }
 
 export function createEntraActivities(deps: ActivityDeps) {
@@ -123,7 +128,8 @@ export function createEntraActivities(deps: ActivityDeps) {
         return await call(deps.graph());
       } catch (error) {
         if (!isReplicationLike(error)) throw error;
-        if (attempt >= REPLICATION_RETRIES) throw transient("GraphReplicationDelay", `${what}: object not visible yet after ${attempt} attempts.`);
+        if (attempt >= REPLICATION_RETRIES)
+          throw transient("GraphReplicationDelay", `${what}: object not visible yet after ${attempt} attempts.`);
         await deps.sleep(1000 * 2 ** (attempt - 1));
       }
     }
@@ -144,8 +150,17 @@ export function createEntraActivities(deps: ActivityDeps) {
    * it existed (made by a concurrent install, or by a run whose answer was lost, and not visible to
    * our read yet) and was updated to `body`: read it back, waiting for replication.
    */
-  async function upsert<T>(what: string, path: string, select: string, body: Record<string, unknown>, deleted?: DeletedLookup): Promise<{ object: T; created: boolean }> {
-    const write = () => withReplicationRetry(`upsert ${what}`, (graph) => graph.api(path).header("Prefer", "create-if-missing").patch(body)) as Promise<T | undefined | "">;
+  async function upsert<T>(
+    what: string,
+    path: string,
+    select: string,
+    body: Record<string, unknown>,
+    deleted?: DeletedLookup,
+  ): Promise<{ object: T; created: boolean }> {
+    const write = () =>
+      withReplicationRetry(`upsert ${what}`, (graph) =>
+        graph.api(path).header("Prefer", "create-if-missing").patch(body),
+      ) as Promise<T | undefined | "">;
     let created: T | undefined | "";
     try {
       created = await write();
@@ -156,14 +171,21 @@ export function createEntraActivities(deps: ActivityDeps) {
       created = await write();
     }
     if (created && typeof created === "object") return { object: created, created: true };
-    const existing = await withReplicationRetry(`read ${what} back`, (graph) => graph.api(path).select(select).get() as Promise<T>);
+    const existing = await withReplicationRetry(
+      `read ${what} back`,
+      (graph) => graph.api(path).select(select).get() as Promise<T>,
+    );
     return { object: existing, created: false };
   }
 
   /** Find a soft-deleted object by uniqueName in deleted items and restore it; false when there is none. */
   async function restoreDeleted(lookup: DeletedLookup): Promise<boolean> {
     const graph = deps.graph();
-    const page = (await graph.api(`/directory/deletedItems/${lookup.type}`).filter(`uniqueName eq '${escapeOData(lookup.uniqueName)}'`).select("id,uniqueName").get()) as GraphCollection<{ id: string; uniqueName?: string }>;
+    const page = (await graph
+      .api(`/directory/deletedItems/${lookup.type}`)
+      .filter(`uniqueName eq '${escapeOData(lookup.uniqueName)}'`)
+      .select("id,uniqueName")
+      .get()) as GraphCollection<{ id: string; uniqueName?: string }>;
     const match = page.value.find((item) => item.uniqueName?.toLowerCase() === lookup.uniqueName.toLowerCase());
     if (!match) return false;
     deps.beforeWrite([`restore deleted ${lookup.type.replace("microsoft.graph.", "")}`], true);
@@ -182,27 +204,43 @@ export function createEntraActivities(deps: ActivityDeps) {
     let created = false;
     if (!application) {
       deps.beforeWrite([], false);
-      const outcome = await upsert<GraphApplication>("application", appPath, APP_FIELDS, {
-        displayName: desired.displayName,
-        signInAudience: "AzureADMyOrg",
-        tags: [desired.ownershipTag, "managed-by:shire"],
-        web: { redirectUris: desired.redirectUris, implicitGrantSettings: { enableIdTokenIssuance: desired.idTokenIssuance } },
-        // Only groups assigned to the app go into the token: avoids the ~200-group overage.
-        groupMembershipClaims: "ApplicationGroup",
-      }, { type: "microsoft.graph.application", uniqueName: desired.uniqueName });
+      const outcome = await upsert<GraphApplication>(
+        "application",
+        appPath,
+        APP_FIELDS,
+        {
+          displayName: desired.displayName,
+          signInAudience: "AzureADMyOrg",
+          tags: [desired.ownershipTag, "managed-by:shire"],
+          web: {
+            redirectUris: desired.redirectUris,
+            implicitGrantSettings: { enableIdTokenIssuance: desired.idTokenIssuance },
+          },
+          // Only groups assigned to the app go into the token: avoids the ~200-group overage.
+          groupMembershipClaims: "ApplicationGroup",
+        },
+        { type: "microsoft.graph.application", uniqueName: desired.uniqueName },
+      );
       application = outcome.object;
       created = outcome.created;
     }
     const app = application;
     const webChanges = [
       ...(sameSet(app.web?.redirectUris ?? [], desired.redirectUris) ? [] : ["web.redirectUris"]),
-      ...((app.web?.implicitGrantSettings?.enableIdTokenIssuance ?? false) === desired.idTokenIssuance ? [] : ["web.implicitGrantSettings.enableIdTokenIssuance"]),
+      ...((app.web?.implicitGrantSettings?.enableIdTokenIssuance ?? false) === desired.idTokenIssuance
+        ? []
+        : ["web.implicitGrantSettings.enableIdTokenIssuance"]),
     ];
     if (webChanges.length > 0) {
       deps.beforeWrite(webChanges, true);
       // PATCH replaces a complex property whole: send every part of `web` Shire manages.
-      const web = { redirectUris: desired.redirectUris, implicitGrantSettings: { ...app.web?.implicitGrantSettings, enableIdTokenIssuance: desired.idTokenIssuance } };
-      await withReplicationRetry("update the app's web settings", (graph) => graph.api(`/applications/${app.id}`).patch({ web }));
+      const web = {
+        redirectUris: desired.redirectUris,
+        implicitGrantSettings: { ...app.web?.implicitGrantSettings, enableIdTokenIssuance: desired.idTokenIssuance },
+      };
+      await withReplicationRetry("update the app's web settings", (graph) =>
+        graph.api(`/applications/${app.id}`).patch({ web }),
+      );
       changed.push(...webChanges);
     }
 
@@ -212,17 +250,24 @@ export function createEntraActivities(deps: ActivityDeps) {
     if (!principal) {
       deps.beforeWrite(["servicePrincipal"], !created);
       // A brand-new app may not have replicated yet (400 about the appId): upsert waits for it.
-      const outcome = await upsert<GraphServicePrincipal>("service principal", principalPath, "id,appId,appRoleAssignmentRequired", {
-        appRoleAssignmentRequired: desired.assignmentRequired,
-        tags: [desired.ownershipTag],
-      });
+      const outcome = await upsert<GraphServicePrincipal>(
+        "service principal",
+        principalPath,
+        "id,appId,appRoleAssignmentRequired",
+        {
+          appRoleAssignmentRequired: desired.assignmentRequired,
+          tags: [desired.ownershipTag],
+        },
+      );
       principal = outcome.object;
       if (outcome.created && !created) changed.push("servicePrincipal");
     }
     if ((principal.appRoleAssignmentRequired ?? false) !== desired.assignmentRequired) {
       const principalId = principal.id;
       deps.beforeWrite(["servicePrincipal.appRoleAssignmentRequired"], true);
-      await withReplicationRetry("set assignment required", (graph) => graph.api(`/servicePrincipals/${principalId}`).patch({ appRoleAssignmentRequired: desired.assignmentRequired }));
+      await withReplicationRetry("set assignment required", (graph) =>
+        graph.api(`/servicePrincipals/${principalId}`).patch({ appRoleAssignmentRequired: desired.assignmentRequired }),
+      );
       changed.push("servicePrincipal.appRoleAssignmentRequired");
     }
     return {
@@ -237,31 +282,62 @@ export function createEntraActivities(deps: ActivityDeps) {
   const ensureEntraGroup: ActivityHandler<EntraGroupDesired> = async ({ nodeId, desired }) => {
     const groupPath = `/groups(uniqueName='${escapeOData(desired.uniqueName)}')`;
     const existing = await find<GraphGroup>(groupPath, "id,displayName,uniqueName");
-    if (existing) return { nodeId, action: "unchanged" as const, resourceId: existing.id, changed: [], outputs: { groupId: existing.id } };
+    if (existing)
+      return {
+        nodeId,
+        action: "unchanged" as const,
+        resourceId: existing.id,
+        changed: [],
+        outputs: { groupId: existing.id },
+      };
     deps.beforeWrite([], false);
-    const { object: group, created } = await upsert<GraphGroup>("group", groupPath, "id,displayName,uniqueName", {
-      displayName: desired.displayName,
-      mailEnabled: false,
-      mailNickname: desired.mailNickname,
-      securityEnabled: true,
-      description: desired.description,
-    }, { type: "microsoft.graph.group", uniqueName: desired.uniqueName });
-    return { nodeId, action: created ? ("created" as const) : ("unchanged" as const), resourceId: group.id, changed: [], outputs: { groupId: group.id } };
+    const { object: group, created } = await upsert<GraphGroup>(
+      "group",
+      groupPath,
+      "id,displayName,uniqueName",
+      {
+        displayName: desired.displayName,
+        mailEnabled: false,
+        mailNickname: desired.mailNickname,
+        securityEnabled: true,
+        description: desired.description,
+      },
+      { type: "microsoft.graph.group", uniqueName: desired.uniqueName },
+    );
+    return {
+      nodeId,
+      action: created ? ("created" as const) : ("unchanged" as const),
+      resourceId: group.id,
+      changed: [],
+      outputs: { groupId: group.id },
+    };
   };
 
   const ensureGroupAssignment: ActivityHandler<GroupAssignmentDesired> = async ({ nodeId, desired }) => {
     // Every page: an app with many assigned principals answers in pages of 100.
     const list = () =>
       withReplicationRetry("list the app's assignments", async (graph) => {
-        let page = (await graph.api(`/servicePrincipals/${desired.servicePrincipalId}/appRoleAssignedTo`).top(999).get()) as GraphCollection<{ id: string; principalId: string }> & { "@odata.nextLink"?: string };
+        let page = (await graph
+          .api(`/servicePrincipals/${desired.servicePrincipalId}/appRoleAssignedTo`)
+          .top(999)
+          .get()) as GraphCollection<{ id: string; principalId: string }> & { "@odata.nextLink"?: string };
         for (;;) {
-          const found = page.value.find((assignment) => assignment.principalId?.toLowerCase() === desired.principalId.toLowerCase());
+          const found = page.value.find(
+            (assignment) => assignment.principalId?.toLowerCase() === desired.principalId.toLowerCase(),
+          );
           if (found || !page["@odata.nextLink"]) return found;
           page = (await graph.api(page["@odata.nextLink"]).get()) as typeof page;
         }
       });
     const existing = await list();
-    if (existing) return { nodeId, action: "unchanged" as const, resourceId: existing.id, changed: [], outputs: { assignmentId: existing.id } };
+    if (existing)
+      return {
+        nodeId,
+        action: "unchanged" as const,
+        resourceId: existing.id,
+        changed: [],
+        outputs: { assignmentId: existing.id },
+      };
     deps.beforeWrite([], false);
     const assign = (graph: GraphClient) =>
       graph.api(`/servicePrincipals/${desired.servicePrincipalId}/appRoleAssignedTo`).post({
@@ -270,24 +346,44 @@ export function createEntraActivities(deps: ActivityDeps) {
         appRoleId: DEFAULT_APP_ROLE_ID,
       }) as Promise<{ id: string }>;
     try {
-      const created = desired.external ? await assignExternal(assign, desired.principalId) : await withReplicationRetry("assign to the app", assign);
-      return { nodeId, action: "created" as const, resourceId: created.id, changed: [], outputs: { assignmentId: created.id } };
+      const created = desired.external
+        ? await assignExternal(assign, desired.principalId)
+        : await withReplicationRetry("assign to the app", assign);
+      return {
+        nodeId,
+        action: "created" as const,
+        resourceId: created.id,
+        changed: [],
+        outputs: { assignmentId: created.id },
+      };
     } catch (error) {
       // "Permission being assigned already exists on the object": made by a run whose answer was lost.
       if (!isAlreadyExists(error)) throw error;
       const found = await list();
       if (!found) throw transient("GraphReplicationDelay", `${nodeId}: the assignment exists but is not visible yet.`);
-      return { nodeId, action: "unchanged" as const, resourceId: found.id, changed: [], outputs: { assignmentId: found.id } };
+      return {
+        nodeId,
+        action: "unchanged" as const,
+        resourceId: found.id,
+        changed: [],
+        outputs: { assignmentId: found.id },
+      };
     }
   };
 
   /** An operator-named principal that Graph says does not exist is a permanent, clear failure. */
-  async function assignExternal(assign: (graph: GraphClient) => Promise<{ id: string }>, principalId: string): Promise<{ id: string }> {
+  async function assignExternal(
+    assign: (graph: GraphClient) => Promise<{ id: string }>,
+    principalId: string,
+  ): Promise<{ id: string }> {
     try {
       return await assign(deps.graph());
     } catch (error) {
       if (!isReplicationLike(error)) throw error;
-      throw permanent("AllowedIdentityNotFound", `Entra has no user, group or service principal with object id ${principalId}: check allowedIdentities.`);
+      throw permanent(
+        "AllowedIdentityNotFound",
+        `Entra has no user, group or service principal with object id ${principalId}: check allowedIdentities.`,
+      );
     }
   }
 

@@ -31,7 +31,17 @@ const TRANSIENT_CODES = new Set([
 ]);
 
 /** LRO failure codes worth another write (the operation failed inside Azure, not on our input). */
-const TRANSIENT_LRO_CODES = new Set(["InternalServerError", "InternalError", "ServiceUnavailable", "GatewayTimeout", "OperationTimedOut", "Timeout", "TooManyRequests", "Conflict", "RetryableError"]);
+const TRANSIENT_LRO_CODES = new Set([
+  "InternalServerError",
+  "InternalError",
+  "ServiceUnavailable",
+  "GatewayTimeout",
+  "OperationTimedOut",
+  "Timeout",
+  "TooManyRequests",
+  "Conflict",
+  "RetryableError",
+]);
 
 /** Codes that mean "not visible / not effective yet": replication and RBAC propagation. */
 const PROPAGATION_CODES = new Set([
@@ -56,20 +66,39 @@ const PROPAGATION_CODES = new Set([
  * required ..." (azure-container-apps #1159, #722, #1174).
  */
 function waitingOnAccess(code: string, message: string): boolean {
-  return code === "InvalidParameterValueInContainerTemplate" && /Unable to get value using Managed identity|UNAUTHORIZED|unable to fetch secret/i.test(message);
+  return (
+    code === "InvalidParameterValueInContainerTemplate" &&
+    /Unable to get value using Managed identity|UNAUTHORIZED|unable to fetch secret/i.test(message)
+  );
 }
 
 /** Key Vault conflicts about a deleted object: waiting does not clear them, recovering does. */
 const DELETED_OBJECT_CODES = new Set(["ObjectIsDeletedButRecoverable", "ObjectIsBeingDeleted"]);
 
-const NETWORK_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EPIPE", "EAI_AGAIN", "REQUEST_SEND_ERROR", "UND_ERR_SOCKET", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CLOSED"]);
+const NETWORK_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "REQUEST_SEND_ERROR",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_CLOSED",
+]);
 
 /** The longest Retry-After Shire waits out; beyond it the normal backoff applies. */
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
 
 /** fetch (Graph) reports a dropped connection as `TypeError: fetch failed` with the socket error as its cause. */
 function networkCause(error: unknown): string | undefined {
-  for (let current = error, depth = 0; current && typeof current === "object" && depth < 4; current = (current as { cause?: unknown }).cause, depth++) {
+  for (
+    let current = error, depth = 0;
+    current && typeof current === "object" && depth < 4;
+    current = (current as { cause?: unknown }).cause, depth++
+  ) {
     const code = (current as { code?: unknown }).code;
     if (typeof code === "string" && NETWORK_CODES.has(code)) return code;
   }
@@ -108,18 +137,37 @@ interface ErrorLike {
 export function classifyError(error: unknown): ClassifiedError {
   if (isBrokerError(error)) {
     const retryClass = error.retryable ? (PROPAGATION_CODES.has(error.code) ? "propagation" : "transient") : undefined;
-    return { code: error.code, message: error.message, statusCode: error.statusCode, retryable: error.retryable, ...(retryClass ? { retryClass } : {}) };
+    return {
+      code: error.code,
+      message: error.message,
+      statusCode: error.statusCode,
+      retryable: error.retryable,
+      ...(retryClass ? { retryClass } : {}),
+    };
   }
   const lro = lroFailure(error);
   if (lro) {
-    const retryClass: RetryClass | undefined = PROPAGATION_CODES.has(lro.code) || waitingOnAccess(lro.code, lro.message) ? "propagation" : TRANSIENT_LRO_CODES.has(lro.code) || TRANSIENT_CODES.has(lro.code) ? "transient" : undefined;
-    return { code: lro.code, message: lro.message, retryable: retryClass !== undefined, ...(retryClass ? { retryClass } : {}) };
+    const retryClass: RetryClass | undefined =
+      PROPAGATION_CODES.has(lro.code) || waitingOnAccess(lro.code, lro.message)
+        ? "propagation"
+        : TRANSIENT_LRO_CODES.has(lro.code) || TRANSIENT_CODES.has(lro.code)
+          ? "transient"
+          : undefined;
+    return {
+      code: lro.code,
+      message: lro.message,
+      retryable: retryClass !== undefined,
+      ...(retryClass ? { retryClass } : {}),
+    };
   }
   const candidate = (typeof error === "object" && error !== null ? error : {}) as ErrorLike;
   const statusCode = typeof candidate.statusCode === "number" ? candidate.statusCode : undefined;
   const { code: serviceErrorCode, innerCode } = serviceCodes(candidate);
   // Key Vault answers `Forbidden` / `Conflict` with the specific reason in `innererror.code`.
-  const code = innerCode && (PROPAGATION_CODES.has(innerCode) || DELETED_OBJECT_CODES.has(innerCode)) ? innerCode : (serviceErrorCode ?? candidate.code ?? (statusCode ? `Http${statusCode}` : "UnknownError"));
+  const code =
+    innerCode && (PROPAGATION_CODES.has(innerCode) || DELETED_OBJECT_CODES.has(innerCode))
+      ? innerCode
+      : (serviceErrorCode ?? candidate.code ?? (statusCode ? `Http${statusCode}` : "UnknownError"));
   const message = firstLine(candidate.message ?? String(error));
   let retryClass: RetryClass | undefined;
   if (statusCode === undefined || statusCode <= 0) {
@@ -165,7 +213,10 @@ function serviceCodes(error: ErrorLike): { code?: string; innerCode?: string } {
   const bodies = [error.body, error.details, error.response?.bodyAsText];
   for (const body of bodies) {
     const parsed = typeof body === "string" ? safeParse(body) : body;
-    const inner = (parsed as { error?: { code?: unknown; innererror?: { code?: unknown }; innerError?: { code?: unknown } } } | undefined)?.error;
+    const inner = (
+      parsed as
+        { error?: { code?: unknown; innererror?: { code?: unknown }; innerError?: { code?: unknown } } } | undefined
+    )?.error;
     if (inner && typeof inner.code === "string") {
       const innerCode = inner.innererror?.code ?? inner.innerError?.code;
       return { code: inner.code, innerCode: typeof innerCode === "string" ? innerCode : undefined };

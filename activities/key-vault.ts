@@ -41,7 +41,10 @@ export function createKeyVaultActivities(deps: ActivityDeps) {
     };
 
     if (current) {
-      const changed = [...provisioningDifference(`Key Vault ${desired.name}`, current.properties?.provisioningState), ...diffDesired(current, { tags: desired.tags, properties })];
+      const changed = [
+        ...provisioningDifference(`Key Vault ${desired.name}`, current.properties?.provisioningState),
+        ...diffDesired(current, { tags: desired.tags, properties }),
+      ];
       if (changed.length === 0) return summary("unchanged", current, []);
       deps.beforeWrite(changed, true);
       const updated = await vaults.createOrUpdate(desired.resourceGroup, desired.name, {
@@ -78,17 +81,29 @@ export function createKeyVaultActivities(deps: ActivityDeps) {
     const created = await vaults.createOrUpdate(desired.resourceGroup, desired.name, {
       location: desired.location,
       tags: desired.tags,
-      properties: { ...properties, softDeleteRetentionInDays: desired.softDeleteRetentionInDays, createMode: "default" },
+      properties: {
+        ...properties,
+        softDeleteRetentionInDays: desired.softDeleteRetentionInDays,
+        createMode: "default",
+      },
     });
     return summary("created", created, []);
 
-    function summary(action: "created" | "updated" | "unchanged" | "recovered", vault: { id?: string; properties?: { vaultUri?: string } }, changed: string[]) {
+    function summary(
+      action: "created" | "updated" | "unchanged" | "recovered",
+      vault: { id?: string; properties?: { vaultUri?: string } },
+      changed: string[],
+    ) {
       return {
         nodeId,
         action,
         resourceId: vault.id,
         changed,
-        outputs: { resourceId: vault.id ?? null, vaultUri: vault.properties?.vaultUri ?? null, recovered: action === "recovered" },
+        outputs: {
+          resourceId: vault.id ?? null,
+          vaultUri: vault.properties?.vaultUri ?? null,
+          recovered: action === "recovered",
+        },
       };
     }
   };

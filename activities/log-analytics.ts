@@ -27,7 +27,12 @@ export function createLogAnalyticsActivities(deps: ActivityDeps) {
       sku: { name: desired.sku },
       retentionInDays: desired.retentionInDays,
     };
-    const changed = current ? [...provisioningDifference(`Workspace ${desired.name}`, current.provisioningState), ...diffDesired(current, wanted)] : ["."];
+    const changed = current
+      ? [
+          ...provisioningDifference(`Workspace ${desired.name}`, current.provisioningState),
+          ...diffDesired(current, wanted),
+        ]
+      : ["."];
     if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
     const workspace =
       changed.length > 0

@@ -40,15 +40,27 @@ export function createManagedEnvironmentActivities(deps: ActivityDeps) {
     const wanted = {
       location: desired.location,
       tags: desired.tags,
-      appLogsConfiguration: { destination: "log-analytics", logAnalyticsConfiguration: { customerId: desired.workspaceCustomerId } },
+      appLogsConfiguration: {
+        destination: "log-analytics",
+        logAnalyticsConfiguration: { customerId: desired.workspaceCustomerId },
+      },
     };
-    const changed = current ? [...provisioningDifference(`Managed environment ${desired.name}`, current.provisioningState), ...diffDesired(current, wanted)] : ["."];
+    const changed = current
+      ? [
+          ...provisioningDifference(`Managed environment ${desired.name}`, current.provisioningState),
+          ...diffDesired(current, wanted),
+        ]
+      : ["."];
     let environment = current;
     if (changed.length > 0) {
       deps.beforeWrite(current ? changed : [], Boolean(current));
-      const keys = await deps.clients.operationalInsights.sharedKeys.getSharedKeys(desired.workspaceResourceGroup, desired.workspaceName);
+      const keys = await deps.clients.operationalInsights.sharedKeys.getSharedKeys(
+        desired.workspaceResourceGroup,
+        desired.workspaceName,
+      );
       const sharedKey = secrets.add(keys.primarySharedKey);
-      if (!sharedKey) throw permanent("WorkspaceKeyUnavailable", `Workspace ${desired.workspaceName} returned no shared key.`);
+      if (!sharedKey)
+        throw permanent("WorkspaceKeyUnavailable", `Workspace ${desired.workspaceName} returned no shared key.`);
       environment = await environments.beginCreateOrUpdateAndWait(desired.resourceGroup, desired.name, {
         ...(current ?? {}),
         location: desired.location,
@@ -75,17 +87,31 @@ export function createManagedEnvironmentActivities(deps: ActivityDeps) {
 
   const ensureEnvironmentStorage: ActivityHandler<EnvironmentStorageDesired> = async ({ nodeId, desired }, secrets) => {
     const storages = deps.clients.containerApps.managedEnvironmentsStorages;
-    const current = await getOrUndefined(() => storages.get(desired.resourceGroup, desired.environmentName, desired.name));
+    const current = await getOrUndefined(() =>
+      storages.get(desired.resourceGroup, desired.environmentName, desired.name),
+    );
     // ARM never returns the account key, so only the visible settings can be compared; key rotation
     // rewrites this resource explicitly.
-    const wanted = { properties: { azureFile: { accountName: desired.storageAccountName, shareName: desired.shareName, accessMode: desired.accessMode } } };
+    const wanted = {
+      properties: {
+        azureFile: {
+          accountName: desired.storageAccountName,
+          shareName: desired.shareName,
+          accessMode: desired.accessMode,
+        },
+      },
+    };
     const changed = current ? diffDesired(current, wanted) : ["."];
     let storage = current;
     if (changed.length > 0) {
       deps.beforeWrite(current ? changed : [], Boolean(current));
-      const keys = await deps.clients.storage.storageAccounts.listKeys(desired.resourceGroup, desired.storageAccountName);
+      const keys = await deps.clients.storage.storageAccounts.listKeys(
+        desired.resourceGroup,
+        desired.storageAccountName,
+      );
       const accountKey = secrets.add(keys.keys?.find((key) => key.keyName === "key1")?.value);
-      if (!accountKey) throw permanent("StorageKeyUnavailable", `Storage account ${desired.storageAccountName} returned no key1.`);
+      if (!accountKey)
+        throw permanent("StorageKeyUnavailable", `Storage account ${desired.storageAccountName} returned no key1.`);
       storage = await storages.createOrUpdate(desired.resourceGroup, desired.environmentName, desired.name, {
         properties: { azureFile: { ...wanted.properties.azureFile, accountKey } },
       });
@@ -102,5 +128,11 @@ export function createManagedEnvironmentActivities(deps: ActivityDeps) {
   return { ensureManagedEnvironment, ensureEnvironmentStorage };
 }
 
-registerActivity(ENSURE_MANAGED_ENVIRONMENT, () => createManagedEnvironmentActivities(activityDepsFromEnv()).ensureManagedEnvironment);
-registerActivity(ENSURE_ENVIRONMENT_STORAGE, () => createManagedEnvironmentActivities(activityDepsFromEnv()).ensureEnvironmentStorage);
+registerActivity(
+  ENSURE_MANAGED_ENVIRONMENT,
+  () => createManagedEnvironmentActivities(activityDepsFromEnv()).ensureManagedEnvironment,
+);
+registerActivity(
+  ENSURE_ENVIRONMENT_STORAGE,
+  () => createManagedEnvironmentActivities(activityDepsFromEnv()).ensureEnvironmentStorage,
+);

@@ -31,13 +31,15 @@ export const FAILED_PROVISIONING = "provisioningState";
  */
 export function provisioningDifference(what: string, state: string | undefined | null): string[] {
   const verdict = provisioningVerdict(state);
-  if (verdict === "busy") throw transient("ResourceNotReady", `${what} is ${state}: waiting for the operation on it to finish.`);
+  if (verdict === "busy")
+    throw transient("ResourceNotReady", `${what} is ${state}: waiting for the operation on it to finish.`);
   return verdict === "failed" ? [FAILED_PROVISIONING] : [];
 }
 
 /** After a write: a resource the LRO left busy (some providers answer before they settle) is waited for. */
 export function assertSettledAfterWrite(what: string, state: string | undefined | null): void {
   const verdict = provisioningVerdict(state);
-  if (verdict === "busy") throw transient("ResourceNotReady", `${what} is still ${state} after the write: waiting for it to settle.`);
+  if (verdict === "busy")
+    throw transient("ResourceNotReady", `${what} is still ${state} after the write: waiting for it to settle.`);
   if (verdict === "failed") throw transient("ProvisioningFailed", `${what} ended ${state}: writing it again.`);
 }

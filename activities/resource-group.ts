@@ -24,9 +24,17 @@ export function createResourceGroupActivities(deps: ActivityDeps) {
     const groups = deps.clients.resources.resourceGroups;
     const current = await getOrUndefined(() => groups.get(desired.name));
     if (current && current.location.replace(/\s+/g, "").toLowerCase() !== desired.location.toLowerCase()) {
-      throw permanent("LocationMismatch", `Resource group ${desired.name} exists in ${current.location}, not ${desired.location}; a resource group cannot move.`);
+      throw permanent(
+        "LocationMismatch",
+        `Resource group ${desired.name} exists in ${current.location}, not ${desired.location}; a resource group cannot move.`,
+      );
     }
-    const changed = current ? [...provisioningDifference(`Resource group ${desired.name}`, current.properties?.provisioningState), ...diffDesired(current, { tags: desired.tags })] : ["."];
+    const changed = current
+      ? [
+          ...provisioningDifference(`Resource group ${desired.name}`, current.properties?.provisioningState),
+          ...diffDesired(current, { tags: desired.tags }),
+        ]
+      : ["."];
     let result = current;
     if (changed.length > 0) {
       deps.beforeWrite(current ? changed : [], Boolean(current));

@@ -29,7 +29,13 @@ export function createRoleAssignmentActivities(deps: ActivityDeps) {
     const name = roleAssignmentName(desired.scope, desired.roleDefinitionGuid, desired.principalId);
     const current = await getOrUndefined(() => assignments.get(desired.scope, name));
     if (current) {
-      return { nodeId, action: "unchanged" as const, resourceId: current.id, changed: [], outputs: { name, resourceId: current.id ?? null } };
+      return {
+        nodeId,
+        action: "unchanged" as const,
+        resourceId: current.id,
+        changed: [],
+        outputs: { name, resourceId: current.id ?? null },
+      };
     }
     deps.beforeWrite([], false);
     try {
@@ -39,13 +45,30 @@ export function createRoleAssignmentActivities(deps: ActivityDeps) {
         principalType: desired.principalType,
         description: desired.description,
       });
-      return { nodeId, action: "created" as const, resourceId: created.id, changed: [], outputs: { name, resourceId: created.id ?? null } };
+      return {
+        nodeId,
+        action: "created" as const,
+        resourceId: created.id,
+        changed: [],
+        outputs: { name, resourceId: created.id ?? null },
+      };
     } catch (error) {
       // The same grant under another name (made by hand, or by an older naming scheme) is the same end state.
       if ((error as { code?: string }).code === "RoleAssignmentExists") {
-        for await (const existing of assignments.listForScope(desired.scope, { filter: `principalId eq '${desired.principalId}'` })) {
-          if (existing.roleDefinitionId?.toLowerCase().endsWith(desired.roleDefinitionGuid.toLowerCase()) && existing.scope?.toLowerCase() === desired.scope.toLowerCase()) {
-            return { nodeId, action: "unchanged" as const, resourceId: existing.id, changed: [], outputs: { name: existing.name ?? name, resourceId: existing.id ?? null } };
+        for await (const existing of assignments.listForScope(desired.scope, {
+          filter: `principalId eq '${desired.principalId}'`,
+        })) {
+          if (
+            existing.roleDefinitionId?.toLowerCase().endsWith(desired.roleDefinitionGuid.toLowerCase()) &&
+            existing.scope?.toLowerCase() === desired.scope.toLowerCase()
+          ) {
+            return {
+              nodeId,
+              action: "unchanged" as const,
+              resourceId: existing.id,
+              changed: [],
+              outputs: { name: existing.name ?? name, resourceId: existing.id ?? null },
+            };
           }
         }
       }
@@ -55,4 +78,7 @@ export function createRoleAssignmentActivities(deps: ActivityDeps) {
   return { ensureRoleAssignment };
 }
 
-registerActivity(ENSURE_ROLE_ASSIGNMENT, () => createRoleAssignmentActivities(activityDepsFromEnv()).ensureRoleAssignment);
+registerActivity(
+  ENSURE_ROLE_ASSIGNMENT,
+  () => createRoleAssignmentActivities(activityDepsFromEnv()).ensureRoleAssignment,
+);

@@ -67,7 +67,12 @@ export function createSecretActivities(deps: ActivityDeps) {
     const existing = await readExisting(desired.secretName, secrets);
     const next = await desiredValue(desired, existing, secrets);
     if (!next) {
-      return { nodeId, action: "unchanged" as const, changed: [], outputs: { secretName: desired.secretName, version: existing?.version ?? null } };
+      return {
+        nodeId,
+        action: "unchanged" as const,
+        changed: [],
+        outputs: { secretName: desired.secretName, version: existing?.version ?? null },
+      };
     }
     deps.beforeWrite(existing ? ["value"] : [], Boolean(existing));
     const written = await client.setSecret(desired.secretName, next.value, {
@@ -98,7 +103,8 @@ export function createSecretActivities(deps: ActivityDeps) {
         createdOn: secret.properties.createdOn,
         storedKeyIds: async () => {
           const keyIds = new Set<string>();
-          for await (const version of client.listPropertiesOfSecretVersions(name)) if (version.tags?.keyId) keyIds.add(version.tags.keyId.toLowerCase());
+          for await (const version of client.listPropertiesOfSecretVersions(name))
+            if (version.tags?.keyId) keyIds.add(version.tags.keyId.toLowerCase());
           return keyIds;
         },
       };
@@ -106,7 +112,11 @@ export function createSecretActivities(deps: ActivityDeps) {
   };
 
   /** The value to write, or undefined when the vault already holds the right one. */
-  async function desiredValue(desired: SecretDesired, existing: ExistingSecret | undefined, secrets: SecretScope): Promise<NextValue | undefined> {
+  async function desiredValue(
+    desired: SecretDesired,
+    existing: ExistingSecret | undefined,
+    secrets: SecretScope,
+  ): Promise<NextValue | undefined> {
     const source = desired.source;
     switch (source.type) {
       case "random": {
@@ -116,8 +126,14 @@ export function createSecretActivities(deps: ActivityDeps) {
       case "storageAccountKey": {
         const keys = await deps.clients.storage.storageAccounts.listKeys(source.resourceGroup, source.accountName);
         const value = secrets.add(keys.keys?.find((key) => key.keyName === source.keyName)?.value);
-        if (!value) throw permanent("StorageKeyUnavailable", `Storage account ${source.accountName} returned no ${source.keyName}.`);
-        return existing?.value === value ? undefined : { value, tags: { source: `${source.accountName}/${source.keyName}` } };
+        if (!value)
+          throw permanent(
+            "StorageKeyUnavailable",
+            `Storage account ${source.accountName} returned no ${source.keyName}.`,
+          );
+        return existing?.value === value
+          ? undefined
+          : { value, tags: { source: `${source.accountName}/${source.keyName}` } };
       }
       case "cognitiveServicesKey": {
         const { resourceGroup, name } = parseResourceId(source.accountResourceId);
@@ -143,10 +159,15 @@ export function createSecretActivities(deps: ActivityDeps) {
     secrets: SecretScope,
   ): Promise<NextValue | undefined> {
     const graph = deps.graph();
-    const application = (await graph.api(`/applications/${source.applicationObjectId}`).select("id,passwordCredentials").get()) as {
+    const application = (await graph
+      .api(`/applications/${source.applicationObjectId}`)
+      .select("id,passwordCredentials")
+      .get()) as {
       passwordCredentials?: { keyId?: string; displayName?: string; endDateTime?: string }[];
     };
-    const credentials = (application.passwordCredentials ?? []).filter((credential) => credential.displayName === source.displayName && credential.keyId);
+    const credentials = (application.passwordCredentials ?? []).filter(
+      (credential) => credential.displayName === source.displayName && credential.keyId,
+    );
     /**
      * Passwords Shire made that can go, given the live one: orphans that never reached the vault,
      * always; ones the vault held before, only once the live one has been there long enough for
@@ -161,10 +182,13 @@ export function createSecretActivities(deps: ActivityDeps) {
       });
     };
     const remove = async (doomed: typeof credentials) => {
-      for (const credential of doomed) await graph.api(`/applications/${source.applicationObjectId}/removePassword`).post({ keyId: credential.keyId });
+      for (const credential of doomed)
+        await graph.api(`/applications/${source.applicationObjectId}/removePassword`).post({ keyId: credential.keyId });
     };
     const storedKeyId = existing?.tags.keyId?.toLowerCase();
-    const live = storedKeyId ? credentials.find((credential) => credential.keyId?.toLowerCase() === storedKeyId) : undefined;
+    const live = storedKeyId
+      ? credentials.find((credential) => credential.keyId?.toLowerCase() === storedKeyId)
+      : undefined;
     const expiresAt = live?.endDateTime ? Date.parse(live.endDateTime) : Number.POSITIVE_INFINITY;
     if (existing?.value && live && expiresAt - Date.now() > RENEW_BEFORE_EXPIRY_MS) {
       // The vault holds a live password: only leftovers may need removing.
@@ -174,16 +198,24 @@ export function createSecretActivities(deps: ActivityDeps) {
       await remove(leftovers);
       return undefined;
     }
-    deps.beforeWrite(existing ? [live ? "value (client secret expires soon)" : "value (new client secret)"] : [], Boolean(existing));
+    deps.beforeWrite(
+      existing ? [live ? "value (client secret expires soon)" : "value (new client secret)"] : [],
+      Boolean(existing),
+    );
     const endDateTime = new Date(Date.now() + source.validityDays * 24 * 60 * 60 * 1000).toISOString();
     const password = (await graph.api(`/applications/${source.applicationObjectId}/addPassword`).post({
       passwordCredential: { displayName: source.displayName, endDateTime },
     })) as { keyId?: string; secretText?: string };
     const value = secrets.add(password.secretText);
-    if (!value || !password.keyId) throw permanent("ClientSecretUnavailable", "Microsoft Graph returned no secret text for the new client secret.");
+    if (!value || !password.keyId)
+      throw permanent("ClientSecretUnavailable", "Microsoft Graph returned no secret text for the new client secret.");
     const keepKeyId = password.keyId;
     // Once the vault holds the new password, orphans go; the one it replaces stays for a while.
-    return { value, tags: { keyId: keepKeyId }, afterWrite: async () => remove(await removable(keepKeyId, new Date())) };
+    return {
+      value,
+      tags: { keyId: keepKeyId },
+      afterWrite: async () => remove(await removable(keepKeyId, new Date())),
+    };
   }
 
   return { ensureSecret };

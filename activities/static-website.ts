@@ -31,8 +31,15 @@ const TAB_PAGE = "tab.html";
 /** The page templates live in infra/ so they can be reviewed as HTML; rendered per slug. */
 export function renderTabPages(appUrl: string, slug: string, webEndpoint: string): Record<string, string> {
   const safe = (value: string) => value.replace(/[^a-zA-Z0-9:/._-]/g, "");
-  const values: Record<string, string> = { APP_URL: safe(appUrl), SLUG: safe(slug), TAB_URL: safe(`${webEndpoint.replace(/\/?$/, "/")}${TAB_PAGE}`) };
-  const render = (file: string) => fs.readFileSync(findRepoFile("infra", "teams-tab", file), "utf8").replace(/\{\{([A-Z_]+)\}\}/g, (_, key: string) => values[key] ?? "");
+  const values: Record<string, string> = {
+    APP_URL: safe(appUrl),
+    SLUG: safe(slug),
+    TAB_URL: safe(`${webEndpoint.replace(/\/?$/, "/")}${TAB_PAGE}`),
+  };
+  const render = (file: string) =>
+    fs
+      .readFileSync(findRepoFile("infra", "teams-tab", file), "utf8")
+      .replace(/\{\{([A-Z_]+)\}\}/g, (_, key: string) => values[key] ?? "");
   return { [CONFIG_PAGE]: render("config.html"), [TAB_PAGE]: render("tab.html") };
 }
 
@@ -44,7 +51,9 @@ export function createStaticWebsiteActivities(deps: ActivityDeps) {
     const websiteWasOn = properties.staticWebsite?.enabled === true;
     if (!websiteWasOn || properties.staticWebsite?.indexDocument !== CONFIG_PAGE) {
       deps.beforeWrite(["staticWebsite"], websiteWasOn);
-      await service.setProperties({ staticWebsite: { enabled: true, indexDocument: CONFIG_PAGE, errorDocument404Path: CONFIG_PAGE } });
+      await service.setProperties({
+        staticWebsite: { enabled: true, indexDocument: CONFIG_PAGE, errorDocument404Path: CONFIG_PAGE },
+      });
       changed.push("staticWebsite");
     }
     const container = service.getContainerClient("$web");
@@ -57,7 +66,9 @@ export function createStaticWebsiteActivities(deps: ActivityDeps) {
       if (current?.contentMD5 && Buffer.from(current.contentMD5).equals(md5)) continue;
       deps.beforeWrite([name], Boolean(current));
       await container.createIfNotExists();
-      await blob.upload(page, Buffer.byteLength(page), { blobHTTPHeaders: { blobContentType: "text/html; charset=utf-8", blobContentMD5: md5 } });
+      await blob.upload(page, Buffer.byteLength(page), {
+        blobHTTPHeaders: { blobContentType: "text/html; charset=utf-8", blobContentMD5: md5 },
+      });
       changed.push(name);
     }
     return {

@@ -38,7 +38,10 @@ export function createStorageActivities(deps: ActivityDeps) {
       allowSharedKeyAccess: true,
     };
     const changed = current
-      ? [...provisioningDifference(`Storage account ${desired.name}`, current.provisioningState), ...diffDesired(current, { tags: desired.tags, sku: { name: desired.sku }, kind: "StorageV2", ...settings })]
+      ? [
+          ...provisioningDifference(`Storage account ${desired.name}`, current.provisioningState),
+          ...diffDesired(current, { tags: desired.tags, sku: { name: desired.sku }, kind: "StorageV2", ...settings }),
+        ]
       : ["."];
     let account = current;
     if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
@@ -74,13 +77,18 @@ export function createStorageActivities(deps: ActivityDeps) {
 
   const ensureFileShare: ActivityHandler<FileShareDesired> = async ({ nodeId, desired }) => {
     const shares = deps.clients.storage.fileShares;
-    const current = await getOrUndefined(() => shares.get(desired.resourceGroup, desired.accountName, desired.shareName));
+    const current = await getOrUndefined(() =>
+      shares.get(desired.resourceGroup, desired.accountName, desired.shareName),
+    );
     const wanted = { shareQuota: desired.quotaGiB, enabledProtocols: "SMB" as const };
     const changed = current ? diffDesired(current, wanted) : ["."];
     let share = current;
     if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
     if (!current) share = await shares.create(desired.resourceGroup, desired.accountName, desired.shareName, wanted);
-    else if (changed.length > 0) share = await shares.update(desired.resourceGroup, desired.accountName, desired.shareName, { shareQuota: desired.quotaGiB });
+    else if (changed.length > 0)
+      share = await shares.update(desired.resourceGroup, desired.accountName, desired.shareName, {
+        shareQuota: desired.quotaGiB,
+      });
     return {
       nodeId,
       action: convergeAction(Boolean(current), changed),

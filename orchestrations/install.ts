@@ -43,7 +43,13 @@ const RECORD_RETRY = new df.RetryOptions(1_000, 5);
 
 export function validateInstallInput(input: unknown): InstallInput {
   const candidate = input as Partial<InstallInput> | null;
-  if (!candidate || typeof candidate.operationId !== "string" || typeof candidate.slug !== "string" || !candidate.spec || !Array.isArray(candidate.plan?.nodes)) {
+  if (
+    !candidate ||
+    typeof candidate.operationId !== "string" ||
+    typeof candidate.slug !== "string" ||
+    !candidate.spec ||
+    !Array.isArray(candidate.plan?.nodes)
+  ) {
     throw new TypeError("install needs { operationId, slug, actor, spec, plan: { nodes } }.");
   }
   return candidate as InstallInput;
@@ -61,7 +67,12 @@ export function installMessage(slug: string, steps: OperationStep[], failed: str
 
 const install: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = validateInstallInput(context.df.getInput());
-  const walk = yield* walkPlan(context, input.plan.nodes, { operationId: input.operationId, slug: input.slug, kind: "install", retry: input.retry });
+  const walk = yield* walkPlan(context, input.plan.nodes, {
+    operationId: input.operationId,
+    slug: input.slug,
+    kind: "install",
+    retry: input.retry,
+  });
   const status = walk.failed.length > 0 ? "failed" : "succeeded";
   const message = installMessage(input.slug, walk.steps, walk.failed);
   const fqdn = walk.results.containerApp?.outputs.fqdn;
@@ -77,11 +88,19 @@ const install: OrchestrationHandler = function* (context: OrchestrationContext) 
     finishedAt: context.df.currentUtcDateTime.toISOString(),
     image: input.spec.image,
     region: input.spec.region,
-    resourceGroup: String(input.plan.nodes.find((node) => node.id === "resourceGroup")?.desired.name ?? `claw-${input.slug}`),
+    resourceGroup: String(
+      input.plan.nodes.find((node) => node.id === "resourceGroup")?.desired.name ?? `claw-${input.slug}`,
+    ),
     ...(typeof fqdn === "string" ? { fqdn } : {}),
   };
   yield context.df.callActivityWithRetry(RECORD_OPERATION_RESULT, RECORD_RETRY, record);
-  const output: InstallOutput = { operationId: input.operationId, status, failedSteps: walk.failed, message, steps: walk.steps };
+  const output: InstallOutput = {
+    operationId: input.operationId,
+    status,
+    failedSteps: walk.failed,
+    message,
+    steps: walk.steps,
+  };
   return output;
 };
 

@@ -17,7 +17,15 @@ import type { OrchestrationContext, Task } from "durable-functions";
 import { resolveReferences, type ActivityResult } from "../activities/contract";
 import type { PlanNode } from "../src/model/plan";
 import type { OperationKind, OperationStep } from "../src/operations/records";
-import { DEFAULT_RETRY, PLAN_STEP_EVENT, START_PLAN_STEPS, shortError, type RetrySettings, type StepEvent, type StepRunInput } from "./step-events";
+import {
+  DEFAULT_RETRY,
+  PLAN_STEP_EVENT,
+  START_PLAN_STEPS,
+  shortError,
+  type RetrySettings,
+  type StepEvent,
+  type StepRunInput,
+} from "./step-events";
 
 export { DEFAULT_RETRY, MAX_ERROR_LENGTH, retryDelayMs, shortError, type RetrySettings } from "./step-events";
 
@@ -58,11 +66,17 @@ export const MAX_STATUS_BYTES = 15_000;
 /** Shorten errors in the status (the operation record keeps them whole) until it fits the budget. */
 export function fitStatus(status: WalkStatus): WalkStatus {
   for (const limit of [Infinity, 80, 0]) {
-    const candidate = limit === Infinity ? status : { ...status, steps: status.steps.map((step) => shortenStepError(step, limit)) };
+    const candidate =
+      limit === Infinity ? status : { ...status, steps: status.steps.map((step) => shortenStepError(step, limit)) };
     if (Buffer.byteLength(JSON.stringify(candidate)) <= MAX_STATUS_BYTES) return candidate;
   }
   // Still too large: keep only what is unfinished or failed, which is what an operator needs.
-  return { ...status, steps: status.steps.filter((step) => step.status !== "done").map((step) => ({ ...shortenStepError(step, 0), resourceId: undefined })) };
+  return {
+    ...status,
+    steps: status.steps
+      .filter((step) => step.status !== "done")
+      .map((step) => ({ ...shortenStepError(step, 0), resourceId: undefined })),
+  };
 }
 
 function shortenStepError(step: OperationStep, limit: number): OperationStep {
@@ -78,7 +92,11 @@ function errorMessage(value: unknown): string {
 /** Starting the steps' instances is the walker's own call to its durable host: retry a blip. */
 const START_RETRY = new df.RetryOptions(1_000, 5);
 
-export function* walkPlan(context: OrchestrationContext, nodes: PlanNode[], options: WalkOptions): Generator<Task, WalkResult, unknown> {
+export function* walkPlan(
+  context: OrchestrationContext,
+  nodes: PlanNode[],
+  options: WalkOptions,
+): Generator<Task, WalkResult, unknown> {
   const retry = { ...DEFAULT_RETRY, ...(options.retry ?? {}) };
   const steps = new Map<string, OperationStep>(nodes.map((node) => [node.id, { id: node.id, status: "pending" }]));
   for (const node of nodes) {
@@ -89,7 +107,15 @@ export function* walkPlan(context: OrchestrationContext, nodes: PlanNode[], opti
   const nowIso = () => context.df.currentUtcDateTime.toISOString();
 
   const publish = (phase: WalkPhase) => {
-    context.df.setCustomStatus(fitStatus({ operationId: options.operationId, slug: options.slug, kind: options.kind, phase, steps: [...steps.values()] }));
+    context.df.setCustomStatus(
+      fitStatus({
+        operationId: options.operationId,
+        slug: options.slug,
+        kind: options.kind,
+        phase,
+        steps: [...steps.values()],
+      }),
+    );
   };
 
   const finish = (step: OperationStep) => {
@@ -105,12 +131,14 @@ export function* walkPlan(context: OrchestrationContext, nodes: PlanNode[], opti
 
   const skipUnreachable = () => {
     // Plan order is not necessarily topological, so propagate until nothing changes.
-    for (let changed = true; changed; ) {
+    for (let changed = true; changed;) {
       changed = false;
       for (const node of nodes) {
         const step = steps.get(node.id)!;
         if (step.status !== "pending") continue;
-        const blocker = node.dependsOn.find((dependency) => ["failed", "skipped"].includes(steps.get(dependency)!.status));
+        const blocker = node.dependsOn.find((dependency) =>
+          ["failed", "skipped"].includes(steps.get(dependency)!.status),
+        );
         if (blocker === undefined) continue;
         step.status = "skipped";
         step.error = `skipped: ${blocker} ${steps.get(blocker)!.status}`;
@@ -124,7 +152,8 @@ export function* walkPlan(context: OrchestrationContext, nodes: PlanNode[], opti
     const ready: StepRunInput[] = [];
     for (const node of nodes) {
       const step = steps.get(node.id)!;
-      if (step.status !== "pending" || !node.dependsOn.every((dependency) => steps.get(dependency)!.status === "done")) continue;
+      if (step.status !== "pending" || !node.dependsOn.every((dependency) => steps.get(dependency)!.status === "done"))
+        continue;
       step.startedAt = nowIso();
       let desired: Record<string, unknown>;
       try {
@@ -190,7 +219,8 @@ export function* walkPlan(context: OrchestrationContext, nodes: PlanNode[], opti
     publish("running");
     if (running() === 0) {
       // Nothing runs and nothing became ready: whatever is still pending waits on itself.
-      for (const step of steps.values()) if (step.status === "pending") fail(step, "not started: dependency cycle in the plan");
+      for (const step of steps.values())
+        if (step.status === "pending") fail(step, "not started: dependency cycle in the plan");
       break;
     }
     apply((yield context.df.waitForExternalEvent(PLAN_STEP_EVENT)) as StepEvent);

@@ -24,11 +24,20 @@ export interface RetrySettings {
  * 2 s, 4 s, 8 s ... capped at 60 s: eight deliveries span about three minutes; propagation
  * delays get sixteen, about eleven minutes (Azure documents up to ten for RBAC).
  */
-export const DEFAULT_RETRY: RetrySettings = { firstRetryIntervalMs: 2_000, backoffCoefficient: 2, maxRetryIntervalMs: 60_000, maxAttempts: 8, maxPropagationAttempts: 16 };
+export const DEFAULT_RETRY: RetrySettings = {
+  firstRetryIntervalMs: 2_000,
+  backoffCoefficient: 2,
+  maxRetryIntervalMs: 60_000,
+  maxAttempts: 8,
+  maxPropagationAttempts: 16,
+};
 
 /** The wait before delivery `attempt + 1`, after `attempt` failed deliveries. */
 export function retryDelayMs(settings: RetrySettings, attempt: number, retryAfterMs?: number): number {
-  const backoff = Math.min(settings.firstRetryIntervalMs * Math.pow(settings.backoffCoefficient, attempt - 1), settings.maxRetryIntervalMs);
+  const backoff = Math.min(
+    settings.firstRetryIntervalMs * Math.pow(settings.backoffCoefficient, attempt - 1),
+    settings.maxRetryIntervalMs,
+  );
   return Math.max(backoff, retryAfterMs ?? 0);
 }
 
@@ -60,7 +69,10 @@ export const MAX_ERROR_LENGTH = 300;
  * "Activity function 'x' failed: <message> \n <stack>": keep the activity's own message.
  */
 export function shortError(message: string): string {
-  const line = message.split("\n")[0].replace(/^Activity function '[^']*' failed:\s*/, "").replace(/^ActivityFailed: /, "").trim();
+  const line = message
+    .split("\n")[0]
+    .replace(/^Activity function '[^']*' failed:\s*/, "")
+    .replace(/^ActivityFailed: /, "")
+    .trim();
   return line.length > MAX_ERROR_LENGTH ? `${line.slice(0, MAX_ERROR_LENGTH - 3)}...` : line;
 }
-

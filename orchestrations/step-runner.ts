@@ -17,7 +17,17 @@ import * as df from "durable-functions";
 import type { InvocationContext } from "@azure/functions";
 import type { OrchestrationContext, OrchestrationHandler } from "durable-functions";
 import { isActivityFailure, type ActivityFailure, type ActivityResult } from "../activities/contract";
-import { PLAN_STEP_EVENT, REPORT_PLAN_STEP, RUN_PLAN_STEP, START_PLAN_STEPS, retryDelayMs, shortError, stepInstanceId, type StepEvent, type StepRunInput } from "./step-events";
+import {
+  PLAN_STEP_EVENT,
+  REPORT_PLAN_STEP,
+  RUN_PLAN_STEP,
+  START_PLAN_STEPS,
+  retryDelayMs,
+  shortError,
+  stepInstanceId,
+  type StepEvent,
+  type StepRunInput,
+} from "./step-events";
 
 /** Reports are Shire's own calls to its durable host: a short retry covers a blip. */
 const REPORT_RETRY = new df.RetryOptions(1_000, 5);
@@ -28,15 +38,27 @@ function errorMessage(value: unknown): string {
 
 const runPlanStep: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = context.df.getInput<StepRunInput>();
-  const report = (event: StepEvent) => context.df.callActivityWithRetry(REPORT_PLAN_STEP, REPORT_RETRY, { parentInstanceId: input.parentInstanceId, event });
+  const report = (event: StepEvent) =>
+    context.df.callActivityWithRetry(REPORT_PLAN_STEP, REPORT_RETRY, {
+      parentInstanceId: input.parentInstanceId,
+      event,
+    });
   const base = { operationId: input.operationId, nodeId: input.nodeId };
   for (let attempts = 1; ; attempts++) {
     let outcome: ActivityResult | ActivityFailure;
     try {
-      outcome = (yield context.df.callActivity(input.activityName, { ...input.activityInput, attempt: attempts })) as ActivityResult | ActivityFailure;
+      outcome = (yield context.df.callActivity(input.activityName, { ...input.activityInput, attempt: attempts })) as
+        ActivityResult | ActivityFailure;
     } catch (error) {
       // A thrown failure is one the activity could not classify (the host, a crash): worth a retry.
-      outcome = { nodeId: input.nodeId, failed: true, code: "ActivityFailed", message: errorMessage(error), retryable: true, retryClass: "transient" };
+      outcome = {
+        nodeId: input.nodeId,
+        failed: true,
+        code: "ActivityFailed",
+        message: errorMessage(error),
+        retryable: true,
+        retryClass: "transient",
+      };
     }
     if (!isActivityFailure(outcome)) {
       yield report({ ...base, kind: "finished", attempts, result: outcome });
@@ -44,14 +66,26 @@ const runPlanStep: OrchestrationHandler = function* (context: OrchestrationConte
     }
     const failure = outcome;
     const message = `${failure.code}: ${failure.message}`;
-    const budget = failure.retryClass === "propagation" ? (input.retry.maxPropagationAttempts ?? input.retry.maxAttempts) : input.retry.maxAttempts;
+    const budget =
+      failure.retryClass === "propagation"
+        ? (input.retry.maxPropagationAttempts ?? input.retry.maxAttempts)
+        : input.retry.maxAttempts;
     if (!failure.retryable || attempts >= budget) {
-      const error = failure.retryable ? `${shortError(message)} (still failing after ${attempts} attempts)` : shortError(message);
+      const error = failure.retryable
+        ? `${shortError(message)} (still failing after ${attempts} attempts)`
+        : shortError(message);
       yield report({ ...base, kind: "failed", attempts, error });
       return { nodeId: input.nodeId, status: "failed", attempts };
     }
-    const retryAt = new Date(context.df.currentUtcDateTime.getTime() + retryDelayMs(input.retry, attempts, failure.retryAfterMs));
-    context.df.setCustomStatus({ nodeId: input.nodeId, attempts, retryAt: retryAt.toISOString(), error: shortError(message) });
+    const retryAt = new Date(
+      context.df.currentUtcDateTime.getTime() + retryDelayMs(input.retry, attempts, failure.retryAfterMs),
+    );
+    context.df.setCustomStatus({
+      nodeId: input.nodeId,
+      attempts,
+      retryAt: retryAt.toISOString(),
+      error: shortError(message),
+    });
     yield report({ ...base, kind: "retrying", attempts, retryAt: retryAt.toISOString(), error: shortError(message) });
     yield context.df.createTimer(retryAt);
   }
@@ -61,7 +95,10 @@ const runPlanStep: OrchestrationHandler = function* (context: OrchestrationConte
  * Starts the steps' instances. Idempotent (activities are delivered at least once): an instance
  * that exists already, running or finished, is left alone, so a step never runs twice.
  */
-async function startPlanSteps(input: { steps: StepRunInput[] }, context: InvocationContext): Promise<{ started: number; existing: number }> {
+async function startPlanSteps(
+  input: { steps: StepRunInput[] },
+  context: InvocationContext,
+): Promise<{ started: number; existing: number }> {
   const client = df.getClient(context);
   let started = 0;
   for (const step of input.steps) {
@@ -88,7 +125,10 @@ async function exists(client: df.DurableClient, instanceId: string): Promise<boo
 }
 
 /** Raises the step's report on the walker; a walker that has ended (410) no longer listens. */
-async function reportPlanStep(input: { parentInstanceId: string; event: StepEvent }, context: InvocationContext): Promise<void> {
+async function reportPlanStep(
+  input: { parentInstanceId: string; event: StepEvent },
+  context: InvocationContext,
+): Promise<void> {
   await df.getClient(context).raiseEvent(input.parentInstanceId, PLAN_STEP_EVENT, input.event);
 }
 

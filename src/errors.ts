@@ -8,7 +8,11 @@ export class BrokerError extends Error {
   readonly retryable: boolean;
   readonly details?: unknown;
 
-  constructor(code: string, message: string, options: { statusCode?: number; retryable?: boolean; details?: unknown } = {}) {
+  constructor(
+    code: string,
+    message: string,
+    options: { statusCode?: number; retryable?: boolean; details?: unknown } = {},
+  ) {
     super(message);
     this.name = "BrokerError";
     this.code = code;

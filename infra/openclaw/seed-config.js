@@ -62,7 +62,9 @@ function withoutWiring(config, pending) {
 function disable(config) {
   for (const dotted of JSON.parse(process.env.OPENCLAW_SEED_DISABLE || "[]")) {
     const parts = dotted.split(".");
-    const parent = parts.slice(0, -1).reduce((node, key) => (node && typeof node === "object" ? node[key] : undefined), config);
+    const parent = parts
+      .slice(0, -1)
+      .reduce((node, key) => (node && typeof node === "object" ? node[key] : undefined), config);
     const found = parent && parent[parts[parts.length - 1]];
     if (found && typeof found === "object" && found.enabled !== false) {
       found.enabled = false;
@@ -73,7 +75,12 @@ function disable(config) {
 }
 
 function openclaw(args) {
-  return spawnSync(process.execPath, [entry, ...args], { cwd: path.dirname(entry), env: process.env, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  return spawnSync(process.execPath, [entry, ...args], {
+    cwd: path.dirname(entry),
+    env: process.env,
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
 }
 
 /**
@@ -85,7 +92,12 @@ function installedPlugins() {
   const out = fs.openSync(file, "w");
   let listed;
   try {
-    listed = spawnSync(process.execPath, [entry, "plugins", "list", "--json"], { cwd: path.dirname(entry), env: process.env, encoding: "utf8", stdio: ["ignore", out, "pipe"] });
+    listed = spawnSync(process.execPath, [entry, "plugins", "list", "--json"], {
+      cwd: path.dirname(entry),
+      env: process.env,
+      encoding: "utf8",
+      stdio: ["ignore", out, "pipe"],
+    });
   } finally {
     fs.closeSync(out);
   }
@@ -93,7 +105,8 @@ function installedPlugins() {
   fs.rmSync(file, { force: true });
   if (listed.status !== 0) throw new Error(`openclaw plugins list failed (exit ${listed.status}): ${listed.stderr}`);
   const versions = {};
-  for (const plugin of JSON.parse(text).plugins || []) if (plugin.origin !== "bundled") versions[plugin.id] = plugin.version;
+  for (const plugin of JSON.parse(text).plugins || [])
+    if (plugin.origin !== "bundled") versions[plugin.id] = plugin.version;
   return versions;
 }
 
@@ -114,22 +127,40 @@ function bakedArchive(spec) {
 const current = readConfig();
 const installed = plugins.length > 0 ? installedPlugins() : {};
 const pending = plugins.filter((plugin) => installed[plugin.id] !== versionOf(plugin.spec));
-writeConfig(disable(merge(current, withoutWiring(seed, pending.filter((plugin) => installed[plugin.id] === undefined).map((plugin) => plugin.id)))));
+writeConfig(
+  disable(
+    merge(
+      current,
+      withoutWiring(
+        seed,
+        pending.filter((plugin) => installed[plugin.id] === undefined).map((plugin) => plugin.id),
+      ),
+    ),
+  ),
+);
 console.log(`seed-config: ${Object.keys(current).length ? "updated" : "wrote"} ${target}`);
 for (const plugin of plugins) if (!pending.includes(plugin)) console.log(`seed-config: plugin ${plugin.spec} present`);
 
 for (const plugin of pending) {
   const archive = bakedArchive(plugin.spec);
   // A baked tarball is a local source (OpenClaw asks for --force to trust it); npm specs are pinned.
-  const args = archive ? ["plugins", "install", `npm-pack:${archive}`, "--force"] : installed[plugin.id] ? ["plugins", "update", plugin.spec] : ["plugins", "install", plugin.spec, "--pin"];
-  console.log(`seed-config: ${installed[plugin.id] ? `replacing ${plugin.id}@${installed[plugin.id]} with` : "installing plugin"} ${plugin.spec}${archive ? " (baked)" : ""}`);
+  const args = archive
+    ? ["plugins", "install", `npm-pack:${archive}`, "--force"]
+    : installed[plugin.id]
+      ? ["plugins", "update", plugin.spec]
+      : ["plugins", "install", plugin.spec, "--pin"];
+  console.log(
+    `seed-config: ${installed[plugin.id] ? `replacing ${plugin.id}@${installed[plugin.id]} with` : "installing plugin"} ${plugin.spec}${archive ? " (baked)" : ""}`,
+  );
   const result = openclaw(args);
   process.stdout.write(result.stdout || "");
   process.stderr.write(result.stderr || "");
   const now = result.status === 0 ? installedPlugins()[plugin.id] : undefined;
   // A channel without its plugin silently never answers: fail the revision instead, visibly.
   if (now !== versionOf(plugin.spec)) {
-    console.error(`seed-config: installing ${plugin.spec} failed (exit ${result.status ?? result.signal}; installed: ${now ?? "none"})`);
+    console.error(
+      `seed-config: installing ${plugin.spec} failed (exit ${result.status ?? result.signal}; installed: ${now ?? "none"})`,
+    );
     process.exit(1);
   }
 }

@@ -20,7 +20,11 @@ export interface RunningOperation {
 }
 
 /** The durable status of an instance, or undefined when the host has none (getStatus throws on 404). */
-async function statusOf(client: DurableClient, instanceId: string, showInput: boolean): Promise<DurableOrchestrationStatus | undefined> {
+async function statusOf(
+  client: DurableClient,
+  instanceId: string,
+  showInput: boolean,
+): Promise<DurableOrchestrationStatus | undefined> {
   try {
     return await client.getStatus(instanceId, { showInput });
   } catch {
@@ -34,7 +38,12 @@ export async function runningOperation(client: DurableClient, slug: string): Pro
   if (!status || !ACTIVE_RUNTIME_STATUSES.has(String(status.runtimeStatus))) return undefined;
   const input = (status.input ?? {}) as { operationId?: unknown };
   const custom = (status.customStatus ?? {}) as { operationId?: unknown; kind?: unknown };
-  const operationId = typeof input.operationId === "string" ? input.operationId : typeof custom.operationId === "string" ? custom.operationId : "unknown";
+  const operationId =
+    typeof input.operationId === "string"
+      ? input.operationId
+      : typeof custom.operationId === "string"
+        ? custom.operationId
+        : "unknown";
   const kind = typeof custom.kind === "string" ? custom.kind : String(status.name);
   return { operationId, kind, runtimeStatus: String(status.runtimeStatus) };
 }
@@ -46,7 +55,9 @@ function isoOf(value: unknown, fallback: string): string {
 
 function isWalkStatusFor(value: unknown, operationId: string): value is WalkStatus {
   const status = value as Partial<WalkStatus> | null | undefined;
-  return typeof status === "object" && status !== null && status.operationId === operationId && Array.isArray(status.steps);
+  return (
+    typeof status === "object" && status !== null && status.operationId === operationId && Array.isArray(status.steps)
+  );
 }
 
 /** Live step states over the stored ones (which keep titles and kinds). */
@@ -73,17 +84,38 @@ export async function withLiveStatus(client: DurableClient, record: OperationRec
   if (!status || (status.input as { operationId?: unknown } | null)?.operationId !== record.id) return record;
   const runtimeStatus = String(status.runtimeStatus);
   const updatedAt = isoOf(status.lastUpdatedTime, record.updatedAt);
-  const live = isWalkStatusFor(status.customStatus, record.id) ? mergeSteps(record.steps, status.customStatus.steps) : record.steps;
-  const output = status.output as { operationId?: unknown; status?: unknown; message?: unknown; steps?: unknown } | null | undefined;
+  const live = isWalkStatusFor(status.customStatus, record.id)
+    ? mergeSteps(record.steps, status.customStatus.steps)
+    : record.steps;
+  const output = status.output as
+    { operationId?: unknown; status?: unknown; message?: unknown; steps?: unknown } | null | undefined;
   if (output && output.operationId === record.id && (output.status === "succeeded" || output.status === "failed")) {
     // Finished, but the final record write has not landed (or failed): the output has it all.
     const steps = Array.isArray(output.steps) ? mergeSteps(record.steps, output.steps as OperationStep[]) : live;
-    return { ...record, status: output.status, message: typeof output.message === "string" ? output.message : record.message, steps, updatedAt };
+    return {
+      ...record,
+      status: output.status,
+      message: typeof output.message === "string" ? output.message : record.message,
+      steps,
+      updatedAt,
+    };
   }
   if (runtimeStatus === "Failed" || runtimeStatus === "Terminated") {
     // The host words an orchestrator's exception "Orchestrator function 'install' failed: <error>".
-    const reason = typeof status.output === "string" ? status.output.split("\n")[0].replace(/^Orchestrator function '[^']*' failed:\s*/, "").slice(0, 300) : runtimeStatus.toLowerCase();
-    return { ...record, status: "failed", message: `The orchestration ${runtimeStatus.toLowerCase()}: ${reason}`, steps: live, updatedAt };
+    const reason =
+      typeof status.output === "string"
+        ? status.output
+            .split("\n")[0]
+            .replace(/^Orchestrator function '[^']*' failed:\s*/, "")
+            .slice(0, 300)
+        : runtimeStatus.toLowerCase();
+    return {
+      ...record,
+      status: "failed",
+      message: `The orchestration ${runtimeStatus.toLowerCase()}: ${reason}`,
+      steps: live,
+      updatedAt,
+    };
   }
   if (live === record.steps) return record;
   return { ...record, status: "running", message: progressMessage(live), steps: live, updatedAt };
@@ -103,10 +135,23 @@ async function listOperations(request: HttpRequest, context: InvocationContext):
     if (problems.length > 0) return apiError(400, "InvalidRequest", `'${slug}' is not a valid slug.`, problems);
   }
   const records = await OperationStore.fromEnv().listOperations(slug);
-  if (slug !== undefined && records.length === 0) return apiError(404, "SlugNotFound", `No operations for slug '${slug}'.`);
+  if (slug !== undefined && records.length === 0)
+    return apiError(404, "SlugNotFound", `No operations for slug '${slug}'.`);
   const client = df.getClient(context);
   return json(200, { operations: await Promise.all(records.map((record) => withLiveStatus(client, record))) });
 }
 
-app.http("getOperation", { route: "operations/{id}", methods: ["GET"], authLevel: "anonymous", extraInputs: [df.input.durableClient()], handler: withErrors(getOperation) });
-app.http("listOperations", { route: "operations", methods: ["GET"], authLevel: "anonymous", extraInputs: [df.input.durableClient()], handler: withErrors(listOperations) });
+app.http("getOperation", {
+  route: "operations/{id}",
+  methods: ["GET"],
+  authLevel: "anonymous",
+  extraInputs: [df.input.durableClient()],
+  handler: withErrors(getOperation),
+});
+app.http("listOperations", {
+  route: "operations",
+  methods: ["GET"],
+  authLevel: "anonymous",
+  extraInputs: [df.input.durableClient()],
+  handler: withErrors(listOperations),
+});

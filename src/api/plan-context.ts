@@ -15,7 +15,9 @@ export function planContextFromEnv(env: NodeJS.ProcessEnv = process.env): PlanCo
     azure = azureContextFromEnv(env);
     brokerPrincipalId = brokerPrincipalIdFromEnv(env);
   } catch (error) {
-    throw new BrokerError("NotConfigured", `Shire is not connected to Azure: ${(error as Error).message}`, { statusCode: 503 });
+    throw new BrokerError("NotConfigured", `Shire is not connected to Azure: ${(error as Error).message}`, {
+      statusCode: 503,
+    });
   }
   const registryId = env.SHIRE_SHARED_REGISTRY_ID;
   const registryServer = env.SHIRE_SHARED_REGISTRY_LOGIN_SERVER;
@@ -26,6 +28,8 @@ export function planContextFromEnv(env: NodeJS.ProcessEnv = process.env): PlanCo
     vaultUri: (name) => keyVaultUrl(azure.endpoints, name),
     authorityHost: azure.endpoints.authorityHost,
     ...(env.SHIRE_NGINX_IMAGE ? { nginxImage: env.SHIRE_NGINX_IMAGE } : {}),
-    ...(registryId && registryServer ? { sharedRegistry: { resourceId: registryId, loginServer: registryServer } } : {}),
+    ...(registryId && registryServer
+      ? { sharedRegistry: { resourceId: registryId, loginServer: registryServer } }
+      : {}),
   };
 }

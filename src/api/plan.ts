@@ -22,18 +22,29 @@ async function lastInstalledSpec(slug: string): Promise<SlugSpec | undefined> {
   return operations.find((operation) => operation.kind === "install")?.request as SlugSpec | undefined;
 }
 
-async function specForGet(request: HttpRequest, slug: string): Promise<{ spec: SlugSpec } | { response: HttpResponseInit }> {
+async function specForGet(
+  request: HttpRequest,
+  slug: string,
+): Promise<{ spec: SlugSpec } | { response: HttpResponseInit }> {
   const image = request.query.get("image") ?? undefined;
   const allowMovingTag = request.query.get("allowMovingTag") === "true";
   const stored = await lastInstalledSpec(slug);
   if (!stored) {
     const validation = validateInstallRequest(slug, image ? { image, allowMovingTag } : {});
-    return validation.ok ? { spec: validation.spec } : { response: apiError(400, "InvalidRequest", "The plan request is not valid.", validation.problems) };
+    return validation.ok
+      ? { spec: validation.spec }
+      : { response: apiError(400, "InvalidRequest", "The plan request is not valid.", validation.problems) };
   }
   // A stored spec was validated when it was installed: plan it as it is, with the image asked for.
   if (image === undefined) return { spec: stored };
   const problem = validateImage(image, allowMovingTag);
-  return problem ? { response: apiError(400, "InvalidRequest", "The plan request is not valid.", [{ path: "image", message: problem }]) } : { spec: { ...stored, image } };
+  return problem
+    ? {
+        response: apiError(400, "InvalidRequest", "The plan request is not valid.", [
+          { path: "image", message: problem },
+        ]),
+      }
+    : { spec: { ...stored, image } };
 }
 
 async function planForSlug(request: HttpRequest): Promise<HttpResponseInit> {
@@ -45,7 +56,13 @@ async function planForSlug(request: HttpRequest): Promise<HttpResponseInit> {
     const body = await readJson(request);
     if (!body.ok) return body.response;
     const validation = validateInstallRequest(slug, body.value);
-    if (!validation.ok) return apiError(400, "InvalidRequest", `The install request has ${validation.problems.length} problem(s).`, validation.problems);
+    if (!validation.ok)
+      return apiError(
+        400,
+        "InvalidRequest",
+        `The install request has ${validation.problems.length} problem(s).`,
+        validation.problems,
+      );
     spec = validation.spec;
   } else {
     const chosen = await specForGet(request, slug);
@@ -54,7 +71,8 @@ async function planForSlug(request: HttpRequest): Promise<HttpResponseInit> {
   }
   const context = planContextFromEnv();
   const problems = contextProblems(spec, context);
-  if (problems.length > 0) return apiError(400, "InvalidRequest", `The install request has ${problems.length} problem(s).`, problems);
+  if (problems.length > 0)
+    return apiError(400, "InvalidRequest", `The install request has ${problems.length} problem(s).`, problems);
   const deps = activityDepsFromEnv();
   const plan = planSlug(spec, context);
   const changes = await dryRun(plan, deps, activityHandlersByKind);
@@ -63,4 +81,9 @@ async function planForSlug(request: HttpRequest): Promise<HttpResponseInit> {
   return json(200, { slug, spec, summary, changes });
 }
 
-app.http("planSlug", { route: "slugs/{slug}/plan", methods: ["GET", "POST"], authLevel: "anonymous", handler: withErrors(planForSlug) });
+app.http("planSlug", {
+  route: "slugs/{slug}/plan",
+  methods: ["GET", "POST"],
+  authLevel: "anonymous",
+  handler: withErrors(planForSlug),
+});

@@ -17,17 +17,24 @@ export function apiError(status: number, code: string, message: string, details?
 
 /** Who is calling: Easy Auth's principal headers in Azure (it strips client-sent ones), else "local". */
 export function actorOf(request: HttpRequest): string {
-  return request.headers.get("x-ms-client-principal-name") ?? request.headers.get("x-ms-client-principal-id") ?? "local";
+  return (
+    request.headers.get("x-ms-client-principal-name") ?? request.headers.get("x-ms-client-principal-id") ?? "local"
+  );
 }
 
 /** Parse a JSON body: empty is `undefined`, malformed is a 400 in the API's shape. */
-export async function readJson(request: HttpRequest): Promise<{ ok: true; value: unknown } | { ok: false; response: HttpResponseInit }> {
+export async function readJson(
+  request: HttpRequest,
+): Promise<{ ok: true; value: unknown } | { ok: false; response: HttpResponseInit }> {
   const text = await request.text();
   if (!text.trim()) return { ok: true, value: undefined };
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (error) {
-    return { ok: false, response: apiError(400, "InvalidJson", `The request body is not valid JSON: ${(error as Error).message}`) };
+    return {
+      ok: false,
+      response: apiError(400, "InvalidJson", `The request body is not valid JSON: ${(error as Error).message}`),
+    };
   }
 }
 
@@ -49,7 +56,9 @@ export function withErrors(handler: Handler): Handler {
       return await handler(request, context);
     } catch (error) {
       if (isBrokerError(error)) return apiError(error.statusCode ?? 500, error.code, error.message, error.details);
-      context.error(`${request.method} ${new URL(request.url).pathname} failed: ${(error as Error)?.stack ?? String(error)}`);
+      context.error(
+        `${request.method} ${new URL(request.url).pathname} failed: ${(error as Error)?.stack ?? String(error)}`,
+      );
       return apiError(500, "InternalError", `The request failed: ${(error as Error)?.message ?? String(error)}`);
     }
   };

@@ -28,22 +28,34 @@ export function retryFromEnv(env: NodeJS.ProcessEnv = process.env): RetrySetting
     backoffCoefficient: 2,
     maxRetryIntervalMs: Number.isFinite(max) && max >= first ? max : first * 8,
     maxAttempts,
-    maxPropagationAttempts: Number.isInteger(propagationAttempts) && propagationAttempts > 0 ? propagationAttempts : Math.max(maxAttempts, DEFAULT_RETRY.maxPropagationAttempts ?? maxAttempts),
+    maxPropagationAttempts:
+      Number.isInteger(propagationAttempts) && propagationAttempts > 0
+        ? propagationAttempts
+        : Math.max(maxAttempts, DEFAULT_RETRY.maxPropagationAttempts ?? maxAttempts),
   };
 }
 
 function busyResponse(slug: string, busy: RunningOperation): HttpResponseInit {
-  return apiError(409, "OperationInProgress", `Slug '${slug}' is busy: ${busy.kind} operation ${busy.operationId} is ${busy.runtimeStatus.toLowerCase()}. Wait for it to finish.`, {
-    operationId: busy.operationId,
-    kind: busy.kind,
-  });
+  return apiError(
+    409,
+    "OperationInProgress",
+    `Slug '${slug}' is busy: ${busy.kind} operation ${busy.operationId} is ${busy.runtimeStatus.toLowerCase()}. Wait for it to finish.`,
+    {
+      operationId: busy.operationId,
+      kind: busy.kind,
+    },
+  );
 }
 
 /**
  * Start the slug's one instance. The durable host refuses an id that still runs: then answer with
  * the running operation. If it finished between the refusal and our look, start again once.
  */
-async function startOnce(client: DurableClient, slug: string, input: InstallInput): Promise<HttpResponseInit | undefined> {
+async function startOnce(
+  client: DurableClient,
+  slug: string,
+  input: InstallInput,
+): Promise<HttpResponseInit | undefined> {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       await client.startNew(INSTALL_ORCHESTRATION, { instanceId: instanceIdForSlug(slug), input });
@@ -67,12 +79,23 @@ async function installSlug(request: HttpRequest, context: InvocationContext): Pr
   if (!body.ok) return body.response;
   const validation = validateInstallRequest(slug, body.value);
   if (!validation.ok) {
-    return apiError(400, "InvalidRequest", `The install request has ${validation.problems.length} problem(s); nothing was changed.`, validation.problems);
+    return apiError(
+      400,
+      "InvalidRequest",
+      `The install request has ${validation.problems.length} problem(s); nothing was changed.`,
+      validation.problems,
+    );
   }
   // Everything that can be missing is checked before anything starts.
   const planContext = planContextFromEnv();
   const problems = contextProblems(validation.spec, planContext);
-  if (problems.length > 0) return apiError(400, "InvalidRequest", `The install request has ${problems.length} problem(s); nothing was changed.`, problems);
+  if (problems.length > 0)
+    return apiError(
+      400,
+      "InvalidRequest",
+      `The install request has ${problems.length} problem(s); nothing was changed.`,
+      problems,
+    );
   const plan = planSlug(validation.spec, planContext);
   const store = OperationStore.fromEnv();
   const client = df.getClient(context);
@@ -80,7 +103,14 @@ async function installSlug(request: HttpRequest, context: InvocationContext): Pr
   const now = new Date();
   const operationId = newOperationId(slug, now, randomBytes(4).toString("hex"));
   const retry = retryFromEnv();
-  const input: InstallInput = { operationId, slug, actor: actorOf(request), spec: validation.spec, plan, ...(retry ? { retry } : {}) };
+  const input: InstallInput = {
+    operationId,
+    slug,
+    actor: actorOf(request),
+    spec: validation.spec,
+    plan,
+    ...(retry ? { retry } : {}),
+  };
   const refused = await startOnce(client, slug, input);
   if (refused) return refused;
 
@@ -111,7 +141,9 @@ async function installSlug(request: HttpRequest, context: InvocationContext): Pr
             state: "installing",
             version: current?.version ?? null,
             region: validation.spec.region,
-            resourceGroup: String(plan.nodes.find((node) => node.id === "resourceGroup")?.desired.name ?? `claw-${slug}`),
+            resourceGroup: String(
+              plan.nodes.find((node) => node.id === "resourceGroup")?.desired.name ?? `claw-${slug}`,
+            ),
             lastOperationId: operationId,
             updatedAt: now.toISOString(),
             ...(current?.url ? { url: current.url } : {}),
@@ -119,7 +151,9 @@ async function installSlug(request: HttpRequest, context: InvocationContext): Pr
     );
   } catch (error) {
     // The operation runs regardless and writes its final record when it ends: say so, don't fail.
-    context.warn(`Operation ${operationId} started but its initial record was not written: ${(error as Error).message}`);
+    context.warn(
+      `Operation ${operationId} started but its initial record was not written: ${(error as Error).message}`,
+    );
   }
   const statusUrl = `${origin(request)}/api/operations/${operationId}`;
   return json(202, { operationId, statusUrl }, { location: statusUrl });
@@ -135,7 +169,13 @@ async function closeStaleOperation(store: OperationStore, slug: string, now: Dat
   if (!previous || !(await store.getOperation(previous))) return;
   await store.updateOperation(previous, (current) =>
     current && (current.status === "running" || current.status === "notStarted")
-      ? { ...current, status: "failed", message: "The orchestration ended without recording a result (terminated or failed); see the steps for how far it got.", updatedAt: now.toISOString() }
+      ? {
+          ...current,
+          status: "failed",
+          message:
+            "The orchestration ended without recording a result (terminated or failed); see the steps for how far it got.",
+          updatedAt: now.toISOString(),
+        }
       : current!,
   );
 }
@@ -150,6 +190,12 @@ async function getSlug(request: HttpRequest): Promise<HttpResponseInit> {
   return record ? json(200, record) : apiError(404, "SlugNotFound", `Shire knows no slug '${slug}'.`);
 }
 
-app.http("installSlug", { route: "slugs/{slug}/install", methods: ["POST"], authLevel: "anonymous", extraInputs: [df.input.durableClient()], handler: withErrors(installSlug) });
+app.http("installSlug", {
+  route: "slugs/{slug}/install",
+  methods: ["POST"],
+  authLevel: "anonymous",
+  extraInputs: [df.input.durableClient()],
+  handler: withErrors(installSlug),
+});
 app.http("listSlugs", { route: "slugs", methods: ["GET"], authLevel: "anonymous", handler: withErrors(listSlugs) });
 app.http("getSlug", { route: "slugs/{slug}", methods: ["GET"], authLevel: "anonymous", handler: withErrors(getSlug) });

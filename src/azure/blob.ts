@@ -9,7 +9,11 @@ import { blobEndpoint } from "./endpoints";
 import { sandboxTransportPolicy } from "./transport";
 
 /** `sharedKey`: sign with an account key instead of the context's Entra credential (tests, tools). */
-export function createBlobServiceClient(context: AzureContext, accountName: string, sharedKey?: StorageSharedKeyCredential): BlobServiceClient {
+export function createBlobServiceClient(
+  context: AzureContext,
+  accountName: string,
+  sharedKey?: StorageSharedKeyCredential,
+): BlobServiceClient {
   const pipeline = newPipeline(sharedKey ?? context.credential);
   const policy = sandboxTransportPolicy(context.endpoints);
   if (policy) {
@@ -17,7 +21,9 @@ export function createBlobServiceClient(context: AzureContext, accountName: stri
     // on first use and caches the HttpClient in `_coreHttpClient`; seeding it routes this client
     // (and every container/blob client made from it) through the sandbox agent.
     const inner = createDefaultHttpClient();
-    const httpClient: HttpClient = { sendRequest: (request) => policy.sendRequest(request, (next) => inner.sendRequest(next)) };
+    const httpClient: HttpClient = {
+      sendRequest: (request) => policy.sendRequest(request, (next) => inner.sendRequest(next)),
+    };
     (pipeline as unknown as { _coreHttpClient?: HttpClient })._coreHttpClient = httpClient;
   }
   return new BlobServiceClient(blobEndpoint(context.endpoints, accountName), pipeline);

@@ -48,7 +48,10 @@ export const requestTimeoutPolicy: PipelinePolicy = {
 /** Pipeline policies every Azure SDK client gets: request timeout, and the sandbox transport when there is one. */
 function shirePolicies(context: AzureContext): { policy: PipelinePolicy; position: "perCall" | "perRetry" }[] {
   const sandbox = sandboxTransportPolicy(context.endpoints);
-  return [{ policy: requestTimeoutPolicy, position: "perRetry" }, ...(sandbox ? [{ policy: sandbox, position: "perCall" as const }] : [])];
+  return [
+    { policy: requestTimeoutPolicy, position: "perRetry" },
+    ...(sandbox ? [{ policy: sandbox, position: "perCall" as const }] : []),
+  ];
 }
 
 /** Options every ARM management client takes: endpoint, scope, pinned version, transport. */
@@ -81,43 +84,123 @@ export class AzureClients {
   }
 
   get resources(): ResourceManagementClient {
-    return this.memo("resources", () => new ResourceManagementClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.resources)));
+    return this.memo(
+      "resources",
+      () =>
+        new ResourceManagementClient(
+          this.context.credential,
+          this.subscriptionId,
+          armClientOptions(this.context, API_VERSIONS.resources),
+        ),
+    );
   }
 
   get containerApps(): ContainerAppsAPIClient {
-    return this.memo("app", () => new ContainerAppsAPIClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.app)));
+    return this.memo(
+      "app",
+      () =>
+        new ContainerAppsAPIClient(
+          this.context.credential,
+          this.subscriptionId,
+          armClientOptions(this.context, API_VERSIONS.app),
+        ),
+    );
   }
 
   get keyVault(): KeyVaultManagementClient {
-    return this.memo("keyVault", () => new KeyVaultManagementClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.keyVault)));
+    return this.memo(
+      "keyVault",
+      () =>
+        new KeyVaultManagementClient(
+          this.context.credential,
+          this.subscriptionId,
+          armClientOptions(this.context, API_VERSIONS.keyVault),
+        ),
+    );
   }
 
   get storage(): StorageManagementClient {
-    return this.memo("storage", () => new StorageManagementClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.storage)));
+    return this.memo(
+      "storage",
+      () =>
+        new StorageManagementClient(
+          this.context.credential,
+          this.subscriptionId,
+          armClientOptions(this.context, API_VERSIONS.storage),
+        ),
+    );
   }
 
   get managedIdentity(): ManagedServiceIdentityClient {
-    return this.memo("msi", () => new ManagedServiceIdentityClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.managedIdentity)));
+    return this.memo(
+      "msi",
+      () =>
+        new ManagedServiceIdentityClient(
+          this.context.credential,
+          this.subscriptionId,
+          armClientOptions(this.context, API_VERSIONS.managedIdentity),
+        ),
+    );
   }
 
   get authorization(): AuthorizationManagementClient {
-    return this.memo("authorization", () => new AuthorizationManagementClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.authorization)));
+    return this.memo(
+      "authorization",
+      () =>
+        new AuthorizationManagementClient(
+          this.context.credential,
+          this.subscriptionId,
+          armClientOptions(this.context, API_VERSIONS.authorization),
+        ),
+    );
   }
 
   get operationalInsights(): OperationalInsightsManagementClient {
-    return this.memo("operationalInsights", () => new OperationalInsightsManagementClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.operationalInsights)));
+    return this.memo(
+      "operationalInsights",
+      () =>
+        new OperationalInsightsManagementClient(
+          this.context.credential,
+          this.subscriptionId,
+          armClientOptions(this.context, API_VERSIONS.operationalInsights),
+        ),
+    );
   }
 
   get cognitiveServices(): CognitiveServicesManagementClient {
-    return this.memo("cognitiveServices", () => new CognitiveServicesManagementClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.cognitiveServices)));
+    return this.memo(
+      "cognitiveServices",
+      () =>
+        new CognitiveServicesManagementClient(
+          this.context.credential,
+          this.subscriptionId,
+          armClientOptions(this.context, API_VERSIONS.cognitiveServices),
+        ),
+    );
   }
 
   get botService(): AzureBotService {
-    return this.memo("botService", () => new AzureBotService(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.botService)));
+    return this.memo(
+      "botService",
+      () =>
+        new AzureBotService(
+          this.context.credential,
+          this.subscriptionId,
+          armClientOptions(this.context, API_VERSIONS.botService),
+        ),
+    );
   }
 
   get containerRegistry(): ContainerRegistryManagementClient {
-    return this.memo("containerRegistry", () => new ContainerRegistryManagementClient(this.context.credential, this.subscriptionId, armClientOptions(this.context, API_VERSIONS.containerRegistry)));
+    return this.memo(
+      "containerRegistry",
+      () =>
+        new ContainerRegistryManagementClient(
+          this.context.credential,
+          this.subscriptionId,
+          armClientOptions(this.context, API_VERSIONS.containerRegistry),
+        ),
+    );
   }
 
   /** Key Vault data plane for one vault (challenge-based auth, as the real service). */

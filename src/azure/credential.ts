@@ -75,7 +75,9 @@ const CLOUDS: Record<string, CloudEndpoints> = {
 export function brokerPrincipalIdFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   if (env.SHIRE_BROKER_PRINCIPAL_ID) return env.SHIRE_BROKER_PRINCIPAL_ID;
   if ((env.SHIRE_CLOUD ?? "Sandbox") === "Sandbox") return SANDBOX_BROKER_OBJECT_ID;
-  throw new Error(`SHIRE_CLOUD=${env.SHIRE_CLOUD} needs SHIRE_BROKER_PRINCIPAL_ID: the object id of the identity Shire runs as.`);
+  throw new Error(
+    `SHIRE_CLOUD=${env.SHIRE_CLOUD} needs SHIRE_BROKER_PRINCIPAL_ID: the object id of the identity Shire runs as.`,
+  );
 }
 
 export function azureContextFromEnv(env: NodeJS.ProcessEnv = process.env): AzureContext {
@@ -99,7 +101,8 @@ export function azureContextFromEnv(env: NodeJS.ProcessEnv = process.env): Azure
   if (!endpoints) throw new Error(`SHIRE_CLOUD=${cloud} is not one of Sandbox, ${Object.keys(CLOUDS).join(", ")}.`);
   const subscriptionId = env.AZURE_SUBSCRIPTION_ID;
   const tenantId = env.AZURE_TENANT_ID;
-  if (!subscriptionId || !tenantId) throw new Error(`SHIRE_CLOUD=${cloud} needs AZURE_SUBSCRIPTION_ID and AZURE_TENANT_ID.`);
+  if (!subscriptionId || !tenantId)
+    throw new Error(`SHIRE_CLOUD=${cloud} needs AZURE_SUBSCRIPTION_ID and AZURE_TENANT_ID.`);
   return {
     endpoints,
     credential: new DefaultAzureCredential({ authorityHost: endpoints.authorityHost, tenantId }),

@@ -31,7 +31,11 @@ class WouldWrite extends BrokerError {
   }
 }
 
-export async function dryRun(plan: SlugPlan, deps: ActivityDeps, handlersFor: (deps: ActivityDeps) => Record<string, ActivityHandler<never>>): Promise<PlannedChange[]> {
+export async function dryRun(
+  plan: SlugPlan,
+  deps: ActivityDeps,
+  handlersFor: (deps: ActivityDeps) => Record<string, ActivityHandler<never>>,
+): Promise<PlannedChange[]> {
   let intercepted: WouldWrite | undefined;
   const readOnly: ActivityDeps = {
     ...deps,
@@ -54,12 +58,31 @@ export async function dryRun(plan: SlugPlan, deps: ActivityDeps, handlersFor: (d
       continue;
     }
     intercepted = undefined;
-    const result = await runActivity(handlers[node.kind], { operationId: "dry-run", slug: plan.slug, nodeId: node.id, desired: desired as never }).catch((error: unknown) => ({ failed: true as const, code: "Error", message: (error as Error).message, nodeId: node.id }));
+    const result = await runActivity(handlers[node.kind], {
+      operationId: "dry-run",
+      slug: plan.slug,
+      nodeId: node.id,
+      desired: desired as never,
+    }).catch((error: unknown) => ({
+      failed: true as const,
+      code: "Error",
+      message: (error as Error).message,
+      nodeId: node.id,
+    }));
     const wouldWrite = intercepted as WouldWrite | undefined;
     if (wouldWrite) {
-      outcome.set(node.id, { ...base, action: wouldWrite.existed ? "update" : "create", ...(wouldWrite.changed.length ? { changed: wouldWrite.changed } : {}), ...(waitingOn.length ? { waitingOn } : {}) });
+      outcome.set(node.id, {
+        ...base,
+        action: wouldWrite.existed ? "update" : "create",
+        ...(wouldWrite.changed.length ? { changed: wouldWrite.changed } : {}),
+        ...(waitingOn.length ? { waitingOn } : {}),
+      });
     } else if ("failed" in result) {
-      outcome.set(node.id, { ...base, action: waitingOn.length ? "after-dependencies" : "error", ...(waitingOn.length ? { waitingOn } : { error: result.message }) });
+      outcome.set(node.id, {
+        ...base,
+        action: waitingOn.length ? "after-dependencies" : "error",
+        ...(waitingOn.length ? { waitingOn } : { error: result.message }),
+      });
     } else {
       results[node.id] = result;
       outcome.set(node.id, { ...base, action: "unchanged" });

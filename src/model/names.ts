@@ -94,7 +94,12 @@ export function deriveNames(slug: string, options: { subscriptionId: string }): 
   };
 }
 
-export function resourceId(subscriptionId: string, resourceGroup: string, provider: string, ...typeAndNames: string[]): string {
+export function resourceId(
+  subscriptionId: string,
+  resourceGroup: string,
+  provider: string,
+  ...typeAndNames: string[]
+): string {
   return `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/${provider}/${typeAndNames.join("/")}`;
 }
 
@@ -103,7 +108,12 @@ export function resourceId(subscriptionId: string, resourceGroup: string, provid
  * grant always has the same name and re-running is a no-op (azure-facts §B).
  */
 export function roleAssignmentName(scope: string, roleDefinitionGuid: string, principalId: string): string {
-  const bytes = createHash("sha1").update(`shire-role-assignment:${scope.toLowerCase()}|${roleDefinitionGuid.toLowerCase()}|${principalId.toLowerCase()}`).digest().subarray(0, 16);
+  const bytes = createHash("sha1")
+    .update(
+      `shire-role-assignment:${scope.toLowerCase()}|${roleDefinitionGuid.toLowerCase()}|${principalId.toLowerCase()}`,
+    )
+    .digest()
+    .subarray(0, 16);
   bytes[6] = (bytes[6] & 0x0f) | 0x50;
   bytes[8] = (bytes[8] & 0x3f) | 0x80;
   const hex = bytes.toString("hex");

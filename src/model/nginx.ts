@@ -19,7 +19,8 @@ export function renderNginxConfig(options: NginxOptions): string {
   const template = fs.readFileSync(findRepoFile("infra", "nginx", "nginx.conf.template"), "utf8");
   const teams = options.teamsPort !== undefined;
   const telegram = options.telegram;
-  if (telegram && !/^\/[A-Za-z0-9/_-]+$/.test(telegram.path)) throw new RangeError(`Telegram webhook path '${telegram.path}' must be a plain absolute path.`);
+  if (telegram && !/^\/[A-Za-z0-9/_-]+$/.test(telegram.path))
+    throw new RangeError(`Telegram webhook path '${telegram.path}' must be a plain absolute path.`);
   const values: Record<string, string> = {
     LISTEN_PORT: String(options.listenPort),
     GATEWAY_PORT: String(options.gatewayPort),

@@ -41,7 +41,13 @@ export interface OpenClawContainerInputs {
   appOrigin: Value;
   channels: { teams: boolean; telegram?: { mode: "polling" | "webhook" }; whatsapp: boolean };
   /** Container App secret names (each a Key Vault reference). */
-  secretNames: { gatewayToken: string; teamsAppPassword?: string; telegramBotToken?: string; telegramWebhookSecret?: string; foundryApiKey?: string };
+  secretNames: {
+    gatewayToken: string;
+    teamsAppPassword?: string;
+    telegramBotToken?: string;
+    telegramWebhookSecret?: string;
+    foundryApiKey?: string;
+  };
   teams?: { appId: Value; tenantId: string };
   foundry?: { endpoint: string; deployment?: string };
   /** Plugins the seed brings to their pinned versions on the share. */
@@ -59,17 +65,18 @@ export function buildOpenClawConfig(inputs: OpenClawContainerInputs, appOrigin: 
     channels.msteams = { enabled: true, webhook: { port: OPENCLAW_PORTS.teams, path: TEAMS_WEBHOOK_PATH } };
   }
   if (inputs.channels.telegram) {
-    channels.telegram = inputs.channels.telegram.mode === "webhook"
-      ? {
-          enabled: true,
-          webhookUrl: `${appOrigin}${TELEGRAM_WEBHOOK_PATH}`,
-          // Required in webhook mode (CVE-2026-25474): read from the environment, never written here.
-          webhookSecret: { source: "env", provider: "default", id: "TELEGRAM_WEBHOOK_SECRET" },
-          webhookPath: TELEGRAM_WEBHOOK_PATH,
-          webhookHost: "127.0.0.1",
-          webhookPort: OPENCLAW_PORTS.telegramWebhook,
-        }
-      : { enabled: true };
+    channels.telegram =
+      inputs.channels.telegram.mode === "webhook"
+        ? {
+            enabled: true,
+            webhookUrl: `${appOrigin}${TELEGRAM_WEBHOOK_PATH}`,
+            // Required in webhook mode (CVE-2026-25474): read from the environment, never written here.
+            webhookSecret: { source: "env", provider: "default", id: "TELEGRAM_WEBHOOK_SECRET" },
+            webhookPath: TELEGRAM_WEBHOOK_PATH,
+            webhookHost: "127.0.0.1",
+            webhookPort: OPENCLAW_PORTS.telegramWebhook,
+          }
+        : { enabled: true };
   }
   const config: Record<string, unknown> = {
     gateway: {
@@ -91,7 +98,8 @@ export function buildOpenClawConfig(inputs: OpenClawContainerInputs, appOrigin: 
   if (inputs.foundry) {
     // The bundled microsoft-foundry provider: key from AZURE_OPENAI_API_KEY, model ref by deployment.
     config.models = { providers: { "microsoft-foundry": { baseUrl: inputs.foundry.endpoint } } };
-    if (inputs.foundry.deployment) config.agents = { defaults: { model: { primary: `microsoft-foundry/${inputs.foundry.deployment}` } } };
+    if (inputs.foundry.deployment)
+      config.agents = { defaults: { model: { primary: `microsoft-foundry/${inputs.foundry.deployment}` } } };
   }
   return config;
 }
@@ -135,17 +143,28 @@ export function buildOpenClawContainerSpec(inputs: OpenClawContainerInputs) {
     secretEnv("OPENCLAW_GATEWAY_TOKEN", names.gatewayToken),
     env("APPLICATIONINSIGHTS_CONNECTION_STRING", inputs.appInsightsConnectionString),
     ...(inputs.teams && names.teamsAppPassword
-      ? [env("MSTEAMS_APP_ID", inputs.teams.appId), env("MSTEAMS_TENANT_ID", inputs.teams.tenantId), secretEnv("MSTEAMS_APP_PASSWORD", names.teamsAppPassword)]
+      ? [
+          env("MSTEAMS_APP_ID", inputs.teams.appId),
+          env("MSTEAMS_TENANT_ID", inputs.teams.tenantId),
+          secretEnv("MSTEAMS_APP_PASSWORD", names.teamsAppPassword),
+        ]
       : []),
-    ...(inputs.channels.telegram && names.telegramBotToken ? [secretEnv("TELEGRAM_BOT_TOKEN", names.telegramBotToken)] : []),
-    ...(inputs.channels.telegram?.mode === "webhook" && names.telegramWebhookSecret ? [secretEnv("TELEGRAM_WEBHOOK_SECRET", names.telegramWebhookSecret)] : []),
+    ...(inputs.channels.telegram && names.telegramBotToken
+      ? [secretEnv("TELEGRAM_BOT_TOKEN", names.telegramBotToken)]
+      : []),
+    ...(inputs.channels.telegram?.mode === "webhook" && names.telegramWebhookSecret
+      ? [secretEnv("TELEGRAM_WEBHOOK_SECRET", names.telegramWebhookSecret)]
+      : []),
     ...(inputs.foundry && names.foundryApiKey ? [secretEnv("AZURE_OPENAI_API_KEY", names.foundryApiKey)] : []),
   ];
   const nginxConfig = renderNginxConfig({
     listenPort: OPENCLAW_PORTS.nginx,
     gatewayPort: OPENCLAW_PORTS.gateway,
     teamsPort: inputs.channels.teams ? OPENCLAW_PORTS.teams : undefined,
-    telegram: inputs.channels.telegram?.mode === "webhook" ? { path: TELEGRAM_WEBHOOK_PATH, port: OPENCLAW_PORTS.telegramWebhook } : undefined,
+    telegram:
+      inputs.channels.telegram?.mode === "webhook"
+        ? { path: TELEGRAM_WEBHOOK_PATH, port: OPENCLAW_PORTS.telegramWebhook }
+        : undefined,
   });
   const mount = [{ volumeName: inputs.volumeName, mountPath: OPENCLAW_STATE_MOUNT }];
   return {
@@ -179,19 +198,44 @@ export function buildOpenClawContainerSpec(inputs: OpenClawContainerInputs) {
           // Start-up takes a while (state migrations under an SQLite lease, plugin convergence):
           // up to 10 + 60 x 5 s before liveness applies. Container Apps takes failureThreshold
           // 1-240 for startup probes (1-30 liveness, 1-48 readiness; the schema's "1-10" is stale).
-          { type: "Startup", httpGet: { path: "/healthz", port: OPENCLAW_PORTS.gateway }, initialDelaySeconds: 10, periodSeconds: 5, failureThreshold: 60, timeoutSeconds: 3 },
-          { type: "Liveness", httpGet: { path: "/healthz", port: OPENCLAW_PORTS.gateway }, periodSeconds: 30, failureThreshold: 3, timeoutSeconds: 5 },
-          { type: "Readiness", httpGet: { path: "/readyz", port: OPENCLAW_PORTS.gateway }, periodSeconds: 10, failureThreshold: 6, timeoutSeconds: 5 },
+          {
+            type: "Startup",
+            httpGet: { path: "/healthz", port: OPENCLAW_PORTS.gateway },
+            initialDelaySeconds: 10,
+            periodSeconds: 5,
+            failureThreshold: 60,
+            timeoutSeconds: 3,
+          },
+          {
+            type: "Liveness",
+            httpGet: { path: "/healthz", port: OPENCLAW_PORTS.gateway },
+            periodSeconds: 30,
+            failureThreshold: 3,
+            timeoutSeconds: 5,
+          },
+          {
+            type: "Readiness",
+            httpGet: { path: "/readyz", port: OPENCLAW_PORTS.gateway },
+            periodSeconds: 10,
+            failureThreshold: 6,
+            timeoutSeconds: 5,
+          },
         ],
       },
       {
         name: "nginx",
         image: inputs.nginxImage ?? NGINX_IMAGE,
         // Config travels in an environment variable: the stock image, no custom build, no secret in it.
-        command: ["/bin/sh", "-c", "printf '%s' \"$SHIRE_NGINX_CONF\" > /tmp/nginx.conf && exec nginx -c /tmp/nginx.conf -g 'daemon off;'"],
+        command: [
+          "/bin/sh",
+          "-c",
+          "printf '%s' \"$SHIRE_NGINX_CONF\" > /tmp/nginx.conf && exec nginx -c /tmp/nginx.conf -g 'daemon off;'",
+        ],
         env: [env("SHIRE_NGINX_CONF", nginxConfig)],
         resources: sidecar,
-        probes: [{ type: "Liveness", tcpSocket: { port: OPENCLAW_PORTS.nginx }, periodSeconds: 30, failureThreshold: 3 }],
+        probes: [
+          { type: "Liveness", tcpSocket: { port: OPENCLAW_PORTS.nginx }, periodSeconds: 30, failureThreshold: 3 },
+        ],
       },
     ],
     ingress: { external: true, targetPort: OPENCLAW_PORTS.nginx, transport: "auto" as const, allowInsecure: false },

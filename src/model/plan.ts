@@ -39,7 +39,8 @@ export interface SlugPlan {
   nodes: PlanNode[];
 }
 
-const ref = (fromNode: string, output: string, format?: string): NodeReference => (format ? { fromNode, output, format } : { fromNode, output });
+const ref = (fromNode: string, output: string, format?: string): NodeReference =>
+  format ? { fromNode, output, format } : { fromNode, output };
 
 export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
   const names = deriveNames(spec.slug, { subscriptionId: context.subscriptionId });
@@ -58,26 +59,76 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
   const nodes: PlanNode[] = [];
   const add = (node: PlanNode) => nodes.push(node);
 
-  add({ id: "resourceGroup", kind: "resourceGroup", title: `Resource group ${rg}`, dependsOn: [], desired: { name: rg, location, tags } });
-  add({ id: "logAnalytics", kind: "logAnalytics", title: `Log Analytics ${names.logAnalytics}`, dependsOn: ["resourceGroup"], desired: { resourceGroup: rg, name: names.logAnalytics, location, tags, sku: "PerGB2018", retentionInDays: 30 } });
+  add({
+    id: "resourceGroup",
+    kind: "resourceGroup",
+    title: `Resource group ${rg}`,
+    dependsOn: [],
+    desired: { name: rg, location, tags },
+  });
+  add({
+    id: "logAnalytics",
+    kind: "logAnalytics",
+    title: `Log Analytics ${names.logAnalytics}`,
+    dependsOn: ["resourceGroup"],
+    desired: { resourceGroup: rg, name: names.logAnalytics, location, tags, sku: "PerGB2018", retentionInDays: 30 },
+  });
   add({
     id: "appInsights",
     kind: "appInsights",
     title: `Application Insights ${names.appInsights}`,
     dependsOn: ["logAnalytics"],
-    desired: { resourceId: id("Microsoft.Insights", "components", names.appInsights), location, tags, workspaceResourceId: ref("logAnalytics", "resourceId") },
+    desired: {
+      resourceId: id("Microsoft.Insights", "components", names.appInsights),
+      location,
+      tags,
+      workspaceResourceId: ref("logAnalytics", "resourceId"),
+    },
   });
-  add({ id: "identity", kind: "identity", title: `Managed identity ${names.identity}`, dependsOn: ["resourceGroup"], desired: { resourceGroup: rg, name: names.identity, location, tags } });
+  add({
+    id: "identity",
+    kind: "identity",
+    title: `Managed identity ${names.identity}`,
+    dependsOn: ["resourceGroup"],
+    desired: { resourceGroup: rg, name: names.identity, location, tags },
+  });
   add({
     id: "keyVault",
     kind: "keyVault",
     title: `Key Vault ${names.keyVault}`,
     dependsOn: ["resourceGroup"],
-    desired: { resourceGroup: rg, name: names.keyVault, location, tags, tenantId: context.tenantId, softDeleteRetentionInDays: 90 },
+    desired: {
+      resourceGroup: rg,
+      name: names.keyVault,
+      location,
+      tags,
+      tenantId: context.tenantId,
+      softDeleteRetentionInDays: 90,
+    },
   });
-  const roleAssignment = (nodeId: string, title: string, dependsOn: string[], scope: string, role: string, principalId: string | NodeReference) =>
-    add({ id: nodeId, kind: "roleAssignment", title, dependsOn, desired: { scope, roleDefinitionGuid: role, principalId, principalType: "ServicePrincipal" } });
-  roleAssignment("vaultAccess:broker", "Broker writes secrets (Key Vault Secrets Officer)", ["keyVault"], vaultId, ROLE_IDS.keyVaultSecretsOfficer, context.brokerPrincipalId);
+  const roleAssignment = (
+    nodeId: string,
+    title: string,
+    dependsOn: string[],
+    scope: string,
+    role: string,
+    principalId: string | NodeReference,
+  ) =>
+    add({
+      id: nodeId,
+      kind: "roleAssignment",
+      title,
+      dependsOn,
+      desired: { scope, roleDefinitionGuid: role, principalId, principalType: "ServicePrincipal" },
+    });
+  roleAssignment(
+    "vaultAccess:broker",
+    "Broker writes secrets (Key Vault Secrets Officer)",
+    ["keyVault"],
+    vaultId,
+    ROLE_IDS.keyVaultSecretsOfficer,
+    context.brokerPrincipalId,
+  );
   // Operators (shire-admins) write the tokens Shire cannot make (Telegram, a Foundry key) into the
   // vault: in RBAC mode not even a subscription Owner can without a data-plane role.
   add({
@@ -85,27 +136,73 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
     kind: "roleAssignment",
     title: "Operators write channel tokens (Key Vault Secrets Officer for shire-admins)",
     dependsOn: ["keyVault", "group:admins"],
-    desired: { scope: vaultId, roleDefinitionGuid: ROLE_IDS.keyVaultSecretsOfficer, principalId: ref("group:admins", "groupId"), principalType: "Group" },
+    desired: {
+      scope: vaultId,
+      roleDefinitionGuid: ROLE_IDS.keyVaultSecretsOfficer,
+      principalId: ref("group:admins", "groupId"),
+      principalType: "Group",
+    },
   });
-  roleAssignment("vaultAccess:gateway", "Gateway reads secrets (Key Vault Secrets User)", ["keyVault", "identity"], vaultId, ROLE_IDS.keyVaultSecretsUser, ref("identity", "principalId"));
+  roleAssignment(
+    "vaultAccess:gateway",
+    "Gateway reads secrets (Key Vault Secrets User)",
+    ["keyVault", "identity"],
+    vaultId,
+    ROLE_IDS.keyVaultSecretsUser,
+    ref("identity", "principalId"),
+  );
   if (context.sharedRegistry) {
-    roleAssignment("registryAccess:gateway", "Gateway pulls the image (AcrPull)", ["identity"], context.sharedRegistry.resourceId, ROLE_IDS.acrPull, ref("identity", "principalId"));
+    roleAssignment(
+      "registryAccess:gateway",
+      "Gateway pulls the image (AcrPull)",
+      ["identity"],
+      context.sharedRegistry.resourceId,
+      ROLE_IDS.acrPull,
+      ref("identity", "principalId"),
+    );
   }
-  add({ id: "storageAccount", kind: "storageAccount", title: `Storage account ${names.storageAccount}`, dependsOn: ["resourceGroup"], desired: { resourceGroup: rg, name: names.storageAccount, location, tags, sku: "Standard_LRS" } });
-  add({ id: "fileShare", kind: "fileShare", title: `File share ${names.fileShare}`, dependsOn: ["storageAccount"], desired: { resourceGroup: rg, accountName: names.storageAccount, shareName: names.fileShare, quotaGiB: 100 } });
+  add({
+    id: "storageAccount",
+    kind: "storageAccount",
+    title: `Storage account ${names.storageAccount}`,
+    dependsOn: ["resourceGroup"],
+    desired: { resourceGroup: rg, name: names.storageAccount, location, tags, sku: "Standard_LRS" },
+  });
+  add({
+    id: "fileShare",
+    kind: "fileShare",
+    title: `File share ${names.fileShare}`,
+    dependsOn: ["storageAccount"],
+    desired: { resourceGroup: rg, accountName: names.storageAccount, shareName: names.fileShare, quotaGiB: 100 },
+  });
   add({
     id: "managedEnvironment",
     kind: "managedEnvironment",
     title: `Container Apps environment ${names.managedEnvironment}`,
     dependsOn: ["logAnalytics"],
-    desired: { resourceGroup: rg, name: names.managedEnvironment, location, tags, workspaceResourceGroup: rg, workspaceName: names.logAnalytics, workspaceCustomerId: ref("logAnalytics", "customerId") },
+    desired: {
+      resourceGroup: rg,
+      name: names.managedEnvironment,
+      location,
+      tags,
+      workspaceResourceGroup: rg,
+      workspaceName: names.logAnalytics,
+      workspaceCustomerId: ref("logAnalytics", "customerId"),
+    },
   });
   add({
     id: "environmentStorage",
     kind: "environmentStorage",
     title: `Environment storage ${names.environmentStorage}`,
     dependsOn: ["managedEnvironment", "fileShare"],
-    desired: { resourceGroup: rg, environmentName: names.managedEnvironment, name: names.environmentStorage, storageAccountName: names.storageAccount, shareName: names.fileShare, accessMode: "ReadWrite" },
+    desired: {
+      resourceGroup: rg,
+      environmentName: names.managedEnvironment,
+      name: names.environmentStorage,
+      storageAccountName: names.storageAccount,
+      shareName: names.fileShare,
+      accessMode: "ReadWrite",
+    },
   });
 
   // Entra: the app registration (sign-in at the edge; also the Teams bot's app), groups, assignments.
@@ -119,7 +216,9 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
       displayName: names.entraApp,
       uniqueName: names.entraAppUniqueName,
       ownershipTag,
-      redirectUris: [ref("managedEnvironment", "defaultDomain", `https://${names.containerApp}.\${value}/.auth/login/aad/callback`)],
+      redirectUris: [
+        ref("managedEnvironment", "defaultDomain", `https://${names.containerApp}.\${value}/.auth/login/aad/callback`),
+      ],
       assignmentRequired: true,
       idTokenIssuance: true,
     },
@@ -129,14 +228,24 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
     kind: "entraGroup",
     title: `Entra group ${names.adminsGroup}`,
     dependsOn: [],
-    desired: { displayName: names.adminsGroup, uniqueName: names.adminsGroupUniqueName, mailNickname: names.adminsGroup, description: "Shire operators: allowed into every slug." },
+    desired: {
+      displayName: names.adminsGroup,
+      uniqueName: names.adminsGroupUniqueName,
+      mailNickname: names.adminsGroup,
+      description: "Shire operators: allowed into every slug.",
+    },
   });
   add({
     id: "group:slug",
     kind: "entraGroup",
     title: `Entra group ${names.slugGroup}`,
     dependsOn: [],
-    desired: { displayName: names.slugGroup, uniqueName: names.slugGroupUniqueName, mailNickname: names.slugGroupUniqueName, description: `Users of the ${spec.slug} OpenClaw environment.` },
+    desired: {
+      displayName: names.slugGroup,
+      uniqueName: names.slugGroupUniqueName,
+      mailNickname: names.slugGroupUniqueName,
+      description: `Users of the ${spec.slug} OpenClaw environment.`,
+    },
   });
   for (const group of ["admins", "slug"]) {
     add({
@@ -144,11 +253,20 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
       kind: "groupAssignment",
       title: `Assign ${group === "admins" ? names.adminsGroup : names.slugGroup} to the app`,
       dependsOn: ["entraApp", `group:${group}`],
-      desired: { servicePrincipalId: ref("entraApp", "servicePrincipalId"), principalId: ref(`group:${group}`, "groupId") },
+      desired: {
+        servicePrincipalId: ref("entraApp", "servicePrincipalId"),
+        principalId: ref(`group:${group}`, "groupId"),
+      },
     });
   }
   for (const identity of spec.allowedIdentities) {
-    add({ id: `assignment:identity:${identity}`, kind: "groupAssignment", title: `Assign identity ${identity} to the app`, dependsOn: ["entraApp"], desired: { servicePrincipalId: ref("entraApp", "servicePrincipalId"), principalId: identity, external: true } });
+    add({
+      id: `assignment:identity:${identity}`,
+      kind: "groupAssignment",
+      title: `Assign identity ${identity} to the app`,
+      dependsOn: ["entraApp"],
+      desired: { servicePrincipalId: ref("entraApp", "servicePrincipalId"), principalId: identity, external: true },
+    });
   }
   if (teams) {
     // The bot's own app: Bot Framework gets tokens for it, which an assignment requirement would refuse.
@@ -157,30 +275,123 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
       kind: "entraApp",
       title: `Entra app ${names.botApp} (Teams bot)`,
       dependsOn: [],
-      desired: { displayName: names.botApp, uniqueName: names.botAppUniqueName, ownershipTag, redirectUris: [], assignmentRequired: false, idTokenIssuance: false },
+      desired: {
+        displayName: names.botApp,
+        uniqueName: names.botAppUniqueName,
+        ownershipTag,
+        redirectUris: [],
+        assignmentRequired: false,
+        idTokenIssuance: false,
+      },
     });
   }
 
   // Secrets, written by the broker straight into the vault.
-  const secret = (nodeId: string, title: string, dependsOn: string[], secretName: string, source: Record<string, unknown>) =>
-    add({ id: nodeId, kind: "secret", title, dependsOn: ["vaultAccess:broker", ...dependsOn], desired: { vaultName: names.keyVault, secretName, source, tags: { "managed-by": "shire" } } });
+  const secret = (
+    nodeId: string,
+    title: string,
+    dependsOn: string[],
+    secretName: string,
+    source: Record<string, unknown>,
+  ) =>
+    add({
+      id: nodeId,
+      kind: "secret",
+      title,
+      dependsOn: ["vaultAccess:broker", ...dependsOn],
+      desired: { vaultName: names.keyVault, secretName, source, tags: { "managed-by": "shire" } },
+    });
   secret("secret:gatewayToken", "Gateway token", [], SECRET_NAMES.gatewayToken, { type: "random", bytes: 32 });
-  secret("secret:entraClientSecret", "Entra client secret (sign-in)", ["entraApp"], SECRET_NAMES.entraClientSecret, { type: "entraClientSecret", applicationObjectId: ref("entraApp", "applicationObjectId"), displayName: "shire", validityDays: 180 });
-  if (teams) secret("secret:teamsAppPassword", "Teams bot app password", ["botApp"], SECRET_NAMES.teamsAppPassword, { type: "entraClientSecret", applicationObjectId: ref("botApp", "applicationObjectId"), displayName: "shire", validityDays: 180 });
-  secret("secret:storageKey", "Storage account key copy", ["storageAccount"], SECRET_NAMES.storageAccountKey, { type: "storageAccountKey", resourceGroup: rg, accountName: names.storageAccount, keyName: "key1" });
-  if (spec.foundry?.accountResourceId) secret("secret:foundryKey", "AI Foundry key", [], SECRET_NAMES.foundryApiKey, { type: "cognitiveServicesKey", accountResourceId: spec.foundry.accountResourceId });
-  else if (spec.foundry) secret("secret:foundryKey", "AI Foundry key (supplied by the operator)", [], SECRET_NAMES.foundryApiKey, { type: "external" });
-  if (telegram) secret("secret:telegramBotToken", "Telegram bot token (supplied by the operator)", [], SECRET_NAMES.telegramBotToken, { type: "external" });
-  if (telegram?.mode === "webhook") secret("secret:telegramWebhookSecret", "Telegram webhook secret", [], SECRET_NAMES.telegramWebhookSecret, { type: "random", bytes: 32 });
+  secret("secret:entraClientSecret", "Entra client secret (sign-in)", ["entraApp"], SECRET_NAMES.entraClientSecret, {
+    type: "entraClientSecret",
+    applicationObjectId: ref("entraApp", "applicationObjectId"),
+    displayName: "shire",
+    validityDays: 180,
+  });
+  if (teams)
+    secret("secret:teamsAppPassword", "Teams bot app password", ["botApp"], SECRET_NAMES.teamsAppPassword, {
+      type: "entraClientSecret",
+      applicationObjectId: ref("botApp", "applicationObjectId"),
+      displayName: "shire",
+      validityDays: 180,
+    });
+  secret("secret:storageKey", "Storage account key copy", ["storageAccount"], SECRET_NAMES.storageAccountKey, {
+    type: "storageAccountKey",
+    resourceGroup: rg,
+    accountName: names.storageAccount,
+    keyName: "key1",
+  });
+  if (spec.foundry?.accountResourceId)
+    secret("secret:foundryKey", "AI Foundry key", [], SECRET_NAMES.foundryApiKey, {
+      type: "cognitiveServicesKey",
+      accountResourceId: spec.foundry.accountResourceId,
+    });
+  else if (spec.foundry)
+    secret("secret:foundryKey", "AI Foundry key (supplied by the operator)", [], SECRET_NAMES.foundryApiKey, {
+      type: "external",
+    });
+  if (telegram)
+    secret(
+      "secret:telegramBotToken",
+      "Telegram bot token (supplied by the operator)",
+      [],
+      SECRET_NAMES.telegramBotToken,
+      { type: "external" },
+    );
+  if (telegram?.mode === "webhook")
+    secret("secret:telegramWebhookSecret", "Telegram webhook secret", [], SECRET_NAMES.telegramWebhookSecret, {
+      type: "random",
+      bytes: 32,
+    });
 
   // The Container App: secrets are Key Vault references through the gateway identity.
   const appSecrets = [
-    { name: SECRET_NAMES.gatewayToken, keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.gatewayToken}`, identity: identityId },
-    { name: SECRET_NAMES.entraClientSecret, keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.entraClientSecret}`, identity: identityId },
-    ...(teams ? [{ name: SECRET_NAMES.teamsAppPassword, keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.teamsAppPassword}`, identity: identityId }] : []),
-    ...(telegram ? [{ name: SECRET_NAMES.telegramBotToken, keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.telegramBotToken}`, identity: identityId }] : []),
-    ...(telegram?.mode === "webhook" ? [{ name: SECRET_NAMES.telegramWebhookSecret, keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.telegramWebhookSecret}`, identity: identityId }] : []),
-    ...(spec.foundry ? [{ name: SECRET_NAMES.foundryApiKey, keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.foundryApiKey}`, identity: identityId }] : []),
+    {
+      name: SECRET_NAMES.gatewayToken,
+      keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.gatewayToken}`,
+      identity: identityId,
+    },
+    {
+      name: SECRET_NAMES.entraClientSecret,
+      keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.entraClientSecret}`,
+      identity: identityId,
+    },
+    ...(teams
+      ? [
+          {
+            name: SECRET_NAMES.teamsAppPassword,
+            keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.teamsAppPassword}`,
+            identity: identityId,
+          },
+        ]
+      : []),
+    ...(telegram
+      ? [
+          {
+            name: SECRET_NAMES.telegramBotToken,
+            keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.telegramBotToken}`,
+            identity: identityId,
+          },
+        ]
+      : []),
+    ...(telegram?.mode === "webhook"
+      ? [
+          {
+            name: SECRET_NAMES.telegramWebhookSecret,
+            keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.telegramWebhookSecret}`,
+            identity: identityId,
+          },
+        ]
+      : []),
+    ...(spec.foundry
+      ? [
+          {
+            name: SECRET_NAMES.foundryApiKey,
+            keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.foundryApiKey}`,
+            identity: identityId,
+          },
+        ]
+      : []),
   ];
   const containerSpec = buildOpenClawContainerSpec({
     image: spec.image,
@@ -201,12 +412,23 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
     plugins: pluginsFor(spec),
     ...(context.nginxImage ? { nginxImage: context.nginxImage } : {}),
   });
-  const secretNodes = nodes.filter((node) => node.kind === "secret" && node.id !== "secret:storageKey").map((node) => node.id);
+  const secretNodes = nodes
+    .filter((node) => node.kind === "secret" && node.id !== "secret:storageKey")
+    .map((node) => node.id);
   add({
     id: "containerApp",
     kind: "containerApp",
     title: `Container App ${names.containerApp}`,
-    dependsOn: ["environmentStorage", "vaultAccess:gateway", "appInsights", "identity", "entraApp", ...(teams ? ["botApp"] : []), ...secretNodes, ...(context.sharedRegistry ? ["registryAccess:gateway"] : [])],
+    dependsOn: [
+      "environmentStorage",
+      "vaultAccess:gateway",
+      "appInsights",
+      "identity",
+      "entraApp",
+      ...(teams ? ["botApp"] : []),
+      ...secretNodes,
+      ...(context.sharedRegistry ? ["registryAccess:gateway"] : []),
+    ],
     desired: {
       resourceGroup: rg,
       name: names.containerApp,
@@ -218,19 +440,31 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
         activeRevisionsMode: "Single",
         ingress: containerSpec.ingress,
         secrets: appSecrets,
-        registries: context.sharedRegistry ? [{ server: context.sharedRegistry.loginServer, identity: identityId }] : [],
+        registries: context.sharedRegistry
+          ? [{ server: context.sharedRegistry.loginServer, identity: identityId }]
+          : [],
       },
       template: {
         initContainers: containerSpec.initContainers,
         containers: containerSpec.containers,
         scale: { minReplicas: 1, maxReplicas: 1 },
-        volumes: [{ name: STATE_VOLUME_NAME, storageType: "AzureFile", storageName: names.environmentStorage, mountOptions: STATE_MOUNT_OPTIONS }],
+        volumes: [
+          {
+            name: STATE_VOLUME_NAME,
+            storageType: "AzureFile",
+            storageName: names.environmentStorage,
+            mountOptions: STATE_MOUNT_OPTIONS,
+          },
+        ],
       },
     },
   });
 
   // Entra sign-in at the edge; exactly the webhook paths stay open.
-  const excludedPaths = [...(teams ? [TEAMS_WEBHOOK_PATH] : []), ...(telegram?.mode === "webhook" ? ["/telegram-webhook"] : [])];
+  const excludedPaths = [
+    ...(teams ? [TEAMS_WEBHOOK_PATH] : []),
+    ...(telegram?.mode === "webhook" ? ["/telegram-webhook"] : []),
+  ];
   add({
     id: "authConfig",
     kind: "authConfig",
@@ -241,11 +475,19 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
       containerAppName: names.containerApp,
       config: {
         platform: { enabled: true },
-        globalValidation: { unauthenticatedClientAction: "RedirectToLoginPage", redirectToProvider: "azureactivedirectory", excludedPaths },
+        globalValidation: {
+          unauthenticatedClientAction: "RedirectToLoginPage",
+          redirectToProvider: "azureactivedirectory",
+          excludedPaths,
+        },
         identityProviders: {
           azureActiveDirectory: {
             enabled: true,
-            registration: { clientId: ref("entraApp", "appId"), clientSecretSettingName: SECRET_NAMES.entraClientSecret, openIdIssuer: `${(context.authorityHost ?? "https://login.microsoftonline.com").replace(/\/$/, "")}/${context.tenantId}/v2.0` },
+            registration: {
+              clientId: ref("entraApp", "appId"),
+              clientSecretSettingName: SECRET_NAMES.entraClientSecret,
+              openIdIssuer: `${(context.authorityHost ?? "https://login.microsoftonline.com").replace(/\/$/, "")}/${context.tenantId}/v2.0`,
+            },
             validation: { allowedAudiences: [ref("entraApp", "appId", "api://${value}")] },
           },
         },
@@ -255,14 +497,41 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
   });
 
   if (teams) {
-    roleAssignment("blobAccess:broker", "Broker publishes the tab page (Storage Blob Data Contributor)", ["storageAccount"], storageId, ROLE_IDS.storageBlobDataContributor, context.brokerPrincipalId);
-    add({ id: "staticWebsite", kind: "staticWebsite", title: "Teams tab configuration page", dependsOn: ["blobAccess:broker", "containerApp", "storageAccount"], desired: { accountName: names.storageAccount, slug: spec.slug, appUrl: ref("containerApp", "fqdn", "https://${value}"), webEndpoint: ref("storageAccount", "webEndpoint") } });
+    roleAssignment(
+      "blobAccess:broker",
+      "Broker publishes the tab page (Storage Blob Data Contributor)",
+      ["storageAccount"],
+      storageId,
+      ROLE_IDS.storageBlobDataContributor,
+      context.brokerPrincipalId,
+    );
+    add({
+      id: "staticWebsite",
+      kind: "staticWebsite",
+      title: "Teams tab configuration page",
+      dependsOn: ["blobAccess:broker", "containerApp", "storageAccount"],
+      desired: {
+        accountName: names.storageAccount,
+        slug: spec.slug,
+        appUrl: ref("containerApp", "fqdn", "https://${value}"),
+        webEndpoint: ref("storageAccount", "webEndpoint"),
+      },
+    });
     add({
       id: "botService",
       kind: "botService",
       title: `Azure Bot ${names.bot} (Teams)`,
       dependsOn: ["containerApp", "botApp"],
-      desired: { resourceGroup: rg, name: names.bot, displayName: `OpenClaw (${spec.slug})`, tags, messagingEndpoint: ref("containerApp", "fqdn", `https://\${value}${TEAMS_WEBHOOK_PATH}`), msaAppId: ref("botApp", "appId"), tenantId: context.tenantId, sku: "F0" },
+      desired: {
+        resourceGroup: rg,
+        name: names.bot,
+        displayName: `OpenClaw (${spec.slug})`,
+        tags,
+        messagingEndpoint: ref("containerApp", "fqdn", `https://\${value}${TEAMS_WEBHOOK_PATH}`),
+        msaAppId: ref("botApp", "appId"),
+        tenantId: context.tenantId,
+        sku: "F0",
+      },
     });
   }
 
@@ -274,7 +543,9 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
 export function assertValidGraph(nodes: PlanNode[]): void {
   const byId = new Map(nodes.map((node) => [node.id, node]));
   if (byId.size !== nodes.length) throw new Error("Plan has duplicate node ids.");
-  for (const node of nodes) for (const dependency of node.dependsOn) if (!byId.has(dependency)) throw new Error(`Node '${node.id}' depends on unknown node '${dependency}'.`);
+  for (const node of nodes)
+    for (const dependency of node.dependsOn)
+      if (!byId.has(dependency)) throw new Error(`Node '${node.id}' depends on unknown node '${dependency}'.`);
   topologicalOrder(nodes);
 }
 
@@ -285,7 +556,8 @@ export function topologicalOrder(nodes: PlanNode[]): PlanNode[] {
   const order: PlanNode[] = [];
   const visit = (node: PlanNode, trail: string[]) => {
     if (state.get(node.id) === "done") return;
-    if (state.get(node.id) === "visiting") throw new Error(`Plan has a dependency cycle: ${[...trail, node.id].join(" -> ")}`);
+    if (state.get(node.id) === "visiting")
+      throw new Error(`Plan has a dependency cycle: ${[...trail, node.id].join(" -> ")}`);
     state.set(node.id, "visiting");
     for (const dependency of node.dependsOn) visit(byId.get(dependency)!, [...trail, node.id]);
     state.set(node.id, "done");

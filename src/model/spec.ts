@@ -18,8 +18,14 @@ export const DEFAULT_RESOURCES = { cpu: 1, memory: "2Gi" } as const;
  * (infra/openclaw/Dockerfile) bakes the tarballs in, so the seed installs them without npm.
  */
 export const CHANNEL_PLUGINS = {
-  msteams: { package: "@openclaw/msteams", versions: { "2026.9.6": "2026.9.5", "2026.9.5": "2026.9.5", "2026.9.4": "2026.9.4" } as Record<string, string> },
-  whatsapp: { package: "@openclaw/whatsapp", versions: { "2026.9.6": "2026.9.6", "2026.9.5": "2026.9.5", "2026.9.4": "2026.9.4" } as Record<string, string> },
+  msteams: {
+    package: "@openclaw/msteams",
+    versions: { "2026.9.6": "2026.9.5", "2026.9.5": "2026.9.5", "2026.9.4": "2026.9.4" } as Record<string, string>,
+  },
+  whatsapp: {
+    package: "@openclaw/whatsapp",
+    versions: { "2026.9.6": "2026.9.6", "2026.9.5": "2026.9.5", "2026.9.4": "2026.9.4" } as Record<string, string>,
+  },
 } as const;
 
 /** A plugin the seed brings to its pinned version: OpenClaw's plugin id and the npm spec. */

@@ -5,4 +5,6 @@ import { RECORD_OPERATION_RESULT, recordOperationResult, type OperationResultInp
 
 export { RECORD_OPERATION_RESULT, recordOperationResult, type OperationResultInput } from "./result";
 
-df.app.activity(RECORD_OPERATION_RESULT, { handler: (input: OperationResultInput) => recordOperationResult(OperationStore.fromEnv(), input) });
+df.app.activity(RECORD_OPERATION_RESULT, {
+  handler: (input: OperationResultInput) => recordOperationResult(OperationStore.fromEnv(), input),
+});

@@ -79,16 +79,23 @@ function storageContext(env: NodeJS.ProcessEnv): AzureContext {
   try {
     context = azureContextFromEnv(env);
   } catch (error) {
-    throw new BrokerError("NotConfigured", `AzureWebJobsStorage__accountName is set, but ${(error as Error).message}`, { statusCode: 503 });
+    throw new BrokerError("NotConfigured", `AzureWebJobsStorage__accountName is set, but ${(error as Error).message}`, {
+      statusCode: 503,
+    });
   }
   const clientId = env.AzureWebJobsStorage__clientId;
   // The sandbox has one broker identity; on Azure a named user-assigned identity signs the requests.
-  return clientId && context.endpoints.name !== "Sandbox" ? { ...context, credential: new ManagedIdentityCredential({ clientId }) } : context;
+  return clientId && context.endpoints.name !== "Sandbox"
+    ? { ...context, credential: new ManagedIdentityCredential({ clientId }) }
+    : context;
 }
 
 /** Operation ids carry their slug (`<slug>.<yyyymmddThhmmssZ>.<random hex>`), so a record is found from its id. */
 export function newOperationId(slug: string, now: Date, random: string): string {
-  return `${slug}.${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}.${random}`;
+  return `${slug}.${now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")}.${random}`;
 }
 
 const OPERATION_ID = /^([a-z][a-z0-9-]*)\.\d{8}T\d{6}Z\.[0-9a-f]+$/;
@@ -117,9 +124,14 @@ export class OperationStore {
   static fromEnv(env: NodeJS.ProcessEnv = process.env): OperationStore {
     const connection = env.AzureWebJobsStorage;
     const accountName = env.AzureWebJobsStorage__accountName;
-    const key = connection ?? (accountName ? `identity:${accountName}:${env.AzureWebJobsStorage__clientId ?? ""}` : undefined);
+    const key =
+      connection ?? (accountName ? `identity:${accountName}:${env.AzureWebJobsStorage__clientId ?? ""}` : undefined);
     if (!key) {
-      throw new BrokerError("NotConfigured", "Neither AzureWebJobsStorage (a connection string) nor AzureWebJobsStorage__accountName (identity-based) is set: operation records have nowhere to live.", { statusCode: 503 });
+      throw new BrokerError(
+        "NotConfigured",
+        "Neither AzureWebJobsStorage (a connection string) nor AzureWebJobsStorage__accountName (identity-based) is set: operation records have nowhere to live.",
+        { statusCode: 503 },
+      );
     }
     let store = stores.get(key);
     if (!store) {
@@ -151,11 +163,18 @@ export class OperationStore {
     }
   }
 
-  private async write(name: string, value: unknown, condition: { ifMatch?: string; ifNoneMatch?: string }): Promise<boolean> {
+  private async write(
+    name: string,
+    value: unknown,
+    condition: { ifMatch?: string; ifNoneMatch?: string },
+  ): Promise<boolean> {
     await this.ready();
     const body = JSON.stringify(value);
     try {
-      await this.container.getBlockBlobClient(name).upload(body, Buffer.byteLength(body), { conditions: condition, blobHTTPHeaders: { blobContentType: "application/json" } });
+      await this.container.getBlockBlobClient(name).upload(body, Buffer.byteLength(body), {
+        conditions: condition,
+        blobHTTPHeaders: { blobContentType: "application/json" },
+      });
       return true;
     } catch (error) {
       if (error instanceof RestError && (error.statusCode === 412 || error.statusCode === 409)) return false;
@@ -190,7 +209,10 @@ export class OperationStore {
     return (await this.read<OperationRecord>(this.operationBlob(id)))?.value;
   }
 
-  updateOperation(id: string, change: (current: OperationRecord | undefined) => OperationRecord): Promise<OperationRecord> {
+  updateOperation(
+    id: string,
+    change: (current: OperationRecord | undefined) => OperationRecord,
+  ): Promise<OperationRecord> {
     return this.update(this.operationBlob(id), change);
   }
 

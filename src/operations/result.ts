@@ -32,12 +32,19 @@ const SETTLED_STATE: Record<OperationKind, { succeeded: SlugState; failed: SlugS
  * Idempotent (activities are delivered at least once): writing the same result twice leaves the
  * same records. Titles and kinds the starter stored with each step are kept.
  */
-export async function recordOperationResult(store: OperationStore, input: OperationResultInput): Promise<{ operationId: string; status: string }> {
+export async function recordOperationResult(
+  store: OperationStore,
+  input: OperationResultInput,
+): Promise<{ operationId: string; status: string }> {
   // Slug first: once the operation reads as finished, the slug record already reflects it.
   const planned = new Map(((await store.getOperation(input.operationId))?.steps ?? []).map((step) => [step.id, step]));
   // Resources the operation converged, over what the slug record knew (a failed run keeps the rest).
-  const known = new Map(((await store.getSlug(input.slug))?.resources ?? []).map((resource) => [resource.node, resource]));
-  for (const step of input.steps) if (step.status === "done" && step.resourceId) known.set(step.id, { node: step.id, kind: step.kind ?? planned.get(step.id)?.kind, id: step.resourceId });
+  const known = new Map(
+    ((await store.getSlug(input.slug))?.resources ?? []).map((resource) => [resource.node, resource]),
+  );
+  for (const step of input.steps)
+    if (step.status === "done" && step.resourceId)
+      known.set(step.id, { node: step.id, kind: step.kind ?? planned.get(step.id)?.kind, id: step.resourceId });
   await store.updateSlug(input.slug, (current) => ({
     slug: input.slug,
     state: SETTLED_STATE[input.kind][input.status],

@@ -36,7 +36,26 @@ export async function startAzurite(location: string): Promise<AzuriteHandle> {
   const entry = require.resolve("azurite/dist/src/azurite.js");
   const child: ChildProcess = spawn(
     process.execPath,
-    [entry, "--location", location, "--blobHost", "127.0.0.1", "--blobPort", String(blobPort), "--queueHost", "127.0.0.1", "--queuePort", String(queuePort), "--tableHost", "127.0.0.1", "--tablePort", String(tablePort), "--skipApiVersionCheck", "--silent", "--disableTelemetry"],
+    [
+      entry,
+      "--location",
+      location,
+      "--blobHost",
+      "127.0.0.1",
+      "--blobPort",
+      String(blobPort),
+      "--queueHost",
+      "127.0.0.1",
+      "--queuePort",
+      String(queuePort),
+      "--tableHost",
+      "127.0.0.1",
+      "--tablePort",
+      String(tablePort),
+      "--skipApiVersionCheck",
+      "--silent",
+      "--disableTelemetry",
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";

@@ -40,7 +40,9 @@ function parseArgs(argv: string[]): CliOptions {
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   if (command !== "start") {
-    console.error("usage: cli.js start [--port 7071] [--state-dir .shire] [--no-sandbox] [--sandbox-faults none|realistic|flaky|<json>] [--sandbox-log <file>]");
+    console.error(
+      "usage: cli.js start [--port 7071] [--state-dir .shire] [--no-sandbox] [--sandbox-faults none|realistic|flaky|<json>] [--sandbox-log <file>]",
+    );
     process.exit(2);
   }
   const options = parseArgs(rest);
@@ -58,7 +60,9 @@ async function main(): Promise<void> {
     process.env.SHIRE_SANDBOX_PORT = String(sandbox.port);
     process.env.SHIRE_SANDBOX_CA_FILE = sandbox.caFile;
     stopSandbox = () => sandbox.stop();
-    console.log(`Sandbox (emulated Azure) on https://management.sandbox.localhost:${sandbox.port} (CA ${sandbox.caFile})`);
+    console.log(
+      `Sandbox (emulated Azure) on https://management.sandbox.localhost:${sandbox.port} (CA ${sandbox.caFile})`,
+    );
   }
 
   // Fault injection for tests (durable engine): crash after N history events, duplicate deliveries.
@@ -67,7 +71,12 @@ async function main(): Promise<void> {
     ...(Number.isInteger(crashAfter) && crashAfter > 0 ? { crashAfterHistoryEvents: crashAfter } : {}),
     ...(process.env.SHIRE_FAULT_DUPLICATE_ACTIVITIES === "1" ? { duplicateActivityDelivery: true } : {}),
   };
-  const host = new FunctionsHost({ appRoot: process.cwd(), port: options.port, stateDir: options.stateDir, durableFaults });
+  const host = new FunctionsHost({
+    appRoot: process.cwd(),
+    port: options.port,
+    stateDir: options.stateDir,
+    durableFaults,
+  });
   await host.start();
   console.log("Functions:");
   for (const line of host.describe()) console.log(line);

@@ -5,7 +5,10 @@
  */
 import type { ConnectionResolver } from "./worker/bindings";
 
-export function storageConnectionResolver(settings: NodeJS.ProcessEnv, developmentStorage: () => string | undefined): ConnectionResolver {
+export function storageConnectionResolver(
+  settings: NodeJS.ProcessEnv,
+  developmentStorage: () => string | undefined,
+): ConnectionResolver {
   return (connectionName) => {
     const name = connectionName?.trim() || "Storage";
     const candidates = name === "AzureWebJobsStorage" ? [name] : [`AzureWebJobs${name}`, name];
@@ -20,8 +23,12 @@ export function storageConnectionResolver(settings: NodeJS.ProcessEnv, developme
       return { connectionString: value };
     }
     if (settings[`${name}__serviceUri`] || settings[`${name}__queueServiceUri`]) {
-      return { error: `Identity-based connection '${name}' is not supported by the local host; set a connection string in '${name}'.` };
+      return {
+        error: `Identity-based connection '${name}' is not supported by the local host; set a connection string in '${name}'.`,
+      };
     }
-    return { error: `Storage account connection string '${candidates[0]}' does not exist. Make sure that it is a defined App Setting.` };
+    return {
+      error: `Storage account connection string '${candidates[0]}' does not exist. Make sure that it is a defined App Setting.`,
+    };
   };
 }

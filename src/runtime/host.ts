@@ -61,7 +61,10 @@ export class FunctionsHost {
   private stopping = false;
 
   constructor(private readonly options: FunctionsHostOptions) {
-    this.log = options.log ?? ((level, message) => (level === "error" || level === "warning" ? console.error : console.log)(`[${level}] ${message}`));
+    this.log =
+      options.log ??
+      ((level, message) =>
+        (level === "error" || level === "warning" ? console.error : console.log)(`[${level}] ${message}`));
   }
 
   get url(): string {
@@ -99,9 +102,13 @@ export class FunctionsHost {
   private async startInner(markReady: () => void): Promise<void> {
     this.app = loadApp(this.options.appRoot);
     const recorder = this.app.recorder;
-    recorder.logSink = (level, category, message) => this.log(level, `${category === "user" ? "" : `(${category}) `}${message}`);
+    recorder.logSink = (level, category, message) =>
+      this.log(level, `${category === "user" ? "" : `(${category}) `}${message}`);
     const problems = unsupportedBindings(recorder.functions);
-    if (problems.length > 0) throw new Error(`The app declares bindings the local host does not implement (they would be dropped silently):\n  ${problems.join("\n  ")}`);
+    if (problems.length > 0)
+      throw new Error(
+        `The app declares bindings the local host does not implement (they would be dropped silently):\n  ${problems.join("\n  ")}`,
+      );
     const hostJson = this.app.hostJson;
     // host.json's routePrefix: "" serves routes at the root.
     this.routePrefix = (hostJson.extensions?.http?.routePrefix ?? "api").replace(/^\/+|\/+$/g, "");
@@ -142,7 +149,11 @@ export class FunctionsHost {
     });
 
     // The worker runs appStart hooks once the app is loaded, before any invocation.
-    await recorder.runHooks("appStart", { hookData: recorder.appHookData, appHookData: recorder.appHookData, functionAppDirectory: this.app.appRoot });
+    await recorder.runHooks("appStart", {
+      hookData: recorder.appHookData,
+      appHookData: recorder.appHookData,
+      functionAppDirectory: this.app.appRoot,
+    });
     await this.engine.start();
 
     let order = 0;
@@ -153,7 +164,9 @@ export class FunctionsHost {
           this.httpFunctions.push({
             name,
             route: compileRoute([this.routePrefix, String(trigger.route ?? name)].filter(Boolean).join("/")),
-            methods: ((trigger.methods as string[] | undefined) ?? ["GET", "POST"]).map((method) => method.toUpperCase()),
+            methods: ((trigger.methods as string[] | undefined) ?? ["GET", "POST"]).map((method) =>
+              method.toUpperCase(),
+            ),
             order: order++,
           });
           break;
@@ -161,7 +174,10 @@ export class FunctionsHost {
           const resolved = resolveConnection(trigger.connection as string | undefined);
           if ("error" in resolved) {
             // The host indexes the other functions and keeps running; this one is in error.
-            this.log("error", `The '${name}' function is in error: Microsoft.Azure.WebJobs.Host: Error indexing method 'Functions.${name}'. ${resolved.error}`);
+            this.log(
+              "error",
+              `The '${name}' function is in error: Microsoft.Azure.WebJobs.Host: Error indexing method 'Functions.${name}'. ${resolved.error}`,
+            );
             break;
           }
           this.startQueueListener(name, trigger, resolved.connectionString);
@@ -174,7 +190,13 @@ export class FunctionsHost {
             schedule: resolveSetting(String(trigger.schedule)),
             runOnStartup: trigger.runOnStartup === true,
             statusDir: path.join(this.stateDir, "timers"),
-            invoke: (data) => invokeWithRetries(retry, (retryContext) => this.invokeNonHttp(name, data, {}, retryContext), undefined, () => this.stopping),
+            invoke: (data) =>
+              invokeWithRetries(
+                retry,
+                (retryContext) => this.invokeNonHttp(name, data, {}, retryContext),
+                undefined,
+                () => this.stopping,
+              ),
             log: this.log,
           });
           scheduler.start();
@@ -197,7 +219,10 @@ export class FunctionsHost {
     await this.engine?.stop();
     if (this.app) {
       try {
-        await this.app.recorder.runHooks("appTerminate", { hookData: this.app.recorder.appHookData, appHookData: this.app.recorder.appHookData });
+        await this.app.recorder.runHooks("appTerminate", {
+          hookData: this.app.recorder.appHookData,
+          appHookData: this.app.recorder.appHookData,
+        });
       } catch (error) {
         this.log("error", `appTerminate hook failed: ${(error as Error).message}`);
       }
@@ -221,7 +246,9 @@ export class FunctionsHost {
 
   /** Every HTTP route, queue and timer, for the start-up banner. */
   describe(): string[] {
-    const lines = this.httpFunctions.map((fn) => `  ${fn.name}: [${fn.methods.join(",")}] ${this.url}/${fn.route.template}`);
+    const lines = this.httpFunctions.map(
+      (fn) => `  ${fn.name}: [${fn.methods.join(",")}] ${this.url}/${fn.route.template}`,
+    );
     for (const [name, registration] of this.app.recorder.functions) {
       const [, trigger] = findTriggerBinding(registration.metadata.bindings);
       if (trigger.type === "queueTrigger") lines.push(`  ${name}: queueTrigger (${String(trigger.queueName)})`);
@@ -257,7 +284,12 @@ export class FunctionsHost {
     this.queueListeners.set(name, listener);
   }
 
-  private async invokeNonHttp(name: string, data: RpcTypedData, metadata: Record<string, RpcTypedData>, retryContext?: unknown): Promise<void> {
+  private async invokeNonHttp(
+    name: string,
+    data: RpcTypedData,
+    metadata: Record<string, RpcTypedData>,
+    retryContext?: unknown,
+  ): Promise<void> {
     await invokeFunction(this.app.recorder, name, data, {
       triggerMetadata: metadata,
       retryContext,
@@ -290,7 +322,9 @@ export class FunctionsHost {
       }
       const method = (req.method ?? "GET").toUpperCase();
       // A route that matches with another method is simply no route: the host answers 404 (azure-functions-host#10098).
-      const match = this.httpFunctions.map((fn) => ({ fn, params: fn.route.match(url.pathname) })).find((candidate) => candidate.params && candidate.fn.methods.includes(method));
+      const match = this.httpFunctions
+        .map((fn) => ({ fn, params: fn.route.match(url.pathname) }))
+        .find((candidate) => candidate.params && candidate.fn.methods.includes(method));
       if (!match) {
         res.writeHead(404).end();
         return;
@@ -303,7 +337,14 @@ export class FunctionsHost {
     }
   }
 
-  private async invokeHttp(fn: HttpFunction, params: Record<string, string>, req: http.IncomingMessage, url: URL, body: Buffer, res: http.ServerResponse): Promise<void> {
+  private async invokeHttp(
+    fn: HttpFunction,
+    params: Record<string, string>,
+    req: http.IncomingMessage,
+    url: URL,
+    body: Buffer,
+    res: http.ServerResponse,
+  ): Promise<void> {
     // ASP.NET's StringValues.ToString(): repeated headers and query keys arrive joined with ",".
     const headers: Record<string, string> = {};
     for (const [key, values] of Object.entries(req.headersDistinct)) if (values) headers[key] = values.join(",");
@@ -311,7 +352,14 @@ export class FunctionsHost {
     for (const key of new Set(url.searchParams.keys())) query[key] = url.searchParams.getAll(key).join(",");
     const trigger: RpcTypedData = {
       // The URL the client used, Host header included, as the host sees it.
-      http: { method: req.method ?? "GET", url: url.toString(), headers, query, params, body: body.length ? { bytes: new Uint8Array(body) } : undefined },
+      http: {
+        method: req.method ?? "GET",
+        url: url.toString(),
+        headers,
+        query,
+        params,
+        body: body.length ? { bytes: new Uint8Array(body) } : undefined,
+      },
     };
     let response;
     try {

@@ -25,7 +25,11 @@ const SECONDS: FieldSpec = { min: 0, max: 59 };
 const MINUTES: FieldSpec = { min: 0, max: 59 };
 const HOURS: FieldSpec = { min: 0, max: 23 };
 const DAYS: FieldSpec = { min: 1, max: 31 };
-const MONTHS: FieldSpec = { min: 1, max: 12, names: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"] };
+const MONTHS: FieldSpec = {
+  min: 1,
+  max: 12,
+  names: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+};
 const DAYS_OF_WEEK: FieldSpec = { min: 0, max: 6, names: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] };
 
 function parseValue(text: string, spec: FieldSpec, expression: string): number {
@@ -33,7 +37,8 @@ function parseValue(text: string, spec: FieldSpec, expression: string): number {
   if (named >= 0) return named + spec.min;
   if (!/^\d+$/.test(text)) throw new Error(`'${text}' is not a valid value in NCRONTAB expression '${expression}'.`);
   const value = Number(text);
-  if (value < spec.min || value > spec.max) throw new Error(`${value} is out of range (${spec.min}-${spec.max}) in NCRONTAB expression '${expression}'.`);
+  if (value < spec.min || value > spec.max)
+    throw new Error(`${value} is out of range (${spec.min}-${spec.max}) in NCRONTAB expression '${expression}'.`);
   return value;
 }
 
@@ -43,7 +48,8 @@ function parseField(field: string, spec: FieldSpec, expression: string): Set<num
   for (const term of field.split(",")) {
     const [range, stepText] = term.split("/");
     const step = stepText === undefined ? 1 : Number(stepText);
-    if (!Number.isInteger(step) || step < 1) throw new Error(`'${term}' has an invalid step in NCRONTAB expression '${expression}'.`);
+    if (!Number.isInteger(step) || step < 1)
+      throw new Error(`'${term}' has an invalid step in NCRONTAB expression '${expression}'.`);
     let low: number;
     let high: number;
     if (range === "*") {
@@ -74,7 +80,8 @@ class CronSchedule implements Schedule {
 
   constructor(readonly describe: string) {
     const fields = describe.trim().split(/\s+/);
-    if (fields.length !== 5 && fields.length !== 6) throw new Error(`'${describe}' is not a valid NCRONTAB expression: it has ${fields.length} fields.`);
+    if (fields.length !== 5 && fields.length !== 6)
+      throw new Error(`'${describe}' is not a valid NCRONTAB expression: it has ${fields.length} fields.`);
     const withSeconds = fields.length === 6;
     const [second, minute, hour, day, month, dayOfWeek] = withSeconds ? fields : ["0", ...fields];
     this.seconds = parseField(second, SECONDS, describe);
@@ -104,7 +111,13 @@ class CronSchedule implements Schedule {
         continue;
       }
       if (!this.minutes.has(date.getUTCMinutes())) {
-        t = Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes() + 1);
+        t = Date.UTC(
+          date.getUTCFullYear(),
+          date.getUTCMonth(),
+          date.getUTCDate(),
+          date.getUTCHours(),
+          date.getUTCMinutes() + 1,
+        );
         continue;
       }
       if (!this.seconds.has(date.getUTCSeconds())) {
@@ -125,7 +138,9 @@ function parseTimeSpan(text: string): number | undefined {
   if (!match) return undefined;
   const [, days, hours, minutes, seconds, fraction] = match;
   if (Number(hours) > 23 || Number(minutes) > 59 || Number(seconds ?? 0) > 59) return undefined;
-  const ms = (((Number(days ?? 0) * 24 + Number(hours)) * 60 + Number(minutes)) * 60 + Number(seconds ?? 0)) * 1000 + Math.round(Number(`0.${fraction ?? 0}`) * 1000);
+  const ms =
+    (((Number(days ?? 0) * 24 + Number(hours)) * 60 + Number(minutes)) * 60 + Number(seconds ?? 0)) * 1000 +
+    Math.round(Number(`0.${fraction ?? 0}`) * 1000);
   return ms;
 }
 
@@ -147,6 +162,8 @@ export function parseSchedule(expression: string): Schedule {
     const interval = parseTimeSpan(expression);
     if (interval !== undefined && interval > 0) return new ConstantSchedule(expression, interval);
     const detail = (cronError as Error).message;
-    throw new Error(`The schedule expression '${expression}' was not recognized as a valid cron expression or timespan string. (${detail})`);
+    throw new Error(
+      `The schedule expression '${expression}' was not recognized as a valid cron expression or timespan string. (${detail})`,
+    );
   }
 }

@@ -93,11 +93,16 @@ export class QueueListener {
           await queue.createIfNotExists();
           created = true;
         }
-        const received = await queue.receiveMessages({ numberOfMessages: this.options.settings.batchSize, visibilityTimeout: this.leaseSeconds });
+        const received = await queue.receiveMessages({
+          numberOfMessages: this.options.settings.batchSize,
+          visibilityTimeout: this.leaseSeconds,
+        });
         if (received.receivedMessageItems.length > 0) {
           interval = MINIMUM_POLLING_MS;
           for (const message of received.receivedMessageItems) {
-            const task = this.process(queue, poison, message).catch((error: unknown) => this.options.log("error", `Queue '${this.options.queueName}': ${(error as Error).message}`));
+            const task = this.process(queue, poison, message).catch((error: unknown) =>
+              this.options.log("error", `Queue '${this.options.queueName}': ${(error as Error).message}`),
+            );
             this.running.add(task);
             void task.finally(() => this.running.delete(task));
           }
@@ -132,7 +137,10 @@ export class QueueListener {
     if (messageEncoding === "base64") {
       const decoded = decodeBase64(message.messageText);
       if (!decoded) {
-        this.options.log("warning", `Message decoding has failed! Check MessageEncoding settings. MessageId=${message.messageId}.`);
+        this.options.log(
+          "warning",
+          `Message decoding has failed! Check MessageEncoding settings. MessageId=${message.messageId}.`,
+        );
         await this.moveToPoison(queue, poison, message, "Message decoding has failed.");
         return;
       }
@@ -161,7 +169,10 @@ export class QueueListener {
       await queue.deleteMessage(message.messageId, message.popReceipt);
       return;
     }
-    this.options.log("error", `Function '${this.options.functionName}' failed on message ${message.messageId} (dequeue ${message.dequeueCount}): ${(failed as Error).message}`);
+    this.options.log(
+      "error",
+      `Function '${this.options.functionName}' failed on message ${message.messageId} (dequeue ${message.dequeueCount}): ${(failed as Error).message}`,
+    );
     if (message.dequeueCount >= maxDequeueCount) {
       await this.moveToPoison(queue, poison, message, `Message has reached MaxDequeueCount of ${maxDequeueCount}.`);
     } else {
@@ -178,18 +189,26 @@ export class QueueListener {
     let pending: Promise<void> = Promise.resolve();
     let stopped = false;
     const schedule = () => {
-      timer = setTimeout(() => {
-        pending = queue
-          .updateMessage(message.messageId, message.popReceipt, undefined, this.leaseSeconds)
-          .then((receipt) => {
-            if (receipt.popReceipt) message.popReceipt = receipt.popReceipt;
-            if (receipt.nextVisibleOn) message.nextVisibleOn = receipt.nextVisibleOn;
-          })
-          .catch((error: unknown) => this.options.log("warning", `Queue '${this.options.queueName}': could not renew message ${message.messageId}: ${(error as Error).message}`))
-          .finally(() => {
-            if (!stopped) schedule();
-          });
-      }, (this.leaseSeconds * 1000) / 2);
+      timer = setTimeout(
+        () => {
+          pending = queue
+            .updateMessage(message.messageId, message.popReceipt, undefined, this.leaseSeconds)
+            .then((receipt) => {
+              if (receipt.popReceipt) message.popReceipt = receipt.popReceipt;
+              if (receipt.nextVisibleOn) message.nextVisibleOn = receipt.nextVisibleOn;
+            })
+            .catch((error: unknown) =>
+              this.options.log(
+                "warning",
+                `Queue '${this.options.queueName}': could not renew message ${message.messageId}: ${(error as Error).message}`,
+              ),
+            )
+            .finally(() => {
+              if (!stopped) schedule();
+            });
+        },
+        (this.leaseSeconds * 1000) / 2,
+      );
     };
     schedule();
     return {
@@ -201,7 +220,12 @@ export class QueueListener {
     };
   }
 
-  private async moveToPoison(queue: QueueClient, poison: QueueClient, message: ReceivedMessage, why: string): Promise<void> {
+  private async moveToPoison(
+    queue: QueueClient,
+    poison: QueueClient,
+    message: ReceivedMessage,
+    why: string,
+  ): Promise<void> {
     this.options.log("warning", `${why} Moving message to queue '${this.options.queueName}-poison'.`);
     await poison.createIfNotExists();
     await poison.sendMessage(message.messageText); // the body as stored, still encoded

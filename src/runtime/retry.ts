@@ -50,7 +50,11 @@ export async function invokeWithRetries(
       if (exhausted || isStopped()) throw error;
       await sleep(retryDelay(options, retry + 1));
       const cause = error as Error;
-      context = { retryCount: retry + 1, maxRetryCount: options.maxRetryCount, exception: { message: cause.message, stackTrace: cause.stack, source: "" } };
+      context = {
+        retryCount: retry + 1,
+        maxRetryCount: options.maxRetryCount,
+        exception: { message: cause.message, stackTrace: cause.stack, source: "" },
+      };
     }
   }
 }

@@ -24,7 +24,8 @@ interface Segment {
 }
 
 const INT32 = [-(2 ** 31), 2 ** 31 - 1];
-const GUID = /^(?:[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}|\([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\))$/i;
+const GUID =
+  /^(?:[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}|\([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\))$/i;
 
 function integer(value: string): bigint | undefined {
   return /^\s*[+-]?\d+\s*$/.test(value) ? BigInt(value.trim()) : undefined;
@@ -71,7 +72,9 @@ function makeConstraint(name: string, args: string[] | undefined): Constraint {
     case "maxlength":
       return (value) => value.length <= n(0);
     case "length":
-      return args && args.length > 1 ? (value) => value.length >= n(0) && value.length <= n(1) : (value) => value.length === n(0);
+      return args && args.length > 1
+        ? (value) => value.length >= n(0) && value.length <= n(1)
+        : (value) => value.length === n(0);
     case "min":
       return (value) => integer(value) !== undefined && Number(value) >= n(0);
     case "max":
@@ -153,12 +156,16 @@ export function compileRoute(template: string): CompiledRoute {
     template,
     precedence,
     match(path: string) {
-      const parts = path.replace(/^\/+|\/+$/g, "").split("/").filter(Boolean);
+      const parts = path
+        .replace(/^\/+|\/+$/g, "")
+        .split("/")
+        .filter(Boolean);
       const params: Record<string, string> = {};
       let index = 0;
       for (const segment of segments) {
         if (segment.literal !== undefined) {
-          if (parts[index] === undefined || decodeSegment(parts[index]).toLowerCase() !== segment.literal.toLowerCase()) return undefined;
+          if (parts[index] === undefined || decodeSegment(parts[index]).toLowerCase() !== segment.literal.toLowerCase())
+            return undefined;
           index++;
           continue;
         }

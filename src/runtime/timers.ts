@@ -59,17 +59,23 @@ export class TimerScheduler {
   }
 
   private get statusFile(): string | undefined {
-    return this.options.statusDir ? path.join(this.options.statusDir, `${encodeURIComponent(this.options.functionName)}.json`) : undefined;
+    return this.options.statusDir
+      ? path.join(this.options.statusDir, `${encodeURIComponent(this.options.functionName)}.json`)
+      : undefined;
   }
 
   start(): void {
     const now = new Date(this.now());
     this.status = this.loadStatus();
     const pastDue = this.status && Date.parse(this.status.Next) < now.getTime() && this.status.Next !== NEVER;
-    if (!this.status) this.status = { Last: NEVER, Next: this.schedule.next(now).toISOString(), LastUpdated: now.toISOString() };
+    if (!this.status)
+      this.status = { Last: NEVER, Next: this.schedule.next(now).toISOString(), LastUpdated: now.toISOString() };
     this.saveStatus();
     if (pastDue) {
-      this.options.log("information", `Timer function '${this.options.functionName}' is past due (it was due ${this.status.Next}).`);
+      this.options.log(
+        "information",
+        `Timer function '${this.options.functionName}' is past due (it was due ${this.status.Next}).`,
+      );
       void this.fire({ isPastDue: true });
     } else if (this.options.runOnStartup) {
       void this.fire({ runOnStartup: true });
@@ -99,7 +105,9 @@ export class TimerScheduler {
       () => {
         if (this.stopped) return;
         if (occurrence.getTime() > this.now()) return this.arm(occurrence);
-        void this.fire({ scheduled: occurrence }).finally(() => this.arm(this.schedule.next(new Date(Math.max(this.now(), occurrence.getTime())))));
+        void this.fire({ scheduled: occurrence }).finally(() =>
+          this.arm(this.schedule.next(new Date(Math.max(this.now(), occurrence.getTime())))),
+        );
       },
       Math.min(Math.max(delay, 0), MAX_TIMEOUT),
     );
@@ -107,7 +115,11 @@ export class TimerScheduler {
 
   private async fire(how: { isPastDue?: boolean; runOnStartup?: boolean; scheduled?: Date }): Promise<void> {
     const invokedAt = new Date(this.now());
-    const status = this.status ?? { Last: NEVER, Next: this.schedule.next(invokedAt).toISOString(), LastUpdated: invokedAt.toISOString() };
+    const status = this.status ?? {
+      Last: NEVER,
+      Next: this.schedule.next(invokedAt).toISOString(),
+      LastUpdated: invokedAt.toISOString(),
+    };
     const timer = { Schedule: { AdjustForDST: true }, ScheduleStatus: status, IsPastDue: how.isPastDue === true };
     try {
       await this.options.invoke({ json: JSON.stringify(timer) });
@@ -116,7 +128,11 @@ export class TimerScheduler {
     }
     // TimerListener.InvokeJobFunction: a scheduled run that fired early counts from its scheduled time.
     const adjusted = how.scheduled && how.scheduled > invokedAt ? how.scheduled : invokedAt;
-    this.status = { Last: adjusted.toISOString(), Next: this.schedule.next(adjusted).toISOString(), LastUpdated: adjusted.toISOString() };
+    this.status = {
+      Last: adjusted.toISOString(),
+      Next: this.schedule.next(adjusted).toISOString(),
+      LastUpdated: adjusted.toISOString(),
+    };
     this.saveStatus();
   }
 

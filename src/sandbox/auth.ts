@@ -32,7 +32,8 @@ export type TokenProblem =
   | { reason: "expired"; expiredAt: number; now: number }
   | { reason: "notYetValid"; validFrom: number; now: number };
 
-export type TokenCheck = { ok: true; caller: Caller; claims: Record<string, unknown> } | { ok: false; problem: TokenProblem };
+export type TokenCheck =
+  { ok: true; caller: Caller; claims: Record<string, unknown> } | { ok: false; problem: TokenProblem };
 
 /** The key the token endpoint signs with, and its JWK for `jwks_uri`. */
 export interface TokenKeys {
@@ -45,7 +46,12 @@ export interface TokenKeys {
 export function createTokenKeys(): TokenKeys {
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const kid = randomUUID().replace(/-/g, "");
-  return { kid, privateKey, publicKey, jwk: { ...publicKey.export({ format: "jwk" }), kty: "RSA", use: "sig", kid, alg: "RS256" } };
+  return {
+    kid,
+    privateKey,
+    publicKey,
+    jwk: { ...publicKey.export({ format: "jwk" }), kty: "RSA", use: "sig", kid, alg: "RS256" },
+  };
 }
 
 /**
@@ -73,7 +79,9 @@ export function sandboxIssuer(env: SandboxEnvironment, tenantId: string): string
 
 /** Audience as compared: lowercased, without the sandbox's port (an artefact of loopback). */
 function normalizeAudience(aud: string, env: SandboxEnvironment): string {
-  return aud.toLowerCase().replace(new RegExp(`(\\.${SANDBOX_DNS_SUFFIX.replace(/\./g, "\\.")}):${env.port}(?=/|$)`), "$1");
+  return aud
+    .toLowerCase()
+    .replace(new RegExp(`(\\.${SANDBOX_DNS_SUFFIX.replace(/\./g, "\\.")}):${env.port}(?=/|$)`), "$1");
 }
 
 /**
@@ -82,7 +90,11 @@ function normalizeAudience(aud: string, env: SandboxEnvironment): string {
  * it belongs to. Unsigned (`alg: none`) tokens are the sandbox's test double (SandboxCredential)
  * and are accepted; signed ones must carry the token endpoint's signature.
  */
-export function validateToken(request: Pick<SandboxRequest, "headers">, env: SandboxEnvironment, expected: { audiences: string[]; tenantId: string }): TokenCheck {
+export function validateToken(
+  request: Pick<SandboxRequest, "headers">,
+  env: SandboxEnvironment,
+  expected: { audiences: string[]; tenantId: string },
+): TokenCheck {
   const header = request.headers.authorization;
   if (typeof header !== "string" || !header.trim()) return { ok: false, problem: { reason: "missing" } };
   const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
@@ -98,22 +110,41 @@ export function validateToken(request: Pick<SandboxRequest, "headers">, env: San
   } catch {
     return { ok: false, problem: { reason: "malformed" } };
   }
-  if (!claims || typeof claims !== "object" || typeof claims.oid !== "string" || typeof claims.tid !== "string" || typeof claims.exp !== "number") return { ok: false, problem: { reason: "malformed" } };
+  if (
+    !claims ||
+    typeof claims !== "object" ||
+    typeof claims.oid !== "string" ||
+    typeof claims.tid !== "string" ||
+    typeof claims.exp !== "number"
+  )
+    return { ok: false, problem: { reason: "malformed" } };
   if (alg !== "none") {
-    const valid = alg === "RS256" && kid === env.tokenKeys.kid && createVerify("RSA-SHA256").update(`${head}.${body}`).verify(env.tokenKeys.publicKey, Buffer.from(signature, "base64url"));
+    const valid =
+      alg === "RS256" &&
+      kid === env.tokenKeys.kid &&
+      createVerify("RSA-SHA256")
+        .update(`${head}.${body}`)
+        .verify(env.tokenKeys.publicKey, Buffer.from(signature, "base64url"));
     if (!valid) return { ok: false, problem: { reason: "signature" } };
   }
   const aud = typeof claims.aud === "string" ? claims.aud : "";
   const accepted = expected.audiences.map((audience) => normalizeAudience(audience, env));
-  if (!accepted.includes(normalizeAudience(aud, env))) return { ok: false, problem: { reason: "audience", found: aud } };
+  if (!accepted.includes(normalizeAudience(aud, env)))
+    return { ok: false, problem: { reason: "audience", found: aud } };
   const issuer = typeof claims.iss === "string" ? claims.iss : sandboxIssuer(env, claims.tid);
-  if (claims.tid.toLowerCase() !== expected.tenantId.toLowerCase() || !issuer.toLowerCase().includes(`/${claims.tid.toLowerCase()}/`)) {
+  if (
+    claims.tid.toLowerCase() !== expected.tenantId.toLowerCase() ||
+    !issuer.toLowerCase().includes(`/${claims.tid.toLowerCase()}/`)
+  ) {
     return { ok: false, problem: { reason: "issuer", found: issuer, expected: sandboxIssuer(env, expected.tenantId) } };
   }
   const now = Math.floor(tokenClock() / 1000);
-  if (now >= claims.exp + SKEW_SECONDS) return { ok: false, problem: { reason: "expired", expiredAt: claims.exp, now } };
-  if (typeof claims.nbf === "number" && now + SKEW_SECONDS < claims.nbf) return { ok: false, problem: { reason: "notYetValid", validFrom: claims.nbf, now } };
-  const appId = typeof claims.appid === "string" ? claims.appid : typeof claims.azp === "string" ? claims.azp : undefined;
+  if (now >= claims.exp + SKEW_SECONDS)
+    return { ok: false, problem: { reason: "expired", expiredAt: claims.exp, now } };
+  if (typeof claims.nbf === "number" && now + SKEW_SECONDS < claims.nbf)
+    return { ok: false, problem: { reason: "notYetValid", validFrom: claims.nbf, now } };
+  const appId =
+    typeof claims.appid === "string" ? claims.appid : typeof claims.azp === "string" ? claims.azp : undefined;
   return { ok: true, claims, caller: { oid: claims.oid.toLowerCase(), tid: claims.tid, appId, issuer } };
 }
 
@@ -136,25 +167,45 @@ export class ArmAuthenticationError extends Error {
 export function authenticateArm(request: SandboxRequest, env: SandboxEnvironment): Caller {
   const check = validateToken(request, env, { audiences: ARM_AUDIENCES, tenantId: env.tenantId });
   if (check.ok) return check.caller;
-  const challenge = (description: string) => `Bearer authorization_uri="https://login.${SANDBOX_DNS_SUFFIX}:${env.port}/", error="invalid_token", error_description="${description}"`;
+  const challenge = (description: string) =>
+    `Bearer authorization_uri="https://login.${SANDBOX_DNS_SUFFIX}:${env.port}/", error="invalid_token", error_description="${description}"`;
   const problem = check.problem;
   switch (problem.reason) {
     case "missing":
-      throw new ArmAuthenticationError("AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.", challenge("The authentication failed because of missing 'Authorization' header."));
+      throw new ArmAuthenticationError(
+        "AuthenticationFailed",
+        "Authentication failed. The 'Authorization' header is missing.",
+        challenge("The authentication failed because of missing 'Authorization' header."),
+      );
     case "malformed":
     case "signature":
-      throw new ArmAuthenticationError("InvalidAuthenticationToken", "The access token is invalid.", challenge("The access token is invalid."));
+      throw new ArmAuthenticationError(
+        "InvalidAuthenticationToken",
+        "The access token is invalid.",
+        challenge("The access token is invalid."),
+      );
     case "audience": {
       const message = `The access token has been obtained for wrong audience or resource '${problem.found}'. It should exactly match with one of the allowed audiences ${ARM_AUDIENCES.map((audience) => `'${audience}'`).join(",")}.`;
-      throw new ArmAuthenticationError("InvalidAuthenticationTokenAudience", message, challenge("The access token has been obtained from wrong audience or resource."));
+      throw new ArmAuthenticationError(
+        "InvalidAuthenticationTokenAudience",
+        message,
+        challenge("The access token has been obtained from wrong audience or resource."),
+      );
     }
     case "issuer": {
       const message = `The access token is from the wrong issuer '${problem.found}'. It must match the tenant '${problem.expected}' associated with this subscription. Please use the authority (URL) 'https://login.${SANDBOX_DNS_SUFFIX}:${env.port}/${env.tenantId}' to get the token. Note, if the subscription is transferred to another tenant there is no impact to the services, but information about new tenant could take time to propagate (up to an hour). If you just transferred your subscription and see this error message, please try back later.`;
-      throw new ArmAuthenticationError("InvalidAuthenticationTokenTenant", message, challenge("The access token is from the wrong issuer."));
+      throw new ArmAuthenticationError(
+        "InvalidAuthenticationTokenTenant",
+        message,
+        challenge("The access token is from the wrong issuer."),
+      );
     }
     case "expired":
     case "notYetValid": {
-      const message = problem.reason === "expired" ? `The access token expiry UTC time '${utc(problem.expiredAt)}' is earlier than current UTC time '${utc(problem.now)}'.` : `The access token is not valid before UTC time '${utc(problem.validFrom)}'.`;
+      const message =
+        problem.reason === "expired"
+          ? `The access token expiry UTC time '${utc(problem.expiredAt)}' is earlier than current UTC time '${utc(problem.now)}'.`
+          : `The access token is not valid before UTC time '${utc(problem.validFrom)}'.`;
       throw new ArmAuthenticationError("ExpiredAuthenticationToken", message, challenge(message));
     }
   }
@@ -171,17 +222,32 @@ function utc(seconds: number): string {
  * and have taken effect: Azure RBAC changes take up to ~10 minutes to reach the data planes
  * (fault `rbacPropagationMs`, on the sandbox clock, scaled like LRO durations).
  */
-export function effectiveRoleAssignments(env: SandboxEnvironment, store: ArmStore, principalId: string, scopeId: string): { roleDefinitionId: string; scope: string; createdAt: number }[] {
+export function effectiveRoleAssignments(
+  env: SandboxEnvironment,
+  store: ArmStore,
+  principalId: string,
+  scopeId: string,
+): { roleDefinitionId: string; scope: string; createdAt: number }[] {
   const scope = scopeId.toLowerCase();
   const delay = env.faults.rbacPropagationMs * env.faults.latencyScale;
   const now = env.clock.now();
   return store
     .listByType("Microsoft.Authorization/roleAssignments")
-    .map((stored) => ({ properties: stored.resource.properties as { scope: string; roleDefinitionId: string; principalId: string }, createdAt: stored.createdAt }))
+    .map((stored) => ({
+      properties: stored.resource.properties as { scope: string; roleDefinitionId: string; principalId: string },
+      createdAt: stored.createdAt,
+    }))
     .filter(({ properties }) => properties.principalId.toLowerCase() === principalId.toLowerCase())
-    .filter(({ properties }) => scope === properties.scope.toLowerCase() || scope.startsWith(`${properties.scope.toLowerCase()}/`))
+    .filter(
+      ({ properties }) =>
+        scope === properties.scope.toLowerCase() || scope.startsWith(`${properties.scope.toLowerCase()}/`),
+    )
     .filter(({ createdAt }) => now >= createdAt + delay)
-    .map(({ properties, createdAt }) => ({ roleDefinitionId: properties.roleDefinitionId, scope: properties.scope, createdAt }));
+    .map(({ properties, createdAt }) => ({
+      roleDefinitionId: properties.roleDefinitionId,
+      scope: properties.scope,
+      createdAt,
+    }));
 }
 
 function matches(pattern: string, action: string): boolean {
@@ -196,13 +262,26 @@ function matches(pattern: string, action: string): boolean {
  */
 export function rolePermits(roleDefinitionId: string, operation: string, kind: "action" | "dataAction"): boolean {
   // The role table is ARM's (providers/authorization.ts); read it as the built-in roles doc shapes a role.
-  const role = BUILT_IN_ROLES[roleGuid(roleDefinitionId)] as { actions?: string[]; notActions?: string[]; dataActions: string[]; notDataActions?: string[] } | undefined;
+  const role = BUILT_IN_ROLES[roleGuid(roleDefinitionId)] as
+    { actions?: string[]; notActions?: string[]; dataActions: string[]; notDataActions?: string[] } | undefined;
   if (!role) return false;
-  const [allowed, denied] = kind === "action" ? [role.actions ?? [], role.notActions ?? []] : [role.dataActions, role.notDataActions ?? []];
-  return allowed.some((pattern) => matches(pattern, operation)) && !denied.some((pattern) => matches(pattern, operation));
+  const [allowed, denied] =
+    kind === "action" ? [role.actions ?? [], role.notActions ?? []] : [role.dataActions, role.notDataActions ?? []];
+  return (
+    allowed.some((pattern) => matches(pattern, operation)) && !denied.some((pattern) => matches(pattern, operation))
+  );
 }
 
 /** Is the principal allowed the operation at the scope, counting only propagated assignments? */
-export function rbacAllows(env: SandboxEnvironment, store: ArmStore, principalId: string, scopeId: string, operation: string, kind: "action" | "dataAction"): boolean {
-  return effectiveRoleAssignments(env, store, principalId, scopeId).some((assignment) => rolePermits(assignment.roleDefinitionId, operation, kind));
+export function rbacAllows(
+  env: SandboxEnvironment,
+  store: ArmStore,
+  principalId: string,
+  scopeId: string,
+  operation: string,
+  kind: "action" | "dataAction",
+): boolean {
+  return effectiveRoleAssignments(env, store, principalId, scopeId).some((assignment) =>
+    rolePermits(assignment.roleDefinitionId, operation, kind),
+  );
 }

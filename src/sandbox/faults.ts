@@ -90,7 +90,14 @@ export function faultPreset(nameOrJson: string): Partial<SandboxFaultSettings> {
     case "realistic":
       // Timings at 1/20 so a demo install takes seconds, with Azure's shape of who is slow.
       // RBAC: a typical few minutes (Azure says up to ~10), scaled like the rest.
-      return { latencyMs: REALISTIC_LATENCY, lroDurationMs: REALISTIC_LRO, defaultLatencyMs: 50, latencyScale: 0.05, graphReplicationDelayMs: 2_000, rbacPropagationMs: 120_000 };
+      return {
+        latencyMs: REALISTIC_LATENCY,
+        lroDurationMs: REALISTIC_LRO,
+        defaultLatencyMs: 50,
+        latencyScale: 0.05,
+        graphReplicationDelayMs: 2_000,
+        rbacPropagationMs: 120_000,
+      };
     case "flaky":
       return { transientRate: 0.2, graphReplicationDelayMs: 1_000, rbacPropagationMs: 1_000 };
     default:
@@ -130,7 +137,10 @@ export class ArmThrottle {
   constructor(private readonly now: () => number) {}
 
   /** Take a token; returns remaining tokens, or the seconds to wait when the bucket is empty. */
-  take(kind: ArmOperationKind, scale: number): { allowed: true; remaining: number } | { allowed: false; retryAfterSeconds: number } {
+  take(
+    kind: ArmOperationKind,
+    scale: number,
+  ): { allowed: true; remaining: number } | { allowed: false; retryAfterSeconds: number } {
     if (scale <= 0) return { allowed: true, remaining: BUCKETS[kind].size };
     const bucket = BUCKETS[kind];
     const size = Math.max(1, Math.floor(bucket.size * scale));
@@ -140,7 +150,8 @@ export class ArmThrottle {
     level.tokens = Math.min(size, level.tokens + ((now - level.at) / 1000) * refill);
     level.at = now;
     this.levels.set(kind, level);
-    if (level.tokens < 1) return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - level.tokens) / refill)) };
+    if (level.tokens < 1)
+      return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - level.tokens) / refill)) };
     level.tokens -= 1;
     return { allowed: true, remaining: Math.floor(level.tokens) };
   }

@@ -6,7 +6,14 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { sandboxEndpoints, type CloudEndpoints } from "../azure/endpoints";
-import { SANDBOX_BROKER_CLIENT_ID, SANDBOX_BROKER_OBJECT_ID, SANDBOX_SUBSCRIPTION_ID, SANDBOX_TENANT_ID, SandboxCredential, type AzureContext } from "../azure/credential";
+import {
+  SANDBOX_BROKER_CLIENT_ID,
+  SANDBOX_BROKER_OBJECT_ID,
+  SANDBOX_SUBSCRIPTION_ID,
+  SANDBOX_TENANT_ID,
+  SandboxCredential,
+  type AzureContext,
+} from "../azure/credential";
 import { DEFAULT_FAULTS, type SandboxFaultSettings } from "./faults";
 import { RequestLog, SecretRegistry } from "./request-log";
 import { SandboxServer } from "./server";
@@ -64,12 +71,27 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
   const faults: SandboxFaultSettings = { ...DEFAULT_FAULTS, ...(options.faults ?? {}) };
   const directory = new SandboxDirectory(clock, faults.graphReplicationDelayMs);
   const secrets = new SecretRegistry();
-  const env: SandboxEnvironment = { clock, directory, subscriptionId: SANDBOX_SUBSCRIPTION_ID, tenantId: SANDBOX_TENANT_ID, faults, secrets, port: 0, tokenKeys: createTokenKeys() };
+  const env: SandboxEnvironment = {
+    clock,
+    directory,
+    subscriptionId: SANDBOX_SUBSCRIPTION_ID,
+    tenantId: SANDBOX_TENANT_ID,
+    faults,
+    secrets,
+    port: 0,
+    tokenKeys: createTokenKeys(),
+  };
 
   const arm = createArmService(env);
   const keyVault = createKeyVaultService(env, arm);
   const graph = createGraphService(env, arm);
-  const services: Record<string, SandboxServiceModule> = { arm, keyvault: keyVault, graph, blob: createBlobService(env, arm), login: createLoginService(env, graph) };
+  const services: Record<string, SandboxServiceModule> = {
+    arm,
+    keyvault: keyVault,
+    graph,
+    blob: createBlobService(env, arm),
+    login: createLoginService(env, graph),
+  };
   const logFile = options.logFile ?? process.env.SHIRE_SANDBOX_LOG;
   if (logFile) fs.mkdirSync(path.dirname(path.resolve(logFile)), { recursive: true });
   const log = new RequestLog(logFile, secrets);
@@ -78,7 +100,8 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
     Object.assign(faults, partial);
     directory.replicationDelayMs = faults.graphReplicationDelayMs;
   };
-  const inspect = () => Object.fromEntries(Object.entries(services).map(([name, service]) => [name, service.inspect?.() ?? null]));
+  const inspect = () =>
+    Object.fromEntries(Object.entries(services).map(([name, service]) => [name, service.inspect?.() ?? null]));
 
   const control = async (request: SandboxRequest): Promise<SandboxResponse | undefined> => {
     if (request.method === "GET" && request.path === "/_sandbox/state") return { status: 200, body: inspect() };
@@ -88,16 +111,30 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
       return { status: 200, body: faults };
     }
     if (request.method === "POST" && request.path === "/_sandbox/graph/users") {
-      return { status: 201, body: graph.addUser((request.body ?? {}) as { displayName?: string; userPrincipalName?: string }) };
+      return {
+        status: 201,
+        body: graph.addUser((request.body ?? {}) as { displayName?: string; userPrincipalName?: string }),
+      };
     }
     if (request.method === "POST" && request.path === "/_sandbox/graph/permissions") {
       const input = (request.body ?? {}) as { principalId?: string; permissions?: string[] };
-      if (!input.principalId || !Array.isArray(input.permissions)) return { status: 400, body: { error: { code: "BadRequest", message: "principalId and permissions (an array) are required." } } };
+      if (!input.principalId || !Array.isArray(input.permissions))
+        return {
+          status: 400,
+          body: { error: { code: "BadRequest", message: "principalId and permissions (an array) are required." } },
+        };
       graph.grantAppPermissions(input.principalId, input.permissions);
-      return { status: 200, body: { principalId: input.principalId, permissions: graph.appPermissions(input.principalId) } };
+      return {
+        status: 200,
+        body: { principalId: input.principalId, permissions: graph.appPermissions(input.principalId) },
+      };
     }
     if (request.method === "POST" && request.path === "/_sandbox/clock/advance") {
-      if (!(clock instanceof ManualClock)) return { status: 409, body: { error: { code: "ClockNotManual", message: "This sandbox runs on the system clock." } } };
+      if (!(clock instanceof ManualClock))
+        return {
+          status: 409,
+          body: { error: { code: "ClockNotManual", message: "This sandbox runs on the system clock." } },
+        };
       clock.advance(Number((request.body as { ms?: number } | undefined)?.ms ?? 0));
       return { status: 200, body: { now: new Date(clock.now()).toISOString() } };
     }
@@ -105,7 +142,15 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
   };
 
   const tls = createSandboxTls();
-  const server = new SandboxServer({ tls, env, modules: Object.values(services), log, control, port: options.port, resourceTypeOf: (request) => (request.service === "arm" ? resourceTypeOf(request.path) : undefined) });
+  const server = new SandboxServer({
+    tls,
+    env,
+    modules: Object.values(services),
+    log,
+    control,
+    port: options.port,
+    resourceTypeOf: (request) => (request.service === "arm" ? resourceTypeOf(request.path) : undefined),
+  });
   const port = await server.listen();
   env.port = port;
   if (options.brokerRoles !== false) await grantBrokerRoles(arm, env);
@@ -124,9 +169,18 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
     arm,
     keyVault,
     graph,
-    brokerCredential: { tenantId: SANDBOX_TENANT_ID, clientId: SANDBOX_BROKER_CLIENT_ID, clientSecret: graph.brokerClientSecret },
+    brokerCredential: {
+      tenantId: SANDBOX_TENANT_ID,
+      clientId: SANDBOX_BROKER_CLIENT_ID,
+      clientSecret: graph.brokerClientSecret,
+    },
     services,
-    context: () => ({ endpoints, credential: new SandboxCredential(), subscriptionId: SANDBOX_SUBSCRIPTION_ID, tenantId: SANDBOX_TENANT_ID }),
+    context: () => ({
+      endpoints,
+      credential: new SandboxCredential(),
+      subscriptionId: SANDBOX_SUBSCRIPTION_ID,
+      tenantId: SANDBOX_TENANT_ID,
+    }),
     setFaults,
     inspect,
     requests: () => log.recent,
@@ -136,8 +190,16 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
 
 /** Subscription-level roles of a deployed broker (docs/security.md), effective from the start. */
 const BROKER_ROLES = [
-  { name: "5a1b0000-0000-4000-8000-000000000001", role: "b24988ac-6180-42a0-ab88-20f7382dd24c", description: "Contributor (sandbox: the broker's deployment grant)" },
-  { name: "5a1b0000-0000-4000-8000-000000000002", role: "f58310d9-a9f6-439a-9e8d-f62e7b41a168", description: "Role Based Access Control Administrator (sandbox: the broker's deployment grant)" },
+  {
+    name: "5a1b0000-0000-4000-8000-000000000001",
+    role: "b24988ac-6180-42a0-ab88-20f7382dd24c",
+    description: "Contributor (sandbox: the broker's deployment grant)",
+  },
+  {
+    name: "5a1b0000-0000-4000-8000-000000000002",
+    role: "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+    description: "Role Based Access Control Administrator (sandbox: the broker's deployment grant)",
+  },
 ];
 
 async function grantBrokerRoles(arm: ArmService, env: SandboxEnvironment): Promise<void> {
@@ -152,13 +214,21 @@ async function grantBrokerRoles(arm: ArmService, env: SandboxEnvironment): Promi
       path,
       query: new URLSearchParams({ "api-version": "2022-04-01" }),
       headers: {},
-      body: { properties: { roleDefinitionId, principalId: SANDBOX_BROKER_OBJECT_ID, principalType: "ServicePrincipal", description: grant.description } },
+      body: {
+        properties: {
+          roleDefinitionId,
+          principalId: SANDBOX_BROKER_OBJECT_ID,
+          principalType: "ServicePrincipal",
+          description: grant.description,
+        },
+      },
       rawBody: Buffer.alloc(0),
       params: {},
       requestId: grant.name,
       baseUrl: `https://management.sandbox.localhost:${env.port}`,
     });
-    if (response.status >= 300) throw new Error(`Sandbox: could not grant the broker ${grant.description}: ${JSON.stringify(response.body)}`);
+    if (response.status >= 300)
+      throw new Error(`Sandbox: could not grant the broker ${grant.description}: ${JSON.stringify(response.body)}`);
     // The broker was granted these long before: no propagation delay applies.
     const stored = arm.store.get(path);
     if (stored) stored.createdAt = Number.NEGATIVE_INFINITY;

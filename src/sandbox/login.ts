@@ -12,16 +12,32 @@ import { sandboxIssuer, signToken, tokenClock } from "./auth";
 import type { GraphService } from "./graph";
 
 /** Audiences of the sandbox's own services (plus Storage's global one, which the blob SDK asks for). */
-const BUILT_IN_RESOURCES = ["https://management.sandbox.localhost", "https://graph.sandbox.localhost", "https://vault.sandbox.localhost", "https://storage.azure.com"];
+const BUILT_IN_RESOURCES = [
+  "https://management.sandbox.localhost",
+  "https://graph.sandbox.localhost",
+  "https://vault.sandbox.localhost",
+  "https://storage.azure.com",
+];
 
 const TOKEN_LIFETIME_SECONDS = 3599;
 
 export function createLoginService(env: SandboxEnvironment, graph: GraphService): SandboxServiceModule {
   /** Entra's error body: `{error, error_description: "AADSTSnnn: ...\r\nTrace ID...", error_codes, ...}`. */
-  function aadError(request: SandboxRequest, status: number, error: string, code: number, message: string): SandboxResponse {
+  function aadError(
+    request: SandboxRequest,
+    status: number,
+    error: string,
+    code: number,
+    message: string,
+  ): SandboxResponse {
     const traceId = randomUUID();
-    const correlationId = String(request.headers["client-request-id"] ?? request.query.get("client-request-id") ?? randomUUID());
-    const timestamp = new Date().toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+    const correlationId = String(
+      request.headers["client-request-id"] ?? request.query.get("client-request-id") ?? randomUUID(),
+    );
+    const timestamp = new Date()
+      .toISOString()
+      .replace("T", " ")
+      .replace(/\.\d+Z$/, "Z");
     return {
       status,
       headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store, no-cache" },
@@ -39,41 +55,117 @@ export function createLoginService(env: SandboxEnvironment, graph: GraphService)
 
   const knownTenant = (tenant: string) => tenant.toLowerCase() === env.tenantId.toLowerCase();
   const unknownTenant = (request: SandboxRequest, tenant: string) =>
-    aadError(request, 400, "invalid_request", 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`);
+    aadError(
+      request,
+      400,
+      "invalid_request",
+      90002,
+      `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`,
+    );
 
   function token(request: SandboxRequest): SandboxResponse {
     const tenant = request.params.tenant;
     if (!knownTenant(tenant)) return unknownTenant(request, tenant);
     // Entra reads only form bodies: a JSON body has no grant_type.
-    const form = /application\/x-www-form-urlencoded/i.test(String(request.headers["content-type"] ?? "")) ? parseForm(request.rawBody) : {};
-    const missing = (name: string) => aadError(request, 400, "invalid_request", 900144, `The request body must contain the following parameter: '${name}'.`);
+    const form = /application\/x-www-form-urlencoded/i.test(String(request.headers["content-type"] ?? ""))
+      ? parseForm(request.rawBody)
+      : {};
+    const missing = (name: string) =>
+      aadError(
+        request,
+        400,
+        "invalid_request",
+        900144,
+        `The request body must contain the following parameter: '${name}'.`,
+      );
     if (!form.grant_type) return missing("grant_type");
-    if (form.grant_type !== "client_credentials") return aadError(request, 400, "unsupported_grant_type", 70003, `The app requested an unsupported grant type '${form.grant_type}'.`);
+    if (form.grant_type !== "client_credentials")
+      return aadError(
+        request,
+        400,
+        "unsupported_grant_type",
+        70003,
+        `The app requested an unsupported grant type '${form.grant_type}'.`,
+      );
     if (!form.client_id) return missing("client_id");
     if (!form.scope) return missing("scope");
-    const scopes = form.scope.split(" ").filter((scope) => scope !== "offline_access" && scope !== "openid" && scope !== "profile");
+    const scopes = form.scope
+      .split(" ")
+      .filter((scope) => scope !== "offline_access" && scope !== "openid" && scope !== "profile");
     if (scopes.length !== 1 || !scopes[0].endsWith("/.default")) {
-      return aadError(request, 400, "invalid_scope", 1002012, `The provided value for scope ${form.scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
+      return aadError(
+        request,
+        400,
+        "invalid_scope",
+        1002012,
+        `The provided value for scope ${form.scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+      );
     }
     const resource = scopes[0].slice(0, -"/.default".length);
-    const bare = resource.toLowerCase().replace(/:\d+(?=\/|$)/, "").replace(/\/$/, "");
+    const bare = resource
+      .toLowerCase()
+      .replace(/:\d+(?=\/|$)/, "")
+      .replace(/\/$/, "");
     if (!BUILT_IN_RESOURCES.includes(bare) && !graph.isResource(resource)) {
-      return aadError(request, 400, "invalid_resource", 500011, `The resource principal named ${resource} was not found in the tenant named ${tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`);
+      return aadError(
+        request,
+        400,
+        "invalid_resource",
+        500011,
+        `The resource principal named ${resource} was not found in the tenant named ${tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
+      );
     }
-    if (form.client_assertion !== undefined) return aadError(request, 401, "invalid_client", 700027, "Client assertion failed signature validation: the sandbox accepts client secrets only.");
+    if (form.client_assertion !== undefined)
+      return aadError(
+        request,
+        401,
+        "invalid_client",
+        700027,
+        "Client assertion failed signature validation: the sandbox accepts client secrets only.",
+      );
     const client = graph.authenticateClient(form.client_id, form.client_secret);
     if (!client.ok) {
       switch (client.error) {
         case "unknownApplication":
-          return aadError(request, 400, "unauthorized_client", 700016, `Application with identifier '${form.client_id}' was not found in the directory '${tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`);
+          return aadError(
+            request,
+            400,
+            "unauthorized_client",
+            700016,
+            `Application with identifier '${form.client_id}' was not found in the directory '${tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+          );
         case "noServicePrincipal":
-          return aadError(request, 400, "invalid_client", 7000229, `The client application ${form.client_id} is missing service principal in the tenant ${tenant}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119`);
+          return aadError(
+            request,
+            400,
+            "invalid_client",
+            7000229,
+            `The client application ${form.client_id} is missing service principal in the tenant ${tenant}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119`,
+          );
         case "missingSecret":
-          return aadError(request, 401, "invalid_client", 7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
+          return aadError(
+            request,
+            401,
+            "invalid_client",
+            7000216,
+            "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
+          );
         case "expiredSecret":
-          return aadError(request, 401, "invalid_client", 7000222, `The provided client secret keys for app '${form.client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`);
+          return aadError(
+            request,
+            401,
+            "invalid_client",
+            7000222,
+            `The provided client secret keys for app '${form.client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`,
+          );
         case "invalidSecret":
-          return aadError(request, 401, "invalid_client", 7000215, `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${form.client_id}'.`);
+          return aadError(
+            request,
+            401,
+            "invalid_client",
+            7000215,
+            `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${form.client_id}'.`,
+          );
       }
     }
     const now = Math.floor(tokenClock() / 1000);
@@ -95,7 +187,16 @@ export function createLoginService(env: SandboxEnvironment, graph: GraphService)
     if (bare === "https://graph.sandbox.localhost") claims.roles = graph.appPermissions(client.servicePrincipalId);
     const accessToken = signToken(env.tokenKeys, claims);
     env.secrets.remember(accessToken);
-    return { status: 200, headers: { "cache-control": "no-store, no-cache" }, body: { token_type: "Bearer", expires_in: TOKEN_LIFETIME_SECONDS, ext_expires_in: TOKEN_LIFETIME_SECONDS, access_token: accessToken } };
+    return {
+      status: 200,
+      headers: { "cache-control": "no-store, no-cache" },
+      body: {
+        token_type: "Bearer",
+        expires_in: TOKEN_LIFETIME_SECONDS,
+        ext_expires_in: TOKEN_LIFETIME_SECONDS,
+        access_token: accessToken,
+      },
+    };
   }
 
   return {
@@ -108,7 +209,14 @@ export function createLoginService(env: SandboxEnvironment, graph: GraphService)
         pattern: "/:tenant/v2.0/.well-known/openid-configuration",
         handler: (request) => {
           const tenant = request.params.tenant;
-          if (!knownTenant(tenant)) return aadError(request, 400, "invalid_tenant", 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`);
+          if (!knownTenant(tenant))
+            return aadError(
+              request,
+              400,
+              "invalid_tenant",
+              90002,
+              `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`,
+            );
           return {
             status: 200,
             body: {
@@ -128,7 +236,10 @@ export function createLoginService(env: SandboxEnvironment, graph: GraphService)
         service: "login",
         method: "GET",
         pattern: "/:tenant/discovery/v2.0/keys",
-        handler: (request) => (knownTenant(request.params.tenant) || request.params.tenant === "common" ? { status: 200, body: { keys: [env.tokenKeys.jwk] } } : unknownTenant(request, request.params.tenant)),
+        handler: (request) =>
+          knownTenant(request.params.tenant) || request.params.tenant === "common"
+            ? { status: 200, body: { keys: [env.tokenKeys.jwk] } }
+            : unknownTenant(request, request.params.tenant),
       },
     ],
   };

@@ -58,7 +58,10 @@ export function redactBody(body: unknown, secrets: SecretRegistry): unknown {
   if (body && typeof body === "object") {
     const out: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(body)) {
-      out[key] = SECRET_KEYS.has(key.toLowerCase()) && (typeof value === "string" || typeof value === "number") ? REDACTED : redactBody(value, secrets);
+      out[key] =
+        SECRET_KEYS.has(key.toLowerCase()) && (typeof value === "string" || typeof value === "number")
+          ? REDACTED
+          : redactBody(value, secrets);
     }
     return out;
   }
@@ -77,11 +80,17 @@ export function parseForm(raw: Buffer): Record<string, string> {
  * What the log records of a request body: the parsed JSON or form, text the blob service received
  * (XML properties, uploaded pages) when it is text, else `[N bytes]`.
  */
-export function loggableBody(raw: Buffer, contentType: string, parsed: { json?: unknown; form?: Record<string, string> }, blobText: boolean): unknown {
+export function loggableBody(
+  raw: Buffer,
+  contentType: string,
+  parsed: { json?: unknown; form?: Record<string, string> },
+  blobText: boolean,
+): unknown {
   if (raw.length === 0) return undefined;
   if (parsed.json !== undefined) return parsed.json;
   if (parsed.form !== undefined) return parsed.form;
-  if (blobText && /^(text\/|application\/(xml|json))/i.test(contentType) && !raw.includes(0)) return raw.toString("utf8");
+  if (blobText && /^(text\/|application\/(xml|json))/i.test(contentType) && !raw.includes(0))
+    return raw.toString("utf8");
   return `[${raw.length} bytes]`;
 }
 
@@ -95,7 +104,13 @@ export class RequestLog {
 
   /** `status` is the status answered; 0 only for a connection cut without an answer. */
   write(entry: { method: string; url: string; status: number; body: unknown }): void {
-    const line = { time: new Date().toISOString(), method: entry.method, url: this.secrets.redact(entry.url), status: entry.status, body: redactBody(entry.body, this.secrets) };
+    const line = {
+      time: new Date().toISOString(),
+      method: entry.method,
+      url: this.secrets.redact(entry.url),
+      status: entry.status,
+      body: redactBody(entry.body, this.secrets),
+    };
     this.recent.push({ time: line.time, method: line.method, url: line.url, status: line.status });
     if (this.recent.length > 1000) this.recent.shift();
     if (this.file) fs.appendFileSync(this.file, `${this.secrets.redact(JSON.stringify(line))}\n`);

@@ -12,7 +12,13 @@ import { ArmThrottle, SeededRandom } from "./faults";
 import { loggableBody, parseForm, type RequestLog } from "./request-log";
 import { ArmAuthenticationError, authenticateArm } from "./auth";
 import type { SandboxEnvironment, SandboxServiceModule } from "./service";
-import { SandboxHttpError, type SandboxRequest, type SandboxResponse, type SandboxRoute, type SandboxService } from "./types";
+import {
+  SandboxHttpError,
+  type SandboxRequest,
+  type SandboxResponse,
+  type SandboxRoute,
+  type SandboxService,
+} from "./types";
 
 interface CompiledRoute extends SandboxRoute {
   regex: RegExp;
@@ -50,7 +56,10 @@ export class SandboxServer {
   }
 
   async listen(): Promise<number> {
-    this.server = https.createServer({ cert: this.options.tls.certificatePem, key: this.options.tls.privateKeyPem }, (req, res) => void this.handle(req, res));
+    this.server = https.createServer(
+      { cert: this.options.tls.certificatePem, key: this.options.tls.privateKeyPem },
+      (req, res) => void this.handle(req, res),
+    );
     this.server.on("connection", (socket: Socket) => {
       this.sockets.add(socket);
       socket.on("close", () => this.sockets.delete(socket));
@@ -96,13 +105,20 @@ export class SandboxServer {
     try {
       if (url.pathname.startsWith("/_sandbox/")) {
         request.body = parseJson(rawBody, service);
-        response = (await this.options.control(request)) ?? { status: 404, body: { error: { code: "NotFound", message: "No such sandbox control endpoint." } } };
+        response = (await this.options.control(request)) ?? {
+          status: 404,
+          body: { error: { code: "NotFound", message: "No such sandbox control endpoint." } },
+        };
         return this.send(res, request, response, false);
       }
       // Form bodies (the token endpoint's) are parsed as forms, never as JSON; blob and web
       // bodies are the service's own (XML, content).
       if (/application\/x-www-form-urlencoded/i.test(contentType)) parsed.form = parseForm(rawBody);
-      else if (!/xml|octet-stream|text\/html|text\/plain|multipart/i.test(contentType) && service !== "blob" && service !== "web") {
+      else if (
+        !/xml|octet-stream|text\/html|text\/plain|multipart/i.test(contentType) &&
+        service !== "blob" &&
+        service !== "web"
+      ) {
         request.body = parseJson(rawBody, service);
         parsed.json = request.body;
       }
@@ -117,15 +133,25 @@ export class SandboxServer {
       await this.applyLatency(route.resourceType ?? this.options.resourceTypeOf?.(request));
       const injected = this.injectTransient(request, route, res);
       if (injected !== undefined) {
-        this.options.log.write({ method: request.method, url: url.pathname + url.search, status: injected, body: logBody() });
+        this.options.log.write({
+          method: request.method,
+          url: url.pathname + url.search,
+          status: injected,
+          body: logBody(),
+        });
         return;
       }
       if (service === "arm" && route.armKind) {
         const taken = this.throttle.take(route.armKind, this.options.env.faults.throttleScale);
         if (!taken.allowed) {
-          throw new SandboxHttpError(429, "TooManyRequests", `The request is being throttled as the limit has been reached for operation type - ${route.armKind}. Please retry after ${taken.retryAfterSeconds} seconds.`, {
-            "retry-after": String(taken.retryAfterSeconds),
-          });
+          throw new SandboxHttpError(
+            429,
+            "TooManyRequests",
+            `The request is being throttled as the limit has been reached for operation type - ${route.armKind}. Please retry after ${taken.retryAfterSeconds} seconds.`,
+            {
+              "retry-after": String(taken.retryAfterSeconds),
+            },
+          );
         }
         res.setHeader(`x-ms-ratelimit-remaining-subscription-${route.armKind}s`, String(taken.remaining));
       }
@@ -139,7 +165,12 @@ export class SandboxServer {
       (res.socket ?? res.req?.socket)?.destroy();
       return;
     }
-    this.options.log.write({ method: request.method, url: url.pathname + url.search, status: response.status, body: logBody() });
+    this.options.log.write({
+      method: request.method,
+      url: url.pathname + url.search,
+      status: response.status,
+      body: logBody(),
+    });
     this.send(res, request, response, true);
   }
 
@@ -153,7 +184,14 @@ export class SandboxServer {
       this.loseArmedAt = faults.loseResponseOfWrite;
       this.writesSinceArmed = 0;
     }
-    if (faults.loseResponseOfWrite <= 0 || request.method === "GET" || request.method === "HEAD" || request.service === "login" || response.status >= 400) return false;
+    if (
+      faults.loseResponseOfWrite <= 0 ||
+      request.method === "GET" ||
+      request.method === "HEAD" ||
+      request.service === "login" ||
+      response.status >= 400
+    )
+      return false;
     this.writesSinceArmed++;
     if (this.writesSinceArmed !== faults.loseResponseOfWrite) return false;
     faults.loseResponseOfWrite = 0;
@@ -217,7 +255,20 @@ export class SandboxServer {
       return 0;
     }
     const status = kind === "503" ? 503 : 500;
-    this.send(res, request, renderError(new SandboxHttpError(status, status === 503 ? "ServiceUnavailable" : "InternalServerError", status === 503 ? "The service is temporarily unavailable." : "An internal error occurred.", status === 503 ? { "retry-after": "1" } : {}), request), true);
+    this.send(
+      res,
+      request,
+      renderError(
+        new SandboxHttpError(
+          status,
+          status === 503 ? "ServiceUnavailable" : "InternalServerError",
+          status === 503 ? "The service is temporarily unavailable." : "An internal error occurred.",
+          status === 503 ? { "retry-after": "1" } : {},
+        ),
+        request,
+      ),
+      true,
+    );
     return status;
   }
 }
@@ -257,27 +308,66 @@ function parseJson(raw: Buffer, service: SandboxService): unknown {
     return JSON.parse(raw.toString("utf8"));
   } catch (error) {
     const code = service === "keyvault" ? "BadParameter" : service === "graph" ? "BadRequest" : "InvalidRequestContent";
-    throw new SandboxHttpError(400, code, `The request content was invalid and could not be deserialized: ${(error as Error).message}`);
+    throw new SandboxHttpError(
+      400,
+      code,
+      `The request content was invalid and could not be deserialized: ${(error as Error).message}`,
+    );
   }
 }
 
 function notFound(request: SandboxRequest): SandboxHttpError {
-  if (request.service === "graph") return new SandboxHttpError(400, "BadRequest", `Resource not found for the segment '${request.path.split("/").filter(Boolean).at(-1) ?? ""}'.`);
-  if (request.service === "keyvault") return new SandboxHttpError(404, "NotFound", `No route for ${request.method} ${request.path}.`);
-  return new SandboxHttpError(404, "NoRegisteredProviderFound", `No registered resource provider found for ${request.method} ${request.path}.`);
+  if (request.service === "graph")
+    return new SandboxHttpError(
+      400,
+      "BadRequest",
+      `Resource not found for the segment '${request.path.split("/").filter(Boolean).at(-1) ?? ""}'.`,
+    );
+  if (request.service === "keyvault")
+    return new SandboxHttpError(404, "NotFound", `No route for ${request.method} ${request.path}.`);
+  return new SandboxHttpError(
+    404,
+    "NoRegisteredProviderFound",
+    `No registered resource provider found for ${request.method} ${request.path}.`,
+  );
 }
 
 export function renderError(error: unknown, request: SandboxRequest): SandboxResponse {
   if (error instanceof ArmAuthenticationError) {
-    return { status: 401, headers: { "www-authenticate": error.challenge, "x-ms-failure-cause": "gateway" }, body: { error: { code: error.code, message: error.message } } };
+    return {
+      status: 401,
+      headers: { "www-authenticate": error.challenge, "x-ms-failure-cause": "gateway" },
+      body: { error: { code: error.code, message: error.message } },
+    };
   }
-  const known = error instanceof SandboxHttpError ? error : new SandboxHttpError(500, "InternalServerError", `Sandbox error: ${(error as Error)?.message ?? String(error)}`);
+  const known =
+    error instanceof SandboxHttpError
+      ? error
+      : new SandboxHttpError(
+          500,
+          "InternalServerError",
+          `Sandbox error: ${(error as Error)?.message ?? String(error)}`,
+        );
   if (!(error instanceof SandboxHttpError)) console.error("[sandbox]", (error as Error)?.stack ?? error);
   if (request.service === "graph") {
-    return { status: known.status, headers: known.headers, body: { error: { code: known.code, message: known.message, innerError: { "request-id": request.requestId, date: new Date().toISOString() } } } };
+    return {
+      status: known.status,
+      headers: known.headers,
+      body: {
+        error: {
+          code: known.code,
+          message: known.message,
+          innerError: { "request-id": request.requestId, date: new Date().toISOString() },
+        },
+      },
+    };
   }
   if (request.service === "web") {
-    return { status: known.status, headers: { ...known.headers, "content-type": "text/html", "x-ms-error-code": known.code }, body: `<!DOCTYPE html><html><head><title>${known.code}</title></head><body><h1>${escapeXml(known.message)}</h1><p>x-ms-request-id: ${request.requestId}</p></body></html>` };
+    return {
+      status: known.status,
+      headers: { ...known.headers, "content-type": "text/html", "x-ms-error-code": known.code },
+      body: `<!DOCTYPE html><html><head><title>${known.code}</title></head><body><h1>${escapeXml(known.message)}</h1><p>x-ms-request-id: ${request.requestId}</p></body></html>`,
+    };
   }
   if (request.service === "blob") {
     const detail = (known.details as { authenticationErrorDetail?: string } | undefined)?.authenticationErrorDetail;
@@ -287,13 +377,19 @@ export function renderError(error: unknown, request: SandboxRequest): SandboxRes
       body: `<?xml version="1.0" encoding="utf-8"?><Error><Code>${known.code}</Code><Message>${escapeXml(known.message)}\nRequestId:${request.requestId}\nTime:${new Date().toISOString()}</Message>${detail ? `<AuthenticationErrorDetail>${escapeXml(detail)}</AuthenticationErrorDetail>` : ""}</Error>`,
     };
   }
-  const body: { error: { code: string; message: string; details?: unknown; innererror?: unknown } } = { error: { code: known.code, message: known.message } };
+  const body: { error: { code: string; message: string; details?: unknown; innererror?: unknown } } = {
+    error: { code: known.code, message: known.message },
+  };
   // Key Vault errors carry only `innererror` (its REST spec's KeyVaultError), ARM's `details`.
   if (request.service === "keyvault") {
     if (known.details !== undefined) body.error.innererror = known.details;
   } else if (known.details !== undefined) body.error.details = known.details;
   // ARM marks its own refusals `gateway`; a resource provider's error says so itself (`service`).
-  return { status: known.status, headers: { ...(request.service === "arm" ? { "x-ms-failure-cause": "gateway" } : {}), ...known.headers }, body };
+  return {
+    status: known.status,
+    headers: { ...(request.service === "arm" ? { "x-ms-failure-cause": "gateway" } : {}), ...known.headers },
+    body,
+  };
 }
 
 function escapeXml(value: string): string {

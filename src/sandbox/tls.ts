@@ -12,7 +12,15 @@ export interface SandboxTls {
 }
 
 /** Wildcards cover one label only: every per-resource host family needs its own (the static website endpoint included). */
-const HOST_NAMES = ["localhost", "sandbox.localhost", "*.sandbox.localhost", "*.vault.sandbox.localhost", "*.blob.sandbox.localhost", "*.web.sandbox.localhost", "*.azurecr.sandbox.localhost"];
+const HOST_NAMES = [
+  "localhost",
+  "sandbox.localhost",
+  "*.sandbox.localhost",
+  "*.vault.sandbox.localhost",
+  "*.blob.sandbox.localhost",
+  "*.web.sandbox.localhost",
+  "*.azurecr.sandbox.localhost",
+];
 
 function serial(): string {
   return forge.util.bytesToHex(forge.random.getBytesSync(16)).replace(/^[89a-f]/, "1");
@@ -28,7 +36,10 @@ export function createSandboxTls(): SandboxTls {
   ca.serialNumber = serial();
   ca.validity.notBefore = new Date(now.getTime() - 60_000);
   ca.validity.notAfter = notAfter;
-  const caSubject = [{ name: "commonName", value: "Shire sandbox CA" }, { name: "organizationName", value: "Shire sandbox" }];
+  const caSubject = [
+    { name: "commonName", value: "Shire sandbox CA" },
+    { name: "organizationName", value: "Shire sandbox" },
+  ];
   ca.setSubject(caSubject);
   ca.setIssuer(caSubject);
   ca.setExtensions([
@@ -50,7 +61,10 @@ export function createSandboxTls(): SandboxTls {
     { name: "basicConstraints", cA: false },
     { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
     { name: "extKeyUsage", serverAuth: true },
-    { name: "subjectAltName", altNames: [...HOST_NAMES.map((value) => ({ type: 2, value })), { type: 7, ip: "127.0.0.1" }] },
+    {
+      name: "subjectAltName",
+      altNames: [...HOST_NAMES.map((value) => ({ type: 2, value })), { type: 7, ip: "127.0.0.1" }],
+    },
   ]);
   leaf.sign(caKeys.privateKey, forge.md.sha256.create());
 

@@ -1,14 +1,24 @@
 import { describe, expect, it } from "vitest";
 import { isActivityFailure, resolveReferences, type ActivityResult } from "../../activities/contract";
 
-const result = (nodeId: string, outputs: ActivityResult["outputs"]): ActivityResult => ({ nodeId, action: "created", changed: [], outputs });
+const result = (nodeId: string, outputs: ActivityResult["outputs"]): ActivityResult => ({
+  nodeId,
+  action: "created",
+  changed: [],
+  outputs,
+});
 
 describe("resolveReferences", () => {
   it("replaces references anywhere in the desired state with the dependency's output", () => {
     const desired = {
       name: "openclaw",
       environmentId: { fromNode: "managedEnvironment", output: "resourceId" },
-      env: [{ name: "APPLICATIONINSIGHTS_CONNECTION_STRING", value: { fromNode: "appInsights", output: "connectionString" } }],
+      env: [
+        {
+          name: "APPLICATIONINSIGHTS_CONNECTION_STRING",
+          value: { fromNode: "appInsights", output: "connectionString" },
+        },
+      ],
     };
     const resolved = resolveReferences(desired, {
       managedEnvironment: result("managedEnvironment", { resourceId: "/subscriptions/s/env" }),
@@ -25,7 +35,9 @@ describe("resolveReferences", () => {
 
   it("fails loudly on a reference to a node without a result or an unknown output", () => {
     expect(() => resolveReferences({ a: { fromNode: "missing", output: "x" } }, {})).toThrow(/missing/);
-    expect(() => resolveReferences({ a: { fromNode: "n", output: "nope" } }, { n: result("n", { other: 1 }) })).toThrow(/nope/);
+    expect(() => resolveReferences({ a: { fromNode: "n", output: "nope" } }, { n: result("n", { other: 1 }) })).toThrow(
+      /nope/,
+    );
   });
 
   it("leaves objects that merely have fromNode plus other keys alone", () => {

@@ -24,12 +24,26 @@ const VAULT = "kv-idem-00001";
 beforeAll(async () => {
   sandbox = await startSandbox();
   // In-activity replication waits are real sleeps: shorten them (the sandbox has no delay here).
-  deps = createActivityDeps(sandbox.context(), { sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.min(ms, 20))) });
+  deps = createActivityDeps(sandbox.context(), {
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.min(ms, 20))),
+  });
   handlers = activityHandlersByKind(deps);
   await mustConverge("resourceGroup", { name: RG, location: "westeurope", tags: { "managed-by": "shire" } });
-  await mustConverge("keyVault", { resourceGroup: RG, name: VAULT, location: "westeurope", tags: {}, tenantId: sandbox.env.tenantId, softDeleteRetentionInDays: 7 });
+  await mustConverge("keyVault", {
+    resourceGroup: RG,
+    name: VAULT,
+    location: "westeurope",
+    tags: {},
+    tenantId: sandbox.env.tenantId,
+    softDeleteRetentionInDays: 7,
+  });
   const vaultId = `/subscriptions/${sandbox.env.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.KeyVault/vaults/${VAULT}`;
-  await mustConverge("roleAssignment", { scope: vaultId, roleDefinitionGuid: ROLE_IDS.keyVaultSecretsOfficer, principalId: SANDBOX_BROKER_OBJECT_ID, principalType: "ServicePrincipal" });
+  await mustConverge("roleAssignment", {
+    scope: vaultId,
+    roleDefinitionGuid: ROLE_IDS.keyVaultSecretsOfficer,
+    principalId: SANDBOX_BROKER_OBJECT_ID,
+    principalType: "ServicePrincipal",
+  });
 });
 afterAll(async () => sandbox?.stop());
 
@@ -52,12 +66,20 @@ function successfulWrites(from: number): number {
   return sandbox
     .requests()
     .slice(from)
-    .filter((request) => !["GET", "HEAD"].includes(request.method) && !request.url.startsWith("/_sandbox") && (request.status === 0 || request.status < 400)).length;
+    .filter(
+      (request) =>
+        !["GET", "HEAD"].includes(request.method) &&
+        !request.url.startsWith("/_sandbox") &&
+        (request.status === 0 || request.status < 400),
+    ).length;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Anything = any;
-const armNamed = (name: string) => (sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources.filter((resource) => resource.name === name).map((resource) => ({ type: resource.type, state: resource.properties?.provisioningState ?? null }));
+const armNamed = (name: string) =>
+  (sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources
+    .filter((resource) => resource.name === name)
+    .map((resource) => ({ type: resource.type, state: resource.properties?.provisioningState ?? null }));
 const graph = (): Anything[] => (sandbox.inspect() as { graph: Anything[] }).graph.filter((object) => !object.deleted);
 
 interface Case {
@@ -71,7 +93,14 @@ interface Case {
   state: (id: string, prepared: Record<string, unknown>) => Promise<unknown> | unknown;
 }
 
-const appDesired = (id: string) => ({ displayName: `shire-${id}`, uniqueName: `shire-${id}-u`, ownershipTag: `shire-slug:${id}`, redirectUris: [`https://${id}.example/.auth/login/aad/callback`], assignmentRequired: true, idTokenIssuance: true });
+const appDesired = (id: string) => ({
+  displayName: `shire-${id}`,
+  uniqueName: `shire-${id}-u`,
+  ownershipTag: `shire-slug:${id}`,
+  redirectUris: [`https://${id}.example/.auth/login/aad/callback`],
+  assignmentRequired: true,
+  idTokenIssuance: true,
+});
 
 const CASES: Case[] = [
   {
@@ -80,28 +109,54 @@ const CASES: Case[] = [
     desired: appDesired,
     state: (id) => {
       const apps = graph().filter((object) => object.kind === "application" && object.uniqueName === `shire-${id}-u`);
-      const principals = graph().filter((object) => object.kind === "servicePrincipal" && apps.some((app) => app.appId === object.appId));
-      return { apps: apps.length, principals: principals.length, required: principals.map((principal) => principal.appRoleAssignmentRequired), idTokens: apps.map((app) => app.web?.implicitGrantSettings?.enableIdTokenIssuance) };
+      const principals = graph().filter(
+        (object) => object.kind === "servicePrincipal" && apps.some((app) => app.appId === object.appId),
+      );
+      return {
+        apps: apps.length,
+        principals: principals.length,
+        required: principals.map((principal) => principal.appRoleAssignmentRequired),
+        idTokens: apps.map((app) => app.web?.implicitGrantSettings?.enableIdTokenIssuance),
+      };
     },
   },
   {
     replicationDelayMs: 300,
     kind: "entraGroup",
-    desired: (id) => ({ displayName: `shire-${id}`, uniqueName: `shire-${id}-g`, mailNickname: `shire-${id}-g`, description: "idempotency" }),
-    state: (id) => graph().filter((object) => object.kind === "group" && object.uniqueName === `shire-${id}-g`).map((group) => ({ owners: group.owners })),
+    desired: (id) => ({
+      displayName: `shire-${id}`,
+      uniqueName: `shire-${id}-g`,
+      mailNickname: `shire-${id}-g`,
+      description: "idempotency",
+    }),
+    state: (id) =>
+      graph()
+        .filter((object) => object.kind === "group" && object.uniqueName === `shire-${id}-g`)
+        .map((group) => ({ owners: group.owners })),
   },
   {
     replicationDelayMs: 300,
     kind: "groupAssignment",
     prepare: async (id) => {
       const app = await mustConverge("entraApp", appDesired(id));
-      const group = await mustConverge("entraGroup", { displayName: `g-${id}`, uniqueName: `g-${id}`, mailNickname: `g-${id}`, description: "x" });
+      const group = await mustConverge("entraGroup", {
+        displayName: `g-${id}`,
+        uniqueName: `g-${id}`,
+        mailNickname: `g-${id}`,
+        description: "x",
+      });
       // Wait until both are visible: the case is about the assignment's own writes.
       await new Promise((resolve) => setTimeout(resolve, 350));
       return { servicePrincipalId: app.outputs.servicePrincipalId, principalId: group.outputs.groupId };
     },
-    desired: (_id, prepared) => ({ servicePrincipalId: prepared.servicePrincipalId, principalId: prepared.principalId }),
-    state: (_id, prepared) => graph().find((object) => object.id === prepared.servicePrincipalId).assignments.filter((assignment: Anything) => assignment.principalId === prepared.principalId).length,
+    desired: (_id, prepared) => ({
+      servicePrincipalId: prepared.servicePrincipalId,
+      principalId: prepared.principalId,
+    }),
+    state: (_id, prepared) =>
+      graph()
+        .find((object) => object.id === prepared.servicePrincipalId)
+        .assignments.filter((assignment: Anything) => assignment.principalId === prepared.principalId).length,
   },
   {
     kind: "secret",
@@ -109,37 +164,78 @@ const CASES: Case[] = [
       const app = await mustConverge("entraApp", appDesired(id));
       return { applicationObjectId: app.outputs.applicationObjectId };
     },
-    desired: (id, prepared) => ({ vaultName: VAULT, secretName: `client-${id}`, source: { type: "entraClientSecret", applicationObjectId: prepared.applicationObjectId, displayName: "shire", validityDays: 180 } }),
+    desired: (id, prepared) => ({
+      vaultName: VAULT,
+      secretName: `client-${id}`,
+      source: {
+        type: "entraClientSecret",
+        applicationObjectId: prepared.applicationObjectId,
+        displayName: "shire",
+        validityDays: 180,
+      },
+    }),
     state: async (id, prepared) => {
       // One live password on the app, and it is the one the vault holds.
       const passwords: string[] = graph().find((object) => object.id === prepared.applicationObjectId).passwordKeyIds;
       const secret = await deps.clients.secrets(keyVaultUrl(sandbox.endpoints, VAULT)).getSecret(`client-${id}`);
-      return { passwords: passwords.length, vaultHoldsTheLiveOne: passwords.includes(String(secret.properties.tags?.keyId)), hasValue: Boolean(secret.value) };
+      return {
+        passwords: passwords.length,
+        vaultHoldsTheLiveOne: passwords.includes(String(secret.properties.tags?.keyId)),
+        hasValue: Boolean(secret.value),
+      };
     },
   },
   {
     kind: "secret",
     desired: (id) => ({ vaultName: VAULT, secretName: `token-${id}`, source: { type: "random", bytes: 32 } }),
-    state: async (id) => Boolean((await deps.clients.secrets(keyVaultUrl(sandbox.endpoints, VAULT)).getSecret(`token-${id}`)).value),
+    state: async (id) =>
+      Boolean((await deps.clients.secrets(keyVaultUrl(sandbox.endpoints, VAULT)).getSecret(`token-${id}`)).value),
   },
   {
     kind: "roleAssignment",
     prepare: async (id) => {
-      const identity = await mustConverge("identity", { resourceGroup: RG, name: `id-${id}`, location: "westeurope", tags: {} });
+      const identity = await mustConverge("identity", {
+        resourceGroup: RG,
+        name: `id-${id}`,
+        location: "westeurope",
+        tags: {},
+      });
       return { principalId: identity.outputs.principalId };
     },
-    desired: (_id, prepared) => ({ scope: `/subscriptions/${sandbox.env.subscriptionId}/resourceGroups/${RG}`, roleDefinitionGuid: ROLE_IDS.keyVaultSecretsUser, principalId: prepared.principalId, principalType: "ServicePrincipal" }),
+    desired: (_id, prepared) => ({
+      scope: `/subscriptions/${sandbox.env.subscriptionId}/resourceGroups/${RG}`,
+      roleDefinitionGuid: ROLE_IDS.keyVaultSecretsUser,
+      principalId: prepared.principalId,
+      principalType: "ServicePrincipal",
+    }),
     state: (_id, prepared) =>
-      (sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources.filter((resource) => resource.type === "Microsoft.Authorization/roleAssignments" && resource.properties.principalId === prepared.principalId).length,
+      (sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources.filter(
+        (resource) =>
+          resource.type === "Microsoft.Authorization/roleAssignments" &&
+          resource.properties.principalId === prepared.principalId,
+      ).length,
   },
   {
     kind: "storageAccount",
-    desired: (id) => ({ resourceGroup: RG, name: `st${id.replace(/-/g, "")}idem`, location: "westeurope", tags: { a: "b" }, sku: "Standard_LRS" }),
-    state: (id) => (sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources.filter((resource) => resource.name === `st${id.replace(/-/g, "")}idem`).map((resource) => resource.properties.provisioningState),
+    desired: (id) => ({
+      resourceGroup: RG,
+      name: `st${id.replace(/-/g, "")}idem`,
+      location: "westeurope",
+      tags: { a: "b" },
+      sku: "Standard_LRS",
+    }),
+    state: (id) =>
+      (sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources
+        .filter((resource) => resource.name === `st${id.replace(/-/g, "")}idem`)
+        .map((resource) => resource.properties.provisioningState),
   },
   {
     kind: "resourceGroup",
-    desired: (id) => ({ name: `claw-${id}`, location: "westeurope", tags: { "managed-by": "shire", "shire-slug": id } }),
+    desired: (id) => ({
+      name: `claw-${id}`,
+      location: "westeurope",
+      tags: { "managed-by": "shire", "shire-slug": id },
+    }),
     state: (id) => armNamed(`claw-${id}`),
   },
   {
@@ -149,30 +245,75 @@ const CASES: Case[] = [
   },
   {
     kind: "logAnalytics",
-    desired: (id) => ({ resourceGroup: RG, name: `log-${id}`, location: "westeurope", tags: {}, sku: "PerGB2018", retentionInDays: 30 }),
+    desired: (id) => ({
+      resourceGroup: RG,
+      name: `log-${id}`,
+      location: "westeurope",
+      tags: {},
+      sku: "PerGB2018",
+      retentionInDays: 30,
+    }),
     state: (id) => armNamed(`log-${id}`),
   },
   {
     kind: "keyVault",
-    desired: (id) => ({ resourceGroup: RG, name: `kv-${id}-idem`, location: "westeurope", tags: { a: "b" }, tenantId: sandbox.env.tenantId, softDeleteRetentionInDays: 7 }),
+    desired: (id) => ({
+      resourceGroup: RG,
+      name: `kv-${id}-idem`,
+      location: "westeurope",
+      tags: { a: "b" },
+      tenantId: sandbox.env.tenantId,
+      softDeleteRetentionInDays: 7,
+    }),
     state: (id) => armNamed(`kv-${id}-idem`),
   },
   {
     kind: "fileShare",
     prepare: async (id) => {
-      await mustConverge("storageAccount", { resourceGroup: RG, name: `sh${id.replace(/-/g, "")}idem`, location: "westeurope", tags: {}, sku: "Standard_LRS" });
+      await mustConverge("storageAccount", {
+        resourceGroup: RG,
+        name: `sh${id.replace(/-/g, "")}idem`,
+        location: "westeurope",
+        tags: {},
+        sku: "Standard_LRS",
+      });
       return {};
     },
-    desired: (id) => ({ resourceGroup: RG, accountName: `sh${id.replace(/-/g, "")}idem`, shareName: "openclaw-state", quotaGiB: 100 }),
-    state: (id) => (sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources.filter((resource) => resource.type.endsWith("/shares") && resource.id.includes(`sh${id.replace(/-/g, "")}idem`)).map((resource) => resource.properties.shareQuota),
+    desired: (id) => ({
+      resourceGroup: RG,
+      accountName: `sh${id.replace(/-/g, "")}idem`,
+      shareName: "openclaw-state",
+      quotaGiB: 100,
+    }),
+    state: (id) =>
+      (sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources
+        .filter(
+          (resource) => resource.type.endsWith("/shares") && resource.id.includes(`sh${id.replace(/-/g, "")}idem`),
+        )
+        .map((resource) => resource.properties.shareQuota),
   },
   {
     kind: "managedEnvironment",
     prepare: async (id) => {
-      const workspace = await mustConverge("logAnalytics", { resourceGroup: RG, name: `log-env-${id}`, location: "westeurope", tags: {}, sku: "PerGB2018", retentionInDays: 30 });
+      const workspace = await mustConverge("logAnalytics", {
+        resourceGroup: RG,
+        name: `log-env-${id}`,
+        location: "westeurope",
+        tags: {},
+        sku: "PerGB2018",
+        retentionInDays: 30,
+      });
       return { customerId: workspace.outputs.customerId };
     },
-    desired: (id, prepared) => ({ resourceGroup: RG, name: `cae-${id}`, location: "westeurope", tags: {}, workspaceResourceGroup: RG, workspaceName: `log-env-${id}`, workspaceCustomerId: prepared.customerId }),
+    desired: (id, prepared) => ({
+      resourceGroup: RG,
+      name: `cae-${id}`,
+      location: "westeurope",
+      tags: {},
+      workspaceResourceGroup: RG,
+      workspaceName: `log-env-${id}`,
+      workspaceCustomerId: prepared.customerId,
+    }),
     state: (id) => armNamed(`cae-${id}`),
   },
 ];
@@ -190,7 +331,8 @@ describe("activities are idempotent against the sandbox", () => {
       expect(writes).toBeGreaterThan(0);
       // Once the first run's objects have replicated (before that, a re-run's upsert rewrites
       // the same values: harmless, and what Entra would see too).
-      if (testCase.replicationDelayMs) await new Promise((resolve) => setTimeout(resolve, testCase.replicationDelayMs! + 50));
+      if (testCase.replicationDelayMs)
+        await new Promise((resolve) => setTimeout(resolve, testCase.replicationDelayMs! + 50));
       const afterFirst = sandbox.requests().length;
       const second = await mustConverge(testCase.kind, testCase.desired(reference, referencePrepared));
       expect(second.action).toBe("unchanged");
@@ -203,15 +345,28 @@ describe("activities are idempotent against the sandbox", () => {
         const mark = sandbox.requests().length;
         sandbox.setFaults({ loseResponseOfWrite: lost });
         // Runs (as the walker would retry them) until the armed write has happened and lost its answer.
-        const lostYet = () => sandbox.requests().slice(mark).some((request) => request.status === 0);
+        const lostYet = () =>
+          sandbox
+            .requests()
+            .slice(mark)
+            .some((request) => request.status === 0);
         for (let attempt = 0; attempt < 10 && !lostYet(); attempt++) {
           await converge(testCase.kind, testCase.desired(id, prepared));
           if (!lostYet()) await new Promise((resolve) => setTimeout(resolve, 100));
         }
         sandbox.setFaults({ loseResponseOfWrite: 0 });
-        expect(sandbox.requests().slice(mark).filter((request) => request.status === 0), `write ${lost} of ${writes} had its answer lost`).toHaveLength(1);
+        expect(
+          sandbox
+            .requests()
+            .slice(mark)
+            .filter((request) => request.status === 0),
+          `write ${lost} of ${writes} had its answer lost`,
+        ).toHaveLength(1);
         await mustConverge(testCase.kind, testCase.desired(id, prepared));
-        expect(await testCase.state(id, prepared), `${testCase.kind}: answer to write ${lost} of ${writes} lost`).toEqual(expected);
+        expect(
+          await testCase.state(id, prepared),
+          `${testCase.kind}: answer to write ${lost} of ${writes} lost`,
+        ).toEqual(expected);
       }
       sandbox.setFaults({ graphReplicationDelayMs: 0 });
     }, 120_000);

@@ -55,18 +55,38 @@ beforeEach(() => {
   // Every node returns the outputs its dependents reference (the plan's shape, not its values).
   const spec = validateInstallRequest("any-slug", {});
   if (!spec.ok) throw new Error("default spec invalid");
-  const nodes = planSlug(spec.spec, { subscriptionId: SUBSCRIPTION, tenantId: TENANT, brokerPrincipalId: "b", vaultUri: (n) => `https://${n}/` }).nodes;
+  const nodes = planSlug(spec.spec, {
+    subscriptionId: SUBSCRIPTION,
+    tenantId: TENANT,
+    brokerPrincipalId: "b",
+    vaultUri: (n) => `https://${n}/`,
+  }).nodes;
   control.defaultOutputs = (nodeId) => outputsReferencedFrom(nodes, nodeId);
 });
 
-async function call(method: string, route: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
-  const response = await fetch(`${host.url}/api/${route}`, { method, body, headers: { "content-type": "application/json", ...headers } });
+async function call(
+  method: string,
+  route: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+  const response = await fetch(`${host.url}/api/${route}`, {
+    method,
+    body,
+    headers: { "content-type": "application/json", ...headers },
+  });
   const text = await response.text();
-  return { status: response.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: response.headers };
+  return {
+    status: response.status,
+    json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    headers: response.headers,
+  };
 }
 
 async function blobNames(): Promise<string[]> {
-  const container = BlobServiceClient.fromConnectionString(host.storageConnectionString!).getContainerClient(OPERATIONS_CONTAINER);
+  const container = BlobServiceClient.fromConnectionString(host.storageConnectionString!).getContainerClient(
+    OPERATIONS_CONTAINER,
+  );
   if (!(await container.exists())) return [];
   const names: string[] = [];
   for await (const blob of container.listBlobsFlat()) names.push(blob.name);
@@ -88,12 +108,26 @@ async function waitForOperation(operationId: string, statuses: string[]): Promis
 describe("POST /api/slugs/{slug}/install: bad input changes nothing", () => {
   it("answers 400 listing every problem, starts nothing and writes no record", async () => {
     const before = await blobNames();
-    const response = await call("POST", "slugs/Bad_Slug/install", JSON.stringify({ region: "mars", image: "ghcr.io/openclaw/openclaw:latest", colour: "blue", channels: { telegram: { enabled: true, botToken: "123:abc" } } }));
+    const response = await call(
+      "POST",
+      "slugs/Bad_Slug/install",
+      JSON.stringify({
+        region: "mars",
+        image: "ghcr.io/openclaw/openclaw:latest",
+        colour: "blue",
+        channels: { telegram: { enabled: true, botToken: "123:abc" } },
+      }),
+    );
     expect(response.status).toBe(400);
-    const error = response.json.error as { code: string; message: string; details: { path: string; message: string }[] };
+    const error = response.json.error as {
+      code: string;
+      message: string;
+      details: { path: string; message: string }[];
+    };
     expect(error.code).toBe("InvalidRequest");
     const paths = error.details.map((problem) => problem.path);
-    for (const expected of ["slug", "region", "image", "colour", "channels.telegram.botToken"]) expect(paths).toContain(expected);
+    for (const expected of ["slug", "region", "image", "colour", "channels.telegram.botToken"])
+      expect(paths).toContain(expected);
     expect(error.message).toContain(`${error.details.length} problem`);
     // The secret the caller tried to send is not echoed back.
     expect(JSON.stringify(response.json)).not.toContain("123:abc");
@@ -132,7 +166,9 @@ describe("install: 202, the record, 409 while running, the slug record", () => {
     gates.push(hold);
     control.behaviour["acme/resourceGroup"] = { gate: hold.promise };
 
-    const accepted = await call("POST", "slugs/acme/install", "{}", { "x-ms-client-principal-name": "alice@contoso.com" });
+    const accepted = await call("POST", "slugs/acme/install", "{}", {
+      "x-ms-client-principal-name": "alice@contoso.com",
+    });
     expect(accepted.status).toBe(202);
     const { operationId, statusUrl } = accepted.json as { operationId: string; statusUrl: string };
     expect(statusUrl).toBe(`${host.url}/api/operations/${operationId}`);
@@ -143,10 +179,21 @@ describe("install: 202, the record, 409 while running, the slug record", () => {
     const running = await call("GET", `operations/${operationId}`);
     expect(running.status).toBe(200);
     const record = running.json as unknown as OperationRecord;
-    expect(record).toMatchObject({ id: operationId, slug: "acme", kind: "install", actor: "alice@contoso.com", status: "running", instanceId: "slug-acme" });
+    expect(record).toMatchObject({
+      id: operationId,
+      slug: "acme",
+      kind: "install",
+      actor: "alice@contoso.com",
+      status: "running",
+      instanceId: "slug-acme",
+    });
     expect(record.request).toMatchObject({ slug: "acme", region: "westeurope" });
     const resourceGroupStep = record.steps.find((step) => step.id === "resourceGroup")!;
-    expect(resourceGroupStep).toMatchObject({ status: "running", title: "Resource group claw-acme", kind: "resourceGroup" });
+    expect(resourceGroupStep).toMatchObject({
+      status: "running",
+      title: "Resource group claw-acme",
+      kind: "resourceGroup",
+    });
     expect(resourceGroupStep.startedAt).toBeDefined();
     expect(record.steps.find((step) => step.id === "keyVault")?.status).toBe("pending");
     expect(record.message).toMatch(/^\d+\/\d+ steps done, [1-9]\d* running\.$/);
@@ -154,7 +201,11 @@ describe("install: 202, the record, 409 while running, the slug record", () => {
     // A second operation on the busy slug is refused and names the running one.
     const busy = await call("POST", "slugs/acme/install", "{}");
     expect(busy.status).toBe(409);
-    const busyError = busy.json.error as { code: string; message: string; details: { operationId: string; kind: string } };
+    const busyError = busy.json.error as {
+      code: string;
+      message: string;
+      details: { operationId: string; kind: string };
+    };
     expect(busyError.code).toBe("OperationInProgress");
     expect(busyError.message).toContain(operationId);
     expect(busyError.message).toContain("install");
@@ -163,7 +214,13 @@ describe("install: 202, the record, 409 while running, the slug record", () => {
     expect((listed.json.operations as OperationRecord[]).map((operation) => operation.id)).toEqual([operationId]);
 
     const installing = await call("GET", "slugs/acme");
-    expect(installing.json).toMatchObject({ slug: "acme", state: "installing", version: null, lastOperationId: operationId, resourceGroup: "claw-acme" });
+    expect(installing.json).toMatchObject({
+      slug: "acme",
+      state: "installing",
+      version: null,
+      lastOperationId: operationId,
+      resourceGroup: "claw-acme",
+    });
 
     hold.resolve();
     const done = await waitForOperation(operationId, ["succeeded", "failed"]);
@@ -177,7 +234,13 @@ describe("install: 202, the record, 409 while running, the slug record", () => {
     expect(done.actor).toBe("alice@contoso.com");
 
     const slug = (await call("GET", "slugs/acme")).json as unknown as SlugRecord;
-    expect(slug).toMatchObject({ slug: "acme", state: "installed", lastOperationId: operationId, version: (record.request as { image: string }).image, url: "https://containerApp.fqdn" });
+    expect(slug).toMatchObject({
+      slug: "acme",
+      state: "installed",
+      lastOperationId: operationId,
+      version: (record.request as { image: string }).image,
+      url: "https://containerApp.fqdn",
+    });
     const slugs = (await call("GET", "slugs")).json.slugs as SlugRecord[];
     expect(slugs.map((s) => s.slug)).toContain("acme");
 
@@ -192,15 +255,23 @@ describe("install: 202, the record, 409 while running, the slug record", () => {
   });
 
   it("records a failed install naming the failed step, with dependents skipped and the rest done", async () => {
-    control.behaviour["fails/keyVault"] = { permanent: { code: "VaultAlreadyExists", message: "The vault name kv-fails is already in use." } };
+    control.behaviour["fails/keyVault"] = {
+      permanent: { code: "VaultAlreadyExists", message: "The vault name kv-fails is already in use." },
+    };
     const accepted = await call("POST", "slugs/fails/install", "{}");
     expect(accepted.status).toBe(202);
-    const done = await waitForOperation((accepted.json as { operationId: string }).operationId, ["succeeded", "failed"]);
+    const done = await waitForOperation((accepted.json as { operationId: string }).operationId, [
+      "succeeded",
+      "failed",
+    ]);
     expect(done.status).toBe("failed");
     expect(done.message).toContain("keyVault");
     expect(done.message).toContain("VaultAlreadyExists");
     const byId = Object.fromEntries(done.steps.map((step) => [step.id, step]));
-    expect(byId.keyVault).toMatchObject({ status: "failed", error: "VaultAlreadyExists: The vault name kv-fails is already in use." });
+    expect(byId.keyVault).toMatchObject({
+      status: "failed",
+      error: "VaultAlreadyExists: The vault name kv-fails is already in use.",
+    });
     expect(byId["vaultAccess:broker"].status).toBe("skipped");
     expect(byId.containerApp.status).toBe("skipped");
     expect(byId.storageAccount.status).toBe("done");
@@ -220,7 +291,10 @@ describe("an operation whose orchestration ends without recording", () => {
     const { operationId } = accepted.json as { operationId: string };
     await until(() => control.log.includes("start:resourceGroup"), "resourceGroup to start");
     // The walker records a step as running once the batch that started it has been reported.
-    const stepStatus = async () => ((await call("GET", `operations/${operationId}`)).json as unknown as OperationRecord).steps.find((step) => step.id === "resourceGroup")?.status;
+    const stepStatus = async () =>
+      ((await call("GET", `operations/${operationId}`)).json as unknown as OperationRecord).steps.find(
+        (step) => step.id === "resourceGroup",
+      )?.status;
     for (let tries = 0; (await stepStatus()) !== "running"; tries++) {
       if (tries > 400) throw new Error("resourceGroup never shown as running");
       await new Promise((resolve) => setTimeout(resolve, 5));
@@ -245,7 +319,13 @@ describe("an operation whose orchestration ends without recording", () => {
 
 describe("404s", () => {
   it("answers 404 for unknown operations and slugs", async () => {
-    for (const route of ["operations/op-unknown", "operations/nosuch.20260101T000000Z.abcdef01", "operations?slug=nosuch", "slugs/nosuch", "slugs/NOT_A_SLUG"]) {
+    for (const route of [
+      "operations/op-unknown",
+      "operations/nosuch.20260101T000000Z.abcdef01",
+      "operations?slug=nosuch",
+      "slugs/nosuch",
+      "slugs/NOT_A_SLUG",
+    ]) {
       const response = await call("GET", route);
       expect(response.status, route).toBe(404);
       expect(typeof (response.json.error as { code: string }).code, route).toBe("string");

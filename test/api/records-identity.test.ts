@@ -24,7 +24,11 @@ beforeAll(async () => {
 afterAll(async () => sandbox?.stop());
 
 async function appStorage(name: string): Promise<string> {
-  const account = await clients.storage.storageAccounts.create("rg-broker", name, { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" });
+  const account = await clients.storage.storageAccounts.create("rg-broker", name, {
+    location: "westeurope",
+    sku: { name: "Standard_LRS" },
+    kind: "StorageV2",
+  });
   return account.id!;
 }
 
@@ -48,18 +52,41 @@ describe("identity-based AzureWebJobsStorage", () => {
       principalType: "ServicePrincipal",
     });
     const now = new Date().toISOString();
-    await store.createOperation({ id: "demo.20261203T100000Z.0a0b0c0d", slug: "demo", kind: "install", actor: "alice", status: "running", message: "Install started.", createdAt: now, updatedAt: now, request: { slug: "demo" }, steps: [], instanceId: "slug-demo" });
+    await store.createOperation({
+      id: "demo.20261203T100000Z.0a0b0c0d",
+      slug: "demo",
+      kind: "install",
+      actor: "alice",
+      status: "running",
+      message: "Install started.",
+      createdAt: now,
+      updatedAt: now,
+      request: { slug: "demo" },
+      steps: [],
+      instanceId: "slug-demo",
+    });
     expect((await store.getOperation("demo.20261203T100000Z.0a0b0c0d"))?.actor).toBe("alice");
     // The record really is in that account's `shire-operations` container: read it with a key.
     const keys = await clients.storage.storageAccounts.listKeys("rg-broker", "stbrokerrec1");
-    const keyed = createBlobServiceClient(sandbox.context(), "stbrokerrec1", new StorageSharedKeyCredential("stbrokerrec1", keys.keys![0].value!));
-    const stored = await keyed.getContainerClient("shire-operations").getBlockBlobClient("operations/demo/demo.20261203T100000Z.0a0b0c0d.json").downloadToBuffer();
+    const keyed = createBlobServiceClient(
+      sandbox.context(),
+      "stbrokerrec1",
+      new StorageSharedKeyCredential("stbrokerrec1", keys.keys![0].value!),
+    );
+    const stored = await keyed
+      .getContainerClient("shire-operations")
+      .getBlockBlobClient("operations/demo/demo.20261203T100000Z.0a0b0c0d.json")
+      .downloadToBuffer();
     expect(JSON.parse(stored.toString())).toMatchObject({ slug: "demo", actor: "alice" });
   });
 
   it("is the same store for the same setting, and NotConfigured without any AzureWebJobsStorage form", () => {
-    expect(OperationStore.fromEnv(identityEnv("stbrokerrec2"))).toBe(OperationStore.fromEnv(identityEnv("stbrokerrec2")));
+    expect(OperationStore.fromEnv(identityEnv("stbrokerrec2"))).toBe(
+      OperationStore.fromEnv(identityEnv("stbrokerrec2")),
+    );
     expect(() => OperationStore.fromEnv({ SHIRE_CLOUD: "Sandbox" })).toThrow(/AzureWebJobsStorage/);
-    expect(() => OperationStore.fromEnv({ AzureWebJobsStorage__accountName: "stx", SHIRE_CLOUD: "AzureCloud" })).toThrow(/AZURE_SUBSCRIPTION_ID/);
+    expect(() =>
+      OperationStore.fromEnv({ AzureWebJobsStorage__accountName: "stx", SHIRE_CLOUD: "AzureCloud" }),
+    ).toThrow(/AZURE_SUBSCRIPTION_ID/);
   });
 });

@@ -4,7 +4,13 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAzurite, type AzuriteHandle } from "../../src/runtime/azurite";
-import { newOperationId, OperationStore, slugOfOperation, type OperationRecord, type SlugRecord } from "../../src/operations/records";
+import {
+  newOperationId,
+  OperationStore,
+  slugOfOperation,
+  type OperationRecord,
+  type SlugRecord,
+} from "../../src/operations/records";
 import { recordOperationResult } from "../../src/operations/result";
 
 let azurite: AzuriteHandle;
@@ -41,7 +47,8 @@ describe("operation ids", () => {
     const id = newOperationId("my-slug", new Date("2026-11-25T10:15:00.123Z"), "a1b2c3d4");
     expect(id).toBe("my-slug.20261125T101500Z.a1b2c3d4");
     expect(slugOfOperation(id)).toBe("my-slug");
-    for (const bad of ["op-unknown", "my-slug", "My-Slug.20261125T101500Z.a1", "my-slug.20261125T101500Z.a1/../x", ""]) expect(slugOfOperation(bad), bad).toBeUndefined();
+    for (const bad of ["op-unknown", "my-slug", "My-Slug.20261125T101500Z.a1", "my-slug.20261125T101500Z.a1/../x", ""])
+      expect(slugOfOperation(bad), bad).toBeUndefined();
   });
 });
 
@@ -86,7 +93,17 @@ describe("OperationStore on Azurite", () => {
       request: { slug: "rec-done" },
       status: "succeeded" as const,
       message: "Installed rec-done: 1 steps done.",
-      steps: [{ id: "resourceGroup", status: "done" as const, action: "created", startedAt: "2026-11-25T10:00:01.000Z", finishedAt: "2026-11-25T10:00:02.000Z", durationMs: 1000, resourceId: "/subscriptions/s/resourceGroups/claw-rec-done" }],
+      steps: [
+        {
+          id: "resourceGroup",
+          status: "done" as const,
+          action: "created",
+          startedAt: "2026-11-25T10:00:01.000Z",
+          finishedAt: "2026-11-25T10:00:02.000Z",
+          durationMs: 1000,
+          resourceId: "/subscriptions/s/resourceGroups/claw-rec-done",
+        },
+      ],
       finishedAt: "2026-11-25T10:00:03.000Z",
       image: "ghcr.io/openclaw/openclaw:2026.9.6",
       region: "westeurope",
@@ -97,7 +114,19 @@ describe("OperationStore on Azurite", () => {
     await recordOperationResult(store, input); // at-least-once delivery
     const stored = await store.getOperation(id);
     expect(stored).toMatchObject({ status: "succeeded", actor: "alice", updatedAt: "2026-11-25T10:00:03.000Z" });
-    expect(stored?.steps).toEqual([{ id: "resourceGroup", title: "Resource group claw-x", kind: "resourceGroup", status: "done", action: "created", startedAt: "2026-11-25T10:00:01.000Z", finishedAt: "2026-11-25T10:00:02.000Z", durationMs: 1000, resourceId: "/subscriptions/s/resourceGroups/claw-rec-done" }]);
+    expect(stored?.steps).toEqual([
+      {
+        id: "resourceGroup",
+        title: "Resource group claw-x",
+        kind: "resourceGroup",
+        status: "done",
+        action: "created",
+        startedAt: "2026-11-25T10:00:01.000Z",
+        finishedAt: "2026-11-25T10:00:02.000Z",
+        durationMs: 1000,
+        resourceId: "/subscriptions/s/resourceGroups/claw-rec-done",
+      },
+    ]);
     const slug: SlugRecord | undefined = await store.getSlug("rec-done");
     expect(slug).toEqual({
       slug: "rec-done",
@@ -109,7 +138,9 @@ describe("OperationStore on Azurite", () => {
       updatedAt: "2026-11-25T10:00:03.000Z",
       url: "https://openclaw.example.azurecontainerapps.io",
       // What the footprint is made of, by plan node, with the kind the starter recorded.
-      resources: [{ node: "resourceGroup", kind: "resourceGroup", id: "/subscriptions/s/resourceGroups/claw-rec-done" }],
+      resources: [
+        { node: "resourceGroup", kind: "resourceGroup", id: "/subscriptions/s/resourceGroups/claw-rec-done" },
+      ],
     });
   });
 });

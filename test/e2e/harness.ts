@@ -19,7 +19,9 @@ export interface OperationView {
   steps: { id: string; status: string; action?: string; error?: string; durationMs?: number; attempts?: number }[];
 }
 
-export async function startTestSandbox(faults: Partial<SandboxFaultSettings> = {}): Promise<Sandbox & { logFile: string; dir: string }> {
+export async function startTestSandbox(
+  faults: Partial<SandboxFaultSettings> = {},
+): Promise<Sandbox & { logFile: string; dir: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shire-e2e-"));
   const logFile = path.join(dir, "sandbox-requests.jsonl");
   const sandbox = await startSandbox({ stateDir: path.join(dir, "sandbox"), logFile, faults });
@@ -44,19 +46,32 @@ export interface RunningHost {
 export async function startInProcessHost(stateDir: string, durableFaults?: DurableFaults): Promise<RunningHost> {
   const logs: string[] = [];
   delete process.env.AzureWebJobsStorage;
-  const host = new FunctionsHost({ appRoot: REPO_ROOT, port: 0, stateDir, durableFaults, log: (level, message) => logs.push(`[${level}] ${message}`) });
+  const host = new FunctionsHost({
+    appRoot: REPO_ROOT,
+    port: 0,
+    stateDir,
+    durableFaults,
+    log: (level, message) => logs.push(`[${level}] ${message}`),
+  });
   await host.start();
   return { url: host.url, stateDir, logs, host, stop: () => host.stop() };
 }
 
 /** The host as its own process (`node dist/src/runtime/cli.js start --no-sandbox`), killable. */
-export async function startHostProcess(stateDir: string, env: Record<string, string> = {}): Promise<RunningHost & { child: ChildProcess; exited: Promise<number | null> }> {
+export async function startHostProcess(
+  stateDir: string,
+  env: Record<string, string> = {},
+): Promise<RunningHost & { child: ChildProcess; exited: Promise<number | null> }> {
   const logs: string[] = [];
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, "dist/src/runtime/cli.js"), "start", "--port", "0", "--no-sandbox", "--state-dir", stateDir], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, AzureWebJobsStorage: "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [path.join(REPO_ROOT, "dist/src/runtime/cli.js"), "start", "--port", "0", "--no-sandbox", "--state-dir", stateDir],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, AzureWebJobsStorage: "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
     let buffer = "";
@@ -86,7 +101,11 @@ export async function startHostProcess(stateDir: string, env: Record<string, str
 }
 
 export async function postJson(url: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await response.text();
   return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
@@ -97,17 +116,32 @@ export async function getJson<T>(url: string): Promise<{ status: number; body: T
 }
 
 /** Poll an operation until it is no longer running (a readiness wait, not a timed assertion). */
-export async function waitForOperation(baseUrl: string, operationId: string, deadlineMs = 60_000): Promise<OperationView> {
+export async function waitForOperation(
+  baseUrl: string,
+  operationId: string,
+  deadlineMs = 60_000,
+): Promise<OperationView> {
   const started = Date.now();
   for (;;) {
-    const { status, body } = await getJson<OperationView>(`${baseUrl}/api/operations/${operationId}`).catch(() => ({ status: 0, body: undefined as unknown as OperationView }));
+    const { status, body } = await getJson<OperationView>(`${baseUrl}/api/operations/${operationId}`).catch(() => ({
+      status: 0,
+      body: undefined as unknown as OperationView,
+    }));
     if (status === 200 && body.status !== "running") return body;
-    if (Date.now() - started > deadlineMs) throw new Error(`operation ${operationId} still ${body?.status ?? "unreachable"} after ${deadlineMs} ms: ${JSON.stringify(body?.steps?.filter((s) => s.status !== "done"))}`);
+    if (Date.now() - started > deadlineMs)
+      throw new Error(
+        `operation ${operationId} still ${body?.status ?? "unreachable"} after ${deadlineMs} ms: ${JSON.stringify(body?.steps?.filter((s) => s.status !== "done"))}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
-export async function install(baseUrl: string, slug: string, body: unknown = {}, deadlineMs = 60_000): Promise<OperationView> {
+export async function install(
+  baseUrl: string,
+  slug: string,
+  body: unknown = {},
+  deadlineMs = 60_000,
+): Promise<OperationView> {
   const started = await postJson(`${baseUrl}/api/slugs/${slug}/install`, body);
   if (started.status !== 202) throw new Error(`install ${slug}: ${started.status} ${JSON.stringify(started.body)}`);
   return waitForOperation(baseUrl, String(started.body.operationId), deadlineMs);
@@ -130,23 +164,55 @@ export function writesIn(sandbox: Sandbox, from = 0): { method: string; url: str
 export function footprint(sandbox: Sandbox, slug: string): Record<string, unknown> {
   const state = sandbox.inspect() as {
     arm: { resources: { id: string; type: string; name: string; properties?: Record<string, unknown> }[] };
-    graph: { kind: string; displayName?: string; deleted: boolean; passwordKeyIds?: string[]; assignments?: unknown[]; appRoleAssignmentRequired?: boolean }[];
+    graph: {
+      kind: string;
+      displayName?: string;
+      deleted: boolean;
+      passwordKeyIds?: string[];
+      assignments?: unknown[];
+      appRoleAssignmentRequired?: boolean;
+    }[];
     keyvault: Record<string, Record<string, { deleted: boolean; versions: unknown[] }>>;
     blob: Record<string, { staticWebsite: unknown; containers: Record<string, string[]> }>;
   };
   const group = `/resourcegroups/claw-${slug}`;
-  const normalise = (text: string) => text.split(slug).join("<slug>").replace(/<slug>-?[a-z0-9]{5}\b/g, "<slug>-<suffix>");
+  const normalise = (text: string) =>
+    text
+      .split(slug)
+      .join("<slug>")
+      .replace(/<slug>-?[a-z0-9]{5}\b/g, "<slug>-<suffix>");
   const resources = state.arm.resources
-    .filter((resource) => resource.id.toLowerCase().includes(group) || resource.id.toLowerCase().endsWith(`/resourcegroups/claw-${slug}`))
-    .map((resource) => (resource.type === "Microsoft.Authorization/roleAssignments" ? `${resource.type}:${String(resource.properties?.roleDefinitionId).split("/").at(-1)}:${String(resource.properties?.principalType)}` : `${resource.type}:${normalise(resource.name)}`))
+    .filter(
+      (resource) =>
+        resource.id.toLowerCase().includes(group) || resource.id.toLowerCase().endsWith(`/resourcegroups/claw-${slug}`),
+    )
+    .map((resource) =>
+      resource.type === "Microsoft.Authorization/roleAssignments"
+        ? `${resource.type}:${String(resource.properties?.roleDefinitionId).split("/").at(-1)}:${String(resource.properties?.principalType)}`
+        : `${resource.type}:${normalise(resource.name)}`,
+    )
     .map((entry) => entry.replace(/--[a-z0-9]+$/, "--<revision>"))
     .sort();
   const entra = state.graph
-    .filter((object) => !object.deleted && (object.displayName === `shire-${slug}` || object.displayName === "shire-admins"))
-    .map((object) => `${object.kind}:${normalise(String(object.displayName))}:passwords=${object.passwordKeyIds?.length ?? 0}:assignments=${object.assignments?.length ?? 0}:required=${object.appRoleAssignmentRequired ?? "-"}`)
+    .filter(
+      (object) => !object.deleted && (object.displayName === `shire-${slug}` || object.displayName === "shire-admins"),
+    )
+    .map(
+      (object) =>
+        `${object.kind}:${normalise(String(object.displayName))}:passwords=${object.passwordKeyIds?.length ?? 0}:assignments=${object.assignments?.length ?? 0}:required=${object.appRoleAssignmentRequired ?? "-"}`,
+    )
     .sort();
   const vault = Object.entries(state.keyvault).find(([name]) => name.startsWith(`kv-${slug}-`));
-  const secrets = vault ? Object.entries(vault[1]).map(([name, entry]) => `${name}:${entry.deleted ? "deleted" : "live"}`).sort() : [];
+  const secrets = vault
+    ? Object.entries(vault[1])
+        .map(([name, entry]) => `${name}:${entry.deleted ? "deleted" : "live"}`)
+        .sort()
+    : [];
   const blob = Object.entries(state.blob).find(([name]) => name.startsWith(`st${slug.replace(/-/g, "")}`));
-  return { resources, entra, secrets, website: blob ? { staticWebsite: blob[1].staticWebsite, web: blob[1].containers.$web ?? [] } : null };
+  return {
+    resources,
+    entra,
+    secrets,
+    website: blob ? { staticWebsite: blob[1].staticWebsite, web: blob[1].containers.$web ?? [] } : null,
+  };
 }

@@ -28,7 +28,11 @@ type Anything = any;
 
 function resource(type: string, slug: string): Anything {
   const state = sandbox.inspect() as { arm: { resources: Anything[] } };
-  return state.arm.resources.find((candidate) => candidate.type.toLowerCase() === type.toLowerCase() && candidate.id.toLowerCase().includes(`/resourcegroups/claw-${slug}`));
+  return state.arm.resources.find(
+    (candidate) =>
+      candidate.type.toLowerCase() === type.toLowerCase() &&
+      candidate.id.toLowerCase().includes(`/resourcegroups/claw-${slug}`),
+  );
 }
 
 function graphObjects(): Anything[] {
@@ -39,7 +43,11 @@ describe("install variants", () => {
   it("waits for the operator's Telegram token with instructions, then finishes; webhook route, sign-in exclusions, Foundry and users wired", async () => {
     const user = sandbox.graph.addUser({ displayName: "Ada Operator" }) as { id: string };
     const body = {
-      channels: { teams: { enabled: false }, telegram: { enabled: true, mode: "webhook" }, whatsapp: { enabled: true } },
+      channels: {
+        teams: { enabled: false },
+        telegram: { enabled: true, mode: "webhook" },
+        whatsapp: { enabled: true },
+      },
       foundry: { endpoint: "https://contoso-ai.services.ai.azure.com/", deployment: "gpt-4o" },
       allowedIdentities: [user.id],
     };
@@ -47,7 +55,10 @@ describe("install variants", () => {
     expect(first.status).toBe("failed");
     const byId = Object.fromEntries(first.steps.map((step) => [step.id, step]));
     // The two operator-supplied secrets fail at once (no retry can help) and say what to do.
-    expect(byId["secret:telegramBotToken"]).toMatchObject({ status: "failed", error: expect.stringContaining("az keyvault secret set") });
+    expect(byId["secret:telegramBotToken"]).toMatchObject({
+      status: "failed",
+      error: expect.stringContaining("az keyvault secret set"),
+    });
     expect(byId["secret:foundryKey"]).toMatchObject({ status: "failed" });
     expect(byId["secret:telegramWebhookSecret"].status).toBe("done");
     expect(byId.containerApp.status).toBe("skipped");
@@ -64,20 +75,34 @@ describe("install variants", () => {
 
     const app = resource("Microsoft.App/containerApps", "tele");
     const [openclaw, nginx] = app.properties.template.containers;
-    const env = Object.fromEntries(openclaw.env.map((entry: Anything) => [entry.name, entry.value ?? `secretRef:${entry.secretRef}`]));
-    expect(env).toMatchObject({ TELEGRAM_BOT_TOKEN: "secretRef:telegram-bot-token", TELEGRAM_WEBHOOK_SECRET: "secretRef:telegram-webhook-secret", AZURE_OPENAI_API_KEY: "secretRef:foundry-api-key" });
+    const env = Object.fromEntries(
+      openclaw.env.map((entry: Anything) => [entry.name, entry.value ?? `secretRef:${entry.secretRef}`]),
+    );
+    expect(env).toMatchObject({
+      TELEGRAM_BOT_TOKEN: "secretRef:telegram-bot-token",
+      TELEGRAM_WEBHOOK_SECRET: "secretRef:telegram-webhook-secret",
+      AZURE_OPENAI_API_KEY: "secretRef:foundry-api-key",
+    });
     expect(env.MSTEAMS_APP_ID).toBeUndefined();
     const nginxConf = nginx.env.find((entry: Anything) => entry.name === "SHIRE_NGINX_CONF").value as string;
     expect(nginxConf).toContain("location = /telegram-webhook");
     expect(nginxConf).not.toContain("/api/messages");
-    const seedEnv = Object.fromEntries(app.properties.template.initContainers[0].env.map((entry: Anything) => [entry.name, entry.value]));
+    const seedEnv = Object.fromEntries(
+      app.properties.template.initContainers[0].env.map((entry: Anything) => [entry.name, entry.value]),
+    );
     const seed = JSON.parse(seedEnv.OPENCLAW_SEED_CONFIG);
-    expect(seed.channels.telegram).toMatchObject({ enabled: true, webhookPath: "/telegram-webhook", webhookSecret: { source: "env", id: "TELEGRAM_WEBHOOK_SECRET" } });
+    expect(seed.channels.telegram).toMatchObject({
+      enabled: true,
+      webhookPath: "/telegram-webhook",
+      webhookSecret: { source: "env", id: "TELEGRAM_WEBHOOK_SECRET" },
+    });
     expect(JSON.stringify(seed)).not.toContain("telegram-token-from-botfather");
     expect(seed.agents.defaults.model.primary).toBe("microsoft-foundry/gpt-4o");
     // Teams is off: no Teams plugin, and a Teams config left on the share is disabled. WhatsApp is
     // a linked device: its plugin, pinned to the OpenClaw version, and the channel switched on.
-    expect(JSON.parse(seedEnv.OPENCLAW_SEED_PLUGINS)).toEqual([{ id: "whatsapp", spec: "@openclaw/whatsapp@2026.9.6" }]);
+    expect(JSON.parse(seedEnv.OPENCLAW_SEED_PLUGINS)).toEqual([
+      { id: "whatsapp", spec: "@openclaw/whatsapp@2026.9.6" },
+    ]);
     expect(seed.channels.whatsapp).toEqual({ enabled: true });
     expect(JSON.parse(seedEnv.OPENCLAW_SEED_DISABLE)).toEqual(["channels.msteams", "plugins.entries.msteams"]);
 
@@ -85,7 +110,9 @@ describe("install variants", () => {
     expect(auth.properties.globalValidation.excludedPaths).toEqual(["/telegram-webhook"]);
     expect(resource("Microsoft.BotService/botServices", "tele")).toBeUndefined();
     expect(graphObjects().filter((object) => object.displayName === "shire-tele-bot")).toEqual([]);
-    const principal = graphObjects().find((object) => object.kind === "servicePrincipal" && object.displayName === "shire-tele");
+    const principal = graphObjects().find(
+      (object) => object.kind === "servicePrincipal" && object.displayName === "shire-tele",
+    );
     expect(principal.assignments.map((assignment: Anything) => assignment.principalId)).toContain(user.id);
   });
 
@@ -94,20 +121,31 @@ describe("install variants", () => {
     try {
       const slugs = ["par-a", "par-b", "par-c", "par-d"];
       const operations = await Promise.all(slugs.map((slug) => install(host.url, slug, {}, 180_000)));
-      for (const operation of operations) expect(operation.status, JSON.stringify(operation.steps.filter((step) => step.status !== "done"))).toBe("succeeded");
+      for (const operation of operations)
+        expect(operation.status, JSON.stringify(operation.steps.filter((step) => step.status !== "done"))).toBe(
+          "succeeded",
+        );
       // Every slug's secrets step waited out RBAC propagation instead of failing on 403.
-      const retried = operations.flatMap((operation) => operation.steps).filter((step) => step.id.startsWith("secret:") && (step.attempts ?? 1) > 1);
+      const retried = operations
+        .flatMap((operation) => operation.steps)
+        .filter((step) => step.id.startsWith("secret:") && (step.attempts ?? 1) > 1);
       expect(retried.length).toBeGreaterThan(0);
-      expect(sandbox.requests().some((request) => request.status === 403 && request.url.includes("/secrets/"))).toBe(true);
+      expect(sandbox.requests().some((request) => request.status === 403 && request.url.includes("/secrets/"))).toBe(
+        true,
+      );
     } finally {
       sandbox.setFaults({ graphReplicationDelayMs: 0, rbacPropagationMs: 0 });
     }
     const admins = graphObjects().filter((object) => object.kind === "group" && object.displayName === "shire-admins");
     expect(admins).toHaveLength(1);
     for (const slug of ["par-a", "par-b", "par-c", "par-d"]) {
-      const apps = graphObjects().filter((object) => object.kind === "application" && object.displayName === `shire-${slug}`);
+      const apps = graphObjects().filter(
+        (object) => object.kind === "application" && object.displayName === `shire-${slug}`,
+      );
       expect(apps, slug).toHaveLength(1);
-      const principal = graphObjects().find((object) => object.kind === "servicePrincipal" && object.appId === apps[0].appId);
+      const principal = graphObjects().find(
+        (object) => object.kind === "servicePrincipal" && object.appId === apps[0].appId,
+      );
       expect(principal.assignments.map((assignment: Anything) => assignment.principalId)).toContain(admins[0].id);
     }
   }, 240_000);

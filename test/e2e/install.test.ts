@@ -4,7 +4,17 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { footprint, install, postJson, startInProcessHost, startTestSandbox, writesIn, getJson, type RunningHost, waitForOperation } from "./harness";
+import {
+  footprint,
+  install,
+  postJson,
+  startInProcessHost,
+  startTestSandbox,
+  writesIn,
+  getJson,
+  type RunningHost,
+  waitForOperation,
+} from "./harness";
 import type { Sandbox } from "../../src/sandbox";
 import { Agent } from "undici";
 import { loopbackLookup } from "../../src/azure/transport";
@@ -25,28 +35,50 @@ afterAll(async () => {
 // Resource bodies are read loosely here: the assertions say what matters.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Anything = any;
-type Resource = { id: string; type: string; name: string; location?: string; tags?: Record<string, string>; identity?: { userAssignedIdentities?: Record<string, unknown> }; properties: Record<string, Anything> };
+type Resource = {
+  id: string;
+  type: string;
+  name: string;
+  location?: string;
+  tags?: Record<string, string>;
+  identity?: { userAssignedIdentities?: Record<string, unknown> };
+  properties: Record<string, Anything>;
+};
 
 /** GET a sandbox URL anonymously, trusting the sandbox's CA (what Teams does with the website). */
 async function fetchFromSandbox(url: string): Promise<string> {
   const target = new URL(url);
-  const dispatcher = new Agent({ connect: { ca: sandbox.caCertificatePem, lookup: loopbackLookup(SANDBOX_DNS_SUFFIX) } });
-  const response = await fetch(`https://${target.hostname}:${sandbox.port}${target.pathname}`, { dispatcher } as RequestInit);
+  const dispatcher = new Agent({
+    connect: { ca: sandbox.caCertificatePem, lookup: loopbackLookup(SANDBOX_DNS_SUFFIX) },
+  });
+  const response = await fetch(`https://${target.hostname}:${sandbox.port}${target.pathname}`, {
+    dispatcher,
+  } as RequestInit);
   expect(response.status, url).toBe(200);
   return response.text();
 }
 
 function resources(type: string, slug: string): Resource[] {
   const state = sandbox.inspect() as { arm: { resources: Resource[] } };
-  return state.arm.resources.filter((resource) => resource.type.toLowerCase() === type.toLowerCase() && resource.id.toLowerCase().includes(`/resourcegroups/claw-${slug}`));
+  return state.arm.resources.filter(
+    (resource) =>
+      resource.type.toLowerCase() === type.toLowerCase() &&
+      resource.id.toLowerCase().includes(`/resourcegroups/claw-${slug}`),
+  );
 }
 
 describe("install against the sandbox", () => {
   it("brings up every resource with the right properties and reports every step done", async () => {
     const operation = await install(host.url, "demo");
-    expect(operation.status, JSON.stringify(operation.steps.filter((step) => step.status !== "done"))).toBe("succeeded");
+    expect(operation.status, JSON.stringify(operation.steps.filter((step) => step.status !== "done"))).toBe(
+      "succeeded",
+    );
     expect(operation.steps.length).toBeGreaterThanOrEqual(20);
-    expect(operation.steps.every((step) => step.status === "done" && step.action === "created" && typeof step.durationMs === "number")).toBe(true);
+    expect(
+      operation.steps.every(
+        (step) => step.status === "done" && step.action === "created" && typeof step.durationMs === "number",
+      ),
+    ).toBe(true);
 
     const [group] = resources("Microsoft.Resources/resourceGroups", "demo");
     expect(group.tags).toMatchObject({ "managed-by": "shire", "shire-slug": "demo" });
@@ -57,13 +89,18 @@ describe("install against the sandbox", () => {
 
     const [identity] = resources("Microsoft.ManagedIdentity/userAssignedIdentities", "demo");
     const assignments = resources("Microsoft.Authorization/roleAssignments", "demo");
-    const gatewayGrant = assignments.find((assignment) => assignment.properties.principalId === identity.properties.principalId);
+    const gatewayGrant = assignments.find(
+      (assignment) => assignment.properties.principalId === identity.properties.principalId,
+    );
     expect(gatewayGrant?.properties).toMatchObject({ principalType: "ServicePrincipal", scope: vault.id });
     expect(gatewayGrant?.properties.roleDefinitionId).toMatch(/4633458b-17de-408a-b874-0445c86b69e6$/);
 
     const [environment] = resources("Microsoft.App/managedEnvironments", "demo");
     const [workspace] = resources("Microsoft.OperationalInsights/workspaces", "demo");
-    expect(environment.properties.appLogsConfiguration).toEqual({ destination: "log-analytics", logAnalyticsConfiguration: { customerId: workspace.properties.customerId } });
+    expect(environment.properties.appLogsConfiguration).toEqual({
+      destination: "log-analytics",
+      logAnalyticsConfiguration: { customerId: workspace.properties.customerId },
+    });
     const [storage] = resources("Microsoft.App/managedEnvironments/storages", "demo");
     expect(storage.properties.azureFile).toMatchObject({ shareName: "openclaw-state", accessMode: "ReadWrite" });
 
@@ -72,9 +109,13 @@ describe("install against the sandbox", () => {
     expect(template.containers.map((container: Anything) => container.name)).toEqual(["openclaw", "nginx"]);
     expect(template.scale).toEqual({ minReplicas: 1, maxReplicas: 1 });
     expect(app.properties.configuration.ingress).toMatchObject({ targetPort: 8080, external: true });
-    expect(Object.keys(app.identity?.userAssignedIdentities ?? {}).map((id) => id.toLowerCase())).toEqual([identity.id.toLowerCase()]);
+    expect(Object.keys(app.identity?.userAssignedIdentities ?? {}).map((id) => id.toLowerCase())).toEqual([
+      identity.id.toLowerCase(),
+    ]);
     const openclaw = template.containers[0];
-    const env = Object.fromEntries(openclaw.env.map((entry: Anything) => [entry.name, entry.value ?? `secretRef:${entry.secretRef}`]));
+    const env = Object.fromEntries(
+      openclaw.env.map((entry: Anything) => [entry.name, entry.value ?? `secretRef:${entry.secretRef}`]),
+    );
     expect(env).toMatchObject({
       OPENCLAW_STATE_DIR: "/home/node/.openclaw",
       OPENCLAW_DISABLE_BONJOUR: "1",
@@ -83,22 +124,42 @@ describe("install against the sandbox", () => {
       // ~/.config/openclaw (the auth profiles' key) lives on the share too.
       XDG_CONFIG_HOME: "/home/node/.openclaw/.config",
     });
-    expect(template.volumes).toEqual([expect.objectContaining({ storageType: "AzureFile", storageName: "openclaw-state", mountOptions: expect.stringContaining("uid=1000") })]);
+    expect(template.volumes).toEqual([
+      expect.objectContaining({
+        storageType: "AzureFile",
+        storageName: "openclaw-state",
+        mountOptions: expect.stringContaining("uid=1000"),
+      }),
+    ]);
     expect(env.APPLICATIONINSIGHTS_CONNECTION_STRING).toMatch(/^InstrumentationKey=/);
     for (const secret of app.properties.configuration.secrets) {
       expect(secret.value).toBeUndefined();
       expect(secret.keyVaultUrl).toContain(`${vault.name}.vault.`);
       expect(secret.identity.toLowerCase()).toBe(identity.id.toLowerCase());
     }
-    const seed = JSON.parse(template.initContainers[0].env.find((entry: Anything) => entry.name === "OPENCLAW_SEED_CONFIG").value);
-    expect(seed.gateway).toMatchObject({ mode: "local", bind: "lan", trustedProxies: ["127.0.0.1"], controlUi: { allowedOrigins: [`https://${app.properties.configuration.ingress.fqdn}`] } });
-    expect(openclaw.probes.map((probe: Anything) => `${probe.type}:${probe.httpGet?.path}:${probe.httpGet?.port}`)).toEqual(["Startup:/healthz:18789", "Liveness:/healthz:18789", "Readiness:/readyz:18789"]);
-    const seedEnv = Object.fromEntries(template.initContainers[0].env.map((entry: Anything) => [entry.name, entry.value]));
+    const seed = JSON.parse(
+      template.initContainers[0].env.find((entry: Anything) => entry.name === "OPENCLAW_SEED_CONFIG").value,
+    );
+    expect(seed.gateway).toMatchObject({
+      mode: "local",
+      bind: "lan",
+      trustedProxies: ["127.0.0.1"],
+      controlUi: { allowedOrigins: [`https://${app.properties.configuration.ingress.fqdn}`] },
+    });
+    expect(
+      openclaw.probes.map((probe: Anything) => `${probe.type}:${probe.httpGet?.path}:${probe.httpGet?.port}`),
+    ).toEqual(["Startup:/healthz:18789", "Liveness:/healthz:18789", "Readiness:/readyz:18789"]);
+    const seedEnv = Object.fromEntries(
+      template.initContainers[0].env.map((entry: Anything) => [entry.name, entry.value]),
+    );
     expect(JSON.parse(seedEnv.OPENCLAW_SEED_PLUGINS)).toEqual([{ id: "msteams", spec: "@openclaw/msteams@2026.9.5" }]);
     expect(app.properties.latestRevisionName).toMatch(/^openclaw--/);
 
     const [auth] = resources("Microsoft.App/containerApps/authConfigs", "demo");
-    expect(auth.properties.globalValidation).toMatchObject({ unauthenticatedClientAction: "RedirectToLoginPage", excludedPaths: ["/api/messages"] });
+    expect(auth.properties.globalValidation).toMatchObject({
+      unauthenticatedClientAction: "RedirectToLoginPage",
+      excludedPaths: ["/api/messages"],
+    });
 
     const [bot] = resources("Microsoft.BotService/botServices", "demo");
     expect(bot.properties.endpoint).toBe(`https://${app.properties.configuration.ingress.fqdn}/api/messages`);
@@ -109,7 +170,10 @@ describe("install against the sandbox", () => {
     expect(entraApp.web?.implicitGrantSettings?.enableIdTokenIssuance).toBe(true);
     const principal = graph.find((object) => object.kind === "servicePrincipal" && object.appId === entraApp.appId);
     expect(principal.appRoleAssignmentRequired).toBe(true);
-    expect(principal.assignments.map((assignment: Anything) => assignment.principalDisplayName).sort()).toEqual(["shire-admins", "shire-demo"]);
+    expect(principal.assignments.map((assignment: Anything) => assignment.principalDisplayName).sort()).toEqual([
+      "shire-admins",
+      "shire-demo",
+    ]);
     expect(auth.properties.identityProviders.azureActiveDirectory.registration.clientId).toBe(entraApp.appId);
     // The bot has its own app, which Bot Framework can get tokens for without an assignment.
     const botApp = graph.find((object) => object.kind === "application" && object.displayName === "shire-demo-bot");
@@ -122,12 +186,21 @@ describe("install against the sandbox", () => {
     expect(admins).toHaveLength(1);
     expect(admins[0].uniqueName).toBe("shire-admins");
     // Operators can write channel tokens into the vault (RBAC mode gives no one data access by default).
-    expect(assignments.find((assignment) => assignment.properties.principalId === admins[0].id)?.properties).toMatchObject({ principalType: "Group", scope: vault.id });
-    expect(assignments.find((assignment) => assignment.properties.principalId === admins[0].id)?.properties.roleDefinitionId).toMatch(/b86a8fe4-44ce-4948-aee5-eccb2c155cd7$/);
+    expect(
+      assignments.find((assignment) => assignment.properties.principalId === admins[0].id)?.properties,
+    ).toMatchObject({ principalType: "Group", scope: vault.id });
+    expect(
+      assignments.find((assignment) => assignment.properties.principalId === admins[0].id)?.properties.roleDefinitionId,
+    ).toMatch(/b86a8fe4-44ce-4948-aee5-eccb2c155cd7$/);
 
-    const secrets = Object.keys((sandbox.inspect() as { keyvault: Record<string, object> }).keyvault[vault.name]).sort();
+    const secrets = Object.keys(
+      (sandbox.inspect() as { keyvault: Record<string, object> }).keyvault[vault.name],
+    ).sort();
     expect(secrets).toEqual(["entra-client-secret", "gateway-token", "storage-account-key", "teams-app-password"]);
-    expect(footprint(sandbox, "demo").website).toMatchObject({ staticWebsite: { enabled: true, indexDocument: "index.html" }, web: ["index.html", "tab.html"] });
+    expect(footprint(sandbox, "demo").website).toMatchObject({
+      staticWebsite: { enabled: true, indexDocument: "index.html" },
+      web: ["index.html", "tab.html"],
+    });
     // Teams loads both pages anonymously from the website endpoint; the tab's content is the
     // launcher (the app itself refuses to be framed), the app is the website the tab opens.
     const storageAccount = resources("Microsoft.Storage/storageAccounts", "demo")[0];
@@ -139,29 +212,53 @@ describe("install against the sandbox", () => {
     expect(await fetchFromSandbox(`${web}tab.html`)).toContain(`microsoftTeams.app.openLink(appUrl)`);
 
     const slug = await getJson<{ state: string; image: string; lastOperationId: string }>(`${host.url}/api/slugs/demo`);
-    expect(slug.body).toMatchObject({ state: "installed", version: "ghcr.io/openclaw/openclaw:2026.9.6", lastOperationId: operation.id });
+    expect(slug.body).toMatchObject({
+      state: "installed",
+      version: "ghcr.io/openclaw/openclaw:2026.9.6",
+      lastOperationId: operation.id,
+    });
   });
 
   it("shows a dry run: everything to create before, nothing after, the image change when asked", async () => {
     const before = sandbox.requests().length;
-    const fresh = await getJson<{ summary: Record<string, number>; changes: { node: string; action: string; changed?: string[] }[] }>(`${host.url}/api/slugs/planned/plan`);
+    const fresh = await getJson<{
+      summary: Record<string, number>;
+      changes: { node: string; action: string; changed?: string[] }[];
+    }>(`${host.url}/api/slugs/planned/plan`);
     expect(fresh.status).toBe(200);
     // At most the tenant-wide shire-admins group exists already (made by an earlier install).
-    expect(fresh.body.changes.filter((change) => change.action === "unchanged" && change.node !== "group:admins")).toEqual([]);
+    expect(
+      fresh.body.changes.filter((change) => change.action === "unchanged" && change.node !== "group:admins"),
+    ).toEqual([]);
     expect(fresh.body.changes.find((change) => change.node === "resourceGroup")?.action).toBe("create");
     expect(fresh.body.changes.find((change) => change.node === "containerApp")?.action).toBe("after-dependencies");
     expect(writesIn(sandbox, before)).toEqual([]);
 
-    const installed = await getJson<{ summary: Record<string, number>; changes: { node: string; action: string }[] }>(`${host.url}/api/slugs/demo/plan`);
+    const installed = await getJson<{ summary: Record<string, number>; changes: { node: string; action: string }[] }>(
+      `${host.url}/api/slugs/demo/plan`,
+    );
     expect(installed.body.changes.filter((change) => change.action !== "unchanged")).toEqual([]);
 
-    const upgrade = await getJson<{ changes: { node: string; action: string; changed?: string[] }[] }>(`${host.url}/api/slugs/demo/plan?image=ghcr.io/openclaw/openclaw:2026.9.7`);
+    const upgrade = await getJson<{ changes: { node: string; action: string; changed?: string[] }[] }>(
+      `${host.url}/api/slugs/demo/plan?image=ghcr.io/openclaw/openclaw:2026.9.7`,
+    );
     const app = upgrade.body.changes.find((change) => change.node === "containerApp");
     expect(app?.action).toBe("update");
-    expect(app?.changed).toEqual(expect.arrayContaining(["template.containers[0].image", "template.initContainers[0].image"]));
-    expect(upgrade.body.changes.filter((change) => change.action === "create" || change.action === "update").map((change) => change.node)).toEqual(["containerApp"]);
+    expect(app?.changed).toEqual(
+      expect.arrayContaining(["template.containers[0].image", "template.initContainers[0].image"]),
+    );
+    expect(
+      upgrade.body.changes
+        .filter((change) => change.action === "create" || change.action === "update")
+        .map((change) => change.node),
+    ).toEqual(["containerApp"]);
     // Steps that read the app's outputs are re-checked after it: the dry run cannot see past a change.
-    expect(upgrade.body.changes.filter((change) => change.action === "after-dependencies").map((change) => change.node).sort()).toEqual(["botService", "staticWebsite"]);
+    expect(
+      upgrade.body.changes
+        .filter((change) => change.action === "after-dependencies")
+        .map((change) => change.node)
+        .sort(),
+    ).toEqual(["botService", "staticWebsite"]);
     expect(writesIn(sandbox, before)).toEqual([]);
   });
 
@@ -175,11 +272,20 @@ describe("install against the sandbox", () => {
 
   it("refuses invalid input with every problem listed and touches nothing", async () => {
     const before = sandbox.requests().length;
-    const response = await postJson(`${host.url}/api/slugs/Bad--Slug/install`, { image: "ghcr.io/openclaw/openclaw:latest", channels: { telegram: { enabled: true, botToken: "123:abc" } }, regoin: "westeurope" });
+    const response = await postJson(`${host.url}/api/slugs/Bad--Slug/install`, {
+      image: "ghcr.io/openclaw/openclaw:latest",
+      channels: { telegram: { enabled: true, botToken: "123:abc" } },
+      regoin: "westeurope",
+    });
     expect(response.status).toBe(400);
     const error = response.body.error as { code: string; details: { path: string }[] };
     expect(error.code).toBe("InvalidRequest");
-    expect(error.details.map((problem) => problem.path).sort()).toEqual(["channels.telegram.botToken", "image", "regoin", "slug"]);
+    expect(error.details.map((problem) => problem.path).sort()).toEqual([
+      "channels.telegram.botToken",
+      "image",
+      "regoin",
+      "slug",
+    ]);
     expect(sandbox.requests().length).toBe(before);
     expect(fs.readFileSync(sandbox.logFile, "utf8")).not.toContain("Bad--Slug");
   });
@@ -191,7 +297,9 @@ describe("install against the sandbox", () => {
       expect(first.status).toBe(202);
       const second = await postJson(`${host.url}/api/slugs/busy/install`, {});
       expect(second.status).toBe(409);
-      expect((second.body.error as { code: string; message: string }).message).toContain(String(first.body.operationId));
+      expect((second.body.error as { code: string; message: string }).message).toContain(
+        String(first.body.operationId),
+      );
       const done = await waitForOperation(host.url, String(first.body.operationId));
       expect(done.status).toBe("succeeded");
     } finally {
@@ -218,15 +326,22 @@ describe("install against the sandbox", () => {
     } finally {
       sandbox.setFaults({ transientRate: 0 });
     }
-    expect(operation.status, JSON.stringify(operation.steps.filter((step) => step.status !== "done"))).toBe("succeeded");
-    expect(sandbox.requests().filter((request) => request.status === 0 || request.status >= 500).length).toBeGreaterThan(0);
+    expect(operation.status, JSON.stringify(operation.steps.filter((step) => step.status !== "done"))).toBe(
+      "succeeded",
+    );
+    expect(
+      sandbox.requests().filter((request) => request.status === 0 || request.status >= 500).length,
+    ).toBeGreaterThan(0);
     expect(footprint(sandbox, "flaky")).toEqual(footprint(sandbox, "demo"));
   }, 240_000);
 
   it("never stores a secret value in orchestration state, custom status, records or logs", async () => {
     const secrets = sandbox.env.secrets.all();
     expect(secrets.length).toBeGreaterThan(10);
-    const haystacks: { where: string; text: string }[] = [{ where: "host logs", text: host.logs.join("\n") }, { where: "sandbox request log", text: fs.readFileSync(sandbox.logFile, "utf8") }];
+    const haystacks: { where: string; text: string }[] = [
+      { where: "host logs", text: host.logs.join("\n") },
+      { where: "sandbox request log", text: fs.readFileSync(sandbox.logFile, "utf8") },
+    ];
     const walk = (dir: string) => {
       for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
         const full = path.join(dir, entry.name);
@@ -235,7 +350,9 @@ describe("install against the sandbox", () => {
       }
     };
     walk(host.stateDir);
-    const status = await getJson<unknown>(`${host.url}/runtime/webhooks/durabletask/instances/slug-demo?showHistory=true&showHistoryOutput=true&showInput=true`);
+    const status = await getJson<unknown>(
+      `${host.url}/runtime/webhooks/durabletask/instances/slug-demo?showHistory=true&showHistoryOutput=true&showInput=true`,
+    );
     haystacks.push({ where: "durable status API", text: JSON.stringify(status.body) });
     expect(haystacks.some((haystack) => haystack.text.includes("gateway-token"))).toBe(true);
     for (const { where, text } of haystacks) {

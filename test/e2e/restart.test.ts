@@ -11,7 +11,9 @@ import { SeededRandom } from "../../src/sandbox/faults";
 /** The slug's operation, once a record exists (the orchestration writes it if the starter could not). */
 async function operationOf(baseUrl: string, slug: string): Promise<string> {
   for (let attempt = 0; attempt < 600; attempt++) {
-    const { status, body } = await getJson<{ operations?: { id: string }[] }>(`${baseUrl}/api/operations?slug=${slug}`).catch(() => ({ status: 0, body: {} as { operations?: { id: string }[] } }));
+    const { status, body } = await getJson<{ operations?: { id: string }[] }>(
+      `${baseUrl}/api/operations?slug=${slug}`,
+    ).catch(() => ({ status: 0, body: {} as { operations?: { id: string }[] } }));
     if (status === 200 && body.operations && body.operations.length > 0) return body.operations[0].id;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -51,7 +53,10 @@ describe("kill and restart", () => {
       try {
         const operationId = started ? String(started.body.operationId) : await operationOf(revived.url, slug);
         const operation = await waitForOperation(revived.url, operationId, 60_000);
-        expect(operation.status, `${slug}: ${JSON.stringify(operation.steps.filter((step) => step.status !== "done"))}`).toBe("succeeded");
+        expect(
+          operation.status,
+          `${slug}: ${JSON.stringify(operation.steps.filter((step) => step.status !== "done"))}`,
+        ).toBe("succeeded");
       } finally {
         await revived.stop();
       }
@@ -63,7 +68,11 @@ describe("kill and restart", () => {
     // Slow enough that crashes land inside LROs (the revived host finds resources still
     // provisioning) and inside Entra's replication window (objects created but not yet visible).
     sandbox.setFaults({
-      lroDurationMs: { "Microsoft.App/managedEnvironments": 1_200, "Microsoft.App/containerApps": 1_200, "Microsoft.Storage/storageAccounts": 600 },
+      lroDurationMs: {
+        "Microsoft.App/managedEnvironments": 1_200,
+        "Microsoft.App/containerApps": 1_200,
+        "Microsoft.Storage/storageAccounts": 600,
+      },
       graphReplicationDelayMs: 800,
       rbacPropagationMs: 500,
     });
@@ -92,7 +101,10 @@ describe("kill and restart", () => {
         try {
           const operationId = started ? String(started.body.operationId) : await operationOf(revived.url, slug);
           const operation = await waitForOperation(revived.url, operationId, 120_000);
-          expect(operation.status, `${slug} (crash after ${crashAfter}): ${JSON.stringify(operation.steps.filter((step) => step.status !== "done"))}`).toBe("succeeded");
+          expect(
+            operation.status,
+            `${slug} (crash after ${crashAfter}): ${JSON.stringify(operation.steps.filter((step) => step.status !== "done"))}`,
+          ).toBe("succeeded");
         } finally {
           await revived.stop();
         }

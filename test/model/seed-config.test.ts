@@ -7,7 +7,15 @@ import { describe, expect, it } from "vitest";
 import { seedScript } from "../../src/model/openclaw";
 
 function runSeed(dir: string, config: unknown, extraEnv: Record<string, string> = {}) {
-  return spawnSync(process.execPath, ["-e", seedScript()], { env: { PATH: process.env.PATH, OPENCLAW_CONFIG_PATH: path.join(dir, "openclaw.json"), OPENCLAW_SEED_CONFIG: JSON.stringify(config), ...extraEnv }, encoding: "utf8" });
+  return spawnSync(process.execPath, ["-e", seedScript()], {
+    env: {
+      PATH: process.env.PATH,
+      OPENCLAW_CONFIG_PATH: path.join(dir, "openclaw.json"),
+      OPENCLAW_SEED_CONFIG: JSON.stringify(config),
+      ...extraEnv,
+    },
+    encoding: "utf8",
+  });
 }
 
 function seed(dir: string, config: unknown, extraEnv: Record<string, string> = {}) {
@@ -51,7 +59,15 @@ describe("seed-config.js", () => {
     const first = seed(dir, { gateway: { mode: "local", bind: "lan", controlUi: { allowedOrigins: ["https://a"] } } });
     expect(first.gateway).toEqual({ mode: "local", bind: "lan", controlUi: { allowedOrigins: ["https://a"] } });
     // OpenClaw rewrites its config (adds meta); an operator adds an agent model and changes bind.
-    fs.writeFileSync(path.join(dir, "openclaw.json"), JSON.stringify({ ...first, meta: { lastTouched: "x" }, agents: { defaults: { model: "m" } }, gateway: { ...first.gateway, bind: "loopback" } }));
+    fs.writeFileSync(
+      path.join(dir, "openclaw.json"),
+      JSON.stringify({
+        ...first,
+        meta: { lastTouched: "x" },
+        agents: { defaults: { model: "m" } },
+        gateway: { ...first.gateway, bind: "loopback" },
+      }),
+    );
     const second = seed(dir, { gateway: { mode: "local", bind: "lan", controlUi: { allowedOrigins: ["https://b"] } } });
     expect(second.meta).toEqual({ lastTouched: "x" });
     expect(second.agents).toEqual({ defaults: { model: "m" } });
@@ -63,9 +79,22 @@ describe("seed-config.js", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shire-seed-"));
     const log = path.join(dir, "..", `${path.basename(dir)}-calls.log`);
     const entry = fakeOpenClaw(log);
-    const calls = () => fs.readFileSync(log, "utf8").trim().split("\n").filter((line) => !line.startsWith("plugins list"));
-    const config = { gateway: { mode: "local" }, channels: { msteams: { enabled: true } }, plugins: { entries: { msteams: { enabled: true } } } };
-    const env = (spec: string, extra: Record<string, string> = {}) => ({ OPENCLAW_ENTRY: entry, OPENCLAW_SEED_PLUGINS: JSON.stringify([{ id: "msteams", spec }]), ...extra });
+    const calls = () =>
+      fs
+        .readFileSync(log, "utf8")
+        .trim()
+        .split("\n")
+        .filter((line) => !line.startsWith("plugins list"));
+    const config = {
+      gateway: { mode: "local" },
+      channels: { msteams: { enabled: true } },
+      plugins: { entries: { msteams: { enabled: true } } },
+    };
+    const env = (spec: string, extra: Record<string, string> = {}) => ({
+      OPENCLAW_ENTRY: entry,
+      OPENCLAW_SEED_PLUGINS: JSON.stringify([{ id: "msteams", spec }]),
+      ...extra,
+    });
     const first = seed(dir, config, env("@openclaw/msteams@2026.9.5"));
     expect(first.channels.msteams).toEqual({ enabled: true });
     seed(dir, config, env("@openclaw/msteams@2026.9.5"));
@@ -77,17 +106,29 @@ describe("seed-config.js", () => {
     fs.writeFileSync(path.join(baked, "openclaw-msteams-2026.9.5.tgz"), "tarball");
     const fresh = fs.mkdtempSync(path.join(os.tmpdir(), "shire-seed-"));
     seed(fresh, config, env("@openclaw/msteams@2026.9.5", { OPENCLAW_SEED_PLUGIN_ARCHIVES: baked }));
-    expect(calls().at(-1)).toBe(`plugins install npm-pack:${path.join(baked, "openclaw-msteams-2026.9.5.tgz")} --force`);
+    expect(calls().at(-1)).toBe(
+      `plugins install npm-pack:${path.join(baked, "openclaw-msteams-2026.9.5.tgz")} --force`,
+    );
 
-    const failing = runSeed(fs.mkdtempSync(path.join(os.tmpdir(), "shire-seed-")), config, { OPENCLAW_ENTRY: fakeOpenClaw(log, { fail: true }), OPENCLAW_SEED_PLUGINS: JSON.stringify([{ id: "msteams", spec: "@openclaw/msteams@2026.9.5" }]) });
+    const failing = runSeed(fs.mkdtempSync(path.join(os.tmpdir(), "shire-seed-")), config, {
+      OPENCLAW_ENTRY: fakeOpenClaw(log, { fail: true }),
+      OPENCLAW_SEED_PLUGINS: JSON.stringify([{ id: "msteams", spec: "@openclaw/msteams@2026.9.5" }]),
+    });
     expect(failing.status).toBe(1);
     expect(failing.stderr).toContain("installing @openclaw/msteams@2026.9.5 failed");
   });
 
   it("disables a channel Shire turned off, keeping its settings", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shire-seed-"));
-    seed(dir, { channels: { msteams: { enabled: true, webhook: { port: 3978 } } }, plugins: { entries: { msteams: { enabled: true } } } });
-    const off = seed(dir, { gateway: { mode: "local" } }, { OPENCLAW_SEED_DISABLE: JSON.stringify(["channels.msteams", "plugins.entries.msteams", "channels.telegram"]) });
+    seed(dir, {
+      channels: { msteams: { enabled: true, webhook: { port: 3978 } } },
+      plugins: { entries: { msteams: { enabled: true } } },
+    });
+    const off = seed(
+      dir,
+      { gateway: { mode: "local" } },
+      { OPENCLAW_SEED_DISABLE: JSON.stringify(["channels.msteams", "plugins.entries.msteams", "channels.telegram"]) },
+    );
     expect(off.channels.msteams).toEqual({ enabled: false, webhook: { port: 3978 } });
     expect(off.plugins.entries.msteams).toEqual({ enabled: false });
     expect(off.channels.telegram).toBeUndefined();

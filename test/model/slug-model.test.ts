@@ -1,5 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { MAX_SLUG_LENGTH, deriveNames, roleAssignmentName, validateInstallRequest, validateSlug, planSlug, topologicalOrder, assertValidGraph, criticalPathLength, type PlanContext, type SlugSpec } from "../../src/model";
+import {
+  MAX_SLUG_LENGTH,
+  deriveNames,
+  roleAssignmentName,
+  validateInstallRequest,
+  validateSlug,
+  planSlug,
+  topologicalOrder,
+  assertValidGraph,
+  criticalPathLength,
+  type PlanContext,
+  type SlugSpec,
+} from "../../src/model";
 import { contextProblems } from "../../src/model/validate";
 
 const context: PlanContext = {
@@ -34,15 +46,28 @@ const RULES: Record<string, RegExp> = {
 
 describe("slugs", () => {
   it("accepts lowercase slugs with single inner hyphens and refuses the rest", () => {
-    for (const good of ["demo", "a1", "contoso-prod", "x".repeat(MAX_SLUG_LENGTH)]) expect(validateSlug(good), good).toEqual([]);
-    for (const bad of ["Demo", "-demo", "demo-", "de--mo", "1demo", "d", "x".repeat(MAX_SLUG_LENGTH + 1), "de_mo", "démo"]) expect(validateSlug(bad).length, bad).toBeGreaterThan(0);
+    for (const good of ["demo", "a1", "contoso-prod", "x".repeat(MAX_SLUG_LENGTH)])
+      expect(validateSlug(good), good).toEqual([]);
+    for (const bad of [
+      "Demo",
+      "-demo",
+      "demo-",
+      "de--mo",
+      "1demo",
+      "d",
+      "x".repeat(MAX_SLUG_LENGTH + 1),
+      "de_mo",
+      "démo",
+    ])
+      expect(validateSlug(bad).length, bad).toBeGreaterThan(0);
   });
 
   it("derives names that stay valid at the longest slug, in every subscription", () => {
     for (const slug of ["ab", "a-b-c-d-e-f-g-h", "x".repeat(MAX_SLUG_LENGTH), `a${"-b".repeat(7)}`]) {
       expect(validateSlug(slug), slug).toEqual([]);
       const names = deriveNames(slug, { subscriptionId: context.subscriptionId }) as unknown as Record<string, string>;
-      for (const [kind, rule] of Object.entries(RULES)) expect(names[kind], `${kind} for ${slug}: ${names[kind]}`).toMatch(rule);
+      for (const [kind, rule] of Object.entries(RULES))
+        expect(names[kind], `${kind} for ${slug}: ${names[kind]}`).toMatch(rule);
     }
   });
 
@@ -70,25 +95,56 @@ describe("slugs", () => {
 
 describe("install request validation", () => {
   it("takes {} with sensible defaults", () => {
-    expect(spec({})).toMatchObject({ slug: "demo", region: "westeurope", image: "ghcr.io/openclaw/openclaw:2026.9.6", channels: { teams: true, whatsapp: false }, resources: { cpu: 1, memory: "2Gi" } });
+    expect(spec({})).toMatchObject({
+      slug: "demo",
+      region: "westeurope",
+      image: "ghcr.io/openclaw/openclaw:2026.9.6",
+      channels: { teams: true, whatsapp: false },
+      resources: { cpu: 1, memory: "2Gi" },
+    });
   });
 
   it("lists every problem at once", () => {
-    const result = validateInstallRequest("Bad", { image: "ghcr.io/openclaw/openclaw:latest", region: "mars", channels: { telegram: { enabled: true, botToken: "x" } }, resources: { cpu: 3, memory: "1Gi" }, allowedIdentities: ["nope"], extra: 1 });
+    const result = validateInstallRequest("Bad", {
+      image: "ghcr.io/openclaw/openclaw:latest",
+      region: "mars",
+      channels: { telegram: { enabled: true, botToken: "x" } },
+      resources: { cpu: 3, memory: "1Gi" },
+      allowedIdentities: ["nope"],
+      extra: 1,
+    });
     expect(result.ok).toBe(false);
     const paths = result.ok ? [] : result.problems.map((problem) => problem.path).sort();
-    expect(paths).toEqual(["allowedIdentities[0]", "channels.telegram.botToken", "extra", "image", "region", "resources", "slug"]);
+    expect(paths).toEqual([
+      "allowedIdentities[0]",
+      "channels.telegram.botToken",
+      "extra",
+      "image",
+      "region",
+      "resources",
+      "slug",
+    ]);
   });
 
   it("refuses moving tags unless asked, and accepts pinned versions and digests", () => {
     expect(validateInstallRequest("demo", { image: "ghcr.io/openclaw/openclaw:extended-stable" }).ok).toBe(false);
-    expect(validateInstallRequest("demo", { image: "ghcr.io/openclaw/openclaw:latest", allowMovingTag: true }).ok).toBe(true);
-    expect(validateInstallRequest("demo", { image: "myacr.azurecr.io/openclaw/openclaw:2026.9.6-2-slim" }).ok).toBe(true);
-    expect(validateInstallRequest("demo", { image: `ghcr.io/openclaw/openclaw@sha256:${"a".repeat(64)}` }).ok).toBe(true);
+    expect(validateInstallRequest("demo", { image: "ghcr.io/openclaw/openclaw:latest", allowMovingTag: true }).ok).toBe(
+      true,
+    );
+    expect(validateInstallRequest("demo", { image: "myacr.azurecr.io/openclaw/openclaw:2026.9.6-2-slim" }).ok).toBe(
+      true,
+    );
+    expect(validateInstallRequest("demo", { image: `ghcr.io/openclaw/openclaw@sha256:${"a".repeat(64)}` }).ok).toBe(
+      true,
+    );
     expect(validateInstallRequest("demo", { image: "ghcr.io/openclaw/openclaw" }).ok).toBe(false);
     // Shire's runtime image carries a build suffix; a tag with its digest runs the digest.
-    expect(validateInstallRequest("demo", { image: "shire.azurecr.io/openclaw/openclaw:2026.9.6-teams" }).ok).toBe(true);
-    expect(validateInstallRequest("demo", { image: `ghcr.io/openclaw/openclaw:2026.9.6@sha256:${"b".repeat(64)}` }).ok).toBe(true);
+    expect(validateInstallRequest("demo", { image: "shire.azurecr.io/openclaw/openclaw:2026.9.6-teams" }).ok).toBe(
+      true,
+    );
+    expect(
+      validateInstallRequest("demo", { image: `ghcr.io/openclaw/openclaw:2026.9.6@sha256:${"b".repeat(64)}` }).ok,
+    ).toBe(true);
     expect(validateInstallRequest("demo", { image: "ghcr.io/openclaw/openclaw@sha256:abc" }).ok).toBe(false);
     // Container Apps cannot pull from the machine that sent the request.
     expect(validateInstallRequest("demo", { image: "localhost:5000/openclaw/openclaw:2026.9.6" }).ok).toBe(false);
@@ -100,7 +156,9 @@ describe("install request validation", () => {
       return result.ok ? [] : result.problems.map((problem) => problem.path);
     };
     expect(problems({ foundry: null })).toEqual(["foundry"]);
-    expect(problems({ foundry: { endpoint: "https://x.openai.azure.com/", deployment: 42 } })).toEqual(["foundry.deployment"]);
+    expect(problems({ foundry: { endpoint: "https://x.openai.azure.com/", deployment: 42 } })).toEqual([
+      "foundry.deployment",
+    ]);
     const id = "11111111-1111-4111-8111-111111111111";
     expect(problems({ allowedIdentities: [id, id.toUpperCase()] })).toEqual(["allowedIdentities[1]"]);
     expect(problems({ resources: { cpu: "1" } })).toEqual(["resources"]);
@@ -109,14 +167,24 @@ describe("install request validation", () => {
     expect(problems({ resources: { cpu: 1.25 } })).toEqual([]);
     expect(problems({ tags: { "cost/center": "1" } })).toEqual(["tags.cost/center"]);
     expect(problems({ tags: { owner: "x".repeat(257) } })).toEqual(["tags.owner"]);
-    expect(problems({ tags: Object.fromEntries(Array.from({ length: 49 }, (_, i) => [`t${i}`, "v"])) })).toEqual(["tags"]);
+    expect(problems({ tags: Object.fromEntries(Array.from({ length: 49 }, (_, i) => [`t${i}`, "v"])) })).toEqual([
+      "tags",
+    ]);
     expect(problems({ tags: { "managed-by": "me" } })).toEqual(["tags.managed-by"]);
   });
 
   it("refuses a Foundry account outside Shire's subscription (its key could not be read)", () => {
-    const foundry = (subscription: string) => spec({ foundry: { endpoint: "https://x.openai.azure.com/", accountResourceId: `/subscriptions/${subscription}/resourceGroups/ai/providers/Microsoft.CognitiveServices/accounts/x` } });
+    const foundry = (subscription: string) =>
+      spec({
+        foundry: {
+          endpoint: "https://x.openai.azure.com/",
+          accountResourceId: `/subscriptions/${subscription}/resourceGroups/ai/providers/Microsoft.CognitiveServices/accounts/x`,
+        },
+      });
     expect(contextProblems(foundry(context.subscriptionId), context)).toEqual([]);
-    expect(contextProblems(foundry("99999999-9999-4999-8999-999999999999"), context).map((problem) => problem.path)).toEqual(["foundry.accountResourceId"]);
+    expect(
+      contextProblems(foundry("99999999-9999-4999-8999-999999999999"), context).map((problem) => problem.path),
+    ).toEqual(["foundry.accountResourceId"]);
   });
 });
 
@@ -130,19 +198,64 @@ describe("planSlug", () => {
   it("has a node per resource, valid dependencies and the dependencies DESIGN.md implies", () => {
     const plan = planSlug(spec(), context);
     const byId = new Map(plan.nodes.map((node) => [node.id, node]));
-    for (const id of ["resourceGroup", "logAnalytics", "appInsights", "identity", "keyVault", "vaultAccess:broker", "vaultAccess:gateway", "storageAccount", "fileShare", "managedEnvironment", "environmentStorage", "entraApp", "botApp", "group:admins", "group:slug", "assignment:admins", "assignment:slug", "vaultAccess:admins", "secret:gatewayToken", "secret:entraClientSecret", "secret:teamsAppPassword", "secret:storageKey", "containerApp", "authConfig", "staticWebsite", "botService"]) {
+    for (const id of [
+      "resourceGroup",
+      "logAnalytics",
+      "appInsights",
+      "identity",
+      "keyVault",
+      "vaultAccess:broker",
+      "vaultAccess:gateway",
+      "storageAccount",
+      "fileShare",
+      "managedEnvironment",
+      "environmentStorage",
+      "entraApp",
+      "botApp",
+      "group:admins",
+      "group:slug",
+      "assignment:admins",
+      "assignment:slug",
+      "vaultAccess:admins",
+      "secret:gatewayToken",
+      "secret:entraClientSecret",
+      "secret:teamsAppPassword",
+      "secret:storageKey",
+      "containerApp",
+      "authConfig",
+      "staticWebsite",
+      "botService",
+    ]) {
       expect(byId.has(id), id).toBe(true);
     }
-    expect(byId.get("containerApp")!.dependsOn).toEqual(expect.arrayContaining(["environmentStorage", "vaultAccess:gateway", "secret:gatewayToken", "secret:entraClientSecret", "secret:teamsAppPassword", "appInsights"]));
+    expect(byId.get("containerApp")!.dependsOn).toEqual(
+      expect.arrayContaining([
+        "environmentStorage",
+        "vaultAccess:gateway",
+        "secret:gatewayToken",
+        "secret:entraClientSecret",
+        "secret:teamsAppPassword",
+        "appInsights",
+      ]),
+    );
     // The bot is its own app registration: Bot Framework needs tokens for it without an assignment.
     expect(byId.get("botService")!.dependsOn).toEqual(expect.arrayContaining(["containerApp", "botApp"]));
     expect(byId.get("botService")!.desired.msaAppId).toEqual({ fromNode: "botApp", output: "appId" });
     expect(byId.get("entraApp")!.desired).toMatchObject({ assignmentRequired: true, idTokenIssuance: true });
-    expect(byId.get("botApp")!.desired).toMatchObject({ assignmentRequired: false, idTokenIssuance: false, redirectUris: [] });
+    expect(byId.get("botApp")!.desired).toMatchObject({
+      assignmentRequired: false,
+      idTokenIssuance: false,
+      redirectUris: [],
+    });
     // Operators can write the tokens Shire cannot make: shire-admins holds Secrets Officer on the vault.
-    expect(byId.get("vaultAccess:admins")!.desired).toMatchObject({ principalType: "Group", roleDefinitionGuid: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7", principalId: { fromNode: "group:admins", output: "groupId" } });
+    expect(byId.get("vaultAccess:admins")!.desired).toMatchObject({
+      principalType: "Group",
+      roleDefinitionGuid: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+      principalId: { fromNode: "group:admins", output: "groupId" },
+    });
     const order = topologicalOrder(plan.nodes).map((node) => node.id);
-    for (const node of plan.nodes) for (const dependency of node.dependsOn) expect(order.indexOf(dependency)).toBeLessThan(order.indexOf(node.id));
+    for (const node of plan.nodes)
+      for (const dependency of node.dependsOn) expect(order.indexOf(dependency)).toBeLessThan(order.indexOf(node.id));
     // Entra groups need nothing: they start at once, in parallel with the resource group.
     expect(byId.get("group:admins")!.dependsOn).toEqual([]);
     expect(criticalPathLength(plan.nodes)).toBeLessThan(plan.nodes.length / 2);
@@ -152,7 +265,9 @@ describe("planSlug", () => {
     const plan = planSlug(spec(), context);
     const missing = plan.nodes.map((node) => (node.id === "fileShare" ? { ...node, dependsOn: ["nowhere"] } : node));
     expect(() => assertValidGraph(missing)).toThrow(/unknown node 'nowhere'/);
-    const cycle = plan.nodes.map((node) => (node.id === "resourceGroup" ? { ...node, dependsOn: ["containerApp"] } : node));
+    const cycle = plan.nodes.map((node) =>
+      node.id === "resourceGroup" ? { ...node, dependsOn: ["containerApp"] } : node,
+    );
     expect(() => assertValidGraph(cycle)).toThrow(/cycle/);
   });
 
@@ -163,7 +278,9 @@ describe("planSlug", () => {
     expect(ids).not.toContain("staticWebsite");
     expect(ids).not.toContain("botApp");
     expect(ids).not.toContain("secret:teamsAppPassword");
-    const auth = plan.nodes.find((node) => node.id === "authConfig")!.desired as { config: { globalValidation: { excludedPaths: string[] } } };
+    const auth = plan.nodes.find((node) => node.id === "authConfig")!.desired as {
+      config: { globalValidation: { excludedPaths: string[] } };
+    };
     expect(auth.config.globalValidation.excludedPaths).toEqual([]);
     const app = JSON.stringify(plan.nodes.find((node) => node.id === "containerApp")!.desired);
     expect(app).not.toContain("MSTEAMS_APP_PASSWORD");
@@ -174,25 +291,54 @@ describe("planSlug", () => {
     const plan = planSlug(spec({ channels: { telegram: { enabled: true, mode: "webhook" } } }), context);
     const ids = plan.nodes.map((node) => node.id);
     expect(ids).toEqual(expect.arrayContaining(["secret:telegramBotToken", "secret:telegramWebhookSecret"]));
-    expect(plan.nodes.find((node) => node.id === "secret:telegramBotToken")!.desired).toMatchObject({ source: { type: "external" } });
-    const auth = plan.nodes.find((node) => node.id === "authConfig")!.desired as { config: { globalValidation: { excludedPaths: string[] } } };
+    expect(plan.nodes.find((node) => node.id === "secret:telegramBotToken")!.desired).toMatchObject({
+      source: { type: "external" },
+    });
+    const auth = plan.nodes.find((node) => node.id === "authConfig")!.desired as {
+      config: { globalValidation: { excludedPaths: string[] } };
+    };
     expect(auth.config.globalValidation.excludedPaths.sort()).toEqual(["/api/messages", "/telegram-webhook"]);
   });
 
   it("carries no secret value: secrets are Key Vault references and secretRefs only", () => {
-    const plan = planSlug(spec({ channels: { telegram: { enabled: true, mode: "webhook" } }, foundry: { endpoint: "https://x.openai.azure.com" } }), context);
-    const app = plan.nodes.find((node) => node.id === "containerApp")!.desired as { configuration: { secrets: Record<string, unknown>[] }; template: { containers: { env: { name: string; value?: unknown; secretRef?: string }[] }[] } };
+    const plan = planSlug(
+      spec({
+        channels: { telegram: { enabled: true, mode: "webhook" } },
+        foundry: { endpoint: "https://x.openai.azure.com" },
+      }),
+      context,
+    );
+    const app = plan.nodes.find((node) => node.id === "containerApp")!.desired as {
+      configuration: { secrets: Record<string, unknown>[] };
+      template: { containers: { env: { name: string; value?: unknown; secretRef?: string }[] }[] };
+    };
     for (const secret of app.configuration.secrets) {
       expect(secret.value).toBeUndefined();
       expect(String(secret.keyVaultUrl)).toMatch(/^https:\/\/kv-demo-[a-z0-9]{5}\.vault\.azure\.net\/secrets\//);
     }
     const env = app.template.containers.flatMap((container) => container.env);
-    for (const name of ["OPENCLAW_GATEWAY_TOKEN", "MSTEAMS_APP_PASSWORD", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "AZURE_OPENAI_API_KEY"]) {
+    for (const name of [
+      "OPENCLAW_GATEWAY_TOKEN",
+      "MSTEAMS_APP_PASSWORD",
+      "TELEGRAM_BOT_TOKEN",
+      "TELEGRAM_WEBHOOK_SECRET",
+      "AZURE_OPENAI_API_KEY",
+    ]) {
       const entry = env.find((candidate) => candidate.name === name);
       expect(entry?.secretRef, name).toBeTruthy();
       expect(entry?.value, name).toBeUndefined();
     }
     // No generated value at all: the plan is a pure function of the spec and context.
-    expect(JSON.stringify(plan)).toBe(JSON.stringify(planSlug(spec({ channels: { telegram: { enabled: true, mode: "webhook" } }, foundry: { endpoint: "https://x.openai.azure.com" } }), context)));
+    expect(JSON.stringify(plan)).toBe(
+      JSON.stringify(
+        planSlug(
+          spec({
+            channels: { telegram: { enabled: true, mode: "webhook" } },
+            foundry: { endpoint: "https://x.openai.azure.com" },
+          }),
+          context,
+        ),
+      ),
+    );
   });
 });

@@ -40,11 +40,17 @@ async function stub(name: string, withWebSocket = false): Promise<Stub> {
     const wss = new WebSocketServer({ noServer: true });
     server.on("upgrade", (req, socket, head) => {
       hits.push({ method: req.method ?? "", url: req.url ?? "", upgrade: true });
-      wss.handleUpgrade(req, socket, head, (ws) => ws.send(JSON.stringify({ type: "event", event: "connect.challenge", from: name })));
+      wss.handleUpgrade(req, socket, head, (ws) =>
+        ws.send(JSON.stringify({ type: "event", event: "connect.challenge", from: name })),
+      );
     });
   }
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { port: (server.address() as AddressInfo).port, hits, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    port: (server.address() as AddressInfo).port,
+    hits,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 interface RunningNginx {
@@ -61,25 +67,39 @@ async function startNginx(config: string, port: number): Promise<RunningNginx> {
   // stdout is a real file: the config logs to /dev/stdout, which nginx cannot open on the
   // socketpair Node uses for piped stdio (in a container it is a pipe or a tty).
   const stdout = fs.openSync(path.join(dir, "stdout.log"), "a");
-  const check = spawnSync(NGINX!, ["-t", "-c", file, "-p", dir], { encoding: "utf8", stdio: ["ignore", stdout, "pipe"] });
+  const check = spawnSync(NGINX!, ["-t", "-c", file, "-p", dir], {
+    encoding: "utf8",
+    stdio: ["ignore", stdout, "pipe"],
+  });
   expect(check.status, check.stderr.replace(/\n/g, " | ")).toBe(0);
   const child = spawn(NGINX!, ["-c", file, "-p", dir, "-g", "daemon off;"], { stdio: ["ignore", stdout, "pipe"] });
   for (let i = 0; i < 100; i++) {
-    const up = await fetch(`http://127.0.0.1:${port}/__probe`).then(() => true, () => false);
+    const up = await fetch(`http://127.0.0.1:${port}/__probe`).then(
+      () => true,
+      () => false,
+    );
     if (up) return { port, child, dir };
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error("nginx did not start");
 }
 
-async function request(port: number, method: string, url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+async function request(
+  port: number,
+  method: string,
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     // Raw http so paths are sent exactly as written (fetch would normalise them).
-    const req = http.request({ host: "127.0.0.1", port, method, path: url, headers: { "content-type": "application/json", ...headers } }, (res) => {
-      let body = "";
-      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = http.request(
+      { host: "127.0.0.1", port, method, path: url, headers: { "content-type": "application/json", ...headers } },
+      (res) => {
+        let body = "";
+        res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on("error", reject);
     req.end(method === "POST" ? "{}" : undefined);
   });
@@ -98,9 +118,20 @@ describe("NGINX sidecar with real nginx", () => {
     teams = await stub("teams");
     telegram = await stub("telegram");
     const port1 = await freePort();
-    withTelegram = await startNginx(renderNginxConfig({ listenPort: port1, gatewayPort: gateway.port, teamsPort: teams.port, telegram: { path: "/telegram-webhook", port: telegram.port } }), port1);
+    withTelegram = await startNginx(
+      renderNginxConfig({
+        listenPort: port1,
+        gatewayPort: gateway.port,
+        teamsPort: teams.port,
+        telegram: { path: "/telegram-webhook", port: telegram.port },
+      }),
+      port1,
+    );
     const port2 = await freePort();
-    teamsOnly = await startNginx(renderNginxConfig({ listenPort: port2, gatewayPort: gateway.port, teamsPort: teams.port }), port2);
+    teamsOnly = await startNginx(
+      renderNginxConfig({ listenPort: port2, gatewayPort: gateway.port, teamsPort: teams.port }),
+      port2,
+    );
   });
 
   afterAll(async () => {
@@ -114,7 +145,18 @@ describe("NGINX sidecar with real nginx", () => {
     expect(JSON.parse(posted.body)).toMatchObject({ from: "teams", forwardedProto: "https" });
     expect(teams.hits.length).toBe(before + 1);
 
-    for (const [method, url] of [["GET", "/api/messages"], ["PUT", "/api/messages"], ["DELETE", "/api/messages"], ["POST", "/api/messages/x"], ["POST", "/api/messagesx"], ["POST", "/API/messages"], ["POST", "/api/messages%2F.."], ["GET", "/api/messages?x=1"], ["POST", "/"], ["POST", "/x/api/messages"]]) {
+    for (const [method, url] of [
+      ["GET", "/api/messages"],
+      ["PUT", "/api/messages"],
+      ["DELETE", "/api/messages"],
+      ["POST", "/api/messages/x"],
+      ["POST", "/api/messagesx"],
+      ["POST", "/API/messages"],
+      ["POST", "/api/messages%2F.."],
+      ["GET", "/api/messages?x=1"],
+      ["POST", "/"],
+      ["POST", "/x/api/messages"],
+    ]) {
       const response = await request(withTelegram.port, method, url);
       expect(response.body.includes('"from":"teams"'), `${method} ${url} reached the Teams port`).toBe(false);
     }
@@ -124,7 +166,9 @@ describe("NGINX sidecar with real nginx", () => {
   });
 
   it("sends / and everything else to the gateway, with the client's host and the proxy headers", async () => {
-    const response = await request(withTelegram.port, "GET", "/", { host: "openclaw.demo.westeurope.azurecontainerapps.io" });
+    const response = await request(withTelegram.port, "GET", "/", {
+      host: "openclaw.demo.westeurope.azurecontainerapps.io",
+    });
     // The gateway builds its origin checks and CSP from these: the public host, https, the client.
     expect(JSON.parse(response.body)).toMatchObject({
       from: "gateway",
@@ -137,7 +181,9 @@ describe("NGINX sidecar with real nginx", () => {
     const spoofed = await request(withTelegram.port, "GET", "/", { "x-forwarded-for": "203.0.113.7" });
     expect(JSON.parse(spoofed.body)).toMatchObject({ from: "gateway", forwardedFor: "127.0.0.1" });
     expect(JSON.parse((await request(withTelegram.port, "GET", "/healthz")).body)).toMatchObject({ from: "gateway" });
-    expect(JSON.parse((await request(withTelegram.port, "POST", "/api/other")).body)).toMatchObject({ from: "gateway" });
+    expect(JSON.parse((await request(withTelegram.port, "POST", "/api/other")).body)).toMatchObject({
+      from: "gateway",
+    });
   });
 
   it("passes WebSocket upgrades through to the gateway", async () => {
@@ -154,8 +200,12 @@ describe("NGINX sidecar with real nginx", () => {
   });
 
   it("routes the Telegram webhook only when Telegram runs in webhook mode", async () => {
-    expect(JSON.parse((await request(withTelegram.port, "POST", "/telegram-webhook")).body)).toMatchObject({ from: "telegram" });
-    expect(JSON.parse((await request(teamsOnly.port, "POST", "/telegram-webhook")).body)).toMatchObject({ from: "gateway" });
+    expect(JSON.parse((await request(withTelegram.port, "POST", "/telegram-webhook")).body)).toMatchObject({
+      from: "telegram",
+    });
+    expect(JSON.parse((await request(teamsOnly.port, "POST", "/telegram-webhook")).body)).toMatchObject({
+      from: "gateway",
+    });
   });
 
   it("without Teams, /api/messages is just another gateway path", async () => {

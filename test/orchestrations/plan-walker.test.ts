@@ -3,12 +3,30 @@ import { isNodeReference } from "../../activities/contract";
 import { planSlug, type PlanNode } from "../../src/model/plan";
 import { validateInstallRequest } from "../../src/model/validate";
 import { HistoryEventType } from "../../src/runtime/durable/types";
-import { MAX_STATUS_BYTES, fitStatus, shortError, type RetrySettings, type WalkResult, type WalkStatus } from "../../orchestrations/plan-walker";
+import {
+  MAX_STATUS_BYTES,
+  fitStatus,
+  shortError,
+  type RetrySettings,
+  type WalkResult,
+  type WalkStatus,
+} from "../../orchestrations/plan-walker";
 import { outputsReferencedFrom, resetFakeControl, type FakeControl } from "../fixtures/fake-activities";
 import { deferred, startWalkerHost, until, type WalkerHost } from "./walker-harness";
 
-const node = (id: string, dependsOn: string[] = [], desired: Record<string, unknown> = {}): PlanNode => ({ id, kind: "step", title: `Step ${id}`, dependsOn, desired });
-const FAST_RETRY: RetrySettings = { firstRetryIntervalMs: 1_000, backoffCoefficient: 2, maxRetryIntervalMs: 4_000, maxAttempts: 3 };
+const node = (id: string, dependsOn: string[] = [], desired: Record<string, unknown> = {}): PlanNode => ({
+  id,
+  kind: "step",
+  title: `Step ${id}`,
+  dependsOn,
+  desired,
+});
+const FAST_RETRY: RetrySettings = {
+  firstRetryIntervalMs: 1_000,
+  backoffCoefficient: 2,
+  maxRetryIntervalMs: 4_000,
+  maxAttempts: 3,
+};
 
 let walker: WalkerHost | undefined;
 let control: FakeControl;
@@ -25,7 +43,12 @@ afterEach(async () => {
 });
 
 function start(instanceId: string, nodes: PlanNode[], retry: RetrySettings = FAST_RETRY): void {
-  walker!.host.engine.startInstance("walkFixture", instanceId, { operationId: `op-${instanceId}`, slug: "acme", nodes, retry });
+  walker!.host.engine.startInstance("walkFixture", instanceId, {
+    operationId: `op-${instanceId}`,
+    slug: "acme",
+    nodes,
+    retry,
+  });
 }
 
 function status(instanceId: string): WalkStatus | undefined {
@@ -80,7 +103,9 @@ describe("plan walker on the local durable host", () => {
 
   it("does not retry a permanent failure, retries transient ones, skips dependents and finishes independent branches", async () => {
     walker = await startWalkerHost();
-    control.behaviour.refused = { permanent: { code: "AuthorizationFailed", message: "The client may not write Microsoft.KeyVault/vaults." } };
+    control.behaviour.refused = {
+      permanent: { code: "AuthorizationFailed", message: "The client may not write Microsoft.KeyVault/vaults." },
+    };
     control.behaviour.flaky = { failTimes: 2 };
     control.behaviour.broken = { alwaysThrow: "Service unavailable (503)\n    at fake stack line" };
     start("failures", [
@@ -98,13 +123,19 @@ describe("plan walker on the local durable host", () => {
 
     const byId = Object.fromEntries(result.steps.map((step) => [step.id, step]));
     expect(result.failed).toEqual(["refused", "broken"]);
-    expect(byId.refused).toMatchObject({ status: "failed", error: "AuthorizationFailed: The client may not write Microsoft.KeyVault/vaults." });
+    expect(byId.refused).toMatchObject({
+      status: "failed",
+      error: "AuthorizationFailed: The client may not write Microsoft.KeyVault/vaults.",
+    });
     expect(byId.afterRefused).toMatchObject({ status: "skipped", error: "skipped: refused failed" });
     expect(byId.twoLevelsDown).toMatchObject({ status: "skipped", error: "skipped: afterRefused skipped" });
     expect(byId.flaky).toMatchObject({ status: "done" });
     expect(byId.afterFlaky).toMatchObject({ status: "done" });
     // The activity's own message, one line, without the host's "Activity function ... failed:" prefix.
-    expect(byId.broken).toMatchObject({ status: "failed", error: "Service unavailable (503) (still failing after 3 attempts)" });
+    expect(byId.broken).toMatchObject({
+      status: "failed",
+      error: "Service unavailable (503) (still failing after 3 attempts)",
+    });
     expect(byId.afterBroken).toMatchObject({ status: "skipped", error: "skipped: broken failed" });
     expect(byId.independent.status).toBe("done");
 
@@ -115,7 +146,9 @@ describe("plan walker on the local durable host", () => {
 
     // Retried steps took the retry timers' time; timestamps come from the orchestration clock.
     expect(byId.flaky.durationMs).toBe(Date.parse(byId.flaky.finishedAt!) - Date.parse(byId.flaky.startedAt!));
-    expect(byId.flaky.durationMs).toBeGreaterThanOrEqual(FAST_RETRY.firstRetryIntervalMs * (1 + FAST_RETRY.backoffCoefficient));
+    expect(byId.flaky.durationMs).toBeGreaterThanOrEqual(
+      FAST_RETRY.firstRetryIntervalMs * (1 + FAST_RETRY.backoffCoefficient),
+    );
     expect(byId.refused.durationMs).toBe(0);
 
     // The final status mirrors the result.
@@ -127,24 +160,48 @@ describe("plan walker on the local durable host", () => {
     // Each step ran in its own instance: three scheduled attempts for the transient step, one for
     // the permanent one; the walker itself only starts steps and waits for their reports.
     const attemptsOf = (nodeId: string) =>
-      walker!.instance(`op-failures:${nodeId}`)!.history.filter((event) => event.EventType === HistoryEventType.TaskScheduled && event.Name === "ensureStep").length;
+      walker!
+        .instance(`op-failures:${nodeId}`)!
+        .history.filter((event) => event.EventType === HistoryEventType.TaskScheduled && event.Name === "ensureStep")
+        .length;
     expect(["root", "refused", "flaky", "broken", "independent"].map(attemptsOf)).toEqual([1, 1, 3, 3, 1]);
     const walkerHistory = walker.instance("failures")!.history;
-    expect(walkerHistory.some((event) => event.EventType === HistoryEventType.TaskScheduled && event.Name === "ensureStep")).toBe(false);
+    expect(
+      walkerHistory.some((event) => event.EventType === HistoryEventType.TaskScheduled && event.Name === "ensureStep"),
+    ).toBe(false);
     expect(walkerHistory.filter((event) => event.EventType === HistoryEventType.EventRaised).length).toBeGreaterThan(0);
   });
 
   it("waits out the service's Retry-After, shows the attempt and when it runs again, and gives propagation delays a longer budget", async () => {
     walker = await startWalkerHost();
-    const throttled = { code: "TooManyRequests", message: "throttled", retryable: true, retryClass: "transient" as const, retryAfterMs: 30_000 };
-    const replicating = { code: "PrincipalNotFound", message: "principal not replicated yet", retryable: true, retryClass: "propagation" as const };
+    const throttled = {
+      code: "TooManyRequests",
+      message: "throttled",
+      retryable: true,
+      retryClass: "transient" as const,
+      retryAfterMs: 30_000,
+    };
+    const replicating = {
+      code: "PrincipalNotFound",
+      message: "principal not replicated yet",
+      retryable: true,
+      retryClass: "propagation" as const,
+    };
     control.behaviour.throttled = { failures: [throttled] };
     // Five propagation failures: more than maxAttempts (3), within maxPropagationAttempts (6).
     control.behaviour.replicating = { failures: Array.from({ length: 5 }, () => replicating) };
-    control.behaviour.hopeless = { failures: Array.from({ length: 10 }, () => ({ ...throttled, retryAfterMs: undefined })) };
-    start("patience", [node("throttled"), node("replicating"), node("hopeless")], { ...FAST_RETRY, maxPropagationAttempts: 6 });
+    control.behaviour.hopeless = {
+      failures: Array.from({ length: 10 }, () => ({ ...throttled, retryAfterMs: undefined })),
+    };
+    start("patience", [node("throttled"), node("replicating"), node("hopeless")], {
+      ...FAST_RETRY,
+      maxPropagationAttempts: 6,
+    });
 
-    await until(() => status("patience")?.steps.find((step) => step.id === "throttled")?.retryAt, "the throttled step to wait");
+    await until(
+      () => status("patience")?.steps.find((step) => step.id === "throttled")?.retryAt,
+      "the throttled step to wait",
+    );
     const waiting = status("patience")!.steps.find((step) => step.id === "throttled")!;
     expect(waiting).toMatchObject({ status: "running", attempts: 1, error: "TooManyRequests: throttled" });
     // Retry-After (30 s), not the 1 s backoff.
@@ -160,13 +217,22 @@ describe("plan walker on the local durable host", () => {
     expect(byId.throttled.error).toBeUndefined();
     expect(byId.throttled.retryAt).toBeUndefined();
     expect(byId.replicating).toMatchObject({ status: "done", attempts: 6 });
-    expect(byId.hopeless).toMatchObject({ status: "failed", attempts: 3, error: "TooManyRequests: throttled (still failing after 3 attempts)" });
+    expect(byId.hopeless).toMatchObject({
+      status: "failed",
+      attempts: 3,
+      error: "TooManyRequests: throttled (still failing after 3 attempts)",
+    });
   });
 
   it("fails only the step whose reference cannot be resolved", async () => {
     walker = await startWalkerHost();
     control.behaviour.source = { outputs: { present: "yes" } };
-    start("badref", [node("source"), node("consumer", ["source"], { value: { fromNode: "source", output: "missing" } }), node("next", ["consumer"]), node("other", ["source"], { value: { fromNode: "source", output: "present" } })]);
+    start("badref", [
+      node("source"),
+      node("consumer", ["source"], { value: { fromNode: "source", output: "missing" } }),
+      node("next", ["consumer"]),
+      node("other", ["source"], { value: { fromNode: "source", output: "present" } }),
+    ]);
     const result = await runToCompletion("badref");
     const byId = Object.fromEntries(result.steps.map((step) => [step.id, step]));
     expect(byId.consumer).toMatchObject({ status: "failed", error: 'Node "source" has no output "missing".' });
@@ -189,7 +255,10 @@ describe("plan walker on the local durable host", () => {
       tenantId: "00000000-0000-4000-8000-0000000000aa",
       brokerPrincipalId: "00000000-0000-4000-8000-0000000000b0",
       vaultUri: (name) => `https://${name}.vault.azure.net/`,
-      sharedRegistry: { resourceId: "/subscriptions/s/resourceGroups/shared/providers/Microsoft.ContainerRegistry/registries/shire", loginServer: "shire.azurecr.io" },
+      sharedRegistry: {
+        resourceId: "/subscriptions/s/resourceGroups/shared/providers/Microsoft.ContainerRegistry/registries/shire",
+        loginServer: "shire.azurecr.io",
+      },
     });
     control.defaultOutputs = (nodeId) => outputsReferencedFrom(plan.nodes, nodeId);
     const sizes: number[] = [];
@@ -216,7 +285,21 @@ describe("plan walker on the local durable host", () => {
     expect(Math.max(...sizes)).toBeLessThan(16 * 1024);
     expect(final).toMatchObject({ operationId: "op-realplan", slug: "acme", kind: "install", phase: "succeeded" });
     for (const step of final.steps) {
-      expect(Object.keys(step).every((key) => ["id", "status", "action", "startedAt", "finishedAt", "durationMs", "error", "attempts", "resourceId"].includes(key))).toBe(true);
+      expect(
+        Object.keys(step).every((key) =>
+          [
+            "id",
+            "status",
+            "action",
+            "startedAt",
+            "finishedAt",
+            "durationMs",
+            "error",
+            "attempts",
+            "resourceId",
+          ].includes(key),
+        ),
+      ).toBe(true);
       expect(step.startedAt! <= step.finishedAt!).toBe(true);
     }
   });
@@ -257,7 +340,8 @@ function expectResolved(planned: unknown, received: unknown, where: string): voi
     return;
   }
   if (planned && typeof planned === "object") {
-    for (const [key, item] of Object.entries(planned)) expectResolved(item, (received as Record<string, unknown>)[key], `${where}.${key}`);
+    for (const [key, item] of Object.entries(planned))
+      expectResolved(item, (received as Record<string, unknown>)[key], `${where}.${key}`);
     return;
   }
   expect(received, where).toEqual(planned);

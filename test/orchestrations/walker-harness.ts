@@ -12,7 +12,8 @@ import type { InstanceState } from "../../src/runtime/durable/types";
 export const WALKER_APP = path.resolve(__dirname, "../fixtures/walker-app");
 
 /** The fixture app has no queue triggers: storage is never contacted, but the host wants a setting. */
-const UNUSED_STORAGE = "DefaultEndpointsProtocol=http;AccountName=unused;AccountKey=dW51c2Vk;BlobEndpoint=http://127.0.0.1:9/unused;QueueEndpoint=http://127.0.0.1:9/unused;";
+const UNUSED_STORAGE =
+  "DefaultEndpointsProtocol=http;AccountName=unused;AccountKey=dW51c2Vk;BlobEndpoint=http://127.0.0.1:9/unused;QueueEndpoint=http://127.0.0.1:9/unused;";
 
 export interface WalkerHost {
   host: FunctionsHost;
@@ -30,7 +31,14 @@ export async function startWalkerHost(): Promise<WalkerHost> {
   const log = (level: string, message: string) => {
     if (level === "warning" || level === "error") warnings.push(message);
   };
-  const host = new FunctionsHost({ appRoot: WALKER_APP, port: 0, stateDir, storageConnectionString: UNUSED_STORAGE, clock, log });
+  const host = new FunctionsHost({
+    appRoot: WALKER_APP,
+    port: 0,
+    stateDir,
+    storageConnectionString: UNUSED_STORAGE,
+    clock,
+    log,
+  });
   await host.start();
   return {
     host,

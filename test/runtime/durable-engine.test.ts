@@ -35,7 +35,13 @@ describe("durable engine with the real durable-functions orchestrator", () => {
     await engine.advanceTime(1_000); // second retry: backoff coefficient 1
     expect(engine.getInstance("sample-1")?.customStatus).toEqual({ phase: "timer" });
     await engine.advanceTime(60_000);
-    await until(() => (engine.getInstance("sample-1")?.customStatus as { phase?: string })?.phase === "waiting-for-approval" || undefined, "approval wait", engine);
+    await until(
+      () =>
+        (engine.getInstance("sample-1")?.customStatus as { phase?: string })?.phase === "waiting-for-approval" ||
+        undefined,
+      "approval wait",
+      engine,
+    );
 
     expect(engine.raiseEvent("sample-1", "approval", { approved: true, by: "ops" })).toBe(true);
     await engine.waitForIdle();
@@ -53,7 +59,13 @@ describe("durable engine with the real durable-functions orchestrator", () => {
     expect(engine.getInstance(`${state.executionId}:9`)?.runtimeStatus).toBe("Completed");
 
     // The history tells the same story: ids as durable-facts §4, each completion matching its schedule.
-    const scheduled = state.history.filter((e) => [HistoryEventType.TaskScheduled, HistoryEventType.TimerCreated, HistoryEventType.SubOrchestrationInstanceCreated].includes(e.EventType));
+    const scheduled = state.history.filter((e) =>
+      [
+        HistoryEventType.TaskScheduled,
+        HistoryEventType.TimerCreated,
+        HistoryEventType.SubOrchestrationInstanceCreated,
+      ].includes(e.EventType),
+    );
     expect(scheduled.map((e) => [HistoryEventType[e.EventType], e.EventId, e.Name ?? null])).toEqual([
       ["TaskScheduled", 0, "hello"],
       ["TaskScheduled", 1, "hello"],
@@ -66,13 +78,22 @@ describe("durable engine with the real durable-functions orchestrator", () => {
       ["TimerCreated", 8, null],
       ["SubOrchestrationInstanceCreated", 9, "child"],
     ]);
-    const failures = state.history.filter((e) => e.EventType === HistoryEventType.TaskFailed).map((e) => e.TaskScheduledId);
+    const failures = state.history
+      .filter((e) => e.EventType === HistoryEventType.TaskFailed)
+      .map((e) => e.TaskScheduledId);
     expect(failures).toEqual([3, 5]);
-    const completed = state.history.filter((e) => e.EventType === HistoryEventType.TaskCompleted).map((e) => e.TaskScheduledId);
+    const completed = state.history
+      .filter((e) => e.EventType === HistoryEventType.TaskCompleted)
+      .map((e) => e.TaskScheduledId);
     expect(completed.sort()).toEqual([0, 1, 2, 7]);
-    expect(state.history.filter((e) => e.EventType === HistoryEventType.TimerFired).map((e) => e.TimerId)).toEqual([4, 6, 8]);
+    expect(state.history.filter((e) => e.EventType === HistoryEventType.TimerFired).map((e) => e.TimerId)).toEqual([
+      4, 6, 8,
+    ]);
     // As DTFx writes it: the execution completes, then the episode's OrchestratorCompleted.
-    expect(state.history.slice(-2).map((e) => e.EventType)).toEqual([HistoryEventType.ExecutionCompleted, HistoryEventType.OrchestratorCompleted]);
+    expect(state.history.slice(-2).map((e) => e.EventType)).toEqual([
+      HistoryEventType.ExecutionCompleted,
+      HistoryEventType.OrchestratorCompleted,
+    ]);
   });
 
   it("fails the instance after the last retry and surfaces the activity's message", async () => {
@@ -96,15 +117,25 @@ describe("durable engine with the real durable-functions orchestrator", () => {
     harness = await startHarness({ clock: { now: () => origin + (Date.now() - origin) * 0.9 } });
     const { engine } = harness;
     engine.startInstance("retriesExhausted", "lagging-1", null);
-    await until(() => (engine.getInstance("lagging-1")?.runtimeStatus === "Completed" ? true : undefined), "retries on a lagging clock", engine);
-    expect(engine.getInstance("lagging-1")!.history.filter((e) => e.EventType === HistoryEventType.TimerFired)).toHaveLength(3);
+    await until(
+      () => (engine.getInstance("lagging-1")?.runtimeStatus === "Completed" ? true : undefined),
+      "retries on a lagging clock",
+      engine,
+    );
+    expect(
+      engine.getInstance("lagging-1")!.history.filter((e) => e.EventType === HistoryEventType.TimerFired),
+    ).toHaveLength(3);
   });
 
   it("continues as new with a fresh history", async () => {
     harness = await startHarness();
     const { engine } = harness;
     engine.startInstance("counter", "counter-1", 0);
-    await until(() => (engine.getInstance("counter-1")?.runtimeStatus === "Completed" ? true : undefined), "counter", engine);
+    await until(
+      () => (engine.getInstance("counter-1")?.runtimeStatus === "Completed" ? true : undefined),
+      "counter",
+      engine,
+    );
     const state = engine.getInstance("counter-1")!;
     expect(state.output).toBe("finished at 3");
     expect(state.input).toBe(3);
@@ -116,7 +147,9 @@ describe("durable engine with the real durable-functions orchestrator", () => {
     const { engine } = harness;
     engine.startInstance("nonDeterministic", "nd-1", null);
     await until(() => (engine.getInstance("nd-1")?.runtimeStatus === "Failed" ? true : undefined), "failure", engine);
-    expect(String(engine.getInstance("nd-1")!.output)).toMatch(/^Non-Deterministic workflow detected: .*sequence number 0 named 'hello'.*activity task named 'flaky'/);
+    expect(String(engine.getInstance("nd-1")!.output)).toMatch(
+      /^Non-Deterministic workflow detected: .*sequence number 0 named 'hello'.*activity task named 'flaky'/,
+    );
   });
 
   it("runs no queued activity after stop", async () => {
@@ -138,19 +171,34 @@ describe("durable engine with the real durable-functions orchestrator", () => {
     const { engine, stateDir } = harness;
     engine.startInstance("twoGatedChildren", "parent-of-two", "down");
     // Not `until`: it waits for idle, and the gated activities keep the engine busy.
-    while (!(engine.getInstance("parent-of-two:1") && engine.getInstance("parent-of-two:2"))) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (!(engine.getInstance("parent-of-two:1") && engine.getInstance("parent-of-two:2")))
+      await new Promise((resolve) => setTimeout(resolve, 5));
     // The parent's state as a crash would leave it: both children outstanding...
-    const parentFile = path.join(stateDir, "durable", "FixtureHub", "instances", `${encodeURIComponent("parent-of-two")}.json`);
+    const parentFile = path.join(
+      stateDir,
+      "durable",
+      "FixtureHub",
+      "instances",
+      `${encodeURIComponent("parent-of-two")}.json`,
+    );
     const beforeCompletions = fs.readFileSync(parentFile);
     releaseGate("down-1");
     releaseGate("down-2");
-    await until(() => (engine.getInstance("parent-of-two")?.runtimeStatus === "Completed" ? true : undefined), "the parent", engine);
+    await until(
+      () => (engine.getInstance("parent-of-two")?.runtimeStatus === "Completed" ? true : undefined),
+      "the parent",
+      engine,
+    );
     await harness.close();
     // ...while the children's own completions were saved.
     fs.writeFileSync(parentFile, beforeCompletions);
     harness = await startHarness({ stateDir });
     const resumed = harness.engine;
-    await until(() => (resumed.getInstance("parent-of-two")?.runtimeStatus === "Completed" ? true : undefined), "the resumed parent", resumed);
+    await until(
+      () => (resumed.getInstance("parent-of-two")?.runtimeStatus === "Completed" ? true : undefined),
+      "the resumed parent",
+      resumed,
+    );
     expect(resumed.getInstance("parent-of-two")!.output).toEqual(["v1", "v2"]);
   });
 
@@ -168,7 +216,9 @@ describe("durable engine with the real durable-functions orchestrator", () => {
     const { engine } = harness;
     engine.startInstance("sample", "busy-1", ["x"]);
     await engine.waitForIdle();
-    expect(() => engine.startInstance("sample", "busy-1", ["x"])).toThrow("An Orchestration instance with the status Running already exists.");
+    expect(() => engine.startInstance("sample", "busy-1", ["x"])).toThrow(
+      "An Orchestration instance with the status Running already exists.",
+    );
     engine.terminate("busy-1", "test");
     expect(engine.startInstance("child", "busy-1", { n: 2 }).runtimeStatus).toBe("Pending");
   });

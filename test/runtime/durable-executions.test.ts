@@ -23,14 +23,25 @@ describe("execution ids", () => {
     await engine.waitForIdle();
     const firstExecution = engine.getInstance("gen-1")!.executionId;
     engine.raiseEvent("gen-1", "tick", null);
-    await until(() => (engine.getInstance("gen-1")?.input === 1 && engine.getInstance("gen-1")?.runtimeStatus === "Running" ? true : undefined), "second execution", engine);
+    await until(
+      () =>
+        engine.getInstance("gen-1")?.input === 1 && engine.getInstance("gen-1")?.runtimeStatus === "Running"
+          ? true
+          : undefined,
+      "second execution",
+      engine,
+    );
     expect(engine.getInstance("gen-1")!.executionId).not.toBe(firstExecution);
 
     // The first execution's 60 s timer is now due: it is the old execution's task 0, not the new one's.
     await engine.advanceTime(61_000);
     expect(engine.getInstance("gen-1")!.runtimeStatus).toBe("Running");
     await engine.advanceTime(60_000);
-    const state = await until(() => (engine.getInstance("gen-1")?.runtimeStatus === "Completed" ? engine.getInstance("gen-1") : undefined), "completion", engine);
+    const state = await until(
+      () => (engine.getInstance("gen-1")?.runtimeStatus === "Completed" ? engine.getInstance("gen-1") : undefined),
+      "completion",
+      engine,
+    );
     expect(state.output).toEqual({ generation: 1, waitedMs: 121_000 });
     expect(state.history.filter((event) => event.EventType === HistoryEventType.TimerFired)).toHaveLength(1);
   });
@@ -43,7 +54,11 @@ describe("execution ids", () => {
     // Both arrive before the first is processed: the second belongs to the next execution.
     engine.raiseEvent("carry-1", "item", "a");
     engine.raiseEvent("carry-1", "item", "b");
-    const state = await until(() => (engine.getInstance("carry-1")?.runtimeStatus === "Completed" ? engine.getInstance("carry-1") : undefined), "both items", engine);
+    const state = await until(
+      () => (engine.getInstance("carry-1")?.runtimeStatus === "Completed" ? engine.getInstance("carry-1") : undefined),
+      "both items",
+      engine,
+    );
     expect(state.output).toEqual(["a", "b"]);
   });
 
@@ -63,7 +78,11 @@ describe("execution ids", () => {
     expect(engine.getInstance("again-1")!.runtimeStatus).toBe("Running");
 
     releaseGate("new-run");
-    const state = await until(() => (engine.getInstance("again-1")?.runtimeStatus === "Completed" ? engine.getInstance("again-1") : undefined), "new run", engine);
+    const state = await until(
+      () => (engine.getInstance("again-1")?.runtimeStatus === "Completed" ? engine.getInstance("again-1") : undefined),
+      "new run",
+      engine,
+    );
     expect(state.output).toBe("NEW");
   });
 
@@ -71,13 +90,26 @@ describe("execution ids", () => {
     harness = await startHarness();
     const { engine } = harness;
     engine.startInstance("parentOfChild", "parent-1", null);
-    const parent = await until(() => (engine.getInstance("parent-1")?.runtimeStatus === "Completed" ? engine.getInstance("parent-1") : undefined), "parent", engine);
+    const parent = await until(
+      () =>
+        engine.getInstance("parent-1")?.runtimeStatus === "Completed" ? engine.getInstance("parent-1") : undefined,
+      "parent",
+      engine,
+    );
     expect(parent.output).toEqual({ n: 10, greeting: "Hello child-5" });
     const childId = `${parent.executionId}:0`;
     expect(parent.executionId).toMatch(/^[0-9a-f]{32}$/);
     expect(engine.getInstance(childId)?.parentExecutionId).toBe(parent.executionId);
-    const started = engine.getInstance(childId)!.history.find((event) => event.EventType === HistoryEventType.ExecutionStarted)!;
-    expect(started.OrchestrationInstance).toEqual({ InstanceId: childId, ExecutionId: engine.getInstance(childId)!.executionId });
-    expect(started.ParentInstance).toMatchObject({ OrchestrationInstance: { InstanceId: "parent-1", ExecutionId: parent.executionId }, TaskScheduleId: 0 });
+    const started = engine
+      .getInstance(childId)!
+      .history.find((event) => event.EventType === HistoryEventType.ExecutionStarted)!;
+    expect(started.OrchestrationInstance).toEqual({
+      InstanceId: childId,
+      ExecutionId: engine.getInstance(childId)!.executionId,
+    });
+    expect(started.ParentInstance).toMatchObject({
+      OrchestrationInstance: { InstanceId: "parent-1", ExecutionId: parent.executionId },
+      TaskScheduleId: 0,
+    });
   });
 });

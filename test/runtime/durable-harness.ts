@@ -22,7 +22,9 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(options: Partial<DurableEngineOptions> & { stateDir?: string } = {}): Promise<Harness> {
+export async function startHarness(
+  options: Partial<DurableEngineOptions> & { stateDir?: string } = {},
+): Promise<Harness> {
   const loaded = loadApp(FIXTURE_APP);
   const stateDir = options.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "shire-durable-"));
   const counterDir = process.env.FIXTURE_COUNTER_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "shire-counter-"));
@@ -77,12 +79,19 @@ const requireFromHere = createRequire(__filename);
 
 /** The real durable client (durable-functions' DurableClient class) pointed at the harness's webhooks. */
 export function durableClient(engine: DurableEngine): df.DurableClient {
-  const { DurableClient } = requireFromHere("durable-functions/lib/src/durableClient/DurableClient") as { DurableClient: new (data: unknown) => df.DurableClient };
+  const { DurableClient } = requireFromHere("durable-functions/lib/src/durableClient/DurableClient") as {
+    DurableClient: new (data: unknown) => df.DurableClient;
+  };
   return new DurableClient(JSON.parse(engine.clientInputData().json!));
 }
 
 /** Poll until `read` returns something, letting the engine settle in between. */
-export async function until<T>(read: () => T | undefined, what: string, engine: DurableEngine, attempts = 400): Promise<T> {
+export async function until<T>(
+  read: () => T | undefined,
+  what: string,
+  engine: DurableEngine,
+  attempts = 400,
+): Promise<T> {
   for (let i = 0; i < attempts; i++) {
     const value = read();
     if (value !== undefined) return value;

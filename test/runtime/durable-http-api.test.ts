@@ -18,7 +18,11 @@ afterEach(async () => harness.close());
 const api = (path: string) => `${harness.baseUrl}/runtime/webhooks/durabletask/${path}`;
 
 async function completed(id: string): Promise<void> {
-  await until(() => (harness.engine.getInstance(id)?.runtimeStatus === "Completed" ? true : undefined), `${id} completed`, harness.engine);
+  await until(
+    () => (harness.engine.getInstance(id)?.runtimeStatus === "Completed" ? true : undefined),
+    `${id} completed`,
+    harness.engine,
+  );
 }
 
 describe("through the durable client", () => {
@@ -32,7 +36,11 @@ describe("through the durable client", () => {
     await completed(id);
     await expect(client.raiseEvent(id, "go", 1)).resolves.toBeUndefined();
     await expect(client.terminate(id, "late")).resolves.toBeUndefined();
-    const raw = await fetch(api(`instances/${id}/raiseEvent/go`), { method: "POST", headers: { "content-type": "application/json" }, body: "1" });
+    const raw = await fetch(api(`instances/${id}/raiseEvent/go`), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "1",
+    });
     expect(raw.status).toBe(410);
     expect((await fetch(api(`instances/${id}/terminate?reason=x`), { method: "POST" })).status).toBe(410);
     await expect(client.terminate("missing-1", "x")).rejects.toThrow(/No instance with ID 'missing-1' found/);
@@ -59,7 +67,9 @@ describe("through the durable client", () => {
     await expect(client.startNew("waiter", { instanceId: "busy-1" })).rejects.toThrow(/unexpected status code: 500/);
     const raw = await fetch(api("orchestrators/waiter/busy-1"), { method: "POST" });
     expect(raw.status).toBe(500);
-    expect(((await raw.json()) as { ExceptionMessage: string }).ExceptionMessage).toBe("An Orchestration instance with the status Running already exists.");
+    expect(((await raw.json()) as { ExceptionMessage: string }).ExceptionMessage).toBe(
+      "An Orchestration instance with the status Running already exists.",
+    );
     await client.terminate("busy-1", "free it");
     await expect(client.startNew("child", { instanceId: "busy-1", input: { n: 3 } })).resolves.toBe("busy-1");
   });
@@ -73,10 +83,20 @@ describe("through the durable client", () => {
     await expect(client.getStatus("p-1")).rejects.toThrow(/404/);
     expect((await client.purgeInstanceHistory("p-1")).instancesDeleted).toBe(0); // 404 resolves to 0
 
-    const purged = await client.purgeInstanceHistoryBy({ createdTimeFrom: new Date(Date.now() - 60_000), runtimeStatus: ["Completed" as df.OrchestrationRuntimeStatus] });
+    const purged = await client.purgeInstanceHistoryBy({
+      createdTimeFrom: new Date(Date.now() - 60_000),
+      runtimeStatus: ["Completed" as df.OrchestrationRuntimeStatus],
+    });
     expect(purged.instancesDeleted).toBe(2);
     expect((await client.getStatus("p-running")).runtimeStatus).toBe("Running");
-    expect((await client.purgeInstanceHistoryBy({ createdTimeFrom: new Date(Date.now() - 60_000), runtimeStatus: ["Completed" as df.OrchestrationRuntimeStatus] })).instancesDeleted).toBe(0);
+    expect(
+      (
+        await client.purgeInstanceHistoryBy({
+          createdTimeFrom: new Date(Date.now() - 60_000),
+          runtimeStatus: ["Completed" as df.OrchestrationRuntimeStatus],
+        })
+      ).instancesDeleted,
+    ).toBe(0);
     expect((await fetch(api("instances/"), { method: "DELETE" })).status).toBe(400); // createdTimeFrom is required
   });
 
@@ -114,8 +134,21 @@ describe("on the wire", () => {
     expect(started.headers.get("retry-after")).toBe("10");
     const links = (await started.json()) as Record<string, string>;
     expect(started.headers.get("location")).toBe(links.statusQueryGetUri);
-    expect(Object.keys(links).sort()).toEqual(["id", "purgeHistoryDeleteUri", "restartPostUri", "resumePostUri", "sendEventPostUri", "statusQueryGetUri", "suspendPostUri", "terminatePostUri"]);
-    await until(() => (harness.engine.getInstance("fail-1")?.runtimeStatus === "Failed" ? true : undefined), "failure", harness.engine);
+    expect(Object.keys(links).sort()).toEqual([
+      "id",
+      "purgeHistoryDeleteUri",
+      "restartPostUri",
+      "resumePostUri",
+      "sendEventPostUri",
+      "statusQueryGetUri",
+      "suspendPostUri",
+      "terminatePostUri",
+    ]);
+    await until(
+      () => (harness.engine.getInstance("fail-1")?.runtimeStatus === "Failed" ? true : undefined),
+      "failure",
+      harness.engine,
+    );
     expect((await fetch(api("instances/fail-1"))).status).toBe(200);
     expect((await fetch(api("instances/fail-1?returnInternalServerErrorOnFailure=true"))).status).toBe(500);
   });
@@ -136,8 +169,14 @@ describe("on the wire", () => {
   it("shows history as DurableClient does: names, completions carrying their schedule, no replay markers", async () => {
     const id = await client.startNew("child", { instanceId: "hist-1", input: { n: 4 } });
     await completed(id);
-    const plain = (await (await fetch(api(`instances/${id}?showHistory=true`))).json()) as { historyEvents: Record<string, unknown>[] };
-    expect(plain.historyEvents.map((event) => event.EventType)).toEqual(["ExecutionStarted", "TaskCompleted", "ExecutionCompleted"]);
+    const plain = (await (await fetch(api(`instances/${id}?showHistory=true`))).json()) as {
+      historyEvents: Record<string, unknown>[];
+    };
+    expect(plain.historyEvents.map((event) => event.EventType)).toEqual([
+      "ExecutionStarted",
+      "TaskCompleted",
+      "ExecutionCompleted",
+    ]);
     const [started, task, done] = plain.historyEvents;
     expect(started).toMatchObject({ FunctionName: "child", Input: '{"n":4}' });
     expect(started).not.toHaveProperty("OrchestrationInstance");
@@ -147,7 +186,9 @@ describe("on the wire", () => {
     expect(done).toMatchObject({ OrchestrationStatus: "Completed" });
     expect(done).not.toHaveProperty("Result");
 
-    const full = (await (await fetch(api(`instances/${id}?showHistory=true&showHistoryOutput=true&showInput=false`))).json()) as { historyEvents: Record<string, unknown>[] };
+    const full = (await (
+      await fetch(api(`instances/${id}?showHistory=true&showHistoryOutput=true&showInput=false`))
+    ).json()) as { historyEvents: Record<string, unknown>[] };
     expect(full.historyEvents[1]).toMatchObject({ Result: "Hello child-4" });
     expect(full.historyEvents[2]).toMatchObject({ Result: { n: 8, greeting: "Hello child-4" } });
     for (const event of full.historyEvents) expect(event).not.toHaveProperty("Input");

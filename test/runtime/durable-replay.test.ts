@@ -17,14 +17,20 @@ afterEach(async () => {
 });
 
 function finished(harnessEngine: Harness["engine"], id: string): Promise<InstanceState> {
-  return until(() => {
-    const state = harnessEngine.getInstance(id);
-    return state && ["Completed", "Failed", "Terminated"].includes(state.runtimeStatus) ? state : undefined;
-  }, `${id} to finish`, harnessEngine);
+  return until(
+    () => {
+      const state = harnessEngine.getInstance(id);
+      return state && ["Completed", "Failed", "Terminated"].includes(state.runtimeStatus) ? state : undefined;
+    },
+    `${id} to finish`,
+    harnessEngine,
+  );
 }
 
 function scheduled(state: InstanceState): [number, string | undefined, string | undefined][] {
-  return state.history.filter((event) => event.EventType === HistoryEventType.TaskScheduled).map((event) => [event.EventId, event.Name, event.Input]);
+  return state.history
+    .filter((event) => event.EventType === HistoryEventType.TaskScheduled)
+    .map((event) => [event.EventId, event.Name, event.Input]);
 }
 
 describe("activity results", () => {
@@ -85,7 +91,11 @@ describe("failures", () => {
     expect(state.runtimeStatus).toBe("Failed");
     expect(state.output).toBe("Orchestrator function 'thrower' failed: boom in orchestrator");
     const last = state.history.at(-1)!;
-    expect([HistoryEventType[last.EventType], last.OrchestrationStatus, last.Result]).toEqual(["ExecutionCompleted", "Failed", state.output]);
+    expect([HistoryEventType[last.EventType], last.OrchestrationStatus, last.Result]).toEqual([
+      "ExecutionCompleted",
+      "Failed",
+      state.output,
+    ]);
 
     harness.engine.startInstance("parentOfThrower", "throw-parent-1", null);
     const parent = await finished(harness.engine, "throw-parent-1");
@@ -115,7 +125,10 @@ describe("a replay overtaken by the client", () => {
     const state = engine.getInstance("held-1")!;
     expect(state.runtimeStatus).toBe("Terminated");
     expect(state.output).toBe("stop now");
-    expect(state.history.map((event) => HistoryEventType[event.EventType])).toEqual(["ExecutionTerminated", "ExecutionCompleted"]);
+    expect(state.history.map((event) => HistoryEventType[event.EventType])).toEqual([
+      "ExecutionTerminated",
+      "ExecutionCompleted",
+    ]);
     expect(state.history.some((event) => event.EventType === HistoryEventType.TaskScheduled)).toBe(false);
   });
 

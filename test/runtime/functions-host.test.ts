@@ -17,14 +17,25 @@ const logged: string[] = [];
 beforeAll(async () => {
   process.env.FIXTURE_OUT = out;
   delete process.env.AzureWebJobsStorage;
-  host = new FunctionsHost({ appRoot: APP, port: 0, stateDir: fs.mkdtempSync(path.join(os.tmpdir(), "shire-triggers-")), log: (level, message) => logged.push(`[${level}] ${message}`) });
+  host = new FunctionsHost({
+    appRoot: APP,
+    port: 0,
+    stateDir: fs.mkdtempSync(path.join(os.tmpdir(), "shire-triggers-")),
+    log: (level, message) => logged.push(`[${level}] ${message}`),
+  });
   await host.start();
 });
 afterAll(async () => host?.stop());
 
 function lines(name: string): Record<string, unknown>[] {
   const file = path.join(out, `${name}.jsonl`);
-  return fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>) : [];
+  return fs.existsSync(file)
+    ? fs
+        .readFileSync(file, "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+    : [];
 }
 
 async function eventually<T>(read: () => T | undefined, what: string): Promise<T> {
@@ -66,11 +77,15 @@ describe("HTTP triggers", () => {
 
   it("gives the function the URL the client used (Host header) and repeated query keys joined", async () => {
     const body = await new Promise<string>((resolve, reject) => {
-      const request = http.request(`${host.url}/api/whoami?q=1&q=2`, { headers: { host: "shire.example:8443" } }, (response) => {
-        let text = "";
-        response.on("data", (chunk: Buffer) => (text += chunk.toString()));
-        response.on("end", () => resolve(text));
-      });
+      const request = http.request(
+        `${host.url}/api/whoami?q=1&q=2`,
+        { headers: { host: "shire.example:8443" } },
+        (response) => {
+          let text = "";
+          response.on("data", (chunk: Buffer) => (text += chunk.toString()));
+          response.on("end", () => resolve(text));
+        },
+      );
       request.on("error", reject);
       request.end();
     });
@@ -98,7 +113,9 @@ describe("HTTP triggers", () => {
   });
 
   it("compiles route templates as the Functions host reads them", () => {
-    expect(compileRoute("api/a/{id:guid}").match("/api/a/6d8e3c1a-1111-4111-8111-111111111111")).toEqual({ id: "6d8e3c1a-1111-4111-8111-111111111111" });
+    expect(compileRoute("api/a/{id:guid}").match("/api/a/6d8e3c1a-1111-4111-8111-111111111111")).toEqual({
+      id: "6d8e3c1a-1111-4111-8111-111111111111",
+    });
     expect(compileRoute("api/a/{id:guid}").match("/api/a/nope")).toBeUndefined();
     expect(compileRoute("api/b/{x?}").match("/api/b")).toEqual({});
   });
@@ -154,10 +171,15 @@ describe("queue triggers on Azurite", () => {
 
 describe("output bindings", () => {
   it("writes a storage queue output, one base64 message per array element", async () => {
-    const response = await fetch(`${host.url}/api/enqueue`, { method: "POST", body: JSON.stringify(["first", { second: 2 }]) });
+    const response = await fetch(`${host.url}/api/enqueue`, {
+      method: "POST",
+      body: JSON.stringify(["first", { second: 2 }]),
+    });
     expect(response.status).toBe(202);
     const queue = QueueServiceClient.fromConnectionString(host.storageConnectionString!).getQueueClient("outbox");
-    const peeked = (await queue.peekMessages({ numberOfMessages: 10 })).peekedMessageItems.map((message) => Buffer.from(message.messageText, "base64").toString());
+    const peeked = (await queue.peekMessages({ numberOfMessages: 10 })).peekedMessageItems.map((message) =>
+      Buffer.from(message.messageText, "base64").toString(),
+    );
     expect(peeked).toEqual(["first", '{"second":2}']);
   });
 });
@@ -169,15 +191,24 @@ describe("app hooks", () => {
     expect(hooks[0]).toEqual({ hook: "appStart" });
     expect(hooks.filter((hook) => hook.hook === "appStart")).toHaveLength(1);
     expect(hooks).toContainEqual({ hook: "preInvocation", functionName: "hello", inputs: 1 });
-    expect(hooks).toContainEqual({ hook: "postInvocation", functionName: "hello", sameInvocation: true, failed: false });
+    expect(hooks).toContainEqual({
+      hook: "postInvocation",
+      functionName: "hello",
+      sameInvocation: true,
+      failed: false,
+    });
   });
 });
 
 describe("timer triggers", () => {
   it("computes NCRONTAB occurrences in UTC and fires on demand", async () => {
-    expect(nextOccurrences("0 */5 * * * *", new Date("2026-11-25T10:02:30Z"), 2).map((date) => date.toISOString())).toEqual(["2026-11-25T10:05:00.000Z", "2026-11-25T10:10:00.000Z"]);
+    expect(
+      nextOccurrences("0 */5 * * * *", new Date("2026-11-25T10:02:30Z"), 2).map((date) => date.toISOString()),
+    ).toEqual(["2026-11-25T10:05:00.000Z", "2026-11-25T10:10:00.000Z"]);
     // Five fields are valid too (CronSchedule: anything but five includes seconds).
-    expect(nextOccurrences("*/5 * * * *", new Date("2026-11-25T10:02:30Z"), 1).map((date) => date.toISOString())).toEqual(["2026-11-25T10:05:00.000Z"]);
+    expect(
+      nextOccurrences("*/5 * * * *", new Date("2026-11-25T10:02:30Z"), 1).map((date) => date.toISOString()),
+    ).toEqual(["2026-11-25T10:05:00.000Z"]);
     await host.triggerTimer("tick");
     const [tick] = lines("tick");
     expect(tick).toMatchObject({ isPastDue: false });
@@ -196,6 +227,8 @@ describe("timer triggers", () => {
 
 describe("connections", () => {
   it("puts a queue function whose connection setting does not exist in error, and runs the rest", () => {
-    expect(logged.join("\n")).toContain("The 'badConnection' function is in error: Microsoft.Azure.WebJobs.Host: Error indexing method 'Functions.badConnection'. Storage account connection string 'AzureWebJobsNoSuchStorage' does not exist.");
+    expect(logged.join("\n")).toContain(
+      "The 'badConnection' function is in error: Microsoft.Azure.WebJobs.Host: Error indexing method 'Functions.badConnection'. Storage account connection string 'AzureWebJobsNoSuchStorage' does not exist.",
+    );
   });
 });

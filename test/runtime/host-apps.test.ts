@@ -11,11 +11,16 @@ import { FunctionsHost } from "../../src/runtime/host";
 
 const out = fs.mkdtempSync(path.join(os.tmpdir(), "shire-root-out-"));
 
-describe("an app with routePrefix \"\"", () => {
+describe('an app with routePrefix ""', () => {
   it("serves its routes at the root and runs appStart once before, appTerminate at stop", async () => {
     process.env.FIXTURE_OUT = out;
     delete process.env.AzureWebJobsStorage;
-    const host = new FunctionsHost({ appRoot: path.resolve(__dirname, "../fixtures/root-app"), port: 0, stateDir: fs.mkdtempSync(path.join(os.tmpdir(), "shire-root-")), log: () => {} });
+    const host = new FunctionsHost({
+      appRoot: path.resolve(__dirname, "../fixtures/root-app"),
+      port: 0,
+      stateDir: fs.mkdtempSync(path.join(os.tmpdir(), "shire-root-")),
+      log: () => {},
+    });
     await host.start();
     try {
       expect(await (await fetch(`${host.url}/status`)).json()).toEqual({ ok: true });
@@ -23,7 +28,11 @@ describe("an app with routePrefix \"\"", () => {
     } finally {
       await host.stop();
     }
-    const hooks = fs.readFileSync(path.join(out, "root-hooks.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line) as unknown);
+    const hooks = fs
+      .readFileSync(path.join(out, "root-hooks.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as unknown);
     expect(hooks).toEqual([{ hook: "appStart" }, { hook: "appTerminate", sawStart: true }]);
   });
 });

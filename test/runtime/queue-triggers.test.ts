@@ -19,7 +19,13 @@ let queues: QueueServiceClient;
 
 function lines(name: string): Record<string, unknown>[] {
   const file = path.join(out, `${name}.jsonl`);
-  return fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>) : [];
+  return fs.existsSync(file)
+    ? fs
+        .readFileSync(file, "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+    : [];
 }
 
 async function eventually<T>(read: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
@@ -55,7 +61,14 @@ beforeAll(async () => {
   await preloaded.createIfNotExists();
   await preloaded.sendMessage(Buffer.from("seen too often").toString("base64"));
   await dequeueTimes(preloaded, 3);
-  host = new FunctionsHost({ appRoot: APP, port: 0, stateDir, storageConnectionString: azurite.connectionString, queueLeaseSeconds: 2, log: () => {} });
+  host = new FunctionsHost({
+    appRoot: APP,
+    port: 0,
+    stateDir,
+    storageConnectionString: azurite.connectionString,
+    queueLeaseSeconds: 2,
+    log: () => {},
+  });
   await host.start();
 });
 
@@ -67,7 +80,10 @@ afterAll(async () => {
 describe("queue listener", () => {
   it("moves a message already past maxDequeueCount to poison without running the function", async () => {
     host.pokeQueue("preloaded");
-    const poisoned = await eventually(async () => ((await poisonOf("preloaded")).length > 0 ? poisonOf("preloaded") : undefined), "preloaded-poison");
+    const poisoned = await eventually(
+      async () => ((await poisonOf("preloaded")).length > 0 ? poisonOf("preloaded") : undefined),
+      "preloaded-poison",
+    );
     expect(poisoned.map((text) => Buffer.from(text, "base64").toString())).toEqual(["seen too often"]);
     expect(lines("preloaded")).toEqual([]);
   });
@@ -77,7 +93,10 @@ describe("queue listener", () => {
     await probe.createIfNotExists();
     await probe.sendMessage("this is not base64!");
     host.pokeQueue("metadataProbe");
-    const poisoned = await eventually(async () => ((await poisonOf("probe")).length > 0 ? poisonOf("probe") : undefined), "probe-poison");
+    const poisoned = await eventually(
+      async () => ((await poisonOf("probe")).length > 0 ? poisonOf("probe") : undefined),
+      "probe-poison",
+    );
     expect(poisoned).toEqual(["this is not base64!"]);
     expect(lines("probe")).toEqual([]);
   });
@@ -89,7 +108,15 @@ describe("queue listener", () => {
     const [seen] = await eventually(() => (lines("probe").length > 0 ? lines("probe") : undefined), "probe message");
     const metadata = seen.metadata as Record<string, unknown>;
     expect(seen.message).toEqual({ hello: "metadata" });
-    expect(Object.keys(metadata).sort()).toEqual(["dequeueCount", "expirationTime", "id", "insertionTime", "nextVisibleTime", "popReceipt", "queueTrigger"]);
+    expect(Object.keys(metadata).sort()).toEqual([
+      "dequeueCount",
+      "expirationTime",
+      "id",
+      "insertionTime",
+      "nextVisibleTime",
+      "popReceipt",
+      "queueTrigger",
+    ]);
     expect(metadata.queueTrigger).toEqual({ hello: "metadata" });
     expect(metadata.dequeueCount).toBe(1);
   });
@@ -106,6 +133,9 @@ describe("queue listener", () => {
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     expect(lines("slow")).toEqual([{ message: { ms: 5000 }, dequeueCount: 1 }]);
-    await eventually(async () => ((await slow.getProperties()).approximateMessagesCount === 0 ? true : undefined), "slow message deleted");
+    await eventually(
+      async () => ((await slow.getProperties()).approximateMessagesCount === 0 ? true : undefined),
+      "slow message deleted",
+    );
   });
 });

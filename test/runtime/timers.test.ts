@@ -15,24 +15,49 @@ afterEach(() => {
 
 describe("NCRONTAB and TimeSpan schedules", () => {
   it("computes the real next occurrences in UTC", () => {
-    expect(iso(nextOccurrences("0 30 9 * * 1-5", new Date("2026-11-27T10:00:00Z"), 3))).toEqual(["2026-11-30T09:30:00.000Z", "2026-12-01T09:30:00.000Z", "2026-12-02T09:30:00.000Z"]);
-    expect(iso(nextOccurrences("*/20 * * * * *", new Date("2026-01-01T00:00:05.500Z"), 3))).toEqual(["2026-01-01T00:00:20.000Z", "2026-01-01T00:00:40.000Z", "2026-01-01T00:01:00.000Z"]);
-    expect(iso(nextOccurrences("0 0 12 1 Jan,Jul *", new Date("2026-03-01T00:00:00Z"), 2))).toEqual(["2026-07-01T12:00:00.000Z", "2027-01-01T12:00:00.000Z"]);
+    expect(iso(nextOccurrences("0 30 9 * * 1-5", new Date("2026-11-27T10:00:00Z"), 3))).toEqual([
+      "2026-11-30T09:30:00.000Z",
+      "2026-12-01T09:30:00.000Z",
+      "2026-12-02T09:30:00.000Z",
+    ]);
+    expect(iso(nextOccurrences("*/20 * * * * *", new Date("2026-01-01T00:00:05.500Z"), 3))).toEqual([
+      "2026-01-01T00:00:20.000Z",
+      "2026-01-01T00:00:40.000Z",
+      "2026-01-01T00:01:00.000Z",
+    ]);
+    expect(iso(nextOccurrences("0 0 12 1 Jan,Jul *", new Date("2026-03-01T00:00:00Z"), 2))).toEqual([
+      "2026-07-01T12:00:00.000Z",
+      "2027-01-01T12:00:00.000Z",
+    ]);
   });
 
   it("accepts five fields (minute resolution), as CronSchedule does for exactly five", () => {
-    expect(iso(nextOccurrences("*/15 * * * *", new Date("2026-01-01T00:07:00Z"), 2))).toEqual(["2026-01-01T00:15:00.000Z", "2026-01-01T00:30:00.000Z"]);
-    expect(iso(nextOccurrences("0 3 * * Sun", new Date("2026-01-01T00:00:00Z"), 1))).toEqual(["2026-01-04T03:00:00.000Z"]);
+    expect(iso(nextOccurrences("*/15 * * * *", new Date("2026-01-01T00:07:00Z"), 2))).toEqual([
+      "2026-01-01T00:15:00.000Z",
+      "2026-01-01T00:30:00.000Z",
+    ]);
+    expect(iso(nextOccurrences("0 3 * * Sun", new Date("2026-01-01T00:00:00Z"), 1))).toEqual([
+      "2026-01-04T03:00:00.000Z",
+    ]);
   });
 
   it("requires day-of-month AND day-of-week to match (NCrontab), not either", () => {
     // Friday the 13th only: cron would also fire on every Friday and every 13th.
-    expect(iso(nextOccurrences("0 0 0 13 * 5", new Date("2026-01-01T00:00:00Z"), 3))).toEqual(["2026-02-13T00:00:00.000Z", "2026-03-13T00:00:00.000Z", "2026-11-13T00:00:00.000Z"]);
+    expect(iso(nextOccurrences("0 0 0 13 * 5", new Date("2026-01-01T00:00:00Z"), 3))).toEqual([
+      "2026-02-13T00:00:00.000Z",
+      "2026-03-13T00:00:00.000Z",
+      "2026-11-13T00:00:00.000Z",
+    ]);
   });
 
   it("reads a TimeSpan as a constant interval", () => {
-    expect(iso(nextOccurrences("00:05:00", new Date("2026-01-01T00:00:10Z"), 2))).toEqual(["2026-01-01T00:05:10.000Z", "2026-01-01T00:10:10.000Z"]);
-    expect(iso(nextOccurrences("1.00:00:00", new Date("2026-01-01T00:00:00Z"), 1))).toEqual(["2026-01-02T00:00:00.000Z"]);
+    expect(iso(nextOccurrences("00:05:00", new Date("2026-01-01T00:00:10Z"), 2))).toEqual([
+      "2026-01-01T00:05:10.000Z",
+      "2026-01-01T00:10:10.000Z",
+    ]);
+    expect(iso(nextOccurrences("1.00:00:00", new Date("2026-01-01T00:00:00Z"), 1))).toEqual([
+      "2026-01-02T00:00:00.000Z",
+    ]);
   });
 
   it("rejects what the host rejects", () => {
@@ -43,7 +68,11 @@ describe("NCRONTAB and TimeSpan schedules", () => {
 });
 
 describe("the scheduler", () => {
-  function scheduler(schedule: string, fired: { at: number; data: Record<string, unknown> }[], extra: Partial<ConstructorParameters<typeof TimerScheduler>[0]> = {}) {
+  function scheduler(
+    schedule: string,
+    fired: { at: number; data: Record<string, unknown> }[],
+    extra: Partial<ConstructorParameters<typeof TimerScheduler>[0]> = {},
+  ) {
     return new TimerScheduler({
       functionName: "t",
       schedule,

@@ -11,7 +11,8 @@ describe("unsupported bindings", () => {
       appRoot: path.resolve(__dirname, "../fixtures/unsupported-app"),
       port: 0,
       stateDir: fs.mkdtempSync(path.join(os.tmpdir(), "shire-unsupported-")),
-      storageConnectionString: "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=eA==;QueueEndpoint=http://127.0.0.1:1/devstoreaccount1",
+      storageConnectionString:
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=eA==;QueueEndpoint=http://127.0.0.1:1/devstoreaccount1",
       log: () => {},
     });
     const started = host.start();

@@ -35,7 +35,11 @@ export async function armRaw(sandbox: Sandbox, method: string, path: string, bod
         path: requestPath,
         servername: "management.sandbox.localhost",
         ca: sandbox.caCertificatePem,
-        headers: { host: `management.sandbox.localhost:${sandbox.port}`, authorization: `Bearer ${token}`, ...(data ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) } : {}) },
+        headers: {
+          host: `management.sandbox.localhost:${sandbox.port}`,
+          authorization: `Bearer ${token}`,
+          ...(data ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) } : {}),
+        },
       },
       (response) => {
         let text = "";
@@ -67,7 +71,20 @@ export function errorOf(promise: Promise<unknown>): Promise<{ statusCode?: numbe
   );
 }
 
-export const API = { resources: "2025-04-01", app: "2025-07-01", keyVault: "2026-02-01", storage: "2025-08-01", identity: "2024-11-30", authorization: "2022-04-01", insights: "2022-10-01", workspaces: "2025-07-01", components: "2020-02-02", cognitive: "2025-09-01", bot: "2022-09-15", registry: "2025-11-01" } as const;
+export const API = {
+  resources: "2025-04-01",
+  app: "2025-07-01",
+  keyVault: "2026-02-01",
+  storage: "2025-08-01",
+  identity: "2024-11-30",
+  authorization: "2022-04-01",
+  insights: "2022-10-01",
+  workspaces: "2025-07-01",
+  components: "2020-02-02",
+  cognitive: "2025-09-01",
+  bot: "2022-09-15",
+  registry: "2025-11-01",
+} as const;
 
 export function ids(sandbox: Sandbox) {
   const subscription = `/subscriptions/${sandbox.env.subscriptionId}`;
@@ -75,7 +92,8 @@ export function ids(sandbox: Sandbox) {
   return {
     subscription,
     group,
-    resource: (groupName: string, provider: string, ...rest: string[]) => `${group(groupName)}/providers/${provider}/${rest.join("/")}`,
+    resource: (groupName: string, provider: string, ...rest: string[]) =>
+      `${group(groupName)}/providers/${provider}/${rest.join("/")}`,
     role: (guid: string) => `${subscription}/providers/Microsoft.Authorization/roleDefinitions/${guid}`,
   };
 }
@@ -84,17 +102,38 @@ export async function group(clients: AzureClients, name: string, location = "wes
   await clients.resources.resourceGroups.createOrUpdate(name, { location, tags: { "managed-by": "shire" } });
 }
 
-export async function vault(sandbox: Sandbox, clients: AzureClients, groupName: string, name: string, extra: Record<string, unknown> = {}) {
-  return clients.keyVault.vaults.createOrUpdate(groupName, name, { location: "westeurope", properties: { tenantId: sandbox.env.tenantId, sku: { family: "A", name: "standard" }, enableRbacAuthorization: true, ...extra } });
+export async function vault(
+  sandbox: Sandbox,
+  clients: AzureClients,
+  groupName: string,
+  name: string,
+  extra: Record<string, unknown> = {},
+) {
+  return clients.keyVault.vaults.createOrUpdate(groupName, name, {
+    location: "westeurope",
+    properties: {
+      tenantId: sandbox.env.tenantId,
+      sku: { family: "A", name: "standard" },
+      enableRbacAuthorization: true,
+      ...extra,
+    },
+  });
 }
 
 /** A workspace and a managed environment logging to it (both provisioned). */
 export async function environment(clients: AzureClients, groupName: string, name: string, location = "westeurope") {
-  const workspace = await clients.operationalInsights.workspaces.createOrUpdate(groupName, `log-${name}`, { location, sku: { name: "PerGB2018" }, retentionInDays: 30 });
+  const workspace = await clients.operationalInsights.workspaces.createOrUpdate(groupName, `log-${name}`, {
+    location,
+    sku: { name: "PerGB2018" },
+    retentionInDays: 30,
+  });
   const keys = await clients.operationalInsights.sharedKeys.getSharedKeys(groupName, `log-${name}`);
   return clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait(groupName, name, {
     location,
-    appLogsConfiguration: { destination: "log-analytics", logAnalyticsConfiguration: { customerId: workspace.customerId, sharedKey: keys.primarySharedKey } },
+    appLogsConfiguration: {
+      destination: "log-analytics",
+      logAnalyticsConfiguration: { customerId: workspace.customerId, sharedKey: keys.primarySharedKey },
+    },
   });
 }
 

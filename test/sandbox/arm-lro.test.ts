@@ -26,7 +26,9 @@ describe("resource groups", () => {
   it("keeps a deleting group Deleting, refuses writes into it and of it, and polls through Location only", async () => {
     const { group: rg, resource } = ids(sandbox);
     await group(clients, "rg-deleting");
-    await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-deleting", "id-inside", { location: "westeurope" });
+    await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-deleting", "id-inside", {
+      location: "westeurope",
+    });
     sandbox.setFaults({ lroDurationMs: { "Microsoft.Resources/resourceGroups": 60_000 } });
     try {
       const accepted = await armRaw(sandbox, "DELETE", `${rg("rg-deleting")}?api-version=${API.resources}`);
@@ -34,17 +36,38 @@ describe("resource groups", () => {
       expect(accepted.headers.location).toMatch(/\/subscriptions\/[^/]+\/operationresults\//);
       expect(accepted.headers["azure-asyncoperation"]).toBeUndefined();
 
-      expect((await clients.resources.resourceGroups.get("rg-deleting")).properties?.provisioningState).toBe("Deleting");
-      expect(await errorOf(clients.resources.resourceGroups.createOrUpdate("rg-deleting", { location: "westeurope" }))).toMatchObject({ statusCode: 409, code: "ResourceGroupBeingDeleted" });
-      const into = await errorOf(clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-deleting", "id-late", { location: "westeurope" }));
+      expect((await clients.resources.resourceGroups.get("rg-deleting")).properties?.provisioningState).toBe(
+        "Deleting",
+      );
+      expect(
+        await errorOf(clients.resources.resourceGroups.createOrUpdate("rg-deleting", { location: "westeurope" })),
+      ).toMatchObject({ statusCode: 409, code: "ResourceGroupBeingDeleted" });
+      const into = await errorOf(
+        clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-deleting", "id-late", {
+          location: "westeurope",
+        }),
+      );
       expect(into).toMatchObject({ statusCode: 409, code: "ResourceGroupBeingDeleted" });
-      expect(into.message).toBe("The resource group 'rg-deleting' is in deprovisioning state and cannot perform this operation.");
+      expect(into.message).toBe(
+        "The resource group 'rg-deleting' is in deprovisioning state and cannot perform this operation.",
+      );
 
       expect((await armRaw(sandbox, "GET", String(accepted.headers.location))).status).toBe(202);
       clock.advance(60_000);
       expect((await armRaw(sandbox, "GET", String(accepted.headers.location))).status).toBe(200);
-      expect(await errorOf(clients.resources.resourceGroups.get("rg-deleting"))).toMatchObject({ statusCode: 404, code: "ResourceGroupNotFound" });
-      expect((await armRaw(sandbox, "GET", `${resource("rg-deleting", "Microsoft.ManagedIdentity", "userAssignedIdentities", "id-inside")}?api-version=${API.identity}`)).status).toBe(404);
+      expect(await errorOf(clients.resources.resourceGroups.get("rg-deleting"))).toMatchObject({
+        statusCode: 404,
+        code: "ResourceGroupNotFound",
+      });
+      expect(
+        (
+          await armRaw(
+            sandbox,
+            "GET",
+            `${resource("rg-deleting", "Microsoft.ManagedIdentity", "userAssignedIdentities", "id-inside")}?api-version=${API.identity}`,
+          )
+        ).status,
+      ).toBe(404);
     } finally {
       sandbox.setFaults({ lroDurationMs: {} });
     }
@@ -68,7 +91,10 @@ describe("resource groups", () => {
     await group(clients, "rg-exists");
     expect((await clients.resources.resourceGroups.checkExistence("rg-exists")).body).toBe(true);
     expect((await clients.resources.resourceGroups.checkExistence("rg-never-made")).body).toBe(false);
-    expect(await errorOf(clients.resources.resourceGroups.delete("rg-never-made"))).toMatchObject({ statusCode: 404, code: "ResourceGroupNotFound" });
+    expect(await errorOf(clients.resources.resourceGroups.delete("rg-never-made"))).toMatchObject({
+      statusCode: 404,
+      code: "ResourceGroupNotFound",
+    });
   });
 });
 
@@ -79,7 +105,11 @@ describe("first answers and polling", () => {
     sandbox.setFaults({ lroDurationMs: { "Microsoft.Storage/storageAccounts": 10_000 } });
     try {
       const account = resource("rg-storage-lro", "Microsoft.Storage", "storageAccounts", "stlroshape1");
-      const created = await armRaw(sandbox, "PUT", `${account}?api-version=${API.storage}`, { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" });
+      const created = await armRaw(sandbox, "PUT", `${account}?api-version=${API.storage}`, {
+        location: "westeurope",
+        sku: { name: "Standard_LRS" },
+        kind: "StorageV2",
+      });
       expect(created.status).toBe(202);
       expect(created.body).toBeUndefined();
       expect(created.headers["azure-asyncoperation"]).toBeUndefined();
@@ -90,13 +120,20 @@ describe("first answers and polling", () => {
       expect(state((await armRaw(sandbox, "GET", `${account}?api-version=${API.storage}`)).body)).toBe("ResolvingDNS");
       expect((await armRaw(sandbox, "GET", location)).status).toBe(202);
       // Keys need a provisioned account.
-      expect((await armRaw(sandbox, "POST", `${account}/listKeys?api-version=${API.storage}`)).body.error.code).toBe("StorageAccountIsNotProvisioned");
+      expect((await armRaw(sandbox, "POST", `${account}/listKeys?api-version=${API.storage}`)).body.error.code).toBe(
+        "StorageAccountIsNotProvisioned",
+      );
       clock.advance(5_000);
       const done = await armRaw(sandbox, "GET", location);
       expect(done.status).toBe(200);
       expect(done.body).toMatchObject({ name: "stlroshape1", properties: { provisioningState: "Succeeded" } });
       // A PUT on the existing account is an update, answered at once.
-      const updated = await armRaw(sandbox, "PUT", `${account}?api-version=${API.storage}`, { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2", tags: { a: "b" } });
+      const updated = await armRaw(sandbox, "PUT", `${account}?api-version=${API.storage}`, {
+        location: "westeurope",
+        sku: { name: "Standard_LRS" },
+        kind: "StorageV2",
+        tags: { a: "b" },
+      });
       expect(updated.status).toBe(200);
       expect(updated.body.tags).toEqual({ a: "b" });
     } finally {
@@ -111,7 +148,13 @@ describe("first answers and polling", () => {
     sandbox.setFaults({ lroDurationMs: { "Microsoft.App/containerApps": 10_000 } });
     try {
       const app = resource("rg-two-urls", "Microsoft.App", "containerApps", "app-two-urls");
-      const body = { location: "westeurope", properties: { environmentId: env.id, template: { containers: [{ name: "main", image: "img:1", resources: { cpu: 0.5, memory: "1Gi" } }] } } };
+      const body = {
+        location: "westeurope",
+        properties: {
+          environmentId: env.id,
+          template: { containers: [{ name: "main", image: "img:1", resources: { cpu: 0.5, memory: "1Gi" } }] },
+        },
+      };
       const created = await armRaw(sandbox, "PUT", `${app}?api-version=${API.app}`, body);
       expect(created.status).toBe(201);
       expect(state(created.body)).toBe("InProgress");
@@ -123,7 +166,10 @@ describe("first answers and polling", () => {
       expect(running.body).toMatchObject({ status: "InProgress" });
       expect((await armRaw(sandbox, "GET", locationUrl)).status).toBe(202);
       clock.advance(10_000);
-      expect((await armRaw(sandbox, "GET", asyncUrl)).body).toMatchObject({ status: "Succeeded", endTime: expect.any(String) });
+      expect((await armRaw(sandbox, "GET", asyncUrl)).body).toMatchObject({
+        status: "Succeeded",
+        endTime: expect.any(String),
+      });
       const result = await armRaw(sandbox, "GET", locationUrl);
       expect(result.status).toBe(200);
       expect(result.body).toMatchObject({ name: "app-two-urls", properties: { provisioningState: "Succeeded" } });
@@ -139,28 +185,78 @@ describe("first answers and polling", () => {
   it("walks each type through its own provisioning states, and deletes show Deleting / ScheduledForDelete until done", async () => {
     const { resource } = ids(sandbox);
     await group(clients, "rg-states");
-    const workspace = await clients.operationalInsights.workspaces.createOrUpdate("rg-states", "log-states", { location: "westeurope", sku: { name: "PerGB2018" } });
+    const workspace = await clients.operationalInsights.workspaces.createOrUpdate("rg-states", "log-states", {
+      location: "westeurope",
+      sku: { name: "PerGB2018" },
+    });
     const keys = await clients.operationalInsights.sharedKeys.getSharedKeys("rg-states", "log-states");
-    sandbox.setFaults({ lroDurationMs: { "Microsoft.App/managedEnvironments": 40_000, "Microsoft.App/containerApps": 10_000, "Microsoft.CognitiveServices/accounts": 30_000, "Microsoft.OperationalInsights/workspaces": 10_000 } });
+    sandbox.setFaults({
+      lroDurationMs: {
+        "Microsoft.App/managedEnvironments": 40_000,
+        "Microsoft.App/containerApps": 10_000,
+        "Microsoft.CognitiveServices/accounts": 30_000,
+        "Microsoft.OperationalInsights/workspaces": 10_000,
+      },
+    });
     try {
       const env = resource("rg-states", "Microsoft.App", "managedEnvironments", "cae-states");
-      const logs = { destination: "log-analytics", logAnalyticsConfiguration: { customerId: workspace.customerId, sharedKey: keys.primarySharedKey } };
-      expect(state((await armRaw(sandbox, "PUT", `${env}?api-version=${API.app}`, { location: "westeurope", properties: { appLogsConfiguration: logs } })).body)).toBe("Waiting");
+      const logs = {
+        destination: "log-analytics",
+        logAnalyticsConfiguration: { customerId: workspace.customerId, sharedKey: keys.primarySharedKey },
+      };
+      expect(
+        state(
+          (
+            await armRaw(sandbox, "PUT", `${env}?api-version=${API.app}`, {
+              location: "westeurope",
+              properties: { appLogsConfiguration: logs },
+            })
+          ).body,
+        ),
+      ).toBe("Waiting");
       const seen = [];
       for (let i = 0; i < 4; i++) {
         seen.push(state((await armRaw(sandbox, "GET", `${env}?api-version=${API.app}`)).body));
         clock.advance(10_000);
       }
-      expect(seen).toEqual(["Waiting", "InitializationInProgress", "InfrastructureSetupInProgress", "InfrastructureSetupComplete"]);
+      expect(seen).toEqual([
+        "Waiting",
+        "InitializationInProgress",
+        "InfrastructureSetupInProgress",
+        "InfrastructureSetupComplete",
+      ]);
       expect(state((await armRaw(sandbox, "GET", `${env}?api-version=${API.app}`)).body)).toBe("Succeeded");
 
       const account = resource("rg-states", "Microsoft.CognitiveServices", "accounts", "ai-states");
-      expect(state((await armRaw(sandbox, "PUT", `${account}?api-version=${API.cognitive}`, { location: "westeurope", kind: "AIServices", sku: { name: "S0" }, properties: { customSubDomainName: "ai-states-1" } })).body)).toBe("Accepted");
+      expect(
+        state(
+          (
+            await armRaw(sandbox, "PUT", `${account}?api-version=${API.cognitive}`, {
+              location: "westeurope",
+              kind: "AIServices",
+              sku: { name: "S0" },
+              properties: { customSubDomainName: "ai-states-1" },
+            })
+          ).body,
+        ),
+      ).toBe("Accepted");
       const ws = resource("rg-states", "Microsoft.OperationalInsights", "workspaces", "log-states-2");
-      expect(state((await armRaw(sandbox, "PUT", `${ws}?api-version=${API.workspaces}`, { location: "westeurope", properties: {} })).body)).toBe("Creating");
+      expect(
+        state(
+          (
+            await armRaw(sandbox, "PUT", `${ws}?api-version=${API.workspaces}`, {
+              location: "westeurope",
+              properties: {},
+            })
+          ).body,
+        ),
+      ).toBe("Creating");
 
       const app = resource("rg-states", "Microsoft.App", "containerApps", "app-states");
-      const created = await armRaw(sandbox, "PUT", `${app}?api-version=${API.app}`, { location: "westeurope", properties: { environmentId: env, template: { containers: [{ name: "main", image: "img:1" }] } } });
+      const created = await armRaw(sandbox, "PUT", `${app}?api-version=${API.app}`, {
+        location: "westeurope",
+        properties: { environmentId: env, template: { containers: [{ name: "main", image: "img:1" }] } },
+      });
       expect(state(created.body)).toBe("InProgress");
       clock.advance(30_000);
       const deleting = await armRaw(sandbox, "DELETE", `${app}?api-version=${API.app}`);
@@ -186,29 +282,54 @@ describe("writes while an operation runs", () => {
   it("refuses a second write, or a delete, while the resource's own LRO runs; an app needs a provisioned environment", async () => {
     const { resource } = ids(sandbox);
     await group(clients, "rg-locks");
-    const workspace = await clients.operationalInsights.workspaces.createOrUpdate("rg-locks", "log-locks", { location: "westeurope", sku: { name: "PerGB2018" } });
+    const workspace = await clients.operationalInsights.workspaces.createOrUpdate("rg-locks", "log-locks", {
+      location: "westeurope",
+      sku: { name: "PerGB2018" },
+    });
     const keys = await clients.operationalInsights.sharedKeys.getSharedKeys("rg-locks", "log-locks");
-    sandbox.setFaults({ lroDurationMs: { "Microsoft.App/managedEnvironments": 20_000, "Microsoft.App/containerApps": 20_000 } });
+    sandbox.setFaults({
+      lroDurationMs: { "Microsoft.App/managedEnvironments": 20_000, "Microsoft.App/containerApps": 20_000 },
+    });
     try {
       const env = resource("rg-locks", "Microsoft.App", "managedEnvironments", "cae-locks");
-      const envBody = { location: "westeurope", properties: { appLogsConfiguration: { destination: "log-analytics", logAnalyticsConfiguration: { customerId: workspace.customerId, sharedKey: keys.primarySharedKey } } } };
+      const envBody = {
+        location: "westeurope",
+        properties: {
+          appLogsConfiguration: {
+            destination: "log-analytics",
+            logAnalyticsConfiguration: { customerId: workspace.customerId, sharedKey: keys.primarySharedKey },
+          },
+        },
+      };
       await armRaw(sandbox, "PUT", `${env}?api-version=${API.app}`, envBody);
       const envAgain = await armRaw(sandbox, "PUT", `${env}?api-version=${API.app}`, envBody);
       expect(envAgain.status).toBe(409);
       expect(envAgain.body.error.code).toBe("ManagedEnvironmentLockConflict");
 
       const app = resource("rg-locks", "Microsoft.App", "containerApps", "app-locks");
-      const appBody = (image: string) => ({ location: "westeurope", properties: { environmentId: env, template: { containers: [{ name: "main", image }] } } });
+      const appBody = (image: string) => ({
+        location: "westeurope",
+        properties: { environmentId: env, template: { containers: [{ name: "main", image }] } },
+      });
       const early = await armRaw(sandbox, "PUT", `${app}?api-version=${API.app}`, appBody("img:1"));
       expect(early.status).toBe(400);
-      expect(early.body.error).toEqual({ code: "ManagedEnvironmentNotProvisioned", message: `The environment '${env}' has not been provisioned successfully.` });
+      expect(early.body.error).toEqual({
+        code: "ManagedEnvironmentNotProvisioned",
+        message: `The environment '${env}' has not been provisioned successfully.`,
+      });
 
       clock.advance(20_000);
       expect((await armRaw(sandbox, "PUT", `${app}?api-version=${API.app}`, appBody("img:1"))).status).toBe(201);
       const second = await armRaw(sandbox, "PUT", `${app}?api-version=${API.app}`, appBody("img:2"));
       expect(second.status).toBe(409);
-      expect(second.body.error).toEqual({ code: "ContainerAppLockConflict", message: "Cannot modify container App 'app-locks' because another modification is in progress. Please retry the operation." });
-      expect((await armRaw(sandbox, "DELETE", `${app}?api-version=${API.app}`)).body.error.code).toBe("ContainerAppLockConflict");
+      expect(second.body.error).toEqual({
+        code: "ContainerAppLockConflict",
+        message:
+          "Cannot modify container App 'app-locks' because another modification is in progress. Please retry the operation.",
+      });
+      expect((await armRaw(sandbox, "DELETE", `${app}?api-version=${API.app}`)).body.error.code).toBe(
+        "ContainerAppLockConflict",
+      );
       clock.advance(20_000);
       expect((await armRaw(sandbox, "PUT", `${app}?api-version=${API.app}`, appBody("img:2"))).status).toBe(201);
     } finally {
@@ -220,13 +341,21 @@ describe("writes while an operation runs", () => {
 describe("LRO failures and latency", () => {
   it("draws injected LRO failures from the seeded PRNG, so a seed reproduces a run", async () => {
     const outcomes = async (seed: number) => {
-      const other = await startSandbox({ clock: new ManualClock(), faults: { seed, lroFailure: { "Microsoft.OperationalInsights/workspaces": 0.5 } } });
+      const other = await startSandbox({
+        clock: new ManualClock(),
+        faults: { seed, lroFailure: { "Microsoft.OperationalInsights/workspaces": 0.5 } },
+      });
       try {
         const otherClients = new AzureClients(other.context());
         await group(otherClients, "rg-seeded");
         const results: string[] = [];
         for (let i = 0; i < 12; i++) {
-          const put = await armRaw(other, "PUT", `${ids(other).resource("rg-seeded", "Microsoft.OperationalInsights", "workspaces", `log-seeded-${i}`)}?api-version=${API.workspaces}`, { location: "westeurope", properties: {} });
+          const put = await armRaw(
+            other,
+            "PUT",
+            `${ids(other).resource("rg-seeded", "Microsoft.OperationalInsights", "workspaces", `log-seeded-${i}`)}?api-version=${API.workspaces}`,
+            { location: "westeurope", properties: {} },
+          );
           results.push(String(state(put.body)));
         }
         return results;
@@ -242,14 +371,23 @@ describe("LRO failures and latency", () => {
 
   it("applies a type's latency to its actions and to the polls of its operations", async () => {
     await group(clients, "rg-latency");
-    await clients.storage.storageAccounts.create("rg-latency", "stlatency1", { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" });
+    await clients.storage.storageAccounts.create("rg-latency", "stlatency1", {
+      location: "westeurope",
+      sku: { name: "Standard_LRS" },
+      kind: "StorageV2",
+    });
     sandbox.setFaults({ latencyMs: { "Microsoft.Storage/storageAccounts": 300 } });
     try {
       let started = Date.now();
       await clients.storage.storageAccounts.listKeys("rg-latency", "stlatency1");
       // Lower bounds the sandbox guarantees (it waits before answering), not timing expectations.
       expect(Date.now() - started).toBeGreaterThanOrEqual(300);
-      const created = await armRaw(sandbox, "PUT", `${ids(sandbox).resource("rg-latency", "Microsoft.Storage", "storageAccounts", "stlatency2")}?api-version=${API.storage}`, { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" });
+      const created = await armRaw(
+        sandbox,
+        "PUT",
+        `${ids(sandbox).resource("rg-latency", "Microsoft.Storage", "storageAccounts", "stlatency2")}?api-version=${API.storage}`,
+        { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" },
+      );
       started = Date.now();
       expect((await armRaw(sandbox, "GET", String(created.headers.location))).status).toBe(200);
       expect(Date.now() - started).toBeGreaterThanOrEqual(300);

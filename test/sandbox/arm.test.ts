@@ -16,7 +16,8 @@ let sandbox: Sandbox;
 let clients: AzureClients;
 const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "shire-arm-")), "requests.jsonl");
 const clock = new ManualClock();
-const role = (guid: string) => `/subscriptions/${sandbox.env.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
+const role = (guid: string) =>
+  `/subscriptions/${sandbox.env.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
 const SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7";
 const SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6";
 
@@ -27,11 +28,22 @@ beforeAll(async () => {
 afterAll(async () => sandbox?.stop());
 
 async function group(name: string) {
-  await clients.resources.resourceGroups.createOrUpdate(name, { location: "westeurope", tags: { "managed-by": "shire" } });
+  await clients.resources.resourceGroups.createOrUpdate(name, {
+    location: "westeurope",
+    tags: { "managed-by": "shire" },
+  });
 }
 
 async function vault(groupName: string, name: string, extra: Record<string, unknown> = {}) {
-  return clients.keyVault.vaults.createOrUpdate(groupName, name, { location: "westeurope", properties: { tenantId: sandbox.env.tenantId, sku: { family: "A", name: "standard" }, enableRbacAuthorization: true, ...extra } });
+  return clients.keyVault.vaults.createOrUpdate(groupName, name, {
+    location: "westeurope",
+    properties: {
+      tenantId: sandbox.env.tenantId,
+      sku: { family: "A", name: "standard" },
+      enableRbacAuthorization: true,
+      ...extra,
+    },
+  });
 }
 
 function errorOf(promise: Promise<unknown>): Promise<{ statusCode?: number; code?: string; message: string }> {
@@ -47,10 +59,17 @@ describe("resource groups and long-running operations", () => {
   it("polls an LRO to its end and cascades a group delete to everything in it", async () => {
     await group("rg-cascade");
     sandbox.setFaults({ lroDurationMs: { "Microsoft.Storage/storageAccounts": 5_000 } });
-    const poller = clients.storage.storageAccounts.create("rg-cascade", "stcascade1", { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" });
+    const poller = clients.storage.storageAccounts.create("rg-cascade", "stcascade1", {
+      location: "westeurope",
+      sku: { name: "Standard_LRS" },
+      kind: "StorageV2",
+    });
     // The account exists but is still provisioning until the sandbox clock moves.
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect((sandbox.arm.store.findStorageAccount("stcascade1")?.resource.properties as { provisioningState: string }).provisioningState).toBe("Creating");
+    expect(
+      (sandbox.arm.store.findStorageAccount("stcascade1")?.resource.properties as { provisioningState: string })
+        .provisioningState,
+    ).toBe("Creating");
     clock.advance(5_000);
     const account = await poller;
     expect(account.provisioningState).toBe("Succeeded");
@@ -65,7 +84,11 @@ describe("resource groups and long-running operations", () => {
   });
 
   it("answers an unpinned api-version the way ARM does", async () => {
-    const stale = new ContainerAppsAPIClient(sandbox.context().credential, sandbox.env.subscriptionId, armClientOptions(sandbox.context(), "2024-03-01"));
+    const stale = new ContainerAppsAPIClient(
+      sandbox.context().credential,
+      sandbox.env.subscriptionId,
+      armClientOptions(sandbox.context(), "2024-03-01"),
+    );
     const error = await errorOf(stale.managedEnvironments.get("any", "any"));
     expect(error).toMatchObject({ statusCode: 400, code: "NoRegisteredProviderFound" });
     expect(error.message).toContain("2025-07-01");
@@ -73,16 +96,45 @@ describe("resource groups and long-running operations", () => {
 
   it("refuses bodies and names Azure would refuse", async () => {
     await group("rg-refuse");
-    expect(await errorOf(clients.storage.storageAccounts.create("rg-refuse", "Not_Valid", { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" }))).toMatchObject({ statusCode: 400, code: "AccountNameInvalid" });
-    expect(await errorOf(vault("rg-refuse", "kv--double"))).toMatchObject({ statusCode: 400, code: "VaultNameNotValid" });
-    expect(await errorOf(clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-missing", "id-x", { location: "westeurope" }))).toMatchObject({ statusCode: 404, code: "ResourceGroupNotFound" });
-    const badTransport = await errorOf(clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait("rg-refuse", "cae-refuse", { location: "westeurope", appLogsConfiguration: { destination: "nowhere" } }));
-    expect(badTransport).toMatchObject({ statusCode: 400, code: "InvalidRequestContent", message: "appLogsConfiguration.destination 'nowhere' is not valid." });
+    expect(
+      await errorOf(
+        clients.storage.storageAccounts.create("rg-refuse", "Not_Valid", {
+          location: "westeurope",
+          sku: { name: "Standard_LRS" },
+          kind: "StorageV2",
+        }),
+      ),
+    ).toMatchObject({ statusCode: 400, code: "AccountNameInvalid" });
+    expect(await errorOf(vault("rg-refuse", "kv--double"))).toMatchObject({
+      statusCode: 400,
+      code: "VaultNameNotValid",
+    });
+    expect(
+      await errorOf(
+        clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-missing", "id-x", { location: "westeurope" }),
+      ),
+    ).toMatchObject({ statusCode: 404, code: "ResourceGroupNotFound" });
+    const badTransport = await errorOf(
+      clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait("rg-refuse", "cae-refuse", {
+        location: "westeurope",
+        appLogsConfiguration: { destination: "nowhere" },
+      }),
+    );
+    expect(badTransport).toMatchObject({
+      statusCode: 400,
+      code: "InvalidRequestContent",
+      message: "appLogsConfiguration.destination 'nowhere' is not valid.",
+    });
   });
 
   itWithSchemas("refuses a body the official schema for the pinned version refuses", async () => {
     await group("rg-refuse-schema");
-    const badSku = await errorOf(clients.keyVault.vaults.createOrUpdate("rg-refuse-schema", "kv-bad-sku", { location: "westeurope", properties: { tenantId: sandbox.env.tenantId, sku: { family: "A", name: "platinum" as "standard" } } }));
+    const badSku = await errorOf(
+      clients.keyVault.vaults.createOrUpdate("rg-refuse-schema", "kv-bad-sku", {
+        location: "westeurope",
+        properties: { tenantId: sandbox.env.tenantId, sku: { family: "A", name: "platinum" as "standard" } },
+      }),
+    );
     expect(badSku).toMatchObject({ statusCode: 400, code: "InvalidRequestContent" });
     expect(badSku.message).toContain("/properties/sku/name");
   });
@@ -93,9 +145,16 @@ describe("Key Vault vaults and soft delete", () => {
     await group("rg-kv-a");
     await group("rg-kv-b");
     const created = await vault("rg-kv-a", "kv-global-1");
-    expect(await errorOf(vault("rg-kv-b", "kv-global-1"))).toMatchObject({ statusCode: 409, code: "VaultAlreadyExists" });
+    expect(await errorOf(vault("rg-kv-b", "kv-global-1"))).toMatchObject({
+      statusCode: 409,
+      code: "VaultAlreadyExists",
+    });
 
-    await clients.authorization.roleAssignments.create(created.id!, "2b3c4d5e-0000-4000-8000-000000000001", { roleDefinitionId: role(SECRETS_OFFICER), principalId: SANDBOX_BROKER_OBJECT_ID, principalType: "ServicePrincipal" });
+    await clients.authorization.roleAssignments.create(created.id!, "2b3c4d5e-0000-4000-8000-000000000001", {
+      roleDefinitionId: role(SECRETS_OFFICER),
+      principalId: SANDBOX_BROKER_OBJECT_ID,
+      principalType: "ServicePrincipal",
+    });
     const secrets = clients.secrets(keyVaultUrl(sandbox.endpoints, "kv-global-1"));
     await secrets.setSecret("kept", "kept-value-123456");
 
@@ -103,13 +162,20 @@ describe("Key Vault vaults and soft delete", () => {
     const deleted = await clients.keyVault.vaults.getDeleted("kv-global-1", "westeurope");
     expect(deleted.properties?.vaultId).toBe(created.id);
     expect(await errorOf(vault("rg-kv-a", "kv-global-1"))).toMatchObject({ statusCode: 409, code: "ConflictError" });
-    expect(await errorOf(vault("rg-kv-b", "kv-global-1", { createMode: "recover" }))).toMatchObject({ statusCode: 400, code: "SoftDeletedVaultDoesNotExist" });
+    expect(await errorOf(vault("rg-kv-b", "kv-global-1", { createMode: "recover" }))).toMatchObject({
+      statusCode: 400,
+      code: "SoftDeletedVaultDoesNotExist",
+    });
 
     const recovered = await vault("rg-kv-a", "kv-global-1", { createMode: "recover" });
     expect(recovered.properties.enableRbacAuthorization).toBe(true);
     // Recovery does not bring role assignments back: the data plane refuses until they are re-made.
     expect(await errorOf(secrets.getSecret("kept"))).toMatchObject({ statusCode: 403 });
-    await clients.authorization.roleAssignments.create(created.id!, "2b3c4d5e-0000-4000-8000-000000000001", { roleDefinitionId: role(SECRETS_OFFICER), principalId: SANDBOX_BROKER_OBJECT_ID, principalType: "ServicePrincipal" });
+    await clients.authorization.roleAssignments.create(created.id!, "2b3c4d5e-0000-4000-8000-000000000001", {
+      roleDefinitionId: role(SECRETS_OFFICER),
+      principalId: SANDBOX_BROKER_OBJECT_ID,
+      principalType: "ServicePrincipal",
+    });
     expect((await secrets.getSecret("kept")).value).toBe("kept-value-123456");
 
     await clients.keyVault.vaults.delete("rg-kv-a", "kv-global-1");
@@ -124,24 +190,57 @@ describe("role assignments", () => {
     await group("rg-roles");
     const target = await vault("rg-roles", "kv-roles-1");
     sandbox.setFaults({ graphReplicationDelayMs: 60_000 });
-    const identity = await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-roles", "id-fresh", { location: "westeurope" });
+    const identity = await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-roles", "id-fresh", {
+      location: "westeurope",
+    });
     const body = { roleDefinitionId: role(SECRETS_USER), principalId: identity.principalId! };
-    expect(await errorOf(clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000001", body))).toMatchObject({ statusCode: 400, code: "PrincipalNotFound" });
-    await clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000001", { ...body, principalType: "ServicePrincipal" });
-    await clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000001", { ...body, principalType: "ServicePrincipal" });
-    expect(await errorOf(clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000002", { ...body, principalType: "ServicePrincipal" }))).toMatchObject({ statusCode: 409, code: "RoleAssignmentExists" });
-    expect(await errorOf(clients.authorization.roleAssignments.create(target.id!, "not-a-guid", { ...body, principalType: "ServicePrincipal" }))).toMatchObject({ statusCode: 400, code: "InvalidRoleAssignmentId" });
+    expect(
+      await errorOf(
+        clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000001", body),
+      ),
+    ).toMatchObject({ statusCode: 400, code: "PrincipalNotFound" });
+    await clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000001", {
+      ...body,
+      principalType: "ServicePrincipal",
+    });
+    await clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000001", {
+      ...body,
+      principalType: "ServicePrincipal",
+    });
+    expect(
+      await errorOf(
+        clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000002", {
+          ...body,
+          principalType: "ServicePrincipal",
+        }),
+      ),
+    ).toMatchObject({ statusCode: 409, code: "RoleAssignmentExists" });
+    expect(
+      await errorOf(
+        clients.authorization.roleAssignments.create(target.id!, "not-a-guid", {
+          ...body,
+          principalType: "ServicePrincipal",
+        }),
+      ),
+    ).toMatchObject({ statusCode: 400, code: "InvalidRoleAssignmentId" });
     // Once Entra has replicated, the lookup succeeds without principalType.
     clock.advance(60_000);
     sandbox.setFaults({ graphReplicationDelayMs: 0 });
-    await clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000003", { roleDefinitionId: role(SECRETS_OFFICER), principalId: identity.principalId! });
+    await clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000003", {
+      roleDefinitionId: role(SECRETS_OFFICER),
+      principalId: identity.principalId!,
+    });
   });
 });
 
 describe("storage keys", () => {
   it("regenerates only the key asked for", async () => {
     await group("rg-keys");
-    await clients.storage.storageAccounts.create("rg-keys", "stkeys1", { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" });
+    await clients.storage.storageAccounts.create("rg-keys", "stkeys1", {
+      location: "westeurope",
+      sku: { name: "Standard_LRS" },
+      kind: "StorageV2",
+    });
     const before = await clients.storage.storageAccounts.listKeys("rg-keys", "stkeys1");
     await clients.storage.storageAccounts.regenerateKey("rg-keys", "stkeys1", { keyName: "key2" });
     const after = await clients.storage.storageAccounts.listKeys("rg-keys", "stkeys1");
@@ -153,30 +252,97 @@ describe("storage keys", () => {
 describe("Container Apps", () => {
   it("makes a revision when the template changes and not for configuration, and fails provisioning when the identity cannot read the vault", async () => {
     await group("rg-apps");
-    const workspace = await clients.operationalInsights.workspaces.createOrUpdate("rg-apps", "log-apps", { location: "westeurope", sku: { name: "PerGB2018" }, retentionInDays: 30 });
+    const workspace = await clients.operationalInsights.workspaces.createOrUpdate("rg-apps", "log-apps", {
+      location: "westeurope",
+      sku: { name: "PerGB2018" },
+      retentionInDays: 30,
+    });
     const keys = await clients.operationalInsights.sharedKeys.getSharedKeys("rg-apps", "log-apps");
-    expect(await errorOf(clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait("rg-apps", "cae-apps", { location: "westeurope", appLogsConfiguration: { destination: "log-analytics", logAnalyticsConfiguration: { customerId: workspace.customerId, sharedKey: "wrong" } } }))).toMatchObject({
+    expect(
+      await errorOf(
+        clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait("rg-apps", "cae-apps", {
+          location: "westeurope",
+          appLogsConfiguration: {
+            destination: "log-analytics",
+            logAnalyticsConfiguration: { customerId: workspace.customerId, sharedKey: "wrong" },
+          },
+        }),
+      ),
+    ).toMatchObject({
       statusCode: 400,
       code: "ManagedEnvironmentInvalidLogAnalyticsWorkspace",
       message: "The Log Analytics shared key is not valid for the workspace.",
     });
-    const environment = await clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait("rg-apps", "cae-apps", { location: "westeurope", appLogsConfiguration: { destination: "log-analytics", logAnalyticsConfiguration: { customerId: workspace.customerId, sharedKey: keys.primarySharedKey } } });
-    const app = (image: string, minReplicas = 1) => ({ location: "westeurope", environmentId: environment.id, configuration: { ingress: { external: true, targetPort: 8080 } }, template: { containers: [{ name: "main", image, resources: { cpu: 0.5, memory: "1Gi" } }], scale: { minReplicas, maxReplicas: 1 } } });
-    const first = await clients.containerApps.containerApps.beginCreateOrUpdateAndWait("rg-apps", "app-one", app("img:1"));
-    const second = await clients.containerApps.containerApps.beginCreateOrUpdateAndWait("rg-apps", "app-one", app("img:2"));
+    const environment = await clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait(
+      "rg-apps",
+      "cae-apps",
+      {
+        location: "westeurope",
+        appLogsConfiguration: {
+          destination: "log-analytics",
+          logAnalyticsConfiguration: { customerId: workspace.customerId, sharedKey: keys.primarySharedKey },
+        },
+      },
+    );
+    const app = (image: string, minReplicas = 1) => ({
+      location: "westeurope",
+      environmentId: environment.id,
+      configuration: { ingress: { external: true, targetPort: 8080 } },
+      template: {
+        containers: [{ name: "main", image, resources: { cpu: 0.5, memory: "1Gi" } }],
+        scale: { minReplicas, maxReplicas: 1 },
+      },
+    });
+    const first = await clients.containerApps.containerApps.beginCreateOrUpdateAndWait(
+      "rg-apps",
+      "app-one",
+      app("img:1"),
+    );
+    const second = await clients.containerApps.containerApps.beginCreateOrUpdateAndWait(
+      "rg-apps",
+      "app-one",
+      app("img:2"),
+    );
     expect(second.latestRevisionName).not.toBe(first.latestRevisionName);
-    const third = await clients.containerApps.containerApps.beginCreateOrUpdateAndWait("rg-apps", "app-one", { ...app("img:2"), configuration: { ingress: { external: false, targetPort: 8080 } } });
+    const third = await clients.containerApps.containerApps.beginCreateOrUpdateAndWait("rg-apps", "app-one", {
+      ...app("img:2"),
+      configuration: { ingress: { external: false, targetPort: 8080 } },
+    });
     expect(third.latestRevisionName).toBe(second.latestRevisionName);
     const revisions = [];
-    for await (const revision of clients.containerApps.containerAppsRevisions.listRevisions("rg-apps", "app-one")) revisions.push(revision.name);
+    for await (const revision of clients.containerApps.containerAppsRevisions.listRevisions("rg-apps", "app-one"))
+      revisions.push(revision.name);
     expect(revisions.sort()).toEqual([first.latestRevisionName, second.latestRevisionName].sort());
 
-    expect(await errorOf(clients.containerApps.containerApps.beginCreateOrUpdateAndWait("rg-apps", "app-two", { ...app("img:1"), template: { containers: [{ name: "main", image: "img:1", resources: { cpu: 0.5, memory: "3Gi" } }] } }))).toMatchObject({ statusCode: 400, code: "ContainerAppInvalidResourceTotal" });
+    expect(
+      await errorOf(
+        clients.containerApps.containerApps.beginCreateOrUpdateAndWait("rg-apps", "app-two", {
+          ...app("img:1"),
+          template: { containers: [{ name: "main", image: "img:1", resources: { cpu: 0.5, memory: "3Gi" } }] },
+        }),
+      ),
+    ).toMatchObject({ statusCode: 400, code: "ContainerAppInvalidResourceTotal" });
 
-    const identity = await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-apps", "id-apps", { location: "westeurope" });
+    const identity = await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-apps", "id-apps", {
+      location: "westeurope",
+    });
     await vault("rg-apps", "kv-apps-1");
-    const withSecret = { ...app("img:1"), identity: { type: "UserAssigned" as const, userAssignedIdentities: { [identity.id!]: {} } }, configuration: { secrets: [{ name: "token", keyVaultUrl: `${keyVaultUrl(sandbox.endpoints, "kv-apps-1")}secrets/token`, identity: identity.id }] } };
-    const failure = await errorOf(clients.containerApps.containerApps.beginCreateOrUpdateAndWait("rg-apps", "app-kv", withSecret));
+    const withSecret = {
+      ...app("img:1"),
+      identity: { type: "UserAssigned" as const, userAssignedIdentities: { [identity.id!]: {} } },
+      configuration: {
+        secrets: [
+          {
+            name: "token",
+            keyVaultUrl: `${keyVaultUrl(sandbox.endpoints, "kv-apps-1")}secrets/token`,
+            identity: identity.id,
+          },
+        ],
+      },
+    };
+    const failure = await errorOf(
+      clients.containerApps.containerApps.beginCreateOrUpdateAndWait("rg-apps", "app-kv", withSecret),
+    );
     expect(failure.message).toMatch(/no role that can read secrets/);
   });
 });
@@ -186,7 +352,9 @@ describe("faults", () => {
     sandbox.setFaults({ throttleScale: 0.01 });
     try {
       await group("rg-throttle");
-      const reads = await Promise.allSettled(Array.from({ length: 6 }, () => clients.resources.resourceGroups.get("rg-throttle")));
+      const reads = await Promise.allSettled(
+        Array.from({ length: 6 }, () => clients.resources.resourceGroups.get("rg-throttle")),
+      );
       const throttled = sandbox.requests().filter((request) => request.status === 429);
       expect(throttled.length).toBeGreaterThan(0);
       // The SDK's throttling policy waited out Retry-After and retried (real seconds: refill is 0.25/s here).
@@ -198,7 +366,9 @@ describe("faults", () => {
 
   it("injects transient 500/503/resets at the asked rate, and the SDK's retries get through", async () => {
     sandbox.setFaults({ transientRate: 1, transientKinds: ["503"] });
-    expect(await errorOf(clients.resources.resourceGroups.get("rg-throttle").catch((error) => Promise.reject(error)))).toMatchObject({ statusCode: 503 });
+    expect(
+      await errorOf(clients.resources.resourceGroups.get("rg-throttle").catch((error) => Promise.reject(error))),
+    ).toMatchObject({ statusCode: 503 });
     // The log records what the client got: the injected 500 or 503, and 0 only for a cut connection.
     sandbox.setFaults({ transientRate: 0.3, transientKinds: ["500", "503"], seed: 3 });
     let before = sandbox.requests().length;
@@ -218,18 +388,35 @@ describe("faults", () => {
   it("writes the request log, one JSON line per request, with secret values redacted", async () => {
     await group("rg-log");
     const created = await vault("rg-log", "kv-log-1");
-    await clients.authorization.roleAssignments.create(created.id!, "4d5e6f70-0000-4000-8000-000000000001", { roleDefinitionId: role(SECRETS_OFFICER), principalId: SANDBOX_BROKER_OBJECT_ID, principalType: "ServicePrincipal" });
+    await clients.authorization.roleAssignments.create(created.id!, "4d5e6f70-0000-4000-8000-000000000001", {
+      roleDefinitionId: role(SECRETS_OFFICER),
+      principalId: SANDBOX_BROKER_OBJECT_ID,
+      principalType: "ServicePrincipal",
+    });
     await clients.secrets(keyVaultUrl(sandbox.endpoints, "kv-log-1")).setSecret("logged", "super-secret-value-987654");
-    const keys = await clients.storage.storageAccounts.create("rg-log", "stlog1", { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" }).then(() => clients.storage.storageAccounts.listKeys("rg-log", "stlog1"));
+    const keys = await clients.storage.storageAccounts
+      .create("rg-log", "stlog1", { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" })
+      .then(() => clients.storage.storageAccounts.listKeys("rg-log", "stlog1"));
     // Responses are not logged, so listKeys alone proves nothing: send the key where the log does
     // record it, under a key name no rule knows, so only the sandbox's registry of issued keys can hide it.
     const key = keys.keys![0].value!;
-    await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-log", "id-log", { location: "westeurope", tags: { copied: key } });
-    const lines = fs.readFileSync(logFile, "utf8").trim().split("\n").map((line) => JSON.parse(line) as { time: string; method: string; url: string; status: number; body: unknown });
+    await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-log", "id-log", {
+      location: "westeurope",
+      tags: { copied: key },
+    });
+    const lines = fs
+      .readFileSync(logFile, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { time: string; method: string; url: string; status: number; body: unknown });
     expect(lines.every((line) => line.time && line.method && line.url && typeof line.status === "number")).toBe(true);
-    const secretPut = lines.find((line) => line.method === "PUT" && line.url.startsWith("/secrets/logged") && line.status === 200);
+    const secretPut = lines.find(
+      (line) => line.method === "PUT" && line.url.startsWith("/secrets/logged") && line.status === 200,
+    );
     expect(secretPut?.body).toMatchObject({ value: "[redacted]" });
-    const identityPut = lines.find((line) => line.method === "PUT" && line.url.includes("/userAssignedIdentities/id-log"));
+    const identityPut = lines.find(
+      (line) => line.method === "PUT" && line.url.includes("/userAssignedIdentities/id-log"),
+    );
     expect(identityPut?.body).toMatchObject({ tags: { copied: "[redacted]" } });
     const text = fs.readFileSync(logFile, "utf8");
     expect(text).not.toContain("super-secret-value-987654");
@@ -242,34 +429,61 @@ describe("latency, LRO failures and the inspection API", () => {
     await group("rg-slow");
     sandbox.setFaults({ latencyMs: { "Microsoft.ManagedIdentity/userAssignedIdentities": 300 } });
     const started = Date.now();
-    await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-slow", "id-slow", { location: "westeurope" });
+    await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-slow", "id-slow", {
+      location: "westeurope",
+    });
     const slow = Date.now() - started;
     sandbox.setFaults({ latencyMs: {} });
     // A lower bound the sandbox guarantees (it waits before answering), not a timing expectation.
     expect(slow).toBeGreaterThanOrEqual(300);
 
     sandbox.setFaults({ lroFailure: { "Microsoft.OperationalInsights/workspaces": 1 } });
-    const failed = await errorOf(clients.operationalInsights.workspaces.createOrUpdate("rg-slow", "log-fails", { location: "westeurope", sku: { name: "PerGB2018" }, retentionInDays: 30 }));
+    const failed = await errorOf(
+      clients.operationalInsights.workspaces.createOrUpdate("rg-slow", "log-fails", {
+        location: "westeurope",
+        sku: { name: "PerGB2018" },
+        retentionInDays: 30,
+      }),
+    );
     sandbox.setFaults({ lroFailure: {} });
     expect(failed.message).toMatch(/failed/i);
-    expect(((sandbox.inspect().arm as { resources: { name: string; properties: { provisioningState: string } }[] }).resources.find((r) => r.name === "log-fails"))?.properties.provisioningState).toBe("Failed");
+    expect(
+      (
+        sandbox.inspect().arm as { resources: { name: string; properties: { provisioningState: string } }[] }
+      ).resources.find((r) => r.name === "log-fails")?.properties.provisioningState,
+    ).toBe("Failed");
 
     const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const request = https.request({ host: "127.0.0.1", port: sandbox.port, path: "/_sandbox/state", servername: "management.sandbox.localhost", headers: { host: `management.sandbox.localhost:${sandbox.port}` }, ca: sandbox.caCertificatePem }, (res) => {
-        let body = "";
-        res.on("data", (chunk: Buffer) => (body += chunk.toString()));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      });
+      const request = https.request(
+        {
+          host: "127.0.0.1",
+          port: sandbox.port,
+          path: "/_sandbox/state",
+          servername: "management.sandbox.localhost",
+          headers: { host: `management.sandbox.localhost:${sandbox.port}` },
+          ca: sandbox.caCertificatePem,
+        },
+        (res) => {
+          let body = "";
+          res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
       request.on("error", reject);
       request.end();
     });
     expect(response.status).toBe(200);
-    expect(JSON.parse(response.body).arm.resources.some((resource: { name: string }) => resource.name === "id-slow")).toBe(true);
+    expect(
+      JSON.parse(response.body).arm.resources.some((resource: { name: string }) => resource.name === "id-slow"),
+    ).toBe(true);
   });
 
   it("refuses a client that does not trust the sandbox CA: TLS verification stays on", async () => {
     const error = await new Promise<Error>((resolve) => {
-      const request = https.request({ host: "127.0.0.1", port: sandbox.port, path: "/_sandbox/state", servername: "management.sandbox.localhost" }, () => resolve(new Error("connected without the CA")));
+      const request = https.request(
+        { host: "127.0.0.1", port: sandbox.port, path: "/_sandbox/state", servername: "management.sandbox.localhost" },
+        () => resolve(new Error("connected without the CA")),
+      );
       request.on("error", resolve);
       request.end();
     });

@@ -27,12 +27,24 @@ afterAll(async () => sandbox?.stop());
 
 let counter = 0;
 async function account(name: string) {
-  const created = await clients.storage.storageAccounts.create("rg-blob", name, { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" });
+  const created = await clients.storage.storageAccounts.create("rg-blob", name, {
+    location: "westeurope",
+    sku: { name: "Standard_LRS" },
+    kind: "StorageV2",
+  });
   return created.id!;
 }
 const grant = (scope: string, role: string, principalId: string) =>
-  clients.authorization.roleAssignments.create(scope, `9c000000-0000-4000-8000-${String(++counter).padStart(12, "0")}`, { roleDefinitionId: roleId(sandbox, role), principalId, principalType: "ServicePrincipal" });
-const blobAs = (principalId: string, accountName: string) => createBlobServiceClient({ ...sandbox.context(), credential: new SandboxCredential(sandbox.env.tenantId, principalId) }, accountName);
+  clients.authorization.roleAssignments.create(
+    scope,
+    `9c000000-0000-4000-8000-${String(++counter).padStart(12, "0")}`,
+    { roleDefinitionId: roleId(sandbox, role), principalId, principalType: "ServicePrincipal" },
+  );
+const blobAs = (principalId: string, accountName: string) =>
+  createBlobServiceClient(
+    { ...sandbox.context(), credential: new SandboxCredential(sandbox.env.tenantId, principalId) },
+    accountName,
+  );
 
 describe("RBAC per operation", () => {
   it("Contributor manages service properties and containers but cannot touch blobs; Storage Blob Data Contributor the reverse for service properties", async () => {
@@ -45,13 +57,20 @@ describe("RBAC per operation", () => {
     await asOperator.setProperties({ staticWebsite: { enabled: true, indexDocument: "index.html" } });
     expect((await asOperator.getProperties()).staticWebsite?.enabled).toBe(true);
     await asOperator.getContainerClient("assets").create();
-    expect(await failure(asOperator.getContainerClient("assets").getBlockBlobClient("a.txt").upload("a", 1))).toMatchObject({ statusCode: 403, code: "AuthorizationPermissionMismatch" });
+    expect(
+      await failure(asOperator.getContainerClient("assets").getBlockBlobClient("a.txt").upload("a", 1)),
+    ).toMatchObject({ statusCode: 403, code: "AuthorizationPermissionMismatch" });
 
     const asWriter = blobAs(writer, "strbac1");
-    expect(await failure(asWriter.getProperties())).toMatchObject({ statusCode: 403, code: "AuthorizationPermissionMismatch" });
+    expect(await failure(asWriter.getProperties())).toMatchObject({
+      statusCode: 403,
+      code: "AuthorizationPermissionMismatch",
+    });
     await asWriter.getContainerClient("assets").getBlockBlobClient("a.txt").upload("a", 1);
     await asWriter.getContainerClient("more").create();
-    expect((await asWriter.getContainerClient("assets").getBlockBlobClient("a.txt").downloadToBuffer()).toString()).toBe("a");
+    expect(
+      (await asWriter.getContainerClient("assets").getBlockBlobClient("a.txt").downloadToBuffer()).toString(),
+    ).toBe("a");
   });
 
   it("counts an assignment only once it has propagated (fault rbacPropagationMs)", async () => {
@@ -74,11 +93,24 @@ describe("Shared Key", () => {
   it("accepts a request signed with either account key and refuses a wrong signature", async () => {
     await account("stshared1");
     const keys = await clients.storage.storageAccounts.listKeys("rg-blob", "stshared1");
-    const signed = createBlobServiceClient(sandbox.context(), "stshared1", new StorageSharedKeyCredential("stshared1", keys.keys![1].value!));
+    const signed = createBlobServiceClient(
+      sandbox.context(),
+      "stshared1",
+      new StorageSharedKeyCredential("stshared1", keys.keys![1].value!),
+    );
     await signed.getContainerClient("keyed").create();
-    await signed.getContainerClient("keyed").getBlockBlobClient("k.txt").upload("signed", 6, { metadata: { origin: "shared-key" } });
-    expect((await signed.getContainerClient("keyed").getBlockBlobClient("k.txt").getProperties()).metadata).toEqual({ origin: "shared-key" });
-    const wrong = createBlobServiceClient(sandbox.context(), "stshared1", new StorageSharedKeyCredential("stshared1", Buffer.from("not the key").toString("base64")));
+    await signed
+      .getContainerClient("keyed")
+      .getBlockBlobClient("k.txt")
+      .upload("signed", 6, { metadata: { origin: "shared-key" } });
+    expect((await signed.getContainerClient("keyed").getBlockBlobClient("k.txt").getProperties()).metadata).toEqual({
+      origin: "shared-key",
+    });
+    const wrong = createBlobServiceClient(
+      sandbox.context(),
+      "stshared1",
+      new StorageSharedKeyCredential("stshared1", Buffer.from("not the key").toString("base64")),
+    );
     expect(await failure(wrong.getProperties())).toMatchObject({ statusCode: 403, code: "AuthenticationFailed" });
   });
 });
@@ -90,7 +122,9 @@ describe("operations", () => {
     const container = createBlobServiceClient(sandbox.context(), "stops1").getContainerClient("docs");
     await container.create();
     const blob = container.getBlockBlobClient("readme.txt");
-    await blob.upload("hello world", 11, { blobHTTPHeaders: { blobContentType: "text/plain", blobCacheControl: "no-cache" } });
+    await blob.upload("hello world", 11, {
+      blobHTTPHeaders: { blobContentType: "text/plain", blobCacheControl: "no-cache" },
+    });
     await blob.setHTTPHeaders({ blobContentType: "text/markdown" });
     await blob.setMetadata({ a: "b" });
     const properties = await blob.getProperties();
@@ -98,7 +132,13 @@ describe("operations", () => {
     // Set Blob Properties replaces every HTTP header: the cache control not sent again is gone.
     expect(properties.cacheControl).toBeUndefined();
     expect((await blob.downloadToBuffer(0, 5)).toString()).toBe("hello");
-    const ranged = await raw(sandbox, "stops1.blob", "GET", "/docs/readme.txt", { headers: { authorization: `Bearer ${token(sandbox, { aud: "https://storage.azure.com" })}`, "x-ms-version": "2025-11-05", "x-ms-range": "bytes=6-10" } });
+    const ranged = await raw(sandbox, "stops1.blob", "GET", "/docs/readme.txt", {
+      headers: {
+        authorization: `Bearer ${token(sandbox, { aud: "https://storage.azure.com" })}`,
+        "x-ms-version": "2025-11-05",
+        "x-ms-range": "bytes=6-10",
+      },
+    });
     expect(ranged).toMatchObject({ status: 206, body: "world" });
     expect(ranged.headers["content-range"]).toBe("bytes 6-10/11");
     const names: string[] = [];
@@ -110,16 +150,36 @@ describe("operations", () => {
 
   it("requires x-ms-version, an XML properties document, and one of IndexDocument or DefaultIndexDocumentPath", async () => {
     await account("stprops1");
-    const headers = { authorization: `Bearer ${token(sandbox, { aud: "https://storage.azure.com" })}`, "content-type": "application/xml" };
+    const headers = {
+      authorization: `Bearer ${token(sandbox, { aud: "https://storage.azure.com" })}`,
+      "content-type": "application/xml",
+    };
     const path = "/?restype=service&comp=properties";
-    expect(JSON.stringify(await raw(sandbox, "stprops1.blob", "GET", path, { headers }))).toContain("MissingRequiredHeader");
+    expect(JSON.stringify(await raw(sandbox, "stprops1.blob", "GET", path, { headers }))).toContain(
+      "MissingRequiredHeader",
+    );
     const versioned = { ...headers, "x-ms-version": "2025-11-05" };
-    expect((await raw(sandbox, "stprops1.blob", "PUT", path, { headers: versioned, body: "this is not xml" })).headers["x-ms-error-code"]).toBe("InvalidXmlDocument");
-    const both = "<StorageServiceProperties><StaticWebsite><Enabled>true</Enabled><IndexDocument>index.html</IndexDocument><DefaultIndexDocumentPath>a/index.html</DefaultIndexDocumentPath></StaticWebsite></StorageServiceProperties>";
+    expect(
+      (await raw(sandbox, "stprops1.blob", "PUT", path, { headers: versioned, body: "this is not xml" })).headers[
+        "x-ms-error-code"
+      ],
+    ).toBe("InvalidXmlDocument");
+    const both =
+      "<StorageServiceProperties><StaticWebsite><Enabled>true</Enabled><IndexDocument>index.html</IndexDocument><DefaultIndexDocumentPath>a/index.html</DefaultIndexDocumentPath></StaticWebsite></StorageServiceProperties>";
     expect((await raw(sandbox, "stprops1.blob", "PUT", path, { headers: versioned, body: both })).status).toBe(400);
     // Elements a Set leaves out keep their values.
     const service = createBlobServiceClient(sandbox.context(), "stprops1");
-    await service.setProperties({ cors: [{ allowedOrigins: "https://teams.microsoft.com", allowedMethods: "GET", allowedHeaders: "*", exposedHeaders: "*", maxAgeInSeconds: 60 }] });
+    await service.setProperties({
+      cors: [
+        {
+          allowedOrigins: "https://teams.microsoft.com",
+          allowedMethods: "GET",
+          allowedHeaders: "*",
+          exposedHeaders: "*",
+          maxAgeInSeconds: 60,
+        },
+      ],
+    });
     await service.setProperties({ staticWebsite: { enabled: true, indexDocument: "index.html" } });
     const read = await service.getProperties();
     expect(read.cors?.[0]?.allowedOrigins).toBe("https://teams.microsoft.com");
@@ -132,11 +192,23 @@ describe("static website endpoint", () => {
     const target = new URL(url);
     return new Promise((resolve, reject) => {
       // Anonymous, with the CA trusted and TLS verified against the host name.
-      const request = https.request({ host: "127.0.0.1", servername: target.hostname, port: target.port, path: target.pathname, headers: { host: target.host }, ca: sandbox.caCertificatePem }, (response) => {
-        let body = "";
-        response.on("data", (chunk: Buffer) => (body += chunk.toString()));
-        response.on("end", () => resolve({ status: response.statusCode ?? 0, body, contentType: response.headers["content-type"] }));
-      });
+      const request = https.request(
+        {
+          host: "127.0.0.1",
+          servername: target.hostname,
+          port: target.port,
+          path: target.pathname,
+          headers: { host: target.host },
+          ca: sandbox.caCertificatePem,
+        },
+        (response) => {
+          let body = "";
+          response.on("data", (chunk: Buffer) => (body += chunk.toString()));
+          response.on("end", () =>
+            resolve({ status: response.statusCode ?? 0, body, contentType: response.headers["content-type"] }),
+          );
+        },
+      );
       request.on("error", reject);
       request.end();
     });
@@ -149,11 +221,19 @@ describe("static website endpoint", () => {
     expect(web).toMatch(/^https:\/\/stweb1\.web\.sandbox\.localhost:\d+\/$/);
     expect((await get(web)).status).toBe(404);
     const service = createBlobServiceClient(sandbox.context(), "stweb1");
-    await service.setProperties({ staticWebsite: { enabled: true, indexDocument: "index.html", errorDocument404Path: "404.html" } });
+    await service.setProperties({
+      staticWebsite: { enabled: true, indexDocument: "index.html", errorDocument404Path: "404.html" },
+    });
     const site = service.getContainerClient("$web");
-    await site.getBlockBlobClient("index.html").upload("<h1>tab</h1>", 12, { blobHTTPHeaders: { blobContentType: "text/html" } });
-    await site.getBlockBlobClient("404.html").upload("<h1>nope</h1>", 13, { blobHTTPHeaders: { blobContentType: "text/html" } });
-    await site.getBlockBlobClient("config/index.html").upload("<h1>config</h1>", 15, { blobHTTPHeaders: { blobContentType: "text/html" } });
+    await site
+      .getBlockBlobClient("index.html")
+      .upload("<h1>tab</h1>", 12, { blobHTTPHeaders: { blobContentType: "text/html" } });
+    await site
+      .getBlockBlobClient("404.html")
+      .upload("<h1>nope</h1>", 13, { blobHTTPHeaders: { blobContentType: "text/html" } });
+    await site
+      .getBlockBlobClient("config/index.html")
+      .upload("<h1>config</h1>", 15, { blobHTTPHeaders: { blobContentType: "text/html" } });
     expect(await get(web)).toMatchObject({ status: 200, body: "<h1>tab</h1>", contentType: "text/html" });
     expect(await get(`${web}config`)).toMatchObject({ status: 200, body: "<h1>config</h1>" });
     expect(await get(`${web}missing`)).toMatchObject({ status: 404, body: "<h1>nope</h1>" });

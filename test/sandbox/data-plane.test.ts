@@ -12,7 +12,8 @@ import { BROKER_GRAPH_PERMISSIONS } from "../../src/sandbox/graph/permissions";
 let sandbox: Sandbox;
 let clients: AzureClients;
 const clock = new ManualClock();
-const role = (guid: string) => `/subscriptions/${sandbox.env.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
+const role = (guid: string) =>
+  `/subscriptions/${sandbox.env.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
 
 beforeAll(async () => {
   sandbox = await startSandbox({ clock });
@@ -32,7 +33,14 @@ function failure(promise: Promise<unknown>): Promise<{ statusCode?: number; code
 
 describe("Key Vault secrets data plane", () => {
   it("challenges first, then enforces RBAC, keeps versions, soft deletes, recovers and purges", async () => {
-    const vault = await clients.keyVault.vaults.createOrUpdate("rg-data", "kv-data-1", { location: "westeurope", properties: { tenantId: sandbox.env.tenantId, sku: { family: "A", name: "standard" }, enableRbacAuthorization: true } });
+    const vault = await clients.keyVault.vaults.createOrUpdate("rg-data", "kv-data-1", {
+      location: "westeurope",
+      properties: {
+        tenantId: sandbox.env.tenantId,
+        sku: { family: "A", name: "standard" },
+        enableRbacAuthorization: true,
+      },
+    });
     const secrets = clients.secrets(keyVaultUrl(sandbox.endpoints, "kv-data-1"));
     const denied = await failure(secrets.setSecret("s1", "first-value-0001"));
     expect(denied.statusCode).toBe(403);
@@ -40,7 +48,11 @@ describe("Key Vault secrets data plane", () => {
     // Challenge-based auth: the client's first request carries no token and gets 401.
     expect(requests[0].status).toBe(401);
 
-    await clients.authorization.roleAssignments.create(vault.id!, "5e6f7081-0000-4000-8000-000000000001", { roleDefinitionId: role("b86a8fe4-44ce-4948-aee5-eccb2c155cd7"), principalId: SANDBOX_BROKER_OBJECT_ID, principalType: "ServicePrincipal" });
+    await clients.authorization.roleAssignments.create(vault.id!, "5e6f7081-0000-4000-8000-000000000001", {
+      roleDefinitionId: role("b86a8fe4-44ce-4948-aee5-eccb2c155cd7"),
+      principalId: SANDBOX_BROKER_OBJECT_ID,
+      principalType: "ServicePrincipal",
+    });
     const v1 = await secrets.setSecret("s1", "first-value-0001");
     const v2 = await secrets.setSecret("s1", "second-value-0002");
     expect(v1.properties.version).not.toBe(v2.properties.version);
@@ -62,13 +74,22 @@ describe("Key Vault secrets data plane", () => {
     expect((await secrets.getSecret("s1")).value).toBe("fresh-value-0004");
 
     // A Secrets User may read but not write.
-    const identity = await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-data", "id-reader", { location: "westeurope" });
+    const identity = await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-data", "id-reader", {
+      location: "westeurope",
+    });
     expect(identity.principalId).toBeTruthy();
     expect(sandbox.keyVault.readSecretValue("kv-data-1", "s1")).toBe("fresh-value-0004");
   });
 
   it("makes a soft-deleted vault's secrets unreachable", async () => {
-    await clients.keyVault.vaults.createOrUpdate("rg-data", "kv-data-2", { location: "westeurope", properties: { tenantId: sandbox.env.tenantId, sku: { family: "A", name: "standard" }, enableRbacAuthorization: true } });
+    await clients.keyVault.vaults.createOrUpdate("rg-data", "kv-data-2", {
+      location: "westeurope",
+      properties: {
+        tenantId: sandbox.env.tenantId,
+        sku: { family: "A", name: "standard" },
+        enableRbacAuthorization: true,
+      },
+    });
     await clients.keyVault.vaults.delete("rg-data", "kv-data-2");
     const error = await failure(clients.secrets(keyVaultUrl(sandbox.endpoints, "kv-data-2")).getSecret("any"));
     expect(error.statusCode).toBe(404);
@@ -80,11 +101,15 @@ describe("Microsoft Graph", () => {
     const graph = createGraphClient(sandbox.context());
     const app = await graph.api("/applications").post({ displayName: "shire-graph-test" });
     const principal = await graph.api("/servicePrincipals").post({ appId: app.appId });
-    expect(await failure(graph.api("/servicePrincipals").post({ appId: app.appId }))).toMatchObject({ statusCode: 409 });
+    expect(await failure(graph.api("/servicePrincipals").post({ appId: app.appId }))).toMatchObject({
+      statusCode: 409,
+    });
     await graph.api(`/servicePrincipals/${principal.id}`).patch({ appRoleAssignmentRequired: true });
     expect((await graph.api(`/servicePrincipals/${principal.id}`).get()).appRoleAssignmentRequired).toBe(true);
 
-    const password = await graph.api(`/applications/${app.id}/addPassword`).post({ passwordCredential: { displayName: "shire" } });
+    const password = await graph
+      .api(`/applications/${app.id}/addPassword`)
+      .post({ passwordCredential: { displayName: "shire" } });
     expect(password.secretText).toBeTruthy();
     const stored = await graph.api(`/applications/${app.id}`).get();
     expect(stored.passwordCredentials).toHaveLength(1);
@@ -92,28 +117,64 @@ describe("Microsoft Graph", () => {
     await graph.api(`/applications/${app.id}/removePassword`).post({ keyId: password.keyId });
     expect((await graph.api(`/applications/${app.id}`).get()).passwordCredentials).toHaveLength(0);
 
-    const credential = { name: "gateway", issuer: "https://login.microsoftonline.com/t/v2.0", subject: "00000000-0000-0000-0000-000000000001", audiences: ["api://AzureADTokenExchange"] };
+    const credential = {
+      name: "gateway",
+      issuer: "https://login.microsoftonline.com/t/v2.0",
+      subject: "00000000-0000-0000-0000-000000000001",
+      audiences: ["api://AzureADTokenExchange"],
+    };
     await graph.api(`/applications/${app.id}/federatedIdentityCredentials`).post(credential);
-    expect(await failure(graph.api(`/applications/${app.id}/federatedIdentityCredentials`).post(credential))).toMatchObject({ statusCode: 409 });
+    expect(
+      await failure(graph.api(`/applications/${app.id}/federatedIdentityCredentials`).post(credential)),
+    ).toMatchObject({ statusCode: 409 });
   });
 
   it("groups: members, assignment to an app, deleted items restore and purge", async () => {
     const graph = createGraphClient(sandbox.context());
-    const group = await graph.api("/groups").post({ displayName: "shire-graph-group", mailEnabled: false, mailNickname: "shire-graph-group", securityEnabled: true });
-    expect(await failure(graph.api("/groups").post({ displayName: "mail", mailEnabled: true, mailNickname: "mail", securityEnabled: false }))).toMatchObject({ statusCode: 400 });
+    const group = await graph.api("/groups").post({
+      displayName: "shire-graph-group",
+      mailEnabled: false,
+      mailNickname: "shire-graph-group",
+      securityEnabled: true,
+    });
+    expect(
+      await failure(
+        graph
+          .api("/groups")
+          .post({ displayName: "mail", mailEnabled: true, mailNickname: "mail", securityEnabled: false }),
+      ),
+    ).toMatchObject({ statusCode: 400 });
     const app = await graph.api("/applications").post({ displayName: "shire-assign" });
     const principal = await graph.api("/servicePrincipals").post({ appId: app.appId });
-    await graph.api(`/groups/${group.id}/members/$ref`).post({ "@odata.id": `https://graph.microsoft.com/v1.0/directoryObjects/${principal.id}` });
-    expect(await failure(graph.api(`/groups/${group.id}/members/$ref`).post({ "@odata.id": `https://graph.microsoft.com/v1.0/directoryObjects/${principal.id}` }))).toMatchObject({ statusCode: 400 });
-    await graph.api(`/servicePrincipals/${principal.id}/appRoleAssignedTo`).post({ principalId: group.id, resourceId: principal.id, appRoleId: "00000000-0000-0000-0000-000000000000" });
+    await graph
+      .api(`/groups/${group.id}/members/$ref`)
+      .post({ "@odata.id": `https://graph.microsoft.com/v1.0/directoryObjects/${principal.id}` });
+    expect(
+      await failure(
+        graph
+          .api(`/groups/${group.id}/members/$ref`)
+          .post({ "@odata.id": `https://graph.microsoft.com/v1.0/directoryObjects/${principal.id}` }),
+      ),
+    ).toMatchObject({ statusCode: 400 });
+    await graph
+      .api(`/servicePrincipals/${principal.id}/appRoleAssignedTo`)
+      .post({ principalId: group.id, resourceId: principal.id, appRoleId: "00000000-0000-0000-0000-000000000000" });
     expect((await graph.api(`/servicePrincipals/${principal.id}/appRoleAssignedTo`).get()).value).toHaveLength(1);
 
     // Deleting a group needs Group.ReadWrite.All: Group.Create and GroupMember.ReadWrite.All are not enough.
     const creatorId = "00000000-0000-4000-8000-0000000000c1";
     sandbox.graph.grantAppPermissions(creatorId, ["Group.Create", "GroupMember.ReadWrite.All"]);
-    const creator = createGraphClient({ ...sandbox.context(), credential: new SandboxCredential(sandbox.env.tenantId, creatorId) });
-    expect(await failure(creator.api(`/groups/${group.id}`).delete())).toMatchObject({ statusCode: 403, code: "Authorization_RequestDenied" });
-    expect(sandbox.graph.appPermissions(SANDBOX_BROKER_OBJECT_ID)).toEqual(expect.arrayContaining(BROKER_GRAPH_PERMISSIONS));
+    const creator = createGraphClient({
+      ...sandbox.context(),
+      credential: new SandboxCredential(sandbox.env.tenantId, creatorId),
+    });
+    expect(await failure(creator.api(`/groups/${group.id}`).delete())).toMatchObject({
+      statusCode: 403,
+      code: "Authorization_RequestDenied",
+    });
+    expect(sandbox.graph.appPermissions(SANDBOX_BROKER_OBJECT_ID)).toEqual(
+      expect.arrayContaining(BROKER_GRAPH_PERMISSIONS),
+    );
     await graph.api(`/groups/${group.id}`).delete();
     expect(await failure(graph.api(`/groups/${group.id}`).get())).toMatchObject({ statusCode: 404 });
     await graph.api(`/directory/deletedItems/${group.id}/restore`).post({});
@@ -130,8 +191,13 @@ describe("Microsoft Graph", () => {
     try {
       const app = await graph.api("/applications").post({ displayName: "shire-replication" });
       expect(app.id).toBeTruthy();
-      expect(await failure(graph.api(`/applications/${app.id}`).get())).toMatchObject({ statusCode: 404, code: "Request_ResourceNotFound" });
-      expect(await failure(graph.api("/servicePrincipals").post({ appId: app.appId }))).toMatchObject({ statusCode: 400 });
+      expect(await failure(graph.api(`/applications/${app.id}`).get())).toMatchObject({
+        statusCode: 404,
+        code: "Request_ResourceNotFound",
+      });
+      expect(await failure(graph.api("/servicePrincipals").post({ appId: app.appId }))).toMatchObject({
+        statusCode: 400,
+      });
       clock.advance(10_000);
       expect((await graph.api(`/applications/${app.id}`).get()).displayName).toBe("shire-replication");
     } finally {
@@ -142,14 +208,25 @@ describe("Microsoft Graph", () => {
 
 describe("blob static website", () => {
   it("needs a Storage Blob Data role for content, then enables the website and serves what was uploaded", async () => {
-    const account = await clients.storage.storageAccounts.create("rg-data", "stdataweb1", { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" });
+    const account = await clients.storage.storageAccounts.create("rg-data", "stdataweb1", {
+      location: "westeurope",
+      sku: { name: "Standard_LRS" },
+      kind: "StorageV2",
+    });
     const blob = createBlobServiceClient(sandbox.context(), "stdataweb1");
     // Service properties are Actions: the broker's subscription Contributor covers them; blob content is not.
     await blob.setProperties({ staticWebsite: { enabled: true, indexDocument: "index.html" } });
     expect((await blob.getProperties()).staticWebsite).toMatchObject({ enabled: true, indexDocument: "index.html" });
     const page = blob.getContainerClient("$web").getBlockBlobClient("index.html");
-    expect(await failure(page.upload("<h1>tab</h1>", 12))).toMatchObject({ statusCode: 403, code: "AuthorizationPermissionMismatch" });
-    await clients.authorization.roleAssignments.create(account.id!, "6f708192-0000-4000-8000-000000000001", { roleDefinitionId: role("ba92f5b4-2d11-453d-a403-e96b0029c9fe"), principalId: SANDBOX_BROKER_OBJECT_ID, principalType: "ServicePrincipal" });
+    expect(await failure(page.upload("<h1>tab</h1>", 12))).toMatchObject({
+      statusCode: 403,
+      code: "AuthorizationPermissionMismatch",
+    });
+    await clients.authorization.roleAssignments.create(account.id!, "6f708192-0000-4000-8000-000000000001", {
+      roleDefinitionId: role("ba92f5b4-2d11-453d-a403-e96b0029c9fe"),
+      principalId: SANDBOX_BROKER_OBJECT_ID,
+      principalType: "ServicePrincipal",
+    });
     await page.upload("<h1>tab</h1>", 12, { blobHTTPHeaders: { blobContentType: "text/html" } });
     expect((await page.downloadToBuffer()).toString()).toBe("<h1>tab</h1>");
     expect((await page.getProperties()).contentType).toBe("text/html");

@@ -12,12 +12,33 @@ export interface RawResponse {
 }
 
 /** One request to `<host>.sandbox.localhost` through the sandbox agent (CA trusted, loopback DNS). */
-export function raw(sandbox: Sandbox, host: string, method: string, path: string, options: { headers?: Record<string, string>; body?: string | object } = {}): Promise<RawResponse> {
+export function raw(
+  sandbox: Sandbox,
+  host: string,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: string | object } = {},
+): Promise<RawResponse> {
   const agent = sandboxAgent(sandbox.endpoints);
-  const payload = options.body === undefined ? undefined : typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+  const payload =
+    options.body === undefined
+      ? undefined
+      : typeof options.body === "string"
+        ? options.body
+        : JSON.stringify(options.body);
   return new Promise((resolve, reject) => {
     const request = https.request(
-      { host: `${host}.sandbox.localhost`, port: sandbox.port, method, path, agent, headers: { ...(typeof options.body === "object" ? { "content-type": "application/json" } : {}), ...(options.headers ?? {}) } },
+      {
+        host: `${host}.sandbox.localhost`,
+        port: sandbox.port,
+        method,
+        path,
+        agent,
+        headers: {
+          ...(typeof options.body === "object" ? { "content-type": "application/json" } : {}),
+          ...(options.headers ?? {}),
+        },
+      },
       (response) => {
         let body = "";
         response.on("data", (chunk: Buffer) => (body += chunk.toString()));
@@ -57,7 +78,9 @@ export class StaticTokenCredential implements TokenCredential {
   }
 }
 
-export function failure(promise: Promise<unknown>): Promise<{ statusCode?: number; code?: string; message: string; details?: unknown; body?: unknown }> {
+export function failure(
+  promise: Promise<unknown>,
+): Promise<{ statusCode?: number; code?: string; message: string; details?: unknown; body?: unknown }> {
   return promise.then(
     () => {
       throw new Error("expected the call to fail");
@@ -66,7 +89,8 @@ export function failure(promise: Promise<unknown>): Promise<{ statusCode?: numbe
   );
 }
 
-export const roleId = (sandbox: Sandbox, guid: string) => `/subscriptions/${sandbox.env.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
+export const roleId = (sandbox: Sandbox, guid: string) =>
+  `/subscriptions/${sandbox.env.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
 
 export const ROLES = {
   secretsOfficer: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",

@@ -27,9 +27,30 @@ beforeAll(async () => {
 afterAll(async () => sandbox?.stop());
 
 let counter = 0;
-async function vault(name: string, properties: Record<string, unknown> = {}, grant: string | undefined = ROLES.secretsOfficer) {
-  const created = await clients.keyVault.vaults.createOrUpdate("rg-kv", name, { location: "westeurope", properties: { tenantId: sandbox.env.tenantId, sku: { family: "A", name: "standard" }, enableRbacAuthorization: true, ...properties } });
-  if (grant) await clients.authorization.roleAssignments.create(created.id!, `8b000000-0000-4000-8000-${String(++counter).padStart(12, "0")}`, { roleDefinitionId: roleId(sandbox, grant), principalId: SANDBOX_BROKER_OBJECT_ID, principalType: "ServicePrincipal" });
+async function vault(
+  name: string,
+  properties: Record<string, unknown> = {},
+  grant: string | undefined = ROLES.secretsOfficer,
+) {
+  const created = await clients.keyVault.vaults.createOrUpdate("rg-kv", name, {
+    location: "westeurope",
+    properties: {
+      tenantId: sandbox.env.tenantId,
+      sku: { family: "A", name: "standard" },
+      enableRbacAuthorization: true,
+      ...properties,
+    },
+  });
+  if (grant)
+    await clients.authorization.roleAssignments.create(
+      created.id!,
+      `8b000000-0000-4000-8000-${String(++counter).padStart(12, "0")}`,
+      {
+        roleDefinitionId: roleId(sandbox, grant),
+        principalId: SANDBOX_BROKER_OBJECT_ID,
+        principalType: "ServicePrincipal",
+      },
+    );
   return { id: created.id!, secrets: clients.secrets(keyVaultUrl(sandbox.endpoints, name)) };
 }
 
@@ -49,7 +70,9 @@ describe("RBAC propagation", () => {
       const early = await failure(secrets.setSecret("s", "value-propagating-1"));
       expect(early.statusCode).toBe(403);
       expect(early.message).toMatch(/please observe propagation time/);
-      const body = await raw(sandbox, "kv-propagate-1.vault", "GET", "/secrets?api-version=2026-04-01", { headers: bearer() });
+      const body = await raw(sandbox, "kv-propagate-1.vault", "GET", "/secrets?api-version=2026-04-01", {
+        headers: bearer(),
+      });
       expect(JSON.parse(body.body).error.innererror).toEqual({ code: "ForbiddenByRbac" });
       clock.advance(5 * 60_000);
       await secrets.setSecret("s", "value-propagating-1");
@@ -71,7 +94,9 @@ describe("soft delete, retention and purge protection", () => {
     expect(deleted.properties.scheduledPurgeDate!.getTime() - deleted.properties.deletedOn!.getTime()).toBe(7 * DAY);
     const purge = await failure(secrets.purgeDeletedSecret("kept"));
     expect(purge).toMatchObject({ statusCode: 403, code: "Forbidden" });
-    expect(purge.message).toMatch(/^Operation "purge" is not allowed because purge protection is enabled for this vault\. Key Vault service will automatically purge it after the retention period has passed\./);
+    expect(purge.message).toMatch(
+      /^Operation "purge" is not allowed because purge protection is enabled for this vault\. Key Vault service will automatically purge it after the retention period has passed\./,
+    );
 
     // Until the scheduled purge date the name stays taken; after it the secret is gone.
     clock.advance(6 * DAY);
@@ -82,7 +107,10 @@ describe("soft delete, retention and purge protection", () => {
 
     const plain = await vault("kv-plain-1");
     await plain.secrets.setSecret("p", "value-plain-0001");
-    expect((await plain.secrets.getSecret("p")).properties).toMatchObject({ recoveryLevel: "Recoverable+Purgeable", recoverableDays: 90 });
+    expect((await plain.secrets.getSecret("p")).properties).toMatchObject({
+      recoveryLevel: "Recoverable+Purgeable",
+      recoverableDays: 90,
+    });
     const protectedDefault = await vault("kv-protected-2", { enablePurgeProtection: true });
     await protectedDefault.secrets.setSecret("p", "value-plain-0002");
     expect((await protectedDefault.secrets.getSecret("p")).properties.recoveryLevel).toBe("Recoverable");
@@ -92,10 +120,18 @@ describe("soft delete, retention and purge protection", () => {
     const { secrets } = await vault("kv-conflict-1");
     await secrets.setSecret("gone", "value-gone-00001");
     await (await secrets.beginDeleteSecret("gone")).pollUntilDone();
-    const conflict = await raw(sandbox, "kv-conflict-1.vault", "PUT", "/secrets/gone?api-version=2026-04-01", { headers: bearer(), body: { value: "value-gone-00002" } });
+    const conflict = await raw(sandbox, "kv-conflict-1.vault", "PUT", "/secrets/gone?api-version=2026-04-01", {
+      headers: bearer(),
+      body: { value: "value-gone-00002" },
+    });
     expect(conflict.status).toBe(409);
     expect(JSON.parse(conflict.body)).toEqual({
-      error: { code: "Conflict", message: "Secret gone is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.", innererror: { code: "ObjectIsDeletedButRecoverable" } },
+      error: {
+        code: "Conflict",
+        message:
+          "Secret gone is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.",
+        innererror: { code: "ObjectIsDeletedButRecoverable" },
+      },
     });
   });
 });
@@ -114,33 +150,76 @@ describe("lists", () => {
     // Names keep the casing they were created with.
     expect(names).toContain("Name-00");
 
-    const first = JSON.parse((await raw(sandbox, "kv-pages-1.vault", "GET", "/secrets/many/versions?api-version=2026-04-01", { headers: bearer() })).body) as { value: unknown[]; nextLink: string };
+    const first = JSON.parse(
+      (
+        await raw(sandbox, "kv-pages-1.vault", "GET", "/secrets/many/versions?api-version=2026-04-01", {
+          headers: bearer(),
+        })
+      ).body,
+    ) as { value: unknown[]; nextLink: string };
     expect(first.value).toHaveLength(25);
-    expect(first.nextLink).toMatch(new RegExp(`^https://kv-pages-1\\.vault\\.sandbox\\.localhost:${sandbox.port}/secrets/many/versions\\?api-version=2026-04-01&\\$skiptoken=`));
-    expect((await raw(sandbox, "kv-pages-1.vault", "GET", "/secrets?api-version=2026-04-01&maxresults=26", { headers: bearer() })).status).toBe(400);
+    expect(first.nextLink).toMatch(
+      new RegExp(
+        `^https://kv-pages-1\\.vault\\.sandbox\\.localhost:${sandbox.port}/secrets/many/versions\\?api-version=2026-04-01&\\$skiptoken=`,
+      ),
+    );
+    expect(
+      (
+        await raw(sandbox, "kv-pages-1.vault", "GET", "/secrets?api-version=2026-04-01&maxresults=26", {
+          headers: bearer(),
+        })
+      ).status,
+    ).toBe(400);
   });
 });
 
 describe("what the service enforces", () => {
   it("limits values to 25 KB, tags to 15, content types to 255 characters", async () => {
     const { secrets } = await vault("kv-limits-1");
-    expect(await failure(secrets.setSecret("big", "x".repeat(26 * 1024)))).toMatchObject({ statusCode: 400, code: "BadParameter" });
-    expect(await failure(secrets.setSecret("tagged", "value-tagged-0001", { tags: Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`t${i}`, "v"])) }))).toMatchObject({ statusCode: 400 });
-    expect(await failure(secrets.setSecret("typed", "value-typed-00001", { contentType: "a".repeat(256) }))).toMatchObject({ statusCode: 400 });
-    await secrets.setSecret("ok", "x".repeat(25 * 1024), { tags: Object.fromEntries(Array.from({ length: 15 }, (_, i) => [`t${i}`, "v"])), contentType: "a".repeat(255) });
+    expect(await failure(secrets.setSecret("big", "x".repeat(26 * 1024)))).toMatchObject({
+      statusCode: 400,
+      code: "BadParameter",
+    });
+    expect(
+      await failure(
+        secrets.setSecret("tagged", "value-tagged-0001", {
+          tags: Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`t${i}`, "v"])),
+        }),
+      ),
+    ).toMatchObject({ statusCode: 400 });
+    expect(
+      await failure(secrets.setSecret("typed", "value-typed-00001", { contentType: "a".repeat(256) })),
+    ).toMatchObject({ statusCode: 400 });
+    await secrets.setSecret("ok", "x".repeat(25 * 1024), {
+      tags: Object.fromEntries(Array.from({ length: 15 }, (_, i) => [`t${i}`, "v"])),
+      contentType: "a".repeat(255),
+    });
   });
 
   it("updates notBefore and needs secrets/update/action (Secrets User may read, not update)", async () => {
     const { id, secrets } = await vault("kv-update-1");
     const written = await secrets.setSecret("u", "value-update-0001");
     const notBefore = new Date(Math.floor(Date.now() / 1000 + 86_400) * 1000);
-    const updated = await secrets.updateSecretProperties("u", written.properties.version!, { notBefore, tags: { a: "b" } });
+    const updated = await secrets.updateSecretProperties("u", written.properties.version!, {
+      notBefore,
+      tags: { a: "b" },
+    });
     expect(updated.notBefore?.getTime()).toBe(notBefore.getTime());
     const reader = "00000000-0000-4000-8000-0000000000d1";
-    await clients.authorization.roleAssignments.create(id, "8b000000-0000-4000-8000-0000000000ff", { roleDefinitionId: roleId(sandbox, ROLES.secretsUser), principalId: reader, principalType: "ServicePrincipal" });
-    const asReader = new SecretClient(keyVaultUrl(sandbox.endpoints, "kv-update-1"), new SandboxCredential(sandbox.env.tenantId, reader), { additionalPolicies: [{ policy: sandboxTransportPolicy(sandbox.endpoints)!, position: "perCall" }] });
+    await clients.authorization.roleAssignments.create(id, "8b000000-0000-4000-8000-0000000000ff", {
+      roleDefinitionId: roleId(sandbox, ROLES.secretsUser),
+      principalId: reader,
+      principalType: "ServicePrincipal",
+    });
+    const asReader = new SecretClient(
+      keyVaultUrl(sandbox.endpoints, "kv-update-1"),
+      new SandboxCredential(sandbox.env.tenantId, reader),
+      { additionalPolicies: [{ policy: sandboxTransportPolicy(sandbox.endpoints)!, position: "perCall" }] },
+    );
     expect((await asReader.getSecret("u")).value).toBe("value-update-0001");
-    const refused = await failure(asReader.updateSecretProperties("u", written.properties.version!, { enabled: false }));
+    const refused = await failure(
+      asReader.updateSecretProperties("u", written.properties.version!, { enabled: false }),
+    );
     expect(refused.statusCode).toBe(403);
     expect(refused.message).toContain("Microsoft.KeyVault/vaults/secrets/update/action");
   });
@@ -149,9 +228,15 @@ describe("what the service enforces", () => {
     const { secrets } = await vault("kv-versions-1");
     await secrets.setSecret("v", "value-version-001");
     for (const serviceVersion of ["7.0", "7.3", "7.6", "2025-07-01"] as const) {
-      const client = new SecretClient(keyVaultUrl(sandbox.endpoints, "kv-versions-1"), new SandboxCredential(), { serviceVersion, additionalPolicies: [{ policy: sandboxTransportPolicy(sandbox.endpoints)!, position: "perCall" }] });
+      const client = new SecretClient(keyVaultUrl(sandbox.endpoints, "kv-versions-1"), new SandboxCredential(), {
+        serviceVersion,
+        additionalPolicies: [{ policy: sandboxTransportPolicy(sandbox.endpoints)!, position: "perCall" }],
+      });
       expect((await client.getSecret("v")).value).toBe("value-version-001");
     }
-    expect((await raw(sandbox, "kv-versions-1.vault", "GET", "/secrets/v?api-version=2099-01-01", { headers: bearer() })).status).toBe(400);
+    expect(
+      (await raw(sandbox, "kv-versions-1.vault", "GET", "/secrets/v?api-version=2099-01-01", { headers: bearer() }))
+        .status,
+    ).toBe(400);
   });
 });

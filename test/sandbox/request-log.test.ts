@@ -14,7 +14,12 @@ import { raw } from "./helpers";
 
 let sandbox: Sandbox;
 const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "shire-log-")), "requests.jsonl");
-const lines = () => fs.readFileSync(logFile, "utf8").trim().split("\n").map((line) => JSON.parse(line) as { method: string; url: string; status: number; body: unknown });
+const lines = () =>
+  fs
+    .readFileSync(logFile, "utf8")
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as { method: string; url: string; status: number; body: unknown });
 
 beforeAll(async () => {
   sandbox = await startSandbox({ logFile });
@@ -23,25 +28,60 @@ afterAll(async () => sandbox?.stop());
 
 describe("request log", () => {
   it("redacts form bodies by key (client_secret, assertions, tokens) and logs other unreadable bodies as their size", async () => {
-    const credential = new ClientSecretCredential(sandbox.env.tenantId, sandbox.brokerCredential.clientId, sandbox.brokerCredential.clientSecret, {
-      authorityHost: sandbox.endpoints.authorityHost,
-      disableInstanceDiscovery: true,
-      additionalPolicies: [{ policy: sandboxTransportPolicy(sandbox.endpoints)!, position: "perCall" }],
-    });
+    const credential = new ClientSecretCredential(
+      sandbox.env.tenantId,
+      sandbox.brokerCredential.clientId,
+      sandbox.brokerCredential.clientSecret,
+      {
+        authorityHost: sandbox.endpoints.authorityHost,
+        disableInstanceDiscovery: true,
+        additionalPolicies: [{ policy: sandboxTransportPolicy(sandbox.endpoints)!, position: "perCall" }],
+      },
+    );
     await credential.getToken(sandbox.endpoints.armScope);
     const tokenPath = `/${sandbox.env.tenantId}/oauth2/v2.0/token`;
     // A secret the sandbox never issued: only key-based redaction can catch it.
-    await raw(sandbox, "login", "POST", tokenPath, { headers: { "content-type": "application/x-www-form-urlencoded" }, body: "grant_type=client_credentials&client_id=abc&client_secret=SuperSecretClientSecretValue123&client_assertion=AssertionValue-987&refresh_token=RefreshValue-654&code=AuthCode-321&scope=x" });
-    await raw(sandbox, "login", "POST", tokenPath, { headers: { "content-type": "text/plain" }, body: "client_secret=PlainTextSecretValue456" });
-    await raw(sandbox, "management", "PUT", `/subscriptions/${sandbox.env.subscriptionId}/resourcegroups/x?api-version=2025-04-01`, { headers: { "content-type": "application/json" }, body: "{not json password=UnparseableSecret789" });
+    await raw(sandbox, "login", "POST", tokenPath, {
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "grant_type=client_credentials&client_id=abc&client_secret=SuperSecretClientSecretValue123&client_assertion=AssertionValue-987&refresh_token=RefreshValue-654&code=AuthCode-321&scope=x",
+    });
+    await raw(sandbox, "login", "POST", tokenPath, {
+      headers: { "content-type": "text/plain" },
+      body: "client_secret=PlainTextSecretValue456",
+    });
+    await raw(
+      sandbox,
+      "management",
+      "PUT",
+      `/subscriptions/${sandbox.env.subscriptionId}/resourcegroups/x?api-version=2025-04-01`,
+      { headers: { "content-type": "application/json" }, body: "{not json password=UnparseableSecret789" },
+    );
 
     const text = fs.readFileSync(logFile, "utf8");
-    for (const secret of [sandbox.brokerCredential.clientSecret, "SuperSecretClientSecretValue123", "AssertionValue-987", "RefreshValue-654", "AuthCode-321", "PlainTextSecretValue456", "UnparseableSecret789"]) expect(text).not.toContain(secret);
+    for (const secret of [
+      sandbox.brokerCredential.clientSecret,
+      "SuperSecretClientSecretValue123",
+      "AssertionValue-987",
+      "RefreshValue-654",
+      "AuthCode-321",
+      "PlainTextSecretValue456",
+      "UnparseableSecret789",
+    ])
+      expect(text).not.toContain(secret);
     const tokenPosts = lines().filter((line) => line.method === "POST" && line.url.startsWith(tokenPath));
     expect(tokenPosts[0].body).toMatchObject({ grant_type: "client_credentials", client_secret: "[redacted]" });
-    expect(tokenPosts[1].body).toMatchObject({ client_id: "abc", client_secret: "[redacted]", client_assertion: "[redacted]", refresh_token: "[redacted]", code: "[redacted]", scope: "x" });
+    expect(tokenPosts[1].body).toMatchObject({
+      client_id: "abc",
+      client_secret: "[redacted]",
+      client_assertion: "[redacted]",
+      refresh_token: "[redacted]",
+      code: "[redacted]",
+      scope: "x",
+    });
     expect(tokenPosts[2].body).toBe("[37 bytes]");
-    expect(lines().find((line) => line.method === "PUT" && line.url.includes("/resourcegroups/x"))?.body).toBe("[39 bytes]");
+    expect(lines().find((line) => line.method === "PUT" && line.url.includes("/resourcegroups/x"))?.body).toBe(
+      "[39 bytes]",
+    );
   });
 
   it("logs an injected 500 or 503 with its status; only a cut connection is 0", async () => {

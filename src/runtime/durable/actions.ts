@@ -91,7 +91,11 @@ const CHANGED = "Was a change made to the orchestrator code after this instance 
  * with the same kind and name (names compared case-insensitively, inputs not compared). Throws
  * NonDeterminismError with DTFx's message (TaskOrchestrationContext.Handle*Event) otherwise.
  */
-export function checkDeterminism(leaves: readonly OrchestratorAction[], scheduledIds: readonly number[], history: readonly HistoryEvent[]): void {
+export function checkDeterminism(
+  leaves: readonly OrchestratorAction[],
+  scheduledIds: readonly number[],
+  history: readonly HistoryEvent[],
+): void {
   for (let index = 0; index < scheduledIds.length; index++) {
     const id = scheduledIds[index];
     const event = history.find((candidate) => candidate.EventId === id && isScheduledEvent(candidate));
@@ -100,19 +104,41 @@ export function checkDeterminism(leaves: readonly OrchestratorAction[], schedule
     const name = event.Name ?? "";
     switch (event.EventType) {
       case HistoryEventType.TaskScheduled:
-        if (!action) throw nd(`A previous execution of this orchestration scheduled an activity task with sequence ID ${id} and name '${name}' (version ''), but the current replay execution hasn't (yet?) scheduled this task. ${CHANGED}`);
-        if (scheduledEventType(action) !== event.EventType) throw nd(`A previous execution of this orchestration scheduled an activity task with sequence number ${id} named '${name}', but the current orchestration replay instead produced a ${dtfxActionName(action)} action with this sequence number. ${CHANGED}`);
-        if (!sameName(name, action.functionName)) throw nd(`A previous execution of this orchestration scheduled an activity task with sequence number ${id} named '${name}', but the current orchestration replay instead scheduled an activity task named '${action.functionName ?? ""}' with this sequence number.  ${CHANGED}`);
+        if (!action)
+          throw nd(
+            `A previous execution of this orchestration scheduled an activity task with sequence ID ${id} and name '${name}' (version ''), but the current replay execution hasn't (yet?) scheduled this task. ${CHANGED}`,
+          );
+        if (scheduledEventType(action) !== event.EventType)
+          throw nd(
+            `A previous execution of this orchestration scheduled an activity task with sequence number ${id} named '${name}', but the current orchestration replay instead produced a ${dtfxActionName(action)} action with this sequence number. ${CHANGED}`,
+          );
+        if (!sameName(name, action.functionName))
+          throw nd(
+            `A previous execution of this orchestration scheduled an activity task with sequence number ${id} named '${name}', but the current orchestration replay instead scheduled an activity task named '${action.functionName ?? ""}' with this sequence number.  ${CHANGED}`,
+          );
         break;
       case HistoryEventType.TimerCreated:
-        if (!action) throw nd(`A previous execution of this orchestration scheduled a timer task with sequence number ${id} but the current replay execution hasn't (yet?) scheduled this task. ${CHANGED}`);
-        if (scheduledEventType(action) !== event.EventType) throw nd(`A previous execution of this orchestration scheduled a timer task with sequence number ${id} named but the current orchestration replay instead produced a ${dtfxActionName(action)} action with this sequence number. ${CHANGED}`);
+        if (!action)
+          throw nd(
+            `A previous execution of this orchestration scheduled a timer task with sequence number ${id} but the current replay execution hasn't (yet?) scheduled this task. ${CHANGED}`,
+          );
+        if (scheduledEventType(action) !== event.EventType)
+          throw nd(
+            `A previous execution of this orchestration scheduled a timer task with sequence number ${id} named but the current orchestration replay instead produced a ${dtfxActionName(action)} action with this sequence number. ${CHANGED}`,
+          );
         break;
       case HistoryEventType.SubOrchestrationInstanceCreated: {
         const what = `A previous execution of this orchestration scheduled a sub-orchestration task with sequence ID ${id} and name '${name}' (version '', instance ID '${event.InstanceId ?? ""}')`;
-        if (!action) throw nd(`${what}, but the current replay execution hasn't (yet?) scheduled this task. ${CHANGED}`);
-        if (scheduledEventType(action) !== event.EventType) throw nd(`${what}, but the current orchestration replay instead produced a ${dtfxActionName(action)} action at this sequence number. ${CHANGED}`);
-        if (!sameName(name, action.functionName)) throw nd(`${what}, but the current orchestration replay instead scheduled a sub-orchestration task with name ${action.functionName ?? ""} at this sequence number. ${CHANGED}`);
+        if (!action)
+          throw nd(`${what}, but the current replay execution hasn't (yet?) scheduled this task. ${CHANGED}`);
+        if (scheduledEventType(action) !== event.EventType)
+          throw nd(
+            `${what}, but the current orchestration replay instead produced a ${dtfxActionName(action)} action at this sequence number. ${CHANGED}`,
+          );
+        if (!sameName(name, action.functionName))
+          throw nd(
+            `${what}, but the current orchestration replay instead scheduled a sub-orchestration task with name ${action.functionName ?? ""} at this sequence number. ${CHANGED}`,
+          );
         break;
       }
       default:
@@ -122,7 +148,11 @@ export function checkDeterminism(leaves: readonly OrchestratorAction[], schedule
 }
 
 function isScheduledEvent(event: HistoryEvent): boolean {
-  return event.EventType === HistoryEventType.TaskScheduled || event.EventType === HistoryEventType.TimerCreated || event.EventType === HistoryEventType.SubOrchestrationInstanceCreated;
+  return (
+    event.EventType === HistoryEventType.TaskScheduled ||
+    event.EventType === HistoryEventType.TimerCreated ||
+    event.EventType === HistoryEventType.SubOrchestrationInstanceCreated
+  );
 }
 
 function sameName(a: string, b: string | undefined): boolean {
@@ -141,8 +171,18 @@ export class NonDeterminismError extends Error {
 }
 
 /** Retry delay the host applies before attempt `attempt + 1` (durable-facts §4). */
-export function retryDelayMs(options: { firstRetryIntervalInMilliseconds: number; backoffCoefficient?: number; maxRetryIntervalInMilliseconds?: number }, failedAttempt: number): number {
+export function retryDelayMs(
+  options: {
+    firstRetryIntervalInMilliseconds: number;
+    backoffCoefficient?: number;
+    maxRetryIntervalInMilliseconds?: number;
+  },
+  failedAttempt: number,
+): number {
   const delay = options.firstRetryIntervalInMilliseconds * Math.pow(options.backoffCoefficient ?? 1, failedAttempt - 1);
-  const cap = options.maxRetryIntervalInMilliseconds && options.maxRetryIntervalInMilliseconds > 0 ? options.maxRetryIntervalInMilliseconds : Number.POSITIVE_INFINITY;
+  const cap =
+    options.maxRetryIntervalInMilliseconds && options.maxRetryIntervalInMilliseconds > 0
+      ? options.maxRetryIntervalInMilliseconds
+      : Number.POSITIVE_INFINITY;
   return Math.min(delay, cap);
 }

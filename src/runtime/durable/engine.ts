@@ -18,13 +18,26 @@
 import type http from "node:http";
 import { randomUUID } from "node:crypto";
 import type { CoreApiRecorder, RpcTypedData } from "../worker/core-api";
-import { FunctionInvocationError, findTriggerBinding, fromTypedData, invokeFunction, type OutputSink } from "../worker/invoke";
+import {
+  FunctionInvocationError,
+  findTriggerBinding,
+  fromTypedData,
+  invokeFunction,
+  type OutputSink,
+} from "../worker/invoke";
 import { InstanceStore } from "./store";
 import { checkDeterminism, NonDeterminismError, retryDelayMs, scheduledLeaves } from "./actions";
 import { handleManagementRequest } from "./management";
 import { TimerTable, type DurableTimer } from "./timer-table";
 import { WEBHOOK_PREFIX, durableClientInputData } from "./client-binding";
-import { activityTriggerData, MissingActivityError, parseOrchestratorFailure, parseToken, safeParse, serializeInput } from "./payloads";
+import {
+  activityTriggerData,
+  MissingActivityError,
+  parseOrchestratorFailure,
+  parseToken,
+  safeParse,
+  serializeInput,
+} from "./payloads";
 import {
   ActionType,
   HistoryEventType,
@@ -72,7 +85,10 @@ export interface DurableEngineOptions {
 
 /** DTFx refuses to create an instance whose id is still in use (OrchestrationAlreadyExistsException). */
 export class InstanceConflictError extends Error {
-  constructor(readonly instanceId: string, readonly status: RuntimeStatus) {
+  constructor(
+    readonly instanceId: string,
+    readonly status: RuntimeStatus,
+  ) {
     super(`An Orchestration instance with the status ${status} already exists.`);
     this.name = "OrchestrationAlreadyExistsException";
   }
@@ -120,7 +136,11 @@ export class DurableEngine {
     this.faults = options.faults ?? {};
     this.activitySlots = Math.max(1, options.maxConcurrentActivities ?? 10);
     // A clock that can advance is manual: its timers fire only when a test moves it.
-    this.timers = new TimerTable(() => this.clock.now(), typeof this.clock.advance === "function", (timer) => this.timerDue(timer));
+    this.timers = new TimerTable(
+      () => this.clock.now(),
+      typeof this.clock.advance === "function",
+      (timer) => this.timerDue(timer),
+    );
   }
 
   private log(level: string, message: string): void {
@@ -139,7 +159,11 @@ export class DurableEngine {
         // Written by a host version without execution ids: its outstanding work cannot be matched safely.
         state.executionId ??= newGuid();
         state.scheduledIds ??= [];
-        this.fail(state, "This instance was persisted by an older version of the local host and cannot be resumed.", "");
+        this.fail(
+          state,
+          "This instance was persisted by an older version of the local host and cannot be resumed.",
+          "",
+        );
         continue;
       }
       // A copy: dispatching a finished child's result completes (splices) work from the list.
@@ -182,11 +206,17 @@ export class DurableEngine {
     return registered;
   }
 
-  startInstance(name: string, instanceId: string | undefined, input: unknown, parent?: { instanceId: string; executionId: string; taskId: number }): InstanceState {
+  startInstance(
+    name: string,
+    instanceId: string | undefined,
+    input: unknown,
+    parent?: { instanceId: string; executionId: string; taskId: number },
+  ): InstanceState {
     this.requireOrchestrator(name);
     const id = instanceId ?? newGuid();
     const existing = this.instances.get(id) ?? this.store.load(id);
-    if (existing && !TERMINAL_STATUSES.has(existing.runtimeStatus)) throw new InstanceConflictError(id, existing.runtimeStatus);
+    if (existing && !TERMINAL_STATUSES.has(existing.runtimeStatus))
+      throw new InstanceConflictError(id, existing.runtimeStatus);
     // Overwriting a finished instance: its leftover timers belong to a dead execution.
     if (existing) this.timers.clear(id);
     const now = this.isoNow();
@@ -229,7 +259,12 @@ export class DurableEngine {
     const state = this.instances.get(instanceId);
     if (!state) throw new Error(`No instance with ID '${instanceId}' was found.`);
     if (TERMINAL_STATUSES.has(state.runtimeStatus)) return false;
-    state.inbox.push(this.event(HistoryEventType.EventRaised, { Name: eventName, Input: data === undefined ? undefined : JSON.stringify(data) }));
+    state.inbox.push(
+      this.event(HistoryEventType.EventRaised, {
+        Name: eventName,
+        Input: data === undefined ? undefined : JSON.stringify(data),
+      }),
+    );
     this.persist(state, 1);
     this.schedulePump(instanceId);
     return true;
@@ -246,7 +281,9 @@ export class DurableEngine {
     state.inbox = [];
     this.timers.clear(instanceId);
     state.history.push(this.event(HistoryEventType.ExecutionTerminated, { Input: reason }));
-    state.history.push(this.event(HistoryEventType.ExecutionCompleted, { Result: reason, OrchestrationStatus: "Terminated" }));
+    state.history.push(
+      this.event(HistoryEventType.ExecutionCompleted, { Result: reason, OrchestrationStatus: "Terminated" }),
+    );
     this.persist(state, 2);
     this.notifyParent(state, false, reason);
     return true;
@@ -330,20 +367,36 @@ export class DurableEngine {
       defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
     };
 
-    let outcome: { state: OrchestratorState; actions: readonly OrchestratorAction[]; failure?: string; details?: string };
+    let outcome: {
+      state: OrchestratorState;
+      actions: readonly OrchestratorAction[];
+      failure?: string;
+      details?: string;
+    };
     try {
-      const result = await invokeFunction(this.options.recorder, this.orchestratorName(state.name) ?? state.name, { json: JSON.stringify(binding) });
+      const result = await invokeFunction(this.options.recorder, this.orchestratorName(state.name) ?? state.name, {
+        json: JSON.stringify(binding),
+      });
       const typed = fromTypedData(result.response.returnValue) as OrchestratorState;
       // The handler's own object keeps the identity of re-yielded actions; the JSON copy cannot.
       const raw = result.result as Partial<OrchestratorState> | undefined;
-      outcome = { state: typed, actions: Array.isArray(raw?.actions?.[0]) ? raw.actions[0] : (typed.actions?.[0] ?? []) };
+      outcome = {
+        state: typed,
+        actions: Array.isArray(raw?.actions?.[0]) ? raw.actions[0] : (typed.actions?.[0] ?? []),
+      };
     } catch (error) {
       outcome = { ...parseOrchestratorFailure(state.name, error), actions: [] };
     }
 
     // User code (and app hooks) ran asynchronously: a terminate, purge or restart may have
     // happened meanwhile, and its outcome must not be overwritten by this stale replay.
-    if (this.instances.get(state.instanceId) !== state || state.executionId !== executionId || TERMINAL_STATUSES.has(state.runtimeStatus) || state.inbox[0] !== delivered) return;
+    if (
+      this.instances.get(state.instanceId) !== state ||
+      state.executionId !== executionId ||
+      TERMINAL_STATUSES.has(state.runtimeStatus) ||
+      state.inbox[0] !== delivered
+    )
+      return;
 
     // The delivered event and the replay marker are now history.
     state.inbox.shift();
@@ -361,15 +414,23 @@ export class DurableEngine {
       this.applyRetryBookkeeping(state, delivered, newWork);
       const { leaves, reyields } = scheduledLeaves(outcome.actions);
       checkDeterminism(leaves, state.scheduledIds, state.history);
-      for (const leaf of leaves.slice(state.scheduledIds.length)) state.scheduledIds.push(this.scheduleAction(state, leaf, newWork));
+      for (const leaf of leaves.slice(state.scheduledIds.length))
+        state.scheduledIds.push(this.scheduleAction(state, leaf, newWork));
       if (reyields > (state.reyields ?? 0)) {
         state.reyields = reyields;
         // The library keeps the task's id; Azure's extension schedules it again (azure-functions-durable-js#574).
-        this.log("warning", `Orchestration ${state.name} (${state.instanceId}) yielded an already-scheduled task inside a new Task.any/Task.all. The local host keeps the task, as durable-functions intends; on Azure the extension schedules it again (azure-functions-durable-js#574).`);
+        this.log(
+          "warning",
+          `Orchestration ${state.name} (${state.instanceId}) yielded an already-scheduled task inside a new Task.any/Task.all. The local host keeps the task, as durable-functions intends; on Azure the extension schedules it again (azure-functions-durable-js#574).`,
+        );
       }
     } catch (error) {
       if (error instanceof NonDeterminismError || error instanceof UnsupportedActionError) {
-        this.fail(state, error.message, `Unhandled exception while executing orchestration: ${error.stack ?? error.message}`);
+        this.fail(
+          state,
+          error.message,
+          `Unhandled exception while executing orchestration: ${error.stack ?? error.message}`,
+        );
         return;
       }
       throw error;
@@ -385,7 +446,12 @@ export class DurableEngine {
       state.output = outcome.state.output;
       state.outstanding = [];
       this.timers.clear(state.instanceId);
-      state.history.push(this.event(HistoryEventType.ExecutionCompleted, { Result: JSON.stringify(outcome.state.output ?? null), OrchestrationStatus: "Completed" }));
+      state.history.push(
+        this.event(HistoryEventType.ExecutionCompleted, {
+          Result: JSON.stringify(outcome.state.output ?? null),
+          OrchestrationStatus: "Completed",
+        }),
+      );
       state.history.push(this.event(HistoryEventType.OrchestratorCompleted, {}));
       this.persist(state, 4);
       this.notifyParent(state, true, outcome.state.output);
@@ -399,7 +465,11 @@ export class DurableEngine {
 
   /** Retry ids are taken while the library processes the delivered event, before new tasks. */
   private applyRetryBookkeeping(state: InstanceState, delivered: HistoryEvent, newWork: PendingWork[]): void {
-    const failedId = delivered.EventType === HistoryEventType.TaskFailed || delivered.EventType === HistoryEventType.SubOrchestrationInstanceFailed ? delivered.TaskScheduledId : undefined;
+    const failedId =
+      delivered.EventType === HistoryEventType.TaskFailed ||
+      delivered.EventType === HistoryEventType.SubOrchestrationInstanceFailed
+        ? delivered.TaskScheduledId
+        : undefined;
     if (failedId !== undefined && state.retries[String(failedId)]) {
       const retry = state.retries[String(failedId)];
       delete state.retries[String(failedId)];
@@ -421,13 +491,33 @@ export class DurableEngine {
       const id = state.nextSequence++;
       state.retries[String(id)] = retry;
       if (retry.kind === "activity") {
-        state.history.push(this.event(HistoryEventType.TaskScheduled, { EventId: id, Name: retry.name, Input: serializeInput(retry.input) }));
+        state.history.push(
+          this.event(HistoryEventType.TaskScheduled, {
+            EventId: id,
+            Name: retry.name,
+            Input: serializeInput(retry.input),
+          }),
+        );
         newWork.push({ kind: "activity", executionId: state.executionId, id, name: retry.name, input: retry.input });
       } else {
         // DTFx's RetryInterceptor creates the sub-orchestration again: a default id is new each attempt.
         const instanceId = retry.instanceId || `${state.executionId}:${id}`;
-        state.history.push(this.event(HistoryEventType.SubOrchestrationInstanceCreated, { EventId: id, Name: retry.name, InstanceId: instanceId, Input: serializeInput(retry.input) }));
-        newWork.push({ kind: "subOrchestration", executionId: state.executionId, id, name: retry.name, instanceId, input: retry.input });
+        state.history.push(
+          this.event(HistoryEventType.SubOrchestrationInstanceCreated, {
+            EventId: id,
+            Name: retry.name,
+            InstanceId: instanceId,
+            Input: serializeInput(retry.input),
+          }),
+        );
+        newWork.push({
+          kind: "subOrchestration",
+          executionId: state.executionId,
+          id,
+          name: retry.name,
+          instanceId,
+          input: retry.input,
+        });
       }
     }
   }
@@ -441,10 +531,19 @@ export class DurableEngine {
       case ActionType.CallActivityWithRetry: {
         const id = state.nextSequence++;
         const name = action.functionName ?? "";
-        state.history.push(this.event(HistoryEventType.TaskScheduled, { EventId: id, Name: name, Input: serializeInput(action.input) }));
+        state.history.push(
+          this.event(HistoryEventType.TaskScheduled, { EventId: id, Name: name, Input: serializeInput(action.input) }),
+        );
         newWork.push({ kind: "activity", executionId, id, name, input: action.input });
         if (action.actionType === ActionType.CallActivityWithRetry && action.retryOptions) {
-          state.retries[String(id)] = { kind: "activity", name, input: action.input, retryOptions: action.retryOptions, attempt: 1, firstScheduledAt: now };
+          state.retries[String(id)] = {
+            kind: "activity",
+            name,
+            input: action.input,
+            retryOptions: action.retryOptions,
+            attempt: 1,
+            firstScheduledAt: now,
+          };
         }
         return id;
       }
@@ -454,10 +553,25 @@ export class DurableEngine {
         const name = action.functionName ?? "";
         // DTFx CreateSubOrchestrationInstanceCore: without an id the child is `<parent ExecutionId>:<task id>`.
         const instanceId = action.instanceId || `${executionId}:${id}`;
-        state.history.push(this.event(HistoryEventType.SubOrchestrationInstanceCreated, { EventId: id, Name: name, InstanceId: instanceId, Input: serializeInput(action.input) }));
+        state.history.push(
+          this.event(HistoryEventType.SubOrchestrationInstanceCreated, {
+            EventId: id,
+            Name: name,
+            InstanceId: instanceId,
+            Input: serializeInput(action.input),
+          }),
+        );
         newWork.push({ kind: "subOrchestration", executionId, id, name, instanceId, input: action.input });
         if (action.actionType === ActionType.CallSubOrchestratorWithRetry && action.retryOptions) {
-          state.retries[String(id)] = { kind: "subOrchestration", name, input: action.input, retryOptions: action.retryOptions, attempt: 1, firstScheduledAt: now, instanceId: action.instanceId || undefined };
+          state.retries[String(id)] = {
+            kind: "subOrchestration",
+            name,
+            input: action.input,
+            retryOptions: action.retryOptions,
+            attempt: 1,
+            firstScheduledAt: now,
+            instanceId: action.instanceId || undefined,
+          };
         }
         return id;
       }
@@ -469,7 +583,9 @@ export class DurableEngine {
         return id;
       }
       default:
-        throw new UnsupportedActionError(`Action type ${ActionType[action.actionType] ?? action.actionType} is not supported by the local host.`);
+        throw new UnsupportedActionError(
+          `Action type ${ActionType[action.actionType] ?? action.actionType} is not supported by the local host.`,
+        );
     }
   }
 
@@ -482,12 +598,18 @@ export class DurableEngine {
     const parsed = typeof input === "string" ? safeParse(input) : input;
     this.timers.clear(state.instanceId);
     const executionId = newGuid();
-    const parent = state.parentInstanceId && state.parentExecutionId !== undefined && state.parentTaskId !== undefined ? { instanceId: state.parentInstanceId, executionId: state.parentExecutionId, taskId: state.parentTaskId } : undefined;
+    const parent =
+      state.parentInstanceId && state.parentExecutionId !== undefined && state.parentTaskId !== undefined
+        ? { instanceId: state.parentInstanceId, executionId: state.parentExecutionId, taskId: state.parentTaskId }
+        : undefined;
     state.runtimeStatus = "ContinuedAsNew";
     state.executionId = executionId;
     state.input = parsed;
     state.history = [];
-    state.inbox = [this.executionStarted(state.instanceId, executionId, state.name, parsed, parent), ...state.inbox.filter((event) => event.EventType === HistoryEventType.EventRaised)];
+    state.inbox = [
+      this.executionStarted(state.instanceId, executionId, state.name, parsed, parent),
+      ...state.inbox.filter((event) => event.EventType === HistoryEventType.EventRaised),
+    ];
     state.nextSequence = 0;
     state.scheduledIds = [];
     state.reyields = 0;
@@ -503,7 +625,9 @@ export class DurableEngine {
     state.outstanding = [];
     this.timers.clear(state.instanceId);
     // DTFx records a failure as ExecutionCompleted with status Failed and the reason as its result.
-    state.history.push(this.event(HistoryEventType.ExecutionCompleted, { Result: reason, OrchestrationStatus: "Failed" }));
+    state.history.push(
+      this.event(HistoryEventType.ExecutionCompleted, { Result: reason, OrchestrationStatus: "Failed" }),
+    );
     this.persist(state, 1);
     this.log("error", `Orchestration ${state.name} (${state.instanceId}) failed: ${reason}`);
     this.notifyParent(state, false, reason, details);
@@ -513,15 +637,30 @@ export class DurableEngine {
     if (!child.parentInstanceId || child.parentTaskId === undefined) return;
     const parent = this.instances.get(child.parentInstanceId);
     if (!parent || TERMINAL_STATUSES.has(parent.runtimeStatus)) return;
-    this.completeWork(parent, child.parentExecutionId ?? parent.executionId, child.parentTaskId, succeeded
-      ? this.event(HistoryEventType.SubOrchestrationInstanceCompleted, { TaskScheduledId: child.parentTaskId, Result: JSON.stringify(result ?? null) })
-      : this.event(HistoryEventType.SubOrchestrationInstanceFailed, { TaskScheduledId: child.parentTaskId, Reason: String(result), Details: details }));
+    this.completeWork(
+      parent,
+      child.parentExecutionId ?? parent.executionId,
+      child.parentTaskId,
+      succeeded
+        ? this.event(HistoryEventType.SubOrchestrationInstanceCompleted, {
+            TaskScheduledId: child.parentTaskId,
+            Result: JSON.stringify(result ?? null),
+          })
+        : this.event(HistoryEventType.SubOrchestrationInstanceFailed, {
+            TaskScheduledId: child.parentTaskId,
+            Reason: String(result),
+            Details: details,
+          }),
+    );
   }
 
   /** Record a completion for outstanding work `id` of execution `executionId`; anything else is stale and dropped. */
   private completeWork(state: InstanceState, executionId: string, id: number, completion: HistoryEvent): void {
     if (state.executionId !== executionId) {
-      this.log("debug", `Dropped a ${HistoryEventType[completion.EventType]} for task ${id} of an earlier execution of ${state.instanceId}.`);
+      this.log(
+        "debug",
+        `Dropped a ${HistoryEventType[completion.EventType]} for task ${id} of an earlier execution of ${state.instanceId}.`,
+      );
       return;
     }
     const index = state.outstanding.findIndex((work) => work.id === id && work.executionId === executionId);
@@ -540,19 +679,43 @@ export class DurableEngine {
         this.track(this.runActivity(state.instanceId, work));
         return;
       case "timer":
-        this.timers.arm({ instanceId: state.instanceId, executionId: work.executionId, id: work.id, fireAt: Date.parse(work.fireAt) });
+        this.timers.arm({
+          instanceId: state.instanceId,
+          executionId: work.executionId,
+          id: work.id,
+          fireAt: Date.parse(work.fireAt),
+        });
         return;
       case "subOrchestration": {
         const child = this.instances.get(work.instanceId);
-        if (child && child.parentInstanceId === state.instanceId && child.parentTaskId === work.id && child.parentExecutionId === work.executionId) {
+        if (
+          child &&
+          child.parentInstanceId === state.instanceId &&
+          child.parentTaskId === work.id &&
+          child.parentExecutionId === work.executionId
+        ) {
           // Already started (we are resuming after a restart): deliver its result if it finished.
-          if (TERMINAL_STATUSES.has(child.runtimeStatus)) this.notifyParent(child, child.runtimeStatus === "Completed", child.output, "");
+          if (TERMINAL_STATUSES.has(child.runtimeStatus))
+            this.notifyParent(child, child.runtimeStatus === "Completed", child.output, "");
           return;
         }
         try {
-          this.startInstance(work.name, work.instanceId, work.input, { instanceId: state.instanceId, executionId: work.executionId, taskId: work.id });
+          this.startInstance(work.name, work.instanceId, work.input, {
+            instanceId: state.instanceId,
+            executionId: work.executionId,
+            taskId: work.id,
+          });
         } catch (error) {
-          this.completeWork(state, work.executionId, work.id, this.event(HistoryEventType.SubOrchestrationInstanceFailed, { TaskScheduledId: work.id, Reason: (error as Error).message, Details: "" }));
+          this.completeWork(
+            state,
+            work.executionId,
+            work.id,
+            this.event(HistoryEventType.SubOrchestrationInstanceFailed, {
+              TaskScheduledId: work.id,
+              Reason: (error as Error).message,
+              Details: "",
+            }),
+          );
         }
         return;
       }
@@ -580,7 +743,10 @@ export class DurableEngine {
         result = response.response.returnValue;
       }
       // An activity that returns nothing completes with a null result (TaskActivityShim), never "undefined".
-      completion = this.event(HistoryEventType.TaskCompleted, { TaskScheduledId: work.id, Result: JSON.stringify(fromTypedData(result) ?? null) });
+      completion = this.event(HistoryEventType.TaskCompleted, {
+        TaskScheduledId: work.id,
+        Result: JSON.stringify(fromTypedData(result) ?? null),
+      });
     } catch (error) {
       const cause = error instanceof FunctionInvocationError ? error.cause : error;
       const message = cause instanceof Error ? cause.message : String(cause);
@@ -594,7 +760,8 @@ export class DurableEngine {
     }
     if (this.stopped) return;
     const state = this.instances.get(instanceId);
-    if (state && !TERMINAL_STATUSES.has(state.runtimeStatus)) this.completeWork(state, work.executionId, work.id, completion);
+    if (state && !TERMINAL_STATUSES.has(state.runtimeStatus))
+      this.completeWork(state, work.executionId, work.id, completion);
   }
 
   private acquireActivitySlot(): Promise<void> {
@@ -614,7 +781,12 @@ export class DurableEngine {
   private timerDue(timer: DurableTimer): void {
     const state = this.instances.get(timer.instanceId);
     if (!state || TERMINAL_STATUSES.has(state.runtimeStatus)) return;
-    this.completeWork(state, timer.executionId, timer.id, this.event(HistoryEventType.TimerFired, { TimerId: timer.id, FireAt: new Date(timer.fireAt).toISOString() }));
+    this.completeWork(
+      state,
+      timer.executionId,
+      timer.id,
+      this.event(HistoryEventType.TimerFired, { TimerId: timer.id, FireAt: new Date(timer.fireAt).toISOString() }),
+    );
   }
 
   // ----- plumbing -----
@@ -631,22 +803,42 @@ export class DurableEngine {
   }
 
   private unknownOrchestratorMessage(name: string): string {
-    const known = [...this.options.recorder.functions].filter(([, registration]) => findTriggerBinding(registration.metadata.bindings)[1].type === "orchestrationTrigger").map(([registered]) => `'${registered}'`);
+    const known = [...this.options.recorder.functions]
+      .filter(
+        ([, registration]) => findTriggerBinding(registration.metadata.bindings)[1].type === "orchestrationTrigger",
+      )
+      .map(([registered]) => `'${registered}'`);
     return `The function '${name}' doesn't exist, is disabled, or is not an orchestrator function. Additional info: The following are the known orchestrator functions: ${known.join(", ")}.`;
   }
 
-  private executionStarted(instanceId: string, executionId: string, name: string, input: unknown, parent?: { instanceId: string; executionId: string; taskId: number }): HistoryEvent {
+  private executionStarted(
+    instanceId: string,
+    executionId: string,
+    name: string,
+    input: unknown,
+    parent?: { instanceId: string; executionId: string; taskId: number },
+  ): HistoryEvent {
     const parentState = parent ? this.instances.get(parent.instanceId) : undefined;
     return this.event(HistoryEventType.ExecutionStarted, {
       Name: name,
       Input: input === undefined ? undefined : JSON.stringify(input),
       OrchestrationInstance: { InstanceId: instanceId, ExecutionId: executionId },
-      ...(parent ? { ParentInstance: { Name: parentState?.name ?? "", OrchestrationInstance: { InstanceId: parent.instanceId, ExecutionId: parent.executionId }, TaskScheduleId: parent.taskId } } : {}),
+      ...(parent
+        ? {
+            ParentInstance: {
+              Name: parentState?.name ?? "",
+              OrchestrationInstance: { InstanceId: parent.instanceId, ExecutionId: parent.executionId },
+              TaskScheduleId: parent.taskId,
+            },
+          }
+        : {}),
     });
   }
 
   private track<T>(promise: Promise<T>): void {
-    const tracked = promise.catch((error: unknown) => this.log("error", `Durable engine: ${(error as Error).stack ?? String(error)}`));
+    const tracked = promise.catch((error: unknown) =>
+      this.log("error", `Durable engine: ${(error as Error).stack ?? String(error)}`),
+    );
     this.inFlight.add(tracked);
     void tracked.finally(() => this.inFlight.delete(tracked));
   }

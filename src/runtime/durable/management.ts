@@ -11,13 +11,24 @@ import { InstanceConflictError, UnknownFunctionError } from "./engine";
 import { toStatusPayload } from "./status";
 import { TERMINAL_STATUSES, type InstanceState, type RuntimeStatus } from "./types";
 
-const RUNTIME_STATUSES: readonly RuntimeStatus[] = ["Running", "Completed", "ContinuedAsNew", "Failed", "Terminated", "Pending", "Suspended"];
+const RUNTIME_STATUSES: readonly RuntimeStatus[] = [
+  "Running",
+  "Completed",
+  "ContinuedAsNew",
+  "Failed",
+  "Terminated",
+  "Pending",
+  "Suspended",
+];
 /** DurableClient.MaxInstanceIdLength. */
 const MAX_INSTANCE_ID_LENGTH = 256;
 
 /** The extension's ArgumentException: answered 400. */
 class BadRequest extends Error {
-  constructor(message: string, readonly exceptionMessage?: string) {
+  constructor(
+    message: string,
+    readonly exceptionMessage?: string,
+  ) {
     super(message);
   }
 }
@@ -28,16 +39,40 @@ interface Reply {
   headers?: Record<string, string>;
 }
 
-export async function handleManagementRequest(engine: DurableEngine, req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
+export async function handleManagementRequest(
+  engine: DurableEngine,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  body: Buffer,
+): Promise<void> {
   const url = new URL(req.url ?? "/", "http://localhost");
   let reply: Reply;
   try {
     reply = route(engine, req, url, body);
   } catch (error) {
-    if (error instanceof BadRequest) reply = errorReply(400, error.message, error.exceptionMessage ?? error.message, "System.ArgumentException");
-    else if (error instanceof UnknownFunctionError) reply = errorReply(400, "One or more of the arguments submitted is incorrect", error.message, "System.ArgumentException");
-    else if (error instanceof InstanceConflictError) reply = errorReply(500, "Something went wrong while processing your request", error.message, "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException");
-    else reply = errorReply(500, "Something went wrong while processing your request", (error as Error).message, (error as Error).name);
+    if (error instanceof BadRequest)
+      reply = errorReply(400, error.message, error.exceptionMessage ?? error.message, "System.ArgumentException");
+    else if (error instanceof UnknownFunctionError)
+      reply = errorReply(
+        400,
+        "One or more of the arguments submitted is incorrect",
+        error.message,
+        "System.ArgumentException",
+      );
+    else if (error instanceof InstanceConflictError)
+      reply = errorReply(
+        500,
+        "Something went wrong while processing your request",
+        error.message,
+        "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException",
+      );
+    else
+      reply = errorReply(
+        500,
+        "Something went wrong while processing your request",
+        (error as Error).message,
+        (error as Error).name,
+      );
   }
   const headers: Record<string, string> = { ...(reply.headers ?? {}) };
   if (reply.body !== undefined) headers["content-type"] = "application/json; charset=utf-8";
@@ -90,7 +125,10 @@ function route(engine: DurableEngine, req: http.IncomingMessage, url: URL, body:
       return restart(engine, req, instanceId, query);
     case "suspend":
     case "resume":
-      return lifecycle(engine, instanceId, () => ({ status: 501, body: { message: `${operation} is not supported by the local host.` } }));
+      return lifecycle(engine, instanceId, () => ({
+        status: 501,
+        body: { message: `${operation} is not supported by the local host.` },
+      }));
     case "rewind": {
       const state = engine.getInstance(instanceId);
       if (!state) return { status: 404 };
@@ -104,13 +142,31 @@ function route(engine: DurableEngine, req: http.IncomingMessage, url: URL, body:
 
 /** DurableClient.StartNewAsync's checks on a caller-chosen instance id. */
 export function validateInstanceId(instanceId: string): void {
-  if (instanceId.startsWith("@")) throw new BadRequest("One or more of the arguments submitted is incorrect", "Orchestration instance ids must not start with @.");
+  if (instanceId.startsWith("@"))
+    throw new BadRequest(
+      "One or more of the arguments submitted is incorrect",
+      "Orchestration instance ids must not start with @.",
+    );
   // eslint-disable-next-line no-control-regex
-  if (/[/\\?#\u0000-\u001f\u007f-\u009f]/.test(instanceId)) throw new BadRequest("One or more of the arguments submitted is incorrect", "Orchestration instance ids must not contain /, \\, #, ?, or control characters.");
-  if (instanceId.length > MAX_INSTANCE_ID_LENGTH) throw new BadRequest("One or more of the arguments submitted is incorrect", `Instance ID lengths must not exceed ${MAX_INSTANCE_ID_LENGTH} characters.`);
+  if (/[/\\?#\u0000-\u001f\u007f-\u009f]/.test(instanceId))
+    throw new BadRequest(
+      "One or more of the arguments submitted is incorrect",
+      "Orchestration instance ids must not contain /, \\, #, ?, or control characters.",
+    );
+  if (instanceId.length > MAX_INSTANCE_ID_LENGTH)
+    throw new BadRequest(
+      "One or more of the arguments submitted is incorrect",
+      `Instance ID lengths must not exceed ${MAX_INSTANCE_ID_LENGTH} characters.`,
+    );
 }
 
-function start(engine: DurableEngine, req: http.IncomingMessage, functionName: string, instanceId: string | undefined, body: Buffer): Reply {
+function start(
+  engine: DurableEngine,
+  req: http.IncomingMessage,
+  functionName: string,
+  instanceId: string | undefined,
+  body: Buffer,
+): Reply {
   let input: unknown;
   if (body.length > 0) {
     try {
@@ -183,7 +239,11 @@ function status(engine: DurableEngine, req: http.IncomingMessage, url: URL, inst
     case "ContinuedAsNew":
     case "Suspended":
       // Running: 202 pointing back at this URL, and "ask for 5 seconds before retry".
-      return { status: 202, body: payload, headers: { location: `${origin(req)}${url.pathname}${url.search}`, "retry-after": "5" } };
+      return {
+        status: 202,
+        body: payload,
+        headers: { location: `${origin(req)}${url.pathname}${url.search}`, "retry-after": "5" },
+      };
     case "Failed":
       return { status: queryBool(query, "returnInternalServerErrorOnFailure") ? 500 : 200, body: payload };
     default:
@@ -237,12 +297,24 @@ function lifecycle(engine: DurableEngine, instanceId: string, act: (state: Insta
   return act(state);
 }
 
-function raiseEvent(engine: DurableEngine, req: http.IncomingMessage, instanceId: string, eventName: string, body: Buffer): Reply {
+function raiseEvent(
+  engine: DurableEngine,
+  req: http.IncomingMessage,
+  instanceId: string,
+  eventName: string,
+  body: Buffer,
+): Reply {
   const state = engine.getInstance(instanceId);
   if (!state) return { status: 404 };
   if (TERMINAL_STATUSES.has(state.runtimeStatus)) return { status: 410 };
   const mediaType = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
-  if (mediaType !== "application/json") return errorReply(400, "Only application/json request content is supported", "Only application/json request content is supported", "System.ArgumentException");
+  if (mediaType !== "application/json")
+    return errorReply(
+      400,
+      "Only application/json request content is supported",
+      "Only application/json request content is supported",
+      "System.ArgumentException",
+    );
   let data: unknown;
   const text = body.toString("utf8");
   if (text.trim().length > 0) {
@@ -259,7 +331,13 @@ function raiseEvent(engine: DurableEngine, req: http.IncomingMessage, instanceId
 /** POST instances/{id}/restart[?restartWithNewInstanceId=false]: the same orchestrator and input, a new (or the same) id. */
 function restart(engine: DurableEngine, req: http.IncomingMessage, instanceId: string, query: URLSearchParams): Reply {
   const state = engine.getInstance(instanceId);
-  if (!state) return errorReply(400, "InstanceId does not match a valid orchestration instance.", `An orchestrastion with the instanceId ${instanceId} was not found.`, "System.ArgumentException");
+  if (!state)
+    return errorReply(
+      400,
+      "InstanceId does not match a valid orchestration instance.",
+      `An orchestrastion with the instanceId ${instanceId} was not found.`,
+      "System.ArgumentException",
+    );
   const newId = queryBool(query, "restartWithNewInstanceId") ?? true;
   const started = engine.startInstance(state.name, newId ? undefined : state.instanceId, state.input);
   return checkStatusResponse(engine, req, started.instanceId);

@@ -43,21 +43,38 @@ export function parseToken(text: string): unknown {
  * (OutOfProcOrchestrationShim.ScheduleDurableTaskEvents), which is the instance's output and the
  * Reason a parent sees.
  */
-export function parseOrchestratorFailure(name: string, error: unknown): { state: OrchestratorState; failure: string; details: string } {
+export function parseOrchestratorFailure(
+  name: string,
+  error: unknown,
+): { state: OrchestratorState; failure: string; details: string } {
   const cause = error instanceof FunctionInvocationError ? error.cause : error;
   const message = cause instanceof Error ? cause.message : String(cause);
   // The stack's first line repeats the message (and its state JSON): keep the frames only.
-  const stack = cause instanceof Error ? (cause.stack ?? "").split("\n").filter((line) => /^\s+at /.test(line)).join("\n") : "";
+  const stack =
+    cause instanceof Error
+      ? (cause.stack ?? "")
+          .split("\n")
+          .filter((line) => /^\s+at /.test(line))
+          .join("\n")
+      : "";
   const marker = "$OutOfProcData$:";
   const at = message.indexOf(marker);
   if (at >= 0) {
     try {
       const state = JSON.parse(message.slice(at + marker.length)) as OrchestratorState;
       const reported = state.error ?? message.slice(0, at).trim();
-      return { state, failure: `Orchestrator function '${name}' failed: ${reported}`, details: `Message: ${reported}, StackTrace: ${stack}` };
+      return {
+        state,
+        failure: `Orchestrator function '${name}' failed: ${reported}`,
+        details: `Message: ${reported}, StackTrace: ${stack}`,
+      };
     } catch {
       // fall through: report the raw message
     }
   }
-  return { state: { isDone: false, actions: [[]] }, failure: `Orchestrator function '${name}' failed: ${message}`, details: `Message: ${message}, StackTrace: ${stack}` };
+  return {
+    state: { isDone: false, actions: [[]] },
+    failure: `Orchestrator function '${name}' failed: ${message}`,
+    details: `Message: ${message}, StackTrace: ${stack}`,
+  };
 }

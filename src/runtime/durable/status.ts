@@ -29,7 +29,8 @@ export function toStatusPayload(state: InstanceState, options: StatusOptions): R
   };
   // The extension names this member historyEvents (durable-functions reads `history`, so its
   // DurableOrchestrationStatus.history stays undefined: azure-functions-durable-js#620).
-  if (options.showHistory && state.runtimeStatus !== "Pending") status.historyEvents = historyView(state.history, options);
+  if (options.showHistory && state.runtimeStatus !== "Pending")
+    status.historyEvents = historyView(state.history, options);
   return status;
 }
 
@@ -52,7 +53,9 @@ function parseToken(value: string | undefined): unknown {
  * removed; Input kept unless showInput=false; Result only with showHistoryOutput.
  */
 export function historyView(history: readonly HistoryEvent[], options: StatusOptions): Record<string, unknown>[] {
-  const items: (Record<string, unknown> | undefined)[] = history.map((event) => ({ ...event }) as Record<string, unknown>);
+  const items: (Record<string, unknown> | undefined)[] = history.map(
+    (event) => ({ ...event }) as Record<string, unknown>,
+  );
   const scheduled = new Map<string, { index: number; name: unknown; timestamp: unknown; input: unknown }>();
   const removed = new Set<number>();
 
@@ -63,14 +66,22 @@ export function historyView(history: readonly HistoryEvent[], options: StatusOpt
     switch (type) {
       case HistoryEventType.TaskScheduled:
       case HistoryEventType.SubOrchestrationInstanceCreated:
-        scheduled.set(`${type}_${String(item.EventId)}`, { index, name: item.Name, timestamp: item.Timestamp, input: item.Input });
+        scheduled.set(`${type}_${String(item.EventId)}`, {
+          index,
+          name: item.Name,
+          timestamp: item.Timestamp,
+          input: item.Input,
+        });
         delete item.Version;
         break;
       case HistoryEventType.TaskCompleted:
       case HistoryEventType.TaskFailed:
       case HistoryEventType.SubOrchestrationInstanceCompleted:
       case HistoryEventType.SubOrchestrationInstanceFailed: {
-        const scheduledType = type === HistoryEventType.TaskCompleted || type === HistoryEventType.TaskFailed ? HistoryEventType.TaskScheduled : HistoryEventType.SubOrchestrationInstanceCreated;
+        const scheduledType =
+          type === HistoryEventType.TaskCompleted || type === HistoryEventType.TaskFailed
+            ? HistoryEventType.TaskScheduled
+            : HistoryEventType.SubOrchestrationInstanceCreated;
         const source = scheduled.get(`${scheduledType}_${String(item.TaskScheduledId)}`);
         if (source) {
           item.ScheduledTime = source.timestamp;
@@ -79,7 +90,8 @@ export function historyView(history: readonly HistoryEvent[], options: StatusOpt
           removed.add(source.index);
         }
         delete item.TaskScheduledId;
-        const succeeded = type === HistoryEventType.TaskCompleted || type === HistoryEventType.SubOrchestrationInstanceCompleted;
+        const succeeded =
+          type === HistoryEventType.TaskCompleted || type === HistoryEventType.SubOrchestrationInstanceCompleted;
         if (succeeded && !options.showHistoryOutput) delete item.Result;
         if (succeeded && options.showHistoryOutput) item.Result = parseToken(item.Result as string | undefined);
         break;
@@ -110,7 +122,9 @@ export function historyView(history: readonly HistoryEvent[], options: StatusOpt
     delete item.EventId;
     delete item.IsPlayed;
   });
-  return items.filter((item, index): item is Record<string, unknown> => item !== undefined && !removed.has(index)).map(dropUndefined);
+  return items
+    .filter((item, index): item is Record<string, unknown> => item !== undefined && !removed.has(index))
+    .map(dropUndefined);
 }
 
 function dropUndefined(item: Record<string, unknown>): Record<string, unknown> {

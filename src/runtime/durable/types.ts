@@ -47,7 +47,11 @@ export interface HistoryEvent {
   /** ExecutionStarted: the instance and execution it starts, as DTFx's OrchestrationInstance. */
   OrchestrationInstance?: { InstanceId: string; ExecutionId: string };
   /** ExecutionStarted of a sub-orchestration: its parent (DTFx ParentInstance). */
-  ParentInstance?: { Name: string; OrchestrationInstance: { InstanceId: string; ExecutionId: string }; TaskScheduleId: number };
+  ParentInstance?: {
+    Name: string;
+    OrchestrationInstance: { InstanceId: string; ExecutionId: string };
+    TaskScheduleId: number;
+  };
 }
 
 export enum ActionType {
@@ -97,7 +101,8 @@ export interface OrchestratorState {
   schemaVersion?: number;
 }
 
-export type RuntimeStatus = "Pending" | "Running" | "Completed" | "ContinuedAsNew" | "Failed" | "Terminated" | "Suspended";
+export type RuntimeStatus =
+  "Pending" | "Running" | "Completed" | "ContinuedAsNew" | "Failed" | "Terminated" | "Suspended";
 
 export const TERMINAL_STATUSES: ReadonlySet<RuntimeStatus> = new Set(["Completed", "Failed", "Terminated"]);
 

@@ -16,18 +16,24 @@ const INPUTS = new Set(["durableClient"]);
 const OUTPUTS = new Set(["http", "queue"]);
 
 /** A connection name resolved to a storage connection string, or the reason it cannot be. */
-export type ConnectionResolver = (connectionName: string | undefined) => { connectionString: string } | { error: string };
+export type ConnectionResolver = (
+  connectionName: string | undefined,
+) => { connectionString: string } | { error: string };
 
 /** Every binding the app declares that the local host would not honour, as one message each. */
 export function unsupportedBindings(functions: Iterable<[string, Registration]>): string[] {
   const problems: string[] = [];
   for (const [name, registration] of functions) {
     const [triggerName, trigger] = findTriggerBinding(registration.metadata.bindings);
-    if (!TRIGGERS.has(trigger.type)) problems.push(`${name}: trigger type '${trigger.type}' is not implemented by the local host.`);
+    if (!TRIGGERS.has(trigger.type))
+      problems.push(`${name}: trigger type '${trigger.type}' is not implemented by the local host.`);
     for (const [bindingName, binding] of Object.entries(registration.metadata.bindings)) {
       if (bindingName === triggerName) continue;
       const supported = binding.direction === "out" ? OUTPUTS : INPUTS;
-      if (!supported.has(binding.type)) problems.push(`${name}: ${binding.direction ?? "in"} binding '${bindingName}' of type '${binding.type}' is not implemented by the local host.`);
+      if (!supported.has(binding.type))
+        problems.push(
+          `${name}: ${binding.direction ?? "in"} binding '${bindingName}' of type '${binding.type}' is not implemented by the local host.`,
+        );
     }
   }
   return problems;
@@ -46,11 +52,15 @@ export class OutputBindings implements OutputSink {
   async deliver(metadata: FunctionMetadata, response: InvocationResponse): Promise<void> {
     const values = new Map<string, RpcTypedData>();
     for (const output of response.outputData ?? []) values.set(output.name, output.data);
-    if (response.returnValue && metadata.bindings.$return?.type === "queue") values.set("$return", response.returnValue);
+    if (response.returnValue && metadata.bindings.$return?.type === "queue")
+      values.set("$return", response.returnValue);
     for (const [name, data] of values) {
       const binding = metadata.bindings[name];
       if (!binding || binding.type === "http") continue;
-      if (binding.type !== "queue") throw new Error(`Function '${metadata.name}': output binding '${name}' of type '${binding.type}' is not implemented by the local host.`);
+      if (binding.type !== "queue")
+        throw new Error(
+          `Function '${metadata.name}': output binding '${name}' of type '${binding.type}' is not implemented by the local host.`,
+        );
       await this.sendToQueue(metadata.name, binding, data);
     }
   }
@@ -82,5 +92,7 @@ function queueMessages(data: RpcTypedData): Buffer[] {
   const value = fromTypedData(data);
   if (value === undefined || value === null) return [];
   const items = Array.isArray(value) ? value : [value];
-  return items.map((item) => (Buffer.isBuffer(item) ? item : Buffer.from(typeof item === "string" ? item : JSON.stringify(item), "utf8")));
+  return items.map((item) =>
+    Buffer.isBuffer(item) ? item : Buffer.from(typeof item === "string" ? item : JSON.stringify(item), "utf8"),
+  );
 }

@@ -54,7 +54,9 @@ export function findTriggerBinding(bindings: Record<string, RpcBindingInfo>): [s
 
 /** The worker's isError: what a postInvocation hook leaves in `error` is rethrown only if it is one. */
 function isError(value: unknown): value is Error {
-  return value instanceof Error || (typeof value === "object" && value !== null && "message" in value && "stack" in value);
+  return (
+    value instanceof Error || (typeof value === "object" && value !== null && "message" in value && "stack" in value)
+  );
 }
 
 export async function invokeFunction(
@@ -83,7 +85,12 @@ export async function invokeFunction(
   const invocationModel = model.getInvocationModel({
     invocationId,
     metadata: registration.metadata,
-    request: { invocationId, inputData, triggerMetadata: options.triggerMetadata ?? {}, retryContext: options.retryContext },
+    request: {
+      invocationId,
+      inputData,
+      triggerMetadata: options.triggerMetadata ?? {},
+      retryContext: options.retryContext,
+    },
     state: "invocation",
     log,
   });
@@ -91,8 +98,21 @@ export async function invokeFunction(
 
   // The worker's hook contexts: one hookData per invocation, shared by its pre and post hooks.
   const hookData: Record<string, unknown> = {};
-  const pre = { hookData, appHookData: recorder.appHookData, invocationContext: context, functionCallback: registration.callback, inputs };
-  const post: { hookData: Record<string, unknown>; appHookData: Record<string, unknown>; invocationContext: unknown; inputs: unknown[]; result: unknown; error: unknown } = {
+  const pre = {
+    hookData,
+    appHookData: recorder.appHookData,
+    invocationContext: context,
+    functionCallback: registration.callback,
+    inputs,
+  };
+  const post: {
+    hookData: Record<string, unknown>;
+    appHookData: Record<string, unknown>;
+    invocationContext: unknown;
+    inputs: unknown[];
+    result: unknown;
+    error: unknown;
+  } = {
     hookData,
     appHookData: recorder.appHookData,
     invocationContext: context,
@@ -133,7 +153,10 @@ export async function invokeFunction(
 /** Never drop an output silently: without a sink, a set output binding is an error. */
 function assertNoOutputs(metadata: FunctionMetadata, response: InvocationResponse): void {
   const set = (response.outputData ?? []).map((output) => output.name);
-  if (set.length > 0) throw new Error(`Function '${metadata.name}' set output binding(s) ${set.join(", ")} but this invocation has no output sink.`);
+  if (set.length > 0)
+    throw new Error(
+      `Function '${metadata.name}' set output binding(s) ${set.join(", ")} but this invocation has no output sink.`,
+    );
 }
 
 /** Decode an RpcTypedData the way `@azure/functions` does for inputs (string may hold JSON). */

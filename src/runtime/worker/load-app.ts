@@ -78,7 +78,9 @@ function expandBraces(pattern: string): string[] {
   if (!match) return [pattern];
   return match[1]
     .split(",")
-    .flatMap((option) => expandBraces(pattern.slice(0, match.index) + option + pattern.slice(match.index + match[0].length)));
+    .flatMap((option) =>
+      expandBraces(pattern.slice(0, match.index) + option + pattern.slice(match.index + match[0].length)),
+    );
 }
 
 function baseDirectoryOf(pattern: string): string {

@@ -7,7 +7,14 @@
 import type { SandboxEnvironment } from "../service";
 import { SandboxHttpError, type SandboxRequest, type SandboxResponse } from "../types";
 import { ARM_LOCATIONS, ArmErrors } from "./errors";
-import { OperationTracker, matchOperationPath, operationTypeOf, type LroDeleteStyle, type LroStyle, type Operation } from "./operations";
+import {
+  OperationTracker,
+  matchOperationPath,
+  operationTypeOf,
+  type LroDeleteStyle,
+  type LroStyle,
+  type Operation,
+} from "./operations";
 import { armSchemaValidator } from "./schemas";
 import { ArmStore, resourceGroupOf, type ArmResource, type StoredResource } from "./store";
 import { asRecord, clone, jsonEqual, mergePatch } from "./providers/rules";
@@ -134,9 +141,23 @@ export function parseArmPath(path: string): ParsedArmPath | undefined {
   if (providersAt < 0) {
     // Resource groups: /subscriptions/{s}/resourcegroups[/{name}]
     if (segments[2]?.toLowerCase() !== "resourcegroups") return undefined;
-    if (segments.length === 3) return { subscriptionId, scope: `/subscriptions/${subscriptionId}`, namespace: "Microsoft.Resources", type: RESOURCE_GROUP_TYPE };
+    if (segments.length === 3)
+      return {
+        subscriptionId,
+        scope: `/subscriptions/${subscriptionId}`,
+        namespace: "Microsoft.Resources",
+        type: RESOURCE_GROUP_TYPE,
+      };
     if (segments.length === 4) {
-      return { subscriptionId, scope: `/subscriptions/${subscriptionId}`, namespace: "Microsoft.Resources", type: RESOURCE_GROUP_TYPE, id: `/subscriptions/${subscriptionId}/resourceGroups/${segments[3]}`, name: segments[3], resourceGroup: segments[3] };
+      return {
+        subscriptionId,
+        scope: `/subscriptions/${subscriptionId}`,
+        namespace: "Microsoft.Resources",
+        type: RESOURCE_GROUP_TYPE,
+        id: `/subscriptions/${subscriptionId}/resourceGroups/${segments[3]}`,
+        name: segments[3],
+        resourceGroup: segments[3],
+      };
     }
     return undefined;
   }
@@ -152,11 +173,24 @@ export function parseArmPath(path: string): ParsedArmPath | undefined {
     types.push(pairs[i]);
     if (i + 1 < pairs.length) names.push(pairs[i + 1]);
   }
-  const resourceGroup = scopeSegments[2]?.toLowerCase() === "resourcegroups" && scopeSegments.length === 4 ? scopeSegments[3] : resourceGroupOf(scope);
+  const resourceGroup =
+    scopeSegments[2]?.toLowerCase() === "resourcegroups" && scopeSegments.length === 4
+      ? scopeSegments[3]
+      : resourceGroupOf(scope);
   const base = { subscriptionId, scope, resourceGroup, namespace };
-  const idFor = (count: number) => `${scope}/providers/${namespace}/${types.slice(0, count).map((type, i) => `${type}/${names[i]}`).join("/")}`;
+  const idFor = (count: number) =>
+    `${scope}/providers/${namespace}/${types
+      .slice(0, count)
+      .map((type, i) => `${type}/${names[i]}`)
+      .join("/")}`;
   if (types.length === names.length) {
-    return { ...base, type: `${namespace}/${types.join("/")}`, id: idFor(names.length), name: names.at(-1), parentId: names.length > 1 ? idFor(names.length - 1) : undefined };
+    return {
+      ...base,
+      type: `${namespace}/${types.join("/")}`,
+      id: idFor(names.length),
+      name: names.at(-1),
+      parentId: names.length > 1 ? idFor(names.length - 1) : undefined,
+    };
   }
   // One more type than names: a collection under a resource, or an action on it.
   return {
@@ -183,7 +217,8 @@ export function typeChainOf(path: string): string[] {
   return segments.map((_, i) => [namespace, ...segments.slice(0, segments.length - i)].join("/"));
 }
 
-const isDeleting = (stored: StoredResource | undefined) => asRecord(stored?.resource.properties).provisioningState === "Deleting";
+const isDeleting = (stored: StoredResource | undefined) =>
+  asRecord(stored?.resource.properties).provisioningState === "Deleting";
 const normalizeLocation = (value: unknown) => String(value).replace(/\s+/g, "").toLowerCase();
 
 export class ArmEngine {
@@ -216,8 +251,10 @@ export class ArmEngine {
     const supported = PINNED_API_VERSIONS[namespace.toLowerCase()];
     if (!supported) throw ArmErrors.invalidResourceType(type);
     // ARM parses the version before looking it up: a malformed one is a different error.
-    if (!/^\d{4}-\d{2}-\d{2}(-[a-z]+)?$/i.test(apiVersion)) throw ArmErrors.invalidApiVersion(apiVersion, supported.join(", "));
-    if (!supported.includes(apiVersion)) throw ArmErrors.noRegisteredProvider(type, apiVersion, location, supported.join(", "));
+    if (!/^\d{4}-\d{2}-\d{2}(-[a-z]+)?$/i.test(apiVersion))
+      throw ArmErrors.invalidApiVersion(apiVersion, supported.join(", "));
+    if (!supported.includes(apiVersion))
+      throw ArmErrors.noRegisteredProvider(type, apiVersion, location, supported.join(", "));
   }
 
   private sweeping = false;
@@ -246,10 +283,18 @@ export class ArmEngine {
         const properties = asRecord(stored.resource.properties);
         properties.provisioningState = operation.failed ? "Failed" : "Succeeded";
         stored.resource.properties = properties;
-        this.definition(operation.type)?.onProvisioned?.({ env: this.env, store: this.store, resource: stored, failed: operation.failed });
+        this.definition(operation.type)?.onProvisioned?.({
+          env: this.env,
+          store: this.store,
+          resource: stored,
+          failed: operation.failed,
+        });
         if (!operation.failed && properties.provisioningState === "Failed") {
           operation.failed = true;
-          operation.error = (stored.hidden.provisioningError as { code: string; message: string } | undefined) ?? { code: "ProvisioningFailed", message: "Provisioning failed." };
+          operation.error = (stored.hidden.provisioningError as { code: string; message: string } | undefined) ?? {
+            code: "ProvisioningFailed",
+            message: "Provisioning failed.",
+          };
         }
       }
     }
@@ -270,12 +315,27 @@ export class ArmEngine {
 
   private progressStates(operation: Operation, stored: StoredResource): string[] {
     const states = this.definition(operation.type)?.states;
-    return (stored.hidden.lroUpdate ? states?.updating : states?.creating) ?? [stored.hidden.lroUpdate ? "Updating" : "Creating"];
+    return (
+      (stored.hidden.lroUpdate ? states?.updating : states?.creating) ?? [
+        stored.hidden.lroUpdate ? "Updating" : "Creating",
+      ]
+    );
   }
 
   /** Start an LRO that is not a PUT or DELETE of a resource (e.g. a purge); returns its polling headers. */
-  startOperation(request: SandboxRequest, resourceId: string, type: string, style: "async" | "location" | "both" = "location"): Record<string, string> {
-    const operation = this.operations.start({ resourceId, type, kind: "action", apiVersion: request.query.get("api-version") ?? "", doneStatus: 200 });
+  startOperation(
+    request: SandboxRequest,
+    resourceId: string,
+    type: string,
+    style: "async" | "location" | "both" = "location",
+  ): Record<string, string> {
+    const operation = this.operations.start({
+      resourceId,
+      type,
+      kind: "action",
+      apiVersion: request.query.get("api-version") ?? "",
+      doneStatus: 200,
+    });
     this.settle();
     return this.operations.headers(operation, request.baseUrl, style);
   }
@@ -288,14 +348,25 @@ export class ArmEngine {
     const operationPath = matchOperationPath(request.path);
     if (operationPath) return this.operationPoll(request, operationPath);
     const parsed = parseArmPath(request.path);
-    if (!parsed) throw new SandboxHttpError(404, "InvalidRequestUri", `The request URI '${request.path}' is not valid.`);
+    if (!parsed)
+      throw new SandboxHttpError(404, "InvalidRequestUri", `The request URI '${request.path}' is not valid.`);
     if (parsed.subscriptionId.toLowerCase() !== this.env.subscriptionId.toLowerCase()) {
-      throw new SandboxHttpError(404, "SubscriptionNotFound", `The subscription '${parsed.subscriptionId}' could not be found.`);
+      throw new SandboxHttpError(
+        404,
+        "SubscriptionNotFound",
+        `The subscription '${parsed.subscriptionId}' could not be found.`,
+      );
     }
     const special = this.definition(`${parsed.type}#special`);
     if (special?.actions?.handle) {
       this.checkApiVersion(request, parsed.namespace, parsed.type);
-      return special.actions.handle({ env: this.env, store: this.store, request, resource: undefined as unknown as StoredResource, engine: this });
+      return special.actions.handle({
+        env: this.env,
+        store: this.store,
+        request,
+        resource: undefined as unknown as StoredResource,
+        engine: this,
+      });
     }
     if (parsed.action && request.method === "POST") return this.action(request, parsed);
     const definition = this.definition(parsed.type);
@@ -340,7 +411,8 @@ export class ArmEngine {
     const chain = typeChainOf(path);
     if (chain.length === 0) return;
     const applied = faults.latencyMs[chain[0]] ?? faults.defaultLatencyMs;
-    const wanted = chain.map((type) => faults.latencyMs[type]).find((ms) => ms !== undefined) ?? faults.defaultLatencyMs;
+    const wanted =
+      chain.map((type) => faults.latencyMs[type]).find((ms) => ms !== undefined) ?? faults.defaultLatencyMs;
     const extra = (wanted - applied) * faults.latencyScale;
     if (extra > 0) await new Promise((resolve) => setTimeout(resolve, extra));
   }
@@ -378,12 +450,19 @@ export class ArmEngine {
     const items = this.store.listByType(parsed.type);
     const value = definition.list
       ? definition.list({ store: this.store, request, scope, items })
-      : items.filter((stored) => stored.resource.id.toLowerCase().startsWith(`${scope.toLowerCase()}/`)).map((stored) => stored.resource);
+      : items
+          .filter((stored) => stored.resource.id.toLowerCase().startsWith(`${scope.toLowerCase()}/`))
+          .map((stored) => stored.resource);
     return { status: 200, body: { value } };
   }
 
   /** PUT, and PATCH as a PUT of the merged body: one path, so a PATCH gets every check a PUT gets. */
-  private async write(request: SandboxRequest, parsed: ParsedArmPath, definition: ResourceTypeDefinition, mode: "put" | "patch"): Promise<SandboxResponse> {
+  private async write(
+    request: SandboxRequest,
+    parsed: ParsedArmPath,
+    definition: ResourceTypeDefinition,
+    mode: "put" | "patch",
+  ): Promise<SandboxResponse> {
     const isGroup = parsed.type === RESOURCE_GROUP_TYPE;
     const existing = this.store.get(parsed.id!);
     if (isGroup && isDeleting(existing)) throw ArmErrors.beingDeleted(parsed.name!);
@@ -395,17 +474,28 @@ export class ArmEngine {
       if (!parent) throw ArmErrors.parentNotFound(parsed.parentId);
     }
     const sent = request.body;
-    if (!sent || typeof sent !== "object" || Array.isArray(sent)) throw ArmErrors.invalidContent("The request content was invalid and could not be deserialized: the body must be a JSON object.");
+    if (!sent || typeof sent !== "object" || Array.isArray(sent))
+      throw ArmErrors.invalidContent(
+        "The request content was invalid and could not be deserialized: the body must be a JSON object.",
+      );
     if (mode === "patch" && !existing) {
       if (isGroup) throw ArmErrors.resourceGroupNotFound(parsed.name!);
       throw ArmErrors.resourceNotFound(parsed.type, parsed.name!, parsed.resourceGroup);
     }
-    const body = mode === "put" ? (sent as Record<string, unknown>) : this.patched(existing!, definition, sent as Record<string, unknown>);
-    if (definition.nameRule && !definition.nameRule.test(parsed.name!)) throw ArmErrors.invalidName(definition.nameRule.code, definition.nameRule.message(parsed.name!));
+    const body =
+      mode === "put"
+        ? (sent as Record<string, unknown>)
+        : this.patched(existing!, definition, sent as Record<string, unknown>);
+    if (definition.nameRule && !definition.nameRule.test(parsed.name!))
+      throw ArmErrors.invalidName(definition.nameRule.code, definition.nameRule.message(parsed.name!));
     if (definition.tracked) this.checkLocation(parsed, definition, body, existing);
     armSchemaValidator()?.validate(parsed.type, body, request.query.get("api-version") ?? undefined);
     const running = existing && this.operations.running(existing.resource.id);
-    if (running) throw definition.lockConflict?.(parsed.name!, existing.resource.id) ?? ArmErrors.anotherOperationInProgress(existing.resource.id);
+    if (running)
+      throw (
+        definition.lockConflict?.(parsed.name!, existing.resource.id) ??
+        ArmErrors.anotherOperationInProgress(existing.resource.id)
+      );
 
     const id = existing?.resource.id ?? parsed.id!;
     const built = await definition.put({
@@ -426,19 +516,47 @@ export class ArmEngine {
     const accepted = clone(built.request ?? body);
     const declared = mode === "patch" ? definition.lro?.patch : definition.lro?.put;
     const style = declared?.createOnly && existing ? undefined : declared;
-    const unchanged = Boolean(existing && style?.noChangeIsSync && jsonEqual(existing.hidden.request, accepted) && asRecord(existing.resource.properties).provisioningState === "Succeeded");
-    const resource: ArmResource = { ...built.resource, id, name: parsed.name!, type: definition.type.includes("#") ? parsed.type : canonicalType(definition.type, parsed.type) };
-    const hidden: Record<string, unknown> = { ...(existing?.hidden ?? {}), ...(built.hidden ?? {}), request: accepted, lroUpdate: Boolean(existing) };
+    const unchanged = Boolean(
+      existing &&
+      style?.noChangeIsSync &&
+      jsonEqual(existing.hidden.request, accepted) &&
+      asRecord(existing.resource.properties).provisioningState === "Succeeded",
+    );
+    const resource: ArmResource = {
+      ...built.resource,
+      id,
+      name: parsed.name!,
+      type: definition.type.includes("#") ? parsed.type : canonicalType(definition.type, parsed.type),
+    };
+    const hidden: Record<string, unknown> = {
+      ...(existing?.hidden ?? {}),
+      ...(built.hidden ?? {}),
+      request: accepted,
+      lroUpdate: Boolean(existing),
+    };
     delete hidden.provisioningError;
     const stored: StoredResource = { resource, hidden, createdAt: existing?.createdAt ?? this.env.clock.now() };
     this.store.put(stored);
 
     if (style && !unchanged) {
-      const operation = this.operations.start({ resourceId: id, type: definition.type, kind: "put", location: typeof resource.location === "string" ? resource.location : undefined, apiVersion: request.query.get("api-version") ?? "" });
-      resource.properties = { ...asRecord(resource.properties), provisioningState: this.progressStates(operation, stored)[0] };
+      const operation = this.operations.start({
+        resourceId: id,
+        type: definition.type,
+        kind: "put",
+        location: typeof resource.location === "string" ? resource.location : undefined,
+        apiVersion: request.query.get("api-version") ?? "",
+      });
+      resource.properties = {
+        ...asRecord(resource.properties),
+        provisioningState: this.progressStates(operation, stored)[0],
+      };
       this.settle();
       const headers = this.operations.headers(operation, request.baseUrl, style.headers);
-      return { status: existing ? style.updated : style.created, headers, body: style.emptyBody ? undefined : (this.store.get(id)?.resource ?? resource) };
+      return {
+        status: existing ? style.updated : style.created,
+        headers,
+        body: style.emptyBody ? undefined : (this.store.get(id)?.resource ?? resource),
+      };
     }
     if (resource.properties && typeof resource.properties === "object") {
       const properties = resource.properties as Record<string, unknown>;
@@ -449,7 +567,11 @@ export class ArmEngine {
   }
 
   /** The body a PATCH stands for: the last accepted body with the PATCH merged in (RFC 7396). */
-  private patched(existing: StoredResource, definition: ResourceTypeDefinition, patch: Record<string, unknown>): Record<string, unknown> {
+  private patched(
+    existing: StoredResource,
+    definition: ResourceTypeDefinition,
+    patch: Record<string, unknown>,
+  ): Record<string, unknown> {
     const before = (existing.hidden.request as Record<string, unknown> | undefined) ?? requestOf(existing.resource);
     if (definition.patch === "tags") {
       // UpdateTags operations take `{tags}` only: nothing else in the body changes the resource.
@@ -458,7 +580,12 @@ export class ArmEngine {
     return mergePatch(before, patch) as Record<string, unknown>;
   }
 
-  private checkLocation(parsed: ParsedArmPath, definition: ResourceTypeDefinition, body: Record<string, unknown>, existing: StoredResource | undefined): void {
+  private checkLocation(
+    parsed: ParsedArmPath,
+    definition: ResourceTypeDefinition,
+    body: Record<string, unknown>,
+    existing: StoredResource | undefined,
+  ): void {
     if (typeof body.location !== "string") throw ArmErrors.locationRequired();
     const location = normalizeLocation(body.location);
     const allowed = definition.locations ?? ARM_LOCATIONS;
@@ -467,7 +594,12 @@ export class ArmEngine {
       throw ArmErrors.locationNotAvailableForType(body.location, definition.type, allowed);
     }
     // Resource groups answer their own InvalidResourceGroupLocation (providers/resources.ts).
-    if (existing && parsed.type !== RESOURCE_GROUP_TYPE && typeof existing.resource.location === "string" && normalizeLocation(existing.resource.location) !== location) {
+    if (
+      existing &&
+      parsed.type !== RESOURCE_GROUP_TYPE &&
+      typeof existing.resource.location === "string" &&
+      normalizeLocation(existing.resource.location) !== location
+    ) {
       throw ArmErrors.locationChange(parsed.name!, existing.resource.location, parsed.resourceGroup ?? "", location);
     }
   }
@@ -483,11 +615,19 @@ export class ArmEngine {
     }
     const style = definition.lro?.delete;
     const running = this.operations.running(stored.resource.id);
-    if (running?.kind === "delete") return { status: 202, headers: this.operations.headers(running, request.baseUrl, style?.headers ?? "location") };
-    if (running) throw definition.lockConflict?.(parsed.name!, stored.resource.id) ?? ArmErrors.anotherOperationInProgress(stored.resource.id);
+    if (running?.kind === "delete")
+      return { status: 202, headers: this.operations.headers(running, request.baseUrl, style?.headers ?? "location") };
+    if (running)
+      throw (
+        definition.lockConflict?.(parsed.name!, stored.resource.id) ??
+        ArmErrors.anotherOperationInProgress(stored.resource.id)
+      );
     definition.beforeDelete?.({ env: this.env, store: this.store, resource: stored });
     if (style) {
-      stored.resource.properties = { ...asRecord(stored.resource.properties), provisioningState: definition.states?.deleting ?? "Deleting" };
+      stored.resource.properties = {
+        ...asRecord(stored.resource.properties),
+        provisioningState: definition.states?.deleting ?? "Deleting",
+      };
       const operation = this.operations.start({
         resourceId: stored.resource.id,
         type: definition.type,

@@ -19,7 +19,14 @@ export interface ArmService extends SandboxServiceModule {
   onVaultPurged: ((vaultName: string) => void)[];
 }
 
-const KIND_BY_METHOD: Record<string, ArmOperationKind> = { GET: "read", HEAD: "read", PUT: "write", PATCH: "write", POST: "write", DELETE: "delete" };
+const KIND_BY_METHOD: Record<string, ArmOperationKind> = {
+  GET: "read",
+  HEAD: "read",
+  PUT: "write",
+  PATCH: "write",
+  POST: "write",
+  DELETE: "delete",
+};
 
 export function createArmService(env: SandboxEnvironment): ArmService {
   const engine = new ArmEngine(env);
@@ -31,7 +38,10 @@ export function createArmService(env: SandboxEnvironment): ArmService {
     routes: [],
     inspect: () => ({
       resources: engine.store.all().map((stored) => stored.resource),
-      deletedVaults: [...engine.store.deletedVaults.values()].map((deleted) => ({ name: deleted.name, properties: deleted.properties })),
+      deletedVaults: [...engine.store.deletedVaults.values()].map((deleted) => ({
+        name: deleted.name,
+        properties: deleted.properties,
+      })),
     }),
   };
   defineResources(engine);

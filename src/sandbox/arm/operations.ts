@@ -61,7 +61,9 @@ export function operationTypeOf(operationId: string): string | undefined {
 export function matchOperationPath(path: string): { id: string; kind: "status" | "result" } | undefined {
   const status = /\/providers\/[^/]+\/locations\/[^/]+\/operationStatuses\/([^/]+)$/i.exec(path);
   if (status) return { id: status[1], kind: "status" };
-  const result = /\/providers\/[^/]+\/locations\/[^/]+\/operationResults\/([^/]+)$/i.exec(path) ?? /^\/subscriptions\/[^/]+\/operationresults\/([^/]+)$/i.exec(path);
+  const result =
+    /\/providers\/[^/]+\/locations\/[^/]+\/operationResults\/([^/]+)$/i.exec(path) ??
+    /^\/subscriptions\/[^/]+\/operationresults\/([^/]+)$/i.exec(path);
   if (result) return { id: result[1], kind: "result" };
   return undefined;
 }
@@ -87,7 +89,14 @@ export class OperationTracker {
     return rate > 0 && this.random.next() < rate;
   }
 
-  start(input: { resourceId: string; type: string; kind: Operation["kind"]; location?: string; apiVersion: string; doneStatus?: 200 | 204 }): Operation {
+  start(input: {
+    resourceId: string;
+    type: string;
+    kind: Operation["kind"];
+    location?: string;
+    apiVersion: string;
+    doneStatus?: 200 | 204;
+  }): Operation {
     const faults = this.env.faults;
     const durationMs = (faults.lroDurationMs[input.type] ?? faults.defaultLroDurationMs) * faults.latencyScale;
     const operation: Operation = {
@@ -104,7 +113,11 @@ export class OperationTracker {
       done: false,
       doneStatus: input.doneStatus ?? (input.kind === "delete" ? 204 : 200),
     };
-    if (operation.failed) operation.error = { code: "ProvisioningFailed", message: `The provisioning of ${input.type} '${input.resourceId.split("/").at(-1)}' failed (sandbox fault injection).` };
+    if (operation.failed)
+      operation.error = {
+        code: "ProvisioningFailed",
+        message: `The provisioning of ${input.type} '${input.resourceId.split("/").at(-1)}' failed (sandbox fault injection).`,
+      };
     this.operations.set(operation.id, operation);
     this.active.set(operation.resourceId.toLowerCase(), operation);
     OPERATION_TYPES.set(operation.id, input.type);
@@ -114,7 +127,8 @@ export class OperationTracker {
   /** Mark an operation over; it stays pollable. */
   finish(operation: Operation): void {
     operation.done = true;
-    if (this.active.get(operation.resourceId.toLowerCase()) === operation) this.active.delete(operation.resourceId.toLowerCase());
+    if (this.active.get(operation.resourceId.toLowerCase()) === operation)
+      this.active.delete(operation.resourceId.toLowerCase());
   }
 
   get(id: string): Operation | undefined {
@@ -151,7 +165,8 @@ export class OperationTracker {
 
   resultUrl(operation: Operation, baseUrl: string): string {
     // Resource groups are ARM's own: their Location is /subscriptions/{s}/operationresults/{token}.
-    if (operation.namespace.toLowerCase() === "microsoft.resources") return `${this.base(baseUrl)}/operationresults/${operation.id}?api-version=${operation.apiVersion}`;
+    if (operation.namespace.toLowerCase() === "microsoft.resources")
+      return `${this.base(baseUrl)}/operationresults/${operation.id}?api-version=${operation.apiVersion}`;
     return `${this.base(baseUrl)}/providers/${operation.namespace}/locations/${operation.location}/operationResults/${operation.id}?api-version=${operation.apiVersion}`;
   }
 
@@ -187,8 +202,17 @@ export class OperationTracker {
 
   /** GET on the Location URL: 202 while running, then the result (`resource` for PUTs), or the failure. */
   resultResponse(operation: Operation, baseUrl: string, resource: unknown): SandboxResponse {
-    if (!operation.done) return { status: 202, headers: { location: this.resultUrl(operation, baseUrl), "retry-after": this.retryAfter(operation) } };
-    if (operation.failed) throw new SandboxHttpError(400, operation.error?.code ?? "ProvisioningFailed", operation.error?.message ?? "The operation failed.");
+    if (!operation.done)
+      return {
+        status: 202,
+        headers: { location: this.resultUrl(operation, baseUrl), "retry-after": this.retryAfter(operation) },
+      };
+    if (operation.failed)
+      throw new SandboxHttpError(
+        400,
+        operation.error?.code ?? "ProvisioningFailed",
+        operation.error?.message ?? "The operation failed.",
+      );
     if (operation.kind !== "put" || resource === undefined) return { status: operation.doneStatus };
     return { status: 200, body: resource };
   }

@@ -34,7 +34,12 @@ const FILES: Record<string, string> = {
  * REST spec (0.25, 0.5, ...) but came out as "integer" in the template schema.
  */
 const CORRECTIONS: Record<string, { path: string[]; value: Json }[]> = {
-  "microsoft.app": [{ path: ["definitions", "ContainerResources", "properties", "cpu"], value: { type: "number", description: "Required CPU in cores, e.g. 0.5" } }],
+  "microsoft.app": [
+    {
+      path: ["definitions", "ContainerResources", "properties", "cpu"],
+      value: { type: "number", description: "Required CPU in cores, e.g. 0.5" },
+    },
+  ],
 };
 
 /**
@@ -43,7 +48,11 @@ const CORRECTIONS: Record<string, { path: string[]; value: Json }[]> = {
  * RoleAssignmentCreateParameters). Everywhere else a body without it is refused, if at all, by the
  * service's own rules (a bot needs msaAppId, a component Application_Type), not by the schema.
  */
-const PROPERTIES_REQUIRED = new Set(["microsoft.keyvault/vaults", "microsoft.keyvault/vaults/secrets", "microsoft.authorization/roleassignments"]);
+const PROPERTIES_REQUIRED = new Set([
+  "microsoft.keyvault/vaults",
+  "microsoft.keyvault/vaults/secrets",
+  "microsoft.authorization/roleassignments",
+]);
 
 /** Api-versions Shire may send besides the pinned one, each with its own schema file. */
 const EXTRA_FILES: Record<string, string> = {
@@ -57,7 +66,10 @@ export function findSchemasDir(): string | undefined {
   if (process.env.SHIRE_ARM_SPECS_DIR) {
     const named = path.join(process.env.SHIRE_ARM_SPECS_DIR, "schemas");
     // Named on purpose, so missing is a mistake to report, not a reason to check less.
-    if (!fs.existsSync(path.join(named, "common", "definitions.json"))) throw new Error(`SHIRE_ARM_SPECS_DIR is ${process.env.SHIRE_ARM_SPECS_DIR}, but ${named} holds no ARM schemas (schemas/common/definitions.json is missing).`);
+    if (!fs.existsSync(path.join(named, "common", "definitions.json")))
+      throw new Error(
+        `SHIRE_ARM_SPECS_DIR is ${process.env.SHIRE_ARM_SPECS_DIR}, but ${named} holds no ARM schemas (schemas/common/definitions.json is missing).`,
+      );
     return named;
   }
   let dir = __dirname;
@@ -86,8 +98,11 @@ function withoutExpressions(node: unknown): unknown {
         return cleaned;
       });
     } else if ((key === "oneOf" || key === "anyOf") && Array.isArray(value)) {
-      const kept = value.filter((option) => !(option && typeof option === "object" && (option as Json).$ref === EXPRESSION_REF)).map(withoutExpressions);
-      if (kept.length === 1 && Object.keys(object).every((k) => k === key || k === "description")) return { ...(kept[0] as Json), ...(object.description ? { description: object.description } : {}) };
+      const kept = value
+        .filter((option) => !(option && typeof option === "object" && (option as Json).$ref === EXPRESSION_REF))
+        .map(withoutExpressions);
+      if (kept.length === 1 && Object.keys(object).every((k) => k === key || k === "description"))
+        return { ...(kept[0] as Json), ...(object.description ? { description: object.description } : {}) };
       out[key] = kept;
     } else {
       out[key] = withoutExpressions(value);
@@ -105,7 +120,8 @@ function dropProvisioningState(node: unknown): void {
   if (!node || typeof node !== "object") return;
   const object = node as Json;
   const properties = object.properties as Json | undefined;
-  if (properties && typeof properties === "object" && "provisioningState" in properties) delete properties.provisioningState;
+  if (properties && typeof properties === "object" && "provisioningState" in properties)
+    delete properties.provisioningState;
   for (const value of Object.values(object)) dropProvisioningState(value);
 }
 
@@ -141,7 +157,11 @@ export class ArmSchemaValidator {
             const properties = { ...((def.properties as Json) ?? {}) };
             for (const field of ["name", "type", "apiVersion", "resources"]) delete properties[field];
             const typeName = `${namespace}/${name.replace(/_/g, "/")}`.toLowerCase();
-            const required = ((def.required as string[]) ?? []).filter((field) => !["name", "type", "apiVersion"].includes(field) && !(field === "properties" && !PROPERTIES_REQUIRED.has(typeName)));
+            const required = ((def.required as string[]) ?? []).filter(
+              (field) =>
+                !["name", "type", "apiVersion"].includes(field) &&
+                !(field === "properties" && !PROPERTIES_REQUIRED.has(typeName)),
+            );
             (schema[group] as Json)[name] = { ...def, properties, required };
           }
         }
@@ -163,16 +183,27 @@ export class ArmSchemaValidator {
       const name = segments.join("_");
       let validator: ValidateFunction | null = null;
       if (provider) {
-        const group = ["resourceDefinitions", "subscription_resourceDefinitions"].find((candidate) => ((provider.schema[candidate] as Json | undefined) ?? {})[name]);
+        const group = ["resourceDefinitions", "subscription_resourceDefinitions"].find(
+          (candidate) => ((provider.schema[candidate] as Json | undefined) ?? {})[name],
+        );
         if (group) validator = this.ajv.compile({ $ref: `${provider.id}#/${group}/${name}` });
       }
       this.compiled.set(key, validator);
     }
     const validator = this.compiled.get(key);
     if (!validator || validator(body)) return;
-    const problems = (validator.errors ?? []).filter((error) => error.keyword !== "oneOf" && error.keyword !== "anyOf").slice(0, 5);
-    const message = problems.map((error) => `${error.instancePath || "(body)"} ${error.message ?? "is invalid"}${error.keyword === "enum" ? ` (${JSON.stringify((error.params as { allowedValues?: unknown }).allowedValues)})` : ""}${error.keyword === "additionalProperties" ? ` ('${String((error.params as { additionalProperty?: unknown }).additionalProperty)}')` : ""}`).join("; ");
-    throw ArmErrors.invalidContent(`The request content was invalid and could not be deserialized: ${message || "the body does not match the resource schema"}.`);
+    const problems = (validator.errors ?? [])
+      .filter((error) => error.keyword !== "oneOf" && error.keyword !== "anyOf")
+      .slice(0, 5);
+    const message = problems
+      .map(
+        (error) =>
+          `${error.instancePath || "(body)"} ${error.message ?? "is invalid"}${error.keyword === "enum" ? ` (${JSON.stringify((error.params as { allowedValues?: unknown }).allowedValues)})` : ""}${error.keyword === "additionalProperties" ? ` ('${String((error.params as { additionalProperty?: unknown }).additionalProperty)}')` : ""}`,
+      )
+      .join("; ");
+    throw ArmErrors.invalidContent(
+      `The request content was invalid and could not be deserialized: ${message || "the body does not match the resource schema"}.`,
+    );
   }
 }
 
@@ -182,7 +213,10 @@ let shared: ArmSchemaValidator | null | undefined;
 export function armSchemaValidator(): ArmSchemaValidator | null {
   if (shared === undefined) {
     const dir = findSchemasDir();
-    if (!dir) console.warn("[sandbox] ARM schemas not found (../shared/reference/specs or SHIRE_ARM_SPECS_DIR): PUT bodies get only the built-in checks.");
+    if (!dir)
+      console.warn(
+        "[sandbox] ARM schemas not found (../shared/reference/specs or SHIRE_ARM_SPECS_DIR): PUT bodies get only the built-in checks.",
+      );
     shared = dir ? new ArmSchemaValidator(dir) : null;
   }
   return shared;

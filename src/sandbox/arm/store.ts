@@ -22,7 +22,14 @@ export interface DeletedVault {
   id: string;
   name: string;
   type: "Microsoft.KeyVault/deletedVaults";
-  properties: { vaultId: string; location: string; deletionDate: string; scheduledPurgeDate: string; tags?: Record<string, string>; purgeProtectionEnabled: boolean };
+  properties: {
+    vaultId: string;
+    location: string;
+    deletionDate: string;
+    scheduledPurgeDate: string;
+    tags?: Record<string, string>;
+    purgeProtectionEnabled: boolean;
+  };
   /** The vault as it was, to restore on recover. */
   vault: StoredResource;
 }
@@ -61,17 +68,35 @@ export class ArmStore {
       .sort((a, b) => b.resource.id.length - a.resource.id.length);
   }
 
-  findVault(name: string): { id: string; resourceGroup: string; properties: Record<string, unknown>; softDeleted: boolean } | undefined {
+  findVault(
+    name: string,
+  ): { id: string; resourceGroup: string; properties: Record<string, unknown>; softDeleted: boolean } | undefined {
     this.beforeRead?.();
-    const live = this.listByType("Microsoft.KeyVault/vaults").find((stored) => stored.resource.name.toLowerCase() === name.toLowerCase());
-    if (live) return { id: live.resource.id, resourceGroup: resourceGroupOf(live.resource.id) ?? "", properties: live.resource.properties as Record<string, unknown>, softDeleted: false };
+    const live = this.listByType("Microsoft.KeyVault/vaults").find(
+      (stored) => stored.resource.name.toLowerCase() === name.toLowerCase(),
+    );
+    if (live)
+      return {
+        id: live.resource.id,
+        resourceGroup: resourceGroupOf(live.resource.id) ?? "",
+        properties: live.resource.properties as Record<string, unknown>,
+        softDeleted: false,
+      };
     const deleted = this.deletedVaults.get(name.toLowerCase());
-    if (deleted) return { id: deleted.properties.vaultId, resourceGroup: resourceGroupOf(deleted.properties.vaultId) ?? "", properties: deleted.vault.resource.properties as Record<string, unknown>, softDeleted: true };
+    if (deleted)
+      return {
+        id: deleted.properties.vaultId,
+        resourceGroup: resourceGroupOf(deleted.properties.vaultId) ?? "",
+        properties: deleted.vault.resource.properties as Record<string, unknown>,
+        softDeleted: true,
+      };
     return undefined;
   }
 
   findStorageAccount(name: string): StoredResource | undefined {
-    return this.listByType("Microsoft.Storage/storageAccounts").find((stored) => stored.resource.name.toLowerCase() === name.toLowerCase());
+    return this.listByType("Microsoft.Storage/storageAccounts").find(
+      (stored) => stored.resource.name.toLowerCase() === name.toLowerCase(),
+    );
   }
 }
 

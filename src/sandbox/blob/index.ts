@@ -15,12 +15,17 @@ import type { ArmService } from "../arm";
 import { storageKeys } from "../arm/providers/storage";
 import { rbacAllows } from "../auth";
 import { authenticateBlob } from "./auth";
-import { DEFAULT_SERVICE_PROPERTIES, parseServiceProperties, parseStaticWebsite, renderServiceProperties, type StaticWebsite } from "./properties";
+import {
+  DEFAULT_SERVICE_PROPERTIES,
+  parseServiceProperties,
+  parseStaticWebsite,
+  renderServiceProperties,
+  type StaticWebsite,
+} from "./properties";
 import { createWebService } from "./web";
 import { readBlob, type StoredBlob } from "./read";
 
 export type { StoredBlob } from "./read";
-
 
 export interface AccountData {
   /** Service properties by top-level XML element. */
@@ -40,7 +45,10 @@ const OLDEST_BEARER_VERSION = "2017-11-09";
 const CONTAINER_NAME = /^(\$web|\$root|\$logs|[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9])$/;
 
 type Operation = { name: string; kind: "action" | "dataAction" };
-const op = (suffix: string, kind: "action" | "dataAction"): Operation => ({ name: `Microsoft.Storage/storageAccounts/blobServices/${suffix}`, kind });
+const op = (suffix: string, kind: "action" | "dataAction"): Operation => ({
+  name: `Microsoft.Storage/storageAccounts/blobServices/${suffix}`,
+  kind,
+});
 
 export function createBlobService(env: SandboxEnvironment, arm: ArmService): BlobService {
   const accounts = new Map<string, AccountData>();
@@ -52,41 +60,94 @@ export function createBlobService(env: SandboxEnvironment, arm: ArmService): Blo
       return undefined;
     }
     let data = accounts.get(accountName);
-    if (!data) accounts.set(accountName, (data = { properties: { ...DEFAULT_SERVICE_PROPERTIES }, containers: new Map() }));
+    if (!data)
+      accounts.set(accountName, (data = { properties: { ...DEFAULT_SERVICE_PROPERTIES }, containers: new Map() }));
     return data;
   }
 
-  const staticWebsite = (data: AccountData) => parseStaticWebsite(data.properties.StaticWebsite ?? DEFAULT_SERVICE_PROPERTIES.StaticWebsite);
+  const staticWebsite = (data: AccountData) =>
+    parseStaticWebsite(data.properties.StaticWebsite ?? DEFAULT_SERVICE_PROPERTIES.StaticWebsite);
 
   function authorize(request: SandboxRequest, operation: Operation): AccountData {
     const accountName = request.host.split(".")[0];
     const stored = arm.store.findStorageAccount(accountName);
-    if (!stored) throw new SandboxHttpError(404, "ResourceNotFound", `The storage account '${accountName}' does not exist (in Azure its DNS name would not resolve).`);
-    const properties = stored.resource.properties as { allowSharedKeyAccess?: boolean; allowBlobPublicAccess?: boolean };
+    if (!stored)
+      throw new SandboxHttpError(
+        404,
+        "ResourceNotFound",
+        `The storage account '${accountName}' does not exist (in Azure its DNS name would not resolve).`,
+      );
+    const properties = stored.resource.properties as {
+      allowSharedKeyAccess?: boolean;
+      allowBlobPublicAccess?: boolean;
+    };
     // Anonymous requests: only blob reads can be anonymous, and only with public access allowed
     // (the sandbox has no public containers, so those find nothing).
-    if (!request.headers.authorization && operation.kind === "dataAction" && (request.method === "GET" || request.method === "HEAD")) {
-      if (properties.allowBlobPublicAccess !== true) throw new SandboxHttpError(409, "PublicAccessNotPermitted", "Public access is not permitted on this storage account.");
+    if (
+      !request.headers.authorization &&
+      operation.kind === "dataAction" &&
+      (request.method === "GET" || request.method === "HEAD")
+    ) {
+      if (properties.allowBlobPublicAccess !== true)
+        throw new SandboxHttpError(
+          409,
+          "PublicAccessNotPermitted",
+          "Public access is not permitted on this storage account.",
+        );
       throw new SandboxHttpError(404, "ResourceNotFound", "The specified resource does not exist.");
     }
     // x-ms-version is required on every authorized request.
     const version = String(request.headers["x-ms-version"] ?? "");
-    if (!version && request.headers.authorization) throw new SandboxHttpError(400, "MissingRequiredHeader", "An HTTP header that's mandatory for this request is not specified.\nHeaderName:x-ms-version");
-    if (version && (!/^\d{4}-\d{2}-\d{2}$/.test(version) || version > API_VERSION_HEADER)) throw new SandboxHttpError(400, "InvalidHeaderValue", `The value for one of the HTTP headers is not in the correct format.\nHeaderName:x-ms-version\nHeaderValue:${version}`);
-    const who = authenticateBlob(request, env, { name: accountName, keys: storageKeys(stored), allowSharedKeyAccess: properties.allowSharedKeyAccess !== false });
+    if (!version && request.headers.authorization)
+      throw new SandboxHttpError(
+        400,
+        "MissingRequiredHeader",
+        "An HTTP header that's mandatory for this request is not specified.\nHeaderName:x-ms-version",
+      );
+    if (version && (!/^\d{4}-\d{2}-\d{2}$/.test(version) || version > API_VERSION_HEADER))
+      throw new SandboxHttpError(
+        400,
+        "InvalidHeaderValue",
+        `The value for one of the HTTP headers is not in the correct format.\nHeaderName:x-ms-version\nHeaderValue:${version}`,
+      );
+    const who = authenticateBlob(request, env, {
+      name: accountName,
+      keys: storageKeys(stored),
+      allowSharedKeyAccess: properties.allowSharedKeyAccess !== false,
+    });
     if (who.kind === "entra") {
-      if (version < OLDEST_BEARER_VERSION) throw new SandboxHttpError(400, "InvalidHeaderValue", `Authentication scheme Bearer is not supported in this version.\nHeaderName:x-ms-version\nHeaderValue:${version}`);
+      if (version < OLDEST_BEARER_VERSION)
+        throw new SandboxHttpError(
+          400,
+          "InvalidHeaderValue",
+          `Authentication scheme Bearer is not supported in this version.\nHeaderName:x-ms-version\nHeaderValue:${version}`,
+        );
       request.caller = who.caller;
       if (!rbacAllows(env, arm.store, who.caller.oid, stored.resource.id, operation.name, operation.kind)) {
-        throw new SandboxHttpError(403, "AuthorizationPermissionMismatch", "This request is not authorized to perform this operation using this permission.");
+        throw new SandboxHttpError(
+          403,
+          "AuthorizationPermissionMismatch",
+          "This request is not authorized to perform this operation using this permission.",
+        );
       }
     }
     return accountData(accountName)!;
   }
 
-  const headers = (extra: Record<string, string> = {}) => ({ "x-ms-version": API_VERSION_HEADER, date: new Date(env.clock.now()).toUTCString(), ...extra });
-  const etagNow = () => `"0x${env.clock.now().toString(16).toUpperCase()}${Math.floor(Math.random() * 0xfff).toString(16).toUpperCase()}"`;
-  const xmlResponse = (xml: string): SandboxResponse => ({ status: 200, headers: headers({ "content-type": "application/xml" }), body: xml });
+  const headers = (extra: Record<string, string> = {}) => ({
+    "x-ms-version": API_VERSION_HEADER,
+    date: new Date(env.clock.now()).toUTCString(),
+    ...extra,
+  });
+  const etagNow = () =>
+    `"0x${env.clock.now().toString(16).toUpperCase()}${Math.floor(Math.random() * 0xfff)
+      .toString(16)
+      .toUpperCase()}"`;
+  const xmlResponse = (xml: string): SandboxResponse => ({
+    status: 200,
+    headers: headers({ "content-type": "application/xml" }),
+    body: xml,
+  });
   const escape = (value: string) => value.replace(/[<>&'"]/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
   // ---- the service: GET/PUT /?restype=service&comp=properties, GET /?comp=list
@@ -95,22 +156,41 @@ export function createBlobService(env: SandboxEnvironment, arm: ArmService): Blo
     const comp = request.query.get("comp");
     if (request.method === "GET" && comp === "list" && !restype) {
       const data = authorize(request, op("containers/read", "action"));
-      const items = [...data.containers.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, container]) => `<Container><Name>${escape(name)}</Name><Properties><Last-Modified>${new Date(container.created).toUTCString()}</Last-Modified><Etag>${container.etag}</Etag></Properties></Container>`);
-      return xmlResponse(`<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="${request.baseUrl}/"><Containers>${items.join("")}</Containers><NextMarker /></EnumerationResults>`);
+      const items = [...data.containers.entries()]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(
+          ([name, container]) =>
+            `<Container><Name>${escape(name)}</Name><Properties><Last-Modified>${new Date(container.created).toUTCString()}</Last-Modified><Etag>${container.etag}</Etag></Properties></Container>`,
+        );
+      return xmlResponse(
+        `<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="${request.baseUrl}/"><Containers>${items.join("")}</Containers><NextMarker /></EnumerationResults>`,
+      );
     }
-    if (restype !== "service" || comp !== "properties") throw new SandboxHttpError(400, "InvalidQueryParameterValue", "Value for one of the query parameters specified in the request URI is invalid.");
-    if (request.method === "GET") return xmlResponse(renderServiceProperties(authorize(request, op("read", "action")).properties));
+    if (restype !== "service" || comp !== "properties")
+      throw new SandboxHttpError(
+        400,
+        "InvalidQueryParameterValue",
+        "Value for one of the query parameters specified in the request URI is invalid.",
+      );
+    if (request.method === "GET")
+      return xmlResponse(renderServiceProperties(authorize(request, op("read", "action")).properties));
     const data = authorize(request, op("write", "action"));
     const sections = parseServiceProperties(request.rawBody.toString("utf8"));
     Object.assign(data.properties, sections);
     // Enabling the static website creates its container.
-    if (staticWebsite(data).enabled && !data.containers.has("$web")) data.containers.set("$web", { created: env.clock.now(), etag: etagNow(), blobs: new Map() });
+    if (staticWebsite(data).enabled && !data.containers.has("$web"))
+      data.containers.set("$web", { created: env.clock.now(), etag: etagNow(), blobs: new Map() });
     return { status: 202, headers: headers() };
   };
 
   // ---- containers: PUT/GET/HEAD/DELETE /c?restype=container, GET /c?restype=container&comp=list
   const container = (request: SandboxRequest): SandboxResponse => {
-    if (request.query.get("restype") !== "container") throw new SandboxHttpError(400, "InvalidQueryParameterValue", "Value for one of the query parameters specified in the request URI is invalid.\nQueryParameterName:restype");
+    if (request.query.get("restype") !== "container")
+      throw new SandboxHttpError(
+        400,
+        "InvalidQueryParameterValue",
+        "Value for one of the query parameters specified in the request URI is invalid.\nQueryParameterName:restype",
+      );
     const name = request.params.container;
     const comp = request.query.get("comp");
     if (comp === "list" && request.method === "GET") {
@@ -121,17 +201,36 @@ export function createBlobService(env: SandboxEnvironment, arm: ArmService): Blo
       const items = [...found.blobs.entries()]
         .filter(([blobName]) => blobName.startsWith(prefix))
         .sort(([a], [b]) => a.localeCompare(b))
-        .map(([blobName, blob]) => `<Blob><Name>${escape(blobName)}</Name><Properties><Last-Modified>${new Date(blob.lastModified).toUTCString()}</Last-Modified><Etag>${blob.etag}</Etag><Content-Length>${blob.content.length}</Content-Length><Content-Type>${escape(blob.httpHeaders.contentType)}</Content-Type>${blob.httpHeaders.contentMd5 ? `<Content-MD5>${blob.httpHeaders.contentMd5}</Content-MD5>` : ""}<BlobType>BlockBlob</BlobType><AccessTier>Hot</AccessTier><AccessTierInferred>true</AccessTierInferred><LeaseStatus>unlocked</LeaseStatus><LeaseState>available</LeaseState><ServerEncrypted>true</ServerEncrypted></Properties></Blob>`);
-      return xmlResponse(`<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="${request.baseUrl}/" ContainerName="${escape(name)}">${prefix ? `<Prefix>${escape(prefix)}</Prefix>` : ""}<Blobs>${items.join("")}</Blobs><NextMarker /></EnumerationResults>`);
+        .map(
+          ([blobName, blob]) =>
+            `<Blob><Name>${escape(blobName)}</Name><Properties><Last-Modified>${new Date(blob.lastModified).toUTCString()}</Last-Modified><Etag>${blob.etag}</Etag><Content-Length>${blob.content.length}</Content-Length><Content-Type>${escape(blob.httpHeaders.contentType)}</Content-Type>${blob.httpHeaders.contentMd5 ? `<Content-MD5>${blob.httpHeaders.contentMd5}</Content-MD5>` : ""}<BlobType>BlockBlob</BlobType><AccessTier>Hot</AccessTier><AccessTierInferred>true</AccessTierInferred><LeaseStatus>unlocked</LeaseStatus><LeaseState>available</LeaseState><ServerEncrypted>true</ServerEncrypted></Properties></Blob>`,
+        );
+      return xmlResponse(
+        `<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="${request.baseUrl}/" ContainerName="${escape(name)}">${prefix ? `<Prefix>${escape(prefix)}</Prefix>` : ""}<Blobs>${items.join("")}</Blobs><NextMarker /></EnumerationResults>`,
+      );
     }
-    if (comp) throw new SandboxHttpError(400, "InvalidQueryParameterValue", `Value for one of the query parameters specified in the request URI is invalid.\nQueryParameterName:comp\nQueryParameterValue:${comp}`);
+    if (comp)
+      throw new SandboxHttpError(
+        400,
+        "InvalidQueryParameterValue",
+        `Value for one of the query parameters specified in the request URI is invalid.\nQueryParameterName:comp\nQueryParameterValue:${comp}`,
+      );
     if (request.method === "PUT") {
       const data = authorize(request, op("containers/write", "action"));
-      if (!CONTAINER_NAME.test(name)) throw new SandboxHttpError(400, "InvalidResourceName", "The specified resource name contains invalid characters.");
-      if (data.containers.has(name)) throw new SandboxHttpError(409, "ContainerAlreadyExists", "The specified container already exists.");
+      if (!CONTAINER_NAME.test(name))
+        throw new SandboxHttpError(
+          400,
+          "InvalidResourceName",
+          "The specified resource name contains invalid characters.",
+        );
+      if (data.containers.has(name))
+        throw new SandboxHttpError(409, "ContainerAlreadyExists", "The specified container already exists.");
       const created = { created: env.clock.now(), etag: etagNow(), blobs: new Map<string, StoredBlob>() };
       data.containers.set(name, created);
-      return { status: 201, headers: headers({ etag: created.etag, "last-modified": new Date(created.created).toUTCString() }) };
+      return {
+        status: 201,
+        headers: headers({ etag: created.etag, "last-modified": new Date(created.created).toUTCString() }),
+      };
     }
     if (request.method === "DELETE") {
       const data = authorize(request, op("containers/delete", "action"));
@@ -141,14 +240,26 @@ export function createBlobService(env: SandboxEnvironment, arm: ArmService): Blo
     const data = authorize(request, op("containers/read", "action"));
     const found = data.containers.get(name);
     if (!found) throw containerNotFound();
-    return { status: 200, headers: headers({ etag: found.etag, "last-modified": new Date(found.created).toUTCString(), "x-ms-lease-status": "unlocked", "x-ms-lease-state": "available", "x-ms-has-immutability-policy": "false", "x-ms-has-legal-hold": "false" }) };
+    return {
+      status: 200,
+      headers: headers({
+        etag: found.etag,
+        "last-modified": new Date(found.created).toUTCString(),
+        "x-ms-lease-status": "unlocked",
+        "x-ms-lease-state": "available",
+        "x-ms-has-immutability-policy": "false",
+        "x-ms-has-legal-hold": "false",
+      }),
+    };
   };
 
-  const containerNotFound = () => new SandboxHttpError(404, "ContainerNotFound", "The specified container does not exist.");
+  const containerNotFound = () =>
+    new SandboxHttpError(404, "ContainerNotFound", "The specified container does not exist.");
   const blobNotFound = () => new SandboxHttpError(404, "BlobNotFound", "The specified blob does not exist.");
 
   function blobHttpHeaders(request: SandboxRequest, md5?: string): StoredBlob["httpHeaders"] {
-    const header = (name: string) => (typeof request.headers[name] === "string" ? (request.headers[name] as string) : undefined);
+    const header = (name: string) =>
+      typeof request.headers[name] === "string" ? (request.headers[name] as string) : undefined;
     return {
       contentType: header("x-ms-blob-content-type") ?? "application/octet-stream",
       contentMd5: header("x-ms-blob-content-md5") ?? md5,
@@ -159,13 +270,21 @@ export function createBlobService(env: SandboxEnvironment, arm: ArmService): Blo
     };
   }
 
-  const metadataOf = (request: SandboxRequest) => Object.fromEntries(Object.entries(request.headers).filter(([name]) => name.startsWith("x-ms-meta-")).map(([name, value]) => [name.slice("x-ms-meta-".length), String(value)]));
+  const metadataOf = (request: SandboxRequest) =>
+    Object.fromEntries(
+      Object.entries(request.headers)
+        .filter(([name]) => name.startsWith("x-ms-meta-"))
+        .map(([name, value]) => [name.slice("x-ms-meta-".length), String(value)]),
+    );
 
   // ---- blobs: PUT (upload, comp=properties, comp=metadata), GET/HEAD (ranges), DELETE
   const blob = (request: SandboxRequest): SandboxResponse => {
     const comp = request.query.get("comp");
     const write = request.method === "PUT";
-    const data = authorize(request, op(`containers/blobs/${request.method === "DELETE" ? "delete" : write ? "write" : "read"}`, "dataAction"));
+    const data = authorize(
+      request,
+      op(`containers/blobs/${request.method === "DELETE" ? "delete" : write ? "write" : "read"}`, "dataAction"),
+    );
     const container = data.containers.get(request.params.container);
     if (!container) throw containerNotFound();
     const name = request.params.blob;
@@ -178,28 +297,70 @@ export function createBlobService(env: SandboxEnvironment, arm: ArmService): Blo
     if (write && comp === "properties") {
       if (!stored) throw blobNotFound();
       // Set Blob Properties replaces all HTTP headers: those not sent are cleared.
-      stored.httpHeaders = { ...blobHttpHeaders(request), contentType: (request.headers["x-ms-blob-content-type"] as string | undefined) ?? "application/octet-stream" };
+      stored.httpHeaders = {
+        ...blobHttpHeaders(request),
+        contentType: (request.headers["x-ms-blob-content-type"] as string | undefined) ?? "application/octet-stream",
+      };
       stored.lastModified = env.clock.now();
       stored.etag = etagNow();
-      return { status: 200, headers: headers({ etag: stored.etag, "last-modified": new Date(stored.lastModified).toUTCString() }) };
+      return {
+        status: 200,
+        headers: headers({ etag: stored.etag, "last-modified": new Date(stored.lastModified).toUTCString() }),
+      };
     }
     if (write && comp === "metadata") {
       if (!stored) throw blobNotFound();
       stored.metadata = metadataOf(request);
       stored.lastModified = env.clock.now();
       stored.etag = etagNow();
-      return { status: 200, headers: headers({ etag: stored.etag, "last-modified": new Date(stored.lastModified).toUTCString(), "x-ms-request-server-encrypted": "true" }) };
+      return {
+        status: 200,
+        headers: headers({
+          etag: stored.etag,
+          "last-modified": new Date(stored.lastModified).toUTCString(),
+          "x-ms-request-server-encrypted": "true",
+        }),
+      };
     }
-    if (comp) throw new SandboxHttpError(400, "InvalidQueryParameterValue", `Value for one of the query parameters specified in the request URI is invalid.\nQueryParameterName:comp\nQueryParameterValue:${comp}`);
+    if (comp)
+      throw new SandboxHttpError(
+        400,
+        "InvalidQueryParameterValue",
+        `Value for one of the query parameters specified in the request URI is invalid.\nQueryParameterName:comp\nQueryParameterValue:${comp}`,
+      );
     if (write) {
-      if (request.headers["x-ms-blob-type"] !== "BlockBlob") throw new SandboxHttpError(400, "MissingRequiredHeader", "An HTTP header that's mandatory for this request is not specified.\nHeaderName:x-ms-blob-type");
+      if (request.headers["x-ms-blob-type"] !== "BlockBlob")
+        throw new SandboxHttpError(
+          400,
+          "MissingRequiredHeader",
+          "An HTTP header that's mandatory for this request is not specified.\nHeaderName:x-ms-blob-type",
+        );
       const content = request.rawBody;
       const md5 = createHash("md5").update(content).digest("base64");
       const claimed = request.headers["content-md5"];
-      if (typeof claimed === "string" && claimed !== md5) throw new SandboxHttpError(400, "Md5Mismatch", "The MD5 value specified in the request did not match with the MD5 value calculated by the server.");
-      const created: StoredBlob = { content, httpHeaders: blobHttpHeaders(request, md5), metadata: metadataOf(request), lastModified: env.clock.now(), etag: etagNow() };
+      if (typeof claimed === "string" && claimed !== md5)
+        throw new SandboxHttpError(
+          400,
+          "Md5Mismatch",
+          "The MD5 value specified in the request did not match with the MD5 value calculated by the server.",
+        );
+      const created: StoredBlob = {
+        content,
+        httpHeaders: blobHttpHeaders(request, md5),
+        metadata: metadataOf(request),
+        lastModified: env.clock.now(),
+        etag: etagNow(),
+      };
       container.blobs.set(name, created);
-      return { status: 201, headers: headers({ etag: created.etag, "last-modified": new Date(created.lastModified).toUTCString(), "content-md5": md5, "x-ms-request-server-encrypted": "true" }) };
+      return {
+        status: 201,
+        headers: headers({
+          etag: created.etag,
+          "last-modified": new Date(created.lastModified).toUTCString(),
+          "content-md5": md5,
+          "x-ms-request-server-encrypted": "true",
+        }),
+      };
     }
     if (!stored) throw blobNotFound();
     return readBlob(request, stored, headers());
@@ -225,7 +386,15 @@ export function createBlobService(env: SandboxEnvironment, arm: ArmService): Blo
     staticWebsite,
     inspect: () =>
       Object.fromEntries(
-        [...accounts.entries()].map(([name, data]) => [name, { staticWebsite: staticWebsite(data), containers: Object.fromEntries([...data.containers.entries()].map(([containerName, found]) => [containerName, [...found.blobs.keys()]])) }]),
+        [...accounts.entries()].map(([name, data]) => [
+          name,
+          {
+            staticWebsite: staticWebsite(data),
+            containers: Object.fromEntries(
+              [...data.containers.entries()].map(([containerName, found]) => [containerName, [...found.blobs.keys()]]),
+            ),
+          },
+        ]),
       ),
   };
   blobService.routes.push(...createWebService(env, blobService).routes);

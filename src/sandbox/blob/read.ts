@@ -4,14 +4,26 @@ import { SandboxHttpError, type SandboxRequest, type SandboxResponse } from "../
 export interface StoredBlob {
   content: Buffer;
   /** HTTP properties set with the blob (x-ms-blob-content-*), cleared together by Set Blob Properties. */
-  httpHeaders: { contentType: string; contentMd5?: string; contentEncoding?: string; contentLanguage?: string; contentDisposition?: string; cacheControl?: string };
+  httpHeaders: {
+    contentType: string;
+    contentMd5?: string;
+    contentEncoding?: string;
+    contentLanguage?: string;
+    contentDisposition?: string;
+    cacheControl?: string;
+  };
   metadata: Record<string, string>;
   lastModified: number;
   etag: string;
 }
 
 /** GET/HEAD of a blob's content and properties, honouring `x-ms-range`/`Range` (206, or 416). */
-export function readBlob(request: SandboxRequest, stored: StoredBlob, base: Record<string, string>, status = 200): SandboxResponse {
+export function readBlob(
+  request: SandboxRequest,
+  stored: StoredBlob,
+  base: Record<string, string>,
+  status = 200,
+): SandboxResponse {
   const h = stored.httpHeaders;
   const headers: Record<string, string> = {
     ...base,
@@ -34,9 +46,23 @@ export function readBlob(request: SandboxRequest, stored: StoredBlob, base: Reco
     const size = stored.content.length;
     const start = Number(range[1]);
     const end = range[2] === "" ? size - 1 : Math.min(Number(range[2]), size - 1);
-    if (start >= size || end < start) throw new SandboxHttpError(416, "InvalidRange", "The range specified is invalid for the current size of the resource.", { "content-range": `bytes */${size}` });
+    if (start >= size || end < start)
+      throw new SandboxHttpError(
+        416,
+        "InvalidRange",
+        "The range specified is invalid for the current size of the resource.",
+        { "content-range": `bytes */${size}` },
+      );
     const slice = stored.content.subarray(start, end + 1);
-    return { status: 206, headers: { ...headers, "content-length": String(slice.length), "content-range": `bytes ${start}-${end}/${size}` }, body: slice };
+    return {
+      status: 206,
+      headers: { ...headers, "content-length": String(slice.length), "content-range": `bytes ${start}-${end}/${size}` },
+      body: slice,
+    };
   }
-  return { status, headers: { ...headers, "content-length": String(stored.content.length) }, body: request.method === "HEAD" ? undefined : stored.content };
+  return {
+    status,
+    headers: { ...headers, "content-length": String(stored.content.length) },
+    body: request.method === "HEAD" ? undefined : stored.content,
+  };
 }

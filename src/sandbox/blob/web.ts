@@ -19,8 +19,12 @@ export function createWebService(env: SandboxEnvironment, blobs: BlobService): {
     if (!site.enabled) throw new SandboxHttpError(404, "WebsiteDisabled", "The requested content does not exist.");
     const web = data.containers.get("$web")?.blobs ?? new Map();
     const path = decodeURIComponent(request.path).replace(/^\/+/, "");
-    const candidates = path === "" || path.endsWith("/") ? [`${path}${site.indexDocument ?? ""}`] : [path, ...(site.indexDocument ? [`${path}/${site.indexDocument}`] : [])];
-    if (site.defaultIndexDocumentPath && (path === "" || path.endsWith("/"))) candidates.unshift(site.defaultIndexDocumentPath.replace(/^\/+/, ""));
+    const candidates =
+      path === "" || path.endsWith("/")
+        ? [`${path}${site.indexDocument ?? ""}`]
+        : [path, ...(site.indexDocument ? [`${path}/${site.indexDocument}`] : [])];
+    if (site.defaultIndexDocumentPath && (path === "" || path.endsWith("/")))
+      candidates.unshift(site.defaultIndexDocumentPath.replace(/^\/+/, ""));
     for (const name of candidates) {
       const found = web.get(name);
       if (found) return readBlob(request, found, headers());
@@ -38,7 +42,12 @@ export function createWebService(env: SandboxEnvironment, blobs: BlobService): {
     routes: [
       { service: "web", method: "GET", pattern: "/*path", handler: serve },
       { service: "web", method: "HEAD", pattern: "/*path", handler: serve },
-      ...(["PUT", "POST", "PATCH", "DELETE"] as const).map((method) => ({ service: "web" as const, method, pattern: "/*path", handler: refuse })),
+      ...(["PUT", "POST", "PATCH", "DELETE"] as const).map((method) => ({
+        service: "web" as const,
+        method,
+        pattern: "/*path",
+        handler: refuse,
+      })),
     ],
   };
 }

@@ -10,7 +10,12 @@ import { filterPredicate, page, selectFields } from "./query";
 export type ObjectRef = { id: string } | { key: string; value: string };
 
 /** Alternate keys Graph supports per kind. */
-const ALTERNATE_KEYS: Partial<Record<Kind, string[]>> = { application: ["appId", "uniqueName"], servicePrincipal: ["appId"], group: ["uniqueName"], user: ["userPrincipalName"] };
+const ALTERNATE_KEYS: Partial<Record<Kind, string[]>> = {
+  application: ["appId", "uniqueName"],
+  servicePrincipal: ["appId"],
+  group: ["uniqueName"],
+  user: ["userPrincipalName"],
+};
 
 /** The sandbox tenant's verified domain (identifier URIs on it are allowed). */
 export const TENANT_DOMAIN = "shiresandbox.onmicrosoft.com";
@@ -35,7 +40,8 @@ export type GraphHandler = (call: GraphCall) => SandboxResponse;
 
 export function body(request: SandboxRequest): Record<string, unknown> {
   const value = request.body;
-  if (value !== undefined && (value === null || typeof value !== "object" || Array.isArray(value))) throw badRequest("The request body must be a JSON object.");
+  if (value !== undefined && (value === null || typeof value !== "object" || Array.isArray(value)))
+    throw badRequest("The request body must be a JSON object.");
   return (value ?? {}) as Record<string, unknown>;
 }
 
@@ -43,7 +49,9 @@ export function resolve(context: GraphContext, kind: Kind, ref: ObjectRef): Dire
   if ("id" in ref) return context.store.find(kind, ref.id);
   const key = ALTERNATE_KEYS[kind]?.find((name) => name.toLowerCase() === ref.key.toLowerCase());
   if (!key) throw badRequest(`The alternate key '${ref.key}' is not defined for '${COLLECTION[kind]}'.`);
-  const found = context.store.list(kind).find((object) => String(object.data[key] ?? "").toLowerCase() === ref.value.toLowerCase());
+  const found = context.store
+    .list(kind)
+    .find((object) => String(object.data[key] ?? "").toLowerCase() === ref.value.toLowerCase());
   if (!found) throw notFound(`${key}=${ref.value}`);
   return found;
 }
@@ -57,13 +65,17 @@ export function resolveForWrite(context: GraphContext, kind: Kind, ref: ObjectRe
   if ("id" in ref) return context.store.find(kind, ref.id);
   const key = ALTERNATE_KEYS[kind]?.find((name) => name.toLowerCase() === ref.key.toLowerCase());
   if (!key) throw badRequest(`The alternate key '${ref.key}' is not defined for '${COLLECTION[kind]}'.`);
-  return context.store.listForWrite(kind).find((object) => String(object.data[key] ?? "").toLowerCase() === ref.value.toLowerCase());
+  return context.store
+    .listForWrite(kind)
+    .find((object) => String(object.data[key] ?? "").toLowerCase() === ref.value.toLowerCase());
 }
 
 /** `Prefer: create-if-missing`: a PATCH by alternate key creates the object when there is none. */
 export function wantsUpsert(request: SandboxRequest): boolean {
   const prefer = request.headers.prefer;
-  return (Array.isArray(prefer) ? prefer.join(",") : String(prefer ?? "")).split(",").some((part) => part.trim().toLowerCase() === "create-if-missing");
+  return (Array.isArray(prefer) ? prefer.join(",") : String(prefer ?? ""))
+    .split(",")
+    .some((part) => part.trim().toLowerCase() === "create-if-missing");
 }
 
 /** 404 for a PATCH by key that names nothing (without the upsert preference it is an update). */
@@ -72,10 +84,19 @@ export function missingTarget(ref: ObjectRef): SandboxHttpError {
 }
 
 /** A collection response: `$filter`, `$select`, paging. */
-export function collection(context: GraphContext, kind: Kind, request: SandboxRequest, objects: DirectoryObject[], contextName: string): SandboxResponse {
+export function collection(
+  context: GraphContext,
+  kind: Kind,
+  request: SandboxRequest,
+  objects: DirectoryObject[],
+  contextName: string,
+): SandboxResponse {
   const matches = filterPredicate(kind, request.query.get("$filter"));
   const select = selectFields(kind, request.query.get("$select"));
-  const views = objects.map((object) => context.store.view(object)).filter(matches).map((view) => (select ? select(view) : view));
+  const views = objects
+    .map((object) => context.store.view(object))
+    .filter(matches)
+    .map((view) => (select ? select(view) : view));
   return { status: 200, body: page(views, request, contextName) };
 }
 
@@ -83,5 +104,11 @@ export function collection(context: GraphContext, kind: Kind, request: SandboxRe
 export function single(context: GraphContext, object: DirectoryObject, request: SandboxRequest): SandboxResponse {
   const select = selectFields(object.kind, request.query.get("$select"));
   const view = context.store.view(object);
-  return { status: 200, body: { "@odata.context": `${request.baseUrl}/v1.0/$metadata#${COLLECTION[object.kind]}/$entity`, ...(select ? select(view) : view) } };
+  return {
+    status: 200,
+    body: {
+      "@odata.context": `${request.baseUrl}/v1.0/$metadata#${COLLECTION[object.kind]}/$entity`,
+      ...(select ? select(view) : view),
+    },
+  };
 }

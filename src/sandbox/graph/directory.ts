@@ -5,9 +5,28 @@
 import { randomBytes } from "node:crypto";
 import { SandboxHttpError, type SandboxResponse } from "../types";
 import { badRequest, checkBody, checkGroupValues, COLLECTION, type Kind } from "./model";
-import { ASSIGN_APP_ROLES, CREATE_GROUPS, READ_APPLICATIONS, READ_GROUPS, READ_USERS, WRITE_GROUPS, WRITE_MEMBERS } from "./permissions";
+import {
+  ASSIGN_APP_ROLES,
+  CREATE_GROUPS,
+  READ_APPLICATIONS,
+  READ_GROUPS,
+  READ_USERS,
+  WRITE_GROUPS,
+  WRITE_MEMBERS,
+} from "./permissions";
 import { DELETED_RETENTION_MS, notFound, type DirectoryObject } from "./store";
-import { body, collection, missingTarget, resolve, resolveForWrite, single, wantsUpsert, type GraphCall, type GraphContext, type GraphHandler } from "./context";
+import {
+  body,
+  collection,
+  missingTarget,
+  resolve,
+  resolveForWrite,
+  single,
+  wantsUpsert,
+  type GraphCall,
+  type GraphContext,
+  type GraphHandler,
+} from "./context";
 import { checkQuota, uniqueNameTaken } from "./applications";
 import { SANDBOX_DNS_SUFFIX } from "../../azure/endpoints";
 
@@ -16,41 +35,78 @@ const MAX_BINDS = 20;
 /** App role id meaning "assigned, without a specific role": valid only when the app declares no roles. */
 const DEFAULT_APP_ROLE_ID = "00000000-0000-0000-0000-000000000000";
 
-const PRINCIPAL_TYPE: Partial<Record<Kind, string>> = { user: "User", group: "Group", servicePrincipal: "ServicePrincipal" };
+const PRINCIPAL_TYPE: Partial<Record<Kind, string>> = {
+  user: "User",
+  group: "Group",
+  servicePrincipal: "ServicePrincipal",
+};
 
 export function directoryHandlers(context: GraphContext): Record<string, GraphHandler> {
   const { store, permissions, env } = context;
 
   /** The object an `@odata.id`/`@odata.bind` URL names: `https://<graph host>/v1.0/<collection>/<id>`. */
   function referenced(url: unknown, property: string): DirectoryObject {
-    const match = typeof url === "string" ? /^https:\/\/([^/:]+)(?::\d+)?\/(?:v1\.0|beta)\/(directoryObjects|users|groups|servicePrincipals)\/([0-9a-fA-F-]{36})$/.exec(url) : null;
-    if (!match || (match[1] !== "graph.microsoft.com" && match[1] !== `graph.${SANDBOX_DNS_SUFFIX}`)) throw badRequest(`Invalid URL format specified in @odata.bind for ${property}`);
+    const match =
+      typeof url === "string"
+        ? /^https:\/\/([^/:]+)(?::\d+)?\/(?:v1\.0|beta)\/(directoryObjects|users|groups|servicePrincipals)\/([0-9a-fA-F-]{36})$/.exec(
+            url,
+          )
+        : null;
+    if (!match || (match[1] !== "graph.microsoft.com" && match[1] !== `graph.${SANDBOX_DNS_SUFFIX}`))
+      throw badRequest(`Invalid URL format specified in @odata.bind for ${property}`);
     const object = store.live(match[3]);
     if (!object) throw notFound(match[3]);
     return object;
   }
 
   function addMember(group: DirectoryObject, member: DirectoryObject): void {
-    if (member.kind === "application") throw badRequest("Unsupported referenced-object resource identifier for link property 'members'.");
+    if (member.kind === "application")
+      throw badRequest("Unsupported referenced-object resource identifier for link property 'members'.");
     if (member.data.id === group.data.id) throw badRequest("An object cannot be added as a member of itself.");
-    if (group.members?.includes(member.data.id)) throw badRequest("One or more added object references already exist for the following modified properties: 'members'.");
+    if (group.members?.includes(member.data.id))
+      throw badRequest(
+        "One or more added object references already exist for the following modified properties: 'members'.",
+      );
     group.members = [...(group.members ?? []), member.data.id];
   }
 
-  function assign(call: GraphCall, resource: DirectoryObject, principal: DirectoryObject | undefined, principalId: string): SandboxResponse {
+  function assign(
+    call: GraphCall,
+    resource: DirectoryObject,
+    principal: DirectoryObject | undefined,
+    principalId: string,
+  ): SandboxResponse {
     permissions.require(call.caller, ASSIGN_APP_ROLES);
     const input = body(call.request);
     if (!principal) throw notFound(principalId);
-    if (String(input.resourceId ?? "").toLowerCase() !== resource.data.id.toLowerCase()) throw badRequest("Invalid value specified for property 'resourceId' of resource 'AppRoleAssignment'.");
+    if (String(input.resourceId ?? "").toLowerCase() !== resource.data.id.toLowerCase())
+      throw badRequest("Invalid value specified for property 'resourceId' of resource 'AppRoleAssignment'.");
     const appRoleId = String(input.appRoleId ?? "").toLowerCase();
-    if (!/^[0-9a-f-]{36}$/.test(appRoleId)) throw badRequest("Invalid value specified for property 'appRoleId' of resource 'AppRoleAssignment'.");
+    if (!/^[0-9a-f-]{36}$/.test(appRoleId))
+      throw badRequest("Invalid value specified for property 'appRoleId' of resource 'AppRoleAssignment'.");
     // The role must be one the resource's app declares, for this kind of principal; the default id only when it declares none.
-    const roles = (store.view(resource).appRoles as { id?: string; isEnabled?: boolean; allowedMemberTypes?: string[] }[] | undefined) ?? [];
+    const roles =
+      (store.view(resource).appRoles as
+        { id?: string; isEnabled?: boolean; allowedMemberTypes?: string[] }[] | undefined) ?? [];
     const memberType = principal.kind === "servicePrincipal" ? "Application" : "User";
-    const valid = roles.length === 0 ? appRoleId === DEFAULT_APP_ROLE_ID : roles.some((role) => role.id?.toLowerCase() === appRoleId && role.isEnabled !== false && (role.allowedMemberTypes ?? []).includes(memberType));
-    if (!valid) throw badRequest(`Permission being assigned was not found on application '${String(resource.data.appId)}'.`);
+    const valid =
+      roles.length === 0
+        ? appRoleId === DEFAULT_APP_ROLE_ID
+        : roles.some(
+            (role) =>
+              role.id?.toLowerCase() === appRoleId &&
+              role.isEnabled !== false &&
+              (role.allowedMemberTypes ?? []).includes(memberType),
+          );
+    if (!valid)
+      throw badRequest(`Permission being assigned was not found on application '${String(resource.data.appId)}'.`);
     const assignments = resource.assignments ?? [];
-    if (assignments.some((assignment) => assignment.principalId === principal.data.id && assignment.appRoleId === appRoleId)) throw badRequest("Permission being assigned already exists on the object");
+    if (
+      assignments.some(
+        (assignment) => assignment.principalId === principal.data.id && assignment.appRoleId === appRoleId,
+      )
+    )
+      throw badRequest("Permission being assigned already exists on the object");
     const assignment = {
       id: randomBytes(24).toString("base64url"),
       deletedDateTime: null,
@@ -63,15 +119,20 @@ export function directoryHandlers(context: GraphContext): Record<string, GraphHa
       resourceId: resource.data.id,
     };
     resource.assignments = [...assignments, assignment];
-    return { status: 201, body: { "@odata.context": `${call.request.baseUrl}/v1.0/$metadata#appRoleAssignments/$entity`, ...assignment } };
+    return {
+      status: 201,
+      body: { "@odata.context": `${call.request.baseUrl}/v1.0/$metadata#appRoleAssignments/$entity`, ...assignment },
+    };
   }
 
   /** Assignments whose principal is still there (a deleted principal's assignments are gone with it). */
-  const liveAssignments = (resource: DirectoryObject) => (resource.assignments ?? []).filter((assignment) => store.live(String(assignment.principalId)));
+  const liveAssignments = (resource: DirectoryObject) =>
+    (resource.assignments ?? []).filter((assignment) => store.live(String(assignment.principalId)));
 
   function deleted(id: string): DirectoryObject {
     const object = store.objects.get(id.toLowerCase());
-    if (!object || object.deletedAt === undefined || env.clock.now() >= object.deletedAt + DELETED_RETENTION_MS) throw notFound(id);
+    if (!object || object.deletedAt === undefined || env.clock.now() >= object.deletedAt + DELETED_RETENTION_MS)
+      throw notFound(id);
     return object;
   }
 
@@ -82,25 +143,45 @@ export function directoryHandlers(context: GraphContext): Record<string, GraphHa
     else permissions.require(call.caller, READ_APPLICATIONS);
   }
 
-  const KIND_OF_TYPE: Record<string, Kind> = { "microsoft.graph.application": "application", "microsoft.graph.serviceprincipal": "servicePrincipal", "microsoft.graph.group": "group", "microsoft.graph.user": "user" };
+  const KIND_OF_TYPE: Record<string, Kind> = {
+    "microsoft.graph.application": "application",
+    "microsoft.graph.serviceprincipal": "servicePrincipal",
+    "microsoft.graph.group": "group",
+    "microsoft.graph.user": "user",
+  };
 
   /** A new group (POST, or an upsert by uniqueName that found none); permissions checked by the caller. */
   function createGroupObject(call: GraphCall, values: Record<string, unknown>): SandboxResponse {
     checkQuota(context, call.caller);
     checkGroupValues(values, "create");
-    if (values.uniqueName !== undefined && store.keyTaken("group", "uniqueName", String(values.uniqueName))) throw uniqueNameTaken();
-    const binds = { members: (values["members@odata.bind"] ?? []) as unknown[], owners: (values["owners@odata.bind"] ?? []) as unknown[] };
-    if (!Array.isArray(binds.members) || !Array.isArray(binds.owners)) throw badRequest("Invalid value for @odata.bind: an array of URLs is required.");
-    if (binds.members.length + binds.owners.length > MAX_BINDS) throw badRequest(`A group can be created with at most ${MAX_BINDS} members and owners in total.`);
+    if (values.uniqueName !== undefined && store.keyTaken("group", "uniqueName", String(values.uniqueName)))
+      throw uniqueNameTaken();
+    const binds = {
+      members: (values["members@odata.bind"] ?? []) as unknown[],
+      owners: (values["owners@odata.bind"] ?? []) as unknown[],
+    };
+    if (!Array.isArray(binds.members) || !Array.isArray(binds.owners))
+      throw badRequest("Invalid value for @odata.bind: an array of URLs is required.");
+    if (binds.members.length + binds.owners.length > MAX_BINDS)
+      throw badRequest(`A group can be created with at most ${MAX_BINDS} members and owners in total.`);
     const owners = binds.owners.map((url) => referenced(url, "owners"));
-    if (owners.some((owner) => owner.kind !== "user" && owner.kind !== "servicePrincipal")) throw badRequest("Unsupported referenced-object resource identifier for link property 'owners'.");
+    if (owners.some((owner) => owner.kind !== "user" && owner.kind !== "servicePrincipal"))
+      throw badRequest("Unsupported referenced-object resource identifier for link property 'owners'.");
     const members = binds.members.map((url) => referenced(url, "members"));
     delete values["members@odata.bind"];
     delete values["owners@odata.bind"];
-    const group = store.create("group", { description: null, groupTypes: [], visibility: null, mail: null, ...values }, call.caller, owners.map((owner) => owner.data.id));
+    const group = store.create(
+      "group",
+      { description: null, groupTypes: [], visibility: null, mail: null, ...values },
+      call.caller,
+      owners.map((owner) => owner.data.id),
+    );
     group.members = [];
     for (const member of members) addMember(group, member);
-    return { status: 201, body: { "@odata.context": `${call.request.baseUrl}/v1.0/$metadata#groups/$entity`, ...store.view(group) } };
+    return {
+      status: 201,
+      body: { "@odata.context": `${call.request.baseUrl}/v1.0/$metadata#groups/$entity`, ...store.view(group) },
+    };
   }
 
   return {
@@ -125,7 +206,8 @@ export function directoryHandlers(context: GraphContext): Record<string, GraphHa
         // Group.ReadWrite.All either way (Group.Create does not cover upsert).
         if (!wantsUpsert(call.request) || "id" in ref) throw missingTarget(ref);
         const values = checkBody("group", body(call.request), "create");
-        if (values.uniqueName !== undefined && String(values.uniqueName).toLowerCase() !== ref.value.toLowerCase()) throw badRequest("The uniqueName in the request body does not match the one in the URL.");
+        if (values.uniqueName !== undefined && String(values.uniqueName).toLowerCase() !== ref.value.toLowerCase())
+          throw badRequest("The uniqueName in the request body does not match the one in the URL.");
         return createGroupObject(call, { ...values, uniqueName: ref.value });
       }
       const values = checkBody("group", body(call.request), "update", group.data);
@@ -147,7 +229,9 @@ export function directoryHandlers(context: GraphContext): Record<string, GraphHa
     listGroupMembers: (call) => {
       permissions.require(call.caller, READ_GROUPS);
       const group = resolve(context, "group", call.refs[0]);
-      const members = (group.members ?? []).map((id) => store.live(id)).filter((member): member is DirectoryObject => member !== undefined);
+      const members = (group.members ?? [])
+        .map((id) => store.live(id))
+        .filter((member): member is DirectoryObject => member !== undefined);
       return { status: 200, body: { value: members.map((member) => store.view(member)) } };
     },
     removeGroupMember: (call) => {
@@ -161,7 +245,15 @@ export function directoryHandlers(context: GraphContext): Record<string, GraphHa
     listGroupOwners: (call) => {
       permissions.require(call.caller, READ_GROUPS);
       const group = resolve(context, "group", call.refs[0]);
-      return { status: 200, body: { value: group.owners.map((id) => store.live(id)).filter((owner): owner is DirectoryObject => owner !== undefined).map((owner) => store.view(owner)) } };
+      return {
+        status: 200,
+        body: {
+          value: group.owners
+            .map((id) => store.live(id))
+            .filter((owner): owner is DirectoryObject => owner !== undefined)
+            .map((owner) => store.view(owner)),
+        },
+      };
     },
 
     // ---- app role assignments
@@ -187,7 +279,8 @@ export function directoryHandlers(context: GraphContext): Record<string, GraphHa
       const kind: Kind = call.names[0] === "groups" ? "group" : "servicePrincipal";
       const principal = resolve(context, kind, call.refs[0]);
       const input = body(call.request);
-      if (String(input.principalId ?? "").toLowerCase() !== principal.data.id.toLowerCase()) throw badRequest("Invalid value specified for property 'principalId' of resource 'AppRoleAssignment'.");
+      if (String(input.principalId ?? "").toLowerCase() !== principal.data.id.toLowerCase())
+        throw badRequest("Invalid value specified for property 'principalId' of resource 'AppRoleAssignment'.");
       const resource = resolve(context, "servicePrincipal", { id: String(input.resourceId ?? "") });
       return assign(call, resource, principal, principal.data.id);
     },
@@ -195,7 +288,10 @@ export function directoryHandlers(context: GraphContext): Record<string, GraphHa
       const kind: Kind = call.names[0] === "groups" ? "group" : "servicePrincipal";
       permissions.require(call.caller, kind === "group" ? READ_GROUPS : READ_APPLICATIONS);
       const principal = resolve(context, kind, call.refs[0]);
-      const value = store.list("servicePrincipal").flatMap((resource) => resource.assignments ?? []).filter((assignment) => assignment.principalId === principal.data.id);
+      const value = store
+        .list("servicePrincipal")
+        .flatMap((resource) => resource.assignments ?? [])
+        .filter((assignment) => assignment.principalId === principal.data.id);
       return { status: 200, body: { value } };
     },
 
@@ -213,14 +309,26 @@ export function directoryHandlers(context: GraphContext): Record<string, GraphHa
     getDeletedItem: (call) => {
       const object = deleted("id" in call.refs[0] ? call.refs[0].id : call.refs[0].value);
       requireFor(call, object, false);
-      return { status: 200, body: { "@odata.context": `${call.request.baseUrl}/v1.0/$metadata#directoryObjects/$entity`, ...store.view(object) } };
+      return {
+        status: 200,
+        body: {
+          "@odata.context": `${call.request.baseUrl}/v1.0/$metadata#directoryObjects/$entity`,
+          ...store.view(object),
+        },
+      };
     },
     listDeletedItems: (call) => {
       const kind = KIND_OF_TYPE[call.names[0].toLowerCase()];
-      if (!kind || kind === "user") throw badRequest(`Resource not found for the segment '${call.names[0]}'.`, "BadRequest");
+      if (!kind || kind === "user")
+        throw badRequest(`Resource not found for the segment '${call.names[0]}'.`, "BadRequest");
       if (kind === "group") permissions.require(call.caller, READ_GROUPS);
       else permissions.require(call.caller, READ_APPLICATIONS);
-      const items = [...store.objects.values()].filter((object) => object.kind === kind && object.deletedAt !== undefined && env.clock.now() < object.deletedAt + DELETED_RETENTION_MS);
+      const items = [...store.objects.values()].filter(
+        (object) =>
+          object.kind === kind &&
+          object.deletedAt !== undefined &&
+          env.clock.now() < object.deletedAt + DELETED_RETENTION_MS,
+      );
       return collection(context, kind, call.request, items, `directory/deletedItems/${COLLECTION[kind]}`);
     },
     purgeDeletedItem: (call) => {
@@ -232,16 +340,52 @@ export function directoryHandlers(context: GraphContext): Record<string, GraphHa
     restoreDeletedItem: (call) => {
       const object = deleted("id" in call.refs[0] ? call.refs[0].id : call.refs[0].value);
       requireFor(call, object, true);
-      if (object.kind === "servicePrincipal" && !store.list("application").some((app) => app.data.appId === object.data.appId)) {
-        throw badRequest("The service principal cannot be restored because its application does not exist. Restore the application first.");
+      if (
+        object.kind === "servicePrincipal" &&
+        !store.list("application").some((app) => app.data.appId === object.data.appId)
+      ) {
+        throw badRequest(
+          "The service principal cannot be restored because its application does not exist. Restore the application first.",
+        );
       }
-      if (object.kind === "servicePrincipal" && store.list("servicePrincipal").some((other) => other.data.appId === object.data.appId)) {
-        throw new SandboxHttpError(409, "Request_MultipleObjectsWithSameKeyValue", "The service principal cannot be created, updated, or restored because the service principal name is already in use.");
+      if (
+        object.kind === "servicePrincipal" &&
+        store.list("servicePrincipal").some((other) => other.data.appId === object.data.appId)
+      ) {
+        throw new SandboxHttpError(
+          409,
+          "Request_MultipleObjectsWithSameKeyValue",
+          "The service principal cannot be created, updated, or restored because the service principal name is already in use.",
+        );
       }
-      if (object.data.uniqueName !== undefined && object.data.uniqueName !== null && store.listForWrite(object.kind).some((other) => String(other.data.uniqueName ?? "").toLowerCase() === String(object.data.uniqueName).toLowerCase())) throw uniqueNameTaken();
+      if (
+        object.data.uniqueName !== undefined &&
+        object.data.uniqueName !== null &&
+        store
+          .listForWrite(object.kind)
+          .some(
+            (other) =>
+              String(other.data.uniqueName ?? "").toLowerCase() === String(object.data.uniqueName).toLowerCase(),
+          )
+      )
+        throw uniqueNameTaken();
       object.deletedAt = undefined;
-      if (object.kind !== "application") env.directory.add({ id: object.data.id, kind: object.kind === "group" ? "Group" : object.kind === "user" ? "User" : "ServicePrincipal", displayName: String(object.data.displayName ?? "") }, object.createdAt);
-      return { status: 200, body: { "@odata.context": `${call.request.baseUrl}/v1.0/$metadata#directoryObjects/$entity`, ...store.view(object) } };
+      if (object.kind !== "application")
+        env.directory.add(
+          {
+            id: object.data.id,
+            kind: object.kind === "group" ? "Group" : object.kind === "user" ? "User" : "ServicePrincipal",
+            displayName: String(object.data.displayName ?? ""),
+          },
+          object.createdAt,
+        );
+      return {
+        status: 200,
+        body: {
+          "@odata.context": `${call.request.baseUrl}/v1.0/$metadata#directoryObjects/$entity`,
+          ...store.view(object),
+        },
+      };
     },
   };
 }

@@ -28,7 +28,12 @@ import type { Kind } from "./model";
 /** Microsoft Graph's own app id: tokens may name it as their audience. */
 const GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000";
 
-export type ClientAuthentication = { ok: true; servicePrincipalId: string; appId: string } | { ok: false; error: "unknownApplication" | "noServicePrincipal" | "missingSecret" | "invalidSecret" | "expiredSecret" };
+export type ClientAuthentication =
+  | { ok: true; servicePrincipalId: string; appId: string }
+  | {
+      ok: false;
+      error: "unknownApplication" | "noServicePrincipal" | "missingSecret" | "invalidSecret" | "expiredSecret";
+    };
 
 export interface GraphService extends SandboxServiceModule {
   /** The token endpoint's client credentials check: a live app, its service principal, a valid secret. */
@@ -69,7 +74,11 @@ interface GraphRoute {
   handler: string;
 }
 
-const r = (method: string, path: string, handler: string): GraphRoute => ({ method, segments: path.split("/"), handler });
+const r = (method: string, path: string, handler: string): GraphRoute => ({
+  method,
+  segments: path.split("/"),
+  handler,
+});
 
 const ROUTES: GraphRoute[] = [
   r("GET", "applications", "listApplications"),
@@ -123,13 +132,44 @@ export function createGraphService(env: SandboxEnvironment, arm: ArmService): Gr
   // holding the Graph permissions docs/security.md lists.
   const brokerClientSecret = randomBytes(30).toString("base64").replace(/[+/=]/g, "").slice(0, 40);
   env.secrets.remember(brokerClientSecret);
-  const brokerApp = store.seed("application", randomUUID(), { appId: SANDBOX_BROKER_CLIENT_ID, displayName: "shire-broker", signInAudience: "AzureADMyOrg", tags: [], identifierUris: [], appRoles: [], web: { redirectUris: [] } });
-  brokerApp.passwords = [{ view: { customKeyIdentifier: null, displayName: "sandbox", endDateTime: "9999-12-31T23:59:59Z", hint: brokerClientSecret.slice(0, 3), keyId: randomUUID(), secretText: null, startDateTime: new Date(0).toISOString() }, hash: hashSecret(brokerClientSecret) }];
-  store.seed("servicePrincipal", SANDBOX_BROKER_OBJECT_ID, { appId: SANDBOX_BROKER_CLIENT_ID, displayName: "shire-broker", servicePrincipalType: "Application", accountEnabled: true, appRoleAssignmentRequired: false, tags: [] }).assignments = [];
+  const brokerApp = store.seed("application", randomUUID(), {
+    appId: SANDBOX_BROKER_CLIENT_ID,
+    displayName: "shire-broker",
+    signInAudience: "AzureADMyOrg",
+    tags: [],
+    identifierUris: [],
+    appRoles: [],
+    web: { redirectUris: [] },
+  });
+  brokerApp.passwords = [
+    {
+      view: {
+        customKeyIdentifier: null,
+        displayName: "sandbox",
+        endDateTime: "9999-12-31T23:59:59Z",
+        hint: brokerClientSecret.slice(0, 3),
+        keyId: randomUUID(),
+        secretText: null,
+        startDateTime: new Date(0).toISOString(),
+      },
+      hash: hashSecret(brokerClientSecret),
+    },
+  ];
+  store.seed("servicePrincipal", SANDBOX_BROKER_OBJECT_ID, {
+    appId: SANDBOX_BROKER_CLIENT_ID,
+    displayName: "shire-broker",
+    servicePrincipalType: "Application",
+    accountEnabled: true,
+    appRoleAssignmentRequired: false,
+    tags: [],
+  }).assignments = [];
   permissions.grant(SANDBOX_BROKER_OBJECT_ID, BROKER_GRAPH_PERMISSIONS);
 
   function authenticate(request: SandboxRequest): string {
-    const check = validateToken(request, env, { audiences: [`https://graph.${SANDBOX_DNS_SUFFIX}`, `https://graph.${SANDBOX_DNS_SUFFIX}/`, GRAPH_APP_ID], tenantId: env.tenantId });
+    const check = validateToken(request, env, {
+      audiences: [`https://graph.${SANDBOX_DNS_SUFFIX}`, `https://graph.${SANDBOX_DNS_SUFFIX}/`, GRAPH_APP_ID],
+      tenantId: env.tenantId,
+    });
     if (check.ok) {
       request.caller = check.caller;
       return check.caller.oid;
@@ -155,12 +195,24 @@ export function createGraphService(env: SandboxEnvironment, arm: ArmService): Gr
     // `/{collection}/$count`: a bare count (text/plain), which needs ConsistencyLevel: eventual.
     if (request.method === "GET" && tokens.length === 2 && tokens[1].name === "$count") {
       requireEventualConsistencyForCount(request);
-      const kinds: Record<string, Kind> = { applications: "application", serviceprincipals: "servicePrincipal", groups: "group", users: "user" };
+      const kinds: Record<string, Kind> = {
+        applications: "application",
+        serviceprincipals: "servicePrincipal",
+        groups: "group",
+        users: "user",
+      };
       const kind = kinds[tokens[0].name.toLowerCase()];
-      if (kind) return { status: 200, headers: { "content-type": "text/plain" }, body: String(store.list(kind).length) };
+      if (kind)
+        return { status: 200, headers: { "content-type": "text/plain" }, body: String(store.list(kind).length) };
     }
     // `/directory/deletedItems/microsoft.graph.<type>`: the deleted objects of a type.
-    if (request.method === "GET" && tokens.length === 3 && tokens[0].name.toLowerCase() === "directory" && tokens[1].name.toLowerCase() === "deleteditems" && tokens[2].name.toLowerCase().startsWith("microsoft.graph.")) {
+    if (
+      request.method === "GET" &&
+      tokens.length === 3 &&
+      tokens[0].name.toLowerCase() === "directory" &&
+      tokens[1].name.toLowerCase() === "deleteditems" &&
+      tokens[2].name.toLowerCase().startsWith("microsoft.graph.")
+    ) {
       return handlers.listDeletedItems({ request, caller, refs: [], names: [tokens[2].name] });
     }
     let methodMismatch = false;
@@ -179,28 +231,45 @@ export function createGraphService(env: SandboxEnvironment, arm: ArmService): Gr
           names.push(token.name);
           return !token.ref || "id" in token.ref;
         }
-        return typeof segment === "string" && token.name.toLowerCase() === segment.toLowerCase() && (!token.ref || "id" in token.ref);
+        return (
+          typeof segment === "string" &&
+          token.name.toLowerCase() === segment.toLowerCase() &&
+          (!token.ref || "id" in token.ref)
+        );
       });
       if (!matches) continue;
       if (route.method !== request.method) {
         methodMismatch = true;
         continue;
       }
-      if (route.handler === "assignAsPrincipal" || route.handler === "listAssignmentsOfPrincipal") names.unshift(String(route.segments[0]));
+      if (route.handler === "assignAsPrincipal" || route.handler === "listAssignmentsOfPrincipal")
+        names.unshift(String(route.segments[0]));
       return handlers[route.handler]({ request, caller, refs, names });
     }
-    if (methodMismatch) throw new SandboxHttpError(405, "Request_BadRequest", `The HTTP method '${request.method}' is not supported for this resource.`);
+    if (methodMismatch)
+      throw new SandboxHttpError(
+        405,
+        "Request_BadRequest",
+        `The HTTP method '${request.method}' is not supported for this resource.`,
+      );
     throw new SandboxHttpError(400, "BadRequest", `Resource not found for the segment '${tokens.at(-1)?.name ?? ""}'.`);
   }
 
-  const routes: SandboxRoute[] = (["GET", "POST", "PATCH", "PUT", "DELETE"] as const).map((method) => ({ service: "graph", method, pattern: "/v1.0/*rest", handler: dispatch }));
+  const routes: SandboxRoute[] = (["GET", "POST", "PATCH", "PUT", "DELETE"] as const).map((method) => ({
+    service: "graph",
+    method,
+    pattern: "/v1.0/*rest",
+    handler: dispatch,
+  }));
 
   return {
     name: "graph",
     routes,
     brokerClientSecret,
     authenticateClient: (clientId, secret) => {
-      const app = store.list("application").find((object) => String(object.data.appId).toLowerCase() === clientId.toLowerCase());
+      const app = store
+        .list("application")
+        .find((object) => String(object.data.appId).toLowerCase() === clientId.toLowerCase());
       if (!app) return { ok: false, error: "unknownApplication" };
       const principal = store.servicePrincipalOf(app);
       if (!principal || !store.visible(principal)) return { ok: false, error: "noServicePrincipal" };
@@ -210,17 +279,46 @@ export function createGraphService(env: SandboxEnvironment, arm: ArmService): Gr
       if (matching.length === 0) return { ok: false, error: "invalidSecret" };
       // Secret lifetimes are directory data: judged on the sandbox clock.
       const now = env.clock.now();
-      if (!matching.some((password) => Date.parse(String(password.view.startDateTime)) <= now && now < Date.parse(String(password.view.endDateTime)))) return { ok: false, error: "expiredSecret" };
+      if (
+        !matching.some(
+          (password) =>
+            Date.parse(String(password.view.startDateTime)) <= now &&
+            now < Date.parse(String(password.view.endDateTime)),
+        )
+      )
+        return { ok: false, error: "expiredSecret" };
       return { ok: true, servicePrincipalId: principal.data.id, appId: String(app.data.appId) };
     },
     isResource: (resource) =>
-      store.list("application").some((app) => String(app.data.appId).toLowerCase() === resource.toLowerCase() || ((app.data.identifierUris as string[] | undefined) ?? []).some((uri) => uri.toLowerCase() === resource.toLowerCase())),
+      store
+        .list("application")
+        .some(
+          (app) =>
+            String(app.data.appId).toLowerCase() === resource.toLowerCase() ||
+            ((app.data.identifierUris as string[] | undefined) ?? []).some(
+              (uri) => uri.toLowerCase() === resource.toLowerCase(),
+            ),
+        ),
     appPermissions: (principalId) => permissions.of(principalId),
     grantAppPermissions: (principalId, granted) => permissions.grant(principalId, granted),
     addUser: (input) => {
       const suffix = randomBytes(3).toString("hex");
       const displayName = input.displayName ?? `Sandbox User ${suffix}`;
-      const user = store.create("user", { displayName, userPrincipalName: input.userPrincipalName ?? `user-${suffix}@shiresandbox.onmicrosoft.com`, accountEnabled: true, userType: "Member", mail: null, givenName: null, surname: null, jobTitle: null }, "", []);
+      const user = store.create(
+        "user",
+        {
+          displayName,
+          userPrincipalName: input.userPrincipalName ?? `user-${suffix}@shiresandbox.onmicrosoft.com`,
+          accountEnabled: true,
+          userType: "Member",
+          mail: null,
+          givenName: null,
+          surname: null,
+          jobTitle: null,
+        },
+        "",
+        [],
+      );
       user.createdAt = Number.NEGATIVE_INFINITY;
       env.directory.add({ id: user.data.id, kind: "User", displayName }, Number.NEGATIVE_INFINITY);
       return store.view(user);

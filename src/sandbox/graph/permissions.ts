@@ -14,21 +14,56 @@ import { SandboxHttpError } from "../types";
  * Upserting groups needs Group.ReadWrite.All (Group.Create covers POST only); Application.Read.All
  * lets the broker read the deleted items and principals it does not own.
  */
-export const BROKER_GRAPH_PERMISSIONS = ["Application.ReadWrite.OwnedBy", "Application.Read.All", "Group.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"];
+export const BROKER_GRAPH_PERMISSIONS = [
+  "Application.ReadWrite.OwnedBy",
+  "Application.Read.All",
+  "Group.ReadWrite.All",
+  "AppRoleAssignment.ReadWrite.All",
+];
 
-export const READ_APPLICATIONS = ["Application.Read.All", "Application.ReadWrite.OwnedBy", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
-export const CREATE_APPLICATIONS = ["AppRegistration.Create", "Application.ReadWrite.OwnedBy", "Application.ReadWrite.All"];
+export const READ_APPLICATIONS = [
+  "Application.Read.All",
+  "Application.ReadWrite.OwnedBy",
+  "Application.ReadWrite.All",
+  "Directory.Read.All",
+  "Directory.ReadWrite.All",
+];
+export const CREATE_APPLICATIONS = [
+  "AppRegistration.Create",
+  "Application.ReadWrite.OwnedBy",
+  "Application.ReadWrite.All",
+];
 /** Writes to any application or service principal; `Application.ReadWrite.OwnedBy` writes owned ones. */
 export const WRITE_ANY_APPLICATION = ["Application.ReadWrite.All", "Directory.ReadWrite.All"];
-export const READ_GROUPS = ["GroupMember.Read.All", "GroupMember.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
+export const READ_GROUPS = [
+  "GroupMember.Read.All",
+  "GroupMember.ReadWrite.All",
+  "Group.Read.All",
+  "Group.ReadWrite.All",
+  "Directory.Read.All",
+  "Directory.ReadWrite.All",
+];
 export const CREATE_GROUPS = ["Group.Create", "Group.ReadWrite.All", "Directory.ReadWrite.All"];
 export const WRITE_GROUPS = ["Group.ReadWrite.All", "Directory.ReadWrite.All"];
 export const WRITE_MEMBERS = ["GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"];
-export const READ_USERS = ["User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
+export const READ_USERS = [
+  "User.ReadBasic.All",
+  "User.Read.All",
+  "User.ReadWrite.All",
+  "Directory.Read.All",
+  "Directory.ReadWrite.All",
+];
 /** Granting an app role: AppRoleAssignment.ReadWrite.All and a permission that reads the service principal. */
-export const ASSIGN_APP_ROLES = [["AppRoleAssignment.ReadWrite.All", "Application.Read.All"], ["AppRoleAssignment.ReadWrite.All", "Application.ReadWrite.OwnedBy"], ["AppRoleAssignment.ReadWrite.All", "Application.ReadWrite.All"], ["AppRoleAssignment.ReadWrite.All", "Directory.Read.All"], ["Directory.ReadWrite.All"]];
+export const ASSIGN_APP_ROLES = [
+  ["AppRoleAssignment.ReadWrite.All", "Application.Read.All"],
+  ["AppRoleAssignment.ReadWrite.All", "Application.ReadWrite.OwnedBy"],
+  ["AppRoleAssignment.ReadWrite.All", "Application.ReadWrite.All"],
+  ["AppRoleAssignment.ReadWrite.All", "Directory.Read.All"],
+  ["Directory.ReadWrite.All"],
+];
 
-export const denied = () => new SandboxHttpError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+export const denied = () =>
+  new SandboxHttpError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
 
 export class GraphPermissions {
   private readonly grants = new Map<string, Set<string>>();
@@ -48,7 +83,12 @@ export class GraphPermissions {
   /** Throws 403 unless the caller holds one of `anyOf` (a permission, or a set needed together). */
   require(principalId: string, anyOf: (string | string[])[]): void {
     const held = this.grants.get(principalId.toLowerCase()) ?? new Set<string>();
-    if (!anyOf.some((option) => (Array.isArray(option) ? option.every((permission) => held.has(permission)) : held.has(option)))) throw denied();
+    if (
+      !anyOf.some((option) =>
+        Array.isArray(option) ? option.every((permission) => held.has(permission)) : held.has(option),
+      )
+    )
+      throw denied();
   }
 
   /** Writes to an application or service principal: any with `.All`, owned ones with `OwnedBy`. */

@@ -9,7 +9,11 @@ import { badRequest, DIRECTORY_TYPE, knownProperties, ODATA_TYPE, TYPES, type Ki
 
 type Predicate = (item: Record<string, unknown>) => boolean;
 
-const unsupported = (kind: Kind, property: string) => badRequest(`Unsupported or invalid query filter clause specified for property '${property}' of resource '${DIRECTORY_TYPE[kind]}'.`, "Request_UnsupportedQuery");
+const unsupported = (kind: Kind, property: string) =>
+  badRequest(
+    `Unsupported or invalid query filter clause specified for property '${property}' of resource '${DIRECTORY_TYPE[kind]}'.`,
+    "Request_UnsupportedQuery",
+  );
 
 function literal(raw: string): unknown {
   if (raw === "true" || raw === "false") return raw === "true";
@@ -20,7 +24,8 @@ function literal(raw: string): unknown {
   return undefined;
 }
 
-const same = (a: unknown, b: unknown) => (typeof a === "string" && typeof b === "string" ? a.toLowerCase() === b.toLowerCase() : a === b);
+const same = (a: unknown, b: unknown) =>
+  typeof a === "string" && typeof b === "string" ? a.toLowerCase() === b.toLowerCase() : a === b;
 
 function clause(kind: Kind, text: string, filter: string): Predicate {
   const filterable = TYPES[kind].filterable;
@@ -59,30 +64,45 @@ export function filterPredicate(kind: Kind, filter: string | null): Predicate {
 }
 
 /** `$select` applied to an object view (`@odata.type` kept); unknown names are refused. */
-export function selectFields(kind: Kind, select: string | null): ((view: Record<string, unknown>) => Record<string, unknown>) | undefined {
+export function selectFields(
+  kind: Kind,
+  select: string | null,
+): ((view: Record<string, unknown>) => Record<string, unknown>) | undefined {
   if (!select) return undefined;
   const known = knownProperties(kind);
-  const fields = select.split(",").map((field) => field.trim()).filter(Boolean).map((field) => {
-    const found = known.find((name) => name.toLowerCase() === field.toLowerCase());
-    if (!found) throw badRequest(`Could not find a property named '${field}' on type '${ODATA_TYPE[kind].slice(1)}'.`);
-    return found;
-  });
-  return (view) => Object.fromEntries(Object.entries(view).filter(([key]) => fields.includes(key) || key === "@odata.type"));
+  const fields = select
+    .split(",")
+    .map((field) => field.trim())
+    .filter(Boolean)
+    .map((field) => {
+      const found = known.find((name) => name.toLowerCase() === field.toLowerCase());
+      if (!found)
+        throw badRequest(`Could not find a property named '${field}' on type '${ODATA_TYPE[kind].slice(1)}'.`);
+      return found;
+    });
+  return (view) =>
+    Object.fromEntries(Object.entries(view).filter(([key]) => fields.includes(key) || key === "@odata.type"));
 }
 
 export function requireEventualConsistencyForCount(request: SandboxRequest): void {
-  if (String(request.headers.consistencylevel ?? "").toLowerCase() !== "eventual") throw badRequest("$count is not currently supported.");
+  if (String(request.headers.consistencylevel ?? "").toLowerCase() !== "eventual")
+    throw badRequest("$count is not currently supported.");
 }
 
 /** One page of a collection, with `@odata.nextLink` when more remain (the Graph client's PageIterator follows it). */
 export function page<T>(items: T[], request: SandboxRequest, contextName: string): Record<string, unknown> {
   const topRaw = request.query.get("$top");
   const top = topRaw === null ? 100 : Number(topRaw);
-  if (!Number.isInteger(top) || top < 1 || top > 999) throw badRequest(`Invalid page size specified: '${topRaw}'. Must be between 1 and 999 inclusive.`);
+  if (!Number.isInteger(top) || top < 1 || top > 999)
+    throw badRequest(`Invalid page size specified: '${topRaw}'. Must be between 1 and 999 inclusive.`);
   const token = request.query.get("$skiptoken");
   let skip = 0;
   if (token) {
-    skip = Number(Buffer.from(token, "base64url").toString("utf8").replace(/^skip:/, ""));
+    skip = Number(
+      Buffer.from(token, "base64url")
+        .toString("utf8")
+        .replace(/^skip:/, ""),
+    );
     if (!Number.isInteger(skip) || skip < 0) throw badRequest("The $skiptoken is not valid.");
   }
   const count = request.query.get("$count");

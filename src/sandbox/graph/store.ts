@@ -38,7 +38,12 @@ export interface DirectoryObject {
 /** Entra keeps deleted applications, service principals and groups this long, then purges them. */
 export const DELETED_RETENTION_MS = 30 * 86_400_000;
 
-export const notFound = (id: string) => new SandboxHttpError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
+export const notFound = (id: string) =>
+  new SandboxHttpError(
+    404,
+    "Request_ResourceNotFound",
+    `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`,
+  );
 
 export function hashSecret(secret: string): string {
   return createHash("sha256").update(secret, "utf8").digest("hex");
@@ -63,7 +68,8 @@ export class GraphStore {
   /** Deleted objects past their retention are purged (they stop counting toward the quota). */
   sweep(): void {
     const now = this.env.clock.now();
-    for (const [id, object] of this.objects) if (object.deletedAt !== undefined && now >= object.deletedAt + DELETED_RETENTION_MS) this.objects.delete(id);
+    for (const [id, object] of this.objects)
+      if (object.deletedAt !== undefined && now >= object.deletedAt + DELETED_RETENTION_MS) this.objects.delete(id);
   }
 
   /** A live, replicated object (of one of the kinds), including managed identities' service principals. */
@@ -82,7 +88,9 @@ export class GraphStore {
 
   /** Live, replicated objects of a kind (managed identities' principals among service principals). */
   list(kind: Kind): DirectoryObject[] {
-    const stored = [...this.objects.values()].filter((object) => object.kind === kind && object.deletedAt === undefined && this.visible(object));
+    const stored = [...this.objects.values()].filter(
+      (object) => object.kind === kind && object.deletedAt === undefined && this.visible(object),
+    );
     return kind === "servicePrincipal" ? [...stored, ...this.managedIdentities()] : stored;
   }
 
@@ -99,22 +107,52 @@ export class GraphStore {
    * new object cannot take the name of one in deleted items (restore it, or purge it first).
    */
   keyTaken(kind: Kind, key: string, value: string, except?: DirectoryObject): boolean {
-    return [...this.objects.values()].some((object) => object !== except && object.kind === kind && String(object.data[key] ?? "").toLowerCase() === value.toLowerCase());
+    return [...this.objects.values()].some(
+      (object) =>
+        object !== except &&
+        object.kind === kind &&
+        String(object.data[key] ?? "").toLowerCase() === value.toLowerCase(),
+    );
   }
 
   create(kind: Kind, data: Record<string, unknown>, createdBy: string, owners: string[]): DirectoryObject {
     const id = randomUUID();
-    const object: DirectoryObject = { kind, data: { id, ...data, createdDateTime: new Date(this.env.clock.now()).toISOString() }, createdAt: this.env.clock.now(), createdBy, owners };
+    const object: DirectoryObject = {
+      kind,
+      data: { id, ...data, createdDateTime: new Date(this.env.clock.now()).toISOString() },
+      createdAt: this.env.clock.now(),
+      createdBy,
+      owners,
+    };
     this.objects.set(id, object);
-    if (kind !== "application") this.env.directory.add({ id, kind: kind === "group" ? "Group" : kind === "user" ? "User" : "ServicePrincipal", displayName: String(data.displayName ?? "") });
+    if (kind !== "application")
+      this.env.directory.add({
+        id,
+        kind: kind === "group" ? "Group" : kind === "user" ? "User" : "ServicePrincipal",
+        displayName: String(data.displayName ?? ""),
+      });
     return object;
   }
 
   /** Seed an object the sandbox's directory starts with (visible at once, outside any quota). */
   seed(kind: Kind, id: string, data: Record<string, unknown>): DirectoryObject {
-    const object: DirectoryObject = { kind, data: { id, ...data, createdDateTime: new Date(this.env.clock.now()).toISOString() }, createdAt: Number.NEGATIVE_INFINITY, createdBy: "", owners: [] };
+    const object: DirectoryObject = {
+      kind,
+      data: { id, ...data, createdDateTime: new Date(this.env.clock.now()).toISOString() },
+      createdAt: Number.NEGATIVE_INFINITY,
+      createdBy: "",
+      owners: [],
+    };
     this.objects.set(id.toLowerCase(), object);
-    if (kind !== "application") this.env.directory.add({ id, kind: kind === "group" ? "Group" : kind === "user" ? "User" : "ServicePrincipal", displayName: String(data.displayName ?? "") }, Number.NEGATIVE_INFINITY);
+    if (kind !== "application")
+      this.env.directory.add(
+        {
+          id,
+          kind: kind === "group" ? "Group" : kind === "user" ? "User" : "ServicePrincipal",
+          displayName: String(data.displayName ?? ""),
+        },
+        Number.NEGATIVE_INFINITY,
+      );
     return object;
   }
 
@@ -129,11 +167,21 @@ export class GraphStore {
   }
 
   applicationOf(servicePrincipal: DirectoryObject): DirectoryObject | undefined {
-    return [...this.objects.values()].find((object) => object.kind === "application" && object.deletedAt === undefined && object.data.appId === servicePrincipal.data.appId);
+    return [...this.objects.values()].find(
+      (object) =>
+        object.kind === "application" &&
+        object.deletedAt === undefined &&
+        object.data.appId === servicePrincipal.data.appId,
+    );
   }
 
   servicePrincipalOf(application: DirectoryObject): DirectoryObject | undefined {
-    return [...this.objects.values()].find((object) => object.kind === "servicePrincipal" && object.deletedAt === undefined && object.data.appId === application.data.appId);
+    return [...this.objects.values()].find(
+      (object) =>
+        object.kind === "servicePrincipal" &&
+        object.deletedAt === undefined &&
+        object.data.appId === application.data.appId,
+    );
   }
 
   /** Owns the object (or, for a service principal, its application). */
@@ -145,12 +193,21 @@ export class GraphStore {
 
   /** The Graph view of an object: its data, plus what Graph derives (an SP's app roles from its app). */
   view(object: DirectoryObject): Record<string, unknown> {
-    const full: Record<string, unknown> = { "@odata.type": ODATA_TYPE[object.kind], ...object.data, deletedDateTime: object.deletedAt === undefined ? null : new Date(object.deletedAt).toISOString() };
-    if (object.kind === "application") full.passwordCredentials = (object.passwords ?? []).map((password) => password.view);
+    const full: Record<string, unknown> = {
+      "@odata.type": ODATA_TYPE[object.kind],
+      ...object.data,
+      deletedDateTime: object.deletedAt === undefined ? null : new Date(object.deletedAt).toISOString(),
+    };
+    if (object.kind === "application")
+      full.passwordCredentials = (object.passwords ?? []).map((password) => password.view);
     if (object.kind === "servicePrincipal" && !object.managed) {
       const application = this.applicationOf(object);
-      full.appRoles = ((application?.data.appRoles as Record<string, unknown>[] | undefined) ?? []).map((role) => ({ ...role, origin: "Application" }));
-      full.oauth2PermissionScopes = (application?.data.api as { oauth2PermissionScopes?: unknown[] } | undefined)?.oauth2PermissionScopes ?? [];
+      full.appRoles = ((application?.data.appRoles as Record<string, unknown>[] | undefined) ?? []).map((role) => ({
+        ...role,
+        origin: "Application",
+      }));
+      full.oauth2PermissionScopes =
+        (application?.data.api as { oauth2PermissionScopes?: unknown[] } | undefined)?.oauth2PermissionScopes ?? [];
     }
     return full;
   }
@@ -158,7 +215,9 @@ export class GraphStore {
   private managedIdentities(): DirectoryObject[] {
     return this.arm.store
       .listByType("Microsoft.ManagedIdentity/userAssignedIdentities")
-      .map((stored) => this.managedIdentity(String((stored.resource.properties as { principalId?: string }).principalId ?? "")))
+      .map((stored) =>
+        this.managedIdentity(String((stored.resource.properties as { principalId?: string }).principalId ?? "")),
+      )
       .filter((object): object is DirectoryObject => object !== undefined && this.visible(object));
   }
 
@@ -169,7 +228,13 @@ export class GraphStore {
   private managedIdentity(id: string): DirectoryObject | undefined {
     const principal = this.env.directory.get(id);
     if (!principal || principal.kind !== "ServicePrincipal") return undefined;
-    const identity = this.arm.store.listByType("Microsoft.ManagedIdentity/userAssignedIdentities").find((stored) => String((stored.resource.properties as { principalId?: string }).principalId).toLowerCase() === id.toLowerCase());
+    const identity = this.arm.store
+      .listByType("Microsoft.ManagedIdentity/userAssignedIdentities")
+      .find(
+        (stored) =>
+          String((stored.resource.properties as { principalId?: string }).principalId).toLowerCase() ===
+          id.toLowerCase(),
+      );
     if (!identity) return undefined;
     const clientId = String((identity.resource.properties as { clientId?: string }).clientId);
     return {
@@ -186,7 +251,10 @@ export class GraphStore {
         accountEnabled: true,
         appRoleAssignmentRequired: false,
         alternativeNames: ["isExplicit=True", identity.resource.id],
-        servicePrincipalNames: [clientId, `https://identity.azure.net/${createHash("sha256").update(principal.id).digest("base64url").slice(0, 43)}`],
+        servicePrincipalNames: [
+          clientId,
+          `https://identity.azure.net/${createHash("sha256").update(principal.id).digest("base64url").slice(0, 43)}`,
+        ],
         appOwnerOrganizationId: "f8cdef31-a31e-4b4a-93e4-5f571e91255a",
         tags: [],
         appRoles: [],

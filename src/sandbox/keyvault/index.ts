@@ -12,7 +12,15 @@ import { SandboxHttpError, type SandboxRequest, type SandboxResponse, type Sandb
 import type { ArmService } from "../arm";
 import { rbacAllows, validateToken, type Caller } from "../auth";
 import { SANDBOX_DNS_SUFFIX } from "../../azure/endpoints";
-import { deletedBundle, pageOf, recovery, secretBundle, type SecretEntry, type SecretVersion, type VaultView } from "./model";
+import {
+  deletedBundle,
+  pageOf,
+  recovery,
+  secretBundle,
+  type SecretEntry,
+  type SecretVersion,
+  type VaultView,
+} from "./model";
 
 /** The api-versions @azure/keyvault-secrets 4.12 can send (its `serviceVersion` union). */
 const API_VERSIONS = new Set(["7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "2025-07-01", "2026-04-01"]);
@@ -31,7 +39,15 @@ export interface KeyVaultService extends SandboxServiceModule {
   readSecretValue(vaultName: string, secretName: string): string | undefined;
 }
 
-type Action = "getSecret/action" | "setSecret/action" | "update/action" | "readMetadata/action" | "delete" | "recover/action" | "purge/action" | "backup/action";
+type Action =
+  | "getSecret/action"
+  | "setSecret/action"
+  | "update/action"
+  | "readMetadata/action"
+  | "delete"
+  | "recover/action"
+  | "purge/action"
+  | "backup/action";
 const POLICY_PERMISSION: Record<Action, string> = {
   "getSecret/action": "get",
   "setSecret/action": "set",
@@ -62,11 +78,14 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
   /** Deleted secrets past their scheduled purge date are gone (Key Vault purges them itself). */
   function sweep(secrets: Map<string, SecretEntry>, vault: VaultView): void {
     const retentionMs = recovery(vault).days * 86_400_000;
-    for (const [key, entry] of secrets) if (entry.deletedAt !== undefined && env.clock.now() >= entry.deletedAt + retentionMs) secrets.delete(key);
+    for (const [key, entry] of secrets)
+      if (entry.deletedAt !== undefined && env.clock.now() >= entry.deletedAt + retentionMs) secrets.delete(key);
   }
 
   function challenge(tenantId: string, invalid: boolean): Record<string, string> {
-    return { "www-authenticate": `Bearer authorization="https://login.${SANDBOX_DNS_SUFFIX}:${env.port}/${tenantId}", resource="${KEY_VAULT_AUDIENCE}"${invalid ? ', error="invalid_token"' : ""}` };
+    return {
+      "www-authenticate": `Bearer authorization="https://login.${SANDBOX_DNS_SUFFIX}:${env.port}/${tenantId}", resource="${KEY_VAULT_AUDIENCE}"${invalid ? ', error="invalid_token"' : ""}`,
+    };
   }
 
   function authenticate(request: SandboxRequest, vault: VaultView): Caller {
@@ -74,7 +93,8 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
     const check = validateToken(request, env, { audiences: [KEY_VAULT_AUDIENCE, KEY_VAULT_APP_ID], tenantId });
     if (check.ok) return check.caller;
     const problem = check.problem;
-    const unauthorized = (message: string) => new SandboxHttpError(401, "Unauthorized", message, challenge(tenantId, problem.reason !== "missing"));
+    const unauthorized = (message: string) =>
+      new SandboxHttpError(401, "Unauthorized", message, challenge(tenantId, problem.reason !== "missing"));
     switch (problem.reason) {
       case "missing":
         throw unauthorized("AKV10000: Request is missing a Bearer or PoP token.");
@@ -97,19 +117,39 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
   function authorize(request: SandboxRequest, action: Action): Authorized {
     const apiVersion = request.query.get("api-version");
     if (!apiVersion || !API_VERSIONS.has(apiVersion)) {
-      throw new SandboxHttpError(400, "BadParameter", `The specified version (${apiVersion ?? "none"}) is not recognized. Consider using the latest supported version (${LATEST_API_VERSION}).`);
+      throw new SandboxHttpError(
+        400,
+        "BadParameter",
+        `The specified version (${apiVersion ?? "none"}) is not recognized. Consider using the latest supported version (${LATEST_API_VERSION}).`,
+      );
     }
     const vaultName = request.host.split(".")[0];
     const found = arm.store.findVault(vaultName);
-    if (!found || found.softDeleted) throw new SandboxHttpError(404, "VaultNotFound", `Vault '${vaultName}' does not exist (in Azure its DNS name would not resolve).`);
-    const vault: VaultView = { ...found, name: vaultName.toLowerCase(), location: String(arm.store.get(found.id)?.resource.location ?? "westeurope") };
+    if (!found || found.softDeleted)
+      throw new SandboxHttpError(
+        404,
+        "VaultNotFound",
+        `Vault '${vaultName}' does not exist (in Azure its DNS name would not resolve).`,
+      );
+    const vault: VaultView = {
+      ...found,
+      name: vaultName.toLowerCase(),
+      location: String(arm.store.get(found.id)?.resource.location ?? "westeurope"),
+    };
     const caller = authenticate(request, vault);
     const fullAction = `Microsoft.KeyVault/vaults/secrets/${action}`;
     const rbac = vault.properties.enableRbacAuthorization === true;
     const allowed = rbac
       ? rbacAllows(env, arm.store, caller.oid, vault.id, fullAction, "dataAction")
-      : ((vault.properties.accessPolicies as { objectId?: string; permissions?: { secrets?: string[] } }[] | undefined) ?? []).some(
-          (policy) => policy.objectId?.toLowerCase() === caller.oid && (policy.permissions?.secrets ?? []).map((p) => p.toLowerCase()).some((p) => p === "all" || p === POLICY_PERMISSION[action]),
+      : (
+          (vault.properties.accessPolicies as
+            { objectId?: string; permissions?: { secrets?: string[] } }[] | undefined) ?? []
+        ).some(
+          (policy) =>
+            policy.objectId?.toLowerCase() === caller.oid &&
+            (policy.permissions?.secrets ?? [])
+              .map((p) => p.toLowerCase())
+              .some((p) => p === "all" || p === POLICY_PERMISSION[action]),
         );
     if (!allowed) {
       const who = `appid=${caller.appId ?? "unknown"};oid=${caller.oid};iss=${caller.issuer}`;
@@ -125,10 +165,17 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
   }
 
   const notFound = (name: string, version?: string) =>
-    new SandboxHttpError(404, "SecretNotFound", version ? `A secret with (name/id) ${name}/${version} was not found in this key vault.` : `A secret with (name/id) ${name} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`);
+    new SandboxHttpError(
+      404,
+      "SecretNotFound",
+      version
+        ? `A secret with (name/id) ${name}/${version} was not found in this key vault.`
+        : `A secret with (name/id) ${name} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
+    );
 
   function checkName(name: string): void {
-    if (!NAME.test(name)) throw new SandboxHttpError(400, "BadParameter", `The request URI contains an invalid name: ${name}`);
+    if (!NAME.test(name))
+      throw new SandboxHttpError(400, "BadParameter", `The request URI contains an invalid name: ${name}`);
   }
 
   function live(secrets: Map<string, SecretEntry>, name: string): SecretEntry {
@@ -139,25 +186,62 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
   }
 
   function checkAttributes(body: { contentType?: unknown; tags?: unknown }): void {
-    if (typeof body.contentType === "string" && body.contentType.length > MAX_CONTENT_TYPE) throw new SandboxHttpError(400, "BadParameter", `Property 'contentType' exceeds the maximum length of ${MAX_CONTENT_TYPE} characters.`);
-    if (body.tags && typeof body.tags === "object" && Object.keys(body.tags).length > MAX_TAGS) throw new SandboxHttpError(400, "BadParameter", `The number of tags (${Object.keys(body.tags).length}) exceeds the maximum of ${MAX_TAGS}.`);
+    if (typeof body.contentType === "string" && body.contentType.length > MAX_CONTENT_TYPE)
+      throw new SandboxHttpError(
+        400,
+        "BadParameter",
+        `Property 'contentType' exceeds the maximum length of ${MAX_CONTENT_TYPE} characters.`,
+      );
+    if (body.tags && typeof body.tags === "object" && Object.keys(body.tags).length > MAX_TAGS)
+      throw new SandboxHttpError(
+        400,
+        "BadParameter",
+        `The number of tags (${Object.keys(body.tags).length}) exceeds the maximum of ${MAX_TAGS}.`,
+      );
   }
 
   const setSecret = (request: SandboxRequest): SandboxResponse => {
     const { secrets, vault, base } = authorize(request, "setSecret/action");
     const name = request.params.name;
     checkName(name);
-    const body = (request.body ?? {}) as { value?: unknown; contentType?: string; tags?: Record<string, string>; attributes?: { enabled?: boolean; exp?: number; nbf?: number } };
-    if (typeof body.value !== "string") throw new SandboxHttpError(400, "BadParameter", "Property 'value' is required.");
-    if (Buffer.byteLength(body.value) > MAX_VALUE_BYTES) throw new SandboxHttpError(400, "BadParameter", `The secret value is ${Buffer.byteLength(body.value)} bytes; the maximum is ${MAX_VALUE_BYTES}.`);
+    const body = (request.body ?? {}) as {
+      value?: unknown;
+      contentType?: string;
+      tags?: Record<string, string>;
+      attributes?: { enabled?: boolean; exp?: number; nbf?: number };
+    };
+    if (typeof body.value !== "string")
+      throw new SandboxHttpError(400, "BadParameter", "Property 'value' is required.");
+    if (Buffer.byteLength(body.value) > MAX_VALUE_BYTES)
+      throw new SandboxHttpError(
+        400,
+        "BadParameter",
+        `The secret value is ${Buffer.byteLength(body.value)} bytes; the maximum is ${MAX_VALUE_BYTES}.`,
+      );
     checkAttributes(body);
     const existing = secrets.get(name.toLowerCase());
     if (existing?.deletedAt !== undefined) {
-      throw new SandboxHttpError(409, "Conflict", `Secret ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.`, {}, { code: "ObjectIsDeletedButRecoverable" });
+      throw new SandboxHttpError(
+        409,
+        "Conflict",
+        `Secret ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.`,
+        {},
+        { code: "ObjectIsDeletedButRecoverable" },
+      );
     }
     env.secrets.remember(body.value);
     const now = env.clock.now();
-    const version: SecretVersion = { version: randomBytes(16).toString("hex"), value: body.value, contentType: body.contentType, tags: body.tags, enabled: body.attributes?.enabled ?? true, created: now, updated: now, expires: body.attributes?.exp, notBefore: body.attributes?.nbf };
+    const version: SecretVersion = {
+      version: randomBytes(16).toString("hex"),
+      value: body.value,
+      contentType: body.contentType,
+      tags: body.tags,
+      enabled: body.attributes?.enabled ?? true,
+      created: now,
+      updated: now,
+      expires: body.attributes?.exp,
+      notBefore: body.attributes?.nbf,
+    };
     // The name keeps the casing it was first created with; lookups ignore case.
     const entry = existing ?? { name, versions: [] };
     entry.versions.push(version);
@@ -171,7 +255,14 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
     const wanted = request.params.version;
     const version = wanted ? entry.versions.find((v) => v.version === wanted) : entry.versions.at(-1);
     if (!version) throw notFound(entry.name, wanted);
-    if (!version.enabled) throw new SandboxHttpError(403, "Forbidden", "Operation get is not allowed on a disabled secret.", {}, { code: "SecretDisabled" });
+    if (!version.enabled)
+      throw new SandboxHttpError(
+        403,
+        "Forbidden",
+        "Operation get is not allowed on a disabled secret.",
+        {},
+        { code: "SecretDisabled" },
+      );
     return { status: 200, body: secretBundle(base, vault, entry.name, version, true) };
   };
 
@@ -181,7 +272,13 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
       .filter((entry) => entry.deletedAt === undefined)
       .sort((a, b) => a.name.toLowerCase().localeCompare(b.name.toLowerCase()))
       .map((entry) => {
-        const { id, attributes, contentType, tags } = secretBundle(base, vault, entry.name, entry.versions.at(-1)!, false);
+        const { id, attributes, contentType, tags } = secretBundle(
+          base,
+          vault,
+          entry.name,
+          entry.versions.at(-1)!,
+          false,
+        );
         return { id: id.split("/").slice(0, -1).join("/"), attributes, contentType, tags };
       });
     return { status: 200, body: pageOf(items, request, "/secrets") };
@@ -200,9 +297,15 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
   const updateSecret = (request: SandboxRequest): SandboxResponse => {
     const { secrets, vault, base } = authorize(request, "update/action");
     const entry = live(secrets, request.params.name);
-    const version = request.params.version ? entry.versions.find((v) => v.version === request.params.version) : entry.versions.at(-1);
+    const version = request.params.version
+      ? entry.versions.find((v) => v.version === request.params.version)
+      : entry.versions.at(-1);
     if (!version) throw notFound(entry.name, request.params.version);
-    const body = (request.body ?? {}) as { contentType?: string; tags?: Record<string, string>; attributes?: { enabled?: boolean; exp?: number | null; nbf?: number | null } };
+    const body = (request.body ?? {}) as {
+      contentType?: string;
+      tags?: Record<string, string>;
+      attributes?: { enabled?: boolean; exp?: number | null; nbf?: number | null };
+    };
     checkAttributes(body);
     if (body.contentType !== undefined) version.contentType = body.contentType;
     if (body.tags !== undefined) version.tags = body.tags;
@@ -223,7 +326,8 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
   const deletedOnly = (secrets: Map<string, SecretEntry>, name: string) => {
     checkName(name);
     const entry = secrets.get(name.toLowerCase());
-    if (!entry || entry.deletedAt === undefined) throw new SandboxHttpError(404, "SecretNotFound", `Deleted Secret not found: ${name}`);
+    if (!entry || entry.deletedAt === undefined)
+      throw new SandboxHttpError(404, "SecretNotFound", `Deleted Secret not found: ${name}`);
     return entry;
   };
 
@@ -242,7 +346,9 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
       pattern: "/deletedsecrets",
       handler: (request) => {
         const { secrets, vault, base } = authorize(request, "readMetadata/action");
-        const items = [...secrets.values()].filter((entry) => entry.deletedAt !== undefined).map((entry) => deletedBundle(base, vault, entry));
+        const items = [...secrets.values()]
+          .filter((entry) => entry.deletedAt !== undefined)
+          .map((entry) => deletedBundle(base, vault, entry));
         return { status: 200, body: pageOf(items, request, "/deletedsecrets") };
       },
     },
@@ -263,7 +369,11 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
         const { secrets, vault } = authorize(request, "purge/action");
         const entry = deletedOnly(secrets, request.params.name);
         if (vault.properties.enablePurgeProtection === true) {
-          throw new SandboxHttpError(403, "Forbidden", `Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed.\r\nVault: ${vault.name};location=${vault.location}`);
+          throw new SandboxHttpError(
+            403,
+            "Forbidden",
+            `Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed.\r\nVault: ${vault.name};location=${vault.location}`,
+          );
         }
         secrets.delete(entry.name.toLowerCase());
         return { status: 204 };
@@ -293,7 +403,20 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
       Object.fromEntries(
         [...vaults.entries()].map(([vault, secrets]) => [
           vault,
-          Object.fromEntries([...secrets.values()].map((entry) => [entry.name, { deleted: entry.deletedAt !== undefined, versions: entry.versions.map((v) => ({ version: v.version, enabled: v.enabled, contentType: v.contentType ?? null, tags: v.tags ?? {} })) }])),
+          Object.fromEntries(
+            [...secrets.values()].map((entry) => [
+              entry.name,
+              {
+                deleted: entry.deletedAt !== undefined,
+                versions: entry.versions.map((v) => ({
+                  version: v.version,
+                  enabled: v.enabled,
+                  contentType: v.contentType ?? null,
+                  tags: v.tags ?? {},
+                })),
+              },
+            ]),
+          ),
         ]),
       ),
   };

@@ -76,16 +76,24 @@ export function deletedBundle(base: string, vault: VaultView, entry: SecretEntry
 export function pageOf<T>(items: T[], request: SandboxRequest, path: string): { value: T[]; nextLink: string | null } {
   const raw = request.query.get("maxresults");
   const max = raw === null ? 25 : Number(raw);
-  if (!Number.isInteger(max) || max < 1 || max > 25) throw new SandboxHttpError(400, "BadParameter", `Invalid value '${raw}' for maxresults: it must be an integer between 1 and 25.`);
+  if (!Number.isInteger(max) || max < 1 || max > 25)
+    throw new SandboxHttpError(
+      400,
+      "BadParameter",
+      `Invalid value '${raw}' for maxresults: it must be an integer between 1 and 25.`,
+    );
   const token = request.query.get("$skiptoken");
   let skip = 0;
   if (token) {
     try {
-      skip = Number((JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { NextMarker?: unknown }).NextMarker);
+      skip = Number(
+        (JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { NextMarker?: unknown }).NextMarker,
+      );
     } catch {
       skip = Number.NaN;
     }
-    if (!Number.isInteger(skip) || skip < 0) throw new SandboxHttpError(400, "BadParameter", "The $skiptoken is not valid.");
+    if (!Number.isInteger(skip) || skip < 0)
+      throw new SandboxHttpError(400, "BadParameter", "The $skiptoken is not valid.");
   }
   const value = items.slice(skip, skip + max);
   const next = skip + max;

@@ -18,7 +18,9 @@ import type { ArmStore, StoredResource } from "../store";
 type Json = Record<string, unknown>;
 
 /** Allowed CPU / memory totals on the Consumption plan (0.25 vCPU steps, memory = 2 x cpu). */
-const ALLOWED_RESOURCES = new Set(Array.from({ length: 16 }, (_, i) => (i + 1) * 0.25).map((cpu) => `${cpu}/${cpu * 2}Gi`));
+const ALLOWED_RESOURCES = new Set(
+  Array.from({ length: 16 }, (_, i) => (i + 1) * 0.25).map((cpu) => `${cpu}/${cpu * 2}Gi`),
+);
 
 /**
  * Probe ranges Container Apps enforces. The schema's descriptions say failureThreshold 1-10, but
@@ -27,10 +29,17 @@ const ALLOWED_RESOURCES = new Set(Array.from({ length: 16 }, (_, i) => (i + 1) *
  * aligned to the API: liveness 30, readiness 48, startup 240). The other ranges are the schema's.
  */
 const FAILURE_THRESHOLD_MAX: Record<string, number> = { Liveness: 30, Readiness: 48, Startup: 240 };
-const PROBE_RANGES: Record<string, [number, number]> = { periodSeconds: [1, 240], timeoutSeconds: [1, 240], initialDelaySeconds: [0, 60], successThreshold: [1, 10], terminationGracePeriodSeconds: [0, 3600] };
+const PROBE_RANGES: Record<string, [number, number]> = {
+  periodSeconds: [1, 240],
+  timeoutSeconds: [1, 240],
+  initialDelaySeconds: [0, 60],
+  successThreshold: [1, 10],
+  terminationGracePeriodSeconds: [0, 3600],
+};
 
 const list = (value: unknown) => (Array.isArray(value) ? (value as Json[]) : []);
-const sameId = (a: unknown, b: unknown) => typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
+const sameId = (a: unknown, b: unknown) =>
+  typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
 const capitalize = (value: string) => value.charAt(0).toUpperCase() + value.slice(1);
 
 function parseMemory(value: unknown): number {
@@ -54,7 +63,11 @@ export function defineContainerApp(engine: ArmEngine): void {
     states: { creating: ["InProgress"], updating: ["InProgress"], deleting: "Deleting" },
     patch: "merge",
     nameRule: NAME_RULES.containerApp,
-    lockConflict: (name) => ArmErrors.conflict("ContainerAppLockConflict", `Cannot modify container App '${name}' because another modification is in progress. Please retry the operation.`),
+    lockConflict: (name) =>
+      ArmErrors.conflict(
+        "ContainerAppLockConflict",
+        `Cannot modify container App '${name}' because another modification is in progress. Please retry the operation.`,
+      ),
     put: (ctx) => buildApp(ctx, store),
     onProvisioned: ({ env, resource, failed }) => {
       const properties = asRecord(resource.resource.properties);
@@ -69,21 +82,34 @@ export function defineContainerApp(engine: ArmEngine): void {
       const template = JSON.stringify(properties.template ?? {});
       if (resource.hidden.lastTemplate === template) return;
       // A new revision whenever the template changes; configuration-only changes keep the revision.
-      const suffix = String(asRecord(properties.template).revisionSuffix ?? "") || randomBytes(4).toString("hex").slice(0, 7);
+      const suffix =
+        String(asRecord(properties.template).revisionSuffix ?? "") || randomBytes(4).toString("hex").slice(0, 7);
       const revisionName = `${resource.resource.name}--${suffix}`;
       store.put({
         resource: {
           id: `${resource.resource.id}/revisions/${revisionName}`,
           name: revisionName,
           type: "Microsoft.App/containerApps/revisions",
-          properties: { createdTime: new Date(env.clock.now()).toISOString(), active: true, replicas: 1, trafficWeight: 100, healthState: "Healthy", provisioningState: "Provisioned", runningState: "Running", template: properties.template },
+          properties: {
+            createdTime: new Date(env.clock.now()).toISOString(),
+            active: true,
+            replicas: 1,
+            trafficWeight: 100,
+            healthState: "Healthy",
+            provisioningState: "Provisioned",
+            runningState: "Running",
+            template: properties.template,
+          },
         },
         hidden: {},
         createdAt: env.clock.now(),
       });
       if (asRecord(properties.configuration).activeRevisionsMode !== "Multiple") {
         for (const other of store.listByType("Microsoft.App/containerApps/revisions")) {
-          if (other.resource.id.toLowerCase().startsWith(`${resource.resource.id.toLowerCase()}/`) && other.resource.name !== revisionName) {
+          if (
+            other.resource.id.toLowerCase().startsWith(`${resource.resource.id.toLowerCase()}/`) &&
+            other.resource.name !== revisionName
+          ) {
             Object.assign(asRecord(other.resource.properties), { active: false, trafficWeight: 0, replicas: 0 });
           }
         }
@@ -92,14 +118,25 @@ export function defineContainerApp(engine: ArmEngine): void {
       properties.latestRevisionName = revisionName;
       properties.latestReadyRevisionName = revisionName;
       const ingress = asRecord(asRecord(properties.configuration).ingress);
-      properties.latestRevisionFqdn = ingress.fqdn ? `${revisionName}.${String(ingress.fqdn).split(".").slice(1).join(".")}` : undefined;
+      properties.latestRevisionFqdn = ingress.fqdn
+        ? `${revisionName}.${String(ingress.fqdn).split(".").slice(1).join(".")}`
+        : undefined;
     },
     actions: {
       // ContainerApps_ListSecrets: names with their values (inline ones; Key Vault references are listed with their URL).
       listSecrets: ({ resource }) => {
         const values = asRecord(resource.hidden.secretValues);
         const secrets = list(asRecord(asRecord(resource.resource.properties).configuration).secrets);
-        return { status: 200, body: { value: secrets.map((secret) => ({ name: secret.name, ...(values[String(secret.name)] !== undefined ? { value: values[String(secret.name)] } : {}), ...(secret.keyVaultUrl ? { keyVaultUrl: secret.keyVaultUrl, identity: secret.identity } : {}) })) } };
+        return {
+          status: 200,
+          body: {
+            value: secrets.map((secret) => ({
+              name: secret.name,
+              ...(values[String(secret.name)] !== undefined ? { value: values[String(secret.name)] } : {}),
+              ...(secret.keyVaultUrl ? { keyVaultUrl: secret.keyVaultUrl, identity: secret.identity } : {}),
+            })),
+          },
+        };
       },
     },
   });
@@ -110,22 +147,41 @@ function buildApp({ env, body, name, existing, resourceGroup }: PutContext, stor
   const location = normalizeLocation(body.location);
   const environmentId = (properties.environmentId ?? properties.managedEnvironmentId) as string | undefined;
   const environment = environmentId ? store.get(environmentId) : undefined;
-  if (!environment) throw ArmErrors.badRequest("ManagedEnvironmentNotFound", `Managed environment '${String(environmentId)}' was not found.`);
+  if (!environment)
+    throw ArmErrors.badRequest(
+      "ManagedEnvironmentNotFound",
+      `Managed environment '${String(environmentId)}' was not found.`,
+    );
   if (existing && !sameId(asRecord(existing.resource.properties).environmentId, environment.resource.id)) {
-    throw ArmErrors.badRequest("ContainerAppEnvironmentCannotBeChanged", `The managed environment of container app '${name}' cannot be changed from '${String(asRecord(existing.resource.properties).environmentId)}'.`);
+    throw ArmErrors.badRequest(
+      "ContainerAppEnvironmentCannotBeChanged",
+      `The managed environment of container app '${name}' cannot be changed from '${String(asRecord(existing.resource.properties).environmentId)}'.`,
+    );
   }
   if (asRecord(environment.resource.properties).provisioningState !== "Succeeded") {
-    throw ArmErrors.badRequest("ManagedEnvironmentNotProvisioned", `The environment '${environment.resource.id}' has not been provisioned successfully.`);
+    throw ArmErrors.badRequest(
+      "ManagedEnvironmentNotProvisioned",
+      `The environment '${environment.resource.id}' has not been provisioned successfully.`,
+    );
   }
   if (normalizeLocation(environment.resource.location) !== location) {
-    throw ArmErrors.badRequest("ContainerAppLocationMismatch", `The container app's location '${location}' must be the location of its managed environment '${String(environment.resource.location)}'.`);
+    throw ArmErrors.badRequest(
+      "ContainerAppLocationMismatch",
+      `The container app's location '${location}' must be the location of its managed environment '${String(environment.resource.location)}'.`,
+    );
   }
   const identity = asRecord(body.identity);
   const identityType = String(identity.type ?? "None");
   const assigned = Object.keys(asRecord(identity.userAssignedIdentities));
-  for (const identityId of assigned) if (!store.get(identityId)) throw ArmErrors.badRequest("InvalidUserAssignedIdentity", `User-assigned identity '${identityId}' was not found.`);
+  for (const identityId of assigned)
+    if (!store.get(identityId))
+      throw ArmErrors.badRequest(
+        "InvalidUserAssignedIdentity",
+        `User-assigned identity '${identityId}' was not found.`,
+      );
   const hasSystem = identityType.includes("SystemAssigned");
-  const usable = (reference: unknown) => (reference === "system" ? hasSystem : assigned.some((id) => sameId(id, reference)));
+  const usable = (reference: unknown) =>
+    reference === "system" ? hasSystem : assigned.some((id) => sameId(id, reference));
 
   const configuration = asRecord(properties.configuration);
   const secrets = list(configuration.secrets);
@@ -133,11 +189,23 @@ function buildApp({ env, body, name, existing, resourceGroup }: PutContext, stor
   const secretNames = new Set<string>();
   for (const secret of secrets) {
     const secretName = String(secret.name);
-    if (typeof secret.name !== "string" || !/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(secret.name)) throw ArmErrors.badRequest("ContainerAppSecretInvalid", `Invalid Request: Container app secret(s) with name(s) '${secretName}' are invalid: a secret name must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character.`);
+    if (typeof secret.name !== "string" || !/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(secret.name))
+      throw ArmErrors.badRequest(
+        "ContainerAppSecretInvalid",
+        `Invalid Request: Container app secret(s) with name(s) '${secretName}' are invalid: a secret name must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character.`,
+      );
     const byValue = typeof secret.value === "string";
     const byReference = typeof secret.keyVaultUrl === "string" && typeof secret.identity === "string";
-    if (byValue ? secret.keyVaultUrl !== undefined : !byReference) throw ArmErrors.badRequest("ContainerAppSecretInvalid", `Invalid Request: Container app secret(s) with name(s) '${secretName}' are invalid: value or keyVaultUrl and identity should be provided.`);
-    if (byReference && !usable(secret.identity)) throw ArmErrors.badRequest("ContainerAppSecretInvalid", `Invalid Request: Container app secret(s) with name(s) '${secretName}' are invalid: identity '${String(secret.identity)}' is not assigned to the container app.`);
+    if (byValue ? secret.keyVaultUrl !== undefined : !byReference)
+      throw ArmErrors.badRequest(
+        "ContainerAppSecretInvalid",
+        `Invalid Request: Container app secret(s) with name(s) '${secretName}' are invalid: value or keyVaultUrl and identity should be provided.`,
+      );
+    if (byReference && !usable(secret.identity))
+      throw ArmErrors.badRequest(
+        "ContainerAppSecretInvalid",
+        `Invalid Request: Container app secret(s) with name(s) '${secretName}' are invalid: identity '${String(secret.identity)}' is not assigned to the container app.`,
+      );
     if (byValue) {
       secretValues[secretName] = String(secret.value);
       env.secrets.remember(String(secret.value));
@@ -146,11 +214,21 @@ function buildApp({ env, body, name, existing, resourceGroup }: PutContext, stor
   }
   for (const registry of list(configuration.registries)) {
     if (registry.identity !== undefined) {
-      if (!usable(registry.identity)) throw ArmErrors.badRequest("InvalidRegistryIdentity", `Registry '${String(registry.server)}' references identity '${String(registry.identity)}', which is not assigned to the app.`);
+      if (!usable(registry.identity))
+        throw ArmErrors.badRequest(
+          "InvalidRegistryIdentity",
+          `Registry '${String(registry.server)}' references identity '${String(registry.identity)}', which is not assigned to the app.`,
+        );
     } else if (typeof registry.passwordSecretRef !== "string" || typeof registry.username !== "string") {
-      throw ArmErrors.badRequest("ContainerAppRegistryInvalid", `Registry '${String(registry.server)}' needs either an identity or a username and passwordSecretRef.`);
+      throw ArmErrors.badRequest(
+        "ContainerAppRegistryInvalid",
+        `Registry '${String(registry.server)}' needs either an identity or a username and passwordSecretRef.`,
+      );
     } else if (!secretNames.has(registry.passwordSecretRef)) {
-      throw ArmErrors.badRequest("ContainerAppSecretRefNotFound", `SecretRef '${registry.passwordSecretRef}' defined for registry '${String(registry.server)}' not found.`);
+      throw ArmErrors.badRequest(
+        "ContainerAppSecretRefNotFound",
+        `SecretRef '${registry.passwordSecretRef}' defined for registry '${String(registry.server)}' not found.`,
+      );
     }
   }
   const ingress = configuration.ingress as Json | undefined;
@@ -159,11 +237,17 @@ function buildApp({ env, body, name, existing, resourceGroup }: PutContext, stor
   validateTemplate(template, environment, secretNames, store);
 
   // Secret values stay out of what GET returns: Azure shows names (and Key Vault references) only.
-  const shownSecrets = secrets.map((secret) => ({ name: secret.name, ...(secret.keyVaultUrl ? { keyVaultUrl: secret.keyVaultUrl, identity: secret.identity } : {}) }));
+  const shownSecrets = secrets.map((secret) => ({
+    name: secret.name,
+    ...(secret.keyVaultUrl ? { keyVaultUrl: secret.keyVaultUrl, identity: secret.identity } : {}),
+  }));
   const defaultDomain = String(asRecord(environment.resource.properties).defaultDomain);
   const previous = asRecord(existing?.resource.properties);
-  const systemPrincipal = hasSystem ? ((existing?.hidden.systemPrincipal as string | undefined) ?? randomUUID()) : undefined;
-  if (systemPrincipal && !existing?.hidden.systemPrincipal) env.directory.add({ id: systemPrincipal, kind: "ServicePrincipal", displayName: name });
+  const systemPrincipal = hasSystem
+    ? ((existing?.hidden.systemPrincipal as string | undefined) ?? randomUUID())
+    : undefined;
+  if (systemPrincipal && !existing?.hidden.systemPrincipal)
+    env.directory.add({ id: systemPrincipal, kind: "ServicePrincipal", displayName: name });
   return {
     resource: {
       id: "",
@@ -176,7 +260,12 @@ function buildApp({ env, body, name, existing, resourceGroup }: PutContext, stor
         ...properties,
         environmentId: environment.resource.id,
         managedEnvironmentId: environment.resource.id,
-        configuration: { activeRevisionsMode: "Single", ...configuration, secrets: shownSecrets, ...(ingress ? { ingress: { ...ingress, fqdn: `${name}.${defaultDomain}` } } : {}) },
+        configuration: {
+          activeRevisionsMode: "Single",
+          ...configuration,
+          secrets: shownSecrets,
+          ...(ingress ? { ingress: { ...ingress, fqdn: `${name}.${defaultDomain}` } } : {}),
+        },
         template,
         latestRevisionName: previous.latestRevisionName,
         latestReadyRevisionName: previous.latestReadyRevisionName,
@@ -189,14 +278,23 @@ function buildApp({ env, body, name, existing, resourceGroup }: PutContext, stor
 }
 
 /** The identity block as Azure returns it: each user-assigned identity with its principalId and clientId. */
-function identityView(store: ArmStore, type: string, assigned: string[], systemPrincipal: string | undefined, tenantId: string): Json {
+function identityView(
+  store: ArmStore,
+  type: string,
+  assigned: string[],
+  systemPrincipal: string | undefined,
+  tenantId: string,
+): Json {
   const view: Json = { type };
   if (systemPrincipal) Object.assign(view, { principalId: systemPrincipal, tenantId });
   if (assigned.length > 0) {
     view.userAssignedIdentities = Object.fromEntries(
       assigned.map((id) => {
         const properties = asRecord(store.get(id)?.resource.properties);
-        return [store.get(id)?.resource.id ?? id, { principalId: properties.principalId, clientId: properties.clientId }];
+        return [
+          store.get(id)?.resource.id ?? id,
+          { principalId: properties.principalId, clientId: properties.clientId },
+        ];
       }),
     );
   }
@@ -204,32 +302,59 @@ function identityView(store: ArmStore, type: string, assigned: string[], systemP
 }
 
 function validateIngress(ingress: Json): void {
-  if (!Number.isInteger(ingress.targetPort) || Number(ingress.targetPort) < 1 || Number(ingress.targetPort) > 65535) throw ArmErrors.badRequest("ContainerAppInvalidIngress", "ingress.targetPort must be a port number.");
+  if (!Number.isInteger(ingress.targetPort) || Number(ingress.targetPort) < 1 || Number(ingress.targetPort) > 65535)
+    throw ArmErrors.badRequest("ContainerAppInvalidIngress", "ingress.targetPort must be a port number.");
   const traffic = list(ingress.traffic);
   if (traffic.length > 0) {
     const total = traffic.reduce((sum, entry) => sum + Number(entry.weight ?? 0), 0);
-    if (total !== 100) throw ArmErrors.badRequest("ContainerAppInvalidTrafficWeight", `The traffic weights of the container app must add up to 100; they add up to ${total}.`);
-    if (traffic.filter((entry) => entry.latestRevision === true).length > 1) throw ArmErrors.badRequest("ContainerAppInvalidTrafficWeight", "At most one traffic weight can target the latest revision.");
+    if (total !== 100)
+      throw ArmErrors.badRequest(
+        "ContainerAppInvalidTrafficWeight",
+        `The traffic weights of the container app must add up to 100; they add up to ${total}.`,
+      );
+    if (traffic.filter((entry) => entry.latestRevision === true).length > 1)
+      throw ArmErrors.badRequest(
+        "ContainerAppInvalidTrafficWeight",
+        "At most one traffic weight can target the latest revision.",
+      );
   }
 }
 
-function validateTemplate(template: Json, environment: StoredResource, secretNames: Set<string>, store: ArmStore): void {
+function validateTemplate(
+  template: Json,
+  environment: StoredResource,
+  secretNames: Set<string>,
+  store: ArmStore,
+): void {
   const containers = list(template.containers);
   const initContainers = list(template.initContainers);
-  if (containers.length === 0) throw ArmErrors.badRequest("ContainerAppInvalidTemplate", "template.containers must have at least one container.");
+  if (containers.length === 0)
+    throw ArmErrors.badRequest("ContainerAppInvalidTemplate", "template.containers must have at least one container.");
   const volumes = new Set(list(template.volumes).map((volume) => String(volume.name)));
   const names = new Set<string>();
   for (const container of [...containers, ...initContainers]) {
-    if (typeof container.name !== "string" || typeof container.image !== "string") throw ArmErrors.badRequest("ContainerAppInvalidTemplate", "Every container needs a name and an image.");
+    if (typeof container.name !== "string" || typeof container.image !== "string")
+      throw ArmErrors.badRequest("ContainerAppInvalidTemplate", "Every container needs a name and an image.");
     // Containers and init containers share one pod: their names must differ.
-    if (names.has(container.name)) throw ArmErrors.badRequest("ContainerAppDuplicateContainerName", `Container name '${container.name}' is used more than once in the template.`);
+    if (names.has(container.name))
+      throw ArmErrors.badRequest(
+        "ContainerAppDuplicateContainerName",
+        `Container name '${container.name}' is used more than once in the template.`,
+      );
     names.add(container.name);
     for (const mount of list(container.volumeMounts)) {
-      if (!volumes.has(String(mount.volumeName))) throw ArmErrors.badRequest("ContainerAppInvalidTemplate", `Container '${container.name}' mounts unknown volume '${String(mount.volumeName)}'.`);
+      if (!volumes.has(String(mount.volumeName)))
+        throw ArmErrors.badRequest(
+          "ContainerAppInvalidTemplate",
+          `Container '${container.name}' mounts unknown volume '${String(mount.volumeName)}'.`,
+        );
     }
     for (const variable of list(container.env)) {
       if (variable.secretRef !== undefined && !secretNames.has(String(variable.secretRef))) {
-        throw ArmErrors.badRequest("ContainerAppSecretRefNotFound", `SecretRef '${String(variable.secretRef)}' defined for container '${container.name}' not found.`);
+        throw ArmErrors.badRequest(
+          "ContainerAppSecretRefNotFound",
+          `SecretRef '${String(variable.secretRef)}' defined for container '${container.name}' not found.`,
+        );
       }
     }
     validateProbes(container);
@@ -242,29 +367,54 @@ function validateTemplate(template: Json, environment: StoredResource, secretNam
     memory += resources.memory === undefined ? 1 : parseMemory(resources.memory);
   }
   const key = `${Math.round(cpu * 100) / 100}/${Math.round(memory * 100) / 100}Gi`;
-  if (!ALLOWED_RESOURCES.has(key)) throw ArmErrors.badRequest("ContainerAppInvalidResourceTotal", `The total requested CPU and memory resources for this application (CPU: ${cpu}, memory: ${memory}Gi) is invalid. Total CPU and memory for all containers defined in a Container App must add up to one of the following CPU - Memory combinations: [cpu: 0.25, memory: 0.5Gi]; [cpu: 0.5, memory: 1.0Gi]; ... [cpu: 4.0, memory: 8.0Gi]`);
+  if (!ALLOWED_RESOURCES.has(key))
+    throw ArmErrors.badRequest(
+      "ContainerAppInvalidResourceTotal",
+      `The total requested CPU and memory resources for this application (CPU: ${cpu}, memory: ${memory}Gi) is invalid. Total CPU and memory for all containers defined in a Container App must add up to one of the following CPU - Memory combinations: [cpu: 0.25, memory: 0.5Gi]; [cpu: 0.5, memory: 1.0Gi]; ... [cpu: 4.0, memory: 8.0Gi]`,
+    );
   for (const volume of list(template.volumes)) {
-    if (volume.storageType === "AzureFile" && !store.get(`${environment.resource.id}/storages/${String(volume.storageName)}`)) {
-      throw ArmErrors.badRequest("ContainerAppInvalidVolume", `Volume '${String(volume.name)}' references environment storage '${String(volume.storageName)}', which does not exist.`);
+    if (
+      volume.storageType === "AzureFile" &&
+      !store.get(`${environment.resource.id}/storages/${String(volume.storageName)}`)
+    ) {
+      throw ArmErrors.badRequest(
+        "ContainerAppInvalidVolume",
+        `Volume '${String(volume.name)}' references environment storage '${String(volume.storageName)}', which does not exist.`,
+      );
     }
   }
   const scale = asRecord(template.scale);
-  if (scale.minReplicas !== undefined && scale.maxReplicas !== undefined && Number(scale.minReplicas) > Number(scale.maxReplicas)) throw ArmErrors.badRequest("ContainerAppInvalidScale", "minReplicas cannot exceed maxReplicas.");
+  if (
+    scale.minReplicas !== undefined &&
+    scale.maxReplicas !== undefined &&
+    Number(scale.minReplicas) > Number(scale.maxReplicas)
+  )
+    throw ArmErrors.badRequest("ContainerAppInvalidScale", "minReplicas cannot exceed maxReplicas.");
 }
 
 function validateProbes(container: Json): void {
   const seen = new Set<string>();
   for (const probe of list(container.probes)) {
     const type = capitalize(String(probe.type ?? "Liveness"));
-    if (seen.has(type)) throw ArmErrors.badRequest("ContainerAppProbeTypeDuplicated", `Container '${String(container.name)}' has more than one '${type}' probe.`);
+    if (seen.has(type))
+      throw ArmErrors.badRequest(
+        "ContainerAppProbeTypeDuplicated",
+        `Container '${String(container.name)}' has more than one '${type}' probe.`,
+      );
     seen.add(type);
-    const ranges: Record<string, [number, number]> = { ...PROBE_RANGES, failureThreshold: [1, FAILURE_THRESHOLD_MAX[type] ?? 30] };
+    const ranges: Record<string, [number, number]> = {
+      ...PROBE_RANGES,
+      failureThreshold: [1, FAILURE_THRESHOLD_MAX[type] ?? 30],
+    };
     if (type !== "Readiness") ranges.successThreshold = [1, 1];
     for (const [field, [min, max]] of Object.entries(ranges)) {
       const value = probe[field];
       if (value === undefined) continue;
       if (!Number.isInteger(value) || Number(value) < min || Number(value) > max) {
-        throw ArmErrors.badRequest(`ContainerAppProbe${capitalize(field)}OutOfRange`, `Container '${String(container.name)}' '${type}' probe's ${capitalize(field)} must be in the range of ['${min}', '${max}'].`);
+        throw ArmErrors.badRequest(
+          `ContainerAppProbe${capitalize(field)}OutOfRange`,
+          `Container '${String(container.name)}' '${type}' probe's ${capitalize(field)} must be in the range of ['${min}', '${max}'].`,
+        );
       }
     }
   }
@@ -283,39 +433,76 @@ function principalOf(store: ArmStore, app: StoredResource, identity: unknown): s
  * (`rbacPropagationMs`); in access-policy mode an access policy for the principal with `get` on
  * secrets (roles grant nothing there).
  */
-function keyVaultAccessProblem(env: SandboxEnvironment, store: ArmStore, app: StoredResource): { code: string; message: string } | undefined {
+function keyVaultAccessProblem(
+  env: SandboxEnvironment,
+  store: ArmStore,
+  app: StoredResource,
+): { code: string; message: string } | undefined {
   const configuration = asRecord(asRecord(app.resource.properties).configuration);
   for (const secret of list(configuration.secrets)) {
     if (typeof secret.keyVaultUrl !== "string") continue;
     const vaultName = /^https:\/\/([^.]+)\.vault\./.exec(secret.keyVaultUrl)?.[1];
     const vault = vaultName ? store.findVault(vaultName) : undefined;
-    const fail = (reason: string) => ({ code: "ContainerAppSecretKeyVaultUrlInvalid", message: `Failed to provision revision: unable to fetch secret '${String(secret.name)}' from Key Vault '${vaultName}' with identity '${String(secret.identity)}': ${reason}` });
+    const fail = (reason: string) => ({
+      code: "ContainerAppSecretKeyVaultUrlInvalid",
+      message: `Failed to provision revision: unable to fetch secret '${String(secret.name)}' from Key Vault '${vaultName}' with identity '${String(secret.identity)}': ${reason}`,
+    });
     if (!vault || vault.softDeleted) return fail("the vault was not found.");
     const principalId = principalOf(store, app, secret.identity);
     if (!principalId) return fail("the identity was not found.");
     const allowed =
       vault.properties.enableRbacAuthorization === true
-        ? rbacAllows(env, store, principalId, vault.id, "Microsoft.KeyVault/vaults/secrets/getSecret/action", "dataAction")
+        ? rbacAllows(
+            env,
+            store,
+            principalId,
+            vault.id,
+            "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+            "dataAction",
+          )
         : list(vault.properties.accessPolicies).some(
-            (policy) => sameId(policy.objectId, principalId) && list(asRecord(policy.permissions).secrets as unknown).some((permission) => ["get", "all"].includes(String(permission).toLowerCase())),
+            (policy) =>
+              sameId(policy.objectId, principalId) &&
+              list(asRecord(policy.permissions).secrets as unknown).some((permission) =>
+                ["get", "all"].includes(String(permission).toLowerCase()),
+              ),
           );
     if (!allowed) {
-      return fail(vault.properties.enableRbacAuthorization === true ? "the identity has no role that can read secrets on the vault." : "the vault uses access policies and none gives the identity 'get' on secrets (role assignments do not apply to an access-policy vault).");
+      return fail(
+        vault.properties.enableRbacAuthorization === true
+          ? "the identity has no role that can read secrets on the vault."
+          : "the vault uses access policies and none gives the identity 'get' on secrets (role assignments do not apply to an access-policy vault).",
+      );
     }
   }
   return undefined;
 }
 
 /** A registry pulled through an identity needs AcrPull (or a role whose Actions cover pull) on the registry, propagated, when the registry is one the sandbox knows. */
-function registryPullProblem(env: SandboxEnvironment, store: ArmStore, app: StoredResource): { code: string; message: string } | undefined {
+function registryPullProblem(
+  env: SandboxEnvironment,
+  store: ArmStore,
+  app: StoredResource,
+): { code: string; message: string } | undefined {
   const configuration = asRecord(asRecord(app.resource.properties).configuration);
   for (const registry of list(configuration.registries)) {
     if (registry.identity === undefined) continue;
     const server = String(registry.server).toLowerCase();
-    const target = store.listByType("Microsoft.ContainerRegistry/registries").find((stored) => String(asRecord(stored.resource.properties).loginServer).toLowerCase() === server);
+    const target = store
+      .listByType("Microsoft.ContainerRegistry/registries")
+      .find((stored) => String(asRecord(stored.resource.properties).loginServer).toLowerCase() === server);
     if (!target) continue;
     const principalId = principalOf(store, app, registry.identity);
-    const allowed = principalId && rbacAllows(env, store, principalId, target.resource.id, "Microsoft.ContainerRegistry/registries/pull/read", "action");
+    const allowed =
+      principalId &&
+      rbacAllows(
+        env,
+        store,
+        principalId,
+        target.resource.id,
+        "Microsoft.ContainerRegistry/registries/pull/read",
+        "action",
+      );
     if (!allowed) {
       return {
         code: "ContainerAppImagePullFailed",

@@ -15,8 +15,25 @@ export interface WorkspaceKeys {
   secondarySharedKey: string;
 }
 
-const WORKSPACE_READ_ONLY = ["customerId", "provisioningState", "createdDate", "modifiedDate", "privateLinkScopedResources"];
-const COMPONENT_READ_ONLY = ["ApplicationId", "AppId", "InstrumentationKey", "ConnectionString", "CreationDate", "TenantId", "provisioningState", "LaMigrationDate", "PrivateLinkScopedResources", "Name"];
+const WORKSPACE_READ_ONLY = [
+  "customerId",
+  "provisioningState",
+  "createdDate",
+  "modifiedDate",
+  "privateLinkScopedResources",
+];
+const COMPONENT_READ_ONLY = [
+  "ApplicationId",
+  "AppId",
+  "InstrumentationKey",
+  "ConnectionString",
+  "CreationDate",
+  "TenantId",
+  "provisioningState",
+  "LaMigrationDate",
+  "PrivateLinkScopedResources",
+  "Name",
+];
 
 function without(properties: Record<string, unknown>, keys: string[]): Record<string, unknown> {
   const copy = { ...properties };
@@ -36,8 +53,12 @@ export function defineMonitoring(engine: ArmEngine): void {
     put: ({ env, body, name, existing }) => {
       const properties = without(asRecord(body.properties), WORKSPACE_READ_ONLY);
       const retention = properties.retentionInDays === undefined ? 30 : Number(properties.retentionInDays);
-      if (!Number.isInteger(retention) || retention < 30 || retention > 730) throw ArmErrors.badRequest("InvalidParameter", "retentionInDays must be between 30 and 730.");
-      const keys: WorkspaceKeys = (existing?.hidden.keys as WorkspaceKeys) ?? { primarySharedKey: newKey(), secondarySharedKey: newKey() };
+      if (!Number.isInteger(retention) || retention < 30 || retention > 730)
+        throw ArmErrors.badRequest("InvalidParameter", "retentionInDays must be between 30 and 730.");
+      const keys: WorkspaceKeys = (existing?.hidden.keys as WorkspaceKeys) ?? {
+        primarySharedKey: newKey(),
+        secondarySharedKey: newKey(),
+      };
       env.secrets.remember(keys.primarySharedKey);
       env.secrets.remember(keys.secondarySharedKey);
       const customerId = (asRecord(existing?.resource.properties).customerId as string | undefined) ?? randomUUID();
@@ -74,10 +95,14 @@ export function defineMonitoring(engine: ArmEngine): void {
     put: ({ store, body, name, existing }) => {
       const properties = without(asRecord(body.properties), COMPONENT_READ_ONLY);
       if (typeof body.kind !== "string") throw ArmErrors.badRequest("InvalidRequestContent", "kind is required.");
-      if (!["web", "other"].includes(String(properties.Application_Type))) throw ArmErrors.badRequest("InvalidRequestContent", "properties.Application_Type must be 'web' or 'other'.");
+      if (!["web", "other"].includes(String(properties.Application_Type)))
+        throw ArmErrors.badRequest("InvalidRequestContent", "properties.Application_Type must be 'web' or 'other'.");
       const workspaceId = properties.WorkspaceResourceId;
       if (typeof workspaceId !== "string" || !store.get(workspaceId)) {
-        throw ArmErrors.badRequest("BadRequest", `Workspace resource '${String(workspaceId)}' was not found: workspace-based Application Insights needs an existing Log Analytics workspace.`);
+        throw ArmErrors.badRequest(
+          "BadRequest",
+          `Workspace resource '${String(workspaceId)}' was not found: workspace-based Application Insights needs an existing Log Analytics workspace.`,
+        );
       }
       const location = normalizeLocation(body.location);
       const before = asRecord(existing?.resource.properties);

@@ -19,7 +19,10 @@ export function defineResources(engine: ArmEngine): void {
     nameRule: NAME_RULES.resourceGroup,
     put: ({ body, existing }) => {
       if (existing && existing.resource.location !== normalizeLocation(body.location)) {
-        throw ArmErrors.conflict("InvalidResourceGroupLocation", `Invalid resource group location '${normalizeLocation(body.location)}'. The Resource group '${existing.resource.name}' already exists in location '${existing.resource.location}'.`);
+        throw ArmErrors.conflict(
+          "InvalidResourceGroupLocation",
+          `Invalid resource group location '${normalizeLocation(body.location)}'. The Resource group '${existing.resource.name}' already exists in location '${existing.resource.location}'.`,
+        );
       }
       return {
         resource: {

@@ -14,7 +14,16 @@ import { NAME_RULES, asRecord, newKey } from "./rules";
 import { normalizeLocation } from "./resources";
 import { resourceGroupOf, type StoredResource } from "../store";
 
-const SKUS = new Set(["Standard_LRS", "Standard_GRS", "Standard_RAGRS", "Standard_ZRS", "Premium_LRS", "Premium_ZRS", "Standard_GZRS", "Standard_RAGZRS"]);
+const SKUS = new Set([
+  "Standard_LRS",
+  "Standard_GRS",
+  "Standard_RAGRS",
+  "Standard_ZRS",
+  "Premium_LRS",
+  "Premium_ZRS",
+  "Standard_GZRS",
+  "Standard_RAGZRS",
+]);
 const KINDS = new Set(["Storage", "StorageV2", "BlobStorage", "FileStorage", "BlockBlobStorage"]);
 /** SKUs each kind takes: FileStorage and BlockBlobStorage are premium-only, BlobStorage standard-only. */
 const SKUS_BY_KIND: Record<string, (sku: string) => boolean> = {
@@ -25,7 +34,23 @@ const SKUS_BY_KIND: Record<string, (sku: string) => boolean> = {
   BlockBlobStorage: (sku) => sku.startsWith("Premium_"),
 };
 /** Properties Storage computes; a body's values for them are ignored, never stored. */
-const READ_ONLY = ["provisioningState", "primaryEndpoints", "primaryLocation", "statusOfPrimary", "secondaryEndpoints", "secondaryLocation", "statusOfSecondary", "creationTime", "keyCreationTime", "lastGeoFailoverTime", "geoReplicationStats", "blobRestoreStatus", "isSkuConversionBlocked", "accountMigrationInProgress", "storageAccountSkuConversionStatus"];
+const READ_ONLY = [
+  "provisioningState",
+  "primaryEndpoints",
+  "primaryLocation",
+  "statusOfPrimary",
+  "secondaryEndpoints",
+  "secondaryLocation",
+  "statusOfSecondary",
+  "creationTime",
+  "keyCreationTime",
+  "lastGeoFailoverTime",
+  "geoReplicationStats",
+  "blobRestoreStatus",
+  "isSkuConversionBlocked",
+  "accountMigrationInProgress",
+  "storageAccountSkuConversionStatus",
+];
 /** Set at creation, never changed (AccountPropertyCannotBeUpdated). */
 const CREATE_ONLY = ["isHnsEnabled", "isNfsV3Enabled"];
 
@@ -39,11 +64,18 @@ export function storageKeys(stored: StoredResource): StorageKeys {
 }
 
 const tierOf = (sku: string) => sku.split("_")[0];
-const cannotBeUpdated = (property: string) => ArmErrors.badRequest("AccountPropertyCannotBeUpdated", `The property '${property}' was specified in the input, but it cannot be updated.`);
+const cannotBeUpdated = (property: string) =>
+  ArmErrors.badRequest(
+    "AccountPropertyCannotBeUpdated",
+    `The property '${property}' was specified in the input, but it cannot be updated.`,
+  );
 
 function requireProvisioned(stored: StoredResource): void {
   if (asRecord(stored.resource.properties).provisioningState !== "Succeeded") {
-    throw ArmErrors.conflict("StorageAccountIsNotProvisioned", `The storage account provisioning state must be 'Succeeded' before executing the operation.`);
+    throw ArmErrors.conflict(
+      "StorageAccountIsNotProvisioned",
+      `The storage account provisioning state must be 'Succeeded' before executing the operation.`,
+    );
   }
 }
 
@@ -56,30 +88,51 @@ export function defineStorage(engine: ArmEngine): void {
     // StorageAccounts_Update: 200, synchronous.
     patch: "merge",
     nameRule: NAME_RULES.storageAccount,
-    lockConflict: () => ArmErrors.conflict("StorageAccountIsNotProvisioned", "The storage account provisioning state must be 'Succeeded' before executing the operation."),
+    lockConflict: () =>
+      ArmErrors.conflict(
+        "StorageAccountIsNotProvisioned",
+        "The storage account provisioning state must be 'Succeeded' before executing the operation.",
+      ),
     put: ({ env, store, body, id, name, existing, request, mode, patch, resourceGroup }) => {
       const sku = String(asRecord(body.sku).name);
       const kind = String(body.kind);
-      if (!SKUS.has(sku)) throw ArmErrors.badRequest("InvalidRequestContent", `The value '${sku}' is not valid for sku.name.`);
-      if (!KINDS.has(kind)) throw ArmErrors.badRequest("InvalidRequestContent", `The value '${kind}' is not valid for kind.`);
+      if (!SKUS.has(sku))
+        throw ArmErrors.badRequest("InvalidRequestContent", `The value '${sku}' is not valid for sku.name.`);
+      if (!KINDS.has(kind))
+        throw ArmErrors.badRequest("InvalidRequestContent", `The value '${kind}' is not valid for kind.`);
       if (!existing) {
         const taken = store.findStorageAccount(name);
         if (taken) {
           // One subscription in the sandbox: a clash is always within it, which Azure names as such.
-          if (resourceGroupOf(taken.resource.id)?.toLowerCase() !== resourceGroup?.toLowerCase()) throw ArmErrors.conflict("StorageAccountInAnotherResourceGroup", `The account ${name} is already in another resource group in this subscription.`);
+          if (resourceGroupOf(taken.resource.id)?.toLowerCase() !== resourceGroup?.toLowerCase())
+            throw ArmErrors.conflict(
+              "StorageAccountInAnotherResourceGroup",
+              `The account ${name} is already in another resource group in this subscription.`,
+            );
           throw ArmErrors.conflict("StorageAccountAlreadyTaken", `The storage account named ${name} is already taken.`);
         }
-        if (!SKUS_BY_KIND[kind](sku)) throw ArmErrors.badRequest("InvalidValuesForRequestParameters", "Values for request parameters are invalid: kind, sku.");
+        if (!SKUS_BY_KIND[kind](sku))
+          throw ArmErrors.badRequest(
+            "InvalidValuesForRequestParameters",
+            "Values for request parameters are invalid: kind, sku.",
+          );
       } else {
         const before = existing.resource;
         const beforeKind = String(before.kind);
         if (kind !== beforeKind && !(beforeKind === "Storage" && kind === "StorageV2")) {
           // A PATCH names the property it cannot change; a PUT is a create that does not match.
           if (mode === "patch" && patch?.kind !== undefined) throw cannotBeUpdated("kind");
-          throw ArmErrors.badRequest("InvalidValuesForRequestParameters", "Values for request parameters are invalid: kind.");
+          throw ArmErrors.badRequest(
+            "InvalidValuesForRequestParameters",
+            "Values for request parameters are invalid: kind.",
+          );
         }
         const beforeSku = String(asRecord(before.sku).name);
-        if (tierOf(sku) !== tierOf(beforeSku) || !SKUS_BY_KIND[kind](sku)) throw ArmErrors.badRequest("InvalidValuesForRequestParameters", "Values for request parameters are invalid: sku.");
+        if (tierOf(sku) !== tierOf(beforeSku) || !SKUS_BY_KIND[kind](sku))
+          throw ArmErrors.badRequest(
+            "InvalidValuesForRequestParameters",
+            "Values for request parameters are invalid: sku.",
+          );
         const beforeProperties = asRecord(before.properties);
         for (const property of CREATE_ONLY) {
           const asked = asRecord(body.properties)[property];
@@ -99,7 +152,16 @@ export function defineStorage(engine: ArmEngine): void {
         // Azure creates the default services with the account.
         for (const service of ["fileServices", "blobServices"]) {
           const serviceId = `${id}/${service}/default`;
-          store.put({ resource: { id: serviceId, name: "default", type: `Microsoft.Storage/storageAccounts/${service}`, properties: {} }, hidden: {}, createdAt: env.clock.now() });
+          store.put({
+            resource: {
+              id: serviceId,
+              name: "default",
+              type: `Microsoft.Storage/storageAccounts/${service}`,
+              properties: {},
+            },
+            hidden: {},
+            createdAt: env.clock.now(),
+          });
         }
       }
       const location = normalizeLocation(body.location);
@@ -119,10 +181,19 @@ export function defineStorage(engine: ArmEngine): void {
             allowSharedKeyAccess: true,
             ...previous,
             ...given,
-            primaryEndpoints: { blob: endpoint("blob"), file: endpoint("file"), queue: endpoint("queue"), table: endpoint("table"), web: endpoint("web"), dfs: endpoint("dfs") },
+            primaryEndpoints: {
+              blob: endpoint("blob"),
+              file: endpoint("file"),
+              queue: endpoint("queue"),
+              table: endpoint("table"),
+              web: endpoint("web"),
+              dfs: endpoint("dfs"),
+            },
             primaryLocation: location,
             statusOfPrimary: "available",
-            creationTime: existing ? asRecord(existing.resource.properties).creationTime : new Date(env.clock.now()).toISOString(),
+            creationTime: existing
+              ? asRecord(existing.resource.properties).creationTime
+              : new Date(env.clock.now()).toISOString(),
           },
         },
         hidden: { keys },
@@ -132,16 +203,33 @@ export function defineStorage(engine: ArmEngine): void {
       listKeys: ({ resource }) => {
         requireProvisioned(resource);
         const keys = storageKeys(resource);
-        return { status: 200, body: { keys: [{ keyName: "key1", value: keys.key1, permissions: "FULL" }, { keyName: "key2", value: keys.key2, permissions: "FULL" }] } };
+        return {
+          status: 200,
+          body: {
+            keys: [
+              { keyName: "key1", value: keys.key1, permissions: "FULL" },
+              { keyName: "key2", value: keys.key2, permissions: "FULL" },
+            ],
+          },
+        };
       },
       regenerateKey: ({ env, resource, request }) => {
         requireProvisioned(resource);
         const keyName = String(asRecord(request.body).keyName ?? "");
-        if (keyName !== "key1" && keyName !== "key2") throw ArmErrors.badRequest("InvalidRequestContent", `keyName must be key1 or key2, not '${keyName}'.`);
+        if (keyName !== "key1" && keyName !== "key2")
+          throw ArmErrors.badRequest("InvalidRequestContent", `keyName must be key1 or key2, not '${keyName}'.`);
         const keys = storageKeys(resource);
         keys[keyName] = newKey();
         env.secrets.remember(keys[keyName]);
-        return { status: 200, body: { keys: [{ keyName: "key1", value: keys.key1, permissions: "FULL" }, { keyName: "key2", value: keys.key2, permissions: "FULL" }] } };
+        return {
+          status: 200,
+          body: {
+            keys: [
+              { keyName: "key1", value: keys.key1, permissions: "FULL" },
+              { keyName: "key2", value: keys.key2, permissions: "FULL" },
+            ],
+          },
+        };
       },
     },
   });
@@ -152,8 +240,16 @@ export function defineStorage(engine: ArmEngine): void {
       // SetServiceProperties keeps the settings a body omits, as the data plane's Set Blob Service
       // Properties documents ("if an element is omitted, the existing settings are preserved"). No PATCH.
       put: ({ body, name, existing }) => {
-        if (name !== "default") throw ArmErrors.badRequest("InvalidResourceName", `The ${service} name must be 'default'.`);
-        return { resource: { id: "", name, type: `Microsoft.Storage/storageAccounts/${service}`, properties: { ...asRecord(existing?.resource.properties), ...asRecord(body.properties) } } };
+        if (name !== "default")
+          throw ArmErrors.badRequest("InvalidResourceName", `The ${service} name must be 'default'.`);
+        return {
+          resource: {
+            id: "",
+            name,
+            type: `Microsoft.Storage/storageAccounts/${service}`,
+            properties: { ...asRecord(existing?.resource.properties), ...asRecord(body.properties) },
+          },
+        };
       },
     });
   }
@@ -166,17 +262,54 @@ export function defineStorage(engine: ArmEngine): void {
     put: ({ store, body, name, existing, parent }) => {
       // Full replace of what a share's PUT carries; the protocol is the exception: "Can only be specified when creating a share".
       const properties = { ...asRecord(body.properties) };
-      for (const key of ["lastModifiedTime", "shareUsageBytes", "deleted", "deletedTime", "version", "remainingRetentionDays", "accessTierChangeTime", "accessTierStatus", "leaseStatus", "leaseState", "leaseDuration", "snapshotTime"]) delete properties[key];
+      for (const key of [
+        "lastModifiedTime",
+        "shareUsageBytes",
+        "deleted",
+        "deletedTime",
+        "version",
+        "remainingRetentionDays",
+        "accessTierChangeTime",
+        "accessTierStatus",
+        "leaseStatus",
+        "leaseState",
+        "leaseDuration",
+        "snapshotTime",
+      ])
+        delete properties[key];
       const quota = properties.shareQuota === undefined ? 5120 : Number(properties.shareQuota);
-      if (!Number.isInteger(quota) || quota < 1 || quota > 102400) throw ArmErrors.badRequest("InvalidRequestPropertyValue", `The value '${String(properties.shareQuota)}' is not allowed for property shareQuota: it must be between 1 and 102400 GiB.`);
+      if (!Number.isInteger(quota) || quota < 1 || quota > 102400)
+        throw ArmErrors.badRequest(
+          "InvalidRequestPropertyValue",
+          `The value '${String(properties.shareQuota)}' is not allowed for property shareQuota: it must be between 1 and 102400 GiB.`,
+        );
       const before = existing ? String(asRecord(existing.resource.properties).enabledProtocols ?? "SMB") : undefined;
       const protocols = String(properties.enabledProtocols ?? before ?? "SMB");
-      if (before !== undefined && protocols !== before) throw ArmErrors.badRequest("InvalidRequestPropertyValue", "The property 'enabledProtocols' can only be specified when creating a share; it cannot be updated.");
+      if (before !== undefined && protocols !== before)
+        throw ArmErrors.badRequest(
+          "InvalidRequestPropertyValue",
+          "The property 'enabledProtocols' can only be specified when creating a share; it cannot be updated.",
+        );
       const account = parent ? store.get(parent.resource.id.split("/fileServices/")[0]) : undefined;
       if (protocols === "NFS" && account && String(account.resource.kind) !== "FileStorage") {
-        throw ArmErrors.badRequest("InvalidRequestPropertyValue", "NFS file shares are supported only on premium FileStorage accounts.");
+        throw ArmErrors.badRequest(
+          "InvalidRequestPropertyValue",
+          "NFS file shares are supported only on premium FileStorage accounts.",
+        );
       }
-      return { resource: { id: "", name, type: "Microsoft.Storage/storageAccounts/fileServices/shares", properties: { accessTier: "TransactionOptimized", ...properties, enabledProtocols: protocols, shareQuota: quota } } };
+      return {
+        resource: {
+          id: "",
+          name,
+          type: "Microsoft.Storage/storageAccounts/fileServices/shares",
+          properties: {
+            accessTier: "TransactionOptimized",
+            ...properties,
+            enabledProtocols: protocols,
+            shareQuota: quota,
+          },
+        },
+      };
     },
   });
 }
