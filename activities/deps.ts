@@ -19,9 +19,9 @@ export interface ActivityDeps {
   /**
    * Called by every activity right before it writes, with what differs. A no-op when converging;
    * the dry run (`GET /api/slugs/{slug}/plan`) throws here, so the same compare logic reports
-   * what would change and nothing is written.
+   * what would change and nothing is written. `deleting` marks a removal.
    */
-  beforeWrite(changed: string[], existed: boolean): void;
+  beforeWrite(changed: string[], existed: boolean, deleting?: boolean): void;
 }
 
 export function createActivityDeps(

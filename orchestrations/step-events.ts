@@ -2,12 +2,14 @@
  * What the walker and the step instances say to each other (names, inputs, events) and the
  * retry policy: pure, no function registrations, so tests and tools can import it freely.
  */
-import type { ActivityInput, ActivityResult } from "../activities/contract";
+import type { ActivityInput, ActivityResult } from "../src/contract/activity";
 
 export const RUN_PLAN_STEP = "runPlanStep";
 export const START_PLAN_STEPS = "startPlanSteps";
 export const REPORT_PLAN_STEP = "reportPlanStep";
-/** The one event name the walker waits on. */
+/** Asked by a step before each retry: is its operation still going? */
+export const CHECK_PLAN_STEP = "checkPlanStep";
+/** The one event name the walker waits on: steps' reports, and the operator's cancel. */
 export const PLAN_STEP_EVENT = "planStep";
 
 export interface RetrySettings {
@@ -54,7 +56,26 @@ export interface StepRunInput {
 export type StepEvent =
   | { operationId: string; nodeId: string; kind: "retrying"; attempts: number; retryAt: string; error: string }
   | { operationId: string; nodeId: string; kind: "finished"; attempts: number; result: ActivityResult }
-  | { operationId: string; nodeId: string; kind: "failed"; attempts: number; error: string };
+  | { operationId: string; nodeId: string; kind: "failed"; attempts: number; error: string }
+  /** The step stopped before another attempt because its operation is being canceled (or is gone). */
+  | { operationId: string; nodeId: string; kind: "canceled"; attempts: number; error?: string };
+
+/** The operator asks the walker to stop (`POST /api/operations/{id}/cancel`); raised on PLAN_STEP_EVENT. */
+export interface CancelEvent {
+  kind: "cancel";
+  operationId: string;
+  /** Who asked, for the record. */
+  actor: string;
+}
+
+export type WalkerEvent = StepEvent | CancelEvent;
+
+/** A step's check before it goes on: whether its operation still wants it. */
+export interface StepCheck {
+  /** Stop now: the operation is being canceled, or its instance has ended (terminated, restarted). */
+  stop: boolean;
+  reason?: string;
+}
 
 /** The instance running one step of one operation: unique per operation, so never reused. */
 export function stepInstanceId(operationId: string, nodeId: string): string {

@@ -5,6 +5,8 @@
 import "./api/slugs";
 import "./api/operations";
 import "./api/plan";
+import "./api/fallback";
 import "../orchestrations/install";
+import "../orchestrations/teardown";
 import "./operations/activity";
 import "../activities";

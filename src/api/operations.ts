@@ -1,131 +1,28 @@
 /**
  * Operation routes: the stored record, merged while it runs with the orchestration's live custom
- * status, so an operator sees every step's state and duration as it happens.
+ * status, so an operator sees every step's state and duration as it happens; and cancel, which
+ * stops an operation's steps (each finishes its current attempt) and records it `canceled`.
  */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
-import type { DurableClient, DurableOrchestrationStatus } from "durable-functions";
 import { validateSlug } from "../model/validate";
-import { OperationStore, slugOfOperation, type OperationRecord, type OperationStep } from "../operations/records";
-import { instanceIdForSlug } from "../../orchestrations/install";
-import type { WalkStatus } from "../../orchestrations/plan-walker";
-import { apiError, json, withErrors } from "./responses";
-
-const ACTIVE_RUNTIME_STATUSES = new Set(["Pending", "Running", "ContinuedAsNew", "Suspended"]);
-
-export interface RunningOperation {
-  operationId: string;
-  kind: string;
-  runtimeStatus: string;
-}
-
-/** The durable status of an instance, or undefined when the host has none (getStatus throws on 404). */
-async function statusOf(
-  client: DurableClient,
-  instanceId: string,
-  showInput: boolean,
-): Promise<DurableOrchestrationStatus | undefined> {
-  try {
-    return await client.getStatus(instanceId, { showInput });
-  } catch {
-    return undefined;
-  }
-}
-
-/** The operation currently running on a slug, read from its durable instance's input and status. */
-export async function runningOperation(client: DurableClient, slug: string): Promise<RunningOperation | undefined> {
-  const status = await statusOf(client, instanceIdForSlug(slug), true);
-  if (!status || !ACTIVE_RUNTIME_STATUSES.has(String(status.runtimeStatus))) return undefined;
-  const input = (status.input ?? {}) as { operationId?: unknown };
-  const custom = (status.customStatus ?? {}) as { operationId?: unknown; kind?: unknown };
-  const operationId =
-    typeof input.operationId === "string"
-      ? input.operationId
-      : typeof custom.operationId === "string"
-        ? custom.operationId
-        : "unknown";
-  const kind = typeof custom.kind === "string" ? custom.kind : String(status.name);
-  return { operationId, kind, runtimeStatus: String(status.runtimeStatus) };
-}
-
-function isoOf(value: unknown, fallback: string): string {
-  const time = value instanceof Date ? value.getTime() : typeof value === "string" ? Date.parse(value) : NaN;
-  return Number.isFinite(time) ? new Date(time).toISOString() : fallback;
-}
-
-function isWalkStatusFor(value: unknown, operationId: string): value is WalkStatus {
-  const status = value as Partial<WalkStatus> | null | undefined;
-  return (
-    typeof status === "object" && status !== null && status.operationId === operationId && Array.isArray(status.steps)
-  );
-}
-
-/** Live step states over the stored ones (which keep titles and kinds). */
-export function mergeSteps(stored: OperationStep[], live: OperationStep[]): OperationStep[] {
-  const liveById = new Map(live.map((step) => [step.id, step]));
-  const merged = stored.map((step) => ({ ...step, ...liveById.get(step.id) }));
-  const known = new Set(stored.map((step) => step.id));
-  return [...merged, ...live.filter((step) => !known.has(step.id))];
-}
-
-export function progressMessage(steps: OperationStep[]): string {
-  const count = (status: OperationStep["status"]) => steps.filter((step) => step.status === status).length;
-  const failed = count("failed");
-  return `${count("done")}/${steps.length} steps done, ${count("running")} running${failed ? `, ${failed} failed` : ""}${count("skipped") ? `, ${count("skipped")} skipped` : ""}.`;
-}
-
-/**
- * A record still marked running is brought up to date from its durable instance. The instance id
- * is per slug, so the instance only counts while its input names this operation.
- */
-export async function withLiveStatus(client: DurableClient, record: OperationRecord): Promise<OperationRecord> {
-  if (record.status !== "running" && record.status !== "notStarted") return record;
-  const status = await statusOf(client, record.instanceId, true);
-  if (!status || (status.input as { operationId?: unknown } | null)?.operationId !== record.id) return record;
-  const runtimeStatus = String(status.runtimeStatus);
-  const updatedAt = isoOf(status.lastUpdatedTime, record.updatedAt);
-  const live = isWalkStatusFor(status.customStatus, record.id)
-    ? mergeSteps(record.steps, status.customStatus.steps)
-    : record.steps;
-  const output = status.output as
-    { operationId?: unknown; status?: unknown; message?: unknown; steps?: unknown } | null | undefined;
-  if (output && output.operationId === record.id && (output.status === "succeeded" || output.status === "failed")) {
-    // Finished, but the final record write has not landed (or failed): the output has it all.
-    const steps = Array.isArray(output.steps) ? mergeSteps(record.steps, output.steps as OperationStep[]) : live;
-    return {
-      ...record,
-      status: output.status,
-      message: typeof output.message === "string" ? output.message : record.message,
-      steps,
-      updatedAt,
-    };
-  }
-  if (runtimeStatus === "Failed" || runtimeStatus === "Terminated") {
-    // The host words an orchestrator's exception "Orchestrator function 'install' failed: <error>".
-    const reason =
-      typeof status.output === "string"
-        ? status.output
-            .split("\n")[0]
-            .replace(/^Orchestrator function '[^']*' failed:\s*/, "")
-            .slice(0, 300)
-        : runtimeStatus.toLowerCase();
-    return {
-      ...record,
-      status: "failed",
-      message: `The orchestration ${runtimeStatus.toLowerCase()}: ${reason}`,
-      steps: live,
-      updatedAt,
-    };
-  }
-  if (live === record.steps) return record;
-  return { ...record, status: "running", message: progressMessage(live), steps: live, updatedAt };
-}
+import { OperationStore, slugOfOperation } from "../operations/records";
+import { instanceIdForSlug } from "../../orchestrations/operation";
+import { PLAN_STEP_EVENT, type CancelEvent } from "../../orchestrations/step-events";
+import { actorOf, apiError, json, origin, withErrors } from "./responses";
+import { runningOperation, withLiveStatus } from "./live-status";
+import { reconcileSlug } from "./reconcile";
+import { cancelTeardown } from "./teardown";
 
 async function getOperation(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const id = request.params.id;
-  const record = slugOfOperation(id) ? await OperationStore.fromEnv().getOperation(id) : undefined;
-  if (!record) return apiError(404, "OperationNotFound", `No operation '${id}'.`);
-  return json(200, await withLiveStatus(df.getClient(context), record));
+  const slug = slugOfOperation(id);
+  const store = OperationStore.fromEnv();
+  if (!slug || !(await store.getOperation(id))) return apiError(404, "OperationNotFound", `No operation '${id}'.`);
+  const client = df.getClient(context);
+  // Settles the records first when the operation was stopped from outside.
+  await reconcileSlug(store, client, slug);
+  return json(200, await withLiveStatus(client, (await store.getOperation(id))!));
 }
 
 async function listOperations(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
@@ -141,17 +38,56 @@ async function listOperations(request: HttpRequest, context: InvocationContext):
   return json(200, { operations: await Promise.all(records.map((record) => withLiveStatus(client, record))) });
 }
 
+/**
+ * Stop a running operation. An install's walker cancels: steps not started never start, running
+ * ones stop before their next attempt, and the record says `canceled` with each step's last
+ * state. A teardown is cancelled as `POST /api/slugs/{slug}/teardown/cancel` does (restored).
+ */
+async function cancelOperation(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const id = request.params.id;
+  const slug = slugOfOperation(id);
+  const record = slug ? await OperationStore.fromEnv().getOperation(id) : undefined;
+  if (!slug || !record) return apiError(404, "OperationNotFound", `No operation '${id}'.`);
+  const client = df.getClient(context);
+  const running = await runningOperation(client, slug);
+  if (!running || running.operationId !== id) {
+    return apiError(
+      409,
+      "OperationNotRunning",
+      `Operation '${id}' is not running (${record.status}): there is nothing to cancel.`,
+      {
+        status: record.status,
+      },
+    );
+  }
+  if (record.kind === "teardown") {
+    return cancelTeardown(request, context, slug);
+  }
+  const cancel: CancelEvent = { kind: "cancel", operationId: id, actor: actorOf(request) };
+  await client.raiseEvent(instanceIdForSlug(slug), PLAN_STEP_EVENT, cancel);
+  const statusUrl = `${origin(request)}/api/operations/${id}`;
+  return json(202, { operationId: id, statusUrl, action: "cancel" }, { location: statusUrl });
+}
+
+const durable = { extraInputs: [df.input.durableClient()] };
 app.http("getOperation", {
   route: "operations/{id}",
   methods: ["GET"],
   authLevel: "anonymous",
-  extraInputs: [df.input.durableClient()],
+  ...durable,
   handler: withErrors(getOperation),
 });
 app.http("listOperations", {
   route: "operations",
   methods: ["GET"],
   authLevel: "anonymous",
-  extraInputs: [df.input.durableClient()],
+  ...durable,
   handler: withErrors(listOperations),
+});
+app.http("cancelOperation", {
+  route: "operations/{id}/cancel",
+  methods: ["POST"],
+  authLevel: "anonymous",
+  ...durable,
+  handler: withErrors(cancelOperation),
 });

@@ -4,14 +4,16 @@
  * - `GET /api/slugs/{slug}/plan[?image=...]`: the slug's last installed spec (the defaults for a
  *   slug Shire has never installed), optionally with another image.
  * - `POST /api/slugs/{slug}/plan` with an install body: exactly what that install request would do.
+ *
+ * Both list the removals first: what the slug has applied that the plan no longer holds (prune).
  */
 import { app, type HttpRequest, type HttpResponseInit } from "@azure/functions";
 import { contextProblems, validateImage, validateInstallRequest, validateSlug } from "../model/validate";
 import { planSlug } from "../model/plan";
 import type { SlugSpec } from "../model/spec";
-import { dryRun } from "../model/dry-run";
+import { dryRun } from "./dry-run";
+import { knownOutputs, pruneSteps } from "../operations/steps";
 import { activityDepsFromEnv } from "../../activities/deps";
-import { activityHandlersByKind } from "../../activities";
 import { OperationStore } from "../operations/records";
 import { apiError, json, readJson, withErrors } from "./responses";
 import { planContextFromEnv } from "./plan-context";
@@ -75,8 +77,9 @@ async function planForSlug(request: HttpRequest): Promise<HttpResponseInit> {
     return apiError(400, "InvalidRequest", `The install request has ${problems.length} problem(s).`, problems);
   const deps = activityDepsFromEnv();
   const plan = planSlug(spec, context);
-  const changes = await dryRun(plan, deps, activityHandlersByKind);
-  const summary = { create: 0, update: 0, unchanged: 0, "after-dependencies": 0, error: 0 };
+  const applied = await OperationStore.fromEnv().getApplied(slug);
+  const changes = await dryRun(plan, deps, pruneSteps(plan, applied), knownOutputs(applied));
+  const summary = { create: 0, update: 0, unchanged: 0, delete: 0, "after-dependencies": 0, error: 0 };
   for (const change of changes) summary[change.action]++;
   return json(200, { slug, spec, summary, changes });
 }

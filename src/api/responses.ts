@@ -22,11 +22,26 @@ export function actorOf(request: HttpRequest): string {
   );
 }
 
-/** Parse a JSON body: empty is `undefined`, malformed is a 400 in the API's shape. */
+/**
+ * The largest request body the API reads. An install body with the most allowed identities
+ * (MAX_ALLOWED_IDENTITIES GUIDs) and tags fits in well under it; anything larger is refused with
+ * 413 before it is parsed.
+ */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+/** Parse a JSON body: empty is `undefined`, too large is a 413, malformed is a 400, all in the API's shape. */
 export async function readJson(
   request: HttpRequest,
 ): Promise<{ ok: true; value: unknown } | { ok: false; response: HttpResponseInit }> {
-  const text = await request.text();
+  const tooLarge = () => ({
+    ok: false as const,
+    response: apiError(413, "PayloadTooLarge", `The request body is larger than ${MAX_BODY_BYTES} bytes.`),
+  });
+  const declared = Number(request.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) return tooLarge();
+  const body = Buffer.from(await request.arrayBuffer());
+  if (body.length > MAX_BODY_BYTES) return tooLarge();
+  const text = body.toString("utf8");
   if (!text.trim()) return { ok: true, value: undefined };
   try {
     return { ok: true, value: JSON.parse(text) };

@@ -5,7 +5,7 @@
  * the ingress targets. No secret value appears here: only secret names.
  */
 import fs from "node:fs";
-import type { NodeReference } from "../../activities/contract";
+import type { NodeReference } from "../contract/reference";
 import { renderNginxConfig, TEAMS_WEBHOOK_PATH } from "./nginx";
 import { findRepoFile } from "../paths";
 import type { PluginPin } from "./spec";

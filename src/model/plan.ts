@@ -2,14 +2,19 @@
  * The desired-state graph: `planSlug(spec, context)` returns a node per resource of DESIGN.md's
  * table with its dependencies and the desired state its activity converges to. Pure and
  * deterministic (no clock, no randomness): the same spec and context give a deep-equal plan.
- * Values known only at run time are `{ fromNode, output }` references (activities/contract.ts).
+ * Each node's `desired` is typed by its kind (src/contract/resources.ts); values known only at
+ * run time are references to a dependency's outputs (`ref(node, "principalId")`, checked against
+ * the outputs that node's kind has).
  */
-import type { NodeReference } from "../../activities/contract";
+import type { Resolvable } from "../contract/reference";
+import { ref, type DesiredOf, type PlanNode, type PlanNodeOf, type ResourceKind } from "../contract/resources";
 import { ROLE_IDS, SECRET_NAMES, STATE_VOLUME_NAME, deriveNames, resourceId } from "./names";
 import { buildOpenClawContainerSpec, STATE_MOUNT_OPTIONS } from "./openclaw";
 import { pluginsFor } from "./spec";
 import type { SlugSpec } from "./spec";
 import { TEAMS_WEBHOOK_PATH } from "./nginx";
+
+export type { PlanNode } from "../contract/resources";
 
 export interface PlanContext {
   subscriptionId: string;
@@ -25,22 +30,21 @@ export interface PlanContext {
   sharedRegistry?: { resourceId: string; loginServer: string };
 }
 
-export interface PlanNode {
-  id: string;
-  /** Resource kind: the activity is `ensure<Kind>`. */
-  kind: string;
-  title: string;
-  dependsOn: string[];
-  desired: Record<string, unknown>;
-}
-
 export interface SlugPlan {
   slug: string;
   nodes: PlanNode[];
 }
 
-const ref = (fromNode: string, output: string, format?: string): NodeReference =>
-  format ? { fromNode, output, format } : { fromNode, output };
+/** A node of kind K: its desired state must be that kind's. */
+export function planNode<K extends ResourceKind>(
+  kind: K,
+  id: string,
+  title: string,
+  dependsOn: string[],
+  desired: Resolvable<DesiredOf<K>>,
+): PlanNodeOf<K> {
+  return { id, kind, title, dependsOn, desired } as PlanNodeOf<K>;
+}
 
 export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
   const names = deriveNames(spec.slug, { subscriptionId: context.subscriptionId });
@@ -54,148 +58,150 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
   const vaultUri = context.vaultUri(names.keyVault);
   const teams = spec.channels.teams;
   const telegram = spec.channels.telegram;
-  const appOrigin = ref("managedEnvironment", "defaultDomain", `https://${names.containerApp}.\${value}`);
 
   const nodes: PlanNode[] = [];
-  const add = (node: PlanNode) => nodes.push(node);
-
-  add({
-    id: "resourceGroup",
-    kind: "resourceGroup",
-    title: `Resource group ${rg}`,
-    dependsOn: [],
-    desired: { name: rg, location, tags },
-  });
-  add({
-    id: "logAnalytics",
-    kind: "logAnalytics",
-    title: `Log Analytics ${names.logAnalytics}`,
-    dependsOn: ["resourceGroup"],
-    desired: { resourceGroup: rg, name: names.logAnalytics, location, tags, sku: "PerGB2018", retentionInDays: 30 },
-  });
-  add({
-    id: "appInsights",
-    kind: "appInsights",
-    title: `Application Insights ${names.appInsights}`,
-    dependsOn: ["logAnalytics"],
-    desired: {
-      resourceId: id("Microsoft.Insights", "components", names.appInsights),
-      location,
-      tags,
-      workspaceResourceId: ref("logAnalytics", "resourceId"),
-    },
-  });
-  add({
-    id: "identity",
-    kind: "identity",
-    title: `Managed identity ${names.identity}`,
-    dependsOn: ["resourceGroup"],
-    desired: { resourceGroup: rg, name: names.identity, location, tags },
-  });
-  add({
-    id: "keyVault",
-    kind: "keyVault",
-    title: `Key Vault ${names.keyVault}`,
-    dependsOn: ["resourceGroup"],
-    desired: {
-      resourceGroup: rg,
-      name: names.keyVault,
-      location,
-      tags,
-      tenantId: context.tenantId,
-      softDeleteRetentionInDays: 90,
-    },
-  });
-  const roleAssignment = (
+  const add = <K extends ResourceKind>(
+    kind: K,
     nodeId: string,
     title: string,
     dependsOn: string[],
-    scope: string,
-    role: string,
-    principalId: string | NodeReference,
-  ) =>
-    add({
-      id: nodeId,
-      kind: "roleAssignment",
-      title,
-      dependsOn,
-      desired: { scope, roleDefinitionGuid: role, principalId, principalType: "ServicePrincipal" },
-    });
-  roleAssignment(
-    "vaultAccess:broker",
-    "Broker writes secrets (Key Vault Secrets Officer)",
-    ["keyVault"],
-    vaultId,
-    ROLE_IDS.keyVaultSecretsOfficer,
-    context.brokerPrincipalId,
-  );
-  // Operators (shire-admins) write the tokens Shire cannot make (Telegram, a Foundry key) into the
-  // vault: in RBAC mode not even a subscription Owner can without a data-plane role.
-  add({
-    id: "vaultAccess:admins",
-    kind: "roleAssignment",
-    title: "Operators write channel tokens (Key Vault Secrets Officer for shire-admins)",
-    dependsOn: ["keyVault", "group:admins"],
-    desired: {
-      scope: vaultId,
-      roleDefinitionGuid: ROLE_IDS.keyVaultSecretsOfficer,
-      principalId: ref("group:admins", "groupId"),
-      principalType: "Group",
+    desired: Resolvable<DesiredOf<K>>,
+  ): PlanNodeOf<K> => {
+    const node = planNode(kind, nodeId, title, dependsOn, desired);
+    nodes.push(node);
+    return node;
+  };
+
+  const resourceGroup = add("resourceGroup", "resourceGroup", `Resource group ${rg}`, [], { name: rg, location, tags });
+  const logAnalytics = add("logAnalytics", "logAnalytics", `Log Analytics ${names.logAnalytics}`, [resourceGroup.id], {
+    resourceGroup: rg,
+    name: names.logAnalytics,
+    location,
+    tags,
+    sku: "PerGB2018",
+    retentionInDays: 30,
+  });
+  const appInsights = add(
+    "appInsights",
+    "appInsights",
+    `Application Insights ${names.appInsights}`,
+    [logAnalytics.id],
+    {
+      resourceId: id("Microsoft.Insights", "components", names.appInsights),
+      location,
+      tags,
+      workspaceResourceId: ref(logAnalytics, "resourceId"),
     },
-  });
-  roleAssignment(
-    "vaultAccess:gateway",
-    "Gateway reads secrets (Key Vault Secrets User)",
-    ["keyVault", "identity"],
-    vaultId,
-    ROLE_IDS.keyVaultSecretsUser,
-    ref("identity", "principalId"),
   );
-  if (context.sharedRegistry) {
-    roleAssignment(
-      "registryAccess:gateway",
-      "Gateway pulls the image (AcrPull)",
-      ["identity"],
-      context.sharedRegistry.resourceId,
-      ROLE_IDS.acrPull,
-      ref("identity", "principalId"),
-    );
-  }
-  add({
-    id: "storageAccount",
-    kind: "storageAccount",
-    title: `Storage account ${names.storageAccount}`,
-    dependsOn: ["resourceGroup"],
-    desired: { resourceGroup: rg, name: names.storageAccount, location, tags, sku: "Standard_LRS" },
+  const identity = add("identity", "identity", `Managed identity ${names.identity}`, [resourceGroup.id], {
+    resourceGroup: rg,
+    name: names.identity,
+    location,
+    tags,
   });
-  add({
-    id: "fileShare",
-    kind: "fileShare",
-    title: `File share ${names.fileShare}`,
-    dependsOn: ["storageAccount"],
-    desired: { resourceGroup: rg, accountName: names.storageAccount, shareName: names.fileShare, quotaGiB: 100 },
+  const keyVault = add("keyVault", "keyVault", `Key Vault ${names.keyVault}`, [resourceGroup.id], {
+    resourceGroup: rg,
+    name: names.keyVault,
+    location,
+    tags,
+    tenantId: context.tenantId,
+    softDeleteRetentionInDays: 90,
   });
-  add({
-    id: "managedEnvironment",
-    kind: "managedEnvironment",
-    title: `Container Apps environment ${names.managedEnvironment}`,
-    dependsOn: ["logAnalytics"],
-    desired: {
+  const managedEnvironment = add(
+    "managedEnvironment",
+    "managedEnvironment",
+    `Container Apps environment ${names.managedEnvironment}`,
+    [logAnalytics.id],
+    {
       resourceGroup: rg,
       name: names.managedEnvironment,
       location,
       tags,
       workspaceResourceGroup: rg,
       workspaceName: names.logAnalytics,
-      workspaceCustomerId: ref("logAnalytics", "customerId"),
+      workspaceCustomerId: ref(logAnalytics, "customerId"),
     },
+  );
+  const appOrigin = ref(managedEnvironment, "defaultDomain", `https://${names.containerApp}.\${value}`);
+  const adminsGroup = add("entraGroup", "group:admins", `Entra group ${names.adminsGroup}`, [], {
+    displayName: names.adminsGroup,
+    uniqueName: names.adminsGroupUniqueName,
+    mailNickname: names.adminsGroup,
+    description: "Shire operators: allowed into every slug.",
+    shared: true,
   });
-  add({
-    id: "environmentStorage",
-    kind: "environmentStorage",
-    title: `Environment storage ${names.environmentStorage}`,
-    dependsOn: ["managedEnvironment", "fileShare"],
-    desired: {
+  const slugGroup = add("entraGroup", "group:slug", `Entra group ${names.slugGroup}`, [], {
+    displayName: names.slugGroup,
+    uniqueName: names.slugGroupUniqueName,
+    mailNickname: names.slugGroupUniqueName,
+    description: `Users of the ${spec.slug} OpenClaw environment.`,
+  });
+
+  const roleAssignment = (
+    nodeId: string,
+    title: string,
+    dependsOn: string[],
+    scope: string,
+    role: string,
+    principalId: Resolvable<string>,
+    principalType: DesiredOf<"roleAssignment">["principalType"] = "ServicePrincipal",
+  ) => add("roleAssignment", nodeId, title, dependsOn, { scope, roleDefinitionGuid: role, principalId, principalType });
+  const brokerVaultAccess = roleAssignment(
+    "vaultAccess:broker",
+    "Broker writes secrets (Key Vault Secrets Officer)",
+    [keyVault.id],
+    vaultId,
+    ROLE_IDS.keyVaultSecretsOfficer,
+    context.brokerPrincipalId,
+  );
+  // Operators (shire-admins) write the tokens Shire cannot make (Telegram, a Foundry key) into the
+  // vault: in RBAC mode not even a subscription Owner can without a data-plane role.
+  roleAssignment(
+    "vaultAccess:admins",
+    "Operators write channel tokens (Key Vault Secrets Officer for shire-admins)",
+    [keyVault.id, adminsGroup.id],
+    vaultId,
+    ROLE_IDS.keyVaultSecretsOfficer,
+    ref(adminsGroup, "groupId"),
+    "Group",
+  );
+  const gatewayVaultAccess = roleAssignment(
+    "vaultAccess:gateway",
+    "Gateway reads secrets (Key Vault Secrets User)",
+    [keyVault.id, identity.id],
+    vaultId,
+    ROLE_IDS.keyVaultSecretsUser,
+    ref(identity, "principalId"),
+  );
+  const registryAccess = context.sharedRegistry
+    ? roleAssignment(
+        "registryAccess:gateway",
+        "Gateway pulls the image (AcrPull)",
+        [identity.id],
+        context.sharedRegistry.resourceId,
+        ROLE_IDS.acrPull,
+        ref(identity, "principalId"),
+      )
+    : undefined;
+  const storageAccount = add(
+    "storageAccount",
+    "storageAccount",
+    `Storage account ${names.storageAccount}`,
+    [resourceGroup.id],
+    { resourceGroup: rg, name: names.storageAccount, location, tags, sku: "Standard_LRS" },
+  );
+  const fileShare = add("fileShare", "fileShare", `File share ${names.fileShare}`, [storageAccount.id], {
+    resourceGroup: rg,
+    accountName: names.storageAccount,
+    shareName: names.fileShare,
+    quotaGiB: 100,
+  });
+  const environmentStorage = add(
+    "environmentStorage",
+    "environmentStorage",
+    `Environment storage ${names.environmentStorage}`,
+    [managedEnvironment.id, fileShare.id],
+    {
       resourceGroup: rg,
       environmentName: names.managedEnvironment,
       name: names.environmentStorage,
@@ -203,88 +209,54 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
       shareName: names.fileShare,
       accessMode: "ReadWrite",
     },
-  });
+  );
 
-  // Entra: the app registration (sign-in at the edge; also the Teams bot's app), groups, assignments.
+  // Entra: the app registration (sign-in at the edge), groups, assignments.
   const ownershipTag = `shire-slug:${spec.slug}`;
-  add({
-    id: "entraApp",
-    kind: "entraApp",
-    title: `Entra app ${names.entraApp} (sign-in)`,
-    dependsOn: ["managedEnvironment"],
-    desired: {
-      displayName: names.entraApp,
-      uniqueName: names.entraAppUniqueName,
-      ownershipTag,
-      redirectUris: [
-        ref("managedEnvironment", "defaultDomain", `https://${names.containerApp}.\${value}/.auth/login/aad/callback`),
-      ],
-      assignmentRequired: true,
-      idTokenIssuance: true,
-    },
+  const entraApp = add("entraApp", "entraApp", `Entra app ${names.entraApp} (sign-in)`, [managedEnvironment.id], {
+    displayName: names.entraApp,
+    uniqueName: names.entraAppUniqueName,
+    ownershipTag,
+    redirectUris: [
+      ref(managedEnvironment, "defaultDomain", `https://${names.containerApp}.\${value}/.auth/login/aad/callback`),
+    ],
+    assignmentRequired: true,
+    idTokenIssuance: true,
   });
-  add({
-    id: "group:admins",
-    kind: "entraGroup",
-    title: `Entra group ${names.adminsGroup}`,
-    dependsOn: [],
-    desired: {
-      displayName: names.adminsGroup,
-      uniqueName: names.adminsGroupUniqueName,
-      mailNickname: names.adminsGroup,
-      description: "Shire operators: allowed into every slug.",
-    },
-  });
-  add({
-    id: "group:slug",
-    kind: "entraGroup",
-    title: `Entra group ${names.slugGroup}`,
-    dependsOn: [],
-    desired: {
-      displayName: names.slugGroup,
-      uniqueName: names.slugGroupUniqueName,
-      mailNickname: names.slugGroupUniqueName,
-      description: `Users of the ${spec.slug} OpenClaw environment.`,
-    },
-  });
-  for (const group of ["admins", "slug"]) {
-    add({
-      id: `assignment:${group}`,
-      kind: "groupAssignment",
-      title: `Assign ${group === "admins" ? names.adminsGroup : names.slugGroup} to the app`,
-      dependsOn: ["entraApp", `group:${group}`],
-      desired: {
-        servicePrincipalId: ref("entraApp", "servicePrincipalId"),
-        principalId: ref(`group:${group}`, "groupId"),
+  for (const [group, groupName] of [
+    [adminsGroup, names.adminsGroup],
+    [slugGroup, names.slugGroup],
+  ] as const) {
+    add(
+      "groupAssignment",
+      `assignment:${group.id.split(":")[1]}`,
+      `Assign ${groupName} to the app`,
+      [entraApp.id, group.id],
+      {
+        servicePrincipalId: ref(entraApp, "servicePrincipalId"),
+        principalId: ref(group, "groupId"),
       },
-    });
+    );
   }
-  for (const identity of spec.allowedIdentities) {
-    add({
-      id: `assignment:identity:${identity}`,
-      kind: "groupAssignment",
-      title: `Assign identity ${identity} to the app`,
-      dependsOn: ["entraApp"],
-      desired: { servicePrincipalId: ref("entraApp", "servicePrincipalId"), principalId: identity, external: true },
-    });
-  }
-  if (teams) {
-    // The bot's own app: Bot Framework gets tokens for it, which an assignment requirement would refuse.
-    add({
-      id: "botApp",
-      kind: "entraApp",
-      title: `Entra app ${names.botApp} (Teams bot)`,
-      dependsOn: [],
-      desired: {
+  // Every individually allowed identity in one step, however many (the status stays small).
+  add(
+    "identityAssignments",
+    "assignment:identities",
+    `Assign ${spec.allowedIdentities.length} allowed identit${spec.allowedIdentities.length === 1 ? "y" : "ies"} to the app`,
+    [entraApp.id],
+    { servicePrincipalId: ref(entraApp, "servicePrincipalId"), principalIds: spec.allowedIdentities },
+  );
+  // The bot's own app: Bot Framework gets tokens for it, which an assignment requirement would refuse.
+  const botApp = teams
+    ? add("entraApp", "botApp", `Entra app ${names.botApp} (Teams bot)`, [], {
         displayName: names.botApp,
         uniqueName: names.botAppUniqueName,
         ownershipTag,
         redirectUris: [],
         assignmentRequired: false,
         idTokenIssuance: false,
-      },
-    });
-  }
+      })
+    : undefined;
 
   // Secrets, written by the broker straight into the vault.
   const secret = (
@@ -292,107 +264,88 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
     title: string,
     dependsOn: string[],
     secretName: string,
-    source: Record<string, unknown>,
+    source: Resolvable<DesiredOf<"secret">["source"]>,
   ) =>
-    add({
-      id: nodeId,
-      kind: "secret",
-      title,
-      dependsOn: ["vaultAccess:broker", ...dependsOn],
-      desired: { vaultName: names.keyVault, secretName, source, tags: { "managed-by": "shire" } },
+    add("secret", nodeId, title, [brokerVaultAccess.id, ...dependsOn], {
+      vaultName: names.keyVault,
+      secretName,
+      source,
+      tags: { "managed-by": "shire" },
     });
-  secret("secret:gatewayToken", "Gateway token", [], SECRET_NAMES.gatewayToken, { type: "random", bytes: 32 });
-  secret("secret:entraClientSecret", "Entra client secret (sign-in)", ["entraApp"], SECRET_NAMES.entraClientSecret, {
-    type: "entraClientSecret",
-    applicationObjectId: ref("entraApp", "applicationObjectId"),
-    displayName: "shire",
-    validityDays: 180,
-  });
-  if (teams)
-    secret("secret:teamsAppPassword", "Teams bot app password", ["botApp"], SECRET_NAMES.teamsAppPassword, {
+  const secrets = [
+    secret("secret:gatewayToken", "Gateway token", [], SECRET_NAMES.gatewayToken, { type: "random", bytes: 32 }),
+    secret("secret:entraClientSecret", "Entra client secret (sign-in)", [entraApp.id], SECRET_NAMES.entraClientSecret, {
       type: "entraClientSecret",
-      applicationObjectId: ref("botApp", "applicationObjectId"),
+      applicationObjectId: ref(entraApp, "applicationObjectId"),
       displayName: "shire",
       validityDays: 180,
-    });
-  secret("secret:storageKey", "Storage account key copy", ["storageAccount"], SECRET_NAMES.storageAccountKey, {
+    }),
+    ...(botApp
+      ? [
+          secret("secret:teamsAppPassword", "Teams bot app password", [botApp.id], SECRET_NAMES.teamsAppPassword, {
+            type: "entraClientSecret",
+            applicationObjectId: ref(botApp, "applicationObjectId"),
+            displayName: "shire",
+            validityDays: 180,
+          }),
+        ]
+      : []),
+    ...(spec.foundry?.accountResourceId
+      ? [
+          secret("secret:foundryKey", "AI Foundry key", [], SECRET_NAMES.foundryApiKey, {
+            type: "cognitiveServicesKey",
+            accountResourceId: spec.foundry.accountResourceId,
+          }),
+        ]
+      : spec.foundry
+        ? [
+            secret("secret:foundryKey", "AI Foundry key (supplied by the operator)", [], SECRET_NAMES.foundryApiKey, {
+              type: "external",
+            }),
+          ]
+        : []),
+    ...(telegram
+      ? [
+          secret(
+            "secret:telegramBotToken",
+            "Telegram bot token (supplied by the operator)",
+            [],
+            SECRET_NAMES.telegramBotToken,
+            { type: "external" },
+          ),
+        ]
+      : []),
+    ...(telegram?.mode === "webhook"
+      ? [
+          secret("secret:telegramWebhookSecret", "Telegram webhook secret", [], SECRET_NAMES.telegramWebhookSecret, {
+            type: "random",
+            bytes: 32,
+          }),
+        ]
+      : []),
+  ];
+  // The app does not read the storage key copy (environment storage has its own), so it need not wait for it.
+  secret("secret:storageKey", "Storage account key copy", [storageAccount.id], SECRET_NAMES.storageAccountKey, {
     type: "storageAccountKey",
     resourceGroup: rg,
     accountName: names.storageAccount,
     keyName: "key1",
   });
-  if (spec.foundry?.accountResourceId)
-    secret("secret:foundryKey", "AI Foundry key", [], SECRET_NAMES.foundryApiKey, {
-      type: "cognitiveServicesKey",
-      accountResourceId: spec.foundry.accountResourceId,
-    });
-  else if (spec.foundry)
-    secret("secret:foundryKey", "AI Foundry key (supplied by the operator)", [], SECRET_NAMES.foundryApiKey, {
-      type: "external",
-    });
-  if (telegram)
-    secret(
-      "secret:telegramBotToken",
-      "Telegram bot token (supplied by the operator)",
-      [],
-      SECRET_NAMES.telegramBotToken,
-      { type: "external" },
-    );
-  if (telegram?.mode === "webhook")
-    secret("secret:telegramWebhookSecret", "Telegram webhook secret", [], SECRET_NAMES.telegramWebhookSecret, {
-      type: "random",
-      bytes: 32,
-    });
 
   // The Container App: secrets are Key Vault references through the gateway identity.
-  const appSecrets = [
-    {
-      name: SECRET_NAMES.gatewayToken,
-      keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.gatewayToken}`,
-      identity: identityId,
-    },
-    {
-      name: SECRET_NAMES.entraClientSecret,
-      keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.entraClientSecret}`,
-      identity: identityId,
-    },
-    ...(teams
-      ? [
-          {
-            name: SECRET_NAMES.teamsAppPassword,
-            keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.teamsAppPassword}`,
-            identity: identityId,
-          },
-        ]
-      : []),
-    ...(telegram
-      ? [
-          {
-            name: SECRET_NAMES.telegramBotToken,
-            keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.telegramBotToken}`,
-            identity: identityId,
-          },
-        ]
-      : []),
-    ...(telegram?.mode === "webhook"
-      ? [
-          {
-            name: SECRET_NAMES.telegramWebhookSecret,
-            keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.telegramWebhookSecret}`,
-            identity: identityId,
-          },
-        ]
-      : []),
-    ...(spec.foundry
-      ? [
-          {
-            name: SECRET_NAMES.foundryApiKey,
-            keyVaultUrl: `${vaultUri}secrets/${SECRET_NAMES.foundryApiKey}`,
-            identity: identityId,
-          },
-        ]
-      : []),
+  const appSecretNames = [
+    SECRET_NAMES.gatewayToken,
+    SECRET_NAMES.entraClientSecret,
+    ...(teams ? [SECRET_NAMES.teamsAppPassword] : []),
+    ...(telegram ? [SECRET_NAMES.telegramBotToken] : []),
+    ...(telegram?.mode === "webhook" ? [SECRET_NAMES.telegramWebhookSecret] : []),
+    ...(spec.foundry ? [SECRET_NAMES.foundryApiKey] : []),
   ];
+  const appSecrets = appSecretNames.map((name) => ({
+    name,
+    keyVaultUrl: `${vaultUri}secrets/${name}`,
+    identity: identityId,
+  }));
   const containerSpec = buildOpenClawContainerSpec({
     image: spec.image,
     appOrigin,
@@ -404,37 +357,34 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
       telegramWebhookSecret: telegram?.mode === "webhook" ? SECRET_NAMES.telegramWebhookSecret : undefined,
       foundryApiKey: spec.foundry ? SECRET_NAMES.foundryApiKey : undefined,
     },
-    teams: teams ? { appId: ref("botApp", "appId"), tenantId: context.tenantId } : undefined,
+    teams: botApp ? { appId: ref(botApp, "appId"), tenantId: context.tenantId } : undefined,
     foundry: spec.foundry ? { endpoint: spec.foundry.endpoint, deployment: spec.foundry.deployment } : undefined,
-    appInsightsConnectionString: ref("appInsights", "connectionString"),
+    appInsightsConnectionString: ref(appInsights, "connectionString"),
     volumeName: STATE_VOLUME_NAME,
     resources: spec.resources,
     plugins: pluginsFor(spec),
     ...(context.nginxImage ? { nginxImage: context.nginxImage } : {}),
   });
-  const secretNodes = nodes
-    .filter((node) => node.kind === "secret" && node.id !== "secret:storageKey")
-    .map((node) => node.id);
-  add({
-    id: "containerApp",
-    kind: "containerApp",
-    title: `Container App ${names.containerApp}`,
-    dependsOn: [
-      "environmentStorage",
-      "vaultAccess:gateway",
-      "appInsights",
-      "identity",
-      "entraApp",
-      ...(teams ? ["botApp"] : []),
-      ...secretNodes,
-      ...(context.sharedRegistry ? ["registryAccess:gateway"] : []),
+  const containerApp = add(
+    "containerApp",
+    "containerApp",
+    `Container App ${names.containerApp}`,
+    [
+      environmentStorage.id,
+      gatewayVaultAccess.id,
+      appInsights.id,
+      identity.id,
+      entraApp.id,
+      ...(botApp ? [botApp.id] : []),
+      ...secrets.map((node) => node.id),
+      ...(registryAccess ? [registryAccess.id] : []),
     ],
-    desired: {
+    {
       resourceGroup: rg,
       name: names.containerApp,
       location,
       tags,
-      environmentId: ref("managedEnvironment", "resourceId"),
+      environmentId: ref(managedEnvironment, "resourceId"),
       identityResourceId: identityId,
       configuration: {
         activeRevisionsMode: "Single",
@@ -458,6 +408,13 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
         ],
       },
     },
+  );
+
+  // The app serves (a teardown's retire stops it; installing again starts it).
+  add("appRunState", "appRunState", "Container App running", [containerApp.id], {
+    resourceGroup: rg,
+    containerAppName: names.containerApp,
+    running: true,
   });
 
   // Entra sign-in at the edge; exactly the webhook paths stay open.
@@ -465,73 +422,61 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
     ...(teams ? [TEAMS_WEBHOOK_PATH] : []),
     ...(telegram?.mode === "webhook" ? ["/telegram-webhook"] : []),
   ];
-  add({
-    id: "authConfig",
-    kind: "authConfig",
-    title: "Entra sign-in (auth config)",
-    dependsOn: ["containerApp", "entraApp"],
-    desired: {
-      resourceGroup: rg,
-      containerAppName: names.containerApp,
-      config: {
-        platform: { enabled: true },
-        globalValidation: {
-          unauthenticatedClientAction: "RedirectToLoginPage",
-          redirectToProvider: "azureactivedirectory",
-          excludedPaths,
-        },
-        identityProviders: {
-          azureActiveDirectory: {
-            enabled: true,
-            registration: {
-              clientId: ref("entraApp", "appId"),
-              clientSecretSettingName: SECRET_NAMES.entraClientSecret,
-              openIdIssuer: `${(context.authorityHost ?? "https://login.microsoftonline.com").replace(/\/$/, "")}/${context.tenantId}/v2.0`,
-            },
-            validation: { allowedAudiences: [ref("entraApp", "appId", "api://${value}")] },
-          },
-        },
-        login: { preserveUrlFragmentsForLogins: true },
+  add("authConfig", "authConfig", "Entra sign-in (auth config)", [containerApp.id, entraApp.id], {
+    resourceGroup: rg,
+    containerAppName: names.containerApp,
+    config: {
+      platform: { enabled: true },
+      globalValidation: {
+        unauthenticatedClientAction: "RedirectToLoginPage",
+        redirectToProvider: "azureactivedirectory",
+        excludedPaths,
       },
+      identityProviders: {
+        azureActiveDirectory: {
+          enabled: true,
+          registration: {
+            clientId: ref(entraApp, "appId"),
+            clientSecretSettingName: SECRET_NAMES.entraClientSecret,
+            openIdIssuer: `${(context.authorityHost ?? "https://login.microsoftonline.com").replace(/\/$/, "")}/${context.tenantId}/v2.0`,
+          },
+          validation: { allowedAudiences: [ref(entraApp, "appId", "api://${value}")] },
+        },
+      },
+      login: { preserveUrlFragmentsForLogins: true },
     },
   });
 
-  if (teams) {
-    roleAssignment(
+  if (botApp) {
+    const blobAccess = roleAssignment(
       "blobAccess:broker",
       "Broker publishes the tab page (Storage Blob Data Contributor)",
-      ["storageAccount"],
+      [storageAccount.id],
       storageId,
       ROLE_IDS.storageBlobDataContributor,
       context.brokerPrincipalId,
     );
-    add({
-      id: "staticWebsite",
-      kind: "staticWebsite",
-      title: "Teams tab configuration page",
-      dependsOn: ["blobAccess:broker", "containerApp", "storageAccount"],
-      desired: {
+    add(
+      "staticWebsite",
+      "staticWebsite",
+      "Teams tab configuration page",
+      [blobAccess.id, containerApp.id, storageAccount.id],
+      {
         accountName: names.storageAccount,
         slug: spec.slug,
-        appUrl: ref("containerApp", "fqdn", "https://${value}"),
-        webEndpoint: ref("storageAccount", "webEndpoint"),
+        appUrl: ref(containerApp, "fqdn", "https://${value}"),
+        webEndpoint: ref(storageAccount, "webEndpoint"),
       },
-    });
-    add({
-      id: "botService",
-      kind: "botService",
-      title: `Azure Bot ${names.bot} (Teams)`,
-      dependsOn: ["containerApp", "botApp"],
-      desired: {
-        resourceGroup: rg,
-        name: names.bot,
-        displayName: `OpenClaw (${spec.slug})`,
-        tags,
-        messagingEndpoint: ref("containerApp", "fqdn", `https://\${value}${TEAMS_WEBHOOK_PATH}`),
-        msaAppId: ref("botApp", "appId"),
-        tenantId: context.tenantId,
-        sku: "F0",
-      },
+    );
+    add("botService", "botService", `Azure Bot ${names.bot} (Teams)`, [containerApp.id, botApp.id], {
+      resourceGroup: rg,
+      name: names.bot,
+      displayName: `OpenClaw (${spec.slug})`,
+      tags,
+      messagingEndpoint: ref(containerApp, "fqdn", `https://\${value}${TEAMS_WEBHOOK_PATH}`),
+      msaAppId: ref(botApp, "appId"),
+      tenantId: context.tenantId,
+      sku: "F0",
     });
   }
 
@@ -539,8 +484,14 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
   return { slug: spec.slug, nodes };
 }
 
+/** What graph functions need of a node (plan nodes and walk steps alike). */
+export interface GraphNode {
+  id: string;
+  dependsOn: string[];
+}
+
 /** Every dependency exists and the graph has no cycle. */
-export function assertValidGraph(nodes: PlanNode[]): void {
+export function assertValidGraph(nodes: GraphNode[]): void {
   const byId = new Map(nodes.map((node) => [node.id, node]));
   if (byId.size !== nodes.length) throw new Error("Plan has duplicate node ids.");
   for (const node of nodes)
@@ -550,11 +501,11 @@ export function assertValidGraph(nodes: PlanNode[]): void {
 }
 
 /** Nodes in an order where every node follows its dependencies; throws on a cycle. */
-export function topologicalOrder(nodes: PlanNode[]): PlanNode[] {
+export function topologicalOrder<N extends GraphNode>(nodes: N[]): N[] {
   const byId = new Map(nodes.map((node) => [node.id, node]));
   const state = new Map<string, "visiting" | "done">();
-  const order: PlanNode[] = [];
-  const visit = (node: PlanNode, trail: string[]) => {
+  const order: N[] = [];
+  const visit = (node: N, trail: string[]) => {
     if (state.get(node.id) === "done") return;
     if (state.get(node.id) === "visiting")
       throw new Error(`Plan has a dependency cycle: ${[...trail, node.id].join(" -> ")}`);
@@ -568,10 +519,25 @@ export function topologicalOrder(nodes: PlanNode[]): PlanNode[] {
 }
 
 /** Length of the longest dependency chain, weighting each node (default 1). */
-export function criticalPathLength(nodes: PlanNode[], weight: (node: PlanNode) => number = () => 1): number {
+export function criticalPathLength<N extends GraphNode>(nodes: N[], weight: (node: N) => number = () => 1): number {
   const finish = new Map<string, number>();
   for (const node of topologicalOrder(nodes)) {
     finish.set(node.id, weight(node) + Math.max(0, ...node.dependsOn.map((dependency) => finish.get(dependency)!)));
   }
   return Math.max(0, ...finish.values());
+}
+
+/** Every node `id` depends on, directly or through others. */
+export function transitiveDependencies(nodes: GraphNode[], id: string): Set<string> {
+  const byId = new Map(nodes.map((node) => [node.id, node]));
+  const found = new Set<string>();
+  const visit = (current: string) => {
+    for (const dependency of byId.get(current)?.dependsOn ?? []) {
+      if (found.has(dependency)) continue;
+      found.add(dependency);
+      visit(dependency);
+    }
+  };
+  visit(id);
+  return found;
 }

@@ -9,15 +9,18 @@ import { BrokerError } from "../errors";
 import { createBlobServiceClient } from "../azure/blob";
 import { azureContextFromEnv, type AzureContext } from "../azure/credential";
 
-export type OperationKind = "install" | "upgrade" | "rotate" | "teardown";
+export type { OperationKind } from "./lifecycle";
+import type { OperationKind } from "./lifecycle";
 export type OperationStatus = "notStarted" | "running" | "succeeded" | "failed" | "canceled";
-export type StepStatus = "pending" | "running" | "done" | "failed" | "skipped";
+export type StepStatus = "pending" | "running" | "done" | "failed" | "skipped" | "canceled";
 
 export interface OperationStep {
   id: string;
   title?: string;
   kind?: string;
   status: StepStatus;
+  /** Set for a step that removes its resource (prune, teardown); absent means it converges it. */
+  verb?: "remove";
   action?: string;
   startedAt?: string;
   finishedAt?: string;
@@ -29,6 +32,8 @@ export interface OperationStep {
   retryAt?: string;
   /** ARM resource id or Graph object id the step converged. */
   resourceId?: string;
+  /** What the step could not do and the operator should know (e.g. a vault kept by purge protection). */
+  notes?: string[];
 }
 
 export interface OperationRecord {
@@ -47,11 +52,14 @@ export interface OperationRecord {
   instanceId: string;
 }
 
-export type SlugState = "installing" | "installed" | "failed" | "upgrading" | "retired";
+export { SLUG_STATES, type SlugState } from "./lifecycle";
+import type { SlugState } from "./lifecycle";
 
 export interface SlugRecord {
   slug: string;
   state: SlugState;
+  /** While retired: when the teardown destroys the footprint unless it is cancelled. */
+  destroyAt?: string;
   /** The OpenClaw image the footprint runs: the last one an operation converged; null before that. */
   version: string | null;
   region: string;
@@ -68,6 +76,35 @@ export interface SlugResource {
   node: string;
   kind?: string;
   id: string;
+}
+
+/**
+ * What the slug's operations have converged, node by node: kind, dependencies, the desired state
+ * the activity received (references resolved; never secrets), its outputs and resource id. Kept
+ * apart from the slug record (it is large: the Container App's template): prune finds what a new
+ * plan drops here, and removals use the desired state recorded here.
+ */
+export interface AppliedState {
+  slug: string;
+  /** The install request the footprint was last converged to (validated; no secrets). */
+  spec?: unknown;
+  nodes: Record<string, AppliedNodeRecord>;
+  updatedAt: string;
+}
+
+/** What an `ensure` step converged. */
+export interface AppliedNode {
+  kind: string;
+  dependsOn: string[];
+  /** The desired state as the activity received it (references resolved; never secrets). */
+  desired: unknown;
+  outputs: Record<string, string | number | boolean | null>;
+  resourceId?: string;
+}
+
+export interface AppliedNodeRecord extends AppliedNode {
+  /** The operation that last converged it. */
+  operationId: string;
 }
 
 export const OPERATIONS_CONTAINER = "shire-operations";
@@ -232,6 +269,14 @@ export class OperationStore {
 
   updateSlug(slug: string, change: (current: SlugRecord | undefined) => SlugRecord): Promise<SlugRecord> {
     return this.update(`slugs/${slug}.json`, change);
+  }
+
+  async getApplied(slug: string): Promise<AppliedState | undefined> {
+    return (await this.read<AppliedState>(`applied/${slug}.json`))?.value;
+  }
+
+  updateApplied(slug: string, change: (current: AppliedState | undefined) => AppliedState): Promise<AppliedState> {
+    return this.update(`applied/${slug}.json`, change);
   }
 
   async listSlugs(): Promise<SlugRecord[]> {

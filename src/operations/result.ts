@@ -1,7 +1,13 @@
-/** What an orchestration's last step (`recordOperationResult`) writes: the final operation and slug records. */
-import type { OperationKind, OperationStep, OperationStore, SlugState } from "./records";
+/**
+ * What an orchestration writes about itself: its progress at phase changes (`recordOperationProgress`:
+ * the slug's state, the steps so far) and, as its last step, the final operation and slug
+ * records (`recordOperationResult`), including what the operation applied and removed.
+ */
+import { OPERATION_RULES, type OperationOutcome, type SlugState } from "./lifecycle";
+import type { AppliedNode, AppliedState, OperationKind, OperationStep, OperationStore, SlugRecord } from "./records";
 
 export const RECORD_OPERATION_RESULT = "recordOperationResult";
+export const RECORD_OPERATION_PROGRESS = "recordOperationProgress";
 
 export interface OperationResultInput {
   operationId: string;
@@ -10,23 +16,92 @@ export interface OperationResultInput {
   /** Who asked, and the validated request: the record is complete even if the starter's write was lost. */
   actor: string;
   request: unknown;
-  status: "succeeded" | "failed";
+  status: OperationOutcome;
   message: string;
   steps: OperationStep[];
   finishedAt: string;
   /** The image the operation converged to (becomes the slug's version when it succeeded). */
-  image: string;
-  region: string;
-  resourceGroup: string;
+  image?: string;
+  region?: string;
+  resourceGroup?: string;
   fqdn?: string;
+  /** What the operation's `ensure` steps converged, and the nodes its `remove` steps removed. */
+  applied?: Record<string, AppliedNode>;
+  removed?: string[];
+  /** The install request the footprint now follows (install only). */
+  spec?: unknown;
 }
 
-const SETTLED_STATE: Record<OperationKind, { succeeded: SlugState; failed: SlugState }> = {
-  install: { succeeded: "installed", failed: "failed" },
-  upgrade: { succeeded: "installed", failed: "failed" },
-  rotate: { succeeded: "installed", failed: "failed" },
-  teardown: { succeeded: "retired", failed: "failed" },
-};
+export interface OperationProgressInput {
+  operationId: string;
+  slug: string;
+  state: SlugState;
+  updatedAt: string;
+  /** While retired: when the footprint is destroyed. */
+  destroyAt?: string;
+  message?: string;
+  /** Steps finished so far (merged into the operation record by id). */
+  steps?: OperationStep[];
+  applied?: Record<string, AppliedNode>;
+  removed?: string[];
+}
+
+function mergeSteps(stored: OperationStep[], updates: OperationStep[]): OperationStep[] {
+  const byId = new Map(stored.map((step) => [step.id, step]));
+  for (const step of updates) byId.set(step.id, { ...byId.get(step.id), ...step });
+  return [...byId.values()];
+}
+
+/** The applied state after an operation's changes (pure). */
+export function applyChanges(
+  current: AppliedState | undefined,
+  slug: string,
+  operationId: string,
+  changes: { applied?: Record<string, AppliedNode>; removed?: string[]; spec?: unknown; cleared?: boolean },
+  now: string,
+): AppliedState {
+  const nodes = changes.cleared ? {} : { ...(current?.nodes ?? {}) };
+  for (const [id, node] of Object.entries(changes.applied ?? {})) nodes[id] = { ...node, operationId };
+  for (const id of changes.removed ?? []) delete nodes[id];
+  return { slug, spec: changes.spec ?? current?.spec, nodes, updatedAt: now };
+}
+
+/** The slug record's resource list: what the applied state says exists. */
+function resourcesOf(applied: AppliedState): SlugRecord["resources"] {
+  return Object.entries(applied.nodes)
+    .filter(([, node]) => node.resourceId)
+    .map(([node, entry]) => ({ node, kind: entry.kind, id: entry.resourceId! }));
+}
+
+/** Idempotent (activities are delivered at least once): writing the same progress twice leaves the same records. */
+export async function recordOperationProgress(store: OperationStore, input: OperationProgressInput): Promise<void> {
+  const applied =
+    input.applied || input.removed
+      ? await store.updateApplied(input.slug, (current) =>
+          applyChanges(current, input.slug, input.operationId, input, input.updatedAt),
+        )
+      : undefined;
+  await store.updateSlug(input.slug, (current) => {
+    const { destroyAt: _previous, ...rest } = current ?? ({} as Partial<SlugRecord>);
+    return {
+      ...(rest as SlugRecord),
+      slug: input.slug,
+      state: input.state,
+      lastOperationId: input.operationId,
+      updatedAt: input.updatedAt,
+      ...(input.destroyAt ? { destroyAt: input.destroyAt } : {}),
+      ...(applied ? { resources: resourcesOf(applied) } : {}),
+    };
+  });
+  if (input.steps || input.message) {
+    await store.updateOperation(input.operationId, (current) => ({
+      ...current!,
+      ...(input.message ? { message: input.message } : {}),
+      steps: mergeSteps(current?.steps ?? [], input.steps ?? []),
+      updatedAt: input.updatedAt,
+    }));
+  }
+}
 
 /**
  * Idempotent (activities are delivered at least once): writing the same result twice leaves the
@@ -36,41 +111,50 @@ export async function recordOperationResult(
   store: OperationStore,
   input: OperationResultInput,
 ): Promise<{ operationId: string; status: string }> {
-  // Slug first: once the operation reads as finished, the slug record already reflects it.
-  const planned = new Map(((await store.getOperation(input.operationId))?.steps ?? []).map((step) => [step.id, step]));
-  // Resources the operation converged, over what the slug record knew (a failed run keeps the rest).
-  const known = new Map(
-    ((await store.getSlug(input.slug))?.resources ?? []).map((resource) => [resource.node, resource]),
+  const state = OPERATION_RULES[input.kind].settles[input.status];
+  const destroyed = state === "destroyed";
+  // Applied state first, then the slug, then the operation: once the operation reads as
+  // finished, the slug record already reflects it.
+  const applied = await store.updateApplied(input.slug, (current) =>
+    applyChanges(
+      current,
+      input.slug,
+      input.operationId,
+      { applied: input.applied, removed: input.removed, spec: input.spec, cleared: destroyed },
+      input.finishedAt,
+    ),
   );
-  for (const step of input.steps)
-    if (step.status === "done" && step.resourceId)
-      known.set(step.id, { node: step.id, kind: step.kind ?? planned.get(step.id)?.kind, id: step.resourceId });
-  await store.updateSlug(input.slug, (current) => ({
-    slug: input.slug,
-    state: SETTLED_STATE[input.kind][input.status],
-    version: input.status === "succeeded" ? input.image : (current?.version ?? null),
-    region: input.region,
-    resourceGroup: input.resourceGroup,
-    lastOperationId: input.operationId,
-    updatedAt: input.finishedAt,
-    ...(input.fqdn ? { url: `https://${input.fqdn}` } : current?.url ? { url: current.url } : {}),
-    resources: [...known.values()],
-  }));
-  await store.updateOperation(input.operationId, (current) => {
-    const stored = new Map((current?.steps ?? []).map((step) => [step.id, step]));
+  await store.updateSlug(input.slug, (current) => {
+    const { destroyAt: _destroyAt, url, ...rest } = current ?? ({} as Partial<SlugRecord>);
     return {
-      id: input.operationId,
+      ...(rest as SlugRecord),
       slug: input.slug,
-      kind: input.kind,
-      actor: current?.actor ?? input.actor,
-      createdAt: current?.createdAt ?? input.finishedAt,
-      request: current?.request ?? input.request,
-      instanceId: current?.instanceId ?? `slug-${input.slug}`,
-      status: input.status,
-      message: input.message,
-      steps: input.steps.map((step) => ({ ...stored.get(step.id), ...step })),
+      state,
+      version: destroyed
+        ? null
+        : input.status === "succeeded" && input.image
+          ? input.image
+          : (current?.version ?? null),
+      region: input.region ?? current?.region ?? "",
+      resourceGroup: input.resourceGroup ?? current?.resourceGroup ?? `claw-${input.slug}`,
+      lastOperationId: input.operationId,
       updatedAt: input.finishedAt,
+      ...(destroyed ? {} : input.fqdn ? { url: `https://${input.fqdn}` } : url ? { url } : {}),
+      resources: resourcesOf(applied),
     };
   });
+  await store.updateOperation(input.operationId, (current) => ({
+    id: input.operationId,
+    slug: input.slug,
+    kind: input.kind,
+    actor: current?.actor ?? input.actor,
+    createdAt: current?.createdAt ?? input.finishedAt,
+    request: current?.request ?? input.request,
+    instanceId: current?.instanceId ?? `slug-${input.slug}`,
+    status: input.status,
+    message: input.message,
+    steps: mergeSteps(current?.steps ?? [], input.steps),
+    updatedAt: input.finishedAt,
+  }));
   return { operationId: input.operationId, status: input.status };
 }

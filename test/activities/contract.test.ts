@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { isActivityFailure, resolveReferences, type ActivityResult } from "../../activities/contract";
+import { isActivityFailure, type ActivityResult } from "../../src/contract/activity";
+import { resolveReferences } from "../../src/contract/reference";
 
 const result = (nodeId: string, outputs: ActivityResult["outputs"]): ActivityResult => ({
   nodeId,
@@ -7,6 +8,8 @@ const result = (nodeId: string, outputs: ActivityResult["outputs"]): ActivityRes
   changed: [],
   outputs,
 });
+/** The outputs a finished step hands its dependents (what the walker resolves references from). */
+const outputsOf = (nodeId: string, outputs: ActivityResult["outputs"]) => result(nodeId, outputs).outputs;
 
 describe("resolveReferences", () => {
   it("replaces references anywhere in the desired state with the dependency's output", () => {
@@ -21,8 +24,8 @@ describe("resolveReferences", () => {
       ],
     };
     const resolved = resolveReferences(desired, {
-      managedEnvironment: result("managedEnvironment", { resourceId: "/subscriptions/s/env" }),
-      appInsights: result("appInsights", { connectionString: "InstrumentationKey=abc" }),
+      managedEnvironment: outputsOf("managedEnvironment", { resourceId: "/subscriptions/s/env" }),
+      appInsights: outputsOf("appInsights", { connectionString: "InstrumentationKey=abc" }),
     });
     expect(resolved).toEqual({
       name: "openclaw",
@@ -35,14 +38,24 @@ describe("resolveReferences", () => {
 
   it("fails loudly on a reference to a node without a result or an unknown output", () => {
     expect(() => resolveReferences({ a: { fromNode: "missing", output: "x" } }, {})).toThrow(/missing/);
-    expect(() => resolveReferences({ a: { fromNode: "n", output: "nope" } }, { n: result("n", { other: 1 }) })).toThrow(
-      /nope/,
+    expect(() =>
+      resolveReferences({ a: { fromNode: "n", output: "nope" } }, { n: outputsOf("n", { other: 1 }) }),
+    ).toThrow(/nope/);
+  });
+
+  it("resolves a missing reference to null when asked (removals need only the names they have)", () => {
+    expect(resolveReferences({ a: { fromNode: "missing", output: "x" }, b: "kept" }, {}, { missing: "null" })).toEqual({
+      a: null,
+      b: "kept",
+    });
+    expect(() => resolveReferences({ a: { fromNode: "missing", output: "x" } }, {}, { missing: "throw" })).toThrow(
+      /missing/,
     );
   });
 
   it("leaves objects that merely have fromNode plus other keys alone", () => {
     const value = { fromNode: "n", output: "x", extra: true };
-    expect(resolveReferences(value, {})).toEqual(value);
+    expect(resolveReferences(value as never, {})).toEqual(value);
   });
 });
 
@@ -58,7 +71,7 @@ describe("formatted references", () => {
   it("interpolate the output into a string template", () => {
     const resolved = resolveReferences(
       { origin: { fromNode: "env", output: "defaultDomain", format: "https://openclaw.${value}" } },
-      { env: result("env", { defaultDomain: "abc.westeurope.azurecontainerapps.io" }) },
+      { env: outputsOf("env", { defaultDomain: "abc.westeurope.azurecontainerapps.io" }) },
     );
     expect(resolved).toEqual({ origin: "https://openclaw.abc.westeurope.azurecontainerapps.io" });
   });

@@ -8,16 +8,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { createActivityDeps, type ActivityDeps } from "../../activities/deps";
-import { runActivity, type ActivityHandler } from "../../activities/define";
-import type { ActivityFailure, ActivityResult } from "../../activities/contract";
-import { activityHandlersByKind } from "../../activities";
+import { runActivity } from "../../activities/define";
+import type { ActivityFailure, ActivityResult } from "../../src/contract/activity";
+import { kindActivities } from "../../activities/registry";
+import type { ResourceKind } from "../../src/contract/resources";
 import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { keyVaultUrl } from "../../src/azure/endpoints";
 import { ROLE_IDS } from "../../src/model/names";
 
 let sandbox: Sandbox;
 let deps: ActivityDeps;
-let handlers: Record<string, ActivityHandler<never>>;
 const RG = "claw-idem";
 const VAULT = "kv-idem-00001";
 
@@ -27,7 +27,6 @@ beforeAll(async () => {
   deps = createActivityDeps(sandbox.context(), {
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.min(ms, 20))),
   });
-  handlers = activityHandlersByKind(deps);
   await mustConverge("resourceGroup", { name: RG, location: "westeurope", tags: { "managed-by": "shire" } });
   await mustConverge("keyVault", {
     resourceGroup: RG,
@@ -48,7 +47,12 @@ beforeAll(async () => {
 afterAll(async () => sandbox?.stop());
 
 async function converge(kind: string, desired: Record<string, unknown>): Promise<ActivityResult | ActivityFailure> {
-  return runActivity(handlers[kind], { operationId: "idem", slug: "idem", nodeId: kind, desired: desired as never });
+  return runActivity(kindActivities(kind as ResourceKind, deps).ensure, {
+    operationId: "idem",
+    slug: "idem",
+    nodeId: kind,
+    desired: desired as never,
+  });
 }
 
 /** Converge, retrying what the walker would retry (a lost answer leaves a transient failure). */

@@ -282,38 +282,93 @@ describe("install: 202, the record, 409 while running, the slug record", () => {
   });
 });
 
-describe("an operation whose orchestration ends without recording", () => {
-  it("shows failed when the instance was terminated, and the slug takes a new operation", async () => {
+describe("stopping an operation", () => {
+  /** Wait until the operation's record shows this step in this state. */
+  async function stepReaches(operationId: string, stepId: string, status: string): Promise<OperationRecord> {
+    for (let tries = 0; ; tries++) {
+      const record = (await call("GET", `operations/${operationId}`)).json as unknown as OperationRecord;
+      if (record.steps.find((step) => step.id === stepId)?.status === status) return record;
+      if (tries > 1_000) throw new Error(`${stepId} never ${status}: ${JSON.stringify(record)}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  it("terminated: its running step finishes its attempt and stops, the records settle canceled, then the slug takes a new operation", async () => {
     const hold = deferred();
     gates.push(hold);
     control.behaviour["stopped/resourceGroup"] = { gate: hold.promise };
     const accepted = await call("POST", "slugs/stopped/install", "{}");
     const { operationId } = accepted.json as { operationId: string };
     await until(() => control.log.includes("start:resourceGroup"), "resourceGroup to start");
-    // The walker records a step as running once the batch that started it has been reported.
-    const stepStatus = async () =>
-      ((await call("GET", `operations/${operationId}`)).json as unknown as OperationRecord).steps.find(
-        (step) => step.id === "resourceGroup",
-      )?.status;
-    for (let tries = 0; (await stepStatus()) !== "running"; tries++) {
-      if (tries > 400) throw new Error("resourceGroup never shown as running");
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await stepReaches(operationId, "resourceGroup", "running");
     expect(host.engine.terminate("slug-stopped", "operator stopped it")).toBe(true);
 
     const record = (await call("GET", `operations/${operationId}`)).json as unknown as OperationRecord;
-    expect(record.status).toBe("failed");
+    expect(record.status).toBe("canceled");
     expect(record.message).toContain("terminated");
+    // Its step's activity is still in flight: shown as it is, and the slug is not free yet.
     expect(record.steps.find((step) => step.id === "resourceGroup")?.status).toBe("running");
+    const early = await call("POST", "slugs/stopped/install", "{}");
+    expect(early.status).toBe(409);
+    expect((early.json.error as { code: string }).code).toBe("OperationStopping");
 
     hold.resolve();
+    // The attempt ends (its write is done), the step does not try again, and the records settle.
+    const settled = await stepReaches(operationId, "resourceGroup", "done");
+    expect(settled.status).toBe("canceled");
+    // Steps started before the terminate finished their one attempt; the rest never started.
+    for (const step of settled.steps.filter((step) => step.id !== "resourceGroup"))
+      expect(["done", "canceled"], `${step.id}: ${step.status}`).toContain(step.status);
+    expect(settled.steps.find((step) => step.id === "keyVault")?.status).toBe("canceled");
+    expect(control.attempts.resourceGroup).toBe(1);
+    // Nothing starts once the operation has settled.
+    const logAtSettle = control.log.length;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(control.log.slice(logAtSettle)).toEqual([]);
+    expect((await call("GET", "slugs/stopped")).json).toMatchObject({ state: "failed", lastOperationId: operationId });
+
     const again = await call("POST", "slugs/stopped/install", "{}");
     expect(again.status).toBe(202);
     await waitForOperation((again.json as { operationId: string }).operationId, ["succeeded"]);
-    // The old record is closed as failed, not confused with the new instance that reuses the id.
     const old = (await call("GET", `operations/${operationId}`)).json as unknown as OperationRecord;
-    expect(old.status).toBe("failed");
-    expect(old.message).toContain("ended without recording");
+    expect(old.status).toBe("canceled");
+  });
+
+  it("POST /api/operations/{id}/cancel: nothing new starts, running steps stop before their next attempt, the record says canceled with each step's last state", async () => {
+    const hold = deferred();
+    gates.push(hold);
+    control.behaviour["halt/resourceGroup"] = { gate: hold.promise };
+    // A step that keeps failing transiently: it must stop at its next check, not run its whole budget.
+    const busy = {
+      code: "ServerBusy",
+      message: "503 busy",
+      retryable: true,
+      retryClass: "transient" as const,
+      retryAfterMs: 1_000,
+    };
+    control.behaviour["halt/group:admins"] = { failures: [busy, busy, busy] };
+    const { operationId } = (await call("POST", "slugs/halt/install", "{}")).json as { operationId: string };
+    await stepReaches(operationId, "resourceGroup", "running");
+    await until(() => (control.attemptsBySlug["halt/group:admins"] ?? 0) >= 1, "group:admins to fail once");
+
+    const canceled = await call("POST", `operations/${operationId}/cancel`);
+    expect(canceled.status).toBe(202);
+    expect(canceled.json).toMatchObject({ operationId, action: "cancel" });
+    hold.resolve();
+    const record = await waitForOperation(operationId, ["canceled"]);
+    const byId = Object.fromEntries(record.steps.map((step) => [step.id, step]));
+    expect(byId.resourceGroup.status).toBe("done");
+    expect(byId["group:admins"].status).toBe("canceled");
+    expect(control.attemptsBySlug["halt/group:admins"]).toBeLessThan(3);
+    expect(byId.keyVault).toMatchObject({ status: "canceled", error: "canceled before it started" });
+    expect(record.message).toMatch(/canceled/);
+    expect((await call("GET", "slugs/halt")).json).toMatchObject({ state: "failed" });
+    // Nothing runs after the record says canceled.
+    const attempts = { ...control.attemptsBySlug };
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(control.attemptsBySlug).toEqual(attempts);
+    // A finished operation has nothing to cancel.
+    expect((await call("POST", `operations/${operationId}/cancel`)).status).toBe(409);
   });
 });
 

@@ -109,6 +109,15 @@ describe("OperationStore on Azurite", () => {
       region: "westeurope",
       resourceGroup: "claw-rec-done",
       fqdn: "openclaw.example.azurecontainerapps.io",
+      applied: {
+        resourceGroup: {
+          kind: "resourceGroup",
+          dependsOn: [],
+          desired: { name: "claw-rec-done", location: "westeurope", tags: {} },
+          outputs: { name: "claw-rec-done" },
+          resourceId: "/subscriptions/s/resourceGroups/claw-rec-done",
+        },
+      },
     };
     await recordOperationResult(store, input);
     await recordOperationResult(store, input); // at-least-once delivery
@@ -142,5 +151,24 @@ describe("OperationStore on Azurite", () => {
         { node: "resourceGroup", kind: "resourceGroup", id: "/subscriptions/s/resourceGroups/claw-rec-done" },
       ],
     });
+    // What it applied is kept for the next operation (prune, teardown), with the operation that did it.
+    expect((await store.getApplied("rec-done"))?.nodes.resourceGroup).toMatchObject({
+      kind: "resourceGroup",
+      desired: { name: "claw-rec-done" },
+      operationId: id,
+    });
+
+    // An operation that removed it: the slug record lists only what exists.
+    const pruneId = "rec-done.20261125T110000Z.0b";
+    await store.createOperation(record(pruneId, "rec-done", "2026-11-25T11:00:00.000Z"));
+    await recordOperationResult(store, {
+      ...input,
+      operationId: pruneId,
+      applied: {},
+      removed: ["resourceGroup"],
+      finishedAt: "2026-11-25T11:00:03.000Z",
+    });
+    expect((await store.getSlug("rec-done"))?.resources).toEqual([]);
+    expect((await store.getApplied("rec-done"))?.nodes).toEqual({});
   });
 });

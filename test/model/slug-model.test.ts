@@ -240,7 +240,10 @@ describe("planSlug", () => {
     );
     // The bot is its own app registration: Bot Framework needs tokens for it without an assignment.
     expect(byId.get("botService")!.dependsOn).toEqual(expect.arrayContaining(["containerApp", "botApp"]));
-    expect(byId.get("botService")!.desired.msaAppId).toEqual({ fromNode: "botApp", output: "appId" });
+    expect((byId.get("botService")!.desired as { msaAppId: unknown }).msaAppId).toEqual({
+      fromNode: "botApp",
+      output: "appId",
+    });
     expect(byId.get("entraApp")!.desired).toMatchObject({ assignmentRequired: true, idTokenIssuance: true });
     expect(byId.get("botApp")!.desired).toMatchObject({
       assignmentRequired: false,

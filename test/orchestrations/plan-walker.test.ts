@@ -1,20 +1,24 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { isNodeReference } from "../../activities/contract";
-import { planSlug, type PlanNode } from "../../src/model/plan";
+import { isNodeReference } from "../../src/contract/reference";
+import { planSlug } from "../../src/model/plan";
 import { validateInstallRequest } from "../../src/model/validate";
+import { ensureSteps } from "../../src/operations/steps";
 import { HistoryEventType } from "../../src/runtime/durable/types";
 import {
   MAX_STATUS_BYTES,
   fitStatus,
+  stepCounts,
   shortError,
   type RetrySettings,
   type WalkResult,
   type WalkStatus,
+  type WalkStep,
 } from "../../orchestrations/plan-walker";
 import { outputsReferencedFrom, resetFakeControl, type FakeControl } from "../fixtures/fake-activities";
 import { deferred, startWalkerHost, until, type WalkerHost } from "./walker-harness";
 
-const node = (id: string, dependsOn: string[] = [], desired: Record<string, unknown> = {}): PlanNode => ({
+const node = (id: string, dependsOn: string[] = [], desired: Record<string, unknown> = {}): WalkStep => ({
+  verb: "ensure",
   id,
   kind: "step",
   title: `Step ${id}`,
@@ -42,7 +46,7 @@ afterEach(async () => {
   expect(warnings.filter((warning) => /already-scheduled|Task\.any|re-?yield/i.test(warning))).toEqual([]);
 });
 
-function start(instanceId: string, nodes: PlanNode[], retry: RetrySettings = FAST_RETRY): void {
+function start(instanceId: string, nodes: WalkStep[], retry: RetrySettings = FAST_RETRY): void {
   walker!.host.engine.startInstance("walkFixture", instanceId, {
     operationId: `op-${instanceId}`,
     slug: "acme",
@@ -262,7 +266,7 @@ describe("plan walker on the local durable host", () => {
     });
     control.defaultOutputs = (nodeId) => outputsReferencedFrom(plan.nodes, nodeId);
     const sizes: number[] = [];
-    start("realplan", plan.nodes);
+    start("realplan", ensureSteps(plan.nodes));
     for (let i = 0; i < 100 && walker.instance("realplan")?.runtimeStatus !== "Completed"; i++) {
       await walker.host.engine.advanceTime(1_000);
       sizes.push(Buffer.byteLength(JSON.stringify(walker.instance("realplan")?.customStatus ?? {})));
@@ -289,6 +293,8 @@ describe("plan walker on the local durable host", () => {
         Object.keys(step).every((key) =>
           [
             "id",
+            "title",
+            "kind",
             "status",
             "action",
             "startedAt",
@@ -316,7 +322,14 @@ describe("status budget and error text", () => {
       error: shortError(`Activity function 'ensureRoleAssignment' failed: ${"x".repeat(1_000)}`),
     }));
     expect(steps[0].error.length).toBe(300);
-    const status: WalkStatus = { operationId: "op", slug: "acme", kind: "install", phase: "failed", steps };
+    const status: WalkStatus = {
+      operationId: "op",
+      slug: "acme",
+      kind: "install",
+      phase: "failed",
+      counts: stepCounts(steps),
+      steps,
+    };
     expect(Buffer.byteLength(JSON.stringify(status))).toBeGreaterThan(MAX_STATUS_BYTES);
     const fitted = fitStatus(status);
     expect(Buffer.byteLength(JSON.stringify(fitted))).toBeLessThanOrEqual(MAX_STATUS_BYTES);

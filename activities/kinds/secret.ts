@@ -10,41 +10,27 @@
  *   copy is missing, names a password the app no longer has, or expires within 30 days. Older
  *   passwords Shire made (an orphan from a run that crashed between addPassword and setSecret,
  *   or the one a renewal replaced) are removed once the vault holds the live one.
+ * - `external`: a token the operator writes to the vault (Telegram); the step fails with
+ *   instructions until it is there, and a re-run continues from that step.
  *
  * A secret that was deleted (soft delete) is recovered rather than failing on Key Vault's
  * "deleted but recoverable" conflict: its versions come back, and the source decides as usual.
- * - `external`: a token the operator writes to the vault (Telegram); the step fails with
- *   instructions until it is there, and a re-run continues from that step.
+ * Removing a secret deletes it (soft delete; purged on request) and, for a client secret, first
+ * removes from the app every password Shire ever stored in it, so no credential outlives its copy.
  */
 import { randomBytes } from "node:crypto";
-import { activityDepsFromEnv, type ActivityDeps } from "./deps";
-import { registerActivity, type ActivityHandler, type SecretScope } from "./define";
-import { getOrUndefined } from "./arm";
-import { permanent } from "./errors";
-import { keyVaultUrl } from "../src/azure/endpoints";
-
-export const ENSURE_SECRET = "ensureSecret";
+import { defineKind, type SecretScope } from "../define";
+import { getOrUndefined, isNotFound, removalResult } from "../arm";
+import { permanent } from "../errors";
+import { keyVaultUrl } from "../../src/azure/endpoints";
+import type { ActivityDeps } from "../deps";
+import type { SecretDesired, SecretSource } from "../../src/contract/resources";
+import type { ActivityResult } from "../../src/contract/activity";
 
 /** A client secret this close to its end date is replaced on the next converge. */
 const RENEW_BEFORE_EXPIRY_MS = 30 * 24 * 60 * 60 * 1000;
 /** How long a replaced client secret is kept after the vault got the new one. */
 const PREVIOUS_PASSWORD_GRACE_MS = 60 * 60 * 1000;
-
-export type SecretSource =
-  | { type: "random"; bytes: number }
-  | { type: "storageAccountKey"; resourceGroup: string; accountName: string; keyName: "key1" | "key2" }
-  | { type: "cognitiveServicesKey"; accountResourceId: string }
-  | { type: "entraClientSecret"; applicationObjectId: string; displayName: string; validityDays: number }
-  /** Supplied by the operator out of band (channel tokens): checked, never written. */
-  | { type: "external" };
-
-export interface SecretDesired {
-  vaultName: string;
-  secretName: string;
-  source: SecretSource;
-  contentType?: string;
-  tags?: Record<string, string>;
-}
 
 interface NextValue {
   value: string;
@@ -61,8 +47,11 @@ interface ExistingSecret {
   storedKeyIds(): Promise<Set<string>>;
 }
 
-export function createSecretActivities(deps: ActivityDeps) {
-  const ensureSecret: ActivityHandler<SecretDesired> = async ({ nodeId, desired }, secrets) => {
+function createSecretActivities(deps: ActivityDeps) {
+  const ensureSecret = async (
+    { nodeId, desired }: { nodeId: string; desired: SecretDesired },
+    secrets: SecretScope,
+  ): Promise<ActivityResult<"secretName" | "version">> => {
     const client = deps.clients.secrets(keyVaultUrl(deps.context.endpoints, desired.vaultName));
     const existing = await readExisting(desired.secretName, secrets);
     const next = await desiredValue(desired, existing, secrets);
@@ -218,7 +207,64 @@ export function createSecretActivities(deps: ActivityDeps) {
     };
   }
 
-  return { ensureSecret };
+  /** Delete the secret; a client secret's passwords on its app go first (the vault's copy names them). */
+  const removeSecret = async ({
+    nodeId,
+    desired,
+    purge,
+  }: {
+    nodeId: string;
+    desired: SecretDesired;
+    purge?: boolean;
+  }): Promise<ActivityResult<never>> => {
+    const client = deps.clients.secrets(keyVaultUrl(deps.context.endpoints, desired.vaultName));
+    const live = await getOrUndefined(() => client.getSecret(desired.secretName));
+    // A soft-deleted secret is removed already, unless purge asks for its deleted copy too.
+    const deleted =
+      live || !purge ? undefined : await getOrUndefined(() => client.getDeletedSecret(desired.secretName));
+    if (!live && !deleted) return removalResult(nodeId, undefined);
+    deps.beforeWrite(["."], true, true);
+    if (desired.source.type === "entraClientSecret" && desired.source.applicationObjectId && live) {
+      const keyIds = new Set<string>();
+      for await (const version of client.listPropertiesOfSecretVersions(desired.secretName))
+        if (version.tags?.keyId) keyIds.add(version.tags.keyId.toLowerCase());
+      await removePasswords(desired.source.applicationObjectId, desired.source.displayName, keyIds);
+    }
+    if (live) {
+      try {
+        await (await client.beginDeleteSecret(desired.secretName, { intervalInMs: 1_000 })).pollUntilDone();
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+    }
+    if (purge) {
+      try {
+        await client.purgeDeletedSecret(desired.secretName);
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+    }
+    return removalResult(nodeId, (live ?? deleted)?.properties.id ?? nodeId);
+  };
+
+  /** Remove the app's passwords Shire stored (by keyId); an app that is gone has none left. */
+  async function removePasswords(applicationObjectId: string, displayName: string, keyIds: Set<string>): Promise<void> {
+    const graph = deps.graph();
+    let application: { passwordCredentials?: { keyId?: string; displayName?: string }[] };
+    try {
+      application = await graph.api(`/applications/${applicationObjectId}`).select("id,passwordCredentials").get();
+    } catch (error) {
+      if (isNotFound(error)) return;
+      throw error;
+    }
+    for (const credential of application.passwordCredentials ?? []) {
+      if (credential.displayName !== displayName || !credential.keyId || !keyIds.has(credential.keyId.toLowerCase()))
+        continue;
+      await graph.api(`/applications/${applicationObjectId}/removePassword`).post({ keyId: credential.keyId });
+    }
+  }
+
+  return { ensureSecret, removeSecret };
 }
 
 function parseResourceId(id: string): { resourceGroup: string; name: string } {
@@ -227,4 +273,15 @@ function parseResourceId(id: string): { resourceGroup: string; name: string } {
   return { resourceGroup: match[1], name: match[2] };
 }
 
-registerActivity(ENSURE_SECRET, () => createSecretActivities(activityDepsFromEnv()).ensureSecret);
+export const secretKind = defineKind({
+  kind: "secret",
+  summary:
+    "A Key Vault secret the broker writes itself (generated token, storage key copy, Entra client secret, Foundry key) or checks (operator-supplied).",
+  api: "Key Vault data plane (+ Graph addPassword/removePassword, storage/Cognitive Services listKeys)",
+  // In the slug's vault: gone with it.
+  teardown: () => "cascade",
+  activities: (deps) => {
+    const { ensureSecret, removeSecret } = createSecretActivities(deps);
+    return { ensure: ensureSecret, remove: removeSecret };
+  },
+});

@@ -1,0 +1,39 @@
+/** The install operation: validate the spec, plan it, and prune what the slug has applied that the plan dropped. */
+import { contextProblems, validateInstallRequest } from "../model/validate";
+import { planSlug } from "../model/plan";
+import { installSteps, knownOutputs } from "../operations/steps";
+import { INSTALL_ORCHESTRATION, type InstallInput } from "../../orchestrations/install";
+import { invalid, type OperationDefinition } from "./pipeline";
+import { planContextFromEnv } from "./plan-context";
+
+export const installOperation: OperationDefinition<InstallInput> = {
+  kind: "install",
+  orchestration: INSTALL_ORCHESTRATION,
+  prepare: async (slug, body, { store }) => {
+    const validation = validateInstallRequest(slug, body);
+    if (!validation.ok) return invalid("install", validation.problems);
+    // Everything that can be missing is checked before anything starts.
+    const planContext = planContextFromEnv();
+    const problems = contextProblems(validation.spec, planContext);
+    if (problems.length > 0) return invalid("install", problems);
+    const plan = planSlug(validation.spec, planContext);
+    const applied = await store.getApplied(slug);
+    const steps = installSteps(plan, applied);
+    const resourceGroup = plan.nodes.find((node) => node.kind === "resourceGroup")!.desired.name as string;
+    return {
+      ok: true,
+      prepared: {
+        input: { spec: validation.spec, resourceGroup, steps, knownOutputs: knownOutputs(applied) },
+        request: validation.spec,
+        steps: steps.map((step) => ({
+          id: step.id,
+          title: step.title,
+          kind: step.kind,
+          ...(step.verb === "remove" ? { verb: "remove" as const } : {}),
+          status: "pending" as const,
+        })),
+        slug: { region: validation.spec.region, resourceGroup },
+      },
+    };
+  },
+};
