@@ -48,6 +48,10 @@ export interface Operation {
   error?: { code: string; message: string };
   /** Final status of the Location URL after success. */
   doneStatus: 200 | 204;
+  /** A POST action's name (`stop`, `start`): its type's `onActionDone` runs when the operation ends. */
+  action?: string;
+  /** The Location URL answers the resource when done (actions whose final state is the resource). */
+  returnsResource?: boolean;
 }
 
 /** Operation id -> resource type, for per-type latency on status polls (`resourceTypeOf`). */
@@ -96,6 +100,8 @@ export class OperationTracker {
     location?: string;
     apiVersion: string;
     doneStatus?: 200 | 204;
+    action?: string;
+    returnsResource?: boolean;
   }): Operation {
     const faults = this.env.faults;
     const durationMs = (faults.lroDurationMs[input.type] ?? faults.defaultLroDurationMs) * faults.latencyScale;
@@ -112,6 +118,8 @@ export class OperationTracker {
       failed: input.kind === "put" && this.draw(faults.lroFailure[input.type] ?? 0),
       done: false,
       doneStatus: input.doneStatus ?? (input.kind === "delete" ? 204 : 200),
+      ...(input.action ? { action: input.action } : {}),
+      ...(input.returnsResource ? { returnsResource: true } : {}),
     };
     if (operation.failed)
       operation.error = {
@@ -213,7 +221,8 @@ export class OperationTracker {
         operation.error?.code ?? "ProvisioningFailed",
         operation.error?.message ?? "The operation failed.",
       );
-    if (operation.kind !== "put" || resource === undefined) return { status: operation.doneStatus };
+    if ((operation.kind !== "put" && !operation.returnsResource) || resource === undefined)
+      return { status: operation.doneStatus };
     return { status: 200, body: resource };
   }
 }
