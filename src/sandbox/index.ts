@@ -20,6 +20,7 @@ import { SandboxServer } from "./server";
 import { SandboxDirectory, systemClock, ManualClock, type SandboxClock } from "./state";
 import { createSandboxTls } from "./tls";
 import { createArmService, resourceTypeOf, type ArmService } from "./arm";
+import { armSchemaValidator } from "./arm/schemas";
 import { createKeyVaultService, type KeyVaultService } from "./keyvault";
 import { createGraphService, type GraphService } from "./graph";
 import { createBlobService } from "./blob";
@@ -67,6 +68,8 @@ export interface Sandbox {
 }
 
 export async function startSandbox(options: StartSandboxOptions = {}): Promise<Sandbox> {
+  // Find (and load) the ARM schemas now: a SHIRE_ARM_SPECS_DIR without them fails the start, not a later PUT.
+  armSchemaValidator();
   const clock = options.clock ?? systemClock;
   const faults: SandboxFaultSettings = { ...DEFAULT_FAULTS, ...(options.faults ?? {}) };
   const directory = new SandboxDirectory(clock, faults.graphReplicationDelayMs);
