@@ -8,7 +8,7 @@ import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { AzureClients } from "../../src/azure/clients";
 import { keyVaultUrl } from "../../src/azure/endpoints";
 import { ManualClock } from "../../src/sandbox/state";
-import { ROLES, environment, errorOf, group, ids, vault } from "./arm-helpers";
+import { API, ROLES, armRaw, environment, errorOf, group, ids, vault } from "./arm-helpers";
 
 let sandbox: Sandbox;
 let clients: AzureClients;
@@ -297,6 +297,102 @@ describe("PATCH and revisions", () => {
         )
       ).active,
     ).toBe(false);
+  });
+});
+
+describe("stop and start", () => {
+  const revisionsOf = async (name: string) => {
+    const revisions = [];
+    for await (const revision of clients.containerApps.containerAppsRevisions.listRevisions("rg-apps", name))
+      revisions.push({
+        name: revision.name,
+        active: revision.active,
+        replicas: revision.replicas,
+        state: revision.runningState,
+      });
+    return revisions;
+  };
+
+  it("stops an app as a long-running operation (202 + Location), its revisions without replicas, and starts it again with the same FQDN", async () => {
+    const created = await put(
+      "app-stopping",
+      app({ configuration: { ingress: { external: true, targetPort: 8080 } } }),
+    );
+    expect(created.runningStatus).toBe("Running");
+    const fqdn = created.configuration?.ingress?.fqdn;
+    expect(fqdn).toBeTruthy();
+    const revision = created.latestRevisionName!;
+    sandbox.setFaults({ lroDurationMs: { "Microsoft.App/containerApps": 30_000 } });
+    try {
+      // The REST spec's shape: 202 with Location only (final state via Location), no body.
+      const raw = await armRaw(
+        sandbox,
+        "POST",
+        `/subscriptions/${sandbox.env.subscriptionId}/resourceGroups/rg-apps/providers/Microsoft.App/containerApps/app-stopping/stop?api-version=${API.app}`,
+      );
+      expect(raw.status).toBe(202);
+      expect(raw.headers.location).toMatch(/\/operationResults\//);
+      expect(raw.headers["azure-asyncoperation"]).toBeUndefined();
+      expect(raw.body).toBeUndefined();
+      // While it stops: Progressing, the revision still runs, and other writes wait their turn.
+      expect((await clients.containerApps.containerApps.get("rg-apps", "app-stopping")).runningStatus).toBe(
+        "Progressing",
+      );
+      expect(await revisionsOf("app-stopping")).toEqual([
+        { name: revision, active: true, replicas: 1, state: "Running" },
+      ]);
+      expect(await errorOf(put("app-stopping", app()))).toMatchObject({
+        statusCode: 409,
+        code: "ContainerAppLockConflict",
+      });
+      expect((await armRaw(sandbox, "GET", String(raw.headers.location))).status).toBe(202);
+      clock.advance(30_000);
+      const done = await armRaw(sandbox, "GET", String(raw.headers.location));
+      expect(done.status).toBe(200);
+      expect(done.body).toMatchObject({ name: "app-stopping", properties: { runningStatus: "Stopped" } });
+    } finally {
+      sandbox.setFaults({ lroDurationMs: {} });
+    }
+    const stopped = await clients.containerApps.containerApps.get("rg-apps", "app-stopping");
+    expect(stopped.runningStatus).toBe("Stopped");
+    expect(stopped.provisioningState).toBe("Succeeded");
+    expect(stopped.configuration?.ingress?.fqdn).toBe(fqdn);
+    expect(await revisionsOf("app-stopping")).toEqual([
+      { name: revision, active: true, replicas: 0, state: "Stopped" },
+    ]);
+    // Stopping a stopped app changes nothing; the SDK's poller takes the 200 at once.
+    expect((await clients.containerApps.containerApps.beginStopAndWait("rg-apps", "app-stopping")).runningStatus).toBe(
+      "Stopped",
+    );
+    // A template change while stopped makes a revision that does not run either.
+    await put(
+      "app-stopping",
+      app(
+        { configuration: { ingress: { external: true, targetPort: 8080 } } },
+        { containers: [container({ image: "img:2" })] },
+      ),
+    );
+    const changed = await clients.containerApps.containerApps.get("rg-apps", "app-stopping");
+    expect(changed.runningStatus).toBe("Stopped");
+    expect(changed.latestRevisionName).not.toBe(revision);
+    expect(
+      (await revisionsOf("app-stopping")).find((entry) => entry.name === changed.latestRevisionName),
+    ).toMatchObject({
+      replicas: 0,
+      state: "Stopped",
+    });
+
+    const started = await clients.containerApps.containerApps.beginStartAndWait("rg-apps", "app-stopping");
+    expect(started).toMatchObject({ name: "app-stopping", runningStatus: "Running" });
+    expect(started.configuration?.ingress?.fqdn).toBe(fqdn);
+    const after = await revisionsOf("app-stopping");
+    expect(after.find((entry) => entry.name === changed.latestRevisionName)).toMatchObject({
+      active: true,
+      replicas: 1,
+      state: "Running",
+    });
+    // The revision the template change replaced stays inactive and without replicas.
+    expect(after.find((entry) => entry.name === revision)).toMatchObject({ active: false, replicas: 0 });
   });
 });
 

@@ -96,6 +96,14 @@ export interface ResourceTypeDefinition {
   deleteReturnsResource?: boolean;
   /** A collection's members, when they are not simply the stored ones under the scope (role assignments inherit). */
   list?(ctx: ListContext): ArmResource[];
+  /** Called when a long-running POST action on this resource (`startOperation` with `action`) finishes. */
+  onActionDone?(ctx: {
+    env: SandboxEnvironment;
+    store: ArmStore;
+    resource: StoredResource;
+    action: string;
+    failed: boolean;
+  }): void;
   /** Called once an LRO on this resource finishes (or at once for a synchronous PUT), e.g. to create a revision or fail provisioning. */
   onProvisioned?(ctx: { env: SandboxEnvironment; store: ArmStore; resource: StoredResource; failed: boolean }): void;
 }
@@ -279,6 +287,14 @@ export class ArmEngine {
       if (!stored) continue;
       if (operation.kind === "delete") {
         this.deleteWithChildren(stored);
+      } else if (operation.kind === "action" && operation.action) {
+        this.definition(operation.type)?.onActionDone?.({
+          env: this.env,
+          store: this.store,
+          resource: stored,
+          action: operation.action,
+          failed: operation.failed,
+        });
       } else if (operation.kind === "put") {
         const properties = asRecord(stored.resource.properties);
         properties.provisioningState = operation.failed ? "Failed" : "Succeeded";
@@ -322,19 +338,27 @@ export class ArmEngine {
     );
   }
 
-  /** Start an LRO that is not a PUT or DELETE of a resource (e.g. a purge); returns its polling headers. */
+  /**
+   * Start an LRO that is not a PUT or DELETE of a resource (a purge, a stop); returns its polling
+   * headers. With `action`, the type's `onActionDone` runs when it ends (on the sandbox clock);
+   * with `returnsResource`, its Location URL then answers the resource.
+   */
   startOperation(
     request: SandboxRequest,
     resourceId: string,
     type: string,
     style: "async" | "location" | "both" = "location",
+    options: { action?: string; returnsResource?: boolean; location?: string } = {},
   ): Record<string, string> {
     const operation = this.operations.start({
       resourceId,
       type,
       kind: "action",
+      location: options.location,
       apiVersion: request.query.get("api-version") ?? "",
       doneStatus: 200,
+      action: options.action,
+      returnsResource: options.returnsResource,
     });
     this.settle();
     return this.operations.headers(operation, request.baseUrl, style);

@@ -7,7 +7,8 @@
  * failed provisioning does not. Inline secret values are never shown on GET; listSecrets returns them.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import type { ArmEngine, PutContext } from "../engine";
+import type { ActionContext, ArmEngine, PutContext } from "../engine";
+import type { SandboxResponse } from "../../types";
 import { ArmErrors } from "../errors";
 import { NAME_RULES, asRecord } from "./rules";
 import { normalizeLocation } from "./resources";
@@ -69,6 +70,16 @@ export function defineContainerApp(engine: ArmEngine): void {
         `Cannot modify container App '${name}' because another modification is in progress. Please retry the operation.`,
       ),
     put: (ctx) => buildApp(ctx, store),
+    // ContainerApps_Stop / ContainerApps_Start finished: the app and its revisions stopped, or back.
+    onActionDone: ({ resource, action }) => {
+      const stopped = action === "stop";
+      asRecord(resource.resource.properties).runningStatus = stopped ? "Stopped" : "Running";
+      for (const revision of revisionsOf(store, resource)) {
+        const properties = asRecord(revision.resource.properties);
+        if (stopped) Object.assign(properties, { replicas: 0, runningState: "Stopped" });
+        else if (properties.active === true) Object.assign(properties, { replicas: 1, runningState: "Running" });
+      }
+    },
     onProvisioned: ({ env, resource, failed }) => {
       const properties = asRecord(resource.resource.properties);
       // A failed provisioning makes no healthy revision and leaves the latest ones where they were.
@@ -93,11 +104,12 @@ export function defineContainerApp(engine: ArmEngine): void {
           properties: {
             createdTime: new Date(env.clock.now()).toISOString(),
             active: true,
-            replicas: 1,
+            // A stopped app stays stopped when its template changes: the new revision runs no replicas.
+            replicas: properties.runningStatus === "Stopped" ? 0 : 1,
             trafficWeight: 100,
             healthState: "Healthy",
             provisioningState: "Provisioned",
-            runningState: "Running",
+            runningState: properties.runningStatus === "Stopped" ? "Stopped" : "Running",
             template: properties.template,
           },
         },
@@ -123,6 +135,9 @@ export function defineContainerApp(engine: ArmEngine): void {
         : undefined;
     },
     actions: {
+      // ContainerApps_Stop / ContainerApps_Start: long-running (202 + Location, final state via Location: the app).
+      stop: (ctx) => changeRunningStatus(ctx, "stop"),
+      start: (ctx) => changeRunningStatus(ctx, "start"),
       // ContainerApps_ListSecrets: names with their values (inline ones; Key Vault references are listed with their URL).
       listSecrets: ({ resource }) => {
         const values = asRecord(resource.hidden.secretValues);
@@ -140,6 +155,35 @@ export function defineContainerApp(engine: ArmEngine): void {
       },
     },
   });
+}
+
+const revisionsOf = (store: ArmStore, app: StoredResource) =>
+  store
+    .listByType("Microsoft.App/containerApps/revisions")
+    .filter((revision) => revision.resource.id.toLowerCase().startsWith(`${app.resource.id.toLowerCase()}/`));
+
+/**
+ * Stop or start: 202 with `Location` while Container Apps works on it (`runningStatus`
+ * `Progressing`), then the app `Stopped` (its revisions without replicas) or `Running`; an app
+ * already there answers 200 with itself. Like any write, refused while another operation on the
+ * app runs (ContainerAppLockConflict).
+ */
+function changeRunningStatus({ engine, request, resource }: ActionContext, action: "stop" | "start"): SandboxResponse {
+  const properties = asRecord(resource.resource.properties);
+  const target = action === "stop" ? "Stopped" : "Running";
+  if (engine.operations.running(resource.resource.id))
+    throw ArmErrors.conflict(
+      "ContainerAppLockConflict",
+      `Cannot modify container App '${resource.resource.name}' because another modification is in progress. Please retry the operation.`,
+    );
+  if (properties.runningStatus === target) return { status: 200, body: resource.resource };
+  properties.runningStatus = "Progressing";
+  const headers = engine.startOperation(request, resource.resource.id, "Microsoft.App/containerApps", "location", {
+    action,
+    returnsResource: true,
+    location: typeof resource.resource.location === "string" ? resource.resource.location : undefined,
+  });
+  return { status: 202, headers };
 }
 
 function buildApp({ env, body, name, existing, resourceGroup }: PutContext, store: ArmStore) {
@@ -270,7 +314,8 @@ function buildApp({ env, body, name, existing, resourceGroup }: PutContext, stor
         latestRevisionName: previous.latestRevisionName,
         latestReadyRevisionName: previous.latestReadyRevisionName,
         latestRevisionFqdn: previous.latestRevisionFqdn,
-        runningStatus: "Running",
+        // Only ContainerApps_Stop / ContainerApps_Start change it: a PUT to a stopped app keeps it stopped.
+        runningStatus: previous.runningStatus ?? "Running",
       },
     },
     hidden: { secretValues, systemPrincipal, resourceGroup },
