@@ -48,6 +48,13 @@ export interface DeletedLookup {
   uniqueName: string;
 }
 
+/** An object in deleted items. */
+export interface DeletedObject {
+  id: string;
+  uniqueName?: string;
+  appId?: string;
+}
+
 export interface GraphCollection<T> {
   value: T[];
 }
@@ -170,14 +177,34 @@ export function createGraphHelpers(deps: ActivityDeps) {
   }
 
   /** A soft-deleted object in deleted items by its uniqueName, if there is one. */
-  async function findDeleted(lookup: DeletedLookup): Promise<{ id: string } | undefined> {
+  async function findDeleted(lookup: DeletedLookup): Promise<DeletedObject | undefined> {
     const page = (await deps
       .graph()
       .api(`/directory/deletedItems/${lookup.type}`)
       .filter(`uniqueName eq '${escapeOData(lookup.uniqueName)}'`)
-      .select("id,uniqueName")
-      .get()) as GraphCollection<{ id: string; uniqueName?: string }>;
+      .select(lookup.type === "microsoft.graph.application" ? "id,uniqueName,appId" : "id,uniqueName")
+      .get()) as GraphCollection<DeletedObject>;
     return page.value.find((item) => item.uniqueName?.toLowerCase() === lookup.uniqueName.toLowerCase());
+  }
+
+  /** An app's service principal in deleted items (deleting the app deletes it too, and it counts against the quota). */
+  async function findDeletedPrincipal(appId: string): Promise<DeletedObject | undefined> {
+    const page = (await deps
+      .graph()
+      .api("/directory/deletedItems/microsoft.graph.servicePrincipal")
+      .filter(`appId eq '${escapeOData(appId)}'`)
+      .select("id,appId")
+      .get()) as GraphCollection<DeletedObject>;
+    return page.value.find((item) => item.appId?.toLowerCase() === appId.toLowerCase());
+  }
+
+  /** Permanently delete an object from deleted items; a 404 means it is gone already. */
+  async function purgeDeleted(id: string): Promise<void> {
+    try {
+      await deps.graph().api(`/directory/deletedItems/${id}`).delete();
+    } catch (error) {
+      if ((error as GraphFailure).statusCode !== 404) throw error;
+    }
   }
 
   /**
@@ -226,5 +253,15 @@ export function createGraphHelpers(deps: ActivityDeps) {
     });
   }
 
-  return { withReplicationRetry, find, upsert, restoreDeleted, findDeleted, deleteObject, listAssignments };
+  return {
+    withReplicationRetry,
+    find,
+    upsert,
+    restoreDeleted,
+    findDeleted,
+    findDeletedPrincipal,
+    purgeDeleted,
+    deleteObject,
+    listAssignments,
+  };
 }

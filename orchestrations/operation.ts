@@ -80,11 +80,16 @@ export function* recordProgress(
   context: OrchestrationContext,
   input: OperationInput,
   state: SlugState,
-  extra: Partial<Omit<OperationProgressInput, "operationId" | "slug" | "state" | "updatedAt">> = {},
+  extra: Partial<
+    Omit<OperationProgressInput, "operationId" | "slug" | "kind" | "actor" | "request" | "state" | "updatedAt">
+  > = {},
 ): Generator<Task, void, unknown> {
   const progress: OperationProgressInput = {
     operationId: input.operationId,
     slug: input.slug,
+    kind: input.kind,
+    actor: input.actor,
+    request: input.request,
     state,
     updatedAt: context.df.currentUtcDateTime.toISOString(),
     ...extra,

@@ -18,7 +18,8 @@ export const entraAppKind = defineKind({
   api: "Microsoft Graph applications, servicePrincipals",
   teardown: () => "remove",
   activities: (deps) => {
-    const { find, upsert, withReplicationRetry, deleteObject, findDeleted } = createGraphHelpers(deps);
+    const { find, upsert, withReplicationRetry, deleteObject, findDeleted, findDeletedPrincipal, purgeDeleted } =
+      createGraphHelpers(deps);
     return {
       ensure: async ({ nodeId, desired }) => {
         const appPath = `/applications(uniqueName='${escapeOData(desired.uniqueName)}')`;
@@ -121,15 +122,20 @@ export const entraAppKind = defineKind({
             422,
           );
         }
-        const deleted = app || !purge ? undefined : await findDeleted(lookup);
-        if (!app && !deleted) return removalResult(nodeId, undefined);
+        // With purge, what an earlier removal left in deleted items goes too: the app and its service principal.
+        const deletedApp = app || !purge ? undefined : await findDeleted(lookup);
+        const appId = app?.appId ?? deletedApp?.appId;
+        const deletedPrincipal = !app && purge && appId ? await findDeletedPrincipal(appId) : undefined;
+        if (!app && !deletedApp && !deletedPrincipal) return removalResult(nodeId, undefined);
         deps.beforeWrite(["."], true, true);
-        await deleteObject(
-          app ? `/applications/${app.id}` : `/directory/deletedItems/${deleted!.id}`,
-          lookup,
-          purge === true && Boolean(app),
-        );
-        return removalResult(nodeId, app?.id ?? deleted!.id);
+        // Deleting the app deletes its service principal (and with it the app's assignments).
+        if (app) await deleteObject(`/applications/${app.id}`, lookup, purge === true);
+        else if (deletedApp) await purgeDeleted(deletedApp.id);
+        if (purge && appId) {
+          const principal = deletedPrincipal ?? (await findDeletedPrincipal(appId));
+          if (principal) await purgeDeleted(principal.id);
+        }
+        return removalResult(nodeId, app?.id ?? deletedApp?.id ?? deletedPrincipal!.id);
       },
     };
   },

@@ -35,6 +35,10 @@ export interface OperationResultInput {
 export interface OperationProgressInput {
   operationId: string;
   slug: string;
+  /** What the record needs if the starter's own write was lost. */
+  kind: OperationKind;
+  actor: string;
+  request: unknown;
   state: SlugState;
   updatedAt: string;
   /** While retired: when the footprint is destroyed. */
@@ -95,8 +99,15 @@ export async function recordOperationProgress(store: OperationStore, input: Oper
   });
   if (input.steps || input.message) {
     await store.updateOperation(input.operationId, (current) => ({
-      ...current!,
-      ...(input.message ? { message: input.message } : {}),
+      id: input.operationId,
+      slug: input.slug,
+      kind: input.kind,
+      actor: current?.actor ?? input.actor,
+      createdAt: current?.createdAt ?? input.updatedAt,
+      request: current?.request ?? input.request,
+      instanceId: current?.instanceId ?? `slug-${input.slug}`,
+      status: "running",
+      message: input.message ?? current?.message ?? "",
       steps: mergeSteps(current?.steps ?? [], input.steps ?? []),
       updatedAt: input.updatedAt,
     }));

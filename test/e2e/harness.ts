@@ -8,7 +8,7 @@ import path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
 import { startSandbox, type Sandbox, type SandboxFaultSettings } from "../../src/sandbox";
 import { FunctionsHost } from "../../src/runtime/host";
-import type { DurableFaults } from "../../src/runtime/durable/engine";
+import type { DurableClock, DurableFaults } from "../../src/runtime/durable/engine";
 
 export const REPO_ROOT = path.resolve(__dirname, "../..");
 
@@ -43,7 +43,11 @@ export interface RunningHost {
   host?: FunctionsHost;
 }
 
-export async function startInProcessHost(stateDir: string, durableFaults?: DurableFaults): Promise<RunningHost> {
+export async function startInProcessHost(
+  stateDir: string,
+  durableFaults?: DurableFaults,
+  options: { clock?: DurableClock } = {},
+): Promise<RunningHost> {
   const logs: string[] = [];
   delete process.env.AzureWebJobsStorage;
   const host = new FunctionsHost({
@@ -51,6 +55,7 @@ export async function startInProcessHost(stateDir: string, durableFaults?: Durab
     port: 0,
     stateDir,
     durableFaults,
+    ...(options.clock ? { clock: options.clock } : {}),
     log: (level, message) => logs.push(`[${level}] ${message}`),
   });
   await host.start();

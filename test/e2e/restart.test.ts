@@ -114,4 +114,55 @@ describe("kill and restart", () => {
       sandbox.setFaults({ lroDurationMs: {}, graphReplicationDelayMs: 0, rbacPropagationMs: 0 });
     }
   }, 300_000);
+
+  it("resumes teardowns killed at random points: everything of the slug is gone, nothing else touched", async () => {
+    const random = new SeededRandom(20261204);
+    const points = Array.from({ length: 4 }, () => 2 + Math.floor(random.next() * 40)).sort((a, b) => a - b);
+    for (const [index, crashAfter] of points.entries()) {
+      const slug = `down${index}`;
+      const stateDir = path.join(sandbox.dir, slug);
+      const installer = await startHostProcess(stateDir);
+      try {
+        expect((await install(installer.url, slug)).status).toBe("succeeded");
+      } finally {
+        await installer.stop();
+      }
+      const admins = footprint(sandbox, "calm").entra;
+      const doomed = await startHostProcess(stateDir, { SHIRE_FAULT_CRASH_AFTER_EVENTS: String(crashAfter) });
+      const started = await postJson(`${doomed.url}/api/slugs/${slug}/teardown`, { confirm: slug, purge: true }).catch(
+        () => undefined,
+      );
+      if (started) expect(started.status).toBe(202);
+      expect(await doomed.exited, `crash after ${crashAfter} events`).toBe(137);
+      const revived = await startHostProcess(stateDir);
+      try {
+        const operationId = started ? String(started.body.operationId) : await teardownOf(revived.url, slug);
+        const operation = await waitForOperation(revived.url, operationId, 120_000);
+        expect(operation.status, `${slug} (crash after ${crashAfter}): ${JSON.stringify(operation.steps)}`).toBe(
+          "succeeded",
+        );
+        expect((await getJson<{ state: string }>(`${revived.url}/api/slugs/${slug}`)).body.state).toBe("destroyed");
+      } finally {
+        await revived.stop();
+      }
+      const left = footprint(sandbox, slug);
+      expect(left.resources, `${slug} (crash after ${crashAfter})`).toEqual([]);
+      expect((left.entra as string[]).filter((entry) => !entry.includes("shire-admins"))).toEqual([]);
+      // Another slug's footprint (and the shared group) untouched.
+      expect(footprint(sandbox, "calm").entra).toEqual(admins);
+    }
+  }, 300_000);
 });
+
+/** The slug's teardown operation, once a record of it exists (a crash can land before the 202). */
+async function teardownOf(baseUrl: string, slug: string): Promise<string> {
+  for (let attempt = 0; attempt < 600; attempt++) {
+    const { status, body } = await getJson<{ operations?: { id: string; kind: string }[] }>(
+      `${baseUrl}/api/operations?slug=${slug}`,
+    ).catch(() => ({ status: 0, body: {} as { operations?: { id: string; kind: string }[] } }));
+    const teardown = status === 200 ? body.operations?.find((operation) => operation.kind === "teardown") : undefined;
+    if (teardown) return teardown.id;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no teardown recorded for ${slug}`);
+}

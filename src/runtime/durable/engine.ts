@@ -52,11 +52,26 @@ import {
 
 /**
  * The engine's clock. A clock with `advance` is manual: its timers fire only when a test moves
- * it. Any other clock runs in real time (setTimeout), reading `now()` for when a timer is due.
+ * it, unless it also says `realTime` (it runs on its own and a test may jump it forward: a grace
+ * period of days passes at once while retries of seconds still happen by themselves). Any other
+ * clock runs in real time (setTimeout), reading `now()` for when a timer is due.
  */
 export interface DurableClock {
   now(): number;
   advance?(ms: number): void;
+  realTime?: boolean;
+}
+
+/** Real time that a test can jump forward (`advanceTime`): timers due by the jump fire at once. */
+export class JumpClock implements DurableClock {
+  readonly realTime = true;
+  private offset = 0;
+  now(): number {
+    return Date.now() + this.offset;
+  }
+  advance(ms: number): void {
+    this.offset += ms;
+  }
 }
 
 export interface DurableFaults {
@@ -135,10 +150,10 @@ export class DurableEngine {
     this.clock = options.clock ?? { now: () => Date.now() };
     this.faults = options.faults ?? {};
     this.activitySlots = Math.max(1, options.maxConcurrentActivities ?? 10);
-    // A clock that can advance is manual: its timers fire only when a test moves it.
+    // A clock that can advance is manual (its timers fire only when a test moves it), unless it runs in real time too.
     this.timers = new TimerTable(
       () => this.clock.now(),
-      typeof this.clock.advance === "function",
+      typeof this.clock.advance === "function" && this.clock.realTime !== true,
       (timer) => this.timerDue(timer),
     );
   }
