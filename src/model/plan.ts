@@ -488,7 +488,10 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
               clientSecretSettingName: SECRET_NAMES.entraClientSecret,
               openIdIssuer: `${(context.authorityHost ?? "https://login.microsoftonline.com").replace(/\/$/, "")}/${context.tenantId}/v2.0`,
             },
-            validation: { allowedAudiences: [ref("entraApp", "appId", "api://${value}")] },
+            // No api://<appId>: the sign-in app has no identifier URI (activities/entra.ts sets
+            // none), and Easy Auth takes the client id as an audience by itself. Empty, not absent,
+            // so an auth config written with the old audience converges (diff sees the extra entry).
+            validation: { allowedAudiences: [] },
           },
         },
         login: { preserveUrlFragmentsForLogins: true },

@@ -1,6 +1,7 @@
 /**
  * What Shire puts in the Container App for the gateway, beyond routing: the readiness probe by
- * OpenClaw version, the seed init container's resources, the auth rate limit in the seed config.
+ * OpenClaw version, the seed init container's resources, the auth rate limit in the seed config,
+ * and the sign-in's audiences.
  */
 import { describe, expect, it } from "vitest";
 import { planSlug, validateInstallRequest, type PlanContext } from "../../src/model";
@@ -80,5 +81,22 @@ describe("the gateway's Container App", () => {
     };
     expect(parsed.gateway.auth).toEqual({ mode: "token", rateLimit: GATEWAY_AUTH_RATE_LIMIT });
     expect(GATEWAY_AUTH_RATE_LIMIT.maxAttempts).toBeGreaterThan(0);
+  });
+});
+
+describe("the sign-in (auth config)", () => {
+  it("names no api:// audience the sign-in app does not have; the client id is the audience", () => {
+    const { plan } = containerApp();
+    const auth = plan.nodes.find((node) => node.id === "authConfig")!.desired as {
+      config: {
+        identityProviders: {
+          azureActiveDirectory: { registration: { clientId: unknown }; validation: { allowedAudiences: unknown[] } };
+        };
+      };
+    };
+    const aad = auth.config.identityProviders.azureActiveDirectory;
+    expect(aad.registration.clientId).toEqual({ fromNode: "entraApp", output: "appId" });
+    expect(aad.validation.allowedAudiences).toEqual([]);
+    expect(JSON.stringify(auth)).not.toContain("api://");
   });
 });
