@@ -52,7 +52,6 @@ export interface OpenClawContainerInputs {
   foundry?: { endpoint: string; deployment?: string };
   /** Plugins the seed brings to their pinned versions on the share. */
   plugins: PluginPin[];
-  appInsightsConnectionString: Value;
   volumeName: string;
   /** Totals across both containers; the sidecar takes 0.25 vCPU / 0.5Gi. */
   resources: { cpu: number; memory: string };
@@ -191,7 +190,8 @@ export function buildOpenClawContainerSpec(inputs: OpenClawContainerInputs) {
     env("OPENCLAW_DISABLE_BONJOUR", "1"),
     env("OPENCLAW_GATEWAY_PORT", String(OPENCLAW_PORTS.gateway)),
     secretEnv("OPENCLAW_GATEWAY_TOKEN", names.gatewayToken),
-    env("APPLICATIONINSIGHTS_CONNECTION_STRING", inputs.appInsightsConnectionString),
+    // No APPLICATIONINSIGHTS_CONNECTION_STRING: nothing in OpenClaw reads it (its telemetry is the
+    // diagnostics-otel plugin's OTLP/HTTP export; docs/operations.md, "Known limits").
     ...(inputs.teams && names.teamsAppPassword
       ? [
           env("MSTEAMS_APP_ID", inputs.teams.appId),

@@ -406,7 +406,7 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
     },
     teams: teams ? { appId: ref("botApp", "appId"), tenantId: context.tenantId } : undefined,
     foundry: spec.foundry ? { endpoint: spec.foundry.endpoint, deployment: spec.foundry.deployment } : undefined,
-    appInsightsConnectionString: ref("appInsights", "connectionString"),
+    // (No App Insights connection string: nothing in OpenClaw reads it; see src/model/openclaw.ts.)
     volumeName: STATE_VOLUME_NAME,
     resources: spec.resources,
     plugins: pluginsFor(spec),

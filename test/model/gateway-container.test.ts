@@ -1,7 +1,7 @@
 /**
  * What Shire puts in the Container App for the gateway, beyond routing: the readiness probe by
  * OpenClaw version, the seed init container's resources, the auth rate limit in the seed config,
- * and the sign-in's audiences.
+ * no environment nothing reads, and the sign-in's audiences.
  */
 import { describe, expect, it } from "vitest";
 import { planSlug, validateInstallRequest, type PlanContext } from "../../src/model";
@@ -81,6 +81,15 @@ describe("the gateway's Container App", () => {
     };
     expect(parsed.gateway.auth).toEqual({ mode: "token", rateLimit: GATEWAY_AUTH_RATE_LIMIT });
     expect(GATEWAY_AUTH_RATE_LIMIT.maxAttempts).toBeGreaterThan(0);
+  });
+});
+
+describe("the gateway's telemetry", () => {
+  it("sets no Application Insights variable: nothing in OpenClaw reads one", () => {
+    for (const container of containerApp().app.template.containers)
+      expect(container.env.map((entry) => entry.name).filter((name) => name.startsWith("APPLICATIONINSIGHTS"))).toEqual(
+        [],
+      );
   });
 });
 
