@@ -214,6 +214,11 @@ function ip(...args: string[]): void {
 }
 
 function setUpNetwork(): void {
+  // A run that was killed leaves its namespace (and the veth's host side) behind: remove those.
+  for (const line of spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout.split("\n")) {
+    const pid = /^shire-ct-(\d+)/.exec(line)?.[1];
+    if (pid && !processAlive(Number(pid))) spawnSync("ip", ["netns", "delete", `shire-ct-${pid}`]);
+  }
   ip("netns", "add", NETNS);
   ip("link", "add", `${VETH}h`, "type", "veth", "peer", "name", `${VETH}n`, "netns", NETNS);
   for (const address of [`${HOST_PRIVATE}/24`, ...Object.values(CLIENTS).map((client) => `${client}/24`)])
@@ -223,6 +228,15 @@ function setUpNetwork(): void {
     ip("-n", NETNS, "addr", "add", address, "dev", `${VETH}n`);
   ip("-n", NETNS, "link", "set", `${VETH}n`, "up");
   ip("-n", NETNS, "link", "set", "lo", "up");
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function startHop(name: string, listen: string, target: string, netns?: string): Promise<void> {
