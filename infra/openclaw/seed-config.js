@@ -45,7 +45,10 @@ function readConfig() {
 
 function writeConfig(config) {
   fs.mkdirSync(path.dirname(target), { recursive: true });
-  fs.writeFileSync(`${target}.tmp`, JSON.stringify(config, null, 2));
+  // Owner-only, as `openclaw security audit` wants (fs.config.perms_world_readable is critical).
+  // On the slug's share the mount options decide modes anyway (file_mode=0700).
+  fs.writeFileSync(`${target}.tmp`, JSON.stringify(config, null, 2), { mode: 0o600 });
+  fs.chmodSync(`${target}.tmp`, 0o600);
   fs.renameSync(`${target}.tmp`, target);
 }
 

@@ -15,6 +15,24 @@ export interface NginxOptions {
 
 export const TEAMS_WEBHOOK_PATH = "/api/messages";
 
+/**
+ * The hops in front of the sidecar whose X-Forwarded-For entries nginx believes (realip module,
+ * `set_real_ip_from`). With sign-in on, the authentication middleware is a sidecar in the same
+ * replica and connects from loopback; Container Apps' ingress (Envoy) connects from a private
+ * address of the environment: observed as 100.100.x.x (CGNAT range) in current environments and
+ * 10.x in older ones (microsoft/azure-container-apps#1416, #272), and from the infrastructure
+ * subnet (RFC 1918) in an environment on a custom VNet. No internet client connects from these
+ * ranges: one environment holds one slug's app, so nothing else in it sends requests here.
+ */
+export const PLATFORM_HOPS = [
+  "127.0.0.0/8",
+  "::1",
+  "10.0.0.0/8",
+  "172.16.0.0/12",
+  "192.168.0.0/16",
+  "100.64.0.0/10",
+] as const;
+
 export function renderNginxConfig(options: NginxOptions): string {
   const template = fs.readFileSync(findRepoFile("infra", "nginx", "nginx.conf.template"), "utf8");
   const teams = options.teamsPort !== undefined;
@@ -24,6 +42,7 @@ export function renderNginxConfig(options: NginxOptions): string {
   const values: Record<string, string> = {
     LISTEN_PORT: String(options.listenPort),
     GATEWAY_PORT: String(options.gatewayPort),
+    REAL_IP_FROM: PLATFORM_HOPS.map((range) => `  set_real_ip_from ${range};\n`).join(""),
     TEAMS_UPSTREAM: teams ? `\n  upstream teams_webhook {\n    server 127.0.0.1:${options.teamsPort};\n  }\n` : "",
     TELEGRAM_UPSTREAM: telegram ? `\n  upstream telegram_webhook {\n    server 127.0.0.1:${telegram.port};\n  }\n` : "",
     // Exact match: only this path reaches the Teams port, and only with POST.

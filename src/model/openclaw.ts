@@ -8,7 +8,7 @@ import fs from "node:fs";
 import type { NodeReference } from "../contract/reference";
 import { renderNginxConfig, TEAMS_WEBHOOK_PATH } from "./nginx";
 import { findRepoFile } from "../paths";
-import type { PluginPin } from "./spec";
+import { openClawVersionOf, type PluginPin } from "./spec";
 
 export const OPENCLAW_PORTS = { gateway: 18789, teams: 3978, telegramWebhook: 8787, nginx: 8080 } as const;
 export const OPENCLAW_STATE_MOUNT = "/home/node/.openclaw";
@@ -52,11 +52,55 @@ export interface OpenClawContainerInputs {
   foundry?: { endpoint: string; deployment?: string };
   /** Plugins the seed brings to their pinned versions on the share. */
   plugins: PluginPin[];
-  appInsightsConnectionString: Value;
   volumeName: string;
   /** Totals across both containers; the sidecar takes 0.25 vCPU / 0.5Gi. */
   resources: { cpu: number; memory: string };
 }
+
+/** `gateway.auth.rateLimit` (OpenClaw docs/gateway/security/rate-limiting.md). */
+export const GATEWAY_AUTH_RATE_LIMIT = {
+  maxAttempts: 10,
+  windowMs: 60_000,
+  lockoutMs: 300_000,
+  exemptLoopback: true,
+} as const;
+
+/** The first OpenClaw release with `/startupz`. */
+export const STARTUPZ_SINCE = "2026.8.1";
+
+function compareVersions(a: string, b: string): number {
+  const [x, y] = [a, b].map((version) => version.split(".").map(Number));
+  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return 0;
+}
+
+/**
+ * The readiness probe's path for an image. `/startupz` is what OpenClaw recommends for
+ * orchestrators: it reports start-up and traffic admission but not channel health, so a channel
+ * that cannot connect (a wrong Telegram token) does not take the Control UI out of traffic, as
+ * `/readyz` does. It exists from 2026.8.1 on. On an older gateway the path falls through to the
+ * Control UI, which answers every unknown path with 200 and its HTML; Container Apps' probes look
+ * at the status only, so such a probe would pass from the first second and send traffic to (and,
+ * in Single revision mode, retire the old revision for) a gateway that has not started. So an
+ * image whose tag names no version (a digest alone, `latest`) or an older one gets `/readyz`,
+ * which every supported release answers and which fails closed; name the version in the tag
+ * (`...:2026.9.6@sha256:...`) to get `/startupz` with a pinned digest.
+ */
+export function readinessProbePath(image: string): "/startupz" | "/readyz" {
+  const version = openClawVersionOf(image);
+  return version !== undefined && compareVersions(version, STARTUPZ_SINCE) >= 0 ? "/startupz" : "/readyz";
+}
+
+/**
+ * The seed init container's resources. It runs node and, when a plugin is missing or at another
+ * version, OpenClaw's CLI installing it (an npm install): installing the Teams plugin for
+ * 2026.9.6 peaked at about 520 MB resident and took 40 s on two cores, so 1Gi leaves room.
+ * Container Apps takes init container resources in the same ranges as containers' (cpu > 0 in
+ * steps of 0.01, memory in Gi). This is an allowed Consumption pair by itself, so the replica's
+ * allocation stays an allowed pair whether the platform counts it on top of the app's containers
+ * or, as Kubernetes does, takes the larger of the two (init containers run first).
+ */
+export const SEED_RESOURCES = { cpu: 0.5, memory: "1Gi" } as const;
 
 /** The seed openclaw.json (no secrets: tokens come from the environment). */
 export function buildOpenClawConfig(inputs: OpenClawContainerInputs, appOrigin: string): Record<string, unknown> {
@@ -83,7 +127,12 @@ export function buildOpenClawConfig(inputs: OpenClawContainerInputs, appOrigin: 
       mode: "local",
       bind: "lan",
       port: OPENCLAW_PORTS.gateway,
-      auth: { mode: "token" },
+      // Failed gateway-token attempts per client address (the one nginx recovers from
+      // X-Forwarded-For), OpenClaw's defaults made explicit: without the key `openclaw security
+      // audit` warns gateway.auth_no_rate_limit. Loopback stays exempt: only processes in the
+      // replica (an operator's `openclaw` CLI through `az containerapp exec`) connect from there
+      // without proxy headers, and a forwarded loopback client is refused outright.
+      auth: { mode: "token", rateLimit: GATEWAY_AUTH_RATE_LIMIT },
       trustedProxies: ["127.0.0.1"],
       controlUi: { allowedOrigins: [appOrigin] },
     },
@@ -141,7 +190,8 @@ export function buildOpenClawContainerSpec(inputs: OpenClawContainerInputs) {
     env("OPENCLAW_DISABLE_BONJOUR", "1"),
     env("OPENCLAW_GATEWAY_PORT", String(OPENCLAW_PORTS.gateway)),
     secretEnv("OPENCLAW_GATEWAY_TOKEN", names.gatewayToken),
-    env("APPLICATIONINSIGHTS_CONNECTION_STRING", inputs.appInsightsConnectionString),
+    // No APPLICATIONINSIGHTS_CONNECTION_STRING: nothing in OpenClaw reads it (its telemetry is the
+    // diagnostics-otel plugin's OTLP/HTTP export; docs/operations.md, "Known limits").
     ...(inputs.teams && names.teamsAppPassword
       ? [
           env("MSTEAMS_APP_ID", inputs.teams.appId),
@@ -182,6 +232,7 @@ export function buildOpenClawContainerSpec(inputs: OpenClawContainerInputs) {
           env("OPENCLAW_SEED_PLUGINS", JSON.stringify(inputs.plugins)),
           env("OPENCLAW_SEED_DISABLE", JSON.stringify(disabledChannelPaths(inputs))),
         ],
+        resources: SEED_RESOURCES,
         volumeMounts: mount,
       },
     ],
@@ -215,7 +266,7 @@ export function buildOpenClawContainerSpec(inputs: OpenClawContainerInputs) {
           },
           {
             type: "Readiness",
-            httpGet: { path: "/readyz", port: OPENCLAW_PORTS.gateway },
+            httpGet: { path: readinessProbePath(inputs.image), port: OPENCLAW_PORTS.gateway },
             periodSeconds: 10,
             failureThreshold: 6,
             timeoutSeconds: 5,

@@ -81,18 +81,13 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
     sku: "PerGB2018",
     retentionInDays: 30,
   });
-  const appInsights = add(
-    "appInsights",
-    "appInsights",
-    `Application Insights ${names.appInsights}`,
-    [logAnalytics.id],
-    {
-      resourceId: id("Microsoft.Insights", "components", names.appInsights),
-      location,
-      tags,
-      workspaceResourceId: ref(logAnalytics, "resourceId"),
-    },
-  );
+  // The slug's telemetry destination (the gateway cannot send to it yet: docs/operations.md, Telemetry).
+  add("appInsights", "appInsights", `Application Insights ${names.appInsights}`, [logAnalytics.id], {
+    resourceId: id("Microsoft.Insights", "components", names.appInsights),
+    location,
+    tags,
+    workspaceResourceId: ref(logAnalytics, "resourceId"),
+  });
   const identity = add("identity", "identity", `Managed identity ${names.identity}`, [resourceGroup.id], {
     resourceGroup: rg,
     name: names.identity,
@@ -359,7 +354,7 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
     },
     teams: botApp ? { appId: ref(botApp, "appId"), tenantId: context.tenantId } : undefined,
     foundry: spec.foundry ? { endpoint: spec.foundry.endpoint, deployment: spec.foundry.deployment } : undefined,
-    appInsightsConnectionString: ref(appInsights, "connectionString"),
+    // (No App Insights connection string: nothing in OpenClaw reads it; see src/model/openclaw.ts.)
     volumeName: STATE_VOLUME_NAME,
     resources: spec.resources,
     plugins: pluginsFor(spec),
@@ -372,7 +367,6 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
     [
       environmentStorage.id,
       gatewayVaultAccess.id,
-      appInsights.id,
       identity.id,
       entraApp.id,
       ...(botApp ? [botApp.id] : []),
@@ -440,7 +434,10 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
             clientSecretSettingName: SECRET_NAMES.entraClientSecret,
             openIdIssuer: `${(context.authorityHost ?? "https://login.microsoftonline.com").replace(/\/$/, "")}/${context.tenantId}/v2.0`,
           },
-          validation: { allowedAudiences: [ref(entraApp, "appId", "api://${value}")] },
+          // No api://<appId>: the sign-in app has no identifier URI (entra-app sets none), and Easy
+          // Auth takes the client id as an audience by itself. Empty, not absent, so an auth config
+          // written with the old audience converges (the diff sees the extra entry).
+          validation: { allowedAudiences: [] },
         },
       },
       login: { preserveUrlFragmentsForLogins: true },

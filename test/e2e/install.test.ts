@@ -135,7 +135,8 @@ describe("install against the sandbox", () => {
         mountOptions: expect.stringContaining("uid=1000"),
       }),
     ]);
-    expect(env.APPLICATIONINSIGHTS_CONNECTION_STRING).toMatch(/^InstrumentationKey=/);
+    // Nothing in OpenClaw reads an Application Insights connection string: none is set.
+    expect(Object.keys(env).filter((name) => name.startsWith("APPLICATIONINSIGHTS"))).toEqual([]);
     for (const secret of app.properties.configuration.secrets) {
       expect(secret.value).toBeUndefined();
       expect(secret.keyVaultUrl).toContain(`${vault.name}.vault.`);
@@ -152,7 +153,8 @@ describe("install against the sandbox", () => {
     });
     expect(
       openclaw.probes.map((probe: Anything) => `${probe.type}:${probe.httpGet?.path}:${probe.httpGet?.port}`),
-    ).toEqual(["Startup:/healthz:18789", "Liveness:/healthz:18789", "Readiness:/readyz:18789"]);
+    ).toEqual(["Startup:/healthz:18789", "Liveness:/healthz:18789", "Readiness:/startupz:18789"]);
+    expect(template.initContainers[0].resources).toMatchObject({ cpu: 0.5, memory: "1Gi" });
     const seedEnv = Object.fromEntries(
       template.initContainers[0].env.map((entry: Anything) => [entry.name, entry.value]),
     );

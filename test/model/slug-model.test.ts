@@ -235,7 +235,6 @@ describe("planSlug", () => {
         "secret:gatewayToken",
         "secret:entraClientSecret",
         "secret:teamsAppPassword",
-        "appInsights",
       ]),
     );
     // The bot is its own app registration: Bot Framework needs tokens for it without an assignment.

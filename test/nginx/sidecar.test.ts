@@ -1,7 +1,9 @@
 /**
  * The NGINX sidecar configuration, run by real nginx on loopback with stub upstreams: the Teams
  * port receives only `POST /api/messages`, everything else (HTTP and WebSocket) reaches the
- * gateway. nginx must be installed (`.ci/run` installs it); a missing nginx fails, not skips.
+ * gateway, and every upstream gets the client nginx recovered from X-Forwarded-For behind the
+ * platform's hops, never the chain as sent. nginx must be installed (`npm test` installs it); a
+ * missing nginx fails, not skips.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -11,10 +13,18 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
-import { renderNginxConfig } from "../../src/model/nginx";
+import { PLATFORM_HOPS, renderNginxConfig } from "../../src/model/nginx";
 import { freePort } from "../../src/runtime/azurite";
 
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((candidate) => fs.existsSync(candidate));
+
+/** Whether an IPv4 address lies in a CIDR range. */
+function inRange(address: string, cidr: string): boolean {
+  const [base, bits] = cidr.split("/");
+  const toNumber = (ip: string) => ip.split(".").reduce((value, octet) => value * 256 + Number(octet), 0);
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(toNumber(address) / size) === Math.floor(toNumber(base) / size);
+}
 
 interface Stub {
   port: number;
@@ -33,6 +43,7 @@ async function stub(name: string, withWebSocket = false): Promise<Stub> {
         forwardedProto: req.headers["x-forwarded-proto"] ?? null,
         forwardedHost: req.headers["x-forwarded-host"] ?? null,
         forwardedFor: req.headers["x-forwarded-for"] ?? null,
+        realIp: req.headers["x-real-ip"] ?? null,
       }),
     );
   });
@@ -89,11 +100,12 @@ async function request(
   method: string,
   url: string,
   headers: Record<string, string> = {},
+  host = "127.0.0.1",
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     // Raw http so paths are sent exactly as written (fetch would normalise them).
     const req = http.request(
-      { host: "127.0.0.1", port, method, path: url, headers: { "content-type": "application/json", ...headers } },
+      { host, port, method, path: url, headers: { "content-type": "application/json", ...headers } },
       (res) => {
         let body = "";
         res.on("data", (chunk: Buffer) => (body += chunk.toString()));
@@ -168,6 +180,7 @@ describe("NGINX sidecar with real nginx", () => {
   it("sends / and everything else to the gateway, with the client's host and the proxy headers", async () => {
     const response = await request(withTelegram.port, "GET", "/", {
       host: "openclaw.demo.westeurope.azurecontainerapps.io",
+      "x-forwarded-for": "203.0.113.7",
     });
     // The gateway builds its origin checks and CSP from these: the public host, https, the client.
     expect(JSON.parse(response.body)).toMatchObject({
@@ -175,15 +188,56 @@ describe("NGINX sidecar with real nginx", () => {
       host: "openclaw.demo.westeurope.azurecontainerapps.io",
       forwardedHost: "openclaw.demo.westeurope.azurecontainerapps.io",
       forwardedProto: "https",
-      forwardedFor: "127.0.0.1",
+      forwardedFor: "203.0.113.7",
+      realIp: "203.0.113.7",
     });
-    // A client-supplied X-Forwarded-For is replaced by the address nginx saw, never appended to.
-    const spoofed = await request(withTelegram.port, "GET", "/", { "x-forwarded-for": "203.0.113.7" });
-    expect(JSON.parse(spoofed.body)).toMatchObject({ from: "gateway", forwardedFor: "127.0.0.1" });
     expect(JSON.parse((await request(withTelegram.port, "GET", "/healthz")).body)).toMatchObject({ from: "gateway" });
     expect(JSON.parse((await request(withTelegram.port, "POST", "/api/other")).body)).toMatchObject({
       from: "gateway",
     });
+  });
+
+  // These requests come from 127.0.0.1, as from the sign-in middleware (a sidecar in the replica):
+  // X-Forwarded-For holds what the hops before it saw. The gateway gets one address, the client's.
+  it.each([
+    ["the client alone (the sign-in sidecar passed Envoy's header on)", "203.0.113.7", "203.0.113.7"],
+    ["the client and Envoy's address (a hop that appends its peer)", "203.0.113.7, 100.100.0.52", "203.0.113.7"],
+    ["an Envoy on an older or VNet environment", "203.0.113.7, 10.250.0.221", "203.0.113.7"],
+    ["a forged loopback left of the client", "127.0.0.1, 203.0.113.7", "203.0.113.7"],
+    ["a forged public address left of the client", "198.51.100.9, 203.0.113.7, 100.100.0.52", "203.0.113.7"],
+    ["a forged chain of platform addresses left of the client", "10.0.0.1, 127.0.0.1, 203.0.113.7", "203.0.113.7"],
+  ])("recovers the client from X-Forwarded-For behind the platform's hops: %s", async (_, chain, client) => {
+    for (const url of ["/", "/api/messages-not", "/readyz"]) {
+      const body = JSON.parse((await request(withTelegram.port, "GET", url, { "x-forwarded-for": chain })).body);
+      expect(body, `${url} with X-Forwarded-For: ${chain}`).toMatchObject({
+        from: "gateway",
+        forwardedFor: client,
+        realIp: client,
+      });
+    }
+    const teamsBody = JSON.parse(
+      (await request(withTelegram.port, "POST", "/api/messages", { "x-forwarded-for": chain })).body,
+    );
+    expect(teamsBody).toMatchObject({ from: "teams", forwardedFor: client, realIp: client });
+  });
+
+  it("believes no X-Forwarded-For from a peer that is not one of the platform's hops", async () => {
+    // The machine's own non-loopback address stands in for an internet client that reached nginx
+    // directly (not through Envoy): its header is ignored and its own address is the client.
+    const address = Object.values(os.networkInterfaces())
+      .flat()
+      .find(
+        (entry) =>
+          entry &&
+          entry.family === "IPv4" &&
+          !entry.internal &&
+          !PLATFORM_HOPS.some((range) => range.includes(".") && inRange(entry.address, range)),
+      )?.address;
+    expect(address, "this test needs a non-loopback IPv4 address outside private ranges").toBeDefined();
+    const body = JSON.parse(
+      (await request(withTelegram.port, "GET", "/", { "x-forwarded-for": "127.0.0.1" }, address)).body,
+    );
+    expect(body).toMatchObject({ from: "gateway", forwardedFor: address, realIp: address });
   });
 
   it("passes WebSocket upgrades through to the gateway", async () => {
