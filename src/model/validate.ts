@@ -3,7 +3,7 @@
  * fields included, and nothing is created when there is any (DESIGN.md principle 7).
  */
 import { MAX_SLUG_LENGTH, MIN_SLUG_LENGTH, SLUG_PATTERN } from "./names";
-import { DEFAULT_OPENCLAW_IMAGE, DEFAULT_REGION, DEFAULT_RESOURCES, type SlugSpec, type SlugSpecInput } from "./spec";
+import { DEFAULT_OPENCLAW_IMAGE, DEFAULT_REGION, DEFAULT_RESOURCES, type SlugSpec } from "./spec";
 
 export interface Problem {
   path: string;
@@ -45,17 +45,6 @@ const REGIONS = new Set([
 ]);
 const ALLOWED_PAIRS = new Set(Array.from({ length: 16 }, (_, i) => (i + 1) * 0.25).map((cpu) => `${cpu}/${cpu * 2}Gi`));
 
-const KNOWN: Record<string, unknown> = {
-  region: true,
-  image: true,
-  allowMovingTag: true,
-  channels: { teams: { enabled: true }, telegram: { enabled: true, mode: true }, whatsapp: { enabled: true } },
-  foundry: { endpoint: true, accountResourceId: true, deployment: true },
-  allowedIdentities: true,
-  resources: { cpu: true, memory: true },
-  tags: true,
-};
-
 export function validateSlug(slug: string): Problem[] {
   const problems: Problem[] = [];
   if (slug.length < MIN_SLUG_LENGTH || slug.length > MAX_SLUG_LENGTH) {
@@ -71,29 +60,12 @@ export function validateSlug(slug: string): Problem[] {
         "must be lowercase letters and digits, start with a letter, end with a letter or digit, with single hyphens allowed inside.",
     });
   }
+  if (RESERVED_SLUGS.has(slug) || slug.startsWith("claw-"))
+    problems.push({
+      path: "slug",
+      message: `'${slug}' is reserved: its names would collide with Shire's own (shire-admins, the broker, claw-<slug> groups).`,
+    });
   return problems;
-}
-
-function unknownFields(value: unknown, shape: Record<string, unknown>, path: string, problems: Problem[]): void {
-  if (!value || typeof value !== "object" || Array.isArray(value)) return;
-  for (const [key, child] of Object.entries(value)) {
-    const childPath = path ? `${path}.${key}` : key;
-    if (key === "botToken" || key === "token" || key === "appPassword") {
-      problems.push({
-        path: childPath,
-        message:
-          "secrets are never sent to Shire: write the channel token to the slug's Key Vault (secret telegram-bot-token) instead.",
-      });
-      continue;
-    }
-    if (!(key in shape)) {
-      problems.push({ path: childPath, message: "is not a known field." });
-      continue;
-    }
-    const childShape = shape[key];
-    if (childShape && typeof childShape === "object")
-      unknownFields(child, childShape as Record<string, unknown>, childPath, problems);
-  }
 }
 
 /** Registries a Container App cannot pull from: this machine, not the replica. */
@@ -120,101 +92,236 @@ export function validateImage(image: string, allowMovingTag: boolean): string | 
   return undefined;
 }
 
-export function validateInstallRequest(slug: string, body: unknown): ValidationResult {
-  const problems: Problem[] = [...validateSlug(slug)];
-  if (body !== undefined && (body === null || typeof body !== "object" || Array.isArray(body))) {
-    return { ok: false, problems: [...problems, { path: "", message: "the body must be a JSON object (or empty)." }] };
-  }
-  const input = (body ?? {}) as SlugSpecInput;
-  unknownFields(input, KNOWN, "", problems);
+/** What validation takes from the app's settings (pure: tests pass their own). */
+export interface ValidationSettings {
+  defaultRegion: string;
+  defaultImage: string;
+  /** Image repositories (or registry hosts) installs may pull from: `ghcr.io/openclaw/openclaw`, `myacr.azurecr.io`. */
+  allowedRegistries: string[];
+}
 
-  const region = input.region ?? process.env.SHIRE_DEFAULT_REGION ?? DEFAULT_REGION;
-  if (typeof region !== "string" || !REGIONS.has(region))
+/** The official OpenClaw registry, plus what the app settings add (the shared registry, SHIRE_ALLOWED_REGISTRIES). */
+export function validationSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ValidationSettings {
+  const listed = (env.SHIRE_ALLOWED_REGISTRIES ?? "")
+    .split(",")
+    .map((entry) => entry.trim().toLowerCase().replace(/\/+$/, ""))
+    .filter(Boolean);
+  return {
+    defaultRegion: env.SHIRE_DEFAULT_REGION ?? DEFAULT_REGION,
+    defaultImage: env.SHIRE_DEFAULT_IMAGE ?? DEFAULT_OPENCLAW_IMAGE,
+    allowedRegistries: [
+      ...new Set([
+        OFFICIAL_REPOSITORY,
+        ...(env.SHIRE_SHARED_REGISTRY_LOGIN_SERVER ? [env.SHIRE_SHARED_REGISTRY_LOGIN_SERVER.toLowerCase()] : []),
+        ...listed,
+      ]),
+    ],
+  };
+}
+
+/** Where the official images are (openclaw-facts §1). */
+export const OFFICIAL_REPOSITORY = "ghcr.io/openclaw/openclaw";
+
+/** Most individually allowed identities a slug takes: one step converges them all, and the request stays small. */
+export const MAX_ALLOWED_IDENTITIES = 500;
+
+/** Slugs whose derived names would collide with Shire's own: `shire-admins`, the broker, `claw-claw-...`. */
+const RESERVED_SLUGS = new Set(["admins", "broker", "shire"]);
+
+/** An image reference's repository (registry host + path), lowercase; docker.io when it names no registry. */
+function repositoryOf(image: string): string {
+  const withoutDigest = image.split("@")[0];
+  const slash = withoutDigest.lastIndexOf("/");
+  const colon = withoutDigest.lastIndexOf(":");
+  const repository = (colon > slash ? withoutDigest.slice(0, colon) : withoutDigest).toLowerCase();
+  const first = repository.split("/")[0];
+  return first.includes(".") || first.includes(":") || first === "localhost" ? repository : `docker.io/${repository}`;
+}
+
+/** Is the image in an allowed repository (or under an allowed registry host)? */
+export function imageAllowed(image: string, allowed: string[]): boolean {
+  const repository = repositoryOf(image);
+  return allowed.some((entry) => repository === entry || repository.startsWith(`${entry}/`));
+}
+
+/** Reads a request body field by field: each value's type is checked, unknown fields are problems. */
+class Reader {
+  constructor(readonly problems: Problem[]) {}
+
+  /** An object's own fields, any field not in `known` a problem (prototype names included). */
+  object(
+    value: unknown,
+    path: string,
+    known: readonly string[],
+    options: { refuseSecrets?: boolean } = {},
+  ): Record<string, unknown> | undefined {
+    if (value === undefined) return undefined;
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      this.problems.push({ path, message: `must be an object${known.length ? ` with ${known.join(", ")}` : ""}.` });
+      return undefined;
+    }
+    const fields = Object.create(null) as Record<string, unknown>;
+    for (const [key, child] of Object.entries(value)) {
+      const childPath = path ? `${path}.${key}` : key;
+      if (options.refuseSecrets !== false && SECRET_FIELDS.has(key)) {
+        this.problems.push({
+          path: childPath,
+          message:
+            "secrets are never sent to Shire: write the channel token to the slug's Key Vault (secret telegram-bot-token) instead.",
+        });
+      } else if (!known.includes(key)) {
+        this.problems.push({ path: childPath, message: "is not a known field." });
+      } else fields[key] = child;
+    }
+    return fields;
+  }
+
+  string(value: unknown, path: string): string | undefined {
+    if (value === undefined) return undefined;
+    if (typeof value !== "string") {
+      this.problems.push({ path, message: `must be a string, not ${describe(value)}.` });
+      return undefined;
+    }
+    return value;
+  }
+
+  boolean(value: unknown, path: string): boolean | undefined {
+    if (value === undefined) return undefined;
+    if (typeof value !== "boolean") {
+      this.problems.push({ path, message: `must be true or false, not ${describe(value)}.` });
+      return undefined;
+    }
+    return value;
+  }
+
+  number(value: unknown, path: string): number | undefined {
+    if (value === undefined) return undefined;
+    if (typeof value !== "number" || !Number.isFinite(value)) {
+      this.problems.push({ path, message: `must be a number, not ${describe(value)}.` });
+      return undefined;
+    }
+    return value;
+  }
+
+  array(value: unknown, path: string, max: number): unknown[] | undefined {
+    if (value === undefined) return undefined;
+    if (!Array.isArray(value)) {
+      this.problems.push({ path, message: `must be a list, not ${describe(value)}.` });
+      return undefined;
+    }
+    if (value.length > max) {
+      this.problems.push({ path, message: `takes at most ${max} entries; got ${value.length}.` });
+      return undefined;
+    }
+    return value;
+  }
+}
+
+const SECRET_FIELDS = new Set(["botToken", "token", "appPassword", "apiKey", "key", "password", "secret"]);
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  return typeof value === "object" ? "an object" : `${typeof value} ${JSON.stringify(value)}`.slice(0, 60);
+}
+
+export function validateInstallRequest(
+  slug: string,
+  body: unknown,
+  settings: ValidationSettings = validationSettingsFromEnv(),
+): ValidationResult {
+  const problems: Problem[] = [...validateSlug(slug)];
+  const read = new Reader(problems);
+  const input =
+    body === undefined
+      ? (Object.create(null) as Record<string, unknown>)
+      : read.object(body, "", [
+          "region",
+          "image",
+          "allowMovingTag",
+          "channels",
+          "foundry",
+          "allowedIdentities",
+          "resources",
+          "tags",
+        ]);
+  if (!input)
+    return {
+      ok: false,
+      problems: problems.length ? problems : [{ path: "", message: "the body must be a JSON object (or empty)." }],
+    };
+
+  const region = read.string(input.region, "region") ?? settings.defaultRegion;
+  if (!REGIONS.has(region))
     problems.push({
       path: "region",
-      message: `'${String(region)}' is not a region Shire deploys to (${[...REGIONS].join(", ")}).`,
+      message: `'${region}' is not a region Shire deploys to (${[...REGIONS].join(", ")}).`,
     });
 
-  const image = input.image ?? process.env.SHIRE_DEFAULT_IMAGE ?? DEFAULT_OPENCLAW_IMAGE;
-  if (input.allowMovingTag !== undefined && typeof input.allowMovingTag !== "boolean")
-    problems.push({ path: "allowMovingTag", message: "must be true or false." });
-  if (typeof image !== "string") problems.push({ path: "image", message: "must be a string." });
-  else {
-    const imageProblem = validateImage(image, input.allowMovingTag === true);
-    if (imageProblem) problems.push({ path: "image", message: imageProblem });
+  const allowMovingTag = read.boolean(input.allowMovingTag, "allowMovingTag") ?? false;
+  const image = read.string(input.image, "image") ?? settings.defaultImage;
+  const imageProblem = validateImage(image, allowMovingTag);
+  if (imageProblem) problems.push({ path: "image", message: imageProblem });
+  else if (!imageAllowed(image, settings.allowedRegistries)) {
+    problems.push({
+      path: "image",
+      message: `'${repositoryOf(image)}' is not an allowed registry (${settings.allowedRegistries.join(", ")}); an operator adds one with SHIRE_ALLOWED_REGISTRIES.`,
+    });
   }
 
-  const channels = input.channels ?? {};
-  const teams = channels.teams?.enabled ?? true;
-  const telegramEnabled = channels.telegram?.enabled ?? false;
-  const telegramMode = channels.telegram?.mode ?? "polling";
+  const channels = read.object(input.channels, "channels", ["teams", "telegram", "whatsapp"]) ?? {};
+  const teamsInput = read.object(channels.teams, "channels.teams", ["enabled"]);
+  const telegramInput = read.object(channels.telegram, "channels.telegram", ["enabled", "mode"]);
+  const whatsappInput = read.object(channels.whatsapp, "channels.whatsapp", ["enabled"]);
+  const teams = read.boolean(teamsInput?.enabled, "channels.teams.enabled") ?? true;
+  const telegramEnabled = read.boolean(telegramInput?.enabled, "channels.telegram.enabled") ?? false;
+  const whatsapp = read.boolean(whatsappInput?.enabled, "channels.whatsapp.enabled") ?? false;
+  const telegramMode = read.string(telegramInput?.mode, "channels.telegram.mode") ?? "polling";
   if (telegramMode !== "polling" && telegramMode !== "webhook")
     problems.push({ path: "channels.telegram.mode", message: "must be 'polling' or 'webhook'." });
-  for (const [name, channel] of Object.entries(channels)) {
-    const enabled = (channel as { enabled?: unknown } | undefined)?.enabled;
-    if (enabled !== undefined && typeof enabled !== "boolean")
-      problems.push({ path: `channels.${name}.enabled`, message: "must be true or false." });
-  }
 
   let foundry: SlugSpec["foundry"];
-  if (input.foundry !== undefined) {
-    if (input.foundry === null || typeof input.foundry !== "object" || Array.isArray(input.foundry)) {
-      problems.push({ path: "foundry", message: "must be an object with an endpoint (or left out)." });
-    } else {
-      const endpoint = input.foundry.endpoint;
-      if (typeof endpoint !== "string" || !/^https:\/\/[a-z0-9.-]+(\/.*)?$/i.test(endpoint))
-        problems.push({ path: "foundry.endpoint", message: "must be an https URL." });
-      const accountResourceId = input.foundry.accountResourceId;
-      if (
-        accountResourceId !== undefined &&
-        (typeof accountResourceId !== "string" || !FOUNDRY_ACCOUNT_ID.test(accountResourceId))
-      ) {
-        problems.push({
-          path: "foundry.accountResourceId",
-          message: "must be the ARM id of a Microsoft.CognitiveServices/accounts resource.",
-        });
-      }
-      const deployment = input.foundry.deployment;
-      if (
-        deployment !== undefined &&
-        (typeof deployment !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(deployment))
-      ) {
-        problems.push({
-          path: "foundry.deployment",
-          message: "must be a deployment name (letters, digits, '.', '_', '-'; at most 64).",
-        });
-      }
-      foundry = {
-        endpoint: String(endpoint),
-        ...(typeof accountResourceId === "string" ? { accountResourceId } : {}),
-        ...(typeof deployment === "string" ? { deployment } : {}),
-      };
-    }
+  const foundryInput = read.object(input.foundry, "foundry", ["endpoint", "accountResourceId", "deployment"]);
+  if (foundryInput) {
+    const endpoint = read.string(foundryInput.endpoint, "foundry.endpoint");
+    if (endpoint === undefined || !/^https:\/\/[a-z0-9.-]+(\/.*)?$/i.test(endpoint) || endpoint.length > 2048)
+      problems.push({ path: "foundry.endpoint", message: "must be an https URL." });
+    const accountResourceId = read.string(foundryInput.accountResourceId, "foundry.accountResourceId");
+    if (accountResourceId !== undefined && !FOUNDRY_ACCOUNT_ID.test(accountResourceId))
+      problems.push({
+        path: "foundry.accountResourceId",
+        message: "must be the ARM id of a Microsoft.CognitiveServices/accounts resource.",
+      });
+    const deployment = read.string(foundryInput.deployment, "foundry.deployment");
+    if (deployment !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(deployment))
+      problems.push({
+        path: "foundry.deployment",
+        message: "must be a deployment name (letters, digits, '.', '_', '-'; at most 64).",
+      });
+    foundry = {
+      endpoint: String(endpoint),
+      ...(accountResourceId !== undefined ? { accountResourceId } : {}),
+      ...(deployment !== undefined ? { deployment } : {}),
+    };
   }
 
-  const allowedIdentities = input.allowedIdentities ?? [];
   const identities: string[] = [];
-  if (!Array.isArray(allowedIdentities))
-    problems.push({ path: "allowedIdentities", message: "must be a list of Entra object ids." });
-  else {
-    allowedIdentities.forEach((id, i) => {
-      if (typeof id !== "string" || !GUID.test(id))
-        return problems.push({
-          path: `allowedIdentities[${i}]`,
-          message: `'${String(id)}' is not an Entra object id (GUID).`,
-        });
-      const normalized = id.toLowerCase();
-      if (identities.includes(normalized))
-        return problems.push({ path: `allowedIdentities[${i}]`, message: `'${id}' is listed twice.` });
-      identities.push(normalized);
-    });
-  }
+  (read.array(input.allowedIdentities, "allowedIdentities", MAX_ALLOWED_IDENTITIES) ?? []).forEach((id, i) => {
+    if (typeof id !== "string" || !GUID.test(id))
+      return problems.push({
+        path: `allowedIdentities[${i}]`,
+        message: `${describe(id)} is not an Entra object id (GUID).`,
+      });
+    const normalized = id.toLowerCase();
+    if (identities.includes(normalized))
+      return problems.push({ path: `allowedIdentities[${i}]`, message: `'${id}' is listed twice.` });
+    identities.push(normalized);
+  });
 
-  const cpu = input.resources?.cpu ?? DEFAULT_RESOURCES.cpu;
-  const memory = input.resources?.memory ?? (typeof cpu === "number" ? `${cpu * 2}Gi` : undefined);
-  if (typeof cpu !== "number" || typeof memory !== "string") {
-    problems.push({ path: "resources", message: 'cpu must be a number of vCPUs and memory a string such as "2Gi".' });
-  } else if (!ALLOWED_PAIRS.has(`${cpu}/${memory}`) || cpu < MIN_CPU) {
+  const resourcesInput = read.object(input.resources, "resources", ["cpu", "memory"]);
+  const cpu = read.number(resourcesInput?.cpu, "resources.cpu") ?? DEFAULT_RESOURCES.cpu;
+  const memory = read.string(resourcesInput?.memory, "resources.memory") ?? `${cpu * 2}Gi`;
+  if (!ALLOWED_PAIRS.has(`${cpu}/${memory}`) || cpu < MIN_CPU) {
     // The NGINX sidecar takes 0.25 vCPU / 0.5Gi of the total; an idle gateway alone uses ~1 GB.
     problems.push({
       path: "resources",
@@ -222,11 +329,13 @@ export function validateInstallRequest(slug: string, body: unknown): ValidationR
     });
   }
 
-  const tags = input.tags ?? {};
-  if (tags === null || typeof tags !== "object" || Array.isArray(tags))
-    problems.push({ path: "tags", message: "must be an object of string values." });
-  else {
-    const entries = Object.entries(tags);
+  const tags = Object.create(null) as Record<string, string>;
+  const tagsInput =
+    input.tags === undefined
+      ? undefined
+      : read.object(input.tags, "tags", Object.keys(input.tags ?? {}), { refuseSecrets: false });
+  if (tagsInput) {
+    const entries = Object.entries(tagsInput);
     if (entries.length > MAX_USER_TAGS)
       problems.push({
         path: "tags",
@@ -235,14 +344,15 @@ export function validateInstallRequest(slug: string, body: unknown): ValidationR
     for (const [key, value] of entries) {
       if (key === "managed-by" || key === "shire-slug")
         problems.push({ path: `tags.${key}`, message: "is set by Shire and cannot be overridden." });
-      else if (key.length === 0 || key.length > 128 || /[<>%&\\?/]/.test(key))
+      else if (key.length === 0 || key.length > 128 || /[<>%&\\?/]/.test(key) || key === "__proto__")
         problems.push({
           path: `tags.${key}`,
           message: "tag names are 1-128 characters without < > % & \\ ? / (Azure's rules, storage accounts' limit).",
         });
-      if (typeof value !== "string") problems.push({ path: `tags.${key}`, message: "must be a string." });
-      else if (value.length > 256)
+      const text = read.string(value, `tags.${key}`);
+      if (text !== undefined && text.length > 256)
         problems.push({ path: `tags.${key}`, message: "tag values are at most 256 characters." });
+      if (text !== undefined) tags[key] = text;
     }
   }
 
@@ -252,16 +362,16 @@ export function validateInstallRequest(slug: string, body: unknown): ValidationR
     spec: {
       slug,
       region,
-      image: image as string,
+      image,
       channels: {
         teams,
-        ...(telegramEnabled ? { telegram: { mode: telegramMode } } : {}),
-        whatsapp: channels.whatsapp?.enabled ?? false,
+        ...(telegramEnabled ? { telegram: { mode: telegramMode as "polling" | "webhook" } } : {}),
+        whatsapp,
       },
       ...(foundry ? { foundry } : {}),
       allowedIdentities: identities,
-      resources: { cpu: cpu as number, memory: memory as string },
-      tags: tags as Record<string, string>,
+      resources: { cpu, memory },
+      tags: { ...tags },
     },
   };
 }

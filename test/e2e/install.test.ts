@@ -293,7 +293,57 @@ describe("install against the sandbox", () => {
       "slug",
     ]);
     expect(sandbox.requests().length).toBe(before);
-    expect(fs.readFileSync(sandbox.logFile, "utf8")).not.toContain("Bad--Slug");
+    const log = fs.existsSync(sandbox.logFile) ? fs.readFileSync(sandbox.logFile, "utf8") : "";
+    expect(log).not.toContain("Bad--Slug");
+  });
+
+  it("refuses each kind of bad request with its status in the error shape, writing nothing and starting nothing", async () => {
+    const before = sandbox.requests().length;
+    const send = async (method: string, route: string, body?: string, headers: Record<string, string> = {}) => {
+      const response = await fetch(`${host.url}/api/${route}`, {
+        method,
+        body,
+        headers: { "content-type": "application/json", ...headers },
+      });
+      const text = await response.text();
+      return {
+        status: response.status,
+        error: (text ? JSON.parse(text) : {}).error as { code: string } | undefined,
+        allow: response.headers.get("allow"),
+      };
+    };
+    const badBodies = [
+      { channels: { teams: false } },
+      { channels: "teams" },
+      { channels: 5 },
+      { channels: null },
+      { resources: "big" },
+      JSON.parse('{"constructor": 1}'),
+      JSON.parse('{"toString": "x"}'),
+      JSON.parse('{"hasOwnProperty": true}'),
+      {
+        allowedIdentities: Array.from(
+          { length: 2_000 },
+          (_, i) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, "0")}`,
+        ),
+      },
+      { image: "docker.io/someone/openclaw:2026.9.6" },
+    ];
+    for (const body of badBodies) {
+      const refused = await send("POST", "slugs/strict/install", JSON.stringify(body));
+      expect(refused.status, JSON.stringify(body).slice(0, 80)).toBe(400);
+      expect(refused.error?.code).toBe("InvalidRequest");
+    }
+    for (const slug of ["admins", "broker", "claw-x"])
+      expect((await send("POST", `slugs/${slug}/install`, "{}")).status, slug).toBe(400);
+    const huge = await send("POST", "slugs/strict/install", JSON.stringify({ tags: { big: "x".repeat(300_000) } }));
+    expect(huge).toMatchObject({ status: 413, error: { code: "PayloadTooLarge" } });
+    const wrongMethod = await send("GET", "slugs/strict/install");
+    expect(wrongMethod).toMatchObject({ status: 405, error: { code: "MethodNotAllowed" }, allow: "POST" });
+    expect(await send("DELETE", "slugs/strict")).toMatchObject({ status: 405, error: { code: "MethodNotAllowed" } });
+    expect(await send("GET", "nothing/here")).toMatchObject({ status: 404, error: { code: "NotFound" } });
+    expect(writesIn(sandbox, before)).toEqual([]);
+    expect((await getJson(`${host.url}/api/slugs/strict`)).status).toBe(404);
   });
 
   it("answers 409 naming the running operation when a slug is busy", async () => {

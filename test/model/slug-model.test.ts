@@ -12,7 +12,12 @@ import {
   type PlanContext,
   type SlugSpec,
 } from "../../src/model";
-import { contextProblems } from "../../src/model/validate";
+import {
+  contextProblems,
+  OFFICIAL_REPOSITORY,
+  validateInstallRequest as validateRequest,
+  validationSettingsFromEnv,
+} from "../../src/model/validate";
 
 const context: PlanContext = {
   subscriptionId: "00000000-0000-4000-8000-000000000001",
@@ -127,6 +132,12 @@ describe("install request validation", () => {
   });
 
   it("refuses moving tags unless asked, and accepts pinned versions and digests", () => {
+    // Registries beyond the official one are the operator's to allow (SHIRE_ALLOWED_REGISTRIES, the shared registry).
+    const allowing = {
+      ...validationSettingsFromEnv({}),
+      allowedRegistries: [OFFICIAL_REPOSITORY, "myacr.azurecr.io", "shire.azurecr.io"],
+    };
+    const validateInstallRequest = (slug: string, body: unknown) => validateRequest(slug, body, allowing);
     expect(validateInstallRequest("demo", { image: "ghcr.io/openclaw/openclaw:extended-stable" }).ok).toBe(false);
     expect(validateInstallRequest("demo", { image: "ghcr.io/openclaw/openclaw:latest", allowMovingTag: true }).ok).toBe(
       true,
@@ -161,7 +172,7 @@ describe("install request validation", () => {
     ]);
     const id = "11111111-1111-4111-8111-111111111111";
     expect(problems({ allowedIdentities: [id, id.toUpperCase()] })).toEqual(["allowedIdentities[1]"]);
-    expect(problems({ resources: { cpu: "1" } })).toEqual(["resources"]);
+    expect(problems({ resources: { cpu: "1" } })).toEqual(["resources.cpu"]);
     // An allowed Container Apps pair, but too small for the gateway (about 1 GB idle) beside the sidecar.
     expect(problems({ resources: { cpu: 0.75 } })).toEqual(["resources"]);
     expect(problems({ resources: { cpu: 1.25 } })).toEqual([]);
