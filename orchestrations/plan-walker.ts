@@ -165,8 +165,9 @@ export function* walkPlan(
   const nowIso = () => context.df.currentUtcDateTime.toISOString();
   let canceling = false;
 
+  /** A snapshot: the steps change after this, and the status is serialized when the episode ends. */
   const publish = (phase: WalkPhase) => {
-    const all = [...steps.values()];
+    const all = [...steps.values()].map((step) => ({ ...step }));
     context.df.setCustomStatus(
       fitStatus({
         operationId: options.operationId,
@@ -294,6 +295,7 @@ export function* walkPlan(
     skipUnreachable();
     const ready = canceling ? [] : takeReady();
     if (ready.length > 0) {
+      publish("running");
       try {
         yield context.df.callActivityWithRetry(START_PLAN_STEPS, START_RETRY, { steps: ready });
       } catch (error) {

@@ -13,7 +13,7 @@ import { inspectResource, type InspectOutcome } from "../../activities/inspect";
 import { kindActivities } from "../../activities/registry";
 import { runActivity } from "../../activities/define";
 import type { ResourceKind } from "../contract/resources";
-import { topologicalOrder, type SlugPlan } from "../model/plan";
+import { topologicalOrder, type PlanNode, type SlugPlan } from "../model/plan";
 import type { WalkStep } from "../../orchestrations/plan-walker";
 import { BrokerError } from "../errors";
 
@@ -83,7 +83,8 @@ export async function dryRun(
 ): Promise<PlannedChange[]> {
   const outputs: Record<string, Outputs> = {};
   const outcome = new Map<string, PlannedChange>();
-  for (const node of topologicalOrder(plan.nodes)) {
+  // Each node as soon as everything it depends on has an answer: independent reads run together.
+  const visit = async (node: PlanNode): Promise<void> => {
     const base = { node: node.id, kind: node.kind, title: node.title };
     const waitingOn = node.dependsOn.filter((dependency) => outcome.get(dependency)?.action !== "unchanged");
     let desired: unknown;
@@ -91,7 +92,7 @@ export async function dryRun(
       desired = resolveReferences(node.desired as never, outputs);
     } catch {
       outcome.set(node.id, { ...base, action: "after-dependencies", waitingOn });
-      continue;
+      return;
     }
     const inspected = await inspectWithRetry(node.kind, deps, {
       operationId: "dry-run",
@@ -118,6 +119,12 @@ export async function dryRun(
       outputs[node.id] = inspected.outputs ?? {};
       outcome.set(node.id, { ...base, action: "unchanged" });
     }
+  };
+  const pending = new Set(topologicalOrder(plan.nodes));
+  while (pending.size > 0) {
+    const ready = [...pending].filter((node) => node.dependsOn.every((dependency) => outcome.has(dependency)));
+    for (const node of ready) pending.delete(node);
+    await Promise.all(ready.map(visit));
   }
   const changes = plan.nodes.map((node) => outcome.get(node.id)!);
   // Removals first in the answer: they are what an operator must not miss.

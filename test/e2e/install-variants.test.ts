@@ -5,7 +5,7 @@
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { install, startInProcessHost, startTestSandbox, type RunningHost } from "./harness";
+import { install, postJson, startInProcessHost, startTestSandbox, waitForOperation, type RunningHost } from "./harness";
 import type { Sandbox } from "../../src/sandbox";
 import { AzureClients } from "../../src/azure/clients";
 import { keyVaultUrl } from "../../src/azure/endpoints";
@@ -148,5 +148,54 @@ describe("install variants", () => {
       );
       expect(principal.assignments.map((assignment: Anything) => assignment.principalId)).toContain(admins[0].id);
     }
+  }, 240_000);
+
+  it("installs a slug with 500 allowed identities: the custom status stays under 16 KB and always tells the truth", async () => {
+    const users = Array.from(
+      { length: 500 },
+      (_, i) => (sandbox.graph.addUser({ displayName: `Member ${i}` }) as { id: string }).id,
+    );
+    const started = await postJson(`${host.url}/api/slugs/crowd/install`, { allowedIdentities: users });
+    expect(started.status).toBe(202);
+    const operationId = String(started.body.operationId);
+    let largest = 0;
+    let samples = 0;
+    for (;;) {
+      const instance = host.host!.engine.getInstance("slug-crowd");
+      if (instance?.customStatus) {
+        samples++;
+        largest = Math.max(largest, Buffer.byteLength(JSON.stringify(instance.customStatus)));
+        // Never a finished step shown as pending: the counts match the steps listed or omitted.
+        const status = instance.customStatus as {
+          counts: Record<string, number>;
+          steps: { status: string }[];
+          omittedDone?: boolean;
+        };
+        const listed = status.steps.filter((step) => step.status === "done").length;
+        if (!status.omittedDone) expect(listed).toBe(status.counts.done ?? 0);
+      }
+      if (instance && instance.runtimeStatus !== "Running" && instance.runtimeStatus !== "Pending") break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(samples).toBeGreaterThan(0);
+    expect(largest).toBeLessThan(16 * 1024);
+    const operation = await waitForOperation(host.url, operationId, 120_000);
+    expect(operation.status).toBe("succeeded");
+    expect(operation.steps.filter((step) => step.status !== "done")).toEqual([]);
+    const principal = graphObjects().find(
+      (object) => object.kind === "servicePrincipal" && object.displayName === "shire-crowd",
+    );
+    const assigned = new Set(principal.assignments.map((assignment: Anything) => assignment.principalId));
+    expect(users.every((user) => assigned.has(user))).toBe(true);
+
+    // Dropping some from the list revokes exactly those; groups stay.
+    const kept = users.slice(0, 450);
+    expect((await install(host.url, "crowd", { allowedIdentities: kept }, 120_000)).status).toBe("succeeded");
+    const after = graphObjects().find(
+      (object) => object.kind === "servicePrincipal" && object.displayName === "shire-crowd",
+    );
+    const now = after.assignments.map((assignment: Anything) => assignment.principalId);
+    expect(now.filter((id: string) => users.includes(id)).sort()).toEqual([...kept].sort());
+    expect(now.length).toBe(kept.length + 2); // shire-admins and shire-crowd
   }, 240_000);
 });

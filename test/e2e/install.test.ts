@@ -391,6 +391,35 @@ describe("install against the sandbox", () => {
     expect(footprint(sandbox, "flaky")).toEqual(footprint(sandbox, "demo"));
   }, 240_000);
 
+  it("answers the plan through 20% transient faults without errors: its reads retry like the steps' do", async () => {
+    const before = sandbox.requests().length;
+    sandbox.setFaults({ transientRate: 0.2, seed: 11 });
+    try {
+      for (let run = 0; run < 3; run++) {
+        for (const slug of ["demo", "fresh"]) {
+          const plan = await postJson(`${host.url}/api/slugs/${slug}/plan`, {});
+          expect(plan.status, `${slug} run ${run}`).toBe(200);
+          const changes = plan.body.changes as { node: string; action: string; error?: string }[];
+          expect(
+            changes.filter((change) => change.action === "error"),
+            `${slug} run ${run}`,
+          ).toEqual([]);
+          if (slug === "demo") expect((plan.body.summary as Record<string, number>).unchanged).toBe(changes.length);
+        }
+      }
+    } finally {
+      sandbox.setFaults({ transientRate: 0 });
+    }
+    // The faults did strike, and nothing was written.
+    expect(
+      sandbox
+        .requests()
+        .slice(before)
+        .filter((request) => request.status === 0 || request.status >= 500).length,
+    ).toBeGreaterThan(0);
+    expect(writesIn(sandbox, before)).toEqual([]);
+  }, 120_000);
+
   it("never stores a secret value in orchestration state, custom status, records or logs", async () => {
     const secrets = sandbox.env.secrets.all();
     expect(secrets.length).toBeGreaterThan(10);
