@@ -118,6 +118,15 @@ export function seedScript(): string {
   return fs.readFileSync(findRepoFile("infra", "openclaw", "seed-config.js"), "utf8");
 }
 
+/**
+ * The state lease supervisor, from infra/openclaw/gateway-supervisor.js: it runs the seed (`once`)
+ * and the gateway (`run`) only while this replica holds the lease on the share, so a new revision
+ * and the old one never both use the state (docs/state.md).
+ */
+export function gatewaySupervisorScript(): string {
+  return fs.readFileSync(findRepoFile("infra", "openclaw", "gateway-supervisor.js"), "utf8");
+}
+
 const env = (name: string, value: Value) => ({ name, value });
 const secretEnv = (name: string, secretRef: string) => ({ name, secretRef });
 
