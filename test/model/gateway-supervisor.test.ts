@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
-import { gatewaySupervisorScript } from "../../src/model/openclaw";
+import { buildOpenClawContainerSpec, gatewaySupervisorScript, seedScript } from "../../src/model/openclaw";
 import { freePort } from "../../src/runtime/azurite";
 
 // Short, but with room for a loaded machine: "at once" below means well under STALE_MS.
@@ -417,5 +417,50 @@ describe("gateway-supervisor.js: one gateway on the state share at a time", () =
     const resumed = await waitFor("A's gateway resumed", dir, () => nth(dir, "replica-a", "start", 2));
     expect(resumed.t - nth(dir, "seed", "seed").t, diagnostics(dir)).toBeLessThan(AT_ONCE_MS);
     expectOneAtATime(dir);
+  });
+});
+
+describe("the Container App runs the seed and the gateway under the supervisor", () => {
+  it("wraps the init container's seed (once) and the gateway container's command (run)", () => {
+    const spec = buildOpenClawContainerSpec({
+      image: "ghcr.io/openclaw/openclaw:2026.9.6",
+      appOrigin: "https://openclaw.example",
+      channels: { teams: false, whatsapp: false },
+      secretNames: { gatewayToken: "gateway-token" },
+      plugins: [],
+      appInsightsConnectionString: "InstrumentationKey=x",
+      volumeName: "state",
+      resources: { cpu: 1, memory: "2Gi" },
+    });
+    expect(spec.initContainers[0].command).toEqual([
+      "node",
+      "-e",
+      gatewaySupervisorScript(),
+      "once",
+      "node",
+      "-e",
+      seedScript(),
+    ]);
+    expect(spec.containers[0].args).toEqual([
+      "node",
+      "-e",
+      gatewaySupervisorScript(),
+      "run",
+      "node",
+      "openclaw.mjs",
+      "gateway",
+      "--bind",
+      "lan",
+      "--port",
+      "18789",
+    ]);
+    // The supervisor finds the share and the port the probes target in the container's environment.
+    const env = Object.fromEntries(
+      spec.containers[0].env.map((entry) => [entry.name, "value" in entry ? entry.value : undefined]),
+    );
+    expect(env).toMatchObject({ OPENCLAW_STATE_DIR: "/home/node/.openclaw", OPENCLAW_GATEWAY_PORT: "18789" });
+    expect(spec.initContainers[0].env.find((entry) => entry.name === "OPENCLAW_STATE_DIR")?.value).toBe(
+      "/home/node/.openclaw",
+    );
   });
 });
