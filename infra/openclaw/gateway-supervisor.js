@@ -12,7 +12,7 @@
 //                  `released` (or `handoff`, see below) when it lets go. The lease belongs to the
 //                  highest generation; its holder stops its command at once when a higher one exists.
 //   takeover.json  written (by rename) by a newer process that wants the lease; the holder stops its
-//                  command gracefully (SIGTERM, then SIGKILL after SHIRE_GATEWAY_STOP_SECONDS),
+//                  command gracefully (SIGTERM, then SIGKILL after SHIRE_TAKEOVER_STOP_SECONDS),
 //                  marks its generation released, and stands by.
 //
 // A process may create generation n+1 when generation n is released, is its own replica's (a
@@ -29,7 +29,8 @@
 //   node -e <this> once node -e <seed-config.js>        the init container; on success the lease is
 //                                                       left as `handoff` for this replica's gateway
 //
-// Signals: SIGTERM/SIGINT stop the command gracefully and release the lease. Plain CommonJS (runs
+// Signals: SIGTERM/SIGINT stop the command gracefully (SIGKILL after SHIRE_GATEWAY_STOP_SECONDS)
+// and release the lease. Plain CommonJS (runs
 // with `node -e` in the official image). Owner = CONTAINER_APP_REPLICA_NAME (else the host name);
 // CONTAINER_APP_REVISION is recorded for the logs.
 "use strict";
@@ -59,7 +60,11 @@ const STALE = ms("SHIRE_LEASE_STALE_SECONDS", 30);
 const FENCE = Math.min(ms("SHIRE_LEASE_FENCE_SECONDS", 20), Math.floor((STALE * 2) / 3));
 const HANDOFF = ms("SHIRE_LEASE_HANDOFF_SECONDS", 120);
 const TAKEOVER = ms("SHIRE_TAKEOVER_TIMEOUT_SECONDS", 60);
-const STOP = ms("SHIRE_GATEWAY_STOP_SECONDS", 20);
+// Graceful stop before SIGKILL: on the platform's SIGTERM it must fit the replica's termination
+// grace period (30 s by default); for a takeover there is no platform deadline, and a gateway that
+// drains its runs and exits cleanly also releases OpenClaw's own owner lease in the state database.
+const STOP = ms("SHIRE_GATEWAY_STOP_SECONDS", 25);
+const TAKEOVER_STOP = ms("SHIRE_TAKEOVER_STOP_SECONDS", 60);
 const PORT = Number(env.OPENCLAW_GATEWAY_PORT || 18789);
 const OWNER = env.CONTAINER_APP_REPLICA_NAME || os.hostname();
 const REVISION = env.CONTAINER_APP_REVISION || "";
@@ -309,16 +314,23 @@ function signalGroup(child, signal) {
   }
 }
 
-/** SIGTERM, then SIGKILL after STOP ms. */
-async function stop(child) {
-  if (child.done) return child.exited;
-  signalGroup(child, "SIGTERM");
-  const timer = timers.setTimeout(() => {
-    log(`pid ${child.pid} still running after ${STOP / 1000} s: SIGKILL`);
-    signalGroup(child, "SIGKILL");
-  }, STOP);
+/** SIGTERM, then SIGKILL after `grace` ms (or STOP ms after a signal reaches this supervisor). */
+async function stop(child, grace) {
+  if (!child.done) {
+    signalGroup(child, "SIGTERM");
+    const started = now();
+    let signalled = terminating ? started : undefined;
+    while (!child.done) {
+      if (terminating && signalled === undefined) signalled = now();
+      if (now() >= Math.min(started + grace, signalled === undefined ? Infinity : signalled + STOP)) {
+        log(`pid ${child.pid} still running after ${Math.round((now() - started) / 1000)} s: SIGKILL`);
+        signalGroup(child, "SIGKILL");
+        break;
+      }
+      await sleep(100);
+    }
+  }
   const result = await child.exited;
-  timers.clearTimeout(timer);
   log(`pid ${child.pid} stopped (${result.signal || `exit ${result.code}`})`);
   return result;
 }
@@ -419,12 +431,12 @@ async function run() {
       process.exit(outcome.code === null || outcome.code === undefined ? 1 : outcome.code);
     }
     if (outcome.reason === "signal") {
-      await stop(child);
+      await stop(child, STOP);
       await letGo(holder);
       break;
     }
     if (outcome.reason === "takeover") {
-      await stop(child);
+      await stop(child, TAKEOVER_STOP);
       await letGo(holder, "released", { to: outcome.request.owner });
       yielded = { gen: holder.gen, at: now() };
     } else {
@@ -453,7 +465,8 @@ async function once() {
     await letGo(holder);
     process.exit(outcome.code === null || outcome.code === undefined ? 1 : outcome.code);
   }
-  if (outcome.reason === "signal" || outcome.reason === "takeover") await stop(child);
+  if (outcome.reason === "signal" || outcome.reason === "takeover")
+    await stop(child, outcome.reason === "signal" ? STOP : TAKEOVER_STOP);
   else await child.exited;
   if (outcome.reason !== "lost") await letGo(holder);
   log(`${path.basename(command[0] || "")} did not finish (${outcome.reason}): the init container will retry`);

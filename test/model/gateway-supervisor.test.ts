@@ -23,6 +23,7 @@ const TIMING = {
   SHIRE_TAKEOVER_TIMEOUT_SECONDS: "2.5",
   SHIRE_LEASE_HANDOFF_SECONDS: "8",
   SHIRE_GATEWAY_STOP_SECONDS: "3",
+  SHIRE_TAKEOVER_STOP_SECONDS: "3",
 };
 const STALE_MS = 4000;
 const TAKEOVER_MS = 2500;
@@ -51,6 +52,7 @@ const db = fs.openSync(path.join(dir, "state.sqlite"), "a");
 fs.writeSync(db, name + " " + process.pid + "\\n");
 process.on("SIGTERM", () => {
   log("sigterm");
+  if (process.env.STUB_IGNORE_TERM) return;
   setTimeout(() => {
     try { if (Number(fs.readFileSync(marker, "utf8")) === process.pid) fs.rmSync(marker); } catch {}
     fs.closeSync(db);
@@ -294,6 +296,20 @@ describe("gateway-supervisor.js: one gateway on the state share at a time", () =
     a.process.kill("SIGTERM");
     expect(await a.exited).toBe(0);
     expect(nth(dir, "replica-b", "sigterm")).toBeUndefined();
+  });
+
+  it("kills an old gateway that ignores SIGTERM after the takeover grace, and only then starts the new one", async () => {
+    const dir = stateDir();
+    await supervisor(dir, "replica-a", "openclaw--rev1", { env: { STUB_IGNORE_TERM: "1" } });
+    const started = await waitFor("A's gateway", dir, () => nth(dir, "replica-a", "start"));
+    await supervisor(dir, "replica-b", "openclaw--rev2");
+    const asked = await waitFor("A's SIGTERM", dir, () => nth(dir, "replica-a", "sigterm"));
+    const taken = await waitFor("B's gateway", dir, () => nth(dir, "replica-b", "start"));
+    expect(taken.t - asked.t, diagnostics(dir)).toBeGreaterThanOrEqual(
+      Number(TIMING.SHIRE_TAKEOVER_STOP_SECONDS) * 1000 - 100,
+    );
+    expect(nth(dir, "replica-a", "stop")).toBeUndefined();
+    expectOneAtATime(dir, [started.pid]);
   });
 
   it("takes over from a killed holder only once its lease is stale", async () => {
