@@ -182,15 +182,21 @@ async function letGo(holder, state = "released", extra = {}) {
   await holder.handle.close().catch(() => {});
 }
 
-/** A higher generation exists: someone took the lease (a stat, not a listing: cheaper on Azure Files). */
+/**
+ * A higher generation exists (someone took the lease), or this one is gone (someone deleted the
+ * lease files, and anyone may start again from generation 1). Two stats, not a listing: listings
+ * cost more on Azure Files.
+ */
 async function superseded(holder) {
-  try {
-    await fsp.stat(genFile(holder.gen + 1));
-    return true;
-  } catch (error) {
-    if (error.code === "ENOENT") return false;
-    throw error;
-  }
+  const exists = (file) =>
+    fsp.stat(file).then(
+      () => true,
+      (error) => {
+        if (error.code === "ENOENT") return false;
+        throw error;
+      },
+    );
+  return (await exists(genFile(holder.gen + 1))) || !(await exists(genFile(holder.gen)));
 }
 
 async function readTakeover() {

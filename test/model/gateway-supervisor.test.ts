@@ -372,6 +372,18 @@ describe("gateway-supervisor.js: one gateway on the state share at a time", () =
     expect(await answer(a.port, "/healthz")).toMatchObject({ body: { status: "standby" } });
   });
 
+  it("kills its gateway at once when its lease file is deleted (anyone could start over from generation 1)", async () => {
+    const dir = stateDir();
+    await supervisor(dir, "replica-a", "openclaw--rev1");
+    const started = await waitFor("A's gateway", dir, () => nth(dir, "replica-a", "start"));
+    for (const name of fs.readdirSync(path.join(dir, ".shire", "lease")))
+      fs.rmSync(path.join(dir, ".shire", "lease", name));
+    const deleted = Date.now();
+    await waitFor("A's gateway killed", dir, () => !alive(started.pid), AT_ONCE_MS);
+    expect(Date.now() - deleted).toBeLessThan(AT_ONCE_MS);
+    expect(nth(dir, "replica-a", "sigterm")).toBeUndefined();
+  });
+
   it("kills its gateway when it cannot renew the lease, before anyone may consider the lease stale", async () => {
     const dir = stateDir();
     await supervisor(dir, "replica-a", "openclaw--rev1");
