@@ -22,8 +22,10 @@ export const OPENCLAW_XDG_CONFIG_HOME = `${OPENCLAW_STATE_MOUNT}/.config`;
  * SMB mount options for the state share: owned by the image's `node` user (uid/gid 1000) with
  * private modes instead of root:0777 (0700 for files too: plugin and skill scripts on the share
  * must stay executable), and `mfsymlinks` because npm (plugin installs) creates symlinks.
- * Byte-range locks stay on (no `nobrl`): while a revision replaces another, both gateways have
- * the share mounted, and the locks are what keeps two SQLite writers apart.
+ * Byte-range locks stay on (no `nobrl`): OpenClaw uses SQLite's rollback journal on SMB and locks
+ * its own gateway lock file, both of which rely on them. While a revision replaces another, both
+ * replicas mount the share; the state lease (gateway-supervisor.js) keeps them from using it at
+ * the same time (docs/state.md).
  */
 export const STATE_MOUNT_OPTIONS = "uid=1000,gid=1000,dir_mode=0700,file_mode=0700,mfsymlinks";
 /** Where the gateway's entry point is in the official image (WORKDIR /app). */
@@ -167,6 +169,15 @@ export function seedScript(): string {
   return fs.readFileSync(findRepoFile("infra", "openclaw", "seed-config.js"), "utf8");
 }
 
+/**
+ * The state lease supervisor, from infra/openclaw/gateway-supervisor.js: it runs the seed (`once`)
+ * and the gateway (`run`) only while this replica holds the lease on the share, so a new revision
+ * and the old one never both use the state (docs/state.md).
+ */
+export function gatewaySupervisorScript(): string {
+  return fs.readFileSync(findRepoFile("infra", "openclaw", "gateway-supervisor.js"), "utf8");
+}
+
 const env = (name: string, value: Value) => ({ name, value });
 const secretEnv = (name: string, secretRef: string) => ({ name, secretRef });
 
@@ -222,7 +233,7 @@ export function buildOpenClawContainerSpec(inputs: OpenClawContainerInputs) {
       {
         name: "seed-config",
         image: inputs.image,
-        command: ["node", "-e", seedScript()],
+        command: ["node", "-e", gatewaySupervisorScript(), "once", "node", "-e", seedScript()],
         env: [
           env("OPENCLAW_STATE_DIR", OPENCLAW_STATE_MOUNT),
           env("OPENCLAW_CONFIG_PATH", OPENCLAW_CONFIG_PATH),
@@ -240,8 +251,21 @@ export function buildOpenClawContainerSpec(inputs: OpenClawContainerInputs) {
       {
         name: "openclaw",
         image: inputs.image,
-        // The image's entrypoint is tini; override only the command it runs (CMD), binding to the replica's network.
-        args: ["node", "openclaw.mjs", "gateway", "--bind", "lan", "--port", String(OPENCLAW_PORTS.gateway)],
+        // The image's entrypoint is tini; override only the command it runs (CMD): the gateway, bound to the
+        // replica's network, under the state lease supervisor.
+        args: [
+          "node",
+          "-e",
+          gatewaySupervisorScript(),
+          "run",
+          "node",
+          "openclaw.mjs",
+          "gateway",
+          "--bind",
+          "lan",
+          "--port",
+          String(OPENCLAW_PORTS.gateway),
+        ],
         env: openclawEnv,
         resources: { cpu: openclawCpu, memory: openclawMemory },
         volumeMounts: mount,
