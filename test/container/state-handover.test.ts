@@ -18,7 +18,8 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { planSlug } from "../../src/model/plan";
 import { validateInstallRequest } from "../../src/model/validate";
-import { resolveReferences, type ActivityResult } from "../../activities/contract";
+import { resolveReferences } from "../../src/contract/reference";
+import type { ActivityResult } from "../../src/contract/activity";
 import { OPENCLAW_PORTS, OPENCLAW_STATE_MOUNT } from "../../src/model/openclaw";
 import { freePort } from "../../src/runtime/azurite";
 
@@ -55,14 +56,9 @@ function template(): { seed: Container; gateway: Container } {
     brokerPrincipalId: "00000000-0000-4000-8000-0000000000b0",
     vaultUri: (name) => `https://${name}.vault.azure.net/`,
   });
-  const outputs = (nodeId: string, values: ActivityResult["outputs"]): ActivityResult => ({
-    nodeId,
-    action: "created",
-    changed: [],
-    outputs: values,
-  });
+  const outputs = (_nodeId: string, values: ActivityResult["outputs"]): ActivityResult["outputs"] => values;
   const node = plan.nodes.find((candidate) => candidate.id === "containerApp")!;
-  const desired = resolveReferences(node.desired, {
+  const desired = resolveReferences(node.desired as never, {
     managedEnvironment: outputs("managedEnvironment", {
       resourceId: "/env",
       defaultDomain: "handover.westeurope.azurecontainerapps.io",

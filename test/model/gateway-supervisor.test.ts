@@ -456,7 +456,6 @@ describe("the Container App runs the seed and the gateway under the supervisor",
       channels: { teams: false, whatsapp: false },
       secretNames: { gatewayToken: "gateway-token" },
       plugins: [],
-      appInsightsConnectionString: "InstrumentationKey=x",
       volumeName: "state",
       resources: { cpu: 1, memory: "2Gi" },
     });
