@@ -14,11 +14,11 @@ import { findTriggerBinding, FunctionInvocationError, invokeFunction } from "./w
 import type { RpcBindingInfo, RpcTypedData } from "./worker/core-api";
 import { OutputBindings, unsupportedBindings } from "./worker/bindings";
 import { DurableEngine, type DurableClock, type DurableFaults } from "./durable/engine";
-import { comparePrecedence, compileRoute, type CompiledRoute } from "./routes";
+import { compileRoute, RouteTable, type CompiledRoute } from "./routes";
 import { QueueListener, timeSpanToMs } from "./queues";
 import { TimerScheduler } from "./timers";
 import { invokeWithRetries, type FunctionRetryOptions } from "./retry";
-import { writeHttpResponse } from "./http-response";
+import { writeHostError, writeHttpResponse } from "./http-response";
 import { storageConnectionResolver } from "./connections";
 import { azuriteLocation, startAzurite, type AzuriteHandle } from "./azurite";
 
@@ -41,7 +41,6 @@ interface HttpFunction {
   name: string;
   route: CompiledRoute;
   methods: string[];
-  order: number;
 }
 
 export class FunctionsHost {
@@ -49,7 +48,7 @@ export class FunctionsHost {
   app!: LoadedApp;
   private server?: http.Server;
   private azurite?: AzuriteHandle;
-  private httpFunctions: HttpFunction[] = [];
+  private readonly httpFunctions = new RouteTable<HttpFunction>();
   private readonly queueListeners = new Map<string, QueueListener>();
   private readonly timers = new Map<string, TimerScheduler>();
   private address?: AddressInfo;
@@ -156,18 +155,16 @@ export class FunctionsHost {
     });
     await this.engine.start();
 
-    let order = 0;
     for (const [name, registration] of recorder.functions) {
       const [, trigger] = findTriggerBinding(registration.metadata.bindings);
       switch (trigger.type) {
         case "httpTrigger":
-          this.httpFunctions.push({
+          this.httpFunctions.add({
             name,
             route: compileRoute([this.routePrefix, String(trigger.route ?? name)].filter(Boolean).join("/")),
             methods: ((trigger.methods as string[] | undefined) ?? ["GET", "POST"]).map((method) =>
               method.toUpperCase(),
             ),
-            order: order++,
           });
           break;
         case "queueTrigger": {
@@ -207,8 +204,6 @@ export class FunctionsHost {
           break; // orchestration/activity triggers belong to the durable engine
       }
     }
-    // ASP.NET inbound precedence, segment by segment; registration order breaks ties.
-    this.httpFunctions.sort((a, b) => comparePrecedence(a.route, b.route) || a.order - b.order);
     markReady();
   }
 
@@ -246,7 +241,7 @@ export class FunctionsHost {
 
   /** Every HTTP route, queue and timer, for the start-up banner. */
   describe(): string[] {
-    const lines = this.httpFunctions.map(
+    const lines = this.httpFunctions.all.map(
       (fn) => `  ${fn.name}: [${fn.methods.join(",")}] ${this.url}/${fn.route.template}`,
     );
     for (const [name, registration] of this.app.recorder.functions) {
@@ -321,15 +316,15 @@ export class FunctionsHost {
         return;
       }
       const method = (req.method ?? "GET").toUpperCase();
-      // A route that matches with another method is simply no route: the host answers 404 (azure-functions-host#10098).
-      const match = this.httpFunctions
-        .map((fn) => ({ fn, params: fn.route.match(url.pathname) }))
-        .find((candidate) => candidate.params && candidate.fn.methods.includes(method));
-      if (!match) {
-        res.writeHead(404).end();
-        return;
-      }
-      await this.invokeHttp(match.fn, match.params!, req, url, body, res);
+      const selected = this.httpFunctions.select(url.pathname, method);
+      if (selected.kind === "match") return await this.invokeHttp(selected.entry, selected.params, req, url, body, res);
+      // No function for the request: the Functions host answers an empty 404 for both cases
+      // (azure-functions-host#10098); this host answers as the product's catch-all does (README).
+      if (selected.kind === "method")
+        writeHostError(res, 405, "MethodNotAllowed", `No route for ${method} ${url.pathname}.`, {
+          allow: selected.allowed.join(", "),
+        });
+      else writeHostError(res, 404, "NotFound", `No route for ${method} ${url.pathname}.`);
     } catch (error) {
       this.log("error", `Request ${req.method} ${url.pathname} failed: ${(error as Error).stack ?? String(error)}`);
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
