@@ -9,6 +9,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { loadApp, type LoadedApp } from "./worker/load-app";
 import { findTriggerBinding, FunctionInvocationError, invokeFunction } from "./worker/invoke";
 import type { RpcBindingInfo, RpcTypedData } from "./worker/core-api";
@@ -18,7 +19,8 @@ import { compileRoute, RouteTable, type CompiledRoute } from "./routes";
 import { QueueListener, timeSpanToMs } from "./queues";
 import { TimerScheduler } from "./timers";
 import { invokeWithRetries, type FunctionRetryOptions } from "./retry";
-import { writeHostError, writeHttpResponse } from "./http-response";
+import { hostErrorBody, writeHostError, writeHttpResponse } from "./http-response";
+import { requestUrl } from "./request-url";
 import { storageConnectionResolver } from "./connections";
 import { azuriteLocation, startAzurite, type AzuriteHandle } from "./azurite";
 
@@ -126,11 +128,19 @@ export class FunctionsHost {
     this.outputs = new OutputBindings(resolveConnection, queues.messageEncoding ?? "base64", resolveSetting);
 
     // Listen now (the durable client's URLs need the port) but answer only once ready.
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+    // Nothing a client sends may stop the host: every failure of a request ends in an answer.
+    this.server = http.createServer({ requireHostHeader: false }, (req, res) => {
+      this.handle(req, res).catch((error: unknown) => this.requestFailed(req, res, error));
+    });
+    this.server.on("clientError", answerClientError);
     await new Promise<void>((resolve, reject) => {
       this.server!.once("error", reject);
-      this.server!.listen(this.options.port ?? 7071, this.options.host ?? "127.0.0.1", () => resolve());
+      this.server!.listen(this.options.port ?? 7071, this.options.host ?? "127.0.0.1", () => {
+        this.server!.off("error", reject);
+        resolve();
+      });
     });
+    this.server.on("error", (error) => this.log("error", `HTTP server: ${error.message}`));
     this.address = this.server.address() as AddressInfo;
 
     const durable = hostJson.extensions?.durableTask ?? {};
@@ -294,41 +304,58 @@ export class FunctionsHost {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const body = await readBody(req);
-    const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "127.0.0.1"}`);
+    const target = requestUrl(req);
+    if ("error" in target) {
+      writeHostError(res, 400, "BadRequest", target.error, { connection: "close" });
+      return;
+    }
+    const url = target.url;
+    let body: Buffer;
     try {
-      await this.ready;
-    } catch {
-      res.writeHead(503).end();
+      body = await readBody(req);
+    } catch (error) {
+      // The client went away mid-body: no function runs on half a request.
+      this.log("warning", `Request ${req.method} ${url.pathname} dropped: ${(error as Error).message}`);
+      writeHostError(res, 400, "BadRequest", "The request body ended early.", { connection: "close" });
       return;
     }
     try {
-      if (url.pathname.startsWith(`${this.engine.webhookPrefix}/`)) return await this.engine.handleHttp(req, res, body);
-      const admin = /^\/admin\/functions\/([^/]+)$/.exec(url.pathname);
-      if (admin && req.method === "POST") {
-        const name = decodeURIComponent(admin[1]);
-        if (this.timers.has(name)) await this.triggerTimer(name);
-        else {
-          const input = body.length ? (JSON.parse(body.toString("utf8")) as { input?: string }).input : undefined;
-          await this.invokeNonHttp(name, { string: input ?? "" }, {});
-        }
-        res.writeHead(202).end();
-        return;
+      await this.ready;
+    } catch {
+      writeHostError(res, 503, "ServiceUnavailable", "The host failed to start.");
+      return;
+    }
+    if (url.pathname.startsWith(`${this.engine.webhookPrefix}/`)) return await this.engine.handleHttp(req, res, body);
+    const admin = /^\/admin\/functions\/([^/]+)$/.exec(url.pathname);
+    if (admin && req.method === "POST") {
+      const name = decodeURIComponent(admin[1]);
+      if (this.timers.has(name)) await this.triggerTimer(name);
+      else {
+        const input = body.length ? (JSON.parse(body.toString("utf8")) as { input?: string }).input : undefined;
+        await this.invokeNonHttp(name, { string: input ?? "" }, {});
       }
-      const method = (req.method ?? "GET").toUpperCase();
-      const selected = this.httpFunctions.select(url.pathname, method);
-      if (selected.kind === "match") return await this.invokeHttp(selected.entry, selected.params, req, url, body, res);
-      // No function for the request: the Functions host answers an empty 404 for both cases
-      // (azure-functions-host#10098); this host answers as the product's catch-all does (README).
-      if (selected.kind === "method")
-        writeHostError(res, 405, "MethodNotAllowed", `No route for ${method} ${url.pathname}.`, {
-          allow: selected.allowed.join(", "),
-        });
-      else writeHostError(res, 404, "NotFound", `No route for ${method} ${url.pathname}.`);
-    } catch (error) {
-      this.log("error", `Request ${req.method} ${url.pathname} failed: ${(error as Error).stack ?? String(error)}`);
-      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
-      res.end();
+      res.writeHead(202).end();
+      return;
+    }
+    const method = (req.method ?? "GET").toUpperCase();
+    const selected = this.httpFunctions.select(url.pathname, method);
+    if (selected.kind === "match") return await this.invokeHttp(selected.entry, selected.params, req, url, body, res);
+    // No function for the request: the Functions host answers an empty 404 for both cases
+    // (azure-functions-host#10098); this host answers as the product's catch-all does (README).
+    if (selected.kind === "method")
+      writeHostError(res, 405, "MethodNotAllowed", `No route for ${method} ${url.pathname}.`, {
+        allow: selected.allowed.join(", "),
+      });
+    else writeHostError(res, 404, "NotFound", `No route for ${method} ${url.pathname}.`);
+  }
+
+  /** A request the host could not finish: logged, answered 500 if an answer can still be given. */
+  private requestFailed(req: http.IncomingMessage, res: http.ServerResponse, error: unknown): void {
+    try {
+      this.log("error", `Request ${req.method} ${req.url} failed: ${(error as Error)?.stack ?? String(error)}`);
+      writeHostError(res, 500, "InternalServerError", "The host failed to handle the request.");
+    } catch {
+      res.destroy();
     }
   }
 
@@ -372,13 +399,41 @@ export class FunctionsHost {
   }
 }
 
+/** The whole body; rejects when the client goes away (or the body breaks off) before its end. */
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
+    req.on("close", () => {
+      if (!req.complete) reject(new Error("the request was aborted before its body ended"));
+    });
   });
+}
+
+/**
+ * A request Node's parser refused (malformed, headers too large, too slow): answered in the host's
+ * error shape when nothing of a response has been written on the socket yet, as Node's own
+ * handler decides, then the connection is closed.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (error.code === "ECONNRESET" || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, code] =
+    error.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "RequestHeaderFieldsTooLarge"]
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "RequestTimeout"]
+        : [400, "BadRequest"];
+  const body = hostErrorBody(code, `The request could not be read: ${error.code ?? error.message}.`);
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** `%SettingName%` in binding options is read from app settings, as the host does. */
