@@ -117,7 +117,7 @@ export class FunctionsHost {
     // Storage first: the app's settings (AzureWebJobsStorage) must be set before any function runs.
     const configured = this.options.storageConnectionString ?? process.env.AzureWebJobsStorage;
     if (!configured || /UseDevelopmentStorage=true/i.test(configured)) {
-      this.azurite = await startAzurite(azuriteLocation(this.stateDir));
+      this.azurite = await startAzurite(azuriteLocation(this.stateDir), { log: this.log });
       this.effectiveStorage = this.azurite.connectionString;
     } else {
       this.effectiveStorage = configured;
