@@ -23,6 +23,7 @@ import { hostErrorBody, writeHostError, writeHttpResponse } from "./http-respons
 import { requestUrl } from "./request-url";
 import { storageConnectionResolver } from "./connections";
 import { azuriteLocation, startAzurite, type AzuriteHandle } from "./azurite";
+import { HostStartError, listenError } from "./start-error";
 
 export interface FunctionsHostOptions {
   appRoot: string;
@@ -107,7 +108,7 @@ export class FunctionsHost {
       this.log(level, `${category === "user" ? "" : `(${category}) `}${message}`);
     const problems = unsupportedBindings(recorder.functions);
     if (problems.length > 0)
-      throw new Error(
+      throw new HostStartError(
         `The app declares bindings the local host does not implement (they would be dropped silently):\n  ${problems.join("\n  ")}`,
       );
     const hostJson = this.app.hostJson;
@@ -133,10 +134,12 @@ export class FunctionsHost {
       this.handle(req, res).catch((error: unknown) => this.requestFailed(req, res, error));
     });
     this.server.on("clientError", answerClientError);
+    const [host, port] = [this.options.host ?? "127.0.0.1", this.options.port ?? 7071];
     await new Promise<void>((resolve, reject) => {
-      this.server!.once("error", reject);
-      this.server!.listen(this.options.port ?? 7071, this.options.host ?? "127.0.0.1", () => {
-        this.server!.off("error", reject);
+      const failed = (error: NodeJS.ErrnoException) => reject(listenError(error, host, port));
+      this.server!.once("error", failed);
+      this.server!.listen(port, host, () => {
+        this.server!.off("error", failed);
         resolve();
       });
     });
