@@ -9,18 +9,21 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { loadApp, type LoadedApp } from "./worker/load-app";
 import { findTriggerBinding, FunctionInvocationError, invokeFunction } from "./worker/invoke";
 import type { RpcBindingInfo, RpcTypedData } from "./worker/core-api";
 import { OutputBindings, unsupportedBindings } from "./worker/bindings";
 import { DurableEngine, type DurableClock, type DurableFaults } from "./durable/engine";
-import { comparePrecedence, compileRoute, type CompiledRoute } from "./routes";
+import { compileRoute, RouteTable, type CompiledRoute } from "./routes";
 import { QueueListener, timeSpanToMs } from "./queues";
 import { TimerScheduler } from "./timers";
 import { invokeWithRetries, type FunctionRetryOptions } from "./retry";
-import { writeHttpResponse } from "./http-response";
+import { hostErrorBody, writeHostError, writeHttpResponse } from "./http-response";
+import { requestUrl } from "./request-url";
 import { storageConnectionResolver } from "./connections";
 import { azuriteLocation, startAzurite, type AzuriteHandle } from "./azurite";
+import { HostStartError, listenError } from "./start-error";
 
 export interface FunctionsHostOptions {
   appRoot: string;
@@ -41,7 +44,6 @@ interface HttpFunction {
   name: string;
   route: CompiledRoute;
   methods: string[];
-  order: number;
 }
 
 export class FunctionsHost {
@@ -49,7 +51,7 @@ export class FunctionsHost {
   app!: LoadedApp;
   private server?: http.Server;
   private azurite?: AzuriteHandle;
-  private httpFunctions: HttpFunction[] = [];
+  private readonly httpFunctions = new RouteTable<HttpFunction>();
   private readonly queueListeners = new Map<string, QueueListener>();
   private readonly timers = new Map<string, TimerScheduler>();
   private address?: AddressInfo;
@@ -106,7 +108,7 @@ export class FunctionsHost {
       this.log(level, `${category === "user" ? "" : `(${category}) `}${message}`);
     const problems = unsupportedBindings(recorder.functions);
     if (problems.length > 0)
-      throw new Error(
+      throw new HostStartError(
         `The app declares bindings the local host does not implement (they would be dropped silently):\n  ${problems.join("\n  ")}`,
       );
     const hostJson = this.app.hostJson;
@@ -116,7 +118,7 @@ export class FunctionsHost {
     // Storage first: the app's settings (AzureWebJobsStorage) must be set before any function runs.
     const configured = this.options.storageConnectionString ?? process.env.AzureWebJobsStorage;
     if (!configured || /UseDevelopmentStorage=true/i.test(configured)) {
-      this.azurite = await startAzurite(azuriteLocation(this.stateDir));
+      this.azurite = await startAzurite(azuriteLocation(this.stateDir), { log: this.log });
       this.effectiveStorage = this.azurite.connectionString;
     } else {
       this.effectiveStorage = configured;
@@ -127,11 +129,21 @@ export class FunctionsHost {
     this.outputs = new OutputBindings(resolveConnection, queues.messageEncoding ?? "base64", resolveSetting);
 
     // Listen now (the durable client's URLs need the port) but answer only once ready.
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once("error", reject);
-      this.server!.listen(this.options.port ?? 7071, this.options.host ?? "127.0.0.1", () => resolve());
+    // Nothing a client sends may stop the host: every failure of a request ends in an answer.
+    this.server = http.createServer({ requireHostHeader: false }, (req, res) => {
+      this.handle(req, res).catch((error: unknown) => this.requestFailed(req, res, error));
     });
+    this.server.on("clientError", answerClientError);
+    const [host, port] = [this.options.host ?? "127.0.0.1", this.options.port ?? 7071];
+    await new Promise<void>((resolve, reject) => {
+      const failed = (error: NodeJS.ErrnoException) => reject(listenError(error, host, port));
+      this.server!.once("error", failed);
+      this.server!.listen(port, host, () => {
+        this.server!.off("error", failed);
+        resolve();
+      });
+    });
+    this.server.on("error", (error) => this.log("error", `HTTP server: ${error.message}`));
     this.address = this.server.address() as AddressInfo;
 
     const durable = hostJson.extensions?.durableTask ?? {};
@@ -156,18 +168,16 @@ export class FunctionsHost {
     });
     await this.engine.start();
 
-    let order = 0;
     for (const [name, registration] of recorder.functions) {
       const [, trigger] = findTriggerBinding(registration.metadata.bindings);
       switch (trigger.type) {
         case "httpTrigger":
-          this.httpFunctions.push({
+          this.httpFunctions.add({
             name,
             route: compileRoute([this.routePrefix, String(trigger.route ?? name)].filter(Boolean).join("/")),
             methods: ((trigger.methods as string[] | undefined) ?? ["GET", "POST"]).map((method) =>
               method.toUpperCase(),
             ),
-            order: order++,
           });
           break;
         case "queueTrigger": {
@@ -207,8 +217,6 @@ export class FunctionsHost {
           break; // orchestration/activity triggers belong to the durable engine
       }
     }
-    // ASP.NET inbound precedence, segment by segment; registration order breaks ties.
-    this.httpFunctions.sort((a, b) => comparePrecedence(a.route, b.route) || a.order - b.order);
     markReady();
   }
 
@@ -246,7 +254,7 @@ export class FunctionsHost {
 
   /** Every HTTP route, queue and timer, for the start-up banner. */
   describe(): string[] {
-    const lines = this.httpFunctions.map(
+    const lines = this.httpFunctions.all.map(
       (fn) => `  ${fn.name}: [${fn.methods.join(",")}] ${this.url}/${fn.route.template}`,
     );
     for (const [name, registration] of this.app.recorder.functions) {
@@ -299,41 +307,58 @@ export class FunctionsHost {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const body = await readBody(req);
-    const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "127.0.0.1"}`);
+    const target = requestUrl(req);
+    if ("error" in target) {
+      writeHostError(res, 400, "BadRequest", target.error, { connection: "close" });
+      return;
+    }
+    const url = target.url;
+    let body: Buffer;
     try {
-      await this.ready;
-    } catch {
-      res.writeHead(503).end();
+      body = await readBody(req);
+    } catch (error) {
+      // The client went away mid-body: no function runs on half a request.
+      this.log("warning", `Request ${req.method} ${url.pathname} dropped: ${(error as Error).message}`);
+      writeHostError(res, 400, "BadRequest", "The request body ended early.", { connection: "close" });
       return;
     }
     try {
-      if (url.pathname.startsWith(`${this.engine.webhookPrefix}/`)) return await this.engine.handleHttp(req, res, body);
-      const admin = /^\/admin\/functions\/([^/]+)$/.exec(url.pathname);
-      if (admin && req.method === "POST") {
-        const name = decodeURIComponent(admin[1]);
-        if (this.timers.has(name)) await this.triggerTimer(name);
-        else {
-          const input = body.length ? (JSON.parse(body.toString("utf8")) as { input?: string }).input : undefined;
-          await this.invokeNonHttp(name, { string: input ?? "" }, {});
-        }
-        res.writeHead(202).end();
-        return;
+      await this.ready;
+    } catch {
+      writeHostError(res, 503, "ServiceUnavailable", "The host failed to start.");
+      return;
+    }
+    if (url.pathname.startsWith(`${this.engine.webhookPrefix}/`)) return await this.engine.handleHttp(req, res, body);
+    const admin = /^\/admin\/functions\/([^/]+)$/.exec(url.pathname);
+    if (admin && req.method === "POST") {
+      const name = decodeURIComponent(admin[1]);
+      if (this.timers.has(name)) await this.triggerTimer(name);
+      else {
+        const input = body.length ? (JSON.parse(body.toString("utf8")) as { input?: string }).input : undefined;
+        await this.invokeNonHttp(name, { string: input ?? "" }, {});
       }
-      const method = (req.method ?? "GET").toUpperCase();
-      // A route that matches with another method is simply no route: the host answers 404 (azure-functions-host#10098).
-      const match = this.httpFunctions
-        .map((fn) => ({ fn, params: fn.route.match(url.pathname) }))
-        .find((candidate) => candidate.params && candidate.fn.methods.includes(method));
-      if (!match) {
-        res.writeHead(404).end();
-        return;
-      }
-      await this.invokeHttp(match.fn, match.params!, req, url, body, res);
-    } catch (error) {
-      this.log("error", `Request ${req.method} ${url.pathname} failed: ${(error as Error).stack ?? String(error)}`);
-      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
-      res.end();
+      res.writeHead(202).end();
+      return;
+    }
+    const method = (req.method ?? "GET").toUpperCase();
+    const selected = this.httpFunctions.select(url.pathname, method);
+    if (selected.kind === "match") return await this.invokeHttp(selected.entry, selected.params, req, url, body, res);
+    // No function for the request: the Functions host answers an empty 404 for both cases
+    // (azure-functions-host#10098); this host answers as the product's catch-all does (README).
+    if (selected.kind === "method")
+      writeHostError(res, 405, "MethodNotAllowed", `No route for ${method} ${url.pathname}.`, {
+        allow: selected.allowed.join(", "),
+      });
+    else writeHostError(res, 404, "NotFound", `No route for ${method} ${url.pathname}.`);
+  }
+
+  /** A request the host could not finish: logged, answered 500 if an answer can still be given. */
+  private requestFailed(req: http.IncomingMessage, res: http.ServerResponse, error: unknown): void {
+    try {
+      this.log("error", `Request ${req.method} ${req.url} failed: ${(error as Error)?.stack ?? String(error)}`);
+      writeHostError(res, 500, "InternalServerError", "The host failed to handle the request.");
+    } catch {
+      res.destroy();
     }
   }
 
@@ -377,13 +402,41 @@ export class FunctionsHost {
   }
 }
 
+/** The whole body; rejects when the client goes away (or the body breaks off) before its end. */
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
+    req.on("close", () => {
+      if (!req.complete) reject(new Error("the request was aborted before its body ended"));
+    });
   });
+}
+
+/**
+ * A request Node's parser refused (malformed, headers too large, too slow): answered in the host's
+ * error shape when nothing of a response has been written on the socket yet, as Node's own
+ * handler decides, then the connection is closed.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (error.code === "ECONNRESET" || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, code] =
+    error.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "RequestHeaderFieldsTooLarge"]
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "RequestTimeout"]
+        : [400, "BadRequest"];
+  const body = hostErrorBody(code, `The request could not be read: ${error.code ?? error.message}.`);
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** `%SettingName%` in binding options is read from app settings, as the host does. */

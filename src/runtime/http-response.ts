@@ -77,3 +77,31 @@ export function writeHttpResponse(res: http.ServerResponse, output: RpcHttpData 
   res.writeHead(status, outHeaders);
   res.end(typedDataToBuffer(output.body as RpcTypedData | undefined));
 }
+
+/**
+ * The host's own answers (a request no function gets: bad request, no route, wrong method, a
+ * failure outside the function) in the API's error shape, `{"error":{"code","message"}}`.
+ */
+export function hostErrorBody(code: string, message: string): string {
+  return JSON.stringify({ error: { code, message } });
+}
+
+export function writeHostError(
+  res: http.ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers: http.OutgoingHttpHeaders = {},
+): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = hostErrorBody(code, message);
+  res.writeHead(status, {
+    ...headers,
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+  });
+  res.end(body);
+}

@@ -203,3 +203,40 @@ export function comparePrecedence(a: CompiledRoute, b: CompiledRoute): number {
   }
   return 0;
 }
+
+export type RouteSelection<T> =
+  | { kind: "match"; entry: T; params: Record<string, string> }
+  /** The path matches routes, none of them for this method: the methods they take. */
+  | { kind: "method"; allowed: string[] }
+  | { kind: "none" };
+
+/**
+ * The host's route table: entries sorted by inbound precedence (registration order breaks ties),
+ * so a catch-all is tried only after every more specific template, wherever it was registered.
+ * A route's methods are a constraint of the route, as HttpMethodRouteConstraint is for the
+ * Functions host: a route that matches the path but not the method does not match, and the next
+ * route (a catch-all, say) is tried.
+ */
+export class RouteTable<T extends { route: CompiledRoute; methods: string[] }> {
+  private readonly entries: { entry: T; order: number }[] = [];
+
+  add(entry: T): void {
+    this.entries.push({ entry, order: this.entries.length });
+    this.entries.sort((a, b) => comparePrecedence(a.entry.route, b.entry.route) || a.order - b.order);
+  }
+
+  get all(): T[] {
+    return this.entries.map(({ entry }) => entry);
+  }
+
+  select(path: string, method: string): RouteSelection<T> {
+    const allowed = new Set<string>();
+    for (const { entry } of this.entries) {
+      const params = entry.route.match(path);
+      if (!params) continue;
+      if (entry.methods.includes(method)) return { kind: "match", entry, params };
+      for (const other of entry.methods) allowed.add(other);
+    }
+    return allowed.size > 0 ? { kind: "method", allowed: [...allowed] } : { kind: "none" };
+  }
+}

@@ -62,17 +62,23 @@ export async function startInProcessHost(
   return { url: host.url, stateDir, logs, host, stop: () => host.stop() };
 }
 
+export interface StartHostProcessOptions {
+  /** The app to serve (its directory); the product by default. */
+  appRoot?: string;
+}
+
 /** The host as its own process (`node dist/src/runtime/cli.js start --no-sandbox`), killable. */
 export async function startHostProcess(
   stateDir: string,
   env: Record<string, string> = {},
+  options: StartHostProcessOptions = {},
 ): Promise<RunningHost & { child: ChildProcess; exited: Promise<number | null> }> {
   const logs: string[] = [];
   const child = spawn(
     process.execPath,
     [path.join(REPO_ROOT, "dist/src/runtime/cli.js"), "start", "--port", "0", "--no-sandbox", "--state-dir", stateDir],
     {
-      cwd: REPO_ROOT,
+      cwd: options.appRoot ?? REPO_ROOT,
       env: { ...process.env, AzureWebJobsStorage: "", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     },

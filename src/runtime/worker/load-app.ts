@@ -6,6 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { installCoreApi, type CoreApiRecorder } from "./core-api";
+import { HostStartError } from "../start-error";
 
 export interface LoadedApp {
   appRoot: string;
@@ -39,18 +40,19 @@ export interface HostJson {
 export function loadApp(appRoot: string): LoadedApp {
   const root = path.resolve(appRoot);
   const packageJson = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { main?: string };
-  if (!packageJson.main) throw new Error(`${root}/package.json has no "main": the worker would find no functions.`);
+  if (!packageJson.main)
+    throw new HostStartError(`${root}/package.json has no "main": the worker would find no functions.`);
   const hostJsonPath = path.join(root, "host.json");
   const hostJson = fs.existsSync(hostJsonPath) ? (JSON.parse(fs.readFileSync(hostJsonPath, "utf8")) as HostJson) : {};
 
   const entryFiles = expandMain(root, packageJson.main);
-  if (entryFiles.length === 0) throw new Error(`"main" (${packageJson.main}) matches no file under ${root}.`);
+  if (entryFiles.length === 0) throw new HostStartError(`"main" (${packageJson.main}) matches no file under ${root}.`);
 
   const recorder = installCoreApi();
   const requireFromApp = createRequire(path.join(root, "package.json"));
   for (const file of entryFiles) requireFromApp(file);
   if (!recorder.programmingModel) {
-    throw new Error("The app registered no functions (no programming model was set by @azure/functions).");
+    throw new HostStartError("The app registered no functions (no programming model was set by @azure/functions).");
   }
   return { appRoot: root, hostJson, recorder, entryFiles };
 }
