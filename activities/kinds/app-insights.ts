@@ -11,7 +11,8 @@ import { idContainedIn } from "./teardown";
 
 export const appInsightsKind = defineKind({
   kind: "appInsights",
-  summary: "Application Insights (workspace-based): the slug's telemetry destination.",
+  summary:
+    "Application Insights (workspace-based) on the slug's workspace (the gateway cannot export to it yet: see operations.md).",
   api: "ARM Microsoft.Insights/components (generic resources client)",
   teardown: (desired, context) => idContainedIn(desired.resourceId, context),
   activities: (deps) => {
