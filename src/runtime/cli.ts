@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     process.env.SHIRE_SANDBOX_CA_FILE = sandbox.caFile;
     stopSandbox = () => sandbox.stop();
     console.log(
-      `Sandbox (emulated Azure) on https://management.sandbox.localhost:${sandbox.port} (CA ${sandbox.caFile})`,
+      `Sandbox (emulated Azure) on https://management.sandbox.localhost:${sandbox.port} (CA ${sandbox.caFile}; state in ${sandbox.stateDir}${sandbox.restored ? ", carried on from the last run" : ""})`,
     );
   }
 

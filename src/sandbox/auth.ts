@@ -6,7 +6,15 @@
  * Each service renders a `TokenProblem` in its own error shape (Key Vault AKV100xx, Graph
  * InvalidAuthenticationToken, Storage InvalidAuthenticationInfo, ARM AuthenticationFailed...).
  */
-import { createSign, createVerify, generateKeyPairSync, randomUUID, type KeyObject } from "node:crypto";
+import {
+  createPrivateKey,
+  createPublicKey,
+  createSign,
+  createVerify,
+  generateKeyPairSync,
+  randomUUID,
+  type KeyObject,
+} from "node:crypto";
 import type { SandboxEnvironment } from "./service";
 import type { SandboxRequest } from "./types";
 import type { ArmStore } from "./arm/store";
@@ -43,9 +51,15 @@ export interface TokenKeys {
   jwk: Record<string, unknown>;
 }
 
-export function createTokenKeys(): TokenKeys {
-  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  const kid = randomUUID().replace(/-/g, "");
+/** A new signing key, or the kept one (`saved`, from the state directory). */
+export function createTokenKeys(saved?: { kid: string; privateKeyPem: string }): TokenKeys {
+  const { privateKey, publicKey } = saved
+    ? (() => {
+        const key = createPrivateKey(saved.privateKeyPem);
+        return { privateKey: key, publicKey: createPublicKey(key) };
+      })()
+    : generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const kid = saved?.kid ?? randomUUID().replace(/-/g, "");
   return {
     kid,
     privateKey,

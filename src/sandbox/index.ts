@@ -1,11 +1,12 @@
 /**
  * `startSandbox()`: emulated Azure (ARM, Key Vault secrets, Microsoft Graph, blob static website,
- * token endpoint) on one loopback HTTPS server with a CA made at start. See docs/sandbox.md.
+ * token endpoint) on one loopback HTTPS server, its state (and CA) kept in a state directory so a
+ * restart carries on. See docs/sandbox.md.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { sandboxEndpoints, type CloudEndpoints } from "../azure/endpoints";
+import { SANDBOX_DNS_SUFFIX, sandboxEndpoints, type CloudEndpoints } from "../azure/endpoints";
 import {
   SANDBOX_BROKER_CLIENT_ID,
   SANDBOX_BROKER_OBJECT_ID,
@@ -18,37 +19,48 @@ import { DEFAULT_FAULTS, type SandboxFaultSettings } from "./faults";
 import { RequestLog, SecretRegistry } from "./request-log";
 import { SandboxServer } from "./server";
 import { SandboxDirectory, systemClock, ManualClock, type SandboxClock } from "./state";
-import { createSandboxTls } from "./tls";
 import { createArmService, resourceTypeOf, type ArmService } from "./arm";
 import { armSchemaValidator } from "./arm/schemas";
 import { createKeyVaultService, type KeyVaultService } from "./keyvault";
 import { createGraphService, type GraphService } from "./graph";
 import { createBlobService } from "./blob";
 import { createLoginService } from "./login";
-import { createTokenKeys } from "./auth";
 import type { SandboxEnvironment, SandboxServiceModule } from "./service";
+import { SandboxStateFiles, writeFileAtomic, type PersistentCollection, type StateFileStats } from "./persistence";
+import { CA_FILE, loadOrCreateKeys, readEndpointFile, writeEndpointFile } from "./state-dir";
 import type { SandboxRequest, SandboxResponse } from "./types";
 
 export { faultPreset } from "./faults";
 export { ManualClock } from "./state";
 export type { SandboxFaultSettings } from "./faults";
+export type { StateFileStats } from "./persistence";
 
 export interface StartSandboxOptions {
+  /**
+   * Where the sandbox keeps its state (emulated Azure, its CA and keys, `endpoint.json`), reloaded
+   * on the next start with the same directory. Default: a new temporary directory (a fresh sandbox).
+   */
   stateDir?: string;
   faults?: Partial<SandboxFaultSettings>;
   /** Append one JSON line per request (also `SHIRE_SANDBOX_LOG`). */
   logFile?: string;
   clock?: SandboxClock;
+  /** Port to listen on. Default: the one this state directory's sandbox used last, when free, else any. */
   port?: number;
   /**
    * Give the broker the subscription-level roles docs/security.md lists (Contributor, Role Based
-   * Access Control Administrator), as a deployed broker has them. Default true.
+   * Access Control Administrator), as a deployed broker has them. Default true. Seeded on a
+   * state directory's first start only: a restart keeps what the state says.
    */
   brokerRoles?: boolean;
 }
 
 export interface Sandbox {
   port: number;
+  /** The state directory (docs/sandbox.md, "State and restarts"). */
+  stateDir: string;
+  /** Whether this start found state in the directory and carried on from it. */
+  restored: boolean;
   caFile: string;
   caCertificatePem: string;
   endpoints: CloudEndpoints;
@@ -64,12 +76,23 @@ export interface Sandbox {
   setFaults(faults: Partial<SandboxFaultSettings>): void;
   inspect(): Record<string, unknown>;
   requests(): { time: string; method: string; url: string; status: number }[];
+  /**
+   * Write what changed to the state directory now. Requests do this before they are answered;
+   * tests that change the stores in process (not through a request) call it themselves.
+   */
+  flush(): void;
+  /** Sizes and counts of the state files (tests check that persistence stays cheap). */
+  stateFiles(): StateFileStats;
+  /** Stop listening and write the state (a later start with the same `stateDir` carries on). */
   stop(): Promise<void>;
 }
 
 export async function startSandbox(options: StartSandboxOptions = {}): Promise<Sandbox> {
   // Find (and load) the ARM schemas now: a SHIRE_ARM_SPECS_DIR without them fails the start, not a later PUT.
   armSchemaValidator();
+  const stateDir = path.resolve(options.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "shire-sandbox-")));
+  fs.mkdirSync(stateDir, { recursive: true });
+  const keys = loadOrCreateKeys(stateDir);
   const clock = options.clock ?? systemClock;
   const faults: SandboxFaultSettings = { ...DEFAULT_FAULTS, ...(options.faults ?? {}) };
   const directory = new SandboxDirectory(clock, faults.graphReplicationDelayMs);
@@ -82,7 +105,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
     faults,
     secrets,
     port: 0,
-    tokenKeys: createTokenKeys(),
+    tokenKeys: keys.tokenKeys,
   };
 
   const arm = createArmService(env);
@@ -94,6 +117,22 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
     graph,
     blob: createBlobService(env, arm),
     login: createLoginService(env, graph),
+  };
+  const state = new SandboxStateFiles(stateDir, [
+    ...Object.values(services).flatMap((service) => service.collections ?? []),
+    ...sandboxCollections(env),
+  ]);
+  // Changes made in process rather than through a request are written at once too.
+  const addUser = graph.addUser;
+  graph.addUser = (input) => {
+    const user = addUser(input);
+    state.flush();
+    return user;
+  };
+  const grantAppPermissions = graph.grantAppPermissions;
+  graph.grantAppPermissions = (principalId, permissions) => {
+    grantAppPermissions(principalId, permissions);
+    state.flush();
   };
   const logFile = options.logFile ?? process.env.SHIRE_SANDBOX_LOG;
   if (logFile) fs.mkdirSync(path.dirname(path.resolve(logFile)), { recursive: true });
@@ -144,27 +183,48 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
     return undefined;
   };
 
-  const tls = createSandboxTls();
+  const tls = keys.tls;
   const server = new SandboxServer({
     tls,
     env,
     modules: Object.values(services),
     log,
     control,
-    port: options.port,
     resourceTypeOf: (request) => (request.service === "arm" ? resourceTypeOf(request.path) : undefined),
+    beforeAnswer: () => state.flush(),
   });
-  const port = await server.listen();
+  // The port this state was served on, when free: the URLs in it (vault URIs, blob endpoints)
+  // and any a client kept (operation URLs) keep working, as Azure's endpoints never move.
+  const previous = readEndpointFile(stateDir);
+  const port = await server.listen(options.port ?? previous?.port ?? 0, options.port === undefined);
+  if (options.port === undefined && previous && previous.port !== port)
+    console.warn(`[sandbox] port ${previous.port} (used last time) is taken: listening on ${port}.`);
   env.port = port;
-  if (options.brokerRoles !== false) await grantBrokerRoles(arm, env);
-  const stateDir = options.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "shire-sandbox-"));
-  fs.mkdirSync(stateDir, { recursive: true });
-  const caFile = path.join(stateDir, "sandbox-ca.pem");
-  fs.writeFileSync(caFile, tls.caCertificatePem);
+  let restored: boolean;
+  try {
+    restored = state.load(port);
+    if (!restored && options.brokerRoles !== false) await grantBrokerRoles(arm, env);
+    state.compact();
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+  const caFile = path.join(stateDir, CA_FILE);
+  writeFileAtomic(caFile, tls.caCertificatePem, 0o644);
+  writeEndpointFile(stateDir, {
+    port,
+    caFile,
+    managementUrl: `https://management.${SANDBOX_DNS_SUFFIX}:${port}`,
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+  });
+  server.open();
   const endpoints = sandboxEndpoints(port, tls.caCertificatePem);
 
   return {
     port,
+    stateDir,
+    restored,
     caFile,
     caCertificatePem: tls.caCertificatePem,
     endpoints,
@@ -187,8 +247,42 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
     setFaults,
     inspect,
     requests: () => log.recent,
-    stop: () => server.close(),
+    flush: () => void state.flush(),
+    stateFiles: () => state.info(),
+    stop: async () => {
+      await server.close();
+      state.close();
+    },
   };
+}
+
+/**
+ * What the sandbox keeps besides the services' stores: the Entra principals directory, the
+ * secrets the request log redacts, and a manual clock's time (a restarted test sandbox never
+ * goes back in time: its clock moves on to where the state left it).
+ */
+function sandboxCollections(env: SandboxEnvironment): PersistentCollection[] {
+  return [
+    {
+      name: "directory.principals",
+      entries: () => env.directory.entries(),
+      load: (records) => env.directory.load(records),
+    },
+    {
+      name: "requestLog.secrets",
+      entries: () => env.secrets.all().map((value): [string, unknown] => [value, true]),
+      load: (records) => env.secrets.load(records.keys()),
+    },
+    {
+      name: "sandbox.clock",
+      entries: () => (env.clock instanceof ManualClock ? [["manualNow", env.clock.now()]] : []),
+      load: (records) => {
+        const saved = records.get("manualNow");
+        if (env.clock instanceof ManualClock && typeof saved === "number" && saved > env.clock.now())
+          env.clock.advance(saved - env.clock.now());
+      },
+    },
+  ];
 }
 
 /** Subscription-level roles of a deployed broker (docs/security.md), effective from the start. */

@@ -46,6 +46,11 @@ export class SecretRegistry {
   all(): string[] {
     return [...this.values];
   }
+  /** Replace the values (at start, from the state directory). */
+  load(values: Iterable<string>): void {
+    this.values.clear();
+    for (const value of values) this.values.add(value);
+  }
   redact(text: string): string {
     let result = text;
     for (const value of this.values) if (result.includes(value)) result = result.split(value).join(REDACTED);

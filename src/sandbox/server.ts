@@ -34,7 +34,11 @@ export interface SandboxServerOptions {
   control: (request: SandboxRequest) => Promise<SandboxResponse | undefined>;
   /** Resource type of a request whose route serves many types (ARM), for per-type latency. */
   resourceTypeOf?: (request: SandboxRequest) => string | undefined;
-  port?: number;
+  /**
+   * Runs after a request was handled and before its answer leaves (persistence: what the request
+   * changed is on disk before the client hears it was done). A throw answers 500.
+   */
+  beforeAnswer?: () => void;
 }
 
 export class SandboxServer {
@@ -46,6 +50,9 @@ export class SandboxServer {
   private readonly sockets = new Set<Socket>();
   private loseArmedAt = 0;
   private writesSinceArmed = 0;
+  /** Requests wait until the stores are loaded (`open()`). */
+  private readonly opened: Promise<void>;
+  private markOpen!: () => void;
 
   constructor(private readonly options: SandboxServerOptions) {
     this.routes = options.modules.flatMap((module) => module.routes).map(compile);
@@ -53,9 +60,15 @@ export class SandboxServer {
     this.throttle = new ArmThrottle(() => Date.now());
     this.seed = options.env.faults.seed;
     this.random = new SeededRandom(this.seed);
+    this.opened = new Promise((resolve) => (this.markOpen = resolve));
   }
 
-  async listen(): Promise<number> {
+  /**
+   * Listen on loopback: on `port` (0: any free one). With `fallback`, a port already in use means
+   * any free one instead (the port a previous run used is a preference, not a requirement).
+   * Requests are held until `open()`.
+   */
+  async listen(port = 0, fallback = false): Promise<number> {
     this.server = https.createServer(
       { cert: this.options.tls.certificatePem, key: this.options.tls.privateKeyPem },
       (req, res) => void this.handle(req, res),
@@ -64,8 +77,28 @@ export class SandboxServer {
       this.sockets.add(socket);
       socket.on("close", () => this.sockets.delete(socket));
     });
-    await new Promise<void>((resolve) => this.server!.listen(this.options.port ?? 0, "127.0.0.1", resolve));
-    return (this.server.address() as AddressInfo).port;
+    const server = this.server;
+    const bind = (on: number) =>
+      new Promise<void>((resolve, reject) => {
+        const failed = (error: Error) => reject(error);
+        server.once("error", failed);
+        server.listen(on, "127.0.0.1", () => {
+          server.off("error", failed);
+          resolve();
+        });
+      });
+    try {
+      await bind(port);
+    } catch (error) {
+      if (!fallback || port === 0 || (error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+      await bind(0);
+    }
+    return (server.address() as AddressInfo).port;
+  }
+
+  /** Start answering (requests that arrived since `listen` go first). */
+  open(): void {
+    this.markOpen();
   }
 
   async close(): Promise<void> {
@@ -79,6 +112,7 @@ export class SandboxServer {
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
       req.on("end", () => resolve(Buffer.concat(chunks)));
     });
+    await this.opened;
     const hostHeader = (req.headers.host ?? "").toLowerCase();
     const host = hostHeader.replace(/:\d+$/, "");
     const service = serviceFor(host);
@@ -109,6 +143,7 @@ export class SandboxServer {
           status: 404,
           body: { error: { code: "NotFound", message: "No such sandbox control endpoint." } },
         };
+        response = this.beforeAnswer(request, response);
         return this.send(res, request, response, false);
       }
       // Form bodies (the token endpoint's) are parsed as forms, never as JSON; blob and web
@@ -159,6 +194,7 @@ export class SandboxServer {
     } catch (error) {
       response = renderError(error, request);
     }
+    response = this.beforeAnswer(request, response);
     if (this.loseThisResponse(request, response)) {
       // The write happened; its answer never arrives.
       this.options.log.write({ method: request.method, url: url.pathname + url.search, status: 0, body: logBody() });
@@ -172,6 +208,16 @@ export class SandboxServer {
       body: logBody(),
     });
     this.send(res, request, response, true);
+  }
+
+  /** The `beforeAnswer` hook (persistence); if it fails, the client gets a 500 instead of a promise the disk did not keep. */
+  private beforeAnswer(request: SandboxRequest, response: SandboxResponse): SandboxResponse {
+    try {
+      this.options.beforeAnswer?.();
+      return response;
+    } catch (error) {
+      return renderError(error, request);
+    }
   }
 
   /**

@@ -4,12 +4,15 @@ import type { SandboxFaultSettings } from "./faults";
 import type { SecretRegistry } from "./request-log";
 import type { SandboxRoute } from "./types";
 import type { TokenKeys } from "./auth";
+import type { PersistentCollection } from "./persistence";
 
 export interface SandboxServiceModule {
   name: string;
   routes: SandboxRoute[];
   /** JSON-able snapshot for the inspection API (never secret values). */
   inspect?(): unknown;
+  /** The service's stores as records, kept in the state directory (persistence.ts). */
+  collections?: PersistentCollection[];
 }
 
 export interface SandboxEnvironment {

@@ -67,4 +67,14 @@ export class SandboxDirectory {
   all(): DirectoryPrincipal[] {
     return [...this.principals.values()];
   }
+
+  /** Every principal by id (persistence). */
+  entries(): IterableIterator<[string, DirectoryPrincipal]> {
+    return this.principals.entries();
+  }
+
+  load(records: Map<string, unknown>): void {
+    this.principals.clear();
+    for (const [id, principal] of records) this.principals.set(id, principal as DirectoryPrincipal);
+  }
 }

@@ -1,18 +1,26 @@
 /**
- * A certificate authority made at sandbox start (never stored in the repository) and a leaf
- * certificate for every host name the sandbox answers. Clients trust the CA explicitly
- * (src/azure/transport.ts); TLS verification stays on.
+ * A certificate authority made on the sandbox's first start (kept in its state directory, never
+ * in the repository) and a leaf certificate for every host name the sandbox answers. Clients
+ * trust the CA explicitly (src/azure/transport.ts); TLS verification stays on.
  */
+import { X509Certificate } from "node:crypto";
 import forge from "node-forge";
 
 export interface SandboxTls {
   caCertificatePem: string;
+  caPrivateKeyPem: string;
   certificatePem: string;
   privateKeyPem: string;
+  /** The host names the leaf certificate names. */
+  hostNames: string[];
 }
 
+/** How long the certificates are valid; a kept pair is replaced a week before it ends. */
+const VALIDITY_MS = 365 * 24 * 60 * 60 * 1000;
+const RENEW_BEFORE_MS = 7 * 24 * 60 * 60 * 1000;
+
 /** Wildcards cover one label only: every per-resource host family needs its own (the static website endpoint included). */
-const HOST_NAMES = [
+export const HOST_NAMES = [
   "localhost",
   "sandbox.localhost",
   "*.sandbox.localhost",
@@ -28,7 +36,7 @@ function serial(): string {
 
 export function createSandboxTls(): SandboxTls {
   const now = new Date();
-  const notAfter = new Date(now.getTime() + 30 * 24 * 60 * 60 * 1000);
+  const notAfter = new Date(now.getTime() + VALIDITY_MS);
 
   const caKeys = forge.pki.rsa.generateKeyPair(2048);
   const ca = forge.pki.createCertificate();
@@ -70,7 +78,22 @@ export function createSandboxTls(): SandboxTls {
 
   return {
     caCertificatePem: forge.pki.certificateToPem(ca),
+    caPrivateKeyPem: forge.pki.privateKeyToPem(caKeys.privateKey),
     certificatePem: forge.pki.certificateToPem(leaf),
     privateKeyPem: forge.pki.privateKeyToPem(leafKeys.privateKey),
+    hostNames: [...HOST_NAMES],
   };
+}
+
+/** A kept CA and certificate can serve on: readable, for today's host names, not about to expire. */
+export function tlsStillGood(tls: Partial<SandboxTls> | undefined, now = Date.now()): tls is SandboxTls {
+  if (!tls?.caCertificatePem || !tls.caPrivateKeyPem || !tls.certificatePem || !tls.privateKeyPem) return false;
+  if (JSON.stringify(tls.hostNames) !== JSON.stringify(HOST_NAMES)) return false;
+  try {
+    return [tls.caCertificatePem, tls.certificatePem].every(
+      (pem) => Date.parse(new X509Certificate(pem).validTo) - now > RENEW_BEFORE_MS,
+    );
+  } catch {
+    return false;
+  }
 }

@@ -34,6 +34,8 @@ export async function armRaw(sandbox: Sandbox, method: string, path: string, bod
         method,
         path: requestPath,
         servername: "management.sandbox.localhost",
+        // A connection of its own: a kept-alive one may belong to a sandbox that has since restarted.
+        agent: false,
         ca: sandbox.caCertificatePem,
         headers: {
           host: `management.sandbox.localhost:${sandbox.port}`,

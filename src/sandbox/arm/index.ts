@@ -2,7 +2,9 @@
 import type { SandboxEnvironment, SandboxServiceModule } from "../service";
 import type { ArmOperationKind, SandboxRoute } from "../types";
 import { ArmEngine, typeChainOf } from "./engine";
-import type { ArmStore } from "./store";
+import type { ArmStore, StoredResource } from "./store";
+import type { Operation } from "./operations";
+import type { PersistentCollection } from "../persistence";
 import { defineResources } from "./providers/resources";
 import { defineManagedIdentity } from "./providers/identity";
 import { defineAuthorization } from "./providers/authorization";
@@ -44,6 +46,7 @@ export function createArmService(env: SandboxEnvironment): ArmService {
       })),
     }),
   };
+  service.collections = armCollections(engine);
   defineResources(engine);
   defineManagedIdentity(engine);
   defineAuthorization(engine);
@@ -73,4 +76,36 @@ export function createArmService(env: SandboxEnvironment): ArmService {
  */
 export function resourceTypeOf(path: string): string | undefined {
   return typeChainOf(path)[0];
+}
+
+/** ARM's stores as records: resources and operations (compared where touched), soft-deleted vaults and accounts. */
+function armCollections(engine: ArmEngine): PersistentCollection[] {
+  const store = engine.store;
+  const operations = engine.operations;
+  const mapCollection = <T>(name: string, map: Map<string, T>): PersistentCollection => ({
+    name,
+    entries: () => map.entries(),
+    load: (records) => {
+      map.clear();
+      for (const [key, value] of records) map.set(key, value as T);
+    },
+  });
+  return [
+    {
+      name: "arm.resources",
+      entries: () => store.entries(),
+      takeTouched: () => store.takeTouched(),
+      peek: (key) => store.peek(key),
+      load: (records) => store.load(records as Map<string, StoredResource>),
+    },
+    {
+      name: "arm.operations",
+      entries: () => operations.entries(),
+      takeTouched: () => operations.takeTouched(),
+      peek: (key) => operations.peek(key),
+      load: (records) => operations.load(records as Map<string, Operation>),
+    },
+    mapCollection("arm.deletedVaults", store.deletedVaults),
+    mapCollection("arm.deletedAccounts", store.deletedAccounts),
+  ];
 }

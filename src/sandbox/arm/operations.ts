@@ -76,6 +76,8 @@ export class OperationTracker {
   private readonly operations = new Map<string, Operation>();
   /** Unfinished operations by resource id (lowercased): what every request's settle walks. */
   private readonly active = new Map<string, Operation>();
+  /** Ids of operations started, finished or handed out since the last `takeTouched()` (for persistence). */
+  private touched = new Set<string>();
   private random: SeededRandom;
   private seed: number;
 
@@ -128,6 +130,7 @@ export class OperationTracker {
       };
     this.operations.set(operation.id, operation);
     this.active.set(operation.resourceId.toLowerCase(), operation);
+    this.touched.add(operation.id);
     OPERATION_TYPES.set(operation.id, input.type);
     return operation;
   }
@@ -135,17 +138,55 @@ export class OperationTracker {
   /** Mark an operation over; it stays pollable. */
   finish(operation: Operation): void {
     operation.done = true;
+    this.touched.add(operation.id);
     if (this.active.get(operation.resourceId.toLowerCase()) === operation)
       this.active.delete(operation.resourceId.toLowerCase());
   }
 
   get(id: string): Operation | undefined {
-    return this.operations.get(id.toLowerCase());
+    const operation = this.operations.get(id.toLowerCase());
+    if (operation) this.touched.add(operation.id);
+    return operation;
   }
 
   /** Operations whose time is up and that have not been resolved yet. */
   due(now: number): Operation[] {
-    return [...this.active.values()].filter((operation) => now >= operation.startedAt + operation.durationMs);
+    const due = [...this.active.values()].filter((operation) => now >= operation.startedAt + operation.durationMs);
+    for (const operation of due) this.touched.add(operation.id);
+    return due;
+  }
+
+  /** The ids touched since the last call (see `touched`). */
+  takeTouched(): Set<string> {
+    const touched = this.touched;
+    this.touched = new Set();
+    return touched;
+  }
+
+  /** An operation by id, without marking it touched (persistence reads through this). */
+  peek(id: string): Operation | undefined {
+    return this.operations.get(id);
+  }
+
+  /** Every operation by id (snapshots). */
+  entries(): IterableIterator<[string, Operation]> {
+    return this.operations.entries();
+  }
+
+  /**
+   * Replace every operation (at start, from the state directory). Unfinished ones are running
+   * again at once: their progress is on the sandbox clock, so they end when their time is up.
+   */
+  load(operations: Map<string, Operation>): void {
+    this.operations.clear();
+    this.active.clear();
+    const oldestFirst = [...operations.values()].sort((a, b) => a.startedAt - b.startedAt);
+    for (const operation of oldestFirst) {
+      this.operations.set(operation.id, operation);
+      OPERATION_TYPES.set(operation.id, operation.type);
+      if (!operation.done) this.active.set(operation.resourceId.toLowerCase(), operation);
+    }
+    this.touched.clear();
   }
 
   /** Unfinished operations. */

@@ -34,38 +34,93 @@ export interface DeletedVault {
   vault: StoredResource;
 }
 
+/** A soft-deleted Cognitive Services account: its name and custom subdomain stay taken until purged or restored. */
+export interface DeletedAccount {
+  location: string;
+  resourceGroup: string;
+  deletedAt: number;
+  account: StoredResource;
+}
+
 export class ArmStore {
   private readonly resources = new Map<string, StoredResource>();
   readonly deletedVaults = new Map<string, DeletedVault>();
+  /** Soft-deleted Cognitive Services accounts by `<group>/<name>` (lowercased). */
+  readonly deletedAccounts = new Map<string, DeletedAccount>();
   /** Run before soft-delete lookups, so lazy sweeps on the sandbox clock happen even for data-plane reads. */
   beforeRead?: () => void;
+  /**
+   * Keys of the resources handed out, written or deleted since the last `takeTouched()`. Providers
+   * change what `get` and the lists return in place, so whatever was handed out may have changed:
+   * persistence compares only these, instead of every resource on every request.
+   */
+  private touched = new Set<string>();
 
   get(id: string): StoredResource | undefined {
-    return this.resources.get(id.toLowerCase());
+    const key = id.toLowerCase();
+    const stored = this.resources.get(key);
+    if (stored) this.touched.add(key);
+    return stored;
   }
 
   put(stored: StoredResource): void {
-    this.resources.set(stored.resource.id.toLowerCase(), stored);
+    const key = stored.resource.id.toLowerCase();
+    this.resources.set(key, stored);
+    this.touched.add(key);
   }
 
   delete(id: string): boolean {
-    return this.resources.delete(id.toLowerCase());
+    const key = id.toLowerCase();
+    this.touched.add(key);
+    return this.resources.delete(key);
   }
 
   all(): StoredResource[] {
-    return [...this.resources.values()];
+    return this.handOut([...this.resources.entries()]);
   }
 
   listByType(type: string): StoredResource[] {
-    return this.all().filter((stored) => stored.resource.type.toLowerCase() === type.toLowerCase());
+    const wanted = type.toLowerCase();
+    return this.handOut(
+      [...this.resources.entries()].filter(([, stored]) => stored.resource.type.toLowerCase() === wanted),
+    );
   }
 
   /** Direct and nested children of `id` (deepest first), for cascading deletes. */
   descendants(id: string): StoredResource[] {
     const prefix = `${id.toLowerCase()}/`;
-    return this.all()
-      .filter((stored) => stored.resource.id.toLowerCase().startsWith(prefix))
-      .sort((a, b) => b.resource.id.length - a.resource.id.length);
+    return this.handOut([...this.resources.entries()].filter(([key]) => key.startsWith(prefix))).sort(
+      (a, b) => b.resource.id.length - a.resource.id.length,
+    );
+  }
+
+  private handOut(entries: [string, StoredResource][]): StoredResource[] {
+    for (const [key] of entries) this.touched.add(key);
+    return entries.map(([, stored]) => stored);
+  }
+
+  /** The keys touched since the last call (see `touched`). */
+  takeTouched(): Set<string> {
+    const touched = this.touched;
+    this.touched = new Set();
+    return touched;
+  }
+
+  /** A resource by its key, without marking it touched (persistence reads through this). */
+  peek(key: string): StoredResource | undefined {
+    return this.resources.get(key);
+  }
+
+  /** Every resource by key, without marking any touched (snapshots). */
+  entries(): IterableIterator<[string, StoredResource]> {
+    return this.resources.entries();
+  }
+
+  /** Replace every resource (at start, from the state directory). */
+  load(resources: Map<string, StoredResource>): void {
+    this.resources.clear();
+    for (const [key, stored] of resources) this.resources.set(key, stored);
+    this.touched.clear();
   }
 
   findVault(

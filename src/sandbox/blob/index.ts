@@ -52,18 +52,46 @@ const op = (suffix: string, kind: "action" | "dataAction"): Operation => ({
 
 export function createBlobService(env: SandboxEnvironment, arm: ArmService): BlobService {
   const accounts = new Map<string, AccountData>();
+  /** Accounts whose data a request may have changed since persistence last looked (writes only). */
+  const touched = new Set<string>();
 
   function accountData(accountName: string): AccountData | undefined {
     const stored = arm.store.findStorageAccount(accountName);
     if (!stored) {
-      accounts.delete(accountName);
+      if (accounts.delete(accountName)) touched.add(accountName);
       return undefined;
     }
     let data = accounts.get(accountName);
-    if (!data)
+    if (!data) {
       accounts.set(accountName, (data = { properties: { ...DEFAULT_SERVICE_PROPERTIES }, containers: new Map() }));
+      touched.add(accountName);
+    }
     return data;
   }
+
+  /** An account's data as one record (containers and blobs as plain objects; blob content stays a Buffer). */
+  const recordOf = (data: AccountData) => ({
+    properties: data.properties,
+    containers: Object.fromEntries(
+      [...data.containers].map(([name, container]) => [
+        name,
+        { created: container.created, etag: container.etag, blobs: Object.fromEntries(container.blobs) },
+      ]),
+    ),
+  });
+  const dataOf = (record: ReturnType<typeof recordOf>): AccountData => ({
+    properties: record.properties,
+    containers: new Map(
+      Object.entries(record.containers).map(([name, container]) => [
+        name,
+        {
+          created: container.created,
+          etag: container.etag,
+          blobs: new Map(Object.entries(container.blobs)),
+        },
+      ]),
+    ),
+  });
 
   const staticWebsite = (data: AccountData) =>
     parseStaticWebsite(data.properties.StaticWebsite ?? DEFAULT_SERVICE_PROPERTIES.StaticWebsite);
@@ -131,6 +159,7 @@ export function createBlobService(env: SandboxEnvironment, arm: ArmService): Blo
         );
       }
     }
+    if (request.method !== "GET" && request.method !== "HEAD") touched.add(accountName);
     return accountData(accountName)!;
   }
 
@@ -384,6 +413,28 @@ export function createBlobService(env: SandboxEnvironment, arm: ArmService): Blo
     routes,
     accountData,
     staticWebsite,
+    // One record per account, compared only for the accounts a write went to.
+    collections: [
+      {
+        name: "blob.accounts",
+        entries: function* () {
+          for (const [name, data] of accounts) yield [name, recordOf(data)];
+        },
+        takeTouched: () => {
+          const keys = [...touched];
+          touched.clear();
+          return keys;
+        },
+        peek: (name) => {
+          const data = accounts.get(name);
+          return data && recordOf(data);
+        },
+        load: (records) => {
+          accounts.clear();
+          for (const [name, record] of records) accounts.set(name, dataOf(record as ReturnType<typeof recordOf>));
+        },
+      },
+    ],
     inspect: () =>
       Object.fromEntries(
         [...accounts.entries()].map(([name, data]) => [

@@ -17,7 +17,7 @@ import { validateToken } from "../auth";
 import { SANDBOX_BROKER_CLIENT_ID, SANDBOX_BROKER_OBJECT_ID } from "../../azure/credential";
 import { SANDBOX_DNS_SUFFIX } from "../../azure/endpoints";
 import { randomBytes, randomUUID } from "node:crypto";
-import { GraphStore, hashSecret, sameHash } from "./store";
+import { GraphStore, hashSecret, sameHash, type DirectoryObject } from "./store";
 import { BROKER_GRAPH_PERMISSIONS, GraphPermissions } from "./permissions";
 import { applicationHandlers } from "./applications";
 import { directoryHandlers } from "./directory";
@@ -262,10 +262,30 @@ export function createGraphService(env: SandboxEnvironment, arm: ArmService): Gr
     handler: dispatch,
   }));
 
-  return {
+  const service: GraphService = {
     name: "graph",
     routes,
     brokerClientSecret,
+    collections: [
+      {
+        name: "graph.objects",
+        entries: () => store.objects.entries(),
+        load: (records) => {
+          store.objects.clear();
+          for (const [id, object] of records) store.objects.set(id, object as DirectoryObject);
+        },
+      },
+      { name: "graph.permissions", entries: () => permissions.entries(), load: (records) => permissions.load(records) },
+      {
+        // The broker's client secret in clear (the directory keeps only its hash), for `brokerCredential`.
+        name: "graph.broker",
+        entries: () => [["clientSecret", service.brokerClientSecret]],
+        load: (records) => {
+          const secret = records.get("clientSecret");
+          if (typeof secret === "string") service.brokerClientSecret = secret;
+        },
+      },
+    ],
     authenticateClient: (clientId, secret) => {
       const app = store
         .list("application")
@@ -335,4 +355,5 @@ export function createGraphService(env: SandboxEnvironment, arm: ArmService): Gr
         assignments: object.assignments,
       })),
   };
+  return service;
 }

@@ -72,6 +72,16 @@ export class GraphPermissions {
     this.grants.set(principalId.toLowerCase(), new Set(permissions));
   }
 
+  /** Every principal's permissions (persistence). */
+  *entries(): Generator<[string, string[]]> {
+    for (const [principalId, granted] of this.grants) yield [principalId, [...granted].sort()];
+  }
+
+  load(records: Map<string, unknown>): void {
+    this.grants.clear();
+    for (const [principalId, granted] of records) this.grants.set(principalId, new Set(granted as string[]));
+  }
+
   of(principalId: string): string[] {
     return [...(this.grants.get(principalId.toLowerCase()) ?? [])];
   }

@@ -395,6 +395,22 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
   return {
     name: "keyvault",
     routes,
+    // Every secret (all versions, deleted ones too) as a record keyed `<vault>/<secret>`.
+    collections: [
+      {
+        name: "keyvault.secrets",
+        entries: function* () {
+          for (const [vault, secrets] of vaults) for (const [key, entry] of secrets) yield [`${vault}/${key}`, entry];
+        },
+        load: (records) => {
+          vaults.clear();
+          for (const [key, entry] of records) {
+            const slash = key.indexOf("/");
+            secretsOf(key.slice(0, slash)).set(key.slice(slash + 1), entry as SecretEntry);
+          }
+        },
+      },
+    ],
     readSecretValue: (vaultName, secretName) => {
       const entry = vaults.get(vaultName.toLowerCase())?.get(secretName.toLowerCase());
       return entry && entry.deletedAt === undefined ? entry.versions.at(-1)?.value : undefined;

@@ -2,7 +2,7 @@
 import type { ArmEngine } from "../engine";
 import { ArmErrors } from "../errors";
 import { SandboxHttpError } from "../../types";
-import type { StoredResource } from "../store";
+import type { DeletedAccount } from "../store";
 import { NAME_RULES, asRecord, isGuid, newKey } from "./rules";
 import { normalizeLocation } from "./resources";
 
@@ -135,13 +135,6 @@ export function defineBotService(engine: ArmEngine): void {
   });
 }
 
-interface DeletedAccount {
-  location: string;
-  resourceGroup: string;
-  deletedAt: number;
-  account: StoredResource;
-}
-
 /** Account kinds Cognitive Services offers (anything else is InvalidApiSetId). */
 const ACCOUNT_KINDS = new Set([
   "AIServices",
@@ -177,7 +170,7 @@ const ACCOUNT_RETENTION_MS = 48 * 3_600_000;
  */
 export function defineCognitiveServices(engine: ArmEngine): void {
   const store = engine.store;
-  const deleted = new Map<string, DeletedAccount>();
+  const deleted = store.deletedAccounts;
   const key = (resourceGroup: string | undefined, name: string) =>
     `${String(resourceGroup).toLowerCase()}/${name.toLowerCase()}`;
   engine.onSettle(() => {
