@@ -265,11 +265,13 @@ function sandboxCollections(env: SandboxEnvironment): PersistentCollection[] {
   return [
     {
       name: "directory.principals",
+      dirty: env.directory.changes.tracker(),
       entries: () => env.directory.entries(),
       load: (records) => env.directory.load(records),
     },
     {
       name: "requestLog.secrets",
+      dirty: env.secrets.changes.tracker(),
       entries: () => env.secrets.all().map((value): [string, unknown] => [value, true]),
       load: (records) => env.secrets.load(records.keys()),
     },
