@@ -1,6 +1,7 @@
 /**
  * `startSandbox()`: emulated Azure (ARM, Key Vault secrets, Microsoft Graph, blob static website,
- * token endpoint) on one loopback HTTPS server with a CA made at start. See docs/sandbox.md.
+ * token endpoint) on one loopback HTTPS server, its state (and CA) kept in a state directory so a
+ * restart carries on. See docs/sandbox.md.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -264,11 +265,13 @@ function sandboxCollections(env: SandboxEnvironment): PersistentCollection[] {
   return [
     {
       name: "directory.principals",
+      dirty: env.directory.changes.tracker(),
       entries: () => env.directory.entries(),
       load: (records) => env.directory.load(records),
     },
     {
       name: "requestLog.secrets",
+      dirty: env.secrets.changes.tracker(),
       entries: () => env.secrets.all().map((value): [string, unknown] => [value, true]),
       load: (records) => env.secrets.load(records.keys()),
     },

@@ -14,8 +14,10 @@
  *
  * What a request changed is found by comparing each record's JSON with what was written last:
  * stores that hand out records for in-place changes (ARM's resources, its operations, blob
- * accounts) name the keys they handed out or wrote since the last flush, so a request costs the
- * JSON of the records it touched and one small append, not a rewrite of everything. The journal
+ * accounts) name the keys they handed out or wrote since the last flush, and stores that change
+ * only through their own requests (Graph, Key Vault, the directory) say whether they were asked
+ * at all, so a request costs the JSON of the records it touched and one small append, not a
+ * rewrite of everything. The journal
  * is folded into a new snapshot at start, at stop, and whenever it outgrows the snapshot (and 1
  * MB), which keeps the amortised cost per change constant.
  *
@@ -39,8 +41,35 @@ export interface PersistentCollection {
   takeTouched?(): Iterable<string>;
   /** The record of a key now (undefined: gone), without marking it touched. */
   peek?(key: string): unknown;
+  /**
+   * Whether anything may have changed since the last call (a `ChangeMark`), for stores that
+   * change only through their own requests: when false, the collection is not compared at all.
+   */
+  dirty?(): boolean;
   /** Replace the store's data with the records read from disk (at start, before any request). */
   load(records: Map<string, unknown>): void;
+}
+
+/**
+ * A store's change counter: the store bumps it whenever it may have changed something (a request
+ * to it, an in-process change); each of its collections gets a `dirty` that says whether it moved
+ * since that collection last asked.
+ */
+export class ChangeMark {
+  private version = 1;
+
+  bump(): void {
+    this.version++;
+  }
+
+  tracker(): () => boolean {
+    let seen = 0;
+    return () => {
+      const moved = seen !== this.version;
+      seen = this.version;
+      return moved;
+    };
+  }
 }
 
 export const SNAPSHOT_FILE = "state.json";
@@ -239,6 +268,8 @@ export class SandboxStateFiles {
       written.set(key, json);
       ops?.push(`[${name},${JSON.stringify(key)},${json}]`);
     };
+    const moved = collection.dirty?.() ?? true;
+    if (!moved && !everything) return [];
     const touched = collection.takeTouched?.();
     if (touched && collection.peek && !everything) {
       for (const key of touched) record(key, collection.peek(key));

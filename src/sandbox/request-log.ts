@@ -6,6 +6,7 @@
  * body it cannot redact by key.
  */
 import fs from "node:fs";
+import { ChangeMark } from "./persistence";
 
 const SECRET_KEYS = new Set(
   [
@@ -39,8 +40,13 @@ export const REDACTED = "[redacted]";
 
 export class SecretRegistry {
   private readonly values = new Set<string>();
+  /** Bumped when a new value is remembered (persistence compares the values only then). */
+  readonly changes = new ChangeMark();
   remember(value: string | undefined): void {
-    if (value && value.length >= 8) this.values.add(value);
+    if (value && value.length >= 8 && !this.values.has(value)) {
+      this.values.add(value);
+      this.changes.bump();
+    }
   }
   /** Every secret value seen so far (tests scan stored state for them). */
   all(): string[] {

@@ -4,6 +4,8 @@
  * service principals and groups, Managed Identity creates identities' service principals, ARM's
  * role assignments look them up).
  */
+import { ChangeMark } from "./persistence";
+
 export interface SandboxClock {
   now(): number;
 }
@@ -34,6 +36,8 @@ export interface DirectoryPrincipal {
 
 export class SandboxDirectory {
   private readonly principals = new Map<string, DirectoryPrincipal>();
+  /** Bumped on every add and remove (persistence compares the principals only then). */
+  readonly changes = new ChangeMark();
 
   constructor(
     private readonly clock: SandboxClock,
@@ -45,11 +49,13 @@ export class SandboxDirectory {
   add(principal: Omit<DirectoryPrincipal, "createdAt">, createdAt = this.clock.now()): DirectoryPrincipal {
     const record = { ...principal, id: principal.id.toLowerCase(), createdAt };
     this.principals.set(record.id, record);
+    this.changes.bump();
     return record;
   }
 
   remove(id: string): void {
     this.principals.delete(id.toLowerCase());
+    this.changes.bump();
   }
 
   /** The principal as a directory read sees it: undefined if unknown or not yet replicated. */

@@ -18,6 +18,7 @@ import { SANDBOX_BROKER_CLIENT_ID, SANDBOX_BROKER_OBJECT_ID } from "../../azure/
 import { SANDBOX_DNS_SUFFIX } from "../../azure/endpoints";
 import { randomBytes, randomUUID } from "node:crypto";
 import { GraphStore, hashSecret, sameHash, type DirectoryObject } from "./store";
+import { ChangeMark } from "../persistence";
 import { BROKER_GRAPH_PERMISSIONS, GraphPermissions } from "./permissions";
 import { applicationHandlers } from "./applications";
 import { directoryHandlers } from "./directory";
@@ -127,6 +128,8 @@ export function createGraphService(env: SandboxEnvironment, arm: ArmService): Gr
   const permissions = new GraphPermissions();
   const context: GraphContext = { env, store, permissions };
   const handlers: Record<string, GraphHandler> = { ...applicationHandlers(context), ...directoryHandlers(context) };
+  /** Bumped by every Graph request and in-process change: only then are the objects compared for persistence. */
+  const changes = new ChangeMark();
 
   // The broker's own identity: an app registration with a secret and its service principal,
   // holding the Graph permissions docs/security.md lists.
@@ -189,6 +192,7 @@ export function createGraphService(env: SandboxEnvironment, arm: ArmService): Gr
   }
 
   function dispatch(request: SandboxRequest): SandboxResponse {
+    changes.bump();
     const caller = authenticate(request);
     store.sweep();
     const tokens = tokenize(request.path.replace(/^\/v1\.0\/?/i, ""));
@@ -269,13 +273,19 @@ export function createGraphService(env: SandboxEnvironment, arm: ArmService): Gr
     collections: [
       {
         name: "graph.objects",
+        dirty: changes.tracker(),
         entries: () => store.objects.entries(),
         load: (records) => {
           store.objects.clear();
           for (const [id, object] of records) store.objects.set(id, object as DirectoryObject);
         },
       },
-      { name: "graph.permissions", entries: () => permissions.entries(), load: (records) => permissions.load(records) },
+      {
+        name: "graph.permissions",
+        dirty: changes.tracker(),
+        entries: () => permissions.entries(),
+        load: (records) => permissions.load(records),
+      },
       {
         // The broker's client secret in clear (the directory keeps only its hash), for `brokerCredential`.
         name: "graph.broker",
@@ -320,8 +330,12 @@ export function createGraphService(env: SandboxEnvironment, arm: ArmService): Gr
             ),
         ),
     appPermissions: (principalId) => permissions.of(principalId),
-    grantAppPermissions: (principalId, granted) => permissions.grant(principalId, granted),
+    grantAppPermissions: (principalId, granted) => {
+      permissions.grant(principalId, granted);
+      changes.bump();
+    },
     addUser: (input) => {
+      changes.bump();
       const suffix = randomBytes(3).toString("hex");
       const displayName = input.displayName ?? `Sandbox User ${suffix}`;
       const user = store.create(

@@ -12,6 +12,7 @@ import { SandboxHttpError, type SandboxRequest, type SandboxResponse, type Sandb
 import type { ArmService } from "../arm";
 import { rbacAllows, validateToken, type Caller } from "../auth";
 import { SANDBOX_DNS_SUFFIX } from "../../azure/endpoints";
+import { ChangeMark } from "../persistence";
 import {
   deletedBundle,
   pageOf,
@@ -67,7 +68,12 @@ interface Authorized {
 
 export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService): KeyVaultService {
   const vaults = new Map<string, Map<string, SecretEntry>>();
-  arm.onVaultPurged.push((name) => vaults.delete(name.toLowerCase()));
+  /** Bumped by every request to a vault and every purge: only then are the secrets compared for persistence. */
+  const changes = new ChangeMark();
+  arm.onVaultPurged.push((name) => {
+    vaults.delete(name.toLowerCase());
+    changes.bump();
+  });
 
   const secretsOf = (vaultName: string) => {
     let secrets = vaults.get(vaultName);
@@ -124,6 +130,7 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
       );
     }
     const vaultName = request.host.split(".")[0];
+    changes.bump();
     const found = arm.store.findVault(vaultName);
     if (!found || found.softDeleted)
       throw new SandboxHttpError(
@@ -399,6 +406,7 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
     collections: [
       {
         name: "keyvault.secrets",
+        dirty: changes.tracker(),
         entries: function* () {
           for (const [vault, secrets] of vaults) for (const [key, entry] of secrets) yield [`${vault}/${key}`, entry];
         },
