@@ -6,20 +6,58 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { validateSlug } from "../model/validate";
-import { OperationStore, slugOfOperation } from "../operations/records";
-import { instanceIdForSlug } from "../../orchestrations/operation";
+import { OperationStore, slugOfOperation, type OperationRecord } from "../operations/records";
+import { instanceIdForSlug, type OperationInput } from "../../orchestrations/operation";
 import { PLAN_STEP_EVENT, type CancelEvent } from "../../orchestrations/step-events";
 import { actorOf, apiError, json, origin, withErrors } from "./responses";
 import { runningOperation, withLiveStatus } from "./live-status";
 import { reconcileSlug } from "./reconcile";
 import { cancelTeardown } from "./teardown";
 
+/**
+ * The record as the slug's durable instance knows it, when the stored one is missing: its write
+ * was lost (the local emulator keeps blob metadata in memory for up to 5 s) while the instance,
+ * whose history is the source of truth, went on.
+ */
+async function recordFromInstance(
+  client: df.DurableClient,
+  id: string,
+  slug: string,
+): Promise<OperationRecord | undefined> {
+  let status: df.DurableOrchestrationStatus;
+  try {
+    status = await client.getStatus(instanceIdForSlug(slug), { showInput: true });
+  } catch {
+    return undefined;
+  }
+  const input = (status.input ?? {}) as Partial<OperationInput>;
+  if (input.operationId !== id || !input.kind) return undefined;
+  const created = new Date(status.createdTime ?? Date.now()).toISOString();
+  return withLiveStatus(client, {
+    id,
+    slug,
+    kind: input.kind,
+    actor: input.actor ?? "unknown",
+    status: "running",
+    message: "",
+    createdAt: created,
+    updatedAt: created,
+    request: input.request,
+    steps: [],
+    instanceId: instanceIdForSlug(slug),
+  });
+}
+
 async function getOperation(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const id = request.params.id;
   const slug = slugOfOperation(id);
   const store = OperationStore.fromEnv();
-  if (!slug || !(await store.getOperation(id))) return apiError(404, "OperationNotFound", `No operation '${id}'.`);
   const client = df.getClient(context);
+  if (slug && !(await store.getOperation(id))) {
+    const fromInstance = await recordFromInstance(client, id, slug);
+    return fromInstance ? json(200, fromInstance) : apiError(404, "OperationNotFound", `No operation '${id}'.`);
+  }
+  if (!slug) return apiError(404, "OperationNotFound", `No operation '${id}'.`);
   // Settles the records first when the operation was stopped from outside.
   await reconcileSlug(store, client, slug);
   return json(200, await withLiveStatus(client, (await store.getOperation(id))!));
