@@ -4,7 +4,15 @@
  * records (`recordOperationResult`), including what the operation applied and removed.
  */
 import { OPERATION_RULES, type OperationOutcome, type SlugState } from "./lifecycle";
-import type { AppliedNode, AppliedState, OperationKind, OperationStep, OperationStore, SlugRecord } from "./records";
+import type {
+  AppliedNode,
+  AppliedState,
+  OperationKind,
+  OperationRecord,
+  OperationStep,
+  OperationStore,
+  SlugRecord,
+} from "./records";
 
 export const RECORD_OPERATION_RESULT = "recordOperationResult";
 export const RECORD_OPERATION_PROGRESS = "recordOperationProgress";
@@ -48,6 +56,31 @@ export interface OperationProgressInput {
   steps?: OperationStep[];
   applied?: Record<string, AppliedNode>;
   removed?: string[];
+}
+
+/**
+ * The operation record with an orchestration's news: complete even when the starter's own write
+ * was lost (the orchestration knows who asked and what), keeping what the starter stored (titles,
+ * kinds, actor, creation time).
+ */
+function updatedRecord(
+  current: OperationRecord | undefined,
+  input: { operationId: string; slug: string; kind: OperationKind; actor: string; request: unknown },
+  news: { status: OperationRecord["status"]; message: string; steps: OperationStep[]; at: string },
+): OperationRecord {
+  return {
+    id: input.operationId,
+    slug: input.slug,
+    kind: input.kind,
+    actor: current?.actor ?? input.actor,
+    createdAt: current?.createdAt ?? news.at,
+    request: current?.request ?? input.request,
+    instanceId: current?.instanceId ?? `slug-${input.slug}`,
+    status: news.status,
+    message: news.message,
+    steps: mergeSteps(current?.steps ?? [], news.steps),
+    updatedAt: news.at,
+  };
 }
 
 function mergeSteps(stored: OperationStep[], updates: OperationStep[]): OperationStep[] {
@@ -98,19 +131,14 @@ export async function recordOperationProgress(store: OperationStore, input: Oper
     };
   });
   if (input.steps || input.message) {
-    await store.updateOperation(input.operationId, (current) => ({
-      id: input.operationId,
-      slug: input.slug,
-      kind: input.kind,
-      actor: current?.actor ?? input.actor,
-      createdAt: current?.createdAt ?? input.updatedAt,
-      request: current?.request ?? input.request,
-      instanceId: current?.instanceId ?? `slug-${input.slug}`,
-      status: "running",
-      message: input.message ?? current?.message ?? "",
-      steps: mergeSteps(current?.steps ?? [], input.steps ?? []),
-      updatedAt: input.updatedAt,
-    }));
+    await store.updateOperation(input.operationId, (current) =>
+      updatedRecord(current, input, {
+        status: "running",
+        message: input.message ?? current?.message ?? "",
+        steps: input.steps ?? [],
+        at: input.updatedAt,
+      }),
+    );
   }
 }
 
@@ -154,18 +182,13 @@ export async function recordOperationResult(
       resources: resourcesOf(applied),
     };
   });
-  await store.updateOperation(input.operationId, (current) => ({
-    id: input.operationId,
-    slug: input.slug,
-    kind: input.kind,
-    actor: current?.actor ?? input.actor,
-    createdAt: current?.createdAt ?? input.finishedAt,
-    request: current?.request ?? input.request,
-    instanceId: current?.instanceId ?? `slug-${input.slug}`,
-    status: input.status,
-    message: input.message,
-    steps: mergeSteps(current?.steps ?? [], input.steps),
-    updatedAt: input.finishedAt,
-  }));
+  await store.updateOperation(input.operationId, (current) =>
+    updatedRecord(current, input, {
+      status: input.status,
+      message: input.message,
+      steps: input.steps,
+      at: input.finishedAt,
+    }),
+  );
   return { operationId: input.operationId, status: input.status };
 }
