@@ -13,7 +13,7 @@ import { planSlug } from "../../src/model/plan";
 import { validateInstallRequest } from "../../src/model/validate";
 import { OPERATIONS_CONTAINER, type OperationRecord, type SlugRecord } from "../../src/operations/records";
 import { outputsReferencedFrom, resetFakeControl, type FakeControl } from "../fixtures/fake-activities";
-import { deferred, until } from "../orchestrations/walker-harness";
+import { deferred, until } from "../fixtures/wait";
 
 const API_APP = path.resolve(__dirname, "../fixtures/api-app");
 const SUBSCRIPTION = "00000000-0000-4000-8000-0000000000c1";
@@ -95,14 +95,15 @@ async function blobNames(): Promise<string[]> {
 
 async function waitForOperation(operationId: string, statuses: string[]): Promise<OperationRecord> {
   let last: OperationRecord | undefined;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const response = await call("GET", `operations/${operationId}`);
-    last = response.json as unknown as OperationRecord;
-    if (response.status === 200 && statuses.includes(last.status)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`operation ${operationId} never reached ${statuses.join("/")}: ${JSON.stringify(last)}`);
+  return until(
+    async () => {
+      const response = await call("GET", `operations/${operationId}`);
+      last = response.json as unknown as OperationRecord;
+      return response.status === 200 && statuses.includes(last.status) ? last : undefined;
+    },
+    () => `operation ${operationId} to reach ${statuses.join("/")}: ${JSON.stringify(last)}`,
+    { timeoutMs: 30_000, intervalMs: 20 },
+  );
 }
 
 describe("POST /api/slugs/{slug}/install: bad input changes nothing", () => {
@@ -175,7 +176,7 @@ describe("install: 202, the record, 409 while running, the slug record", () => {
     expect(accepted.headers.get("location")).toBe(statusUrl);
 
     // While resourceGroup is held: the record is there, running, with the live step states.
-    await until(() => control.log.includes("start:resourceGroup"), "resourceGroup to start");
+    await until(() => control.log.includes("start:resourceGroup"), "resourceGroup to start", { intervalMs: 5 });
     const running = await call("GET", `operations/${operationId}`);
     expect(running.status).toBe(200);
     const record = running.json as unknown as OperationRecord;
@@ -285,12 +286,15 @@ describe("install: 202, the record, 409 while running, the slug record", () => {
 describe("stopping an operation", () => {
   /** Wait until the operation's record shows this step in this state. */
   async function stepReaches(operationId: string, stepId: string, status: string): Promise<OperationRecord> {
-    for (let tries = 0; ; tries++) {
-      const record = (await call("GET", `operations/${operationId}`)).json as unknown as OperationRecord;
-      if (record.steps.find((step) => step.id === stepId)?.status === status) return record;
-      if (tries > 1_000) throw new Error(`${stepId} never ${status}: ${JSON.stringify(record)}`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    let record: OperationRecord | undefined;
+    return until(
+      async () => {
+        record = (await call("GET", `operations/${operationId}`)).json as unknown as OperationRecord;
+        return record.steps.find((step) => step.id === stepId)?.status === status ? record : undefined;
+      },
+      () => `${stepId} to be ${status}: ${JSON.stringify(record)}`,
+      { attempts: 1_000, intervalMs: 5 },
+    );
   }
 
   it("terminated: its running step finishes its attempt and stops, the records settle canceled, then the slug takes a new operation", async () => {
@@ -299,7 +303,7 @@ describe("stopping an operation", () => {
     control.behaviour["stopped/resourceGroup"] = { gate: hold.promise };
     const accepted = await call("POST", "slugs/stopped/install", "{}");
     const { operationId } = accepted.json as { operationId: string };
-    await until(() => control.log.includes("start:resourceGroup"), "resourceGroup to start");
+    await until(() => control.log.includes("start:resourceGroup"), "resourceGroup to start", { intervalMs: 5 });
     await stepReaches(operationId, "resourceGroup", "running");
     expect(host.engine.terminate("slug-stopped", "operator stopped it")).toBe(true);
 
@@ -349,7 +353,9 @@ describe("stopping an operation", () => {
     control.behaviour["halt/group:admins"] = { failures: [busy, busy, busy] };
     const { operationId } = (await call("POST", "slugs/halt/install", "{}")).json as { operationId: string };
     await stepReaches(operationId, "resourceGroup", "running");
-    await until(() => (control.attemptsBySlug["halt/group:admins"] ?? 0) >= 1, "group:admins to fail once");
+    await until(() => (control.attemptsBySlug["halt/group:admins"] ?? 0) >= 1, "group:admins to fail once", {
+      intervalMs: 5,
+    });
 
     const canceled = await call("POST", `operations/${operationId}/cancel`);
     expect(canceled.status).toBe(202);

@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { startSandbox, type Sandbox, type SandboxFaultSettings } from "../../src/sandbox";
 import { FunctionsHost } from "../../src/runtime/host";
 import type { DurableClock, DurableFaults } from "../../src/runtime/durable/engine";
+import { until } from "../fixtures/wait";
 
 export const REPO_ROOT = path.resolve(__dirname, "../..");
 
@@ -126,19 +127,20 @@ export async function waitForOperation(
   operationId: string,
   deadlineMs = 60_000,
 ): Promise<OperationView> {
-  const started = Date.now();
-  for (;;) {
-    const { status, body } = await getJson<OperationView>(`${baseUrl}/api/operations/${operationId}`).catch(() => ({
-      status: 0,
-      body: undefined as unknown as OperationView,
-    }));
-    if (status === 200 && body.status !== "running") return body;
-    if (Date.now() - started > deadlineMs)
-      throw new Error(
-        `operation ${operationId} still ${body?.status ?? "unreachable"} after ${deadlineMs} ms: ${JSON.stringify(body?.steps?.filter((s) => s.status !== "done"))}`,
-      );
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  let last: OperationView | undefined;
+  return until(
+    async () => {
+      const { status, body } = await getJson<OperationView>(`${baseUrl}/api/operations/${operationId}`).catch(() => ({
+        status: 0,
+        body: undefined,
+      }));
+      last = body;
+      return status === 200 && body!.status !== "running" ? body : undefined;
+    },
+    () =>
+      `operation ${operationId} to finish: still ${last?.status ?? "unreachable"} after ${deadlineMs} ms: ${JSON.stringify(last?.steps?.filter((s) => s.status !== "done"))}`,
+    { timeoutMs: deadlineMs },
+  );
 }
 
 export async function install(

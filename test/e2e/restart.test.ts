@@ -7,19 +7,27 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { footprint, getJson, install, postJson, startHostProcess, startTestSandbox, waitForOperation } from "./harness";
 import { SeededRandom } from "../../src/sandbox/faults";
+import { until } from "../fixtures/wait";
 
-/** The slug's operation, once a record exists (the orchestration writes it if the starter could not). */
-async function operationOf(baseUrl: string, slug: string): Promise<string> {
-  for (let attempt = 0; attempt < 600; attempt++) {
-    const { status, body } = await getJson<{ operations?: { id: string }[] }>(
-      `${baseUrl}/api/operations?slug=${slug}`,
-    ).catch(() => ({ status: 0, body: {} as { operations?: { id: string }[] } }));
-    if (status === 200 && body.operations && body.operations.length > 0) return body.operations[0].id;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`no operation recorded for ${slug}`);
-}
 import type { Sandbox } from "../../src/sandbox";
+
+/**
+ * The slug's operation (of `kind`, when given), once a record of it exists: a crash can land
+ * before the 202, and the orchestration writes the record if the starter could not.
+ */
+async function recordedOperation(baseUrl: string, slug: string, kind?: string): Promise<string> {
+  const found = await until(
+    async () => {
+      const { status, body } = await getJson<{ operations?: { id: string; kind: string }[] }>(
+        `${baseUrl}/api/operations?slug=${slug}`,
+      ).catch(() => ({ status: 0, body: {} as { operations?: { id: string; kind: string }[] } }));
+      return status === 200 ? body.operations?.find((operation) => !kind || operation.kind === kind) : undefined;
+    },
+    `${kind ?? "an operation"} recorded for ${slug}`,
+    { attempts: 600, intervalMs: 100 },
+  );
+  return found.id;
+}
 
 let sandbox: Sandbox & { logFile: string; dir: string };
 
@@ -51,7 +59,7 @@ describe("kill and restart", () => {
 
       const revived = await startHostProcess(stateDir);
       try {
-        const operationId = started ? String(started.body.operationId) : await operationOf(revived.url, slug);
+        const operationId = started ? String(started.body.operationId) : await recordedOperation(revived.url, slug);
         const operation = await waitForOperation(revived.url, operationId, 60_000);
         expect(
           operation.status,
@@ -99,7 +107,7 @@ describe("kill and restart", () => {
         expect(await doomed.exited, `crash after ${crashAfter} of ${total} events`).toBe(137);
         const revived = await startHostProcess(stateDir);
         try {
-          const operationId = started ? String(started.body.operationId) : await operationOf(revived.url, slug);
+          const operationId = started ? String(started.body.operationId) : await recordedOperation(revived.url, slug);
           const operation = await waitForOperation(revived.url, operationId, 120_000);
           expect(
             operation.status,
@@ -136,7 +144,9 @@ describe("kill and restart", () => {
       expect(await doomed.exited, `crash after ${crashAfter} events`).toBe(137);
       const revived = await startHostProcess(stateDir);
       try {
-        const operationId = started ? String(started.body.operationId) : await teardownOf(revived.url, slug);
+        const operationId = started
+          ? String(started.body.operationId)
+          : await recordedOperation(revived.url, slug, "teardown");
         const operation = await waitForOperation(revived.url, operationId, 120_000);
         expect(operation.status, `${slug} (crash after ${crashAfter}): ${JSON.stringify(operation.steps)}`).toBe(
           "succeeded",
@@ -153,16 +163,3 @@ describe("kill and restart", () => {
     }
   }, 300_000);
 });
-
-/** The slug's teardown operation, once a record of it exists (a crash can land before the 202). */
-async function teardownOf(baseUrl: string, slug: string): Promise<string> {
-  for (let attempt = 0; attempt < 600; attempt++) {
-    const { status, body } = await getJson<{ operations?: { id: string; kind: string }[] }>(
-      `${baseUrl}/api/operations?slug=${slug}`,
-    ).catch(() => ({ status: 0, body: {} as { operations?: { id: string; kind: string }[] } }));
-    const teardown = status === 200 ? body.operations?.find((operation) => operation.kind === "teardown") : undefined;
-    if (teardown) return teardown.id;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`no teardown recorded for ${slug}`);
-}

@@ -21,6 +21,7 @@ import {
 } from "./harness";
 import type { Sandbox } from "../../src/sandbox";
 import type { SlugRecord } from "../../src/operations/records";
+import { until } from "../fixtures/wait";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Anything = any;
@@ -54,20 +55,6 @@ const signInPrincipal = (slug: string) =>
 const group = (displayName: string) =>
   liveGraph().find((object) => object.kind === "group" && object.displayName === displayName);
 const slugRecord = async (slug: string) => (await getJson<SlugRecord>(`${host.url}/api/slugs/${slug}`)).body;
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  deadlineMs = 60_000,
-): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() - started > deadlineMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 async function teardown(slug: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   return postJson(`${host.url}/api/slugs/${slug}/teardown`, body);
@@ -111,10 +98,14 @@ describe("teardown", () => {
     const before = await slugRecord("keep");
     const started = await teardown("keep", { confirm: "keep" });
     expect(started.status).toBe(202);
-    const retired = await until("keep retired", async () => {
-      const record = await slugRecord("keep");
-      return record.state === "retired" ? record : undefined;
-    });
+    const retired = await until(
+      async () => {
+        const record = await slugRecord("keep");
+        return record.state === "retired" ? record : undefined;
+      },
+      "keep retired",
+      { timeoutMs: 60_000 },
+    );
     expect(Date.parse(retired.destroyAt!) - Date.now()).toBeGreaterThan((GRACE_SECONDS - 60) * 1000);
     // Nobody new signs in (the slug group's assignment is gone; operators keep theirs), the app is stopped, data kept.
     const principal = signInPrincipal("keep");
@@ -158,7 +149,7 @@ describe("teardown", () => {
     const vault = names("doom").keyVault;
     const started = await teardown("doom", { confirm: "doom" });
     expect(started.status).toBe(202);
-    await until("doom retired", async () => (await slugRecord("doom")).state === "retired");
+    await until(async () => (await slugRecord("doom")).state === "retired", "doom retired", { timeoutMs: 60_000 });
     // Nothing happens before the grace period ends...
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await slugRecord("doom")).state).toBe("retired");
@@ -184,7 +175,7 @@ describe("teardown", () => {
   it("purges at once on request, also during a grace period; a second teardown is refused by state", async () => {
     expectInstalled(await install(host.url, "gone"));
     const started = await teardown("gone", { confirm: "gone" });
-    await until("gone retired", async () => (await slugRecord("gone")).state === "retired");
+    await until(async () => (await slugRecord("gone")).state === "retired", "gone retired", { timeoutMs: 60_000 });
     const again = await teardown("gone", { confirm: "gone" });
     expect(again.status).toBe(409);
     const now = await teardown("gone", { confirm: "gone", purge: true });

@@ -8,6 +8,7 @@ import { QueueServiceClient } from "@azure/storage-queue";
 import { FunctionsHost } from "../../src/runtime/host";
 import { nextOccurrences } from "../../src/runtime/timers";
 import { compileRoute } from "../../src/runtime/routes";
+import { until } from "../fixtures/wait";
 
 const APP = path.resolve(__dirname, "../fixtures/triggers-app");
 const out = fs.mkdtempSync(path.join(os.tmpdir(), "shire-triggers-out-"));
@@ -36,15 +37,6 @@ function lines(name: string): Record<string, unknown>[] {
         .split("\n")
         .map((line) => JSON.parse(line) as Record<string, unknown>)
     : [];
-}
-
-async function eventually<T>(read: () => T | undefined, what: string): Promise<T> {
-  for (let i = 0; i < 300; i++) {
-    const value = read();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe("HTTP triggers", () => {
@@ -143,7 +135,9 @@ describe("queue triggers on Azurite", () => {
     await queue.createIfNotExists();
     await queue.sendMessage(Buffer.from(JSON.stringify({ job: 7 })).toString("base64"));
     host.pokeQueue("work");
-    const [delivered] = await eventually(() => (lines("work").length ? lines("work") : undefined), "work item");
+    const [delivered] = await until(() => (lines("work").length ? lines("work") : undefined), "work item", {
+      attempts: 300,
+    });
     expect(delivered).toMatchObject({ message: { job: 7 }, dequeueCount: 1 });
     expect(typeof delivered.id).toBe("string");
     await new Promise((resolve) => setTimeout(resolve, 200));

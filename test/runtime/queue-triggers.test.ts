@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueueServiceClient, type QueueClient } from "@azure/storage-queue";
 import { FunctionsHost } from "../../src/runtime/host";
 import { startAzurite, type AzuriteHandle } from "../../src/runtime/azurite";
+import { until } from "../fixtures/wait";
 
 const APP = path.resolve(__dirname, "../fixtures/triggers-app");
 const out = fs.mkdtempSync(path.join(os.tmpdir(), "shire-queues-out-"));
@@ -26,15 +27,6 @@ function lines(name: string): Record<string, unknown>[] {
         .split("\n")
         .map((line) => JSON.parse(line) as Record<string, unknown>)
     : [];
-}
-
-async function eventually<T>(read: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = await read();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 async function poisonOf(queue: string): Promise<string[]> {
@@ -80,9 +72,10 @@ afterAll(async () => {
 describe("queue listener", () => {
   it("moves a message already past maxDequeueCount to poison without running the function", async () => {
     host.pokeQueue("preloaded");
-    const poisoned = await eventually(
+    const poisoned = await until(
       async () => ((await poisonOf("preloaded")).length > 0 ? poisonOf("preloaded") : undefined),
       "preloaded-poison",
+      { attempts: 200 },
     );
     expect(poisoned.map((text) => Buffer.from(text, "base64").toString())).toEqual(["seen too often"]);
     expect(lines("preloaded")).toEqual([]);
@@ -93,9 +86,10 @@ describe("queue listener", () => {
     await probe.createIfNotExists();
     await probe.sendMessage("this is not base64!");
     host.pokeQueue("metadataProbe");
-    const poisoned = await eventually(
+    const poisoned = await until(
       async () => ((await poisonOf("probe")).length > 0 ? poisonOf("probe") : undefined),
       "probe-poison",
+      { attempts: 200 },
     );
     expect(poisoned).toEqual(["this is not base64!"]);
     expect(lines("probe")).toEqual([]);
@@ -105,7 +99,9 @@ describe("queue listener", () => {
     const probe = queues.getQueueClient("probe");
     await probe.sendMessage(Buffer.from(JSON.stringify({ hello: "metadata" })).toString("base64"));
     host.pokeQueue("metadataProbe");
-    const [seen] = await eventually(() => (lines("probe").length > 0 ? lines("probe") : undefined), "probe message");
+    const [seen] = await until(() => (lines("probe").length > 0 ? lines("probe") : undefined), "probe message", {
+      attempts: 200,
+    });
     const metadata = seen.metadata as Record<string, unknown>;
     expect(seen.message).toEqual({ hello: "metadata" });
     expect(Object.keys(metadata).sort()).toEqual([
@@ -126,16 +122,17 @@ describe("queue listener", () => {
     await slow.createIfNotExists();
     await slow.sendMessage(Buffer.from(JSON.stringify({ ms: 5000 })).toString("base64"));
     host.pokeQueue("slowWorker");
-    await eventually(() => (lines("slow").length > 0 ? true : undefined), "slow start");
+    await until(() => (lines("slow").length > 0 ? true : undefined), "slow start", { attempts: 200 });
     // The lease is 2 s; without renewal the message would be visible again and delivered a second time.
     for (let i = 0; i < 12; i++) {
       host.pokeQueue("slowWorker");
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     expect(lines("slow")).toEqual([{ message: { ms: 5000 }, dequeueCount: 1 }]);
-    await eventually(
+    await until(
       async () => ((await slow.getProperties()).approximateMessagesCount === 0 ? true : undefined),
       "slow message deleted",
+      { attempts: 200 },
     );
   });
 });
