@@ -1,17 +1,13 @@
 /**
- * End-to-end harness: the emulated Azure (sandbox) in this process and the real app on the local
- * Functions host, either in this process or as a separate process that tests can kill.
+ * End-to-end harness: the app's HTTP API as a client calls it, the host as a separate process that
+ * tests can kill, and a slug's footprint in the sandbox. The sandbox and the in-process host are
+ * test/fixtures/install-host.ts.
  */
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
-import { startSandbox, type Sandbox, type SandboxFaultSettings } from "../../src/sandbox";
-import { FunctionsHost } from "../../src/runtime/host";
-import type { DurableClock, DurableFaults } from "../../src/runtime/durable/engine";
+import type { Sandbox } from "../../src/sandbox";
+import { REPO_ROOT } from "../fixtures/install-host";
 import { until } from "../fixtures/wait";
-
-export const REPO_ROOT = path.resolve(__dirname, "../..");
 
 export interface OperationView {
   id: string;
@@ -20,47 +16,11 @@ export interface OperationView {
   steps: { id: string; status: string; action?: string; error?: string; durationMs?: number; attempts?: number }[];
 }
 
-export async function startTestSandbox(
-  faults: Partial<SandboxFaultSettings> = {},
-): Promise<Sandbox & { logFile: string; dir: string }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shire-e2e-"));
-  const logFile = path.join(dir, "sandbox-requests.jsonl");
-  const sandbox = await startSandbox({ stateDir: path.join(dir, "sandbox"), logFile, faults });
-  process.env.SHIRE_CLOUD = "Sandbox";
-  process.env.SHIRE_SANDBOX_PORT = String(sandbox.port);
-  process.env.SHIRE_SANDBOX_CA_FILE = sandbox.caFile;
-  // Short orchestration back-off so retried steps do not slow the suite.
-  process.env.SHIRE_RETRY_FIRST_INTERVAL_MS = "100";
-  process.env.SHIRE_RETRY_MAX_INTERVAL_MS = "400";
-  process.env.SHIRE_RETRY_MAX_ATTEMPTS = "8";
-  return Object.assign(sandbox, { logFile, dir });
-}
-
 export interface RunningHost {
   url: string;
   stateDir: string;
   logs: string[];
   stop(): Promise<void>;
-  host?: FunctionsHost;
-}
-
-export async function startInProcessHost(
-  stateDir: string,
-  durableFaults?: DurableFaults,
-  options: { clock?: DurableClock } = {},
-): Promise<RunningHost> {
-  const logs: string[] = [];
-  delete process.env.AzureWebJobsStorage;
-  const host = new FunctionsHost({
-    appRoot: REPO_ROOT,
-    port: 0,
-    stateDir,
-    durableFaults,
-    ...(options.clock ? { clock: options.clock } : {}),
-    log: (level, message) => logs.push(`[${level}] ${message}`),
-  });
-  await host.start();
-  return { url: host.url, stateDir, logs, host, stop: () => host.stop() };
 }
 
 /** The host as its own process (`node dist/src/runtime/cli.js start --no-sandbox`), killable. */
@@ -152,15 +112,6 @@ export async function install(
   const started = await postJson(`${baseUrl}/api/slugs/${slug}/install`, body);
   if (started.status !== 202) throw new Error(`install ${slug}: ${started.status} ${JSON.stringify(started.body)}`);
   return waitForOperation(baseUrl, String(started.body.operationId), deadlineMs);
-}
-
-/** Requests that change something (reads and list-key actions excluded). */
-export function writesIn(sandbox: Sandbox, from = 0): { method: string; url: string; status: number }[] {
-  return sandbox
-    .requests()
-    .slice(from)
-    .filter((request) => request.method !== "GET" && request.method !== "HEAD")
-    .filter((request) => !(request.method === "POST" && /\/(listKeys|sharedKeys|listSecrets)(\?|$)/.test(request.url)));
 }
 
 /**
