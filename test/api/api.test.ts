@@ -10,6 +10,7 @@ import { validateInstallRequest } from "../../src/model/validate";
 import { OPERATIONS_CONTAINER, type OperationRecord, type SlugRecord } from "../../src/operations/records";
 import { outputsReferencedFrom, resetFakeControl, type FakeControl } from "../fixtures/fake-activities";
 import { useFunctionsHost } from "../fixtures/functions-host";
+import { callApi } from "../e2e/harness";
 import { deferred, until } from "../fixtures/wait";
 
 const SUBSCRIPTION = "00000000-0000-4000-8000-0000000000c1";
@@ -52,24 +53,8 @@ beforeEach(() => {
   control.defaultOutputs = (nodeId) => outputsReferencedFrom(nodes, nodeId);
 });
 
-async function call(
-  method: string,
-  route: string,
-  body?: string,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
-  const response = await fetch(`${api.host.url}/api/${route}`, {
-    method,
-    body,
-    headers: { "content-type": "application/json", ...headers },
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-    headers: response.headers,
-  };
-}
+const call = (method: string, route: string, body?: string, headers?: Record<string, string>) =>
+  callApi(api.host.url, method, route, body, headers);
 
 async function blobNames(): Promise<string[]> {
   const container = BlobServiceClient.fromConnectionString(api.host.storageConnectionString!).getContainerClient(

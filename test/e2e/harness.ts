@@ -66,6 +66,27 @@ export async function startHostProcess(
   };
 }
 
+/** One request to the app's HTTP API, `<baseUrl>/api/<route>`, with a body already serialized. */
+export async function callApi(
+  baseUrl: string,
+  method: string,
+  route: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+  const response = await fetch(`${baseUrl}/api/${route}`, {
+    method,
+    body,
+    headers: { "content-type": "application/json", ...headers },
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    headers: response.headers,
+  };
+}
+
 export async function postJson(url: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(url, {
     method: "POST",

@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { footprint, install, postJson, getJson, waitForOperation } from "./harness";
+import { callApi, footprint, install, postJson, getJson, waitForOperation } from "./harness";
 import { useInstallHost } from "../fixtures/install-host";
 import { Agent } from "undici";
 import { loopbackLookup } from "../../src/azure/transport";
@@ -282,15 +282,10 @@ describe("install against the sandbox", () => {
   it("refuses each kind of bad request with its status in the error shape, writing nothing and starting nothing", async () => {
     const before = shire.mark();
     const send = async (method: string, route: string, body?: string, headers: Record<string, string> = {}) => {
-      const response = await fetch(`${shire.url}/api/${route}`, {
-        method,
-        body,
-        headers: { "content-type": "application/json", ...headers },
-      });
-      const text = await response.text();
+      const response = await callApi(shire.url, method, route, body, headers);
       return {
         status: response.status,
-        error: (text ? JSON.parse(text) : {}).error as { code: string } | undefined,
+        error: response.json.error as { code: string } | undefined,
         allow: response.headers.get("allow"),
       };
     };
