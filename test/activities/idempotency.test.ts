@@ -5,38 +5,29 @@
  * normal run ends in exactly the state a clean run leaves. For each k up to the number of writes
  * a clean run makes.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSandbox, type Sandbox } from "../../src/sandbox";
-import { createActivityDeps, type ActivityDeps } from "../../activities/deps";
-import { runActivity } from "../../activities/define";
-import type { ActivityFailure, ActivityResult } from "../../src/contract/activity";
-import { kindActivities } from "../../activities/registry";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { ResourceKind } from "../../src/contract/resources";
 import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { keyVaultUrl } from "../../src/azure/endpoints";
 import { ROLE_IDS } from "../../src/model/names";
+import { activityRunner } from "../fixtures/activities";
+import { useSandbox } from "../fixtures/sandbox";
 
-let sandbox: Sandbox;
-let deps: ActivityDeps;
 const RG = "claw-idem";
 const VAULT = "kv-idem-00001";
 
+const azure = useSandbox();
 beforeAll(async () => {
-  sandbox = await startSandbox();
-  // In-activity replication waits are real sleeps: shorten them (the sandbox has no delay here).
-  deps = createActivityDeps(sandbox.context(), {
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.min(ms, 20))),
-  });
   await mustConverge("resourceGroup", { name: RG, location: "westeurope", tags: { "managed-by": "shire" } });
   await mustConverge("keyVault", {
     resourceGroup: RG,
     name: VAULT,
     location: "westeurope",
     tags: {},
-    tenantId: sandbox.env.tenantId,
+    tenantId: azure.sandbox.env.tenantId,
     softDeleteRetentionInDays: 7,
   });
-  const vaultId = `/subscriptions/${sandbox.env.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.KeyVault/vaults/${VAULT}`;
+  const vaultId = `/subscriptions/${azure.sandbox.env.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.KeyVault/vaults/${VAULT}`;
   await mustConverge("roleAssignment", {
     scope: vaultId,
     roleDefinitionGuid: ROLE_IDS.keyVaultSecretsOfficer,
@@ -44,47 +35,23 @@ beforeAll(async () => {
     principalType: "ServicePrincipal",
   });
 });
-afterAll(async () => sandbox?.stop());
 
-async function converge(kind: string, desired: Record<string, unknown>): Promise<ActivityResult | ActivityFailure> {
-  return runActivity(kindActivities(kind as ResourceKind, deps).ensure, {
-    operationId: "idem",
-    slug: "idem",
-    nodeId: kind,
-    desired: desired as never,
-  });
-}
-
+const activities = activityRunner(azure, { operationId: "idem", slug: "idem", maxAttempts: 10 });
+/** The kind's ensure, in a node named after the kind. */
+const converge = (kind: string, desired: Record<string, unknown>) =>
+  activities.run({ kind: kind as ResourceKind, nodeId: kind, desired });
 /** Converge, retrying what the walker would retry (a lost answer leaves a transient failure). */
-async function mustConverge(kind: string, desired: Record<string, unknown>): Promise<ActivityResult> {
-  for (let attempt = 1; ; attempt++) {
-    const outcome = await converge(kind, desired);
-    if (!("failed" in outcome)) return outcome;
-    if (!outcome.retryable || attempt >= 10) throw new Error(`${kind} failed: ${outcome.code}: ${outcome.message}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-/** Writes the service carried out (lost answers included), since `from`. */
-function successfulWrites(from: number): number {
-  return sandbox
-    .requests()
-    .slice(from)
-    .filter(
-      (request) =>
-        !["GET", "HEAD"].includes(request.method) &&
-        !request.url.startsWith("/_sandbox") &&
-        (request.status === 0 || request.status < 400),
-    ).length;
-}
+const mustConverge = (kind: string, desired: Record<string, unknown>) =>
+  activities.must({ kind: kind as ResourceKind, nodeId: kind, desired });
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Anything = any;
 const armNamed = (name: string) =>
-  (sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources
+  (azure.sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources
     .filter((resource) => resource.name === name)
     .map((resource) => ({ type: resource.type, state: resource.properties?.provisioningState ?? null }));
-const graph = (): Anything[] => (sandbox.inspect() as { graph: Anything[] }).graph.filter((object) => !object.deleted);
+const graph = (): Anything[] =>
+  (azure.sandbox.inspect() as { graph: Anything[] }).graph.filter((object) => !object.deleted);
 
 interface Case {
   kind: string;
@@ -181,7 +148,9 @@ const CASES: Case[] = [
     state: async (id, prepared) => {
       // One live password on the app, and it is the one the vault holds.
       const passwords: string[] = graph().find((object) => object.id === prepared.applicationObjectId).passwordKeyIds;
-      const secret = await deps.clients.secrets(keyVaultUrl(sandbox.endpoints, VAULT)).getSecret(`client-${id}`);
+      const secret = await azure.deps.clients
+        .secrets(keyVaultUrl(azure.sandbox.endpoints, VAULT))
+        .getSecret(`client-${id}`);
       return {
         passwords: passwords.length,
         vaultHoldsTheLiveOne: passwords.includes(String(secret.properties.tags?.keyId)),
@@ -193,7 +162,9 @@ const CASES: Case[] = [
     kind: "secret",
     desired: (id) => ({ vaultName: VAULT, secretName: `token-${id}`, source: { type: "random", bytes: 32 } }),
     state: async (id) =>
-      Boolean((await deps.clients.secrets(keyVaultUrl(sandbox.endpoints, VAULT)).getSecret(`token-${id}`)).value),
+      Boolean(
+        (await azure.deps.clients.secrets(keyVaultUrl(azure.sandbox.endpoints, VAULT)).getSecret(`token-${id}`)).value,
+      ),
   },
   {
     kind: "roleAssignment",
@@ -207,13 +178,13 @@ const CASES: Case[] = [
       return { principalId: identity.outputs.principalId };
     },
     desired: (_id, prepared) => ({
-      scope: `/subscriptions/${sandbox.env.subscriptionId}/resourceGroups/${RG}`,
+      scope: `/subscriptions/${azure.sandbox.env.subscriptionId}/resourceGroups/${RG}`,
       roleDefinitionGuid: ROLE_IDS.keyVaultSecretsUser,
       principalId: prepared.principalId,
       principalType: "ServicePrincipal",
     }),
     state: (_id, prepared) =>
-      (sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources.filter(
+      (azure.sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources.filter(
         (resource) =>
           resource.type === "Microsoft.Authorization/roleAssignments" &&
           resource.properties.principalId === prepared.principalId,
@@ -229,7 +200,7 @@ const CASES: Case[] = [
       sku: "Standard_LRS",
     }),
     state: (id) =>
-      (sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources
+      (azure.sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources
         .filter((resource) => resource.name === `st${id.replace(/-/g, "")}idem`)
         .map((resource) => resource.properties.provisioningState),
   },
@@ -266,7 +237,7 @@ const CASES: Case[] = [
       name: `kv-${id}-idem`,
       location: "westeurope",
       tags: { a: "b" },
-      tenantId: sandbox.env.tenantId,
+      tenantId: azure.sandbox.env.tenantId,
       softDeleteRetentionInDays: 7,
     }),
     state: (id) => armNamed(`kv-${id}-idem`),
@@ -290,7 +261,7 @@ const CASES: Case[] = [
       quotaGiB: 100,
     }),
     state: (id) =>
-      (sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources
+      (azure.sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources
         .filter(
           (resource) => resource.type.endsWith("/shares") && resource.id.includes(`sh${id.replace(/-/g, "")}idem`),
         )
@@ -325,54 +296,39 @@ const CASES: Case[] = [
 describe("activities are idempotent against the sandbox", () => {
   for (const [index, testCase] of CASES.entries()) {
     it(`${testCase.kind} #${index}: a second run writes nothing; a lost answer to any of its writes, then a normal run, ends where a clean run does`, async () => {
-      sandbox.setFaults({ graphReplicationDelayMs: testCase.replicationDelayMs ?? 0 });
+      azure.sandbox.setFaults({ graphReplicationDelayMs: testCase.replicationDelayMs ?? 0 });
       const reference = `r${index}`;
       const referencePrepared = (await testCase.prepare?.(reference)) ?? {};
-      const before = sandbox.requests().length;
+      const before = azure.mark();
       const first = await mustConverge(testCase.kind, testCase.desired(reference, referencePrepared));
       expect(first.action).not.toBe("unchanged");
-      const writes = successfulWrites(before);
+      const writes = azure.successfulWritesSince(before);
       expect(writes).toBeGreaterThan(0);
       // Once the first run's objects have replicated (before that, a re-run's upsert rewrites
       // the same values: harmless, and what Entra would see too).
       if (testCase.replicationDelayMs)
         await new Promise((resolve) => setTimeout(resolve, testCase.replicationDelayMs! + 50));
-      const afterFirst = sandbox.requests().length;
+      const afterFirst = azure.mark();
       const second = await mustConverge(testCase.kind, testCase.desired(reference, referencePrepared));
       expect(second.action).toBe("unchanged");
-      expect(successfulWrites(afterFirst)).toBe(0);
+      expect(azure.successfulWritesSince(afterFirst)).toBe(0);
       const expected = await testCase.state(reference, referencePrepared);
 
       for (let lost = 1; lost <= writes; lost++) {
         const id = `l${index}x${lost}`;
         const prepared = (await testCase.prepare?.(id)) ?? {};
-        const mark = sandbox.requests().length;
-        sandbox.setFaults({ loseResponseOfWrite: lost });
         // Runs (as the walker would retry them) until the armed write has happened and lost its answer.
-        const lostYet = () =>
-          sandbox
-            .requests()
-            .slice(mark)
-            .some((request) => request.status === 0);
-        for (let attempt = 0; attempt < 10 && !lostYet(); attempt++) {
-          await converge(testCase.kind, testCase.desired(id, prepared));
-          if (!lostYet()) await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        sandbox.setFaults({ loseResponseOfWrite: 0 });
-        expect(
-          sandbox
-            .requests()
-            .slice(mark)
-            .filter((request) => request.status === 0),
-          `write ${lost} of ${writes} had its answer lost`,
-        ).toHaveLength(1);
+        const lostAnswers = await activities.loseAnswerOfWrite(lost, () =>
+          converge(testCase.kind, testCase.desired(id, prepared)),
+        );
+        expect(lostAnswers, `write ${lost} of ${writes} had its answer lost`).toHaveLength(1);
         await mustConverge(testCase.kind, testCase.desired(id, prepared));
         expect(
           await testCase.state(id, prepared),
           `${testCase.kind}: answer to write ${lost} of ${writes} lost`,
         ).toEqual(expected);
       }
-      sandbox.setFaults({ graphReplicationDelayMs: 0 });
+      azure.sandbox.setFaults({ graphReplicationDelayMs: 0 });
     }, 120_000);
   }
 });

@@ -5,99 +5,68 @@
  * the answer to each of its writes lost (the delete happened, the caller never heard), then
  * removed normally: it ends gone, as a clean removal does. Purge clears the soft-deleted copies.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSandbox, type Sandbox } from "../../src/sandbox";
-import { createActivityDeps, type ActivityDeps } from "../../activities/deps";
-import { runActivity } from "../../activities/define";
-import { kindActivities, RESOURCE_KIND_NAMES } from "../../activities/registry";
-import type { ActivityFailure, ActivityResult } from "../../src/contract/activity";
+import { beforeAll, describe, expect, it } from "vitest";
 import { resolveReferences, type Outputs } from "../../src/contract/reference";
 import type { PlanNode } from "../../src/contract/resources";
 import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { keyVaultUrl } from "../../src/azure/endpoints";
 import { planSlug, topologicalOrder } from "../../src/model/plan";
 import { validateInstallRequest } from "../../src/model/validate";
+import { RESOURCE_KIND_NAMES } from "../../activities/registry";
+import { activityRunner } from "../fixtures/activities";
+import { useSandbox } from "../fixtures/sandbox";
 
-let sandbox: Sandbox;
-let deps: ActivityDeps;
 let nodes: PlanNode[];
 const outputs: Record<string, Outputs> = {};
 
+const azure = useSandbox();
 beforeAll(async () => {
-  sandbox = await startSandbox();
-  deps = createActivityDeps(sandbox.context(), {
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.min(ms, 20))),
-  });
-  const user = sandbox.graph.addUser({ displayName: "Allowed user" }) as { id: string };
+  const user = azure.sandbox.graph.addUser({ displayName: "Allowed user" }) as { id: string };
   const validation = validateInstallRequest("gone", {
     channels: { teams: { enabled: true }, telegram: { enabled: true, mode: "webhook" } },
     allowedIdentities: [user.id],
   });
   if (!validation.ok) throw new Error(JSON.stringify(validation.problems));
   nodes = planSlug(validation.spec, {
-    subscriptionId: sandbox.env.subscriptionId,
-    tenantId: sandbox.env.tenantId,
+    subscriptionId: azure.sandbox.env.subscriptionId,
+    tenantId: azure.sandbox.env.tenantId,
     brokerPrincipalId: SANDBOX_BROKER_OBJECT_ID,
-    vaultUri: (name) => keyVaultUrl(sandbox.endpoints, name),
+    vaultUri: (name) => keyVaultUrl(azure.sandbox.endpoints, name),
   }).nodes;
   for (const node of topologicalOrder(nodes)) {
     if (node.id === "secret:telegramBotToken") {
       // Supplied by the operator: written straight to the vault, as an operator would.
       const vault = nodes.find((candidate) => candidate.kind === "keyVault")!.desired.name as string;
-      await deps.clients
-        .secrets(keyVaultUrl(sandbox.endpoints, vault))
+      await azure.deps.clients
+        .secrets(keyVaultUrl(azure.sandbox.endpoints, vault))
         .setSecret("telegram-bot-token", "123:operator-token");
     }
     outputs[node.id] = (await must("ensure", node)).outputs;
   }
 }, 120_000);
-afterAll(async () => sandbox?.stop());
 
 function desiredOf(node: PlanNode): never {
   return resolveReferences(node.desired as never, outputs) as never;
 }
 
-function run(verb: "ensure" | "remove", node: PlanNode, purge = false): Promise<ActivityResult | ActivityFailure> {
-  const handler = kindActivities(node.kind, deps)[verb] as (...args: never[]) => Promise<ActivityResult>;
-  return runActivity(handler as never, {
-    operationId: "rm",
-    slug: "gone",
-    nodeId: node.id,
-    desired: desiredOf(node),
-    ...(purge ? { purge } : {}),
-  });
-}
-
+const activities = activityRunner(azure, { operationId: "rm", slug: "gone", maxAttempts: 15 });
+const call = (verb: "ensure" | "remove", node: PlanNode, purge = false) => ({
+  verb,
+  kind: node.kind,
+  nodeId: node.id,
+  desired: desiredOf(node),
+  purge,
+});
+const run = (verb: "ensure" | "remove", node: PlanNode, purge = false) => activities.run(call(verb, node, purge));
 /** Run as the walker would: retry what is retryable (a lost answer leaves a transient failure). */
-async function must(verb: "ensure" | "remove", node: PlanNode, purge = false): Promise<ActivityResult> {
-  for (let attempt = 1; ; attempt++) {
-    const outcome = await run(verb, node, purge);
-    if (!("failed" in outcome)) return outcome;
-    if (!outcome.retryable || attempt >= 15)
-      throw new Error(`${verb} ${node.id} failed: ${outcome.code}: ${outcome.message}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-/** Writes the services carried out (lost answers included) since `from`. */
-function writesSince(from: number): number {
-  return sandbox
-    .requests()
-    .slice(from)
-    .filter(
-      (request) =>
-        !["GET", "HEAD"].includes(request.method) &&
-        !request.url.startsWith("/_sandbox") &&
-        (request.status === 0 || request.status < 400),
-    ).length;
-}
+const must = (verb: "ensure" | "remove", node: PlanNode, purge = false) => activities.must(call(verb, node, purge));
 
 /** Gone: its removal finds nothing left to do and writes nothing. */
 async function expectGone(node: PlanNode, what: string): Promise<void> {
-  const mark = sandbox.requests().length;
+  const mark = azure.mark();
   const again = await must("remove", node);
   expect(again.action, `${node.id}: ${what}`).toBe("absent");
-  expect(writesSince(mark), `${node.id}: ${what}: writes`).toBe(0);
+  expect(azure.successfulWritesSince(mark), `${node.id}: ${what}: writes`).toBe(0);
 }
 
 describe("remove, for every kind in the plan", () => {
@@ -111,9 +80,9 @@ describe("remove, for every kind in the plan", () => {
         expect(refused).toMatchObject({ failed: true, code: "SharedGroup" });
         continue;
       }
-      const mark = sandbox.requests().length;
+      const mark = azure.mark();
       const first = await must("remove", node);
-      const writes = writesSince(mark);
+      const writes = azure.successfulWritesSince(mark);
       if (node.kind === "appRunState") {
         // A state of the app, not a resource: nothing to remove.
         expect(first.action).toBe("absent");
@@ -126,19 +95,8 @@ describe("remove, for every kind in the plan", () => {
 
       for (let lost = 1; lost <= writes; lost++) {
         await must("ensure", node);
-        const armed = sandbox.requests().length;
-        sandbox.setFaults({ loseResponseOfWrite: lost });
-        const lostYet = () =>
-          sandbox
-            .requests()
-            .slice(armed)
-            .some((request) => request.status === 0);
-        for (let attempt = 0; attempt < 10 && !lostYet(); attempt++) {
-          await run("remove", node);
-          if (!lostYet()) await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        sandbox.setFaults({ loseResponseOfWrite: 0 });
-        expect(lostYet(), `${node.id}: write ${lost} of ${writes} had its answer lost`).toBe(true);
+        const lostAnswers = await activities.loseAnswerOfWrite(lost, () => run("remove", node));
+        expect(lostAnswers.length > 0, `${node.id}: write ${lost} of ${writes} had its answer lost`).toBe(true);
         await must("remove", node);
         await expectGone(node, `answer to write ${lost} of ${writes} lost`);
       }
@@ -149,7 +107,7 @@ describe("remove, for every kind in the plan", () => {
 
   it("purges the soft-deleted copies on request: the vault, the Entra objects, a secret", async () => {
     const state = () =>
-      sandbox.inspect() as {
+      azure.sandbox.inspect() as {
         graph: { kind: string; uniqueName?: string; deleted: boolean }[];
         keyvault: Record<string, Record<string, { deleted: boolean }>>;
       };
@@ -165,7 +123,7 @@ describe("remove, for every kind in the plan", () => {
       expect((await must("remove", node, true)).action, `${node.id} again`).toBe("absent");
     }
     expect(state().graph.filter((object) => uniqueNames.includes(object.uniqueName ?? ""))).toEqual([]);
-    const deletedVault = await deps.clients.keyVault.vaults
+    const deletedVault = await azure.deps.clients.keyVault.vaults
       .getDeleted(vault.desired.name as string, vault.desired.location as string)
       .then(
         () => "still there",

@@ -3,47 +3,36 @@
  * records), with fake ensure activities: validation writes nothing, install answers 202 and is
  * recorded, a busy slug answers 409 naming the running operation, unknown things are 404s.
  */
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BlobServiceClient } from "@azure/storage-blob";
-import { FunctionsHost } from "../../src/runtime/host";
 import { planSlug } from "../../src/model/plan";
 import { validateInstallRequest } from "../../src/model/validate";
 import { OPERATIONS_CONTAINER, type OperationRecord, type SlugRecord } from "../../src/operations/records";
 import { outputsReferencedFrom, resetFakeControl, type FakeControl } from "../fixtures/fake-activities";
-import { deferred, until } from "../orchestrations/walker-harness";
+import { useFunctionsHost } from "../fixtures/functions-host";
+import { callApi } from "../e2e/harness";
+import { deferred, until } from "../fixtures/wait";
 
-const API_APP = path.resolve(__dirname, "../fixtures/api-app");
 const SUBSCRIPTION = "00000000-0000-4000-8000-0000000000c1";
 const TENANT = "00000000-0000-4000-8000-0000000000c2";
 
-let host: FunctionsHost;
-let stateDir: string;
 let control: FakeControl;
 /** Gates a test holds; released after each test so a failed assertion cannot hang the host's stop. */
 const gates: { resolve: () => void }[] = [];
-const savedEnv = { ...process.env };
 
-beforeAll(async () => {
-  // A real cloud name with ids: the plan needs only subscription, tenant and endpoints.
-  process.env.SHIRE_CLOUD = "AzureCloud";
-  process.env.AZURE_SUBSCRIPTION_ID = SUBSCRIPTION;
-  process.env.AZURE_TENANT_ID = TENANT;
-  process.env.SHIRE_BROKER_PRINCIPAL_ID = "6f1b5c3a-2d4e-4f60-8a71-9b0c1d2e3f40";
-  process.env.SHIRE_RETRY_FIRST_INTERVAL_MS = "20";
-  process.env.SHIRE_RETRY_MAX_ATTEMPTS = "3";
-  delete process.env.AzureWebJobsStorage;
-  stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "shire-api-"));
-  host = new FunctionsHost({ appRoot: API_APP, port: 0, stateDir, log: () => undefined });
-  await host.start(); // starts Azurite (blob + queue) and sets AzureWebJobsStorage
-});
-
-afterAll(async () => {
-  await host?.stop();
-  process.env = savedEnv;
-  fs.rmSync(stateDir, { recursive: true, force: true });
+const api = useFunctionsHost({
+  app: "api-app",
+  env: {
+    // A real cloud name with ids: the plan needs only subscription, tenant and endpoints.
+    SHIRE_CLOUD: "AzureCloud",
+    AZURE_SUBSCRIPTION_ID: SUBSCRIPTION,
+    AZURE_TENANT_ID: TENANT,
+    SHIRE_BROKER_PRINCIPAL_ID: "6f1b5c3a-2d4e-4f60-8a71-9b0c1d2e3f40",
+    SHIRE_RETRY_FIRST_INTERVAL_MS: "20",
+    SHIRE_RETRY_MAX_ATTEMPTS: "3",
+    AzureWebJobsStorage: undefined, // the host starts Azurite (blob + queue) and sets it
+  },
+  removeStateDir: true,
 });
 
 afterEach(() => {
@@ -64,27 +53,11 @@ beforeEach(() => {
   control.defaultOutputs = (nodeId) => outputsReferencedFrom(nodes, nodeId);
 });
 
-async function call(
-  method: string,
-  route: string,
-  body?: string,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
-  const response = await fetch(`${host.url}/api/${route}`, {
-    method,
-    body,
-    headers: { "content-type": "application/json", ...headers },
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-    headers: response.headers,
-  };
-}
+const call = (method: string, route: string, body?: string, headers?: Record<string, string>) =>
+  callApi(api.host.url, method, route, body, headers);
 
 async function blobNames(): Promise<string[]> {
-  const container = BlobServiceClient.fromConnectionString(host.storageConnectionString!).getContainerClient(
+  const container = BlobServiceClient.fromConnectionString(api.host.storageConnectionString!).getContainerClient(
     OPERATIONS_CONTAINER,
   );
   if (!(await container.exists())) return [];
@@ -95,14 +68,15 @@ async function blobNames(): Promise<string[]> {
 
 async function waitForOperation(operationId: string, statuses: string[]): Promise<OperationRecord> {
   let last: OperationRecord | undefined;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const response = await call("GET", `operations/${operationId}`);
-    last = response.json as unknown as OperationRecord;
-    if (response.status === 200 && statuses.includes(last.status)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`operation ${operationId} never reached ${statuses.join("/")}: ${JSON.stringify(last)}`);
+  return until(
+    async () => {
+      const response = await call("GET", `operations/${operationId}`);
+      last = response.json as unknown as OperationRecord;
+      return response.status === 200 && statuses.includes(last.status) ? last : undefined;
+    },
+    () => `operation ${operationId} to reach ${statuses.join("/")}: ${JSON.stringify(last)}`,
+    { timeoutMs: 30_000, intervalMs: 20 },
+  );
 }
 
 describe("POST /api/slugs/{slug}/install: bad input changes nothing", () => {
@@ -132,7 +106,7 @@ describe("POST /api/slugs/{slug}/install: bad input changes nothing", () => {
     // The secret the caller tried to send is not echoed back.
     expect(JSON.stringify(response.json)).not.toContain("123:abc");
 
-    expect(host.engine.listInstances()).toEqual([]);
+    expect(api.host.engine.listInstances()).toEqual([]);
     expect(await blobNames()).toEqual(before);
     expect(control.log).toEqual([]);
   });
@@ -141,7 +115,7 @@ describe("POST /api/slugs/{slug}/install: bad input changes nothing", () => {
     const response = await call("POST", "slugs/acme/install", "{ not json");
     expect(response.status).toBe(400);
     expect((response.json.error as { code: string }).code).toBe("InvalidJson");
-    expect(host.engine.getInstance("slug-acme")).toBeUndefined();
+    expect(api.host.engine.getInstance("slug-acme")).toBeUndefined();
   });
 
   it("answers 503 NotConfigured when the Azure context is missing, and starts nothing", async () => {
@@ -155,7 +129,7 @@ describe("POST /api/slugs/{slug}/install: bad input changes nothing", () => {
     } finally {
       process.env.SHIRE_CLOUD = cloud;
     }
-    expect(host.engine.getInstance("slug-noconfig")).toBeUndefined();
+    expect(api.host.engine.getInstance("slug-noconfig")).toBeUndefined();
     expect((await blobNames()).filter((name) => name.includes("noconfig"))).toEqual([]);
   });
 });
@@ -171,11 +145,11 @@ describe("install: 202, the record, 409 while running, the slug record", () => {
     });
     expect(accepted.status).toBe(202);
     const { operationId, statusUrl } = accepted.json as { operationId: string; statusUrl: string };
-    expect(statusUrl).toBe(`${host.url}/api/operations/${operationId}`);
+    expect(statusUrl).toBe(`${api.host.url}/api/operations/${operationId}`);
     expect(accepted.headers.get("location")).toBe(statusUrl);
 
     // While resourceGroup is held: the record is there, running, with the live step states.
-    await until(() => control.log.includes("start:resourceGroup"), "resourceGroup to start");
+    await until(() => control.log.includes("start:resourceGroup"), "resourceGroup to start", { intervalMs: 5 });
     const running = await call("GET", `operations/${operationId}`);
     expect(running.status).toBe(200);
     const record = running.json as unknown as OperationRecord;
@@ -285,12 +259,15 @@ describe("install: 202, the record, 409 while running, the slug record", () => {
 describe("stopping an operation", () => {
   /** Wait until the operation's record shows this step in this state. */
   async function stepReaches(operationId: string, stepId: string, status: string): Promise<OperationRecord> {
-    for (let tries = 0; ; tries++) {
-      const record = (await call("GET", `operations/${operationId}`)).json as unknown as OperationRecord;
-      if (record.steps.find((step) => step.id === stepId)?.status === status) return record;
-      if (tries > 1_000) throw new Error(`${stepId} never ${status}: ${JSON.stringify(record)}`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    let record: OperationRecord | undefined;
+    return until(
+      async () => {
+        record = (await call("GET", `operations/${operationId}`)).json as unknown as OperationRecord;
+        return record.steps.find((step) => step.id === stepId)?.status === status ? record : undefined;
+      },
+      () => `${stepId} to be ${status}: ${JSON.stringify(record)}`,
+      { attempts: 1_000, intervalMs: 5 },
+    );
   }
 
   it("terminated: its running step finishes its attempt and stops, the records settle canceled, then the slug takes a new operation", async () => {
@@ -299,9 +276,9 @@ describe("stopping an operation", () => {
     control.behaviour["stopped/resourceGroup"] = { gate: hold.promise };
     const accepted = await call("POST", "slugs/stopped/install", "{}");
     const { operationId } = accepted.json as { operationId: string };
-    await until(() => control.log.includes("start:resourceGroup"), "resourceGroup to start");
+    await until(() => control.log.includes("start:resourceGroup"), "resourceGroup to start", { intervalMs: 5 });
     await stepReaches(operationId, "resourceGroup", "running");
-    expect(host.engine.terminate("slug-stopped", "operator stopped it")).toBe(true);
+    expect(api.host.engine.terminate("slug-stopped", "operator stopped it")).toBe(true);
 
     const record = (await call("GET", `operations/${operationId}`)).json as unknown as OperationRecord;
     expect(record.status).toBe("canceled");
@@ -349,7 +326,9 @@ describe("stopping an operation", () => {
     control.behaviour["halt/group:admins"] = { failures: [busy, busy, busy] };
     const { operationId } = (await call("POST", "slugs/halt/install", "{}")).json as { operationId: string };
     await stepReaches(operationId, "resourceGroup", "running");
-    await until(() => (control.attemptsBySlug["halt/group:admins"] ?? 0) >= 1, "group:admins to fail once");
+    await until(() => (control.attemptsBySlug["halt/group:admins"] ?? 0) >= 1, "group:admins to fail once", {
+      intervalMs: 5,
+    });
 
     const canceled = await call("POST", `operations/${operationId}/cancel`);
     expect(canceled.status).toBe(202);

@@ -3,28 +3,22 @@
  * (`__accountName`, no keys), against the sandbox's blob service with Entra auth and RBAC: the
  * broker's identity needs Storage Blob Data Contributor there, as on Azure.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSandbox, type Sandbox } from "../../src/sandbox";
-import { AzureClients } from "../../src/azure/clients";
+import { beforeAll, describe, expect, it } from "vitest";
 import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { OperationStore } from "../../src/operations/records";
 import { createBlobServiceClient } from "../../src/azure/blob";
 import { StorageSharedKeyCredential } from "@azure/storage-blob";
 import { ROLE_IDS } from "../../src/model/names";
 import { roleId } from "../sandbox/helpers";
+import { useSandbox } from "../fixtures/sandbox";
 
-let sandbox: Sandbox;
-let clients: AzureClients;
-
+const azure = useSandbox();
 beforeAll(async () => {
-  sandbox = await startSandbox();
-  clients = new AzureClients(sandbox.context());
-  await clients.resources.resourceGroups.createOrUpdate("rg-broker", { location: "westeurope" });
+  await azure.clients.resources.resourceGroups.createOrUpdate("rg-broker", { location: "westeurope" });
 });
-afterAll(async () => sandbox?.stop());
 
 async function appStorage(name: string): Promise<string> {
-  const account = await clients.storage.storageAccounts.create("rg-broker", name, {
+  const account = await azure.clients.storage.storageAccounts.create("rg-broker", name, {
     location: "westeurope",
     sku: { name: "Standard_LRS" },
     kind: "StorageV2",
@@ -34,8 +28,8 @@ async function appStorage(name: string): Promise<string> {
 
 const identityEnv = (accountName: string): NodeJS.ProcessEnv => ({
   SHIRE_CLOUD: "Sandbox",
-  SHIRE_SANDBOX_PORT: String(sandbox.port),
-  SHIRE_SANDBOX_CA_FILE: sandbox.caFile,
+  SHIRE_SANDBOX_PORT: String(azure.sandbox.port),
+  SHIRE_SANDBOX_CA_FILE: azure.sandbox.caFile,
   AzureWebJobsStorage__accountName: accountName,
 });
 
@@ -46,8 +40,8 @@ describe("identity-based AzureWebJobsStorage", () => {
     // No data role yet: the blob service refuses, and the error says why.
     await expect(store.listSlugs()).rejects.toMatchObject({ statusCode: 403, code: "AuthorizationPermissionMismatch" });
 
-    await clients.authorization.roleAssignments.create(scope, "7a000000-0000-4000-8000-000000000001", {
-      roleDefinitionId: roleId(sandbox, ROLE_IDS.storageBlobDataContributor),
+    await azure.clients.authorization.roleAssignments.create(scope, "7a000000-0000-4000-8000-000000000001", {
+      roleDefinitionId: roleId(azure.sandbox, ROLE_IDS.storageBlobDataContributor),
       principalId: SANDBOX_BROKER_OBJECT_ID,
       principalType: "ServicePrincipal",
     });
@@ -67,9 +61,9 @@ describe("identity-based AzureWebJobsStorage", () => {
     });
     expect((await store.getOperation("demo.20261203T100000Z.0a0b0c0d"))?.actor).toBe("alice");
     // The record really is in that account's `shire-operations` container: read it with a key.
-    const keys = await clients.storage.storageAccounts.listKeys("rg-broker", "stbrokerrec1");
+    const keys = await azure.clients.storage.storageAccounts.listKeys("rg-broker", "stbrokerrec1");
     const keyed = createBlobServiceClient(
-      sandbox.context(),
+      azure.sandbox.context(),
       "stbrokerrec1",
       new StorageSharedKeyCredential("stbrokerrec1", keys.keys![0].value!),
     );

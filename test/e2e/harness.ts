@@ -1,16 +1,15 @@
 /**
- * End-to-end harness: the emulated Azure (sandbox) in this process and the real app on the local
- * Functions host, either in this process or as a separate process that tests can kill.
+ * End-to-end harness: the app's HTTP API as a client calls it, the host as a separate process that
+ * tests can kill, and a slug's footprint in the sandbox. The sandbox and the in-process host are
+ * test/fixtures/install-host.ts.
  */
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
-import { startSandbox, type Sandbox, type SandboxFaultSettings } from "../../src/sandbox";
-import { FunctionsHost } from "../../src/runtime/host";
-import type { DurableClock, DurableFaults } from "../../src/runtime/durable/engine";
+import type { Sandbox } from "../../src/sandbox";
+import { REPO_ROOT } from "../fixtures/install-host";
 
-export const REPO_ROOT = path.resolve(__dirname, "../..");
+export { REPO_ROOT };
+import { until } from "../fixtures/wait";
 
 export interface OperationView {
   id: string;
@@ -19,47 +18,11 @@ export interface OperationView {
   steps: { id: string; status: string; action?: string; error?: string; durationMs?: number; attempts?: number }[];
 }
 
-export async function startTestSandbox(
-  faults: Partial<SandboxFaultSettings> = {},
-): Promise<Sandbox & { logFile: string; dir: string }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shire-e2e-"));
-  const logFile = path.join(dir, "sandbox-requests.jsonl");
-  const sandbox = await startSandbox({ stateDir: path.join(dir, "sandbox"), logFile, faults });
-  process.env.SHIRE_CLOUD = "Sandbox";
-  process.env.SHIRE_SANDBOX_PORT = String(sandbox.port);
-  process.env.SHIRE_SANDBOX_CA_FILE = sandbox.caFile;
-  // Short orchestration back-off so retried steps do not slow the suite.
-  process.env.SHIRE_RETRY_FIRST_INTERVAL_MS = "100";
-  process.env.SHIRE_RETRY_MAX_INTERVAL_MS = "400";
-  process.env.SHIRE_RETRY_MAX_ATTEMPTS = "8";
-  return Object.assign(sandbox, { logFile, dir });
-}
-
 export interface RunningHost {
   url: string;
   stateDir: string;
   logs: string[];
   stop(): Promise<void>;
-  host?: FunctionsHost;
-}
-
-export async function startInProcessHost(
-  stateDir: string,
-  durableFaults?: DurableFaults,
-  options: { clock?: DurableClock } = {},
-): Promise<RunningHost> {
-  const logs: string[] = [];
-  delete process.env.AzureWebJobsStorage;
-  const host = new FunctionsHost({
-    appRoot: REPO_ROOT,
-    port: 0,
-    stateDir,
-    durableFaults,
-    ...(options.clock ? { clock: options.clock } : {}),
-    log: (level, message) => logs.push(`[${level}] ${message}`),
-  });
-  await host.start();
-  return { url: host.url, stateDir, logs, host, stop: () => host.stop() };
 }
 
 export interface StartHostProcessOptions {
@@ -111,6 +74,27 @@ export async function startHostProcess(
   };
 }
 
+/** One request to the app's HTTP API, `<baseUrl>/api/<route>`, with a body already serialized. */
+export async function callApi(
+  baseUrl: string,
+  method: string,
+  route: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+  const response = await fetch(`${baseUrl}/api/${route}`, {
+    method,
+    body,
+    headers: { "content-type": "application/json", ...headers },
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    headers: response.headers,
+  };
+}
+
 export async function postJson(url: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(url, {
     method: "POST",
@@ -132,19 +116,20 @@ export async function waitForOperation(
   operationId: string,
   deadlineMs = 60_000,
 ): Promise<OperationView> {
-  const started = Date.now();
-  for (;;) {
-    const { status, body } = await getJson<OperationView>(`${baseUrl}/api/operations/${operationId}`).catch(() => ({
-      status: 0,
-      body: undefined as unknown as OperationView,
-    }));
-    if (status === 200 && body.status !== "running") return body;
-    if (Date.now() - started > deadlineMs)
-      throw new Error(
-        `operation ${operationId} still ${body?.status ?? "unreachable"} after ${deadlineMs} ms: ${JSON.stringify(body?.steps?.filter((s) => s.status !== "done"))}`,
-      );
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  let last: OperationView | undefined;
+  return until(
+    async () => {
+      const { status, body } = await getJson<OperationView>(`${baseUrl}/api/operations/${operationId}`).catch(() => ({
+        status: 0,
+        body: undefined,
+      }));
+      last = body;
+      return status === 200 && body!.status !== "running" ? body : undefined;
+    },
+    () =>
+      `operation ${operationId} to finish: still ${last?.status ?? "unreachable"} after ${deadlineMs} ms: ${JSON.stringify(last?.steps?.filter((s) => s.status !== "done"))}`,
+    { timeoutMs: deadlineMs },
+  );
 }
 
 export async function install(
@@ -156,15 +141,6 @@ export async function install(
   const started = await postJson(`${baseUrl}/api/slugs/${slug}/install`, body);
   if (started.status !== 202) throw new Error(`install ${slug}: ${started.status} ${JSON.stringify(started.body)}`);
   return waitForOperation(baseUrl, String(started.body.operationId), deadlineMs);
-}
-
-/** Requests that change something (reads and list-key actions excluded). */
-export function writesIn(sandbox: Sandbox, from = 0): { method: string; url: string; status: number }[] {
-  return sandbox
-    .requests()
-    .slice(from)
-    .filter((request) => request.method !== "GET" && request.method !== "HEAD")
-    .filter((request) => !(request.method === "POST" && /\/(listKeys|sharedKeys|listSecrets)(\?|$)/.test(request.url)));
 }
 
 /**

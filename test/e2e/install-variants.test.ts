@@ -3,31 +3,19 @@
  * token, a Foundry endpoint, WhatsApp, extra allowed identities (a user), Teams turned off, many
  * slugs installing at once, and Azure's propagation delays (Entra replication, RBAC) switched on.
  */
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { install, postJson, startInProcessHost, startTestSandbox, waitForOperation, type RunningHost } from "./harness";
-import type { Sandbox } from "../../src/sandbox";
-import { AzureClients } from "../../src/azure/clients";
+import { describe, expect, it } from "vitest";
+import { install, postJson, waitForOperation } from "./harness";
+import { useInstallHost } from "../fixtures/install-host";
 import { keyVaultUrl } from "../../src/azure/endpoints";
 
-let sandbox: Sandbox & { logFile: string; dir: string };
-let host: RunningHost;
-
-beforeAll(async () => {
-  sandbox = await startTestSandbox();
-  host = await startInProcessHost(path.join(sandbox.dir, "host"));
-});
-afterAll(async () => {
-  await host?.stop();
-  await sandbox?.stop();
-});
+const shire = useInstallHost();
 
 // Resource bodies are read loosely here: the assertions say what matters.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Anything = any;
 
 function resource(type: string, slug: string): Anything {
-  const state = sandbox.inspect() as { arm: { resources: Anything[] } };
+  const state = shire.sandbox.inspect() as { arm: { resources: Anything[] } };
   return state.arm.resources.find(
     (candidate) =>
       candidate.type.toLowerCase() === type.toLowerCase() &&
@@ -36,12 +24,12 @@ function resource(type: string, slug: string): Anything {
 }
 
 function graphObjects(): Anything[] {
-  return (sandbox.inspect() as { graph: Anything[] }).graph.filter((object) => !object.deleted);
+  return (shire.sandbox.inspect() as { graph: Anything[] }).graph.filter((object) => !object.deleted);
 }
 
 describe("install variants", () => {
   it("waits for the operator's Telegram token with instructions, then finishes; webhook route, sign-in exclusions, Foundry and users wired", async () => {
-    const user = sandbox.graph.addUser({ displayName: "Ada Operator" }) as { id: string };
+    const user = shire.sandbox.graph.addUser({ displayName: "Ada Operator" }) as { id: string };
     const body = {
       channels: {
         teams: { enabled: false },
@@ -51,7 +39,7 @@ describe("install variants", () => {
       foundry: { endpoint: "https://contoso-ai.services.ai.azure.com/", deployment: "gpt-4o" },
       allowedIdentities: [user.id],
     };
-    const first = await install(host.url, "tele", body);
+    const first = await install(shire.url, "tele", body);
     expect(first.status).toBe("failed");
     const byId = Object.fromEntries(first.steps.map((step) => [step.id, step]));
     // The two operator-supplied secrets fail at once (no retry can help) and say what to do.
@@ -66,11 +54,11 @@ describe("install variants", () => {
 
     // The operator writes the tokens (here with the broker's own credential: both hold Secrets Officer).
     const vaultName = resource("Microsoft.KeyVault/vaults", "tele").name as string;
-    const vault = new AzureClients(sandbox.context()).secrets(keyVaultUrl(sandbox.endpoints, vaultName));
+    const vault = shire.clients.secrets(keyVaultUrl(shire.sandbox.endpoints, vaultName));
     await vault.setSecret("telegram-bot-token", "123456:telegram-token-from-botfather");
     await vault.setSecret("foundry-api-key", "foundry-key-from-the-portal-0123456789");
 
-    const second = await install(host.url, "tele", body);
+    const second = await install(shire.url, "tele", body);
     expect(second.status, JSON.stringify(second.steps.filter((step) => step.status !== "done"))).toBe("succeeded");
 
     const app = resource("Microsoft.App/containerApps", "tele");
@@ -117,10 +105,10 @@ describe("install variants", () => {
   });
 
   it("installs several slugs at once with one shire-admins, through Entra replication and RBAC propagation delays", async () => {
-    sandbox.setFaults({ graphReplicationDelayMs: 1_500, rbacPropagationMs: 2_000 });
+    shire.sandbox.setFaults({ graphReplicationDelayMs: 1_500, rbacPropagationMs: 2_000 });
     try {
       const slugs = ["par-a", "par-b", "par-c", "par-d"];
-      const operations = await Promise.all(slugs.map((slug) => install(host.url, slug, {}, 180_000)));
+      const operations = await Promise.all(slugs.map((slug) => install(shire.url, slug, {}, 180_000)));
       for (const operation of operations)
         expect(operation.status, JSON.stringify(operation.steps.filter((step) => step.status !== "done"))).toBe(
           "succeeded",
@@ -130,11 +118,11 @@ describe("install variants", () => {
         .flatMap((operation) => operation.steps)
         .filter((step) => step.id.startsWith("secret:") && (step.attempts ?? 1) > 1);
       expect(retried.length).toBeGreaterThan(0);
-      expect(sandbox.requests().some((request) => request.status === 403 && request.url.includes("/secrets/"))).toBe(
-        true,
-      );
+      expect(
+        shire.sandbox.requests().some((request) => request.status === 403 && request.url.includes("/secrets/")),
+      ).toBe(true);
     } finally {
-      sandbox.setFaults({ graphReplicationDelayMs: 0, rbacPropagationMs: 0 });
+      shire.sandbox.setFaults({ graphReplicationDelayMs: 0, rbacPropagationMs: 0 });
     }
     const admins = graphObjects().filter((object) => object.kind === "group" && object.displayName === "shire-admins");
     expect(admins).toHaveLength(1);
@@ -153,15 +141,15 @@ describe("install variants", () => {
   it("installs a slug with 500 allowed identities: the custom status stays under 16 KB and always tells the truth", async () => {
     const users = Array.from(
       { length: 500 },
-      (_, i) => (sandbox.graph.addUser({ displayName: `Member ${i}` }) as { id: string }).id,
+      (_, i) => (shire.sandbox.graph.addUser({ displayName: `Member ${i}` }) as { id: string }).id,
     );
-    const started = await postJson(`${host.url}/api/slugs/crowd/install`, { allowedIdentities: users });
+    const started = await postJson(`${shire.url}/api/slugs/crowd/install`, { allowedIdentities: users });
     expect(started.status).toBe(202);
     const operationId = String(started.body.operationId);
     let largest = 0;
     let samples = 0;
     for (;;) {
-      const instance = host.host!.engine.getInstance("slug-crowd");
+      const instance = shire.host.engine.getInstance("slug-crowd");
       if (instance?.customStatus) {
         samples++;
         largest = Math.max(largest, Buffer.byteLength(JSON.stringify(instance.customStatus)));
@@ -179,7 +167,7 @@ describe("install variants", () => {
     }
     expect(samples).toBeGreaterThan(0);
     expect(largest).toBeLessThan(16 * 1024);
-    const operation = await waitForOperation(host.url, operationId, 120_000);
+    const operation = await waitForOperation(shire.url, operationId, 120_000);
     expect(operation.status).toBe("succeeded");
     expect(operation.steps.filter((step) => step.status !== "done")).toEqual([]);
     const principal = graphObjects().find(
@@ -190,7 +178,7 @@ describe("install variants", () => {
 
     // Dropping some from the list revokes exactly those; groups stay.
     const kept = users.slice(0, 450);
-    expect((await install(host.url, "crowd", { allowedIdentities: kept }, 120_000)).status).toBe("succeeded");
+    expect((await install(shire.url, "crowd", { allowedIdentities: kept }, 120_000)).status).toBe("succeeded");
     const after = graphObjects().find(
       (object) => object.kind === "servicePrincipal" && object.displayName === "shire-crowd",
     );

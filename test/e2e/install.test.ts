@@ -3,34 +3,14 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  footprint,
-  install,
-  postJson,
-  startInProcessHost,
-  startTestSandbox,
-  writesIn,
-  getJson,
-  type RunningHost,
-  waitForOperation,
-} from "./harness";
-import type { Sandbox } from "../../src/sandbox";
+import { describe, expect, it } from "vitest";
+import { callApi, footprint, install, postJson, getJson, waitForOperation } from "./harness";
+import { useInstallHost } from "../fixtures/install-host";
 import { Agent } from "undici";
 import { loopbackLookup } from "../../src/azure/transport";
 import { SANDBOX_DNS_SUFFIX } from "../../src/azure/endpoints";
 
-let sandbox: Sandbox & { logFile: string; dir: string };
-let host: RunningHost;
-
-beforeAll(async () => {
-  sandbox = await startTestSandbox();
-  host = await startInProcessHost(path.join(sandbox.dir, "host"));
-});
-afterAll(async () => {
-  await host?.stop();
-  await sandbox?.stop();
-});
+const shire = useInstallHost();
 
 // Resource bodies are read loosely here: the assertions say what matters.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -49,9 +29,9 @@ type Resource = {
 async function fetchFromSandbox(url: string): Promise<string> {
   const target = new URL(url);
   const dispatcher = new Agent({
-    connect: { ca: sandbox.caCertificatePem, lookup: loopbackLookup(SANDBOX_DNS_SUFFIX) },
+    connect: { ca: shire.sandbox.caCertificatePem, lookup: loopbackLookup(SANDBOX_DNS_SUFFIX) },
   });
-  const response = await fetch(`https://${target.hostname}:${sandbox.port}${target.pathname}`, {
+  const response = await fetch(`https://${target.hostname}:${shire.sandbox.port}${target.pathname}`, {
     dispatcher,
   } as RequestInit);
   expect(response.status, url).toBe(200);
@@ -59,7 +39,7 @@ async function fetchFromSandbox(url: string): Promise<string> {
 }
 
 function resources(type: string, slug: string): Resource[] {
-  const state = sandbox.inspect() as { arm: { resources: Resource[] } };
+  const state = shire.sandbox.inspect() as { arm: { resources: Resource[] } };
   return state.arm.resources.filter(
     (resource) =>
       resource.type.toLowerCase() === type.toLowerCase() &&
@@ -69,7 +49,7 @@ function resources(type: string, slug: string): Resource[] {
 
 describe("install against the sandbox", () => {
   it("brings up every resource with the right properties and reports every step done", async () => {
-    const operation = await install(host.url, "demo");
+    const operation = await install(shire.url, "demo");
     expect(operation.status, JSON.stringify(operation.steps.filter((step) => step.status !== "done"))).toBe(
       "succeeded",
     );
@@ -170,7 +150,7 @@ describe("install against the sandbox", () => {
     const [bot] = resources("Microsoft.BotService/botServices", "demo");
     expect(bot.properties.endpoint).toBe(`https://${app.properties.configuration.ingress.fqdn}/api/messages`);
 
-    const graph = (sandbox.inspect() as { graph: Anything[] }).graph;
+    const graph = (shire.sandbox.inspect() as { graph: Anything[] }).graph;
     const entraApp = graph.find((object) => object.kind === "application" && object.displayName === "shire-demo");
     expect(entraApp.uniqueName).toMatch(/^shire-demo-[a-z0-9]{5}$/);
     expect(entraApp.web?.implicitGrantSettings?.enableIdTokenIssuance).toBe(true);
@@ -200,10 +180,10 @@ describe("install against the sandbox", () => {
     ).toMatch(/b86a8fe4-44ce-4948-aee5-eccb2c155cd7$/);
 
     const secrets = Object.keys(
-      (sandbox.inspect() as { keyvault: Record<string, object> }).keyvault[vault.name],
+      (shire.sandbox.inspect() as { keyvault: Record<string, object> }).keyvault[vault.name],
     ).sort();
     expect(secrets).toEqual(["entra-client-secret", "gateway-token", "storage-account-key", "teams-app-password"]);
-    expect(footprint(sandbox, "demo").website).toMatchObject({
+    expect(footprint(shire.sandbox, "demo").website).toMatchObject({
       staticWebsite: { enabled: true, indexDocument: "index.html" },
       web: ["index.html", "tab.html"],
     });
@@ -217,7 +197,9 @@ describe("install against the sandbox", () => {
     expect(configPage).toContain(`const appUrl = "https://${app.properties.configuration.ingress.fqdn}"`);
     expect(await fetchFromSandbox(`${web}tab.html`)).toContain(`microsoftTeams.app.openLink(appUrl)`);
 
-    const slug = await getJson<{ state: string; image: string; lastOperationId: string }>(`${host.url}/api/slugs/demo`);
+    const slug = await getJson<{ state: string; image: string; lastOperationId: string }>(
+      `${shire.url}/api/slugs/demo`,
+    );
     expect(slug.body).toMatchObject({
       state: "installed",
       version: "ghcr.io/openclaw/openclaw:2026.9.6",
@@ -226,11 +208,11 @@ describe("install against the sandbox", () => {
   });
 
   it("shows a dry run: everything to create before, nothing after, the image change when asked", async () => {
-    const before = sandbox.requests().length;
+    const before = shire.mark();
     const fresh = await getJson<{
       summary: Record<string, number>;
       changes: { node: string; action: string; changed?: string[] }[];
-    }>(`${host.url}/api/slugs/planned/plan`);
+    }>(`${shire.url}/api/slugs/planned/plan`);
     expect(fresh.status).toBe(200);
     // At most the tenant-wide shire-admins group exists already (made by an earlier install).
     expect(
@@ -238,15 +220,15 @@ describe("install against the sandbox", () => {
     ).toEqual([]);
     expect(fresh.body.changes.find((change) => change.node === "resourceGroup")?.action).toBe("create");
     expect(fresh.body.changes.find((change) => change.node === "containerApp")?.action).toBe("after-dependencies");
-    expect(writesIn(sandbox, before)).toEqual([]);
+    expect(shire.writesSince(before)).toEqual([]);
 
     const installed = await getJson<{ summary: Record<string, number>; changes: { node: string; action: string }[] }>(
-      `${host.url}/api/slugs/demo/plan`,
+      `${shire.url}/api/slugs/demo/plan`,
     );
     expect(installed.body.changes.filter((change) => change.action !== "unchanged")).toEqual([]);
 
     const upgrade = await getJson<{ changes: { node: string; action: string; changed?: string[] }[] }>(
-      `${host.url}/api/slugs/demo/plan?image=ghcr.io/openclaw/openclaw:2026.9.7`,
+      `${shire.url}/api/slugs/demo/plan?image=ghcr.io/openclaw/openclaw:2026.9.7`,
     );
     const app = upgrade.body.changes.find((change) => change.node === "containerApp");
     expect(app?.action).toBe("update");
@@ -265,20 +247,20 @@ describe("install against the sandbox", () => {
         .map((change) => change.node)
         .sort(),
     ).toEqual(["botService", "staticWebsite"]);
-    expect(writesIn(sandbox, before)).toEqual([]);
+    expect(shire.writesSince(before)).toEqual([]);
   });
 
   it("writes nothing the second time", async () => {
-    const before = sandbox.requests().length;
-    const operation = await install(host.url, "demo");
+    const before = shire.mark();
+    const operation = await install(shire.url, "demo");
     expect(operation.status).toBe("succeeded");
     expect(operation.steps.every((step) => step.action === "unchanged")).toBe(true);
-    expect(writesIn(sandbox, before)).toEqual([]);
+    expect(shire.writesSince(before)).toEqual([]);
   });
 
   it("refuses invalid input with every problem listed and touches nothing", async () => {
-    const before = sandbox.requests().length;
-    const response = await postJson(`${host.url}/api/slugs/Bad--Slug/install`, {
+    const before = shire.mark();
+    const response = await postJson(`${shire.url}/api/slugs/Bad--Slug/install`, {
       image: "ghcr.io/openclaw/openclaw:latest",
       channels: { telegram: { enabled: true, botToken: "123:abc" } },
       regoin: "westeurope",
@@ -292,23 +274,18 @@ describe("install against the sandbox", () => {
       "regoin",
       "slug",
     ]);
-    expect(sandbox.requests().length).toBe(before);
-    const log = fs.existsSync(sandbox.logFile) ? fs.readFileSync(sandbox.logFile, "utf8") : "";
+    expect(shire.sandbox.requests().length).toBe(before);
+    const log = fs.existsSync(shire.logFile) ? fs.readFileSync(shire.logFile, "utf8") : "";
     expect(log).not.toContain("Bad--Slug");
   });
 
   it("refuses each kind of bad request with its status in the error shape, writing nothing and starting nothing", async () => {
-    const before = sandbox.requests().length;
+    const before = shire.mark();
     const send = async (method: string, route: string, body?: string, headers: Record<string, string> = {}) => {
-      const response = await fetch(`${host.url}/api/${route}`, {
-        method,
-        body,
-        headers: { "content-type": "application/json", ...headers },
-      });
-      const text = await response.text();
+      const response = await callApi(shire.url, method, route, body, headers);
       return {
         status: response.status,
-        error: (text ? JSON.parse(text) : {}).error as { code: string } | undefined,
+        error: response.json.error as { code: string } | undefined,
         allow: response.headers.get("allow"),
       };
     };
@@ -342,62 +319,62 @@ describe("install against the sandbox", () => {
     expect(wrongMethod).toMatchObject({ status: 405, error: { code: "MethodNotAllowed" }, allow: "POST" });
     expect(await send("DELETE", "slugs/strict")).toMatchObject({ status: 405, error: { code: "MethodNotAllowed" } });
     expect(await send("GET", "nothing/here")).toMatchObject({ status: 404, error: { code: "NotFound" } });
-    expect(writesIn(sandbox, before)).toEqual([]);
-    expect((await getJson(`${host.url}/api/slugs/strict`)).status).toBe(404);
+    expect(shire.writesSince(before)).toEqual([]);
+    expect((await getJson(`${shire.url}/api/slugs/strict`)).status).toBe(404);
   });
 
   it("answers 409 naming the running operation when a slug is busy", async () => {
-    sandbox.setFaults({ lroDurationMs: { "Microsoft.App/managedEnvironments": 1500 } });
+    shire.sandbox.setFaults({ lroDurationMs: { "Microsoft.App/managedEnvironments": 1500 } });
     try {
-      const first = await postJson(`${host.url}/api/slugs/busy/install`, {});
+      const first = await postJson(`${shire.url}/api/slugs/busy/install`, {});
       expect(first.status).toBe(202);
-      const second = await postJson(`${host.url}/api/slugs/busy/install`, {});
+      const second = await postJson(`${shire.url}/api/slugs/busy/install`, {});
       expect(second.status).toBe(409);
       expect((second.body.error as { code: string; message: string }).message).toContain(
         String(first.body.operationId),
       );
-      const done = await waitForOperation(host.url, String(first.body.operationId));
+      const done = await waitForOperation(shire.url, String(first.body.operationId));
       expect(done.status).toBe("succeeded");
     } finally {
-      sandbox.setFaults({ lroDurationMs: {} });
+      shire.sandbox.setFaults({ lroDurationMs: {} });
     }
   });
 
   it("converges with each activity delivered twice", async () => {
-    host.host!.engine.faults = { duplicateActivityDelivery: true };
+    shire.host.engine.faults = { duplicateActivityDelivery: true };
     try {
-      const operation = await install(host.url, "twice");
+      const operation = await install(shire.url, "twice");
       expect(operation.status).toBe("succeeded");
     } finally {
-      host.host!.engine.faults = {};
+      shire.host.engine.faults = {};
     }
-    expect(footprint(sandbox, "twice")).toEqual(footprint(sandbox, "demo"));
+    expect(footprint(shire.sandbox, "twice")).toEqual(footprint(shire.sandbox, "demo"));
   });
 
   it("converges through 20% transient faults (500, 503, resets)", async () => {
-    sandbox.setFaults({ transientRate: 0.2, seed: 7 });
+    shire.sandbox.setFaults({ transientRate: 0.2, seed: 7 });
     let operation;
     try {
-      operation = await install(host.url, "flaky", {}, 230_000);
+      operation = await install(shire.url, "flaky", {}, 230_000);
     } finally {
-      sandbox.setFaults({ transientRate: 0 });
+      shire.sandbox.setFaults({ transientRate: 0 });
     }
     expect(operation.status, JSON.stringify(operation.steps.filter((step) => step.status !== "done"))).toBe(
       "succeeded",
     );
     expect(
-      sandbox.requests().filter((request) => request.status === 0 || request.status >= 500).length,
+      shire.sandbox.requests().filter((request) => request.status === 0 || request.status >= 500).length,
     ).toBeGreaterThan(0);
-    expect(footprint(sandbox, "flaky")).toEqual(footprint(sandbox, "demo"));
+    expect(footprint(shire.sandbox, "flaky")).toEqual(footprint(shire.sandbox, "demo"));
   }, 240_000);
 
   it("answers the plan through 20% transient faults without errors: its reads retry like the steps' do", async () => {
-    const before = sandbox.requests().length;
-    sandbox.setFaults({ transientRate: 0.2, seed: 11 });
+    const before = shire.mark();
+    shire.sandbox.setFaults({ transientRate: 0.2, seed: 11 });
     try {
       for (let run = 0; run < 3; run++) {
         for (const slug of ["demo", "fresh"]) {
-          const plan = await postJson(`${host.url}/api/slugs/${slug}/plan`, {});
+          const plan = await postJson(`${shire.url}/api/slugs/${slug}/plan`, {});
           expect(plan.status, `${slug} run ${run}`).toBe(200);
           const changes = plan.body.changes as { node: string; action: string; error?: string }[];
           expect(
@@ -408,24 +385,24 @@ describe("install against the sandbox", () => {
         }
       }
     } finally {
-      sandbox.setFaults({ transientRate: 0 });
+      shire.sandbox.setFaults({ transientRate: 0 });
     }
     // The faults did strike, and nothing was written.
     expect(
-      sandbox
+      shire.sandbox
         .requests()
         .slice(before)
         .filter((request) => request.status === 0 || request.status >= 500).length,
     ).toBeGreaterThan(0);
-    expect(writesIn(sandbox, before)).toEqual([]);
+    expect(shire.writesSince(before)).toEqual([]);
   }, 120_000);
 
   it("never stores a secret value in orchestration state, custom status, records or logs", async () => {
-    const secrets = sandbox.env.secrets.all();
+    const secrets = shire.sandbox.env.secrets.all();
     expect(secrets.length).toBeGreaterThan(10);
     const haystacks: { where: string; text: string }[] = [
-      { where: "host logs", text: host.logs.join("\n") },
-      { where: "sandbox request log", text: fs.readFileSync(sandbox.logFile, "utf8") },
+      { where: "host logs", text: shire.logs.join("\n") },
+      { where: "sandbox request log", text: fs.readFileSync(shire.logFile, "utf8") },
     ];
     const walk = (dir: string) => {
       for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -434,9 +411,9 @@ describe("install against the sandbox", () => {
         else haystacks.push({ where: full, text: fs.readFileSync(full).toString("latin1") });
       }
     };
-    walk(host.stateDir);
+    walk(shire.hostStateDir);
     const status = await getJson<unknown>(
-      `${host.url}/runtime/webhooks/durabletask/instances/slug-demo?showHistory=true&showHistoryOutput=true&showInput=true`,
+      `${shire.url}/runtime/webhooks/durabletask/instances/slug-demo?showHistory=true&showHistoryOutput=true&showInput=true`,
     );
     haystacks.push({ where: "durable status API", text: JSON.stringify(status.body) });
     expect(haystacks.some((haystack) => haystack.text.includes("gateway-token"))).toBe(true);

@@ -4,44 +4,46 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { footprint, getJson, install, postJson, startHostProcess, startTestSandbox, waitForOperation } from "./harness";
+import { describe, expect, it } from "vitest";
+import { footprint, getJson, install, postJson, startHostProcess, waitForOperation } from "./harness";
 import { SeededRandom } from "../../src/sandbox/faults";
+import { useAppSandbox } from "../fixtures/install-host";
+import { until } from "../fixtures/wait";
 
-/** The slug's operation, once a record exists (the orchestration writes it if the starter could not). */
-async function operationOf(baseUrl: string, slug: string): Promise<string> {
-  for (let attempt = 0; attempt < 600; attempt++) {
-    const { status, body } = await getJson<{ operations?: { id: string }[] }>(
-      `${baseUrl}/api/operations?slug=${slug}`,
-    ).catch(() => ({ status: 0, body: {} as { operations?: { id: string }[] } }));
-    if (status === 200 && body.operations && body.operations.length > 0) return body.operations[0].id;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`no operation recorded for ${slug}`);
+/**
+ * The slug's operation (of `kind`, when given), once a record of it exists: a crash can land
+ * before the 202, and the orchestration writes the record if the starter could not.
+ */
+async function recordedOperation(baseUrl: string, slug: string, kind?: string): Promise<string> {
+  const found = await until(
+    async () => {
+      const { status, body } = await getJson<{ operations?: { id: string; kind: string }[] }>(
+        `${baseUrl}/api/operations?slug=${slug}`,
+      ).catch(() => ({ status: 0, body: {} as { operations?: { id: string; kind: string }[] } }));
+      return status === 200 ? body.operations?.find((operation) => !kind || operation.kind === kind) : undefined;
+    },
+    `${kind ?? "an operation"} recorded for ${slug}`,
+    { attempts: 600, intervalMs: 100 },
+  );
+  return found.id;
 }
-import type { Sandbox } from "../../src/sandbox";
 
-let sandbox: Sandbox & { logFile: string; dir: string };
-
-beforeAll(async () => {
-  sandbox = await startTestSandbox();
-});
-afterAll(async () => sandbox?.stop());
+const azure = useAppSandbox();
 
 describe("kill and restart", () => {
   it("resumes installs killed at several points and converges to the same footprint", async () => {
-    const reference = await startHostProcess(path.join(sandbox.dir, "reference"));
+    const reference = await startHostProcess(path.join(azure.dir, "reference"));
     try {
       expect((await install(reference.url, "calm")).status).toBe("succeeded");
     } finally {
       await reference.stop();
     }
-    const expected = footprint(sandbox, "calm");
+    const expected = footprint(azure.sandbox, "calm");
 
     // Crash points spread over the install: early (first activities), middle, late (container app).
     for (const [index, crashAfter] of [7, 45, 110].entries()) {
       const slug = `crash${index}`;
-      const stateDir = path.join(sandbox.dir, slug);
+      const stateDir = path.join(azure.dir, slug);
       const doomed = await startHostProcess(stateDir, { SHIRE_FAULT_CRASH_AFTER_EVENTS: String(crashAfter) });
       // The crash can land before the 202 is sent: then the operation is found by slug after restart.
       const started = await postJson(`${doomed.url}/api/slugs/${slug}/install`, {}).catch(() => undefined);
@@ -51,7 +53,7 @@ describe("kill and restart", () => {
 
       const revived = await startHostProcess(stateDir);
       try {
-        const operationId = started ? String(started.body.operationId) : await operationOf(revived.url, slug);
+        const operationId = started ? String(started.body.operationId) : await recordedOperation(revived.url, slug);
         const operation = await waitForOperation(revived.url, operationId, 60_000);
         expect(
           operation.status,
@@ -60,14 +62,14 @@ describe("kill and restart", () => {
       } finally {
         await revived.stop();
       }
-      expect(footprint(sandbox, slug)).toEqual(expected);
+      expect(footprint(azure.sandbox, slug)).toEqual(expected);
     }
   });
 
   it("resumes installs killed at random points while long-running operations and replication are in flight", async () => {
     // Slow enough that crashes land inside LROs (the revived host finds resources still
     // provisioning) and inside Entra's replication window (objects created but not yet visible).
-    sandbox.setFaults({
+    azure.sandbox.setFaults({
       lroDurationMs: {
         "Microsoft.App/managedEnvironments": 1_200,
         "Microsoft.App/containerApps": 1_200,
@@ -77,14 +79,14 @@ describe("kill and restart", () => {
       rbacPropagationMs: 500,
     });
     try {
-      const referenceDir = path.join(sandbox.dir, "slow-reference");
+      const referenceDir = path.join(azure.dir, "slow-reference");
       const reference = await startHostProcess(referenceDir);
       try {
         expect((await install(reference.url, "slow", {}, 120_000)).status).toBe("succeeded");
       } finally {
         await reference.stop();
       }
-      const expected = footprint(sandbox, "slow");
+      const expected = footprint(azure.sandbox, "slow");
       // How many history events a whole install writes: crash points are drawn from that range.
       const instanceFile = path.join(referenceDir, "durable", "ShireHub", "instances", "slug-slow.json");
       const total = (JSON.parse(fs.readFileSync(instanceFile, "utf8")) as { history: unknown[] }).history.length;
@@ -93,13 +95,13 @@ describe("kill and restart", () => {
 
       for (const [index, crashAfter] of points.entries()) {
         const slug = `slow${index}`;
-        const stateDir = path.join(sandbox.dir, slug);
+        const stateDir = path.join(azure.dir, slug);
         const doomed = await startHostProcess(stateDir, { SHIRE_FAULT_CRASH_AFTER_EVENTS: String(crashAfter) });
         const started = await postJson(`${doomed.url}/api/slugs/${slug}/install`, {}).catch(() => undefined);
         expect(await doomed.exited, `crash after ${crashAfter} of ${total} events`).toBe(137);
         const revived = await startHostProcess(stateDir);
         try {
-          const operationId = started ? String(started.body.operationId) : await operationOf(revived.url, slug);
+          const operationId = started ? String(started.body.operationId) : await recordedOperation(revived.url, slug);
           const operation = await waitForOperation(revived.url, operationId, 120_000);
           expect(
             operation.status,
@@ -108,10 +110,10 @@ describe("kill and restart", () => {
         } finally {
           await revived.stop();
         }
-        expect(footprint(sandbox, slug), `${slug} (crash after ${crashAfter})`).toEqual(expected);
+        expect(footprint(azure.sandbox, slug), `${slug} (crash after ${crashAfter})`).toEqual(expected);
       }
     } finally {
-      sandbox.setFaults({ lroDurationMs: {}, graphReplicationDelayMs: 0, rbacPropagationMs: 0 });
+      azure.sandbox.setFaults({ lroDurationMs: {}, graphReplicationDelayMs: 0, rbacPropagationMs: 0 });
     }
   }, 300_000);
 
@@ -120,14 +122,14 @@ describe("kill and restart", () => {
     const points = Array.from({ length: 4 }, () => 2 + Math.floor(random.next() * 40)).sort((a, b) => a - b);
     for (const [index, crashAfter] of points.entries()) {
       const slug = `down${index}`;
-      const stateDir = path.join(sandbox.dir, slug);
+      const stateDir = path.join(azure.dir, slug);
       const installer = await startHostProcess(stateDir);
       try {
         expect((await install(installer.url, slug)).status).toBe("succeeded");
       } finally {
         await installer.stop();
       }
-      const admins = footprint(sandbox, "calm").entra;
+      const admins = footprint(azure.sandbox, "calm").entra;
       const doomed = await startHostProcess(stateDir, { SHIRE_FAULT_CRASH_AFTER_EVENTS: String(crashAfter) });
       const started = await postJson(`${doomed.url}/api/slugs/${slug}/teardown`, { confirm: slug, purge: true }).catch(
         () => undefined,
@@ -136,7 +138,9 @@ describe("kill and restart", () => {
       expect(await doomed.exited, `crash after ${crashAfter} events`).toBe(137);
       const revived = await startHostProcess(stateDir);
       try {
-        const operationId = started ? String(started.body.operationId) : await teardownOf(revived.url, slug);
+        const operationId = started
+          ? String(started.body.operationId)
+          : await recordedOperation(revived.url, slug, "teardown");
         const operation = await waitForOperation(revived.url, operationId, 120_000);
         expect(operation.status, `${slug} (crash after ${crashAfter}): ${JSON.stringify(operation.steps)}`).toBe(
           "succeeded",
@@ -145,24 +149,11 @@ describe("kill and restart", () => {
       } finally {
         await revived.stop();
       }
-      const left = footprint(sandbox, slug);
+      const left = footprint(azure.sandbox, slug);
       expect(left.resources, `${slug} (crash after ${crashAfter})`).toEqual([]);
       expect((left.entra as string[]).filter((entry) => !entry.includes("shire-admins"))).toEqual([]);
       // Another slug's footprint (and the shared group) untouched.
-      expect(footprint(sandbox, "calm").entra).toEqual(admins);
+      expect(footprint(azure.sandbox, "calm").entra).toEqual(admins);
     }
   }, 300_000);
 });
-
-/** The slug's teardown operation, once a record of it exists (a crash can land before the 202). */
-async function teardownOf(baseUrl: string, slug: string): Promise<string> {
-  for (let attempt = 0; attempt < 600; attempt++) {
-    const { status, body } = await getJson<{ operations?: { id: string; kind: string }[] }>(
-      `${baseUrl}/api/operations?slug=${slug}`,
-    ).catch(() => ({ status: 0, body: {} as { operations?: { id: string; kind: string }[] } }));
-    const teardown = status === 200 ? body.operations?.find((operation) => operation.kind === "teardown") : undefined;
-    if (teardown) return teardown.id;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`no teardown recorded for ${slug}`);
-}

@@ -2,48 +2,26 @@
  * Teardown and prune end to end: the real app on the local host (in this process, with a clock
  * a test can jump over a grace period) against the sandbox, through the HTTP API.
  */
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { JumpClock } from "../../src/runtime/durable/engine";
-import { createActivityDeps } from "../../activities/deps";
 import { deriveNames } from "../../src/model/names";
 import { SANDBOX_SUBSCRIPTION_ID } from "../../src/azure/credential";
-import {
-  getJson,
-  install,
-  postJson,
-  startInProcessHost,
-  startTestSandbox,
-  waitForOperation,
-  writesIn,
-  type OperationView,
-  type RunningHost,
-} from "./harness";
-import type { Sandbox } from "../../src/sandbox";
+import { getJson, install, postJson, waitForOperation, type OperationView } from "./harness";
 import type { SlugRecord } from "../../src/operations/records";
+import { useInstallHost } from "../fixtures/install-host";
+import { until } from "../fixtures/wait";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Anything = any;
 
-let sandbox: Sandbox & { logFile: string; dir: string };
-let host: RunningHost;
 const clock = new JumpClock();
 const GRACE_SECONDS = 3 * 24 * 60 * 60;
 
-beforeAll(async () => {
-  sandbox = await startTestSandbox();
-  process.env.SHIRE_TEARDOWN_GRACE_SECONDS = String(GRACE_SECONDS);
-  host = await startInProcessHost(path.join(sandbox.dir, "host"), undefined, { clock });
-}, 60_000);
-afterAll(async () => {
-  await host?.stop();
-  await sandbox?.stop();
-  delete process.env.SHIRE_TEARDOWN_GRACE_SECONDS;
-});
+const shire = useInstallHost({ clock, env: { SHIRE_TEARDOWN_GRACE_SECONDS: String(GRACE_SECONDS) } });
 
 const names = (slug: string) => deriveNames(slug, { subscriptionId: SANDBOX_SUBSCRIPTION_ID });
 const state = () =>
-  sandbox.inspect() as { arm: { resources: Anything[] }; graph: Anything[]; keyvault: Record<string, Anything> };
+  shire.sandbox.inspect() as { arm: { resources: Anything[] }; graph: Anything[]; keyvault: Record<string, Anything> };
 const armIn = (slug: string) =>
   state().arm.resources.filter((resource) => resource.id.toLowerCase().includes(`/resourcegroups/claw-${slug}`));
 const app = (slug: string) =>
@@ -53,24 +31,10 @@ const signInPrincipal = (slug: string) =>
   liveGraph().find((object) => object.kind === "servicePrincipal" && object.displayName === `shire-${slug}`);
 const group = (displayName: string) =>
   liveGraph().find((object) => object.kind === "group" && object.displayName === displayName);
-const slugRecord = async (slug: string) => (await getJson<SlugRecord>(`${host.url}/api/slugs/${slug}`)).body;
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  deadlineMs = 60_000,
-): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() - started > deadlineMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const slugRecord = async (slug: string) => (await getJson<SlugRecord>(`${shire.url}/api/slugs/${slug}`)).body;
 
 async function teardown(slug: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  return postJson(`${host.url}/api/slugs/${slug}/teardown`, body);
+  return postJson(`${shire.url}/api/slugs/${slug}/teardown`, body);
 }
 
 function expectInstalled(operation: OperationView): void {
@@ -79,8 +43,8 @@ function expectInstalled(operation: OperationView): void {
 
 describe("teardown", () => {
   it("refuses a missing or wrong confirm, and an untagged group, writing nothing", async () => {
-    expectInstalled(await install(host.url, "guard"));
-    const mark = sandbox.requests().length;
+    expectInstalled(await install(shire.url, "guard"));
+    const mark = shire.mark();
     for (const body of [
       undefined,
       {},
@@ -93,28 +57,32 @@ describe("teardown", () => {
       expect((refused.body.error as { code: string }).code).toBe("InvalidRequest");
     }
     // Someone took Shire's tags off the group: teardown will not touch it.
-    const groups = createActivityDeps(sandbox.context()).clients.resources.resourceGroups;
+    const groups = shire.clients.resources.resourceGroups;
     await groups.createOrUpdate("claw-guard", { location: "westeurope", tags: { owner: "someone-else" } });
-    const writesBefore = sandbox.requests().length;
+    const writesBefore = shire.mark();
     const untagged = await teardown("guard", { confirm: "guard" });
     expect(untagged.status).toBe(422);
     expect((untagged.body.error as { code: string }).code).toBe("NotManagedByShire");
-    expect(writesIn(sandbox, writesBefore)).toEqual([]);
-    expect(writesIn(sandbox, mark).filter((request) => !request.url.includes("/resourcegroups/claw-guard?"))).toEqual(
+    expect(shire.writesSince(writesBefore)).toEqual([]);
+    expect(shire.writesSince(mark).filter((request) => !request.url.includes("/resourcegroups/claw-guard?"))).toEqual(
       [],
     );
     expect((await slugRecord("guard")).state).toBe("installed");
   });
 
   it("retires, then a cancel restores the slug exactly: app running, group assigned, same URL", async () => {
-    expectInstalled(await install(host.url, "keep"));
+    expectInstalled(await install(shire.url, "keep"));
     const before = await slugRecord("keep");
     const started = await teardown("keep", { confirm: "keep" });
     expect(started.status).toBe(202);
-    const retired = await until("keep retired", async () => {
-      const record = await slugRecord("keep");
-      return record.state === "retired" ? record : undefined;
-    });
+    const retired = await until(
+      async () => {
+        const record = await slugRecord("keep");
+        return record.state === "retired" ? record : undefined;
+      },
+      "keep retired",
+      { timeoutMs: 60_000 },
+    );
     expect(Date.parse(retired.destroyAt!) - Date.now()).toBeGreaterThan((GRACE_SECONDS - 60) * 1000);
     // Nobody new signs in (the slug group's assignment is gone; operators keep theirs), the app is stopped, data kept.
     const principal = signInPrincipal("keep");
@@ -132,12 +100,12 @@ describe("teardown", () => {
         type,
       ).toBe(true);
     // Another operation waits: the slug is retired.
-    const busy = await postJson(`${host.url}/api/slugs/keep/install`, {});
+    const busy = await postJson(`${shire.url}/api/slugs/keep/install`, {});
     expect(busy.status).toBe(409);
 
-    const cancel = await postJson(`${host.url}/api/slugs/keep/teardown/cancel`, {});
+    const cancel = await postJson(`${shire.url}/api/slugs/keep/teardown/cancel`, {});
     expect(cancel.status).toBe(202);
-    const operation = await waitForOperation(host.url, String(started.body.operationId));
+    const operation = await waitForOperation(shire.url, String(started.body.operationId));
     expect(operation.status).toBe("canceled");
     expect(
       operation.steps.filter((step) => step.id.startsWith("restore:")).every((step) => step.status === "done"),
@@ -149,22 +117,22 @@ describe("teardown", () => {
       group("shire-keep").id,
     );
     expect(app("keep").properties.runningStatus).toBe("Running");
-    expect((await postJson(`${host.url}/api/slugs/keep/teardown/cancel`, {})).status).toBe(409);
+    expect((await postJson(`${shire.url}/api/slugs/keep/teardown/cancel`, {})).status).toBe(409);
   });
 
   it("destroys when the grace period ends: nothing of the slug is left but what policy keeps, shire-admins untouched; it installs again", async () => {
-    expectInstalled(await install(host.url, "doom"));
+    expectInstalled(await install(shire.url, "doom"));
     const admins = group("shire-admins");
     const vault = names("doom").keyVault;
     const started = await teardown("doom", { confirm: "doom" });
     expect(started.status).toBe(202);
-    await until("doom retired", async () => (await slugRecord("doom")).state === "retired");
+    await until(async () => (await slugRecord("doom")).state === "retired", "doom retired", { timeoutMs: 60_000 });
     // Nothing happens before the grace period ends...
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await slugRecord("doom")).state).toBe("retired");
     // ...and everything goes once it has.
-    await host.host!.engine.advanceTime(GRACE_SECONDS * 1000);
-    const operation = await waitForOperation(host.url, String(started.body.operationId), 120_000);
+    await shire.host.engine.advanceTime(GRACE_SECONDS * 1000);
+    const operation = await waitForOperation(shire.url, String(started.body.operationId), 120_000);
     expect(operation.status, JSON.stringify(operation.steps.filter((step) => step.status !== "done"))).toBe(
       "succeeded",
     );
@@ -172,28 +140,28 @@ describe("teardown", () => {
     expect(armIn("doom")).toEqual([]);
     expect(liveGraph().filter((object) => String(object.displayName).startsWith("shire-doom"))).toEqual([]);
     // Kept by policy, not by accident: the vault soft-deleted (recoverable), Entra objects in deleted items.
-    expect(await sandbox.arm.store.deletedVaults.has(vault)).toBe(true);
+    expect(await shire.sandbox.arm.store.deletedVaults.has(vault)).toBe(true);
     expect(group("shire-admins")).toMatchObject({ id: admins.id });
     expect(operation.message).toMatch(/soft-deleted/);
 
     // The same slug installs again: the vault and the Entra objects holding its names are brought back.
-    expectInstalled(await install(host.url, "doom"));
+    expectInstalled(await install(shire.url, "doom"));
     expect((await slugRecord("doom")).state).toBe("installed");
   });
 
   it("purges at once on request, also during a grace period; a second teardown is refused by state", async () => {
-    expectInstalled(await install(host.url, "gone"));
+    expectInstalled(await install(shire.url, "gone"));
     const started = await teardown("gone", { confirm: "gone" });
-    await until("gone retired", async () => (await slugRecord("gone")).state === "retired");
+    await until(async () => (await slugRecord("gone")).state === "retired", "gone retired", { timeoutMs: 60_000 });
     const again = await teardown("gone", { confirm: "gone" });
     expect(again.status).toBe(409);
     const now = await teardown("gone", { confirm: "gone", purge: true });
     expect(now.status).toBe(202);
     expect(now.body.operationId).toBe(started.body.operationId);
-    const operation = await waitForOperation(host.url, String(started.body.operationId), 120_000);
+    const operation = await waitForOperation(shire.url, String(started.body.operationId), 120_000);
     expect(operation.status).toBe("succeeded");
     expect(state().graph.filter((object) => String(object.displayName).startsWith("shire-gone"))).toEqual([]);
-    expect(sandbox.arm.store.deletedVaults.has(names("gone").keyVault)).toBe(false);
+    expect(shire.sandbox.arm.store.deletedVaults.has(names("gone").keyVault)).toBe(false);
     const after = await teardown("gone", { confirm: "gone", purge: true });
     expect(after.status).toBe(409);
     expect((after.body.error as { code: string }).code).toBe("SlugStateConflict");
@@ -201,11 +169,11 @@ describe("teardown", () => {
 
   it("tears down a half-installed slug", async () => {
     // Telegram's token never arrives: the app and everything after it are never made.
-    const half = await install(host.url, "half", { channels: { telegram: { enabled: true } } });
+    const half = await install(shire.url, "half", { channels: { telegram: { enabled: true } } });
     expect(half.status).toBe("failed");
     const started = await teardown("half", { confirm: "half", purge: true });
     expect(started.status).toBe(202);
-    const operation = await waitForOperation(host.url, String(started.body.operationId), 120_000);
+    const operation = await waitForOperation(shire.url, String(started.body.operationId), 120_000);
     expect(operation.status, JSON.stringify(operation.steps)).toBe("succeeded");
     expect(armIn("half")).toEqual([]);
     expect(state().graph.filter((object) => String(object.displayName).startsWith("shire-half"))).toEqual([]);
@@ -214,13 +182,13 @@ describe("teardown", () => {
 
 describe("prune", () => {
   it("an install without Teams after one with it removes the bot, its app, service principal, password and secret, and the plan said so first", async () => {
-    expectInstalled(await install(host.url, "prune"));
+    expectInstalled(await install(shire.url, "prune"));
     const botApp = liveGraph().find(
       (object) => object.kind === "application" && object.displayName === "shire-prune-bot",
     );
     expect(botApp).toBeDefined();
     const body = { channels: { teams: { enabled: false } } };
-    const plan = await postJson(`${host.url}/api/slugs/prune/plan`, body);
+    const plan = await postJson(`${shire.url}/api/slugs/prune/plan`, body);
     expect(plan.status).toBe(200);
     const deletes = (plan.body.changes as { node: string; action: string }[])
       .filter((change) => change.action === "delete")
@@ -238,7 +206,7 @@ describe("prune", () => {
         .every((change) => change.action === "delete"),
     ).toBe(true);
 
-    const operation = await install(host.url, "prune", body);
+    const operation = await install(shire.url, "prune", body);
     expectInstalled(operation);
     expect(
       operation.steps
@@ -256,7 +224,7 @@ describe("prune", () => {
     // The app no longer references the secret it lost.
     expect(JSON.stringify(app("prune").properties.configuration.secrets)).not.toContain("teams-app-password");
     // And a plan now has nothing left to remove.
-    const after = await postJson(`${host.url}/api/slugs/prune/plan`, body);
+    const after = await postJson(`${shire.url}/api/slugs/prune/plan`, body);
     expect((after.body.summary as Record<string, number>).delete).toBe(0);
   });
 });

@@ -15,7 +15,8 @@ import {
   type WalkStep,
 } from "../../orchestrations/plan-walker";
 import { outputsReferencedFrom, resetFakeControl, type FakeControl } from "../fixtures/fake-activities";
-import { deferred, startWalkerHost, until, type WalkerHost } from "./walker-harness";
+import { deferred, until } from "../fixtures/wait";
+import { startWalkerHost, type WalkerHost } from "./walker-harness";
 
 const node = (id: string, dependsOn: string[] = [], desired: Record<string, unknown> = {}): WalkStep => ({
   verb: "ensure",
@@ -81,7 +82,7 @@ describe("plan walker on the local durable host", () => {
     // a -> c, slow (held), d needs both: c must run while slow is still held.
     start("critical", [node("a"), node("slow"), node("c", ["a"]), node("d", ["slow", "c"])]);
 
-    await until(() => stepStatus("critical", "c") === "done", "c to finish while slow is held");
+    await until(() => stepStatus("critical", "c") === "done", "c to finish while slow is held", { intervalMs: 5 });
     expect(stepStatus("critical", "slow")).toBe("running");
     expect(stepStatus("critical", "d")).toBe("pending");
     expect(control.log).not.toContain("finish:slow");
@@ -205,6 +206,7 @@ describe("plan walker on the local durable host", () => {
     await until(
       () => status("patience")?.steps.find((step) => step.id === "throttled")?.retryAt,
       "the throttled step to wait",
+      { intervalMs: 5 },
     );
     const waiting = status("patience")!.steps.find((step) => step.id === "throttled")!;
     expect(waiting).toMatchObject({ status: "running", attempts: 1, error: "TooManyRequests: throttled" });
@@ -213,7 +215,7 @@ describe("plan walker on the local durable host", () => {
     for (let i = 0; i < 29; i++) await walker.host.engine.advanceTime(1_000);
     expect(control.attempts.throttled).toBe(1);
     await walker.host.engine.advanceTime(1_000);
-    await until(() => control.attempts.throttled === 2, "the second delivery after Retry-After");
+    await until(() => control.attempts.throttled === 2, "the second delivery after Retry-After", { intervalMs: 5 });
 
     const result = await runToCompletion("patience");
     const byId = Object.fromEntries(result.steps.map((step) => [step.id, step]));

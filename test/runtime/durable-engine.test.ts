@@ -3,23 +3,13 @@ import { ManualClock } from "../../src/sandbox/state";
 import { HistoryEventType } from "../../src/runtime/durable/types";
 import fs from "node:fs";
 import path from "node:path";
-import { deliveries, releaseGate, startHarness, type Harness } from "./durable-harness";
+import { deliveries, releaseGate, startHarness, until, type Harness } from "./durable-harness";
 
 let harness: Harness | undefined;
 afterEach(async () => {
   await harness?.close();
   harness = undefined;
 });
-
-async function until<T>(read: () => T | undefined, what: string, engine: Harness["engine"]): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = read();
-    if (value !== undefined) return value;
-    await engine.waitForIdle();
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  throw new Error(`Timed out waiting for ${what}`);
-}
 
 describe("durable engine with the real durable-functions orchestrator", () => {
   it("runs fan-out, retry, timer, sub-orchestration and external event to the result its history says", async () => {
@@ -41,6 +31,7 @@ describe("durable engine with the real durable-functions orchestrator", () => {
         undefined,
       "approval wait",
       engine,
+      200,
     );
 
     expect(engine.raiseEvent("sample-1", "approval", { approved: true, by: "ops" })).toBe(true);
@@ -121,6 +112,7 @@ describe("durable engine with the real durable-functions orchestrator", () => {
       () => (engine.getInstance("lagging-1")?.runtimeStatus === "Completed" ? true : undefined),
       "retries on a lagging clock",
       engine,
+      200,
     );
     expect(
       engine.getInstance("lagging-1")!.history.filter((e) => e.EventType === HistoryEventType.TimerFired),
@@ -135,6 +127,7 @@ describe("durable engine with the real durable-functions orchestrator", () => {
       () => (engine.getInstance("counter-1")?.runtimeStatus === "Completed" ? true : undefined),
       "counter",
       engine,
+      200,
     );
     const state = engine.getInstance("counter-1")!;
     expect(state.output).toBe("finished at 3");
@@ -146,7 +139,12 @@ describe("durable engine with the real durable-functions orchestrator", () => {
     harness = await startHarness();
     const { engine } = harness;
     engine.startInstance("nonDeterministic", "nd-1", null);
-    await until(() => (engine.getInstance("nd-1")?.runtimeStatus === "Failed" ? true : undefined), "failure", engine);
+    await until(
+      () => (engine.getInstance("nd-1")?.runtimeStatus === "Failed" ? true : undefined),
+      "failure",
+      engine,
+      200,
+    );
     expect(String(engine.getInstance("nd-1")!.output)).toMatch(
       /^Non-Deterministic workflow detected: .*sequence number 0 named 'hello'.*activity task named 'flaky'/,
     );
@@ -188,6 +186,7 @@ describe("durable engine with the real durable-functions orchestrator", () => {
       () => (engine.getInstance("parent-of-two")?.runtimeStatus === "Completed" ? true : undefined),
       "the parent",
       engine,
+      200,
     );
     await harness.close();
     // ...while the children's own completions were saved.
@@ -198,6 +197,7 @@ describe("durable engine with the real durable-functions orchestrator", () => {
       () => (resumed.getInstance("parent-of-two")?.runtimeStatus === "Completed" ? true : undefined),
       "the resumed parent",
       resumed,
+      200,
     );
     expect(resumed.getInstance("parent-of-two")!.output).toEqual(["v1", "v2"]);
   });
@@ -206,7 +206,12 @@ describe("durable engine with the real durable-functions orchestrator", () => {
     harness = await startHarness({ faults: { duplicateActivityDelivery: (name) => name === "hello" } });
     const { engine, counterDir } = harness;
     engine.startInstance("child", "dup-1", { n: 1 });
-    await until(() => (engine.getInstance("dup-1")?.runtimeStatus === "Completed" ? true : undefined), "child", engine);
+    await until(
+      () => (engine.getInstance("dup-1")?.runtimeStatus === "Completed" ? true : undefined),
+      "child",
+      engine,
+      200,
+    );
     expect(deliveries(counterDir, "hello", "child-1")).toBe(2);
     expect(engine.getInstance("dup-1")!.output).toEqual({ n: 2, greeting: "Hello child-1" });
   });

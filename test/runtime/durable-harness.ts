@@ -11,6 +11,7 @@ import { createRequire } from "node:module";
 import type * as df from "durable-functions";
 import { loadApp } from "../../src/runtime/worker/load-app";
 import { DurableEngine, type DurableEngineOptions } from "../../src/runtime/durable/engine";
+import { sharedGate, until as poll } from "../fixtures/wait";
 
 export const FIXTURE_APP = path.resolve(__dirname, "../fixtures/durable-app");
 
@@ -57,22 +58,9 @@ export function deliveries(counterDir: string, name: string, input: string): num
   return fs.existsSync(file) ? Number(fs.readFileSync(file, "utf8")) : 0;
 }
 
-interface Gate {
-  promise: Promise<void>;
-  release: () => void;
-}
-
-/** Open the fixture's gate `key` (test/fixtures/durable-app `gate()`), creating it if nothing waits yet. */
+/** Open the fixture's gate `key` (test/fixtures/durable-app), creating it if nothing waits yet. */
 export function releaseGate(key: string): void {
-  const gates = ((globalThis as { __fixtureGates?: Map<string, Gate> }).__fixtureGates ??= new Map());
-  let found = gates.get(key);
-  if (!found) {
-    let release!: () => void;
-    const promise = new Promise<void>((resolve) => (release = resolve));
-    found = { promise, release };
-    gates.set(key, found);
-  }
-  found.release();
+  sharedGate(key).resolve();
 }
 
 const requireFromHere = createRequire(__filename);
@@ -86,17 +74,6 @@ export function durableClient(engine: DurableEngine): df.DurableClient {
 }
 
 /** Poll until `read` returns something, letting the engine settle in between. */
-export async function until<T>(
-  read: () => T | undefined,
-  what: string,
-  engine: DurableEngine,
-  attempts = 400,
-): Promise<T> {
-  for (let i = 0; i < attempts; i++) {
-    const value = read();
-    if (value !== undefined) return value;
-    await engine.waitForIdle();
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  throw new Error(`Timed out waiting for ${what}`);
+export function until<T>(read: () => T | undefined, what: string, engine: DurableEngine, attempts = 400): Promise<T> {
+  return poll(read, what, { attempts, intervalMs: 5, settle: () => engine.waitForIdle() });
 }

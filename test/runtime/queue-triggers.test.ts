@@ -3,39 +3,16 @@
  * it can fill a queue before the host starts: lease renewal while a function runs, poison on
  * receive past maxDequeueCount, poison for undecodable base64, and the trigger metadata.
  */
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueueServiceClient, type QueueClient } from "@azure/storage-queue";
-import { FunctionsHost } from "../../src/runtime/host";
 import { startAzurite, type AzuriteHandle } from "../../src/runtime/azurite";
+import { fixtureOutput, useFunctionsHost } from "../fixtures/functions-host";
+import { until } from "../fixtures/wait";
 
-const APP = path.resolve(__dirname, "../fixtures/triggers-app");
-const out = fs.mkdtempSync(path.join(os.tmpdir(), "shire-queues-out-"));
+const { dir: out, lines } = fixtureOutput();
 let azurite: AzuriteHandle;
-let host: FunctionsHost;
 let queues: QueueServiceClient;
-
-function lines(name: string): Record<string, unknown>[] {
-  const file = path.join(out, `${name}.jsonl`);
-  return fs.existsSync(file)
-    ? fs
-        .readFileSync(file, "utf8")
-        .trim()
-        .split("\n")
-        .map((line) => JSON.parse(line) as Record<string, unknown>)
-    : [];
-}
-
-async function eventually<T>(read: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = await read();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function poisonOf(queue: string): Promise<string[]> {
   const poison = queues.getQueueClient(`${queue}-poison`);
@@ -52,37 +29,30 @@ async function dequeueTimes(queue: QueueClient, times: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  process.env.FIXTURE_OUT = out;
-  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "shire-queues-"));
-  azurite = await startAzurite(path.join(stateDir, "azurite"));
+  azurite = await startAzurite(path.join(triggers.stateDir, "azurite"));
   queues = QueueServiceClient.fromConnectionString(azurite.connectionString);
   // triggers-app: maxDequeueCount 2. This message has been dequeued 3 times before the host ever sees it.
   const preloaded = queues.getQueueClient("preloaded");
   await preloaded.createIfNotExists();
   await preloaded.sendMessage(Buffer.from("seen too often").toString("base64"));
   await dequeueTimes(preloaded, 3);
-  host = new FunctionsHost({
-    appRoot: APP,
-    port: 0,
-    stateDir,
-    storageConnectionString: azurite.connectionString,
-    queueLeaseSeconds: 2,
-    log: () => {},
-  });
-  await host.start();
 });
+afterAll(async () => azurite?.stop());
 
-afterAll(async () => {
-  await host?.stop();
-  await azurite?.stop();
+// After the hooks above: the host starts once the queue is filled and stops before Azurite does.
+const triggers = useFunctionsHost({
+  app: "triggers-app",
+  env: { FIXTURE_OUT: out },
+  host: () => ({ storageConnectionString: azurite.connectionString, queueLeaseSeconds: 2 }),
 });
 
 describe("queue listener", () => {
   it("moves a message already past maxDequeueCount to poison without running the function", async () => {
-    host.pokeQueue("preloaded");
-    const poisoned = await eventually(
+    triggers.host.pokeQueue("preloaded");
+    const poisoned = await until(
       async () => ((await poisonOf("preloaded")).length > 0 ? poisonOf("preloaded") : undefined),
       "preloaded-poison",
+      { attempts: 200 },
     );
     expect(poisoned.map((text) => Buffer.from(text, "base64").toString())).toEqual(["seen too often"]);
     expect(lines("preloaded")).toEqual([]);
@@ -92,10 +62,11 @@ describe("queue listener", () => {
     const probe = queues.getQueueClient("probe");
     await probe.createIfNotExists();
     await probe.sendMessage("this is not base64!");
-    host.pokeQueue("metadataProbe");
-    const poisoned = await eventually(
+    triggers.host.pokeQueue("metadataProbe");
+    const poisoned = await until(
       async () => ((await poisonOf("probe")).length > 0 ? poisonOf("probe") : undefined),
       "probe-poison",
+      { attempts: 200 },
     );
     expect(poisoned).toEqual(["this is not base64!"]);
     expect(lines("probe")).toEqual([]);
@@ -104,8 +75,10 @@ describe("queue listener", () => {
   it("passes the trigger metadata the host provides", async () => {
     const probe = queues.getQueueClient("probe");
     await probe.sendMessage(Buffer.from(JSON.stringify({ hello: "metadata" })).toString("base64"));
-    host.pokeQueue("metadataProbe");
-    const [seen] = await eventually(() => (lines("probe").length > 0 ? lines("probe") : undefined), "probe message");
+    triggers.host.pokeQueue("metadataProbe");
+    const [seen] = await until(() => (lines("probe").length > 0 ? lines("probe") : undefined), "probe message", {
+      attempts: 200,
+    });
     const metadata = seen.metadata as Record<string, unknown>;
     expect(seen.message).toEqual({ hello: "metadata" });
     expect(Object.keys(metadata).sort()).toEqual([
@@ -125,17 +98,18 @@ describe("queue listener", () => {
     const slow = queues.getQueueClient("slow-work");
     await slow.createIfNotExists();
     await slow.sendMessage(Buffer.from(JSON.stringify({ ms: 5000 })).toString("base64"));
-    host.pokeQueue("slowWorker");
-    await eventually(() => (lines("slow").length > 0 ? true : undefined), "slow start");
+    triggers.host.pokeQueue("slowWorker");
+    await until(() => (lines("slow").length > 0 ? true : undefined), "slow start", { attempts: 200 });
     // The lease is 2 s; without renewal the message would be visible again and delivered a second time.
     for (let i = 0; i < 12; i++) {
-      host.pokeQueue("slowWorker");
+      triggers.host.pokeQueue("slowWorker");
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     expect(lines("slow")).toEqual([{ message: { ms: 5000 }, dequeueCount: 1 }]);
-    await eventually(
+    await until(
       async () => ((await slow.getProperties()).approximateMessagesCount === 0 ? true : undefined),
       "slow message deleted",
+      { attempts: 200 },
     );
   });
 });

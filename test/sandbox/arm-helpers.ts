@@ -1,9 +1,9 @@
-/** Shared by the arm-*.test.ts files: raw ARM requests (for what the SDK cannot send) and small fixtures. */
+/** Shared by the arm-*.test.ts files: raw ARM requests (for what the SDK cannot send), ids and api-versions. */
 import https from "node:https";
 import { it } from "vitest";
 import type { Sandbox } from "../../src/sandbox";
 import { findSchemasDir } from "../../src/sandbox/arm/schemas";
-import type { AzureClients } from "../../src/azure/clients";
+import { roleId } from "./helpers";
 
 /**
  * For checks that only the official ARM schemas make (../shared/reference/specs): that folder is
@@ -63,15 +63,12 @@ export async function armRaw(sandbox: Sandbox, method: string, path: string, bod
   });
 }
 
-/** The error a rejected promise carries (SDK RestError or Error). */
-export function errorOf(promise: Promise<unknown>): Promise<{ statusCode?: number; code?: string; message: string }> {
-  return promise.then(
-    () => {
-      throw new Error("expected the call to fail");
-    },
-    (error: { statusCode?: number; code?: string; message: string }) => error,
-  );
-}
+/** An ARM error response as the assertions compare it. */
+export const errorBody = (response: { status: number; body: { error?: { code?: string; message?: string } } }) => ({
+  status: response.status,
+  code: response.body?.error?.code,
+  message: response.body?.error?.message,
+});
 
 export const API = {
   resources: "2025-04-01",
@@ -96,52 +93,6 @@ export function ids(sandbox: Sandbox) {
     group,
     resource: (groupName: string, provider: string, ...rest: string[]) =>
       `${group(groupName)}/providers/${provider}/${rest.join("/")}`,
-    role: (guid: string) => `${subscription}/providers/Microsoft.Authorization/roleDefinitions/${guid}`,
+    role: (guid: string) => roleId(sandbox, guid),
   };
 }
-
-export async function group(clients: AzureClients, name: string, location = "westeurope"): Promise<void> {
-  await clients.resources.resourceGroups.createOrUpdate(name, { location, tags: { "managed-by": "shire" } });
-}
-
-export async function vault(
-  sandbox: Sandbox,
-  clients: AzureClients,
-  groupName: string,
-  name: string,
-  extra: Record<string, unknown> = {},
-) {
-  return clients.keyVault.vaults.createOrUpdate(groupName, name, {
-    location: "westeurope",
-    properties: {
-      tenantId: sandbox.env.tenantId,
-      sku: { family: "A", name: "standard" },
-      enableRbacAuthorization: true,
-      ...extra,
-    },
-  });
-}
-
-/** A workspace and a managed environment logging to it (both provisioned). */
-export async function environment(clients: AzureClients, groupName: string, name: string, location = "westeurope") {
-  const workspace = await clients.operationalInsights.workspaces.createOrUpdate(groupName, `log-${name}`, {
-    location,
-    sku: { name: "PerGB2018" },
-    retentionInDays: 30,
-  });
-  const keys = await clients.operationalInsights.sharedKeys.getSharedKeys(groupName, `log-${name}`);
-  return clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait(groupName, name, {
-    location,
-    appLogsConfiguration: {
-      destination: "log-analytics",
-      logAnalyticsConfiguration: { customerId: workspace.customerId, sharedKey: keys.primarySharedKey },
-    },
-  });
-}
-
-export const ROLES = {
-  secretsUser: "4633458b-17de-408a-b874-0445c86b69e6",
-  secretsOfficer: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
-  acrPull: "7f951dda-4ed3-4680-a7ca-43fe172d538d",
-  contributor: "b24988ac-6180-42a0-ab88-20f7382dd24c",
-};

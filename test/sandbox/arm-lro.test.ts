@@ -4,46 +4,42 @@
  * resource group's Deleting state, writes refused while an operation runs, seeded LRO failures,
  * latency reaching actions and polls.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSandbox, type Sandbox } from "../../src/sandbox";
+import { describe, expect, it } from "vitest";
+import { startSandbox } from "../../src/sandbox";
 import { AzureClients } from "../../src/azure/clients";
 import { ManualClock } from "../../src/sandbox/state";
-import { API, armRaw, environment, errorOf, group, ids } from "./arm-helpers";
+import { useSandbox } from "../fixtures/sandbox";
+import { API, armRaw, ids } from "./arm-helpers";
+import { environment, failure, group } from "./helpers";
 
-let sandbox: Sandbox;
-let clients: AzureClients;
 const clock = new ManualClock();
 
-beforeAll(async () => {
-  sandbox = await startSandbox({ clock });
-  clients = new AzureClients(sandbox.context());
-});
-afterAll(async () => sandbox?.stop());
+const azure = useSandbox({ clock });
 
 const state = (resource: { properties?: { provisioningState?: string } }) => resource.properties?.provisioningState;
 
 describe("resource groups", () => {
   it("keeps a deleting group Deleting, refuses writes into it and of it, and polls through Location only", async () => {
-    const { group: rg, resource } = ids(sandbox);
-    await group(clients, "rg-deleting");
-    await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-deleting", "id-inside", {
+    const { group: rg, resource } = ids(azure.sandbox);
+    await group(azure.clients, "rg-deleting");
+    await azure.clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-deleting", "id-inside", {
       location: "westeurope",
     });
-    sandbox.setFaults({ lroDurationMs: { "Microsoft.Resources/resourceGroups": 60_000 } });
+    azure.sandbox.setFaults({ lroDurationMs: { "Microsoft.Resources/resourceGroups": 60_000 } });
     try {
-      const accepted = await armRaw(sandbox, "DELETE", `${rg("rg-deleting")}?api-version=${API.resources}`);
+      const accepted = await armRaw(azure.sandbox, "DELETE", `${rg("rg-deleting")}?api-version=${API.resources}`);
       expect(accepted.status).toBe(202);
       expect(accepted.headers.location).toMatch(/\/subscriptions\/[^/]+\/operationresults\//);
       expect(accepted.headers["azure-asyncoperation"]).toBeUndefined();
 
-      expect((await clients.resources.resourceGroups.get("rg-deleting")).properties?.provisioningState).toBe(
+      expect((await azure.clients.resources.resourceGroups.get("rg-deleting")).properties?.provisioningState).toBe(
         "Deleting",
       );
       expect(
-        await errorOf(clients.resources.resourceGroups.createOrUpdate("rg-deleting", { location: "westeurope" })),
+        await failure(azure.clients.resources.resourceGroups.createOrUpdate("rg-deleting", { location: "westeurope" })),
       ).toMatchObject({ statusCode: 409, code: "ResourceGroupBeingDeleted" });
-      const into = await errorOf(
-        clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-deleting", "id-late", {
+      const into = await failure(
+        azure.clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-deleting", "id-late", {
           location: "westeurope",
         }),
       );
@@ -52,46 +48,46 @@ describe("resource groups", () => {
         "The resource group 'rg-deleting' is in deprovisioning state and cannot perform this operation.",
       );
 
-      expect((await armRaw(sandbox, "GET", String(accepted.headers.location))).status).toBe(202);
+      expect((await armRaw(azure.sandbox, "GET", String(accepted.headers.location))).status).toBe(202);
       clock.advance(60_000);
-      expect((await armRaw(sandbox, "GET", String(accepted.headers.location))).status).toBe(200);
-      expect(await errorOf(clients.resources.resourceGroups.get("rg-deleting"))).toMatchObject({
+      expect((await armRaw(azure.sandbox, "GET", String(accepted.headers.location))).status).toBe(200);
+      expect(await failure(azure.clients.resources.resourceGroups.get("rg-deleting"))).toMatchObject({
         statusCode: 404,
         code: "ResourceGroupNotFound",
       });
       expect(
         (
           await armRaw(
-            sandbox,
+            azure.sandbox,
             "GET",
             `${resource("rg-deleting", "Microsoft.ManagedIdentity", "userAssignedIdentities", "id-inside")}?api-version=${API.identity}`,
           )
         ).status,
       ).toBe(404);
     } finally {
-      sandbox.setFaults({ lroDurationMs: {} });
+      azure.sandbox.setFaults({ lroDurationMs: {} });
     }
   });
 
   it("lets the SDK's delete poller wait for the group to go", async () => {
-    await group(clients, "rg-poller");
-    sandbox.setFaults({ lroDurationMs: { "Microsoft.Resources/resourceGroups": 5_000 } });
+    await group(azure.clients, "rg-poller");
+    azure.sandbox.setFaults({ lroDurationMs: { "Microsoft.Resources/resourceGroups": 5_000 } });
     try {
-      const deleting = clients.resources.resourceGroups.delete("rg-poller");
+      const deleting = azure.clients.resources.resourceGroups.delete("rg-poller");
       await new Promise((resolve) => setTimeout(resolve, 50));
       clock.advance(5_000);
       await deleting;
-      expect((await clients.resources.resourceGroups.checkExistence("rg-poller")).body).toBe(false);
+      expect((await azure.clients.resources.resourceGroups.checkExistence("rg-poller")).body).toBe(false);
     } finally {
-      sandbox.setFaults({ lroDurationMs: {} });
+      azure.sandbox.setFaults({ lroDurationMs: {} });
     }
   });
 
   it("answers HEAD with 204 or 404 (what checkExistence accepts) and a missing group's DELETE with 404", async () => {
-    await group(clients, "rg-exists");
-    expect((await clients.resources.resourceGroups.checkExistence("rg-exists")).body).toBe(true);
-    expect((await clients.resources.resourceGroups.checkExistence("rg-never-made")).body).toBe(false);
-    expect(await errorOf(clients.resources.resourceGroups.delete("rg-never-made"))).toMatchObject({
+    await group(azure.clients, "rg-exists");
+    expect((await azure.clients.resources.resourceGroups.checkExistence("rg-exists")).body).toBe(true);
+    expect((await azure.clients.resources.resourceGroups.checkExistence("rg-never-made")).body).toBe(false);
+    expect(await failure(azure.clients.resources.resourceGroups.delete("rg-never-made"))).toMatchObject({
       statusCode: 404,
       code: "ResourceGroupNotFound",
     });
@@ -100,12 +96,12 @@ describe("resource groups", () => {
 
 describe("first answers and polling", () => {
   it("answers a storage create 202 with Location only and no body; Location answers 202, then the account", async () => {
-    const { resource } = ids(sandbox);
-    await group(clients, "rg-storage-lro");
-    sandbox.setFaults({ lroDurationMs: { "Microsoft.Storage/storageAccounts": 10_000 } });
+    const { resource } = ids(azure.sandbox);
+    await group(azure.clients, "rg-storage-lro");
+    azure.sandbox.setFaults({ lroDurationMs: { "Microsoft.Storage/storageAccounts": 10_000 } });
     try {
       const account = resource("rg-storage-lro", "Microsoft.Storage", "storageAccounts", "stlroshape1");
-      const created = await armRaw(sandbox, "PUT", `${account}?api-version=${API.storage}`, {
+      const created = await armRaw(azure.sandbox, "PUT", `${account}?api-version=${API.storage}`, {
         location: "westeurope",
         sku: { name: "Standard_LRS" },
         kind: "StorageV2",
@@ -115,20 +111,24 @@ describe("first answers and polling", () => {
       expect(created.headers["azure-asyncoperation"]).toBeUndefined();
       const location = String(created.headers.location);
       // Storage's own enum: Creating, ResolvingDNS, Succeeded.
-      expect(state((await armRaw(sandbox, "GET", `${account}?api-version=${API.storage}`)).body)).toBe("Creating");
-      clock.advance(5_000);
-      expect(state((await armRaw(sandbox, "GET", `${account}?api-version=${API.storage}`)).body)).toBe("ResolvingDNS");
-      expect((await armRaw(sandbox, "GET", location)).status).toBe(202);
-      // Keys need a provisioned account.
-      expect((await armRaw(sandbox, "POST", `${account}/listKeys?api-version=${API.storage}`)).body.error.code).toBe(
-        "StorageAccountIsNotProvisioned",
+      expect(state((await armRaw(azure.sandbox, "GET", `${account}?api-version=${API.storage}`)).body)).toBe(
+        "Creating",
       );
       clock.advance(5_000);
-      const done = await armRaw(sandbox, "GET", location);
+      expect(state((await armRaw(azure.sandbox, "GET", `${account}?api-version=${API.storage}`)).body)).toBe(
+        "ResolvingDNS",
+      );
+      expect((await armRaw(azure.sandbox, "GET", location)).status).toBe(202);
+      // Keys need a provisioned account.
+      expect(
+        (await armRaw(azure.sandbox, "POST", `${account}/listKeys?api-version=${API.storage}`)).body.error.code,
+      ).toBe("StorageAccountIsNotProvisioned");
+      clock.advance(5_000);
+      const done = await armRaw(azure.sandbox, "GET", location);
       expect(done.status).toBe(200);
       expect(done.body).toMatchObject({ name: "stlroshape1", properties: { provisioningState: "Succeeded" } });
       // A PUT on the existing account is an update, answered at once.
-      const updated = await armRaw(sandbox, "PUT", `${account}?api-version=${API.storage}`, {
+      const updated = await armRaw(azure.sandbox, "PUT", `${account}?api-version=${API.storage}`, {
         location: "westeurope",
         sku: { name: "Standard_LRS" },
         kind: "StorageV2",
@@ -137,15 +137,15 @@ describe("first answers and polling", () => {
       expect(updated.status).toBe(200);
       expect(updated.body.tags).toEqual({ a: "b" });
     } finally {
-      sandbox.setFaults({ lroDurationMs: {} });
+      azure.sandbox.setFaults({ lroDurationMs: {} });
     }
   });
 
   it("answers 200 InProgress on Azure-AsyncOperation and 202 on Location for the same operation, then Succeeded and the resource", async () => {
-    const { resource } = ids(sandbox);
-    await group(clients, "rg-two-urls");
-    const env = await environment(clients, "rg-two-urls", "cae-two-urls");
-    sandbox.setFaults({ lroDurationMs: { "Microsoft.App/containerApps": 10_000 } });
+    const { resource } = ids(azure.sandbox);
+    await group(azure.clients, "rg-two-urls");
+    const env = await environment(azure.clients, "rg-two-urls", "cae-two-urls");
+    azure.sandbox.setFaults({ lroDurationMs: { "Microsoft.App/containerApps": 10_000 } });
     try {
       const app = resource("rg-two-urls", "Microsoft.App", "containerApps", "app-two-urls");
       const body = {
@@ -155,42 +155,42 @@ describe("first answers and polling", () => {
           template: { containers: [{ name: "main", image: "img:1", resources: { cpu: 0.5, memory: "1Gi" } }] },
         },
       };
-      const created = await armRaw(sandbox, "PUT", `${app}?api-version=${API.app}`, body);
+      const created = await armRaw(azure.sandbox, "PUT", `${app}?api-version=${API.app}`, body);
       expect(created.status).toBe(201);
       expect(state(created.body)).toBe("InProgress");
       const asyncUrl = String(created.headers["azure-asyncoperation"]);
       const locationUrl = String(created.headers.location);
       expect(asyncUrl).not.toBe(locationUrl);
-      const running = await armRaw(sandbox, "GET", asyncUrl);
+      const running = await armRaw(azure.sandbox, "GET", asyncUrl);
       expect(running.status).toBe(200);
       expect(running.body).toMatchObject({ status: "InProgress" });
-      expect((await armRaw(sandbox, "GET", locationUrl)).status).toBe(202);
+      expect((await armRaw(azure.sandbox, "GET", locationUrl)).status).toBe(202);
       clock.advance(10_000);
-      expect((await armRaw(sandbox, "GET", asyncUrl)).body).toMatchObject({
+      expect((await armRaw(azure.sandbox, "GET", asyncUrl)).body).toMatchObject({
         status: "Succeeded",
         endTime: expect.any(String),
       });
-      const result = await armRaw(sandbox, "GET", locationUrl);
+      const result = await armRaw(azure.sandbox, "GET", locationUrl);
       expect(result.status).toBe(200);
       expect(result.body).toMatchObject({ name: "app-two-urls", properties: { provisioningState: "Succeeded" } });
       // The same body again: "200 No change performed", no new operation.
-      const again = await armRaw(sandbox, "PUT", `${app}?api-version=${API.app}`, body);
+      const again = await armRaw(azure.sandbox, "PUT", `${app}?api-version=${API.app}`, body);
       expect(again.status).toBe(200);
       expect(again.headers["azure-asyncoperation"]).toBeUndefined();
     } finally {
-      sandbox.setFaults({ lroDurationMs: {} });
+      azure.sandbox.setFaults({ lroDurationMs: {} });
     }
   });
 
   it("walks each type through its own provisioning states, and deletes show Deleting / ScheduledForDelete until done", async () => {
-    const { resource } = ids(sandbox);
-    await group(clients, "rg-states");
-    const workspace = await clients.operationalInsights.workspaces.createOrUpdate("rg-states", "log-states", {
+    const { resource } = ids(azure.sandbox);
+    await group(azure.clients, "rg-states");
+    const workspace = await azure.clients.operationalInsights.workspaces.createOrUpdate("rg-states", "log-states", {
       location: "westeurope",
       sku: { name: "PerGB2018" },
     });
-    const keys = await clients.operationalInsights.sharedKeys.getSharedKeys("rg-states", "log-states");
-    sandbox.setFaults({
+    const keys = await azure.clients.operationalInsights.sharedKeys.getSharedKeys("rg-states", "log-states");
+    azure.sandbox.setFaults({
       lroDurationMs: {
         "Microsoft.App/managedEnvironments": 40_000,
         "Microsoft.App/containerApps": 10_000,
@@ -207,7 +207,7 @@ describe("first answers and polling", () => {
       expect(
         state(
           (
-            await armRaw(sandbox, "PUT", `${env}?api-version=${API.app}`, {
+            await armRaw(azure.sandbox, "PUT", `${env}?api-version=${API.app}`, {
               location: "westeurope",
               properties: { appLogsConfiguration: logs },
             })
@@ -216,7 +216,7 @@ describe("first answers and polling", () => {
       ).toBe("Waiting");
       const seen = [];
       for (let i = 0; i < 4; i++) {
-        seen.push(state((await armRaw(sandbox, "GET", `${env}?api-version=${API.app}`)).body));
+        seen.push(state((await armRaw(azure.sandbox, "GET", `${env}?api-version=${API.app}`)).body));
         clock.advance(10_000);
       }
       expect(seen).toEqual([
@@ -225,13 +225,13 @@ describe("first answers and polling", () => {
         "InfrastructureSetupInProgress",
         "InfrastructureSetupComplete",
       ]);
-      expect(state((await armRaw(sandbox, "GET", `${env}?api-version=${API.app}`)).body)).toBe("Succeeded");
+      expect(state((await armRaw(azure.sandbox, "GET", `${env}?api-version=${API.app}`)).body)).toBe("Succeeded");
 
       const account = resource("rg-states", "Microsoft.CognitiveServices", "accounts", "ai-states");
       expect(
         state(
           (
-            await armRaw(sandbox, "PUT", `${account}?api-version=${API.cognitive}`, {
+            await armRaw(azure.sandbox, "PUT", `${account}?api-version=${API.cognitive}`, {
               location: "westeurope",
               kind: "AIServices",
               sku: { name: "S0" },
@@ -244,7 +244,7 @@ describe("first answers and polling", () => {
       expect(
         state(
           (
-            await armRaw(sandbox, "PUT", `${ws}?api-version=${API.workspaces}`, {
+            await armRaw(azure.sandbox, "PUT", `${ws}?api-version=${API.workspaces}`, {
               location: "westeurope",
               properties: {},
             })
@@ -253,41 +253,43 @@ describe("first answers and polling", () => {
       ).toBe("Creating");
 
       const app = resource("rg-states", "Microsoft.App", "containerApps", "app-states");
-      const created = await armRaw(sandbox, "PUT", `${app}?api-version=${API.app}`, {
+      const created = await armRaw(azure.sandbox, "PUT", `${app}?api-version=${API.app}`, {
         location: "westeurope",
         properties: { environmentId: env, template: { containers: [{ name: "main", image: "img:1" }] } },
       });
       expect(state(created.body)).toBe("InProgress");
       clock.advance(30_000);
-      const deleting = await armRaw(sandbox, "DELETE", `${app}?api-version=${API.app}`);
+      const deleting = await armRaw(azure.sandbox, "DELETE", `${app}?api-version=${API.app}`);
       expect(deleting.status).toBe(202);
-      expect(state((await armRaw(sandbox, "GET", `${app}?api-version=${API.app}`)).body)).toBe("Deleting");
-      expect((await armRaw(sandbox, "GET", String(deleting.headers.location))).status).toBe(202);
+      expect(state((await armRaw(azure.sandbox, "GET", `${app}?api-version=${API.app}`)).body)).toBe("Deleting");
+      expect((await armRaw(azure.sandbox, "GET", String(deleting.headers.location))).status).toBe(202);
       clock.advance(10_000);
-      expect((await armRaw(sandbox, "GET", String(deleting.headers.location))).status).toBe(204);
-      expect((await armRaw(sandbox, "GET", `${app}?api-version=${API.app}`)).status).toBe(404);
+      expect((await armRaw(azure.sandbox, "GET", String(deleting.headers.location))).status).toBe(204);
+      expect((await armRaw(azure.sandbox, "GET", `${app}?api-version=${API.app}`)).status).toBe(404);
 
-      const envDelete = await armRaw(sandbox, "DELETE", `${env}?api-version=${API.app}`);
+      const envDelete = await armRaw(azure.sandbox, "DELETE", `${env}?api-version=${API.app}`);
       expect(envDelete.status).toBe(202);
-      expect(state((await armRaw(sandbox, "GET", `${env}?api-version=${API.app}`)).body)).toBe("ScheduledForDelete");
+      expect(state((await armRaw(azure.sandbox, "GET", `${env}?api-version=${API.app}`)).body)).toBe(
+        "ScheduledForDelete",
+      );
       clock.advance(40_000);
-      expect((await armRaw(sandbox, "GET", `${env}?api-version=${API.app}`)).status).toBe(404);
+      expect((await armRaw(azure.sandbox, "GET", `${env}?api-version=${API.app}`)).status).toBe(404);
     } finally {
-      sandbox.setFaults({ lroDurationMs: {} });
+      azure.sandbox.setFaults({ lroDurationMs: {} });
     }
   });
 });
 
 describe("writes while an operation runs", () => {
   it("refuses a second write, or a delete, while the resource's own LRO runs; an app needs a provisioned environment", async () => {
-    const { resource } = ids(sandbox);
-    await group(clients, "rg-locks");
-    const workspace = await clients.operationalInsights.workspaces.createOrUpdate("rg-locks", "log-locks", {
+    const { resource } = ids(azure.sandbox);
+    await group(azure.clients, "rg-locks");
+    const workspace = await azure.clients.operationalInsights.workspaces.createOrUpdate("rg-locks", "log-locks", {
       location: "westeurope",
       sku: { name: "PerGB2018" },
     });
-    const keys = await clients.operationalInsights.sharedKeys.getSharedKeys("rg-locks", "log-locks");
-    sandbox.setFaults({
+    const keys = await azure.clients.operationalInsights.sharedKeys.getSharedKeys("rg-locks", "log-locks");
+    azure.sandbox.setFaults({
       lroDurationMs: { "Microsoft.App/managedEnvironments": 20_000, "Microsoft.App/containerApps": 20_000 },
     });
     try {
@@ -301,8 +303,8 @@ describe("writes while an operation runs", () => {
           },
         },
       };
-      await armRaw(sandbox, "PUT", `${env}?api-version=${API.app}`, envBody);
-      const envAgain = await armRaw(sandbox, "PUT", `${env}?api-version=${API.app}`, envBody);
+      await armRaw(azure.sandbox, "PUT", `${env}?api-version=${API.app}`, envBody);
+      const envAgain = await armRaw(azure.sandbox, "PUT", `${env}?api-version=${API.app}`, envBody);
       expect(envAgain.status).toBe(409);
       expect(envAgain.body.error.code).toBe("ManagedEnvironmentLockConflict");
 
@@ -311,7 +313,7 @@ describe("writes while an operation runs", () => {
         location: "westeurope",
         properties: { environmentId: env, template: { containers: [{ name: "main", image }] } },
       });
-      const early = await armRaw(sandbox, "PUT", `${app}?api-version=${API.app}`, appBody("img:1"));
+      const early = await armRaw(azure.sandbox, "PUT", `${app}?api-version=${API.app}`, appBody("img:1"));
       expect(early.status).toBe(400);
       expect(early.body.error).toEqual({
         code: "ManagedEnvironmentNotProvisioned",
@@ -319,21 +321,21 @@ describe("writes while an operation runs", () => {
       });
 
       clock.advance(20_000);
-      expect((await armRaw(sandbox, "PUT", `${app}?api-version=${API.app}`, appBody("img:1"))).status).toBe(201);
-      const second = await armRaw(sandbox, "PUT", `${app}?api-version=${API.app}`, appBody("img:2"));
+      expect((await armRaw(azure.sandbox, "PUT", `${app}?api-version=${API.app}`, appBody("img:1"))).status).toBe(201);
+      const second = await armRaw(azure.sandbox, "PUT", `${app}?api-version=${API.app}`, appBody("img:2"));
       expect(second.status).toBe(409);
       expect(second.body.error).toEqual({
         code: "ContainerAppLockConflict",
         message:
           "Cannot modify container App 'app-locks' because another modification is in progress. Please retry the operation.",
       });
-      expect((await armRaw(sandbox, "DELETE", `${app}?api-version=${API.app}`)).body.error.code).toBe(
+      expect((await armRaw(azure.sandbox, "DELETE", `${app}?api-version=${API.app}`)).body.error.code).toBe(
         "ContainerAppLockConflict",
       );
       clock.advance(20_000);
-      expect((await armRaw(sandbox, "PUT", `${app}?api-version=${API.app}`, appBody("img:2"))).status).toBe(201);
+      expect((await armRaw(azure.sandbox, "PUT", `${app}?api-version=${API.app}`, appBody("img:2"))).status).toBe(201);
     } finally {
-      sandbox.setFaults({ lroDurationMs: {} });
+      azure.sandbox.setFaults({ lroDurationMs: {} });
     }
   });
 });
@@ -370,29 +372,29 @@ describe("LRO failures and latency", () => {
   });
 
   it("applies a type's latency to its actions and to the polls of its operations", async () => {
-    await group(clients, "rg-latency");
-    await clients.storage.storageAccounts.create("rg-latency", "stlatency1", {
+    await group(azure.clients, "rg-latency");
+    await azure.clients.storage.storageAccounts.create("rg-latency", "stlatency1", {
       location: "westeurope",
       sku: { name: "Standard_LRS" },
       kind: "StorageV2",
     });
-    sandbox.setFaults({ latencyMs: { "Microsoft.Storage/storageAccounts": 300 } });
+    azure.sandbox.setFaults({ latencyMs: { "Microsoft.Storage/storageAccounts": 300 } });
     try {
       let started = Date.now();
-      await clients.storage.storageAccounts.listKeys("rg-latency", "stlatency1");
+      await azure.clients.storage.storageAccounts.listKeys("rg-latency", "stlatency1");
       // Lower bounds the sandbox guarantees (it waits before answering), not timing expectations.
       expect(Date.now() - started).toBeGreaterThanOrEqual(300);
       const created = await armRaw(
-        sandbox,
+        azure.sandbox,
         "PUT",
-        `${ids(sandbox).resource("rg-latency", "Microsoft.Storage", "storageAccounts", "stlatency2")}?api-version=${API.storage}`,
+        `${ids(azure.sandbox).resource("rg-latency", "Microsoft.Storage", "storageAccounts", "stlatency2")}?api-version=${API.storage}`,
         { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" },
       );
       started = Date.now();
-      expect((await armRaw(sandbox, "GET", String(created.headers.location))).status).toBe(200);
+      expect((await armRaw(azure.sandbox, "GET", String(created.headers.location))).status).toBe(200);
       expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     } finally {
-      sandbox.setFaults({ latencyMs: {} });
+      azure.sandbox.setFaults({ latencyMs: {} });
     }
   });
 });

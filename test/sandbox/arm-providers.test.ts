@@ -1,42 +1,32 @@
 /** Provider rules: role assignments (ids, names, inheritance in lists), soft-deleted vaults and AI accounts, bots. */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSandbox, type Sandbox } from "../../src/sandbox";
-import { AzureClients } from "../../src/azure/clients";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/sandbox/state";
-import { API, ROLES, armRaw, errorOf, group, ids, vault } from "./arm-helpers";
+import { useSandbox } from "../fixtures/sandbox";
+import { API, armRaw, errorBody, ids } from "./arm-helpers";
+import { ROLES, failure, group, vault } from "./helpers";
 
-let sandbox: Sandbox;
-let clients: AzureClients;
 const clock = new ManualClock();
 const DAY = 86_400_000;
 
+const azure = useSandbox({ clock });
 beforeAll(async () => {
-  sandbox = await startSandbox({ clock });
-  clients = new AzureClients(sandbox.context());
-  await group(clients, "rg-providers");
-  await group(clients, "rg-providers-2");
-});
-afterAll(async () => sandbox?.stop());
-
-const errorBody = (response: { status: number; body: { error?: { code?: string; message?: string } } }) => ({
-  status: response.status,
-  code: response.body?.error?.code,
-  message: response.body?.error?.message,
+  await group(azure.clients, "rg-providers");
+  await group(azure.clients, "rg-providers-2");
 });
 
 describe("role assignments", () => {
   const principal = "5f0e1d2c-0000-4000-8000-0000000000c1";
   const assign = (scope: string, name: string, properties: Record<string, unknown>) =>
     armRaw(
-      sandbox,
+      azure.sandbox,
       "PUT",
       `${scope}/providers/Microsoft.Authorization/roleAssignments/${name}?api-version=${API.authorization}`,
       { properties: { principalType: "ServicePrincipal", ...properties } },
     );
 
   it("refuses a principal id that is not a GUID and role definition ids ARM would not complete or move", async () => {
-    const scope = ids(sandbox).group("rg-providers");
-    const role = ids(sandbox).role(ROLES.secretsUser);
+    const scope = ids(azure.sandbox).group("rg-providers");
+    const role = ids(azure.sandbox).role(ROLES.secretsUser);
     expect(
       errorBody(
         await assign(scope, "5f0e1d2c-0000-4000-8000-000000000101", { roleDefinitionId: role, principalId: "abc" }),
@@ -76,9 +66,9 @@ describe("role assignments", () => {
   });
 
   it("keeps names unique across scopes, refuses changing principal or role, and returns the assignment on DELETE", async () => {
-    const rg = ids(sandbox).group("rg-providers");
-    const target = await vault(sandbox, clients, "rg-providers", "kv-roles-a");
-    const role = ids(sandbox).role(ROLES.secretsUser);
+    const rg = ids(azure.sandbox).group("rg-providers");
+    const target = await vault(azure, "rg-providers", "kv-roles-a");
+    const role = ids(azure.sandbox).role(ROLES.secretsUser);
     const name = "5f0e1d2c-0000-4000-8000-000000000201";
     expect((await assign(target.id!, name, { roleDefinitionId: role, principalId: principal })).status).toBe(201);
     const update = {
@@ -88,7 +78,10 @@ describe("role assignments", () => {
     };
     expect(
       errorBody(
-        await assign(rg, name, { roleDefinitionId: ids(sandbox).role(ROLES.contributor), principalId: principal }),
+        await assign(rg, name, {
+          roleDefinitionId: ids(azure.sandbox).role(ROLES.contributor),
+          principalId: principal,
+        }),
       ),
     ).toEqual(update);
     expect(
@@ -97,7 +90,7 @@ describe("role assignments", () => {
       ),
     ).toEqual(update);
     const deleted = await armRaw(
-      sandbox,
+      azure.sandbox,
       "DELETE",
       `${target.id}/providers/Microsoft.Authorization/roleAssignments/${name}?api-version=${API.authorization}`,
     );
@@ -106,7 +99,7 @@ describe("role assignments", () => {
     expect(
       (
         await armRaw(
-          sandbox,
+          azure.sandbox,
           "DELETE",
           `${target.id}/providers/Microsoft.Authorization/roleAssignments/${name}?api-version=${API.authorization}`,
         )
@@ -115,21 +108,21 @@ describe("role assignments", () => {
   });
 
   it("lists what applies at a scope: inherited with atScope(), not what is below; refuses filters it does not know", async () => {
-    const rg = ids(sandbox).group("rg-providers-2");
-    const target = await vault(sandbox, clients, "rg-providers-2", "kv-roles-b");
+    const rg = ids(azure.sandbox).group("rg-providers-2");
+    const target = await vault(azure, "rg-providers-2", "kv-roles-b");
     const listing = "5f0e1d2c-0000-4000-8000-0000000000c3";
     await assign(rg, "5f0e1d2c-0000-4000-8000-000000000301", {
-      roleDefinitionId: ids(sandbox).role(ROLES.secretsUser),
+      roleDefinitionId: ids(azure.sandbox).role(ROLES.secretsUser),
       principalId: listing,
     });
     await assign(target.id!, "5f0e1d2c-0000-4000-8000-000000000302", {
-      roleDefinitionId: ids(sandbox).role(ROLES.secretsOfficer),
+      roleDefinitionId: ids(azure.sandbox).role(ROLES.secretsOfficer),
       principalId: listing,
     });
     // Only this principal's: the sandbox's own grants to the broker are inherited everywhere too.
     const names = async (scope: string, filter?: string) => {
       const found = [];
-      for await (const assignment of clients.authorization.roleAssignments.listForScope(
+      for await (const assignment of azure.clients.authorization.roleAssignments.listForScope(
         scope,
         filter ? { filter } : {},
       ))
@@ -145,29 +138,29 @@ describe("role assignments", () => {
       "5f0e1d2c-0000-4000-8000-000000000301",
       "5f0e1d2c-0000-4000-8000-000000000302",
     ]);
-    expect(await errorOf(names(rg, "garbage"))).toMatchObject({ statusCode: 400, code: "UnsupportedQuery" });
+    expect(await failure(names(rg, "garbage"))).toMatchObject({ statusCode: 400, code: "UnsupportedQuery" });
   });
 });
 
 describe("soft-deleted vaults", () => {
   it("purges a deleted vault at the end of its retention, and only under its own location", async () => {
-    await vault(sandbox, clients, "rg-providers", "kv-retained-1", { softDeleteRetentionInDays: 7 });
-    await clients.keyVault.vaults.delete("rg-providers", "kv-retained-1");
-    expect(await errorOf(clients.keyVault.vaults.purgeDeleted("kv-retained-1", "eastus"))).toMatchObject({
+    await vault(azure, "rg-providers", "kv-retained-1", { softDeleteRetentionInDays: 7 });
+    await azure.clients.keyVault.vaults.delete("rg-providers", "kv-retained-1");
+    expect(await failure(azure.clients.keyVault.vaults.purgeDeleted("kv-retained-1", "eastus"))).toMatchObject({
       statusCode: 404,
       code: "DeletedVaultNotFound",
     });
-    expect(await errorOf(clients.keyVault.vaults.getDeleted("kv-retained-1", "eastus"))).toMatchObject({
+    expect(await failure(azure.clients.keyVault.vaults.getDeleted("kv-retained-1", "eastus"))).toMatchObject({
       statusCode: 404,
     });
     clock.advance(6 * DAY);
-    expect((await clients.keyVault.vaults.getDeleted("kv-retained-1", "westeurope")).name).toBe("kv-retained-1");
+    expect((await azure.clients.keyVault.vaults.getDeleted("kv-retained-1", "westeurope")).name).toBe("kv-retained-1");
     clock.advance(DAY);
-    expect(await errorOf(clients.keyVault.vaults.getDeleted("kv-retained-1", "westeurope"))).toMatchObject({
+    expect(await failure(azure.clients.keyVault.vaults.getDeleted("kv-retained-1", "westeurope"))).toMatchObject({
       statusCode: 404,
     });
     // The name is free again.
-    await vault(sandbox, clients, "rg-providers-2", "kv-retained-1");
+    await vault(azure, "rg-providers-2", "kv-retained-1");
   });
 });
 
@@ -179,22 +172,22 @@ describe("Cognitive Services soft delete", () => {
       sku: { name: "S0" },
       properties: { customSubDomainName: "ai-soft-1" },
     };
-    await clients.cognitiveServices.accounts.beginCreateAndWait("rg-providers", "ai-soft-1", body);
-    await clients.cognitiveServices.accounts.beginDeleteAndWait("rg-providers", "ai-soft-1");
+    await azure.clients.cognitiveServices.accounts.beginCreateAndWait("rg-providers", "ai-soft-1", body);
+    await azure.clients.cognitiveServices.accounts.beginDeleteAndWait("rg-providers", "ai-soft-1");
     expect(
-      await errorOf(clients.cognitiveServices.accounts.beginCreateAndWait("rg-providers", "ai-soft-1", body)),
+      await failure(azure.clients.cognitiveServices.accounts.beginCreateAndWait("rg-providers", "ai-soft-1", body)),
     ).toMatchObject({ statusCode: 409, code: "FlagMustBeSetForRestore" });
     const deleted = [];
-    for await (const account of clients.cognitiveServices.deletedAccounts.list()) deleted.push(account.name);
+    for await (const account of azure.clients.cognitiveServices.deletedAccounts.list()) deleted.push(account.name);
     expect(deleted).toContain("ai-soft-1");
-    const restored = await clients.cognitiveServices.accounts.beginCreateAndWait("rg-providers", "ai-soft-1", {
+    const restored = await azure.clients.cognitiveServices.accounts.beginCreateAndWait("rg-providers", "ai-soft-1", {
       ...body,
       properties: { ...body.properties, restore: true },
     });
     expect(restored.properties?.customSubDomainName).toBe("ai-soft-1");
-    await clients.cognitiveServices.accounts.beginDeleteAndWait("rg-providers", "ai-soft-1");
-    await clients.cognitiveServices.deletedAccounts.beginPurgeAndWait("westeurope", "rg-providers", "ai-soft-1");
-    await clients.cognitiveServices.accounts.beginCreateAndWait("rg-providers", "ai-soft-1", body);
+    await azure.clients.cognitiveServices.accounts.beginDeleteAndWait("rg-providers", "ai-soft-1");
+    await azure.clients.cognitiveServices.deletedAccounts.beginPurgeAndWait("westeurope", "rg-providers", "ai-soft-1");
+    await azure.clients.cognitiveServices.accounts.beginCreateAndWait("rg-providers", "ai-soft-1", body);
   });
 });
 
@@ -208,29 +201,33 @@ describe("bots", () => {
       endpoint: "https://x.example/api/messages",
       msaAppId: "8a9b0c1d-0000-4000-8000-000000000001",
       msaAppType: "SingleTenant",
-      msaAppTenantId: sandbox.env.tenantId,
+      msaAppTenantId: azure.sandbox.env.tenantId,
       ...extra,
     },
   });
 
   it("keeps bot names global and checks the Microsoft App's identity fields", async () => {
-    await clients.botService.bots.create("rg-providers", "bot-global-1", bot() as never);
+    await azure.clients.botService.bots.create("rg-providers", "bot-global-1", bot() as never);
     expect(
-      await errorOf(clients.botService.bots.create("rg-providers-2", "bot-global-1", bot() as never)),
+      await failure(azure.clients.botService.bots.create("rg-providers-2", "bot-global-1", bot() as never)),
     ).toMatchObject({ statusCode: 409, code: "BotNameNotAvailable" });
     expect(
-      await errorOf(
-        clients.botService.bots.create("rg-providers", "bot-guid", bot({ msaAppId: "not-a-guid" }) as never),
+      await failure(
+        azure.clients.botService.bots.create("rg-providers", "bot-guid", bot({ msaAppId: "not-a-guid" }) as never),
       ),
     ).toMatchObject({ statusCode: 400, code: "InvalidBotData" });
     expect(
-      await errorOf(
-        clients.botService.bots.create("rg-providers", "bot-msi", bot({ msaAppType: "UserAssignedMSI" }) as never),
+      await failure(
+        azure.clients.botService.bots.create(
+          "rg-providers",
+          "bot-msi",
+          bot({ msaAppType: "UserAssignedMSI" }) as never,
+        ),
       ),
     ).toMatchObject({ statusCode: 400, code: "InvalidBotData" });
     expect(
-      await errorOf(
-        clients.botService.bots.create("rg-providers", "bot-tenant", bot({ msaAppTenantId: undefined }) as never),
+      await failure(
+        azure.clients.botService.bots.create("rg-providers", "bot-tenant", bot({ msaAppTenantId: undefined }) as never),
       ),
     ).toMatchObject({ statusCode: 400, code: "InvalidBotData" });
   });

@@ -3,41 +3,33 @@
  * where the SDK cannot send the request: PATCH checked like a PUT (405 where a type has none),
  * locations, values fixed at creation, PUT as a full replace, read-only values never stored.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSandbox, type Sandbox } from "../../src/sandbox";
-import { AzureClients } from "../../src/azure/clients";
+import { beforeAll, describe, expect, it } from "vitest";
 import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { ManualClock } from "../../src/sandbox/state";
-import { API, ROLES, armRaw, errorOf, group, ids, itWithSchemas, vault } from "./arm-helpers";
+import { useSandbox } from "../fixtures/sandbox";
+import { API, armRaw, errorBody, ids, itWithSchemas } from "./arm-helpers";
+import { ROLES, failure, group, vault } from "./helpers";
 
-let sandbox: Sandbox;
-let clients: AzureClients;
 const clock = new ManualClock();
 
+const azure = useSandbox({ clock });
 beforeAll(async () => {
-  sandbox = await startSandbox({ clock });
-  clients = new AzureClients(sandbox.context());
-  await group(clients, "rg-writes");
-});
-afterAll(async () => sandbox?.stop());
-
-const errorBody = (response: { status: number; body: { error?: { code?: string; message?: string } } }) => ({
-  status: response.status,
-  code: response.body?.error?.code,
-  message: response.body?.error?.message,
+  await group(azure.clients, "rg-writes");
 });
 
 describe("PATCH", () => {
   it("refuses through vaults.update what a PUT refuses: purge protection cannot be turned off", async () => {
-    await vault(sandbox, clients, "rg-writes", "kv-patch-1", { enablePurgeProtection: true });
-    const error = await errorOf(
-      clients.keyVault.vaults.update("rg-writes", "kv-patch-1", { properties: { enablePurgeProtection: false } }),
+    await vault(azure, "rg-writes", "kv-patch-1", { enablePurgeProtection: true });
+    const error = await failure(
+      azure.clients.keyVault.vaults.update("rg-writes", "kv-patch-1", { properties: { enablePurgeProtection: false } }),
     );
     expect(error).toMatchObject({ statusCode: 400, code: "BadRequest" });
     expect(error.message).toContain("enablePurgeProtection");
-    expect((await clients.keyVault.vaults.get("rg-writes", "kv-patch-1")).properties.enablePurgeProtection).toBe(true);
+    expect((await azure.clients.keyVault.vaults.get("rg-writes", "kv-patch-1")).properties.enablePurgeProtection).toBe(
+      true,
+    );
     // What a PATCH leaves out stays: tags change, RBAC mode and the rest are kept.
-    const patched = await clients.keyVault.vaults.update("rg-writes", "kv-patch-1", { tags: { owner: "ops" } });
+    const patched = await azure.clients.keyVault.vaults.update("rg-writes", "kv-patch-1", { tags: { owner: "ops" } });
     expect(patched).toMatchObject({
       tags: { owner: "ops" },
       properties: { enableRbacAuthorization: true, enablePurgeProtection: true },
@@ -45,19 +37,21 @@ describe("PATCH", () => {
   });
 
   it("refuses soft delete off and a changed retention, and never stores read-only values a PATCH sends", async () => {
-    const { resource } = ids(sandbox);
-    const created = await vault(sandbox, clients, "rg-writes", "kv-patch-2");
+    const { resource } = ids(azure.sandbox);
+    const created = await vault(azure, "rg-writes", "kv-patch-2");
     const path = `${resource("rg-writes", "Microsoft.KeyVault", "vaults", "kv-patch-2")}?api-version=${API.keyVault}`;
-    expect(errorBody(await armRaw(sandbox, "PATCH", path, { properties: { enableSoftDelete: false } }))).toMatchObject({
+    expect(
+      errorBody(await armRaw(azure.sandbox, "PATCH", path, { properties: { enableSoftDelete: false } })),
+    ).toMatchObject({
       status: 400,
       code: "BadRequest",
     });
     const retention = errorBody(
-      await armRaw(sandbox, "PATCH", path, { properties: { softDeleteRetentionInDays: 30 } }),
+      await armRaw(azure.sandbox, "PATCH", path, { properties: { softDeleteRetentionInDays: 30 } }),
     );
     expect(retention).toMatchObject({ status: 400, code: "BadRequest" });
     expect(retention.message).toContain("softDeleteRetentionInDays");
-    const ignored = await armRaw(sandbox, "PATCH", path, {
+    const ignored = await armRaw(azure.sandbox, "PATCH", path, {
       properties: { vaultUri: "https://evil.example/", provisioningState: "Failed" },
     });
     expect(ignored.status).toBe(200);
@@ -69,38 +63,38 @@ describe("PATCH", () => {
   });
 
   itWithSchemas("validates a storage account PATCH against the schema", async () => {
-    await clients.storage.storageAccounts.create("rg-writes", "stpatch0", {
+    await azure.clients.storage.storageAccounts.create("rg-writes", "stpatch0", {
       location: "westeurope",
       sku: { name: "Standard_LRS" },
       kind: "StorageV2",
     });
-    const path = `${ids(sandbox).resource("rg-writes", "Microsoft.Storage", "storageAccounts", "stpatch0")}?api-version=${API.storage}`;
-    const bogus = errorBody(await armRaw(sandbox, "PATCH", path, { sku: { name: "Bogus" } }));
+    const path = `${ids(azure.sandbox).resource("rg-writes", "Microsoft.Storage", "storageAccounts", "stpatch0")}?api-version=${API.storage}`;
+    const bogus = errorBody(await armRaw(azure.sandbox, "PATCH", path, { sku: { name: "Bogus" } }));
     expect(bogus).toMatchObject({ status: 400, code: "InvalidRequestContent" });
     expect(bogus.message).toContain("/sku/name");
     expect(
-      errorBody(await armRaw(sandbox, "PATCH", path, { properties: { minimumTlsVersion: "TLS9_9" } })),
+      errorBody(await armRaw(azure.sandbox, "PATCH", path, { properties: { minimumTlsVersion: "TLS9_9" } })),
     ).toMatchObject({ status: 400, code: "InvalidRequestContent" });
   });
 
   it("validates a storage account PATCH against the account's rules", async () => {
-    await clients.storage.storageAccounts.create("rg-writes", "stpatch1", {
+    await azure.clients.storage.storageAccounts.create("rg-writes", "stpatch1", {
       location: "westeurope",
       sku: { name: "Standard_LRS" },
       kind: "StorageV2",
     });
-    const path = `${ids(sandbox).resource("rg-writes", "Microsoft.Storage", "storageAccounts", "stpatch1")}?api-version=${API.storage}`;
-    expect(errorBody(await armRaw(sandbox, "PATCH", path, { kind: "BlobStorage" }))).toEqual({
+    const path = `${ids(azure.sandbox).resource("rg-writes", "Microsoft.Storage", "storageAccounts", "stpatch1")}?api-version=${API.storage}`;
+    expect(errorBody(await armRaw(azure.sandbox, "PATCH", path, { kind: "BlobStorage" }))).toEqual({
       status: 400,
       code: "AccountPropertyCannotBeUpdated",
       message: "The property 'kind' was specified in the input, but it cannot be updated.",
     });
-    expect(errorBody(await armRaw(sandbox, "PATCH", path, { sku: { name: "Premium_LRS" } }))).toEqual({
+    expect(errorBody(await armRaw(azure.sandbox, "PATCH", path, { sku: { name: "Premium_LRS" } }))).toEqual({
       status: 400,
       code: "InvalidValuesForRequestParameters",
       message: "Values for request parameters are invalid: sku.",
     });
-    const account = await clients.storage.storageAccounts.update("rg-writes", "stpatch1", {
+    const account = await azure.clients.storage.storageAccounts.update("rg-writes", "stpatch1", {
       minimumTlsVersion: "TLS1_2",
       sku: { name: "Standard_GRS" },
     });
@@ -108,37 +102,39 @@ describe("PATCH", () => {
   });
 
   it("validates a file share PATCH: quota range, protocol fixed at creation", async () => {
-    await clients.storage.storageAccounts.create("rg-writes", "stpatch2", {
+    await azure.clients.storage.storageAccounts.create("rg-writes", "stpatch2", {
       location: "westeurope",
       sku: { name: "Standard_LRS" },
       kind: "StorageV2",
     });
-    await clients.storage.fileShares.create("rg-writes", "stpatch2", "share1", { shareQuota: 100 });
-    const path = `${ids(sandbox).resource("rg-writes", "Microsoft.Storage", "storageAccounts", "stpatch2", "fileServices", "default", "shares", "share1")}?api-version=${API.storage}`;
-    expect(errorBody(await armRaw(sandbox, "PATCH", path, { properties: { shareQuota: -5 } }))).toMatchObject({
+    await azure.clients.storage.fileShares.create("rg-writes", "stpatch2", "share1", { shareQuota: 100 });
+    const path = `${ids(azure.sandbox).resource("rg-writes", "Microsoft.Storage", "storageAccounts", "stpatch2", "fileServices", "default", "shares", "share1")}?api-version=${API.storage}`;
+    expect(errorBody(await armRaw(azure.sandbox, "PATCH", path, { properties: { shareQuota: -5 } }))).toMatchObject({
       status: 400,
     });
-    expect(errorBody(await armRaw(sandbox, "PATCH", path, { properties: { enabledProtocols: "NFS" } }))).toMatchObject({
+    expect(
+      errorBody(await armRaw(azure.sandbox, "PATCH", path, { properties: { enabledProtocols: "NFS" } })),
+    ).toMatchObject({
       status: 400,
       code: "InvalidRequestPropertyValue",
     });
     expect(
-      await clients.storage.fileShares.update("rg-writes", "stpatch2", "share1", { shareQuota: 200 }),
+      await azure.clients.storage.fileShares.update("rg-writes", "stpatch2", "share1", { shareQuota: 200 }),
     ).toMatchObject({ shareQuota: 200, enabledProtocols: "SMB" });
-    expect((await clients.storage.fileShares.get("rg-writes", "stpatch2", "share1")).shareQuota).toBe(200);
+    expect((await azure.clients.storage.fileShares.get("rg-writes", "stpatch2", "share1")).shareQuota).toBe(200);
   });
 
   it("answers 405 for types whose REST spec has no PATCH", async () => {
-    const created = await vault(sandbox, clients, "rg-writes", "kv-patch-3");
+    const created = await vault(azure, "rg-writes", "kv-patch-3");
     const assignment = `${created.id}/providers/Microsoft.Authorization/roleAssignments/7a8b9c0d-0000-4000-8000-000000000001`;
-    await clients.authorization.roleAssignments.create(created.id!, "7a8b9c0d-0000-4000-8000-000000000001", {
-      roleDefinitionId: ids(sandbox).role(ROLES.secretsUser),
+    await azure.clients.authorization.roleAssignments.create(created.id!, "7a8b9c0d-0000-4000-8000-000000000001", {
+      roleDefinitionId: ids(azure.sandbox).role(ROLES.secretsUser),
       principalId: SANDBOX_BROKER_OBJECT_ID,
       principalType: "ServicePrincipal",
     });
     expect(
       errorBody(
-        await armRaw(sandbox, "PATCH", `${assignment}?api-version=${API.authorization}`, {
+        await armRaw(azure.sandbox, "PATCH", `${assignment}?api-version=${API.authorization}`, {
           properties: { description: "x" },
         }),
       ),
@@ -148,12 +144,14 @@ describe("PATCH", () => {
 
 describe("locations", () => {
   it("refuses moving a resource to another region by PUT, and regions a type is not offered in", async () => {
-    await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-writes", "id-where", {
+    await azure.clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-writes", "id-where", {
       location: "westeurope",
     });
     expect(
-      await errorOf(
-        clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-writes", "id-where", { location: "eastus" }),
+      await failure(
+        azure.clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-writes", "id-where", {
+          location: "eastus",
+        }),
       ),
     ).toMatchObject({
       statusCode: 409,
@@ -162,27 +160,27 @@ describe("locations", () => {
         "The resource 'id-where' already exists in location 'westeurope' in resource group 'rg-writes'. A resource with the same name cannot be created in location 'eastus'. Please select a new resource name.",
     });
     expect(
-      await errorOf(
-        vault(sandbox, clients, "rg-writes", "kv-where-1", {}).then(() =>
-          clients.keyVault.vaults.createOrUpdate("rg-writes", "kv-where-1", {
+      await failure(
+        vault(azure, "rg-writes", "kv-where-1", {}).then(() =>
+          azure.clients.keyVault.vaults.createOrUpdate("rg-writes", "kv-where-1", {
             location: "eastus",
-            properties: { tenantId: sandbox.env.tenantId, sku: { family: "A", name: "standard" } },
+            properties: { tenantId: azure.sandbox.env.tenantId, sku: { family: "A", name: "standard" } },
           }),
         ),
       ),
     ).toMatchObject({ statusCode: 409, code: "InvalidResourceLocation" });
-    const nowhere = await errorOf(
-      clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-writes", "id-nowhere", {
+    const nowhere = await failure(
+      azure.clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-writes", "id-nowhere", {
         location: "marsnorth",
       }),
     );
     expect(nowhere).toMatchObject({ statusCode: 400, code: "LocationNotAvailableForResourceType" });
     expect(nowhere.message).toContain("'Microsoft.ManagedIdentity/userAssignedIdentities'");
     expect(
-      await errorOf(clients.resources.resourceGroups.createOrUpdate("rg-nowhere", { location: "marsnorth" })),
+      await failure(azure.clients.resources.resourceGroups.createOrUpdate("rg-nowhere", { location: "marsnorth" })),
     ).toMatchObject({ statusCode: 400, code: "LocationNotAvailableForResourceGroup" });
     // Display names are the same region.
-    await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-writes", "id-where", {
+    await azure.clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-writes", "id-where", {
       location: "West Europe",
     });
   });
@@ -191,10 +189,10 @@ describe("locations", () => {
 describe("values fixed at creation", () => {
   it("storage: kind (only Storage -> StorageV2), FileStorage only on Premium, the SKU's tier", async () => {
     const path = (name: string) =>
-      `${ids(sandbox).resource("rg-writes", "Microsoft.Storage", "storageAccounts", name)}?api-version=${API.storage}`;
+      `${ids(azure.sandbox).resource("rg-writes", "Microsoft.Storage", "storageAccounts", name)}?api-version=${API.storage}`;
     expect(
       errorBody(
-        await armRaw(sandbox, "PUT", path("stfilestd1"), {
+        await armRaw(azure.sandbox, "PUT", path("stfilestd1"), {
           location: "westeurope",
           sku: { name: "Standard_LRS" },
           kind: "FileStorage",
@@ -207,21 +205,21 @@ describe("values fixed at creation", () => {
     });
     expect(
       (
-        await armRaw(sandbox, "PUT", path("stfileprem1"), {
+        await armRaw(azure.sandbox, "PUT", path("stfileprem1"), {
           location: "westeurope",
           sku: { name: "Premium_LRS" },
           kind: "FileStorage",
         })
       ).status,
     ).toBe(202);
-    await clients.storage.storageAccounts.create("rg-writes", "stkind1", {
+    await azure.clients.storage.storageAccounts.create("rg-writes", "stkind1", {
       location: "westeurope",
       sku: { name: "Standard_LRS" },
       kind: "StorageV2",
     });
     expect(
       errorBody(
-        await armRaw(sandbox, "PUT", path("stkind1"), {
+        await armRaw(azure.sandbox, "PUT", path("stkind1"), {
           location: "westeurope",
           sku: { name: "Standard_LRS" },
           kind: "BlobStorage",
@@ -232,33 +230,34 @@ describe("values fixed at creation", () => {
       code: "InvalidValuesForRequestParameters",
       message: "Values for request parameters are invalid: kind.",
     });
-    await clients.storage.storageAccounts.create("rg-writes", "stkind2", {
+    await azure.clients.storage.storageAccounts.create("rg-writes", "stkind2", {
       location: "westeurope",
       sku: { name: "Standard_LRS" },
       kind: "Storage",
     });
-    expect((await armRaw(sandbox, "PATCH", path("stkind2"), { kind: "StorageV2" })).body.kind).toBe("StorageV2");
+    expect((await armRaw(azure.sandbox, "PATCH", path("stkind2"), { kind: "StorageV2" })).body.kind).toBe("StorageV2");
   });
 
   it("Key Vault: retention set once, purge protection never false, tenant only the subscription's", async () => {
-    await vault(sandbox, clients, "rg-writes", "kv-fixed-1", { softDeleteRetentionInDays: 90 });
+    await vault(azure, "rg-writes", "kv-fixed-1", { softDeleteRetentionInDays: 90 });
+    expect(await failure(vault(azure, "rg-writes", "kv-fixed-1", { softDeleteRetentionInDays: 7 }))).toMatchObject({
+      statusCode: 400,
+      code: "BadRequest",
+    });
+    expect(await failure(vault(azure, "rg-writes", "kv-fixed-2", { enablePurgeProtection: false }))).toMatchObject({
+      statusCode: 400,
+      code: "BadRequest",
+      message: expect.stringContaining("enablePurgeProtection"),
+    });
     expect(
-      await errorOf(vault(sandbox, clients, "rg-writes", "kv-fixed-1", { softDeleteRetentionInDays: 7 })),
-    ).toMatchObject({ statusCode: 400, code: "BadRequest" });
-    expect(
-      await errorOf(vault(sandbox, clients, "rg-writes", "kv-fixed-2", { enablePurgeProtection: false })),
-    ).toMatchObject({ statusCode: 400, code: "BadRequest", message: expect.stringContaining("enablePurgeProtection") });
-    expect(
-      await errorOf(
-        vault(sandbox, clients, "rg-writes", "kv-fixed-3", { tenantId: "11111111-1111-4111-8111-111111111111" }),
-      ),
+      await failure(vault(azure, "rg-writes", "kv-fixed-3", { tenantId: "11111111-1111-4111-8111-111111111111" })),
     ).toMatchObject({ statusCode: 400, code: "BadRequest" });
   });
 
   it("Cognitive Services: kind and custom subdomain", async () => {
     expect(
-      await errorOf(
-        clients.cognitiveServices.accounts.beginCreateAndWait("rg-writes", "ai-nonsense", {
+      await failure(
+        azure.clients.cognitiveServices.accounts.beginCreateAndWait("rg-writes", "ai-nonsense", {
           location: "westeurope",
           kind: "Nonsense",
           sku: { name: "S0" },
@@ -269,15 +268,15 @@ describe("values fixed at creation", () => {
       code: "InvalidApiSetId",
       message: "The account type 'Nonsense' is either invalid or unavailable in given region.",
     });
-    await clients.cognitiveServices.accounts.beginCreateAndWait("rg-writes", "ai-fixed-1", {
+    await azure.clients.cognitiveServices.accounts.beginCreateAndWait("rg-writes", "ai-fixed-1", {
       location: "westeurope",
       kind: "AIServices",
       sku: { name: "S0" },
       properties: { customSubDomainName: "ai-fixed-1" },
     });
     expect(
-      await errorOf(
-        clients.cognitiveServices.accounts.beginCreateAndWait("rg-writes", "ai-fixed-1", {
+      await failure(
+        azure.clients.cognitiveServices.accounts.beginCreateAndWait("rg-writes", "ai-fixed-1", {
           location: "westeurope",
           kind: "OpenAI",
           sku: { name: "S0" },
@@ -286,8 +285,8 @@ describe("values fixed at creation", () => {
       ),
     ).toMatchObject({ statusCode: 400 });
     expect(
-      await errorOf(
-        clients.cognitiveServices.accounts.beginCreateAndWait("rg-writes", "ai-fixed-1", {
+      await failure(
+        azure.clients.cognitiveServices.accounts.beginCreateAndWait("rg-writes", "ai-fixed-1", {
           location: "westeurope",
           kind: "AIServices",
           sku: { name: "S0" },
@@ -301,37 +300,37 @@ describe("values fixed at creation", () => {
 describe("PUT replaces", () => {
   it("Key Vault: a re-PUT without RBAC mode or access policies turns RBAC off and wipes the policies", async () => {
     const policy = {
-      tenantId: sandbox.env.tenantId,
+      tenantId: azure.sandbox.env.tenantId,
       objectId: SANDBOX_BROKER_OBJECT_ID,
       permissions: { secrets: ["get" as const] },
     };
-    await vault(sandbox, clients, "rg-writes", "kv-replace-1", {
+    await vault(azure, "rg-writes", "kv-replace-1", {
       enableRbacAuthorization: false,
       accessPolicies: [policy],
     });
-    await vault(sandbox, clients, "rg-writes", "kv-replace-1", { enableRbacAuthorization: true });
-    const replaced = await clients.keyVault.vaults.createOrUpdate("rg-writes", "kv-replace-1", {
+    await vault(azure, "rg-writes", "kv-replace-1", { enableRbacAuthorization: true });
+    const replaced = await azure.clients.keyVault.vaults.createOrUpdate("rg-writes", "kv-replace-1", {
       location: "westeurope",
-      properties: { tenantId: sandbox.env.tenantId, sku: { family: "A", name: "standard" } },
+      properties: { tenantId: azure.sandbox.env.tenantId, sku: { family: "A", name: "standard" } },
     });
     expect(replaced.properties.enableRbacAuthorization).toBe(false);
     expect(replaced.properties.accessPolicies ?? []).toEqual([]);
   });
 
   it("Log Analytics and Application Insights: read-only ids are Azure's, whatever the body says", async () => {
-    const { resource } = ids(sandbox);
-    const first = await clients.operationalInsights.workspaces.createOrUpdate("rg-writes", "log-readonly-1", {
+    const { resource } = ids(azure.sandbox);
+    const first = await azure.clients.operationalInsights.workspaces.createOrUpdate("rg-writes", "log-readonly-1", {
       location: "westeurope",
       sku: { name: "PerGB2018" },
     });
     const copy = await armRaw(
-      sandbox,
+      azure.sandbox,
       "PUT",
       `${resource("rg-writes", "Microsoft.OperationalInsights", "workspaces", "log-readonly-2")}?api-version=${API.workspaces}`,
       { location: "westeurope", properties: { customerId: first.customerId } },
     );
     expect(copy.body.properties.customerId).not.toBe(first.customerId);
-    const retention = await clients.operationalInsights.workspaces.createOrUpdate("rg-writes", "log-readonly-1", {
+    const retention = await azure.clients.operationalInsights.workspaces.createOrUpdate("rg-writes", "log-readonly-1", {
       location: "westeurope",
       sku: { name: "PerGB2018" },
       retentionInDays: 60,
@@ -345,7 +344,7 @@ describe("PUT replaces", () => {
       properties: { Application_Type: "web", WorkspaceResourceId: first.id, ...extra },
     });
     const created = await armRaw(
-      sandbox,
+      azure.sandbox,
       "PUT",
       `${component}?api-version=${API.components}`,
       body({ InstrumentationKey: "my-own-key", AppId: "my-own-app" }),
@@ -354,14 +353,14 @@ describe("PUT replaces", () => {
     expect(created.body.properties.InstrumentationKey).not.toBe("my-own-key");
     expect(created.body.properties.AppId).not.toBe("my-own-app");
     const again = await armRaw(
-      sandbox,
+      azure.sandbox,
       "PUT",
       `${component}?api-version=${API.components}`,
       body({ InstrumentationKey: "other" }),
     );
     expect(again.body.properties.InstrumentationKey).toBe(created.body.properties.InstrumentationKey);
     // Components_UpdateTags: a PATCH changes tags only.
-    const tagged = await armRaw(sandbox, "PATCH", `${component}?api-version=${API.components}`, {
+    const tagged = await armRaw(azure.sandbox, "PATCH", `${component}?api-version=${API.components}`, {
       tags: { t: "1" },
       properties: { Application_Type: "other" },
     });
@@ -370,11 +369,11 @@ describe("PUT replaces", () => {
 
   itWithSchemas("validates a Log Analytics body against the schema of the api-version it was sent with", async () => {
     const path = (version: string) =>
-      `${ids(sandbox).resource("rg-writes", "Microsoft.OperationalInsights", "workspaces", "log-versioned")}?api-version=${version}`;
+      `${ids(azure.sandbox).resource("rg-writes", "Microsoft.OperationalInsights", "workspaces", "log-versioned")}?api-version=${version}`;
     // `replication` exists in 2025-07-01 only; sent with 2022-10-01 its wrong shape is not checked by the newer schema.
     expect(
       errorBody(
-        await armRaw(sandbox, "PUT", path(API.workspaces), {
+        await armRaw(azure.sandbox, "PUT", path(API.workspaces), {
           location: "westeurope",
           properties: { replication: { enabled: "yes" } },
         }),
@@ -382,7 +381,7 @@ describe("PUT replaces", () => {
     ).toMatchObject({ status: 400, code: "InvalidRequestContent" });
     expect(
       (
-        await armRaw(sandbox, "PUT", path(API.insights), {
+        await armRaw(azure.sandbox, "PUT", path(API.insights), {
           location: "westeurope",
           properties: { replication: { enabled: "yes" } },
         })
@@ -390,7 +389,7 @@ describe("PUT replaces", () => {
     ).toBe(201);
     expect(
       errorBody(
-        await armRaw(sandbox, "PUT", path(API.insights), {
+        await armRaw(azure.sandbox, "PUT", path(API.insights), {
           location: "westeurope",
           properties: { retentionInDays: "thirty" },
         }),
@@ -403,9 +402,9 @@ describe("required properties", () => {
   itWithSchemas(
     "requires `properties` where the REST spec does (vaults), not where only the generated schema listed it (AI accounts)",
     async () => {
-      const { resource } = ids(sandbox);
+      const { resource } = ids(azure.sandbox);
       const account = await armRaw(
-        sandbox,
+        azure.sandbox,
         "PUT",
         `${resource("rg-writes", "Microsoft.CognitiveServices", "accounts", "ai-bare-1")}?api-version=${API.cognitive}`,
         { location: "westeurope", kind: "AIServices", sku: { name: "S0" } },
@@ -413,7 +412,7 @@ describe("required properties", () => {
       expect(account.status).toBe(201);
       const bare = errorBody(
         await armRaw(
-          sandbox,
+          azure.sandbox,
           "PUT",
           `${resource("rg-writes", "Microsoft.KeyVault", "vaults", "kv-bare-1")}?api-version=${API.keyVault}`,
           { location: "westeurope" },
@@ -427,12 +426,12 @@ describe("required properties", () => {
 
 describe("requests ARM itself refuses", () => {
   it("a malformed api-version, and GET on an action", async () => {
-    const { group: rg, resource } = ids(sandbox);
-    expect(errorBody(await armRaw(sandbox, "GET", `${rg("rg-writes")}?api-version=banana`))).toMatchObject({
+    const { group: rg, resource } = ids(azure.sandbox);
+    expect(errorBody(await armRaw(azure.sandbox, "GET", `${rg("rg-writes")}?api-version=banana`))).toMatchObject({
       status: 400,
       code: "InvalidApiVersionParameter",
     });
-    await clients.storage.storageAccounts.create("rg-writes", "stactions1", {
+    await azure.clients.storage.storageAccounts.create("rg-writes", "stactions1", {
       location: "westeurope",
       sku: { name: "Standard_LRS" },
       kind: "StorageV2",
@@ -440,7 +439,7 @@ describe("requests ARM itself refuses", () => {
     expect(
       errorBody(
         await armRaw(
-          sandbox,
+          azure.sandbox,
           "GET",
           `${resource("rg-writes", "Microsoft.Storage", "storageAccounts", "stactions1")}/listKeys?api-version=${API.storage}`,
         ),

@@ -1,65 +1,23 @@
 /** The emulated ARM through the official SDK clients: LROs, conflicts, soft delete, role assignments, faults. */
 import fs from "node:fs";
 import https from "node:https";
-import os from "node:os";
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ContainerAppsAPIClient } from "@azure/arm-appcontainers";
-import { startSandbox, type Sandbox } from "../../src/sandbox";
-import { AzureClients, armClientOptions } from "../../src/azure/clients";
+import { armClientOptions } from "../../src/azure/clients";
 import { keyVaultUrl } from "../../src/azure/endpoints";
-import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { ManualClock } from "../../src/sandbox/state";
+import { useSandbox } from "../fixtures/sandbox";
 import { itWithSchemas } from "./arm-helpers";
+import { failure, grantBroker, group, roleId, ROLES, vault } from "./helpers";
 
-let sandbox: Sandbox;
-let clients: AzureClients;
-const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "shire-arm-")), "requests.jsonl");
 const clock = new ManualClock();
-const role = (guid: string) =>
-  `/subscriptions/${sandbox.env.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
-const SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7";
-const SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6";
-
-beforeAll(async () => {
-  sandbox = await startSandbox({ logFile, clock });
-  clients = new AzureClients(sandbox.context());
-});
-afterAll(async () => sandbox?.stop());
-
-async function group(name: string) {
-  await clients.resources.resourceGroups.createOrUpdate(name, {
-    location: "westeurope",
-    tags: { "managed-by": "shire" },
-  });
-}
-
-async function vault(groupName: string, name: string, extra: Record<string, unknown> = {}) {
-  return clients.keyVault.vaults.createOrUpdate(groupName, name, {
-    location: "westeurope",
-    properties: {
-      tenantId: sandbox.env.tenantId,
-      sku: { family: "A", name: "standard" },
-      enableRbacAuthorization: true,
-      ...extra,
-    },
-  });
-}
-
-function errorOf(promise: Promise<unknown>): Promise<{ statusCode?: number; code?: string; message: string }> {
-  return promise.then(
-    () => {
-      throw new Error("expected the call to fail");
-    },
-    (error: { statusCode?: number; code?: string; message: string }) => error,
-  );
-}
+const azure = useSandbox({ logFile: true, clock });
 
 describe("resource groups and long-running operations", () => {
   it("polls an LRO to its end and cascades a group delete to everything in it", async () => {
-    await group("rg-cascade");
-    sandbox.setFaults({ lroDurationMs: { "Microsoft.Storage/storageAccounts": 5_000 } });
-    const poller = clients.storage.storageAccounts.create("rg-cascade", "stcascade1", {
+    await group(azure.clients, "rg-cascade");
+    azure.sandbox.setFaults({ lroDurationMs: { "Microsoft.Storage/storageAccounts": 5_000 } });
+    const poller = azure.clients.storage.storageAccounts.create("rg-cascade", "stcascade1", {
       location: "westeurope",
       sku: { name: "Standard_LRS" },
       kind: "StorageV2",
@@ -67,55 +25,57 @@ describe("resource groups and long-running operations", () => {
     // The account exists but is still provisioning until the sandbox clock moves.
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(
-      (sandbox.arm.store.findStorageAccount("stcascade1")?.resource.properties as { provisioningState: string })
+      (azure.sandbox.arm.store.findStorageAccount("stcascade1")?.resource.properties as { provisioningState: string })
         .provisioningState,
     ).toBe("Creating");
     clock.advance(5_000);
     const account = await poller;
     expect(account.provisioningState).toBe("Succeeded");
-    sandbox.setFaults({ lroDurationMs: {} });
+    azure.sandbox.setFaults({ lroDurationMs: {} });
 
-    await vault("rg-cascade", "kv-cascade-1");
-    await clients.resources.resourceGroups.delete("rg-cascade");
-    expect(sandbox.arm.store.findStorageAccount("stcascade1")).toBeUndefined();
-    expect(sandbox.arm.store.findVault("kv-cascade-1")?.softDeleted).toBe(true);
-    const missing = await errorOf(clients.resources.resourceGroups.get("rg-cascade"));
+    await vault(azure, "rg-cascade", "kv-cascade-1");
+    await azure.clients.resources.resourceGroups.delete("rg-cascade");
+    expect(azure.sandbox.arm.store.findStorageAccount("stcascade1")).toBeUndefined();
+    expect(azure.sandbox.arm.store.findVault("kv-cascade-1")?.softDeleted).toBe(true);
+    const missing = await failure(azure.clients.resources.resourceGroups.get("rg-cascade"));
     expect(missing).toMatchObject({ statusCode: 404, code: "ResourceGroupNotFound" });
   });
 
   it("answers an unpinned api-version the way ARM does", async () => {
     const stale = new ContainerAppsAPIClient(
-      sandbox.context().credential,
-      sandbox.env.subscriptionId,
-      armClientOptions(sandbox.context(), "2024-03-01"),
+      azure.sandbox.context().credential,
+      azure.sandbox.env.subscriptionId,
+      armClientOptions(azure.sandbox.context(), "2024-03-01"),
     );
-    const error = await errorOf(stale.managedEnvironments.get("any", "any"));
+    const error = await failure(stale.managedEnvironments.get("any", "any"));
     expect(error).toMatchObject({ statusCode: 400, code: "NoRegisteredProviderFound" });
     expect(error.message).toContain("2025-07-01");
   });
 
   it("refuses bodies and names Azure would refuse", async () => {
-    await group("rg-refuse");
+    await group(azure.clients, "rg-refuse");
     expect(
-      await errorOf(
-        clients.storage.storageAccounts.create("rg-refuse", "Not_Valid", {
+      await failure(
+        azure.clients.storage.storageAccounts.create("rg-refuse", "Not_Valid", {
           location: "westeurope",
           sku: { name: "Standard_LRS" },
           kind: "StorageV2",
         }),
       ),
     ).toMatchObject({ statusCode: 400, code: "AccountNameInvalid" });
-    expect(await errorOf(vault("rg-refuse", "kv--double"))).toMatchObject({
+    expect(await failure(vault(azure, "rg-refuse", "kv--double"))).toMatchObject({
       statusCode: 400,
       code: "VaultNameNotValid",
     });
     expect(
-      await errorOf(
-        clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-missing", "id-x", { location: "westeurope" }),
+      await failure(
+        azure.clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-missing", "id-x", {
+          location: "westeurope",
+        }),
       ),
     ).toMatchObject({ statusCode: 404, code: "ResourceGroupNotFound" });
-    const badTransport = await errorOf(
-      clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait("rg-refuse", "cae-refuse", {
+    const badTransport = await failure(
+      azure.clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait("rg-refuse", "cae-refuse", {
         location: "westeurope",
         appLogsConfiguration: { destination: "nowhere" },
       }),
@@ -128,11 +88,11 @@ describe("resource groups and long-running operations", () => {
   });
 
   itWithSchemas("refuses a body the official schema for the pinned version refuses", async () => {
-    await group("rg-refuse-schema");
-    const badSku = await errorOf(
-      clients.keyVault.vaults.createOrUpdate("rg-refuse-schema", "kv-bad-sku", {
+    await group(azure.clients, "rg-refuse-schema");
+    const badSku = await failure(
+      azure.clients.keyVault.vaults.createOrUpdate("rg-refuse-schema", "kv-bad-sku", {
         location: "westeurope",
-        properties: { tenantId: sandbox.env.tenantId, sku: { family: "A", name: "platinum" as "standard" } },
+        properties: { tenantId: azure.sandbox.env.tenantId, sku: { family: "A", name: "platinum" as "standard" } },
       }),
     );
     expect(badSku).toMatchObject({ statusCode: 400, code: "InvalidRequestContent" });
@@ -142,82 +102,77 @@ describe("resource groups and long-running operations", () => {
 
 describe("Key Vault vaults and soft delete", () => {
   it("keeps vault names global, holds soft-deleted names, recovers without role assignments, purges", async () => {
-    await group("rg-kv-a");
-    await group("rg-kv-b");
-    const created = await vault("rg-kv-a", "kv-global-1");
-    expect(await errorOf(vault("rg-kv-b", "kv-global-1"))).toMatchObject({
+    await group(azure.clients, "rg-kv-a");
+    await group(azure.clients, "rg-kv-b");
+    const created = await vault(azure, "rg-kv-a", "kv-global-1");
+    expect(await failure(vault(azure, "rg-kv-b", "kv-global-1"))).toMatchObject({
       statusCode: 409,
       code: "VaultAlreadyExists",
     });
 
-    await clients.authorization.roleAssignments.create(created.id!, "2b3c4d5e-0000-4000-8000-000000000001", {
-      roleDefinitionId: role(SECRETS_OFFICER),
-      principalId: SANDBOX_BROKER_OBJECT_ID,
-      principalType: "ServicePrincipal",
-    });
-    const secrets = clients.secrets(keyVaultUrl(sandbox.endpoints, "kv-global-1"));
+    await grantBroker(azure, created.id!, "2b3c4d5e-0000-4000-8000-000000000001");
+    const secrets = azure.clients.secrets(keyVaultUrl(azure.sandbox.endpoints, "kv-global-1"));
     await secrets.setSecret("kept", "kept-value-123456");
 
-    await clients.keyVault.vaults.delete("rg-kv-a", "kv-global-1");
-    const deleted = await clients.keyVault.vaults.getDeleted("kv-global-1", "westeurope");
+    await azure.clients.keyVault.vaults.delete("rg-kv-a", "kv-global-1");
+    const deleted = await azure.clients.keyVault.vaults.getDeleted("kv-global-1", "westeurope");
     expect(deleted.properties?.vaultId).toBe(created.id);
-    expect(await errorOf(vault("rg-kv-a", "kv-global-1"))).toMatchObject({ statusCode: 409, code: "ConflictError" });
-    expect(await errorOf(vault("rg-kv-b", "kv-global-1", { createMode: "recover" }))).toMatchObject({
+    expect(await failure(vault(azure, "rg-kv-a", "kv-global-1"))).toMatchObject({
+      statusCode: 409,
+      code: "ConflictError",
+    });
+    expect(await failure(vault(azure, "rg-kv-b", "kv-global-1", { createMode: "recover" }))).toMatchObject({
       statusCode: 400,
       code: "SoftDeletedVaultDoesNotExist",
     });
 
-    const recovered = await vault("rg-kv-a", "kv-global-1", { createMode: "recover" });
+    const recovered = await vault(azure, "rg-kv-a", "kv-global-1", { createMode: "recover" });
     expect(recovered.properties.enableRbacAuthorization).toBe(true);
     // Recovery does not bring role assignments back: the data plane refuses until they are re-made.
-    expect(await errorOf(secrets.getSecret("kept"))).toMatchObject({ statusCode: 403 });
-    await clients.authorization.roleAssignments.create(created.id!, "2b3c4d5e-0000-4000-8000-000000000001", {
-      roleDefinitionId: role(SECRETS_OFFICER),
-      principalId: SANDBOX_BROKER_OBJECT_ID,
-      principalType: "ServicePrincipal",
-    });
+    expect(await failure(secrets.getSecret("kept"))).toMatchObject({ statusCode: 403 });
+    await grantBroker(azure, created.id!, "2b3c4d5e-0000-4000-8000-000000000001");
     expect((await secrets.getSecret("kept")).value).toBe("kept-value-123456");
 
-    await clients.keyVault.vaults.delete("rg-kv-a", "kv-global-1");
-    await clients.keyVault.vaults.purgeDeleted("kv-global-1", "westeurope");
-    expect(sandbox.arm.store.findVault("kv-global-1")).toBeUndefined();
-    await vault("rg-kv-b", "kv-global-1");
+    await azure.clients.keyVault.vaults.delete("rg-kv-a", "kv-global-1");
+    await azure.clients.keyVault.vaults.purgeDeleted("kv-global-1", "westeurope");
+    expect(azure.sandbox.arm.store.findVault("kv-global-1")).toBeUndefined();
+    await vault(azure, "rg-kv-b", "kv-global-1");
   });
 });
 
 describe("role assignments", () => {
   it("is idempotent by name, refuses the same grant under another name, and needs principalType for fresh identities", async () => {
-    await group("rg-roles");
-    const target = await vault("rg-roles", "kv-roles-1");
-    sandbox.setFaults({ graphReplicationDelayMs: 60_000 });
-    const identity = await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-roles", "id-fresh", {
+    await group(azure.clients, "rg-roles");
+    const target = await vault(azure, "rg-roles", "kv-roles-1");
+    azure.sandbox.setFaults({ graphReplicationDelayMs: 60_000 });
+    const identity = await azure.clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-roles", "id-fresh", {
       location: "westeurope",
     });
-    const body = { roleDefinitionId: role(SECRETS_USER), principalId: identity.principalId! };
+    const body = { roleDefinitionId: roleId(azure.sandbox, ROLES.secretsUser), principalId: identity.principalId! };
     expect(
-      await errorOf(
-        clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000001", body),
+      await failure(
+        azure.clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000001", body),
       ),
     ).toMatchObject({ statusCode: 400, code: "PrincipalNotFound" });
-    await clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000001", {
+    await azure.clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000001", {
       ...body,
       principalType: "ServicePrincipal",
     });
-    await clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000001", {
+    await azure.clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000001", {
       ...body,
       principalType: "ServicePrincipal",
     });
     expect(
-      await errorOf(
-        clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000002", {
+      await failure(
+        azure.clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000002", {
           ...body,
           principalType: "ServicePrincipal",
         }),
       ),
     ).toMatchObject({ statusCode: 409, code: "RoleAssignmentExists" });
     expect(
-      await errorOf(
-        clients.authorization.roleAssignments.create(target.id!, "not-a-guid", {
+      await failure(
+        azure.clients.authorization.roleAssignments.create(target.id!, "not-a-guid", {
           ...body,
           principalType: "ServicePrincipal",
         }),
@@ -225,9 +180,9 @@ describe("role assignments", () => {
     ).toMatchObject({ statusCode: 400, code: "InvalidRoleAssignmentId" });
     // Once Entra has replicated, the lookup succeeds without principalType.
     clock.advance(60_000);
-    sandbox.setFaults({ graphReplicationDelayMs: 0 });
-    await clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000003", {
-      roleDefinitionId: role(SECRETS_OFFICER),
+    azure.sandbox.setFaults({ graphReplicationDelayMs: 0 });
+    await azure.clients.authorization.roleAssignments.create(target.id!, "3c4d5e6f-0000-4000-8000-000000000003", {
+      roleDefinitionId: roleId(azure.sandbox, ROLES.secretsOfficer),
       principalId: identity.principalId!,
     });
   });
@@ -235,15 +190,15 @@ describe("role assignments", () => {
 
 describe("storage keys", () => {
   it("regenerates only the key asked for", async () => {
-    await group("rg-keys");
-    await clients.storage.storageAccounts.create("rg-keys", "stkeys1", {
+    await group(azure.clients, "rg-keys");
+    await azure.clients.storage.storageAccounts.create("rg-keys", "stkeys1", {
       location: "westeurope",
       sku: { name: "Standard_LRS" },
       kind: "StorageV2",
     });
-    const before = await clients.storage.storageAccounts.listKeys("rg-keys", "stkeys1");
-    await clients.storage.storageAccounts.regenerateKey("rg-keys", "stkeys1", { keyName: "key2" });
-    const after = await clients.storage.storageAccounts.listKeys("rg-keys", "stkeys1");
+    const before = await azure.clients.storage.storageAccounts.listKeys("rg-keys", "stkeys1");
+    await azure.clients.storage.storageAccounts.regenerateKey("rg-keys", "stkeys1", { keyName: "key2" });
+    const after = await azure.clients.storage.storageAccounts.listKeys("rg-keys", "stkeys1");
     expect(after.keys![0].value).toBe(before.keys![0].value);
     expect(after.keys![1].value).not.toBe(before.keys![1].value);
   });
@@ -251,16 +206,16 @@ describe("storage keys", () => {
 
 describe("Container Apps", () => {
   it("makes a revision when the template changes and not for configuration, and fails provisioning when the identity cannot read the vault", async () => {
-    await group("rg-apps");
-    const workspace = await clients.operationalInsights.workspaces.createOrUpdate("rg-apps", "log-apps", {
+    await group(azure.clients, "rg-apps");
+    const workspace = await azure.clients.operationalInsights.workspaces.createOrUpdate("rg-apps", "log-apps", {
       location: "westeurope",
       sku: { name: "PerGB2018" },
       retentionInDays: 30,
     });
-    const keys = await clients.operationalInsights.sharedKeys.getSharedKeys("rg-apps", "log-apps");
+    const keys = await azure.clients.operationalInsights.sharedKeys.getSharedKeys("rg-apps", "log-apps");
     expect(
-      await errorOf(
-        clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait("rg-apps", "cae-apps", {
+      await failure(
+        azure.clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait("rg-apps", "cae-apps", {
           location: "westeurope",
           appLogsConfiguration: {
             destination: "log-analytics",
@@ -273,7 +228,7 @@ describe("Container Apps", () => {
       code: "ManagedEnvironmentInvalidLogAnalyticsWorkspace",
       message: "The Log Analytics shared key is not valid for the workspace.",
     });
-    const environment = await clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait(
+    const environment = await azure.clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait(
       "rg-apps",
       "cae-apps",
       {
@@ -293,40 +248,40 @@ describe("Container Apps", () => {
         scale: { minReplicas, maxReplicas: 1 },
       },
     });
-    const first = await clients.containerApps.containerApps.beginCreateOrUpdateAndWait(
+    const first = await azure.clients.containerApps.containerApps.beginCreateOrUpdateAndWait(
       "rg-apps",
       "app-one",
       app("img:1"),
     );
-    const second = await clients.containerApps.containerApps.beginCreateOrUpdateAndWait(
+    const second = await azure.clients.containerApps.containerApps.beginCreateOrUpdateAndWait(
       "rg-apps",
       "app-one",
       app("img:2"),
     );
     expect(second.latestRevisionName).not.toBe(first.latestRevisionName);
-    const third = await clients.containerApps.containerApps.beginCreateOrUpdateAndWait("rg-apps", "app-one", {
+    const third = await azure.clients.containerApps.containerApps.beginCreateOrUpdateAndWait("rg-apps", "app-one", {
       ...app("img:2"),
       configuration: { ingress: { external: false, targetPort: 8080 } },
     });
     expect(third.latestRevisionName).toBe(second.latestRevisionName);
     const revisions = [];
-    for await (const revision of clients.containerApps.containerAppsRevisions.listRevisions("rg-apps", "app-one"))
+    for await (const revision of azure.clients.containerApps.containerAppsRevisions.listRevisions("rg-apps", "app-one"))
       revisions.push(revision.name);
     expect(revisions.sort()).toEqual([first.latestRevisionName, second.latestRevisionName].sort());
 
     expect(
-      await errorOf(
-        clients.containerApps.containerApps.beginCreateOrUpdateAndWait("rg-apps", "app-two", {
+      await failure(
+        azure.clients.containerApps.containerApps.beginCreateOrUpdateAndWait("rg-apps", "app-two", {
           ...app("img:1"),
           template: { containers: [{ name: "main", image: "img:1", resources: { cpu: 0.5, memory: "3Gi" } }] },
         }),
       ),
     ).toMatchObject({ statusCode: 400, code: "ContainerAppInvalidResourceTotal" });
 
-    const identity = await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-apps", "id-apps", {
+    const identity = await azure.clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-apps", "id-apps", {
       location: "westeurope",
     });
-    await vault("rg-apps", "kv-apps-1");
+    await vault(azure, "rg-apps", "kv-apps-1");
     const withSecret = {
       ...app("img:1"),
       identity: { type: "UserAssigned" as const, userAssignedIdentities: { [identity.id!]: {} } },
@@ -334,78 +289,76 @@ describe("Container Apps", () => {
         secrets: [
           {
             name: "token",
-            keyVaultUrl: `${keyVaultUrl(sandbox.endpoints, "kv-apps-1")}secrets/token`,
+            keyVaultUrl: `${keyVaultUrl(azure.sandbox.endpoints, "kv-apps-1")}secrets/token`,
             identity: identity.id,
           },
         ],
       },
     };
-    const failure = await errorOf(
-      clients.containerApps.containerApps.beginCreateOrUpdateAndWait("rg-apps", "app-kv", withSecret),
+    const refused = await failure(
+      azure.clients.containerApps.containerApps.beginCreateOrUpdateAndWait("rg-apps", "app-kv", withSecret),
     );
-    expect(failure.message).toMatch(/no role that can read secrets/);
+    expect(refused.message).toMatch(/no role that can read secrets/);
   });
 });
 
 describe("faults", () => {
   it("throttles with 429 + Retry-After from the token bucket, and the SDK honours it", async () => {
-    sandbox.setFaults({ throttleScale: 0.01 });
+    azure.sandbox.setFaults({ throttleScale: 0.01 });
     try {
-      await group("rg-throttle");
+      await group(azure.clients, "rg-throttle");
       const reads = await Promise.allSettled(
-        Array.from({ length: 6 }, () => clients.resources.resourceGroups.get("rg-throttle")),
+        Array.from({ length: 6 }, () => azure.clients.resources.resourceGroups.get("rg-throttle")),
       );
-      const throttled = sandbox.requests().filter((request) => request.status === 429);
+      const throttled = azure.sandbox.requests().filter((request) => request.status === 429);
       expect(throttled.length).toBeGreaterThan(0);
       // The SDK's throttling policy waited out Retry-After and retried (real seconds: refill is 0.25/s here).
       expect(reads.some((read) => read.status === "fulfilled")).toBe(true);
     } finally {
-      sandbox.setFaults({ throttleScale: 1 });
+      azure.sandbox.setFaults({ throttleScale: 1 });
     }
   }, 120_000);
 
   it("injects transient 500/503/resets at the asked rate, and the SDK's retries get through", async () => {
-    sandbox.setFaults({ transientRate: 1, transientKinds: ["503"] });
+    azure.sandbox.setFaults({ transientRate: 1, transientKinds: ["503"] });
     expect(
-      await errorOf(clients.resources.resourceGroups.get("rg-throttle").catch((error) => Promise.reject(error))),
+      await failure(azure.clients.resources.resourceGroups.get("rg-throttle").catch((error) => Promise.reject(error))),
     ).toMatchObject({ statusCode: 503 });
     // The log records what the client got: the injected 500 or 503, and 0 only for a cut connection.
-    sandbox.setFaults({ transientRate: 0.3, transientKinds: ["500", "503"], seed: 3 });
-    let before = sandbox.requests().length;
-    for (let i = 0; i < 5; i++) await group(`rg-transient-${i}`);
-    const answered = sandbox.requests().slice(before);
+    azure.sandbox.setFaults({ transientRate: 0.3, transientKinds: ["500", "503"], seed: 3 });
+    let before = azure.sandbox.requests().length;
+    for (let i = 0; i < 5; i++) await group(azure.clients, `rg-transient-${i}`);
+    const answered = azure.sandbox.requests().slice(before);
     expect(answered.some((request) => request.status === 500 || request.status === 503)).toBe(true);
     expect(answered.some((request) => request.status === 0)).toBe(false);
-    sandbox.setFaults({ transientRate: 0.3, transientKinds: ["reset"], seed: 5 });
-    before = sandbox.requests().length;
-    for (let i = 0; i < 5; i++) await group(`rg-reset-${i}`);
-    const cut = sandbox.requests().slice(before);
+    azure.sandbox.setFaults({ transientRate: 0.3, transientKinds: ["reset"], seed: 5 });
+    before = azure.sandbox.requests().length;
+    for (let i = 0; i < 5; i++) await group(azure.clients, `rg-reset-${i}`);
+    const cut = azure.sandbox.requests().slice(before);
     expect(cut.some((request) => request.status === 0)).toBe(true);
     expect(cut.some((request) => request.status >= 500)).toBe(false);
-    sandbox.setFaults({ transientRate: 0, transientKinds: ["500", "503", "reset"] });
+    azure.sandbox.setFaults({ transientRate: 0, transientKinds: ["500", "503", "reset"] });
   }, 120_000);
 
   it("writes the request log, one JSON line per request, with secret values redacted", async () => {
-    await group("rg-log");
-    const created = await vault("rg-log", "kv-log-1");
-    await clients.authorization.roleAssignments.create(created.id!, "4d5e6f70-0000-4000-8000-000000000001", {
-      roleDefinitionId: role(SECRETS_OFFICER),
-      principalId: SANDBOX_BROKER_OBJECT_ID,
-      principalType: "ServicePrincipal",
-    });
-    await clients.secrets(keyVaultUrl(sandbox.endpoints, "kv-log-1")).setSecret("logged", "super-secret-value-987654");
-    const keys = await clients.storage.storageAccounts
+    await group(azure.clients, "rg-log");
+    const created = await vault(azure, "rg-log", "kv-log-1");
+    await grantBroker(azure, created.id!, "4d5e6f70-0000-4000-8000-000000000001");
+    await azure.clients
+      .secrets(keyVaultUrl(azure.sandbox.endpoints, "kv-log-1"))
+      .setSecret("logged", "super-secret-value-987654");
+    const keys = await azure.clients.storage.storageAccounts
       .create("rg-log", "stlog1", { location: "westeurope", sku: { name: "Standard_LRS" }, kind: "StorageV2" })
-      .then(() => clients.storage.storageAccounts.listKeys("rg-log", "stlog1"));
+      .then(() => azure.clients.storage.storageAccounts.listKeys("rg-log", "stlog1"));
     // Responses are not logged, so listKeys alone proves nothing: send the key where the log does
     // record it, under a key name no rule knows, so only the sandbox's registry of issued keys can hide it.
     const key = keys.keys![0].value!;
-    await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-log", "id-log", {
+    await azure.clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-log", "id-log", {
       location: "westeurope",
       tags: { copied: key },
     });
     const lines = fs
-      .readFileSync(logFile, "utf8")
+      .readFileSync(azure.logFile, "utf8")
       .trim()
       .split("\n")
       .map((line) => JSON.parse(line) as { time: string; method: string; url: string; status: number; body: unknown });
@@ -418,7 +371,7 @@ describe("faults", () => {
       (line) => line.method === "PUT" && line.url.includes("/userAssignedIdentities/id-log"),
     );
     expect(identityPut?.body).toMatchObject({ tags: { copied: "[redacted]" } });
-    const text = fs.readFileSync(logFile, "utf8");
+    const text = fs.readFileSync(azure.logFile, "utf8");
     expect(text).not.toContain("super-secret-value-987654");
     expect(text).not.toContain(key);
   });
@@ -426,30 +379,30 @@ describe("faults", () => {
 
 describe("latency, LRO failures and the inspection API", () => {
   it("delays only the resource types asked for, fails LROs at the asked rate, and answers /_sandbox without auth", async () => {
-    await group("rg-slow");
-    sandbox.setFaults({ latencyMs: { "Microsoft.ManagedIdentity/userAssignedIdentities": 300 } });
+    await group(azure.clients, "rg-slow");
+    azure.sandbox.setFaults({ latencyMs: { "Microsoft.ManagedIdentity/userAssignedIdentities": 300 } });
     const started = Date.now();
-    await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-slow", "id-slow", {
+    await azure.clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-slow", "id-slow", {
       location: "westeurope",
     });
     const slow = Date.now() - started;
-    sandbox.setFaults({ latencyMs: {} });
+    azure.sandbox.setFaults({ latencyMs: {} });
     // A lower bound the sandbox guarantees (it waits before answering), not a timing expectation.
     expect(slow).toBeGreaterThanOrEqual(300);
 
-    sandbox.setFaults({ lroFailure: { "Microsoft.OperationalInsights/workspaces": 1 } });
-    const failed = await errorOf(
-      clients.operationalInsights.workspaces.createOrUpdate("rg-slow", "log-fails", {
+    azure.sandbox.setFaults({ lroFailure: { "Microsoft.OperationalInsights/workspaces": 1 } });
+    const failed = await failure(
+      azure.clients.operationalInsights.workspaces.createOrUpdate("rg-slow", "log-fails", {
         location: "westeurope",
         sku: { name: "PerGB2018" },
         retentionInDays: 30,
       }),
     );
-    sandbox.setFaults({ lroFailure: {} });
+    azure.sandbox.setFaults({ lroFailure: {} });
     expect(failed.message).toMatch(/failed/i);
     expect(
       (
-        sandbox.inspect().arm as { resources: { name: string; properties: { provisioningState: string } }[] }
+        azure.sandbox.inspect().arm as { resources: { name: string; properties: { provisioningState: string } }[] }
       ).resources.find((r) => r.name === "log-fails")?.properties.provisioningState,
     ).toBe("Failed");
 
@@ -457,11 +410,11 @@ describe("latency, LRO failures and the inspection API", () => {
       const request = https.request(
         {
           host: "127.0.0.1",
-          port: sandbox.port,
+          port: azure.sandbox.port,
           path: "/_sandbox/state",
           servername: "management.sandbox.localhost",
-          headers: { host: `management.sandbox.localhost:${sandbox.port}` },
-          ca: sandbox.caCertificatePem,
+          headers: { host: `management.sandbox.localhost:${azure.sandbox.port}` },
+          ca: azure.sandbox.caCertificatePem,
         },
         (res) => {
           let body = "";
@@ -481,7 +434,12 @@ describe("latency, LRO failures and the inspection API", () => {
   it("refuses a client that does not trust the sandbox CA: TLS verification stays on", async () => {
     const error = await new Promise<Error>((resolve) => {
       const request = https.request(
-        { host: "127.0.0.1", port: sandbox.port, path: "/_sandbox/state", servername: "management.sandbox.localhost" },
+        {
+          host: "127.0.0.1",
+          port: azure.sandbox.port,
+          path: "/_sandbox/state",
+          servername: "management.sandbox.localhost",
+        },
         () => resolve(new Error("connected without the CA")),
       );
       request.on("error", resolve);

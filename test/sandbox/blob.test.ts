@@ -5,29 +5,24 @@
  * static website endpoint serving `$web` anonymously.
  */
 import https from "node:https";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { StorageSharedKeyCredential } from "@azure/storage-blob";
-import { startSandbox, type Sandbox } from "../../src/sandbox";
-import { AzureClients } from "../../src/azure/clients";
 import { createBlobServiceClient } from "../../src/azure/blob";
 import { SandboxCredential, SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { ManualClock } from "../../src/sandbox/state";
 import { failure, raw, roleId, ROLES, token } from "./helpers";
+import { useSandbox } from "../fixtures/sandbox";
 
-let sandbox: Sandbox;
-let clients: AzureClients;
 const clock = new ManualClock();
 
+const azure = useSandbox({ clock });
 beforeAll(async () => {
-  sandbox = await startSandbox({ clock });
-  clients = new AzureClients(sandbox.context());
-  await clients.resources.resourceGroups.createOrUpdate("rg-blob", { location: "westeurope" });
+  await azure.clients.resources.resourceGroups.createOrUpdate("rg-blob", { location: "westeurope" });
 });
-afterAll(async () => sandbox?.stop());
 
 let counter = 0;
 async function account(name: string) {
-  const created = await clients.storage.storageAccounts.create("rg-blob", name, {
+  const created = await azure.clients.storage.storageAccounts.create("rg-blob", name, {
     location: "westeurope",
     sku: { name: "Standard_LRS" },
     kind: "StorageV2",
@@ -35,14 +30,14 @@ async function account(name: string) {
   return created.id!;
 }
 const grant = (scope: string, role: string, principalId: string) =>
-  clients.authorization.roleAssignments.create(
+  azure.clients.authorization.roleAssignments.create(
     scope,
     `9c000000-0000-4000-8000-${String(++counter).padStart(12, "0")}`,
-    { roleDefinitionId: roleId(sandbox, role), principalId, principalType: "ServicePrincipal" },
+    { roleDefinitionId: roleId(azure.sandbox, role), principalId, principalType: "ServicePrincipal" },
   );
 const blobAs = (principalId: string, accountName: string) =>
   createBlobServiceClient(
-    { ...sandbox.context(), credential: new SandboxCredential(sandbox.env.tenantId, principalId) },
+    { ...azure.sandbox.context(), credential: new SandboxCredential(azure.sandbox.env.tenantId, principalId) },
     accountName,
   );
 
@@ -76,7 +71,7 @@ describe("RBAC per operation", () => {
   it("counts an assignment only once it has propagated (fault rbacPropagationMs)", async () => {
     const scope = await account("strbac2");
     const writer = "00000000-0000-4000-8000-0000000000f3";
-    sandbox.setFaults({ rbacPropagationMs: 60_000 });
+    azure.sandbox.setFaults({ rbacPropagationMs: 60_000 });
     try {
       await grant(scope, ROLES.blobDataContributor, writer);
       const container = blobAs(writer, "strbac2").getContainerClient("propagated");
@@ -84,7 +79,7 @@ describe("RBAC per operation", () => {
       clock.advance(60_000);
       await container.create();
     } finally {
-      sandbox.setFaults({ rbacPropagationMs: 0 });
+      azure.sandbox.setFaults({ rbacPropagationMs: 0 });
     }
   });
 });
@@ -92,9 +87,9 @@ describe("RBAC per operation", () => {
 describe("Shared Key", () => {
   it("accepts a request signed with either account key and refuses a wrong signature", async () => {
     await account("stshared1");
-    const keys = await clients.storage.storageAccounts.listKeys("rg-blob", "stshared1");
+    const keys = await azure.clients.storage.storageAccounts.listKeys("rg-blob", "stshared1");
     const signed = createBlobServiceClient(
-      sandbox.context(),
+      azure.sandbox.context(),
       "stshared1",
       new StorageSharedKeyCredential("stshared1", keys.keys![1].value!),
     );
@@ -107,7 +102,7 @@ describe("Shared Key", () => {
       origin: "shared-key",
     });
     const wrong = createBlobServiceClient(
-      sandbox.context(),
+      azure.sandbox.context(),
       "stshared1",
       new StorageSharedKeyCredential("stshared1", Buffer.from("not the key").toString("base64")),
     );
@@ -119,7 +114,7 @@ describe("operations", () => {
   it("dispatches on comp: HTTP headers, metadata, list, delete; answers ranges with 206", async () => {
     const scope = await account("stops1");
     await grant(scope, ROLES.blobDataContributor, SANDBOX_BROKER_OBJECT_ID);
-    const container = createBlobServiceClient(sandbox.context(), "stops1").getContainerClient("docs");
+    const container = createBlobServiceClient(azure.sandbox.context(), "stops1").getContainerClient("docs");
     await container.create();
     const blob = container.getBlockBlobClient("readme.txt");
     await blob.upload("hello world", 11, {
@@ -132,9 +127,9 @@ describe("operations", () => {
     // Set Blob Properties replaces every HTTP header: the cache control not sent again is gone.
     expect(properties.cacheControl).toBeUndefined();
     expect((await blob.downloadToBuffer(0, 5)).toString()).toBe("hello");
-    const ranged = await raw(sandbox, "stops1.blob", "GET", "/docs/readme.txt", {
+    const ranged = await raw(azure.sandbox, "stops1.blob", "GET", "/docs/readme.txt", {
       headers: {
-        authorization: `Bearer ${token(sandbox, { aud: "https://storage.azure.com" })}`,
+        authorization: `Bearer ${token(azure.sandbox, { aud: "https://storage.azure.com" })}`,
         "x-ms-version": "2025-11-05",
         "x-ms-range": "bytes=6-10",
       },
@@ -151,24 +146,26 @@ describe("operations", () => {
   it("requires x-ms-version, an XML properties document, and one of IndexDocument or DefaultIndexDocumentPath", async () => {
     await account("stprops1");
     const headers = {
-      authorization: `Bearer ${token(sandbox, { aud: "https://storage.azure.com" })}`,
+      authorization: `Bearer ${token(azure.sandbox, { aud: "https://storage.azure.com" })}`,
       "content-type": "application/xml",
     };
     const path = "/?restype=service&comp=properties";
-    expect(JSON.stringify(await raw(sandbox, "stprops1.blob", "GET", path, { headers }))).toContain(
+    expect(JSON.stringify(await raw(azure.sandbox, "stprops1.blob", "GET", path, { headers }))).toContain(
       "MissingRequiredHeader",
     );
     const versioned = { ...headers, "x-ms-version": "2025-11-05" };
     expect(
-      (await raw(sandbox, "stprops1.blob", "PUT", path, { headers: versioned, body: "this is not xml" })).headers[
+      (await raw(azure.sandbox, "stprops1.blob", "PUT", path, { headers: versioned, body: "this is not xml" })).headers[
         "x-ms-error-code"
       ],
     ).toBe("InvalidXmlDocument");
     const both =
       "<StorageServiceProperties><StaticWebsite><Enabled>true</Enabled><IndexDocument>index.html</IndexDocument><DefaultIndexDocumentPath>a/index.html</DefaultIndexDocumentPath></StaticWebsite></StorageServiceProperties>";
-    expect((await raw(sandbox, "stprops1.blob", "PUT", path, { headers: versioned, body: both })).status).toBe(400);
+    expect((await raw(azure.sandbox, "stprops1.blob", "PUT", path, { headers: versioned, body: both })).status).toBe(
+      400,
+    );
     // Elements a Set leaves out keep their values.
-    const service = createBlobServiceClient(sandbox.context(), "stprops1");
+    const service = createBlobServiceClient(azure.sandbox.context(), "stprops1");
     await service.setProperties({
       cors: [
         {
@@ -199,7 +196,7 @@ describe("static website endpoint", () => {
           port: target.port,
           path: target.pathname,
           headers: { host: target.host },
-          ca: sandbox.caCertificatePem,
+          ca: azure.sandbox.caCertificatePem,
         },
         (response) => {
           let body = "";
@@ -217,10 +214,10 @@ describe("static website endpoint", () => {
   it("serves $web at primaryEndpoints.web: the index document, the 404 document, nothing before the website is enabled", async () => {
     const scope = await account("stweb1");
     await grant(scope, ROLES.blobDataContributor, SANDBOX_BROKER_OBJECT_ID);
-    const web = (await clients.storage.storageAccounts.getProperties("rg-blob", "stweb1")).primaryEndpoints!.web!;
+    const web = (await azure.clients.storage.storageAccounts.getProperties("rg-blob", "stweb1")).primaryEndpoints!.web!;
     expect(web).toMatch(/^https:\/\/stweb1\.web\.sandbox\.localhost:\d+\/$/);
     expect((await get(web)).status).toBe(404);
-    const service = createBlobServiceClient(sandbox.context(), "stweb1");
+    const service = createBlobServiceClient(azure.sandbox.context(), "stweb1");
     await service.setProperties({
       staticWebsite: { enabled: true, indexDocument: "index.html", errorDocument404Path: "404.html" },
     });

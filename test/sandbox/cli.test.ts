@@ -7,38 +7,22 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { spawn } from "node:child_process";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSandbox, type Sandbox } from "../../src/sandbox";
-import { AzureClients } from "../../src/azure/clients";
-import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
-import { roleId, ROLES } from "./helpers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useSandbox } from "../fixtures/sandbox";
+import { grantBroker, vault } from "./helpers";
 
 const REPO_ROOT = path.resolve(__dirname, "../..");
 const CLI = path.join(REPO_ROOT, "dist/src/sandbox/cli.js");
 /** The directory `npm start --state-dir` would be given: the sandbox lives in its `sandbox/`. */
 const hostStateDir = fs.mkdtempSync(path.join(os.tmpdir(), "shire-cli-"));
-let sandbox: Sandbox;
 
+const azure = useSandbox({ stateDir: path.join(hostStateDir, "sandbox") });
 beforeAll(async () => {
-  sandbox = await startSandbox({ stateDir: path.join(hostStateDir, "sandbox") });
-  const clients = new AzureClients(sandbox.context());
-  await clients.resources.resourceGroups.createOrUpdate("claw-tele", { location: "westeurope" });
-  const vault = await clients.keyVault.vaults.createOrUpdate("claw-tele", "kv-tele-ab1cd", {
-    location: "westeurope",
-    properties: {
-      tenantId: sandbox.env.tenantId,
-      sku: { family: "A", name: "standard" },
-      enableRbacAuthorization: true,
-    },
-  });
+  await azure.clients.resources.resourceGroups.createOrUpdate("claw-tele", { location: "westeurope" });
+  const created = await vault(azure, "claw-tele", "kv-tele-ab1cd");
   // What the install's role step gives the broker on a slug vault.
-  await clients.authorization.roleAssignments.create(vault.id!, "7c000000-0000-4000-8000-000000000001", {
-    roleDefinitionId: roleId(sandbox, ROLES.secretsOfficer),
-    principalId: SANDBOX_BROKER_OBJECT_ID,
-    principalType: "ServicePrincipal",
-  });
+  await grantBroker(azure, created.id!, "7c000000-0000-4000-8000-000000000001");
 });
-afterAll(async () => sandbox?.stop());
 
 function run(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, stdio: ["pipe", "pipe", "pipe"] });
@@ -59,7 +43,7 @@ describe("secret set", () => {
     );
     expect(piped, piped.stderr).toMatchObject({ code: 0 });
     expect(piped.stdout).toMatch(/^Set telegram-bot-token in vault kv-tele-ab1cd \(version [0-9a-f]+\)\.\n$/);
-    expect(sandbox.keyVault.readSecretValue("kv-tele-ab1cd", "telegram-bot-token")).toBe(token);
+    expect(azure.sandbox.keyVault.readSecretValue("kv-tele-ab1cd", "telegram-bot-token")).toBe(token);
 
     const file = path.join(hostStateDir, "token.txt");
     fs.writeFileSync(file, "654321:another-token\r\n");
@@ -76,8 +60,8 @@ describe("secret set", () => {
       file,
     ]);
     expect(fromFile, fromFile.stderr).toMatchObject({ code: 0 });
-    expect(sandbox.keyVault.readSecretValue("kv-tele-ab1cd", "telegram-bot-token")).toBe("654321:another-token");
-    const inspected = (sandbox.inspect().keyvault as Record<string, Record<string, { versions: unknown[] }>>)[
+    expect(azure.sandbox.keyVault.readSecretValue("kv-tele-ab1cd", "telegram-bot-token")).toBe("654321:another-token");
+    const inspected = (azure.sandbox.inspect().keyvault as Record<string, Record<string, { versions: unknown[] }>>)[
       "kv-tele-ab1cd"
     ]["telegram-bot-token"];
     expect(inspected.versions).toHaveLength(2);
@@ -102,7 +86,7 @@ describe("secret set", () => {
     ]);
     expect(asArgument.code).toBe(2);
     expect(asArgument.stderr).toContain("--value is not taken");
-    expect(sandbox.keyVault.readSecretValue("kv-tele-ab1cd", "x")).toBeUndefined();
+    expect(azure.sandbox.keyVault.readSecretValue("kv-tele-ab1cd", "x")).toBeUndefined();
 
     const noVault = await run(
       ["secret", "set", "--state-dir", hostStateDir, "--vault", "kv-nowhere", "--name", "telegram-bot-token"],

@@ -1,58 +1,32 @@
 /** Key Vault secrets, Microsoft Graph and blob static website through their official clients. */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSandbox, type Sandbox } from "../../src/sandbox";
-import { AzureClients } from "../../src/azure/clients";
+import { beforeAll, describe, expect, it } from "vitest";
 import { keyVaultUrl } from "../../src/azure/endpoints";
 import { createGraphClient } from "../../src/azure/graph";
 import { createBlobServiceClient } from "../../src/azure/blob";
 import { SandboxCredential, SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { ManualClock } from "../../src/sandbox/state";
 import { BROKER_GRAPH_PERMISSIONS } from "../../src/sandbox/graph/permissions";
+import { useSandbox } from "../fixtures/sandbox";
+import { failure, grantBroker, ROLES, vault } from "./helpers";
 
-let sandbox: Sandbox;
-let clients: AzureClients;
 const clock = new ManualClock();
-const role = (guid: string) =>
-  `/subscriptions/${sandbox.env.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
 
+const azure = useSandbox({ clock });
 beforeAll(async () => {
-  sandbox = await startSandbox({ clock });
-  clients = new AzureClients(sandbox.context());
-  await clients.resources.resourceGroups.createOrUpdate("rg-data", { location: "westeurope" });
+  await azure.clients.resources.resourceGroups.createOrUpdate("rg-data", { location: "westeurope" });
 });
-afterAll(async () => sandbox?.stop());
-
-function failure(promise: Promise<unknown>): Promise<{ statusCode?: number; code?: string; message: string }> {
-  return promise.then(
-    () => {
-      throw new Error("expected the call to fail");
-    },
-    (error: { statusCode?: number; code?: string; message: string }) => error,
-  );
-}
 
 describe("Key Vault secrets data plane", () => {
   it("challenges first, then enforces RBAC, keeps versions, soft deletes, recovers and purges", async () => {
-    const vault = await clients.keyVault.vaults.createOrUpdate("rg-data", "kv-data-1", {
-      location: "westeurope",
-      properties: {
-        tenantId: sandbox.env.tenantId,
-        sku: { family: "A", name: "standard" },
-        enableRbacAuthorization: true,
-      },
-    });
-    const secrets = clients.secrets(keyVaultUrl(sandbox.endpoints, "kv-data-1"));
+    const created = await vault(azure, "rg-data", "kv-data-1");
+    const secrets = azure.clients.secrets(keyVaultUrl(azure.sandbox.endpoints, "kv-data-1"));
     const denied = await failure(secrets.setSecret("s1", "first-value-0001"));
     expect(denied.statusCode).toBe(403);
-    const requests = sandbox.requests().filter((request) => request.url.startsWith("/secrets/s1"));
+    const requests = azure.sandbox.requests().filter((request) => request.url.startsWith("/secrets/s1"));
     // Challenge-based auth: the client's first request carries no token and gets 401.
     expect(requests[0].status).toBe(401);
 
-    await clients.authorization.roleAssignments.create(vault.id!, "5e6f7081-0000-4000-8000-000000000001", {
-      roleDefinitionId: role("b86a8fe4-44ce-4948-aee5-eccb2c155cd7"),
-      principalId: SANDBOX_BROKER_OBJECT_ID,
-      principalType: "ServicePrincipal",
-    });
+    await grantBroker(azure, created.id!, "5e6f7081-0000-4000-8000-000000000001");
     const v1 = await secrets.setSecret("s1", "first-value-0001");
     const v2 = await secrets.setSecret("s1", "second-value-0002");
     expect(v1.properties.version).not.toBe(v2.properties.version);
@@ -74,31 +48,26 @@ describe("Key Vault secrets data plane", () => {
     expect((await secrets.getSecret("s1")).value).toBe("fresh-value-0004");
 
     // A Secrets User may read but not write.
-    const identity = await clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-data", "id-reader", {
+    const identity = await azure.clients.managedIdentity.userAssignedIdentities.createOrUpdate("rg-data", "id-reader", {
       location: "westeurope",
     });
     expect(identity.principalId).toBeTruthy();
-    expect(sandbox.keyVault.readSecretValue("kv-data-1", "s1")).toBe("fresh-value-0004");
+    expect(azure.sandbox.keyVault.readSecretValue("kv-data-1", "s1")).toBe("fresh-value-0004");
   });
 
   it("makes a soft-deleted vault's secrets unreachable", async () => {
-    await clients.keyVault.vaults.createOrUpdate("rg-data", "kv-data-2", {
-      location: "westeurope",
-      properties: {
-        tenantId: sandbox.env.tenantId,
-        sku: { family: "A", name: "standard" },
-        enableRbacAuthorization: true,
-      },
-    });
-    await clients.keyVault.vaults.delete("rg-data", "kv-data-2");
-    const error = await failure(clients.secrets(keyVaultUrl(sandbox.endpoints, "kv-data-2")).getSecret("any"));
+    await vault(azure, "rg-data", "kv-data-2");
+    await azure.clients.keyVault.vaults.delete("rg-data", "kv-data-2");
+    const error = await failure(
+      azure.clients.secrets(keyVaultUrl(azure.sandbox.endpoints, "kv-data-2")).getSecret("any"),
+    );
     expect(error.statusCode).toBe(404);
   });
 });
 
 describe("Microsoft Graph", () => {
   it("creates an app with a service principal, passwords and federated credentials", async () => {
-    const graph = createGraphClient(sandbox.context());
+    const graph = createGraphClient(azure.sandbox.context());
     const app = await graph.api("/applications").post({ displayName: "shire-graph-test" });
     const principal = await graph.api("/servicePrincipals").post({ appId: app.appId });
     expect(await failure(graph.api("/servicePrincipals").post({ appId: app.appId }))).toMatchObject({
@@ -130,7 +99,7 @@ describe("Microsoft Graph", () => {
   });
 
   it("groups: members, assignment to an app, deleted items restore and purge", async () => {
-    const graph = createGraphClient(sandbox.context());
+    const graph = createGraphClient(azure.sandbox.context());
     const group = await graph.api("/groups").post({
       displayName: "shire-graph-group",
       mailEnabled: false,
@@ -163,16 +132,16 @@ describe("Microsoft Graph", () => {
 
     // Deleting a group needs Group.ReadWrite.All: Group.Create and GroupMember.ReadWrite.All are not enough.
     const creatorId = "00000000-0000-4000-8000-0000000000c1";
-    sandbox.graph.grantAppPermissions(creatorId, ["Group.Create", "GroupMember.ReadWrite.All"]);
+    azure.sandbox.graph.grantAppPermissions(creatorId, ["Group.Create", "GroupMember.ReadWrite.All"]);
     const creator = createGraphClient({
-      ...sandbox.context(),
-      credential: new SandboxCredential(sandbox.env.tenantId, creatorId),
+      ...azure.sandbox.context(),
+      credential: new SandboxCredential(azure.sandbox.env.tenantId, creatorId),
     });
     expect(await failure(creator.api(`/groups/${group.id}`).delete())).toMatchObject({
       statusCode: 403,
       code: "Authorization_RequestDenied",
     });
-    expect(sandbox.graph.appPermissions(SANDBOX_BROKER_OBJECT_ID)).toEqual(
+    expect(azure.sandbox.graph.appPermissions(SANDBOX_BROKER_OBJECT_ID)).toEqual(
       expect.arrayContaining(BROKER_GRAPH_PERMISSIONS),
     );
     await graph.api(`/groups/${group.id}`).delete();
@@ -182,12 +151,12 @@ describe("Microsoft Graph", () => {
     await graph.api(`/groups/${group.id}`).delete();
     await graph.api(`/directory/deletedItems/${group.id}`).delete();
     expect(await failure(graph.api(`/directory/deletedItems/${group.id}`).get())).toMatchObject({ statusCode: 404 });
-    sandbox.graph.grantAppPermissions(SANDBOX_BROKER_OBJECT_ID, BROKER_GRAPH_PERMISSIONS);
+    azure.sandbox.graph.grantAppPermissions(SANDBOX_BROKER_OBJECT_ID, BROKER_GRAPH_PERMISSIONS);
   });
 
   it("hides new objects for the replication delay: 404 right after create, found later", async () => {
-    const graph = createGraphClient(sandbox.context());
-    sandbox.setFaults({ graphReplicationDelayMs: 10_000 });
+    const graph = createGraphClient(azure.sandbox.context());
+    azure.sandbox.setFaults({ graphReplicationDelayMs: 10_000 });
     try {
       const app = await graph.api("/applications").post({ displayName: "shire-replication" });
       expect(app.id).toBeTruthy();
@@ -201,19 +170,19 @@ describe("Microsoft Graph", () => {
       clock.advance(10_000);
       expect((await graph.api(`/applications/${app.id}`).get()).displayName).toBe("shire-replication");
     } finally {
-      sandbox.setFaults({ graphReplicationDelayMs: 0 });
+      azure.sandbox.setFaults({ graphReplicationDelayMs: 0 });
     }
   });
 });
 
 describe("blob static website", () => {
   it("needs a Storage Blob Data role for content, then enables the website and serves what was uploaded", async () => {
-    const account = await clients.storage.storageAccounts.create("rg-data", "stdataweb1", {
+    const account = await azure.clients.storage.storageAccounts.create("rg-data", "stdataweb1", {
       location: "westeurope",
       sku: { name: "Standard_LRS" },
       kind: "StorageV2",
     });
-    const blob = createBlobServiceClient(sandbox.context(), "stdataweb1");
+    const blob = createBlobServiceClient(azure.sandbox.context(), "stdataweb1");
     // Service properties are Actions: the broker's subscription Contributor covers them; blob content is not.
     await blob.setProperties({ staticWebsite: { enabled: true, indexDocument: "index.html" } });
     expect((await blob.getProperties()).staticWebsite).toMatchObject({ enabled: true, indexDocument: "index.html" });
@@ -222,11 +191,7 @@ describe("blob static website", () => {
       statusCode: 403,
       code: "AuthorizationPermissionMismatch",
     });
-    await clients.authorization.roleAssignments.create(account.id!, "6f708192-0000-4000-8000-000000000001", {
-      roleDefinitionId: role("ba92f5b4-2d11-453d-a403-e96b0029c9fe"),
-      principalId: SANDBOX_BROKER_OBJECT_ID,
-      principalType: "ServicePrincipal",
-    });
+    await grantBroker(azure, account.id!, "6f708192-0000-4000-8000-000000000001", ROLES.blobDataContributor);
     await page.upload("<h1>tab</h1>", 12, { blobHTTPHeaders: { blobContentType: "text/html" } });
     expect((await page.downloadToBuffer()).toString()).toBe("<h1>tab</h1>");
     expect((await page.getProperties()).contentType).toBe("text/html");

@@ -1,7 +1,11 @@
-/** What the sandbox's own tests share: raw HTTPS to a sandbox host, hand-made tokens, failures as values. */
+/**
+ * What the sandbox's own tests share: raw HTTPS to a sandbox host, hand-made tokens, failures as
+ * values, role ids, and the resources many suites start from (a group, a vault, a role for the broker).
+ */
 import https from "node:https";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import type { Sandbox } from "../../src/sandbox";
+import type { AzureClients } from "../../src/azure/clients";
 import { SandboxCredential, SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { sandboxAgent } from "../../src/azure/transport";
 
@@ -97,4 +101,61 @@ export const ROLES = {
   secretsUser: "4633458b-17de-408a-b874-0445c86b69e6",
   blobDataContributor: "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
   contributor: "b24988ac-6180-42a0-ab88-20f7382dd24c",
+  acrPull: "7f951dda-4ed3-4680-a7ca-43fe172d538d",
 };
+
+/** A sandbox and the broker's clients on it (a SandboxFixture is one). */
+export type SandboxAndClients = { sandbox: Sandbox; clients: AzureClients };
+
+export async function group(clients: AzureClients, name: string, location = "westeurope"): Promise<void> {
+  await clients.resources.resourceGroups.createOrUpdate(name, { location, tags: { "managed-by": "shire" } });
+}
+
+/** A vault as Shire makes them: standard SKU, the sandbox's tenant, RBAC authorization. */
+export async function vault(
+  { sandbox, clients }: SandboxAndClients,
+  groupName: string,
+  name: string,
+  extra: Record<string, unknown> = {},
+) {
+  return clients.keyVault.vaults.createOrUpdate(groupName, name, {
+    location: "westeurope",
+    properties: {
+      tenantId: sandbox.env.tenantId,
+      sku: { family: "A", name: "standard" },
+      enableRbacAuthorization: true,
+      ...extra,
+    },
+  });
+}
+
+/** Give the broker `role` (default Key Vault Secrets Officer) on `scope`, in the assignment named `name`. */
+export async function grantBroker(
+  { sandbox, clients }: SandboxAndClients,
+  scope: string,
+  name: string,
+  role: string = ROLES.secretsOfficer,
+) {
+  return clients.authorization.roleAssignments.create(scope, name, {
+    roleDefinitionId: roleId(sandbox, role),
+    principalId: SANDBOX_BROKER_OBJECT_ID,
+    principalType: "ServicePrincipal",
+  });
+}
+
+/** A workspace and a managed environment logging to it (both provisioned). */
+export async function environment(clients: AzureClients, groupName: string, name: string, location = "westeurope") {
+  const workspace = await clients.operationalInsights.workspaces.createOrUpdate(groupName, `log-${name}`, {
+    location,
+    sku: { name: "PerGB2018" },
+    retentionInDays: 30,
+  });
+  const keys = await clients.operationalInsights.sharedKeys.getSharedKeys(groupName, `log-${name}`);
+  return clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait(groupName, name, {
+    location,
+    appLogsConfiguration: {
+      destination: "log-analytics",
+      logAnalyticsConfiguration: { customerId: workspace.customerId, sharedKey: keys.primarySharedKey },
+    },
+  });
+}

@@ -3,28 +3,24 @@
  * vault's retention and purge protection, Key Vault's error shapes, paged lists the SDK follows,
  * and the limits and attributes the service enforces.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { SecretClient } from "@azure/keyvault-secrets";
-import { startSandbox, faultPreset, type Sandbox } from "../../src/sandbox";
-import { AzureClients } from "../../src/azure/clients";
+import { faultPreset } from "../../src/sandbox";
 import { keyVaultUrl } from "../../src/azure/endpoints";
-import { SandboxCredential, SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
+import { SandboxCredential } from "../../src/azure/credential";
 import { sandboxTransportPolicy } from "../../src/azure/transport";
 import { ManualClock } from "../../src/sandbox/state";
 import { DEFAULT_FAULTS } from "../../src/sandbox/faults";
-import { failure, raw, roleId, ROLES, token } from "./helpers";
+import { useSandbox } from "../fixtures/sandbox";
+import { failure, grantBroker, raw, roleId, ROLES, token, vault as createVault } from "./helpers";
 
-let sandbox: Sandbox;
-let clients: AzureClients;
 const clock = new ManualClock();
 const DAY = 86_400_000;
 
+const azure = useSandbox({ clock });
 beforeAll(async () => {
-  sandbox = await startSandbox({ clock });
-  clients = new AzureClients(sandbox.context());
-  await clients.resources.resourceGroups.createOrUpdate("rg-kv", { location: "westeurope" });
+  await azure.clients.resources.resourceGroups.createOrUpdate("rg-kv", { location: "westeurope" });
 });
-afterAll(async () => sandbox?.stop());
 
 let counter = 0;
 async function vault(
@@ -32,29 +28,13 @@ async function vault(
   properties: Record<string, unknown> = {},
   grant: string | undefined = ROLES.secretsOfficer,
 ) {
-  const created = await clients.keyVault.vaults.createOrUpdate("rg-kv", name, {
-    location: "westeurope",
-    properties: {
-      tenantId: sandbox.env.tenantId,
-      sku: { family: "A", name: "standard" },
-      enableRbacAuthorization: true,
-      ...properties,
-    },
-  });
+  const created = await createVault(azure, "rg-kv", name, properties);
   if (grant)
-    await clients.authorization.roleAssignments.create(
-      created.id!,
-      `8b000000-0000-4000-8000-${String(++counter).padStart(12, "0")}`,
-      {
-        roleDefinitionId: roleId(sandbox, grant),
-        principalId: SANDBOX_BROKER_OBJECT_ID,
-        principalType: "ServicePrincipal",
-      },
-    );
-  return { id: created.id!, secrets: clients.secrets(keyVaultUrl(sandbox.endpoints, name)) };
+    await grantBroker(azure, created.id!, `8b000000-0000-4000-8000-${String(++counter).padStart(12, "0")}`, grant);
+  return { id: created.id!, secrets: azure.clients.secrets(keyVaultUrl(azure.sandbox.endpoints, name)) };
 }
 
-const bearer = () => ({ authorization: `Bearer ${token(sandbox, { aud: "https://vault.sandbox.localhost" })}` });
+const bearer = () => ({ authorization: `Bearer ${token(azure.sandbox, { aud: "https://vault.sandbox.localhost" })}` });
 
 describe("RBAC propagation", () => {
   it("is off by default and on in the realistic and flaky presets", () => {
@@ -64,13 +44,13 @@ describe("RBAC propagation", () => {
   });
 
   it("answers 403 ForbiddenByRbac until an assignment has propagated, then serves", async () => {
-    sandbox.setFaults({ rbacPropagationMs: 5 * 60_000 });
+    azure.sandbox.setFaults({ rbacPropagationMs: 5 * 60_000 });
     try {
       const { secrets } = await vault("kv-propagate-1");
       const early = await failure(secrets.setSecret("s", "value-propagating-1"));
       expect(early.statusCode).toBe(403);
       expect(early.message).toMatch(/please observe propagation time/);
-      const body = await raw(sandbox, "kv-propagate-1.vault", "GET", "/secrets?api-version=2026-04-01", {
+      const body = await raw(azure.sandbox, "kv-propagate-1.vault", "GET", "/secrets?api-version=2026-04-01", {
         headers: bearer(),
       });
       expect(JSON.parse(body.body).error.innererror).toEqual({ code: "ForbiddenByRbac" });
@@ -78,7 +58,7 @@ describe("RBAC propagation", () => {
       await secrets.setSecret("s", "value-propagating-1");
       expect((await secrets.getSecret("s")).value).toBe("value-propagating-1");
     } finally {
-      sandbox.setFaults({ rbacPropagationMs: 0 });
+      azure.sandbox.setFaults({ rbacPropagationMs: 0 });
     }
   });
 });
@@ -120,7 +100,7 @@ describe("soft delete, retention and purge protection", () => {
     const { secrets } = await vault("kv-conflict-1");
     await secrets.setSecret("gone", "value-gone-00001");
     await (await secrets.beginDeleteSecret("gone")).pollUntilDone();
-    const conflict = await raw(sandbox, "kv-conflict-1.vault", "PUT", "/secrets/gone?api-version=2026-04-01", {
+    const conflict = await raw(azure.sandbox, "kv-conflict-1.vault", "PUT", "/secrets/gone?api-version=2026-04-01", {
       headers: bearer(),
       body: { value: "value-gone-00002" },
     });
@@ -152,7 +132,7 @@ describe("lists", () => {
 
     const first = JSON.parse(
       (
-        await raw(sandbox, "kv-pages-1.vault", "GET", "/secrets/many/versions?api-version=2026-04-01", {
+        await raw(azure.sandbox, "kv-pages-1.vault", "GET", "/secrets/many/versions?api-version=2026-04-01", {
           headers: bearer(),
         })
       ).body,
@@ -160,12 +140,12 @@ describe("lists", () => {
     expect(first.value).toHaveLength(25);
     expect(first.nextLink).toMatch(
       new RegExp(
-        `^https://kv-pages-1\\.vault\\.sandbox\\.localhost:${sandbox.port}/secrets/many/versions\\?api-version=2026-04-01&\\$skiptoken=`,
+        `^https://kv-pages-1\\.vault\\.sandbox\\.localhost:${azure.sandbox.port}/secrets/many/versions\\?api-version=2026-04-01&\\$skiptoken=`,
       ),
     );
     expect(
       (
-        await raw(sandbox, "kv-pages-1.vault", "GET", "/secrets?api-version=2026-04-01&maxresults=26", {
+        await raw(azure.sandbox, "kv-pages-1.vault", "GET", "/secrets?api-version=2026-04-01&maxresults=26", {
           headers: bearer(),
         })
       ).status,
@@ -206,15 +186,15 @@ describe("what the service enforces", () => {
     });
     expect(updated.notBefore?.getTime()).toBe(notBefore.getTime());
     const reader = "00000000-0000-4000-8000-0000000000d1";
-    await clients.authorization.roleAssignments.create(id, "8b000000-0000-4000-8000-0000000000ff", {
-      roleDefinitionId: roleId(sandbox, ROLES.secretsUser),
+    await azure.clients.authorization.roleAssignments.create(id, "8b000000-0000-4000-8000-0000000000ff", {
+      roleDefinitionId: roleId(azure.sandbox, ROLES.secretsUser),
       principalId: reader,
       principalType: "ServicePrincipal",
     });
     const asReader = new SecretClient(
-      keyVaultUrl(sandbox.endpoints, "kv-update-1"),
-      new SandboxCredential(sandbox.env.tenantId, reader),
-      { additionalPolicies: [{ policy: sandboxTransportPolicy(sandbox.endpoints)!, position: "perCall" }] },
+      keyVaultUrl(azure.sandbox.endpoints, "kv-update-1"),
+      new SandboxCredential(azure.sandbox.env.tenantId, reader),
+      { additionalPolicies: [{ policy: sandboxTransportPolicy(azure.sandbox.endpoints)!, position: "perCall" }] },
     );
     expect((await asReader.getSecret("u")).value).toBe("value-update-0001");
     const refused = await failure(
@@ -228,15 +208,18 @@ describe("what the service enforces", () => {
     const { secrets } = await vault("kv-versions-1");
     await secrets.setSecret("v", "value-version-001");
     for (const serviceVersion of ["7.0", "7.3", "7.6", "2025-07-01"] as const) {
-      const client = new SecretClient(keyVaultUrl(sandbox.endpoints, "kv-versions-1"), new SandboxCredential(), {
+      const client = new SecretClient(keyVaultUrl(azure.sandbox.endpoints, "kv-versions-1"), new SandboxCredential(), {
         serviceVersion,
-        additionalPolicies: [{ policy: sandboxTransportPolicy(sandbox.endpoints)!, position: "perCall" }],
+        additionalPolicies: [{ policy: sandboxTransportPolicy(azure.sandbox.endpoints)!, position: "perCall" }],
       });
       expect((await client.getSecret("v")).value).toBe("value-version-001");
     }
     expect(
-      (await raw(sandbox, "kv-versions-1.vault", "GET", "/secrets/v?api-version=2099-01-01", { headers: bearer() }))
-        .status,
+      (
+        await raw(azure.sandbox, "kv-versions-1.vault", "GET", "/secrets/v?api-version=2099-01-01", {
+          headers: bearer(),
+        })
+      ).status,
     ).toBe(400);
   });
 });

@@ -3,63 +3,56 @@
  * to the token endpoint, text, garbage), and logs the status a fault answered with.
  */
 import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ClientSecretCredential } from "@azure/identity";
-import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { AzureClients } from "../../src/azure/clients";
 import { sandboxTransportPolicy } from "../../src/azure/transport";
 import { raw } from "./helpers";
+import { useSandbox } from "../fixtures/sandbox";
 
-let sandbox: Sandbox;
-const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "shire-log-")), "requests.jsonl");
+const azure = useSandbox({ logFile: true });
+
 const lines = () =>
   fs
-    .readFileSync(logFile, "utf8")
+    .readFileSync(azure.logFile, "utf8")
     .trim()
     .split("\n")
     .map((line) => JSON.parse(line) as { method: string; url: string; status: number; body: unknown });
 
-beforeAll(async () => {
-  sandbox = await startSandbox({ logFile });
-});
-afterAll(async () => sandbox?.stop());
-
 describe("request log", () => {
   it("redacts form bodies by key (client_secret, assertions, tokens) and logs other unreadable bodies as their size", async () => {
     const credential = new ClientSecretCredential(
-      sandbox.env.tenantId,
-      sandbox.brokerCredential.clientId,
-      sandbox.brokerCredential.clientSecret,
+      azure.sandbox.env.tenantId,
+      azure.sandbox.brokerCredential.clientId,
+      azure.sandbox.brokerCredential.clientSecret,
       {
-        authorityHost: sandbox.endpoints.authorityHost,
+        authorityHost: azure.sandbox.endpoints.authorityHost,
         disableInstanceDiscovery: true,
-        additionalPolicies: [{ policy: sandboxTransportPolicy(sandbox.endpoints)!, position: "perCall" }],
+        additionalPolicies: [{ policy: sandboxTransportPolicy(azure.sandbox.endpoints)!, position: "perCall" }],
       },
     );
-    await credential.getToken(sandbox.endpoints.armScope);
-    const tokenPath = `/${sandbox.env.tenantId}/oauth2/v2.0/token`;
+    await credential.getToken(azure.sandbox.endpoints.armScope);
+    const tokenPath = `/${azure.sandbox.env.tenantId}/oauth2/v2.0/token`;
     // A secret the sandbox never issued: only key-based redaction can catch it.
-    await raw(sandbox, "login", "POST", tokenPath, {
+    await raw(azure.sandbox, "login", "POST", tokenPath, {
       headers: { "content-type": "application/x-www-form-urlencoded" },
       body: "grant_type=client_credentials&client_id=abc&client_secret=SuperSecretClientSecretValue123&client_assertion=AssertionValue-987&refresh_token=RefreshValue-654&code=AuthCode-321&scope=x",
     });
-    await raw(sandbox, "login", "POST", tokenPath, {
+    await raw(azure.sandbox, "login", "POST", tokenPath, {
       headers: { "content-type": "text/plain" },
       body: "client_secret=PlainTextSecretValue456",
     });
     await raw(
-      sandbox,
+      azure.sandbox,
       "management",
       "PUT",
-      `/subscriptions/${sandbox.env.subscriptionId}/resourcegroups/x?api-version=2025-04-01`,
+      `/subscriptions/${azure.sandbox.env.subscriptionId}/resourcegroups/x?api-version=2025-04-01`,
       { headers: { "content-type": "application/json" }, body: "{not json password=UnparseableSecret789" },
     );
 
-    const text = fs.readFileSync(logFile, "utf8");
+    const text = fs.readFileSync(azure.logFile, "utf8");
     for (const secret of [
-      sandbox.brokerCredential.clientSecret,
+      azure.sandbox.brokerCredential.clientSecret,
       "SuperSecretClientSecretValue123",
       "AssertionValue-987",
       "RefreshValue-654",
@@ -85,12 +78,16 @@ describe("request log", () => {
   });
 
   it("logs an injected 500 or 503 with its status; only a cut connection is 0", async () => {
-    const clients = new AzureClients(sandbox.context());
-    sandbox.setFaults({ transientRate: 1, transientKinds: ["503"], transientServices: ["arm"] });
+    const clients = new AzureClients(azure.sandbox.context());
+    azure.sandbox.setFaults({ transientRate: 1, transientKinds: ["503"], transientServices: ["arm"] });
     try {
       await clients.resources.resourceGroups.get("rg-faulted").catch(() => undefined);
     } finally {
-      sandbox.setFaults({ transientRate: 0, transientKinds: ["500", "503", "reset"], transientServices: undefined });
+      azure.sandbox.setFaults({
+        transientRate: 0,
+        transientKinds: ["500", "503", "reset"],
+        transientServices: undefined,
+      });
     }
     const faulted = lines().filter((line) => line.url.includes("/resourcegroups/rg-faulted"));
     expect(faulted.length).toBeGreaterThan(0);

@@ -5,11 +5,10 @@
  * the sandbox) and refuses the rest with Entra's AADSTS errors.
  */
 import { createPublicKey, createVerify } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ClientSecretCredential } from "@azure/identity";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { ResourceManagementClient } from "@azure/arm-resources";
-import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { AzureClients, armClientOptions, API_VERSIONS } from "../../src/azure/clients";
 import { keyVaultUrl } from "../../src/azure/endpoints";
 import { createGraphClient } from "../../src/azure/graph";
@@ -17,43 +16,33 @@ import { createBlobServiceClient } from "../../src/azure/blob";
 import { SandboxCredential, SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { sandboxTransportPolicy } from "../../src/azure/transport";
 import { ManualClock } from "../../src/sandbox/state";
-import { failure, raw, roleId, ROLES, StaticTokenCredential, token, WrongAudienceCredential } from "./helpers";
+import { useSandbox } from "../fixtures/sandbox";
+import { failure, grantBroker, raw, StaticTokenCredential, token, vault, WrongAudienceCredential } from "./helpers";
 
-let sandbox: Sandbox;
-let clients: AzureClients;
 const clock = new ManualClock();
 const OTHER_TENANT = "11111111-1111-4111-8111-111111111111";
 
+const azure = useSandbox({ clock });
 beforeAll(async () => {
-  sandbox = await startSandbox({ clock });
-  clients = new AzureClients(sandbox.context());
-  await clients.resources.resourceGroups.createOrUpdate("rg-tokens", { location: "westeurope" });
-  const vault = await clients.keyVault.vaults.createOrUpdate("rg-tokens", "kv-tokens-1", {
-    location: "westeurope",
-    properties: {
-      tenantId: sandbox.env.tenantId,
-      sku: { family: "A", name: "standard" },
-      enableRbacAuthorization: true,
-    },
-  });
-  await clients.authorization.roleAssignments.create(vault.id!, "7a000000-0000-4000-8000-000000000001", {
-    roleDefinitionId: roleId(sandbox, ROLES.secretsOfficer),
-    principalId: SANDBOX_BROKER_OBJECT_ID,
-    principalType: "ServicePrincipal",
-  });
-  await clients.secrets(keyVaultUrl(sandbox.endpoints, "kv-tokens-1")).setSecret("known", "known-value-0001");
+  await azure.clients.resources.resourceGroups.createOrUpdate("rg-tokens", { location: "westeurope" });
+  const created = await vault(azure, "rg-tokens", "kv-tokens-1");
+  await grantBroker(azure, created.id!, "7a000000-0000-4000-8000-000000000001");
+  await azure.clients
+    .secrets(keyVaultUrl(azure.sandbox.endpoints, "kv-tokens-1"))
+    .setSecret("known", "known-value-0001");
 });
-afterAll(async () => sandbox?.stop());
 
-const transport = () => [{ policy: sandboxTransportPolicy(sandbox.endpoints)!, position: "perCall" as const }];
+const transport = () => [{ policy: sandboxTransportPolicy(azure.sandbox.endpoints)!, position: "perCall" as const }];
 const secretClient = (credential: ConstructorParameters<typeof SecretClient>[1]) =>
-  new SecretClient(keyVaultUrl(sandbox.endpoints, "kv-tokens-1"), credential, { additionalPolicies: transport() });
+  new SecretClient(keyVaultUrl(azure.sandbox.endpoints, "kv-tokens-1"), credential, {
+    additionalPolicies: transport(),
+  });
 const vaultPath = "/secrets/known?api-version=2026-04-01";
 
 describe("Key Vault validates the token", () => {
   it("refuses another audience (AKV10022), another tenant (AKV10032) and an expired token, with the challenge and error=invalid_token", async () => {
     const wrongAudience = await failure(
-      secretClient(new WrongAudienceCredential(sandbox.endpoints.armScope.replace(/\/\.default$/, ""))).getSecret(
+      secretClient(new WrongAudienceCredential(azure.sandbox.endpoints.armScope.replace(/\/\.default$/, ""))).getSecret(
         "known",
       ),
     );
@@ -65,25 +54,25 @@ describe("Key Vault validates the token", () => {
     expect(otherTenant).toMatchObject({ statusCode: 401 });
     expect(otherTenant.message).toMatch(/^AKV10032: Invalid issuer\./);
 
-    const expired = await raw(sandbox, "kv-tokens-1.vault", "GET", vaultPath, {
-      headers: { authorization: `Bearer ${token(sandbox, { aud: "https://vault.sandbox.localhost", exp: 1 })}` },
+    const expired = await raw(azure.sandbox, "kv-tokens-1.vault", "GET", vaultPath, {
+      headers: { authorization: `Bearer ${token(azure.sandbox, { aud: "https://vault.sandbox.localhost", exp: 1 })}` },
     });
     expect(expired.status).toBe(401);
     expect(expired.headers["www-authenticate"]).toMatch(
       /^Bearer authorization="https:\/\/login\.sandbox\.localhost:\d+\/[0-9a-f-]+", resource="https:\/\/vault\.sandbox\.localhost", error="invalid_token"$/,
     );
-    const trailingSlash = await raw(sandbox, "kv-tokens-1.vault", "GET", vaultPath, {
-      headers: { authorization: `Bearer ${token(sandbox, { aud: "https://vault.sandbox.localhost/" })}` },
+    const trailingSlash = await raw(azure.sandbox, "kv-tokens-1.vault", "GET", vaultPath, {
+      headers: { authorization: `Bearer ${token(azure.sandbox, { aud: "https://vault.sandbox.localhost/" })}` },
     });
     expect(trailingSlash.status).toBe(401);
-    const right = await raw(sandbox, "kv-tokens-1.vault", "GET", vaultPath, {
-      headers: { authorization: `Bearer ${token(sandbox, { aud: "https://vault.sandbox.localhost" })}` },
+    const right = await raw(azure.sandbox, "kv-tokens-1.vault", "GET", vaultPath, {
+      headers: { authorization: `Bearer ${token(azure.sandbox, { aud: "https://vault.sandbox.localhost" })}` },
     });
     expect(right.status).toBe(200);
   });
 
   it("judges lifetimes on the wall clock: moving the sandbox clock does not expire the SDK's cached token", async () => {
-    const secrets = clients.secrets(keyVaultUrl(sandbox.endpoints, "kv-tokens-1"));
+    const secrets = azure.clients.secrets(keyVaultUrl(azure.sandbox.endpoints, "kv-tokens-1"));
     expect((await secrets.getSecret("known")).value).toBe("known-value-0001");
     clock.advance(3 * 60 * 60 * 1000);
     expect((await secrets.getSecret("known")).value).toBe("known-value-0001");
@@ -94,7 +83,7 @@ describe("Graph, Storage and ARM validate the token", () => {
   it("Graph: 401 InvalidAuthenticationToken for a Key Vault token, another tenant, an expired token", async () => {
     const graphFor = (credential: ConstructorParameters<typeof SandboxCredential> | WrongAudienceCredential) =>
       createGraphClient({
-        ...sandbox.context(),
+        ...azure.sandbox.context(),
         credential: credential instanceof WrongAudienceCredential ? credential : new SandboxCredential(...credential),
       });
     expect(
@@ -110,15 +99,15 @@ describe("Graph, Storage and ARM validate the token", () => {
       statusCode: 401,
       code: "InvalidAuthenticationToken",
     });
-    const expired = await raw(sandbox, "graph", "GET", "/v1.0/applications", {
-      headers: { authorization: `Bearer ${token(sandbox, { aud: sandbox.endpoints.graph, exp: 1 })}` },
+    const expired = await raw(azure.sandbox, "graph", "GET", "/v1.0/applications", {
+      headers: { authorization: `Bearer ${token(azure.sandbox, { aud: azure.sandbox.endpoints.graph, exp: 1 })}` },
     });
     expect(expired.status).toBe(401);
     expect(JSON.parse(expired.body).error).toMatchObject({
       code: "InvalidAuthenticationToken",
       message: "Lifetime validation failed, the token is expired.",
     });
-    const missing = await raw(sandbox, "graph", "GET", "/v1.0/applications");
+    const missing = await raw(azure.sandbox, "graph", "GET", "/v1.0/applications");
     expect(JSON.parse(missing.body).error).toMatchObject({
       code: "InvalidAuthenticationToken",
       message: "Access token is empty.",
@@ -126,32 +115,32 @@ describe("Graph, Storage and ARM validate the token", () => {
   });
 
   it("Storage: 401 InvalidAuthenticationInfo (audience validation failed) for an ARM token, 403 AuthenticationFailed for an expired one", async () => {
-    await clients.storage.storageAccounts.create("rg-tokens", "sttokens1", {
+    await azure.clients.storage.storageAccounts.create("rg-tokens", "sttokens1", {
       location: "westeurope",
       sku: { name: "Standard_LRS" },
       kind: "StorageV2",
     });
     const blob = createBlobServiceClient(
       {
-        ...sandbox.context(),
-        credential: new WrongAudienceCredential(sandbox.endpoints.armScope.replace(/\/\.default$/, "")),
+        ...azure.sandbox.context(),
+        credential: new WrongAudienceCredential(azure.sandbox.endpoints.armScope.replace(/\/\.default$/, "")),
       },
       "sttokens1",
     );
     const wrong = await failure(blob.getProperties());
     expect(wrong).toMatchObject({ statusCode: 401, code: "InvalidAuthenticationInfo" });
-    const detail = await raw(sandbox, "sttokens1.blob", "GET", "/?restype=service&comp=properties", {
+    const detail = await raw(azure.sandbox, "sttokens1.blob", "GET", "/?restype=service&comp=properties", {
       headers: {
-        authorization: `Bearer ${token(sandbox, { aud: sandbox.endpoints.resourceManager })}`,
+        authorization: `Bearer ${token(azure.sandbox, { aud: azure.sandbox.endpoints.resourceManager })}`,
         "x-ms-version": "2025-11-05",
       },
     });
     expect(detail.body).toContain(
       "<AuthenticationErrorDetail>Audience validation failed. Audience did not match.</AuthenticationErrorDetail>",
     );
-    const expired = await raw(sandbox, "sttokens1.blob", "GET", "/?restype=service&comp=properties", {
+    const expired = await raw(azure.sandbox, "sttokens1.blob", "GET", "/?restype=service&comp=properties", {
       headers: {
-        authorization: `Bearer ${token(sandbox, { aud: "https://storage.azure.com", exp: 1 })}`,
+        authorization: `Bearer ${token(azure.sandbox, { aud: "https://storage.azure.com", exp: 1 })}`,
         "x-ms-version": "2025-11-05",
       },
     });
@@ -160,8 +149,8 @@ describe("Graph, Storage and ARM validate the token", () => {
   });
 
   it("ARM: 401 AuthenticationFailed without Authorization, InvalidAuthenticationTokenAudience / Tenant / ExpiredAuthenticationToken otherwise, each with the challenge", async () => {
-    const path = `/subscriptions/${sandbox.env.subscriptionId}/resourcegroups/rg-no-auth?api-version=2025-04-01`;
-    const missing = await raw(sandbox, "management", "PUT", path, { body: { location: "westeurope" } });
+    const path = `/subscriptions/${azure.sandbox.env.subscriptionId}/resourcegroups/rg-no-auth?api-version=2025-04-01`;
+    const missing = await raw(azure.sandbox, "management", "PUT", path, { body: { location: "westeurope" } });
     expect(missing.status).toBe(401);
     expect(JSON.parse(missing.body).error).toEqual({
       code: "AuthenticationFailed",
@@ -171,17 +160,19 @@ describe("Graph, Storage and ARM validate the token", () => {
       /error="invalid_token", error_description="The authentication failed because of missing 'Authorization' header\."/,
     );
     expect(
-      sandbox.arm.store.get(`/subscriptions/${sandbox.env.subscriptionId}/resourceGroups/rg-no-auth`),
+      azure.sandbox.arm.store.get(`/subscriptions/${azure.sandbox.env.subscriptionId}/resourceGroups/rg-no-auth`),
     ).toBeUndefined();
 
     const armWith = (credential: ConstructorParameters<typeof ResourceManagementClient>[0]) =>
       new ResourceManagementClient(
         credential,
-        sandbox.env.subscriptionId,
-        armClientOptions(sandbox.context(), API_VERSIONS.resources),
+        azure.sandbox.env.subscriptionId,
+        armClientOptions(azure.sandbox.context(), API_VERSIONS.resources),
       );
     expect(
-      await failure(armWith(new WrongAudienceCredential(sandbox.endpoints.graph)).resourceGroups.get("rg-tokens")),
+      await failure(
+        armWith(new WrongAudienceCredential(azure.sandbox.endpoints.graph)).resourceGroups.get("rg-tokens"),
+      ),
     ).toMatchObject({ statusCode: 401, code: "InvalidAuthenticationTokenAudience" });
     expect(await failure(armWith(new SandboxCredential(OTHER_TENANT)).resourceGroups.get("rg-tokens"))).toMatchObject({
       statusCode: 401,
@@ -189,7 +180,7 @@ describe("Graph, Storage and ARM validate the token", () => {
     });
     const expired = await failure(
       armWith(
-        new StaticTokenCredential(token(sandbox, { aud: sandbox.endpoints.resourceManager, exp: 1000 })),
+        new StaticTokenCredential(token(azure.sandbox, { aud: azure.sandbox.endpoints.resourceManager, exp: 1000 })),
       ).resourceGroups.get("rg-tokens"),
     );
     expect(expired).toMatchObject({ statusCode: 401, code: "ExpiredAuthenticationToken" });
@@ -200,7 +191,7 @@ describe("Graph, Storage and ARM validate the token", () => {
     expect(
       (
         await armWith(
-          new StaticTokenCredential(token(sandbox, { aud: `${sandbox.endpoints.resourceManager}/` })),
+          new StaticTokenCredential(token(azure.sandbox, { aud: `${azure.sandbox.endpoints.resourceManager}/` })),
         ).resourceGroups.get("rg-tokens")
       ).name,
     ).toBe("rg-tokens");
@@ -210,22 +201,23 @@ describe("Graph, Storage and ARM validate the token", () => {
 describe("the token endpoint", () => {
   const credentialFor = (tenantId: string, clientId: string, secret: string) =>
     new ClientSecretCredential(tenantId, clientId, secret, {
-      authorityHost: sandbox.endpoints.authorityHost,
+      authorityHost: azure.sandbox.endpoints.authorityHost,
       disableInstanceDiscovery: true,
       additionalPolicies: transport(),
     });
 
   it("issues the broker signed tokens ClientSecretCredential can use against Key Vault, Graph and ARM, verifiable with the JWKS", async () => {
-    const { tenantId, clientId, clientSecret } = sandbox.brokerCredential;
+    const { tenantId, clientId, clientSecret } = azure.sandbox.brokerCredential;
     const credential = credentialFor(tenantId, clientId, clientSecret);
     expect((await secretClient(credential).getSecret("known")).value).toBe("known-value-0001");
-    const viaGraph = createGraphClient({ ...sandbox.context(), credential });
+    const viaGraph = createGraphClient({ ...azure.sandbox.context(), credential });
     expect((await viaGraph.api(`/servicePrincipals/${SANDBOX_BROKER_OBJECT_ID}`).get()).appId).toBe(clientId);
     expect(
-      (await new AzureClients({ ...sandbox.context(), credential }).resources.resourceGroups.get("rg-tokens")).name,
+      (await new AzureClients({ ...azure.sandbox.context(), credential }).resources.resourceGroups.get("rg-tokens"))
+        .name,
     ).toBe("rg-tokens");
 
-    const issued = (await credential.getToken(sandbox.endpoints.graphScope))!.token;
+    const issued = (await credential.getToken(azure.sandbox.endpoints.graphScope))!.token;
     const [head, body, signature] = issued.split(".");
     const header = JSON.parse(Buffer.from(head, "base64url").toString()) as { alg: string; kid: string };
     const claims = JSON.parse(Buffer.from(body, "base64url").toString()) as Record<string, unknown>;
@@ -234,14 +226,16 @@ describe("the token endpoint", () => {
       oid: SANDBOX_BROKER_OBJECT_ID,
       tid: tenantId,
       appid: clientId,
-      aud: sandbox.endpoints.graph,
+      aud: azure.sandbox.endpoints.graph,
     });
     expect(claims.roles).toEqual(expect.arrayContaining(["Application.ReadWrite.OwnedBy", "Group.ReadWrite.All"]));
     const configuration = JSON.parse(
-      (await raw(sandbox, "login", "GET", `/${tenantId}/v2.0/.well-known/openid-configuration`)).body,
+      (await raw(azure.sandbox, "login", "GET", `/${tenantId}/v2.0/.well-known/openid-configuration`)).body,
     ) as { jwks_uri: string; issuer: string };
     expect(claims.iss).toBe(configuration.issuer);
-    const jwks = JSON.parse((await raw(sandbox, "login", "GET", new URL(configuration.jwks_uri).pathname)).body) as {
+    const jwks = JSON.parse(
+      (await raw(azure.sandbox, "login", "GET", new URL(configuration.jwks_uri).pathname)).body,
+    ) as {
       keys: { kid: string }[];
     };
     const key = createPublicKey({ key: jwks.keys.find((candidate) => candidate.kid === header.kid)!, format: "jwk" });
@@ -251,7 +245,7 @@ describe("the token endpoint", () => {
 
     // A signed token altered in transit fails its signature.
     const forged = `${head}.${Buffer.from(JSON.stringify({ ...claims, aud: "https://vault.sandbox.localhost" })).toString("base64url")}.${signature}`;
-    const refused = await raw(sandbox, "kv-tokens-1.vault", "GET", vaultPath, {
+    const refused = await raw(azure.sandbox, "kv-tokens-1.vault", "GET", vaultPath, {
       headers: { authorization: `Bearer ${forged}` },
     });
     expect(refused.status).toBe(401);
@@ -259,10 +253,12 @@ describe("the token endpoint", () => {
   });
 
   it("authenticates an app registered in Graph by its service principal and password, and stops when the password is removed or expires", async () => {
-    const graph = createGraphClient(sandbox.context());
+    const graph = createGraphClient(azure.sandbox.context());
     const app = await graph.api("/applications").post({ displayName: "shire-token-client" });
     const noPrincipal = await failure(
-      credentialFor(sandbox.env.tenantId, app.appId, "whatever-secret-0001").getToken(sandbox.endpoints.armScope),
+      credentialFor(azure.sandbox.env.tenantId, app.appId, "whatever-secret-0001").getToken(
+        azure.sandbox.endpoints.armScope,
+      ),
     );
     expect(noPrincipal.message).toContain("AADSTS7000229");
     const principal = await graph.api("/servicePrincipals").post({ appId: app.appId });
@@ -270,8 +266,8 @@ describe("the token endpoint", () => {
       passwordCredential: { displayName: "test", endDateTime: new Date(clock.now() + 86_400_000).toISOString() },
     });
 
-    const issued = await credentialFor(sandbox.env.tenantId, app.appId, password.secretText).getToken(
-      sandbox.endpoints.armScope,
+    const issued = await credentialFor(azure.sandbox.env.tenantId, app.appId, password.secretText).getToken(
+      azure.sandbox.endpoints.armScope,
     );
     expect(JSON.parse(Buffer.from(issued!.token.split(".")[1], "base64url").toString())).toMatchObject({
       oid: principal.id,
@@ -281,33 +277,42 @@ describe("the token endpoint", () => {
     expect(
       (
         await failure(
-          credentialFor(sandbox.env.tenantId, app.appId, "not-the-secret-0001").getToken(sandbox.endpoints.armScope),
+          credentialFor(azure.sandbox.env.tenantId, app.appId, "not-the-secret-0001").getToken(
+            azure.sandbox.endpoints.armScope,
+          ),
         )
       ).message,
     ).toContain("AADSTS7000215");
     expect(
       (
         await failure(
-          credentialFor(sandbox.env.tenantId, "22222222-2222-4222-8222-222222222222", "x").getToken(
-            sandbox.endpoints.armScope,
+          credentialFor(azure.sandbox.env.tenantId, "22222222-2222-4222-8222-222222222222", "x").getToken(
+            azure.sandbox.endpoints.armScope,
           ),
         )
       ).message,
     ).toContain("AADSTS700016");
     // An unknown tenant has no OpenID configuration (400 AADSTS90002), so MSAL stops at discovery.
     expect(
-      (await failure(credentialFor(OTHER_TENANT, app.appId, password.secretText).getToken(sandbox.endpoints.armScope)))
-        .message,
+      (
+        await failure(
+          credentialFor(OTHER_TENANT, app.appId, password.secretText).getToken(azure.sandbox.endpoints.armScope),
+        )
+      ).message,
     ).toContain("endpoints_resolution_error");
     expect(
-      JSON.parse((await raw(sandbox, "login", "GET", `/${OTHER_TENANT}/v2.0/.well-known/openid-configuration`)).body),
+      JSON.parse(
+        (await raw(azure.sandbox, "login", "GET", `/${OTHER_TENANT}/v2.0/.well-known/openid-configuration`)).body,
+      ),
     ).toMatchObject({ error: "invalid_tenant", error_codes: [90002] });
 
     clock.advance(2 * 86_400_000);
     expect(
       (
         await failure(
-          credentialFor(sandbox.env.tenantId, app.appId, password.secretText).getToken(sandbox.endpoints.armScope),
+          credentialFor(azure.sandbox.env.tenantId, app.appId, password.secretText).getToken(
+            azure.sandbox.endpoints.armScope,
+          ),
         )
       ).message,
     ).toContain("AADSTS7000222");
@@ -318,37 +323,39 @@ describe("the token endpoint", () => {
     expect(
       (
         await failure(
-          credentialFor(sandbox.env.tenantId, app.appId, second.secretText).getToken(sandbox.endpoints.armScope),
+          credentialFor(azure.sandbox.env.tenantId, app.appId, second.secretText).getToken(
+            azure.sandbox.endpoints.armScope,
+          ),
         )
       ).message,
     ).toContain("AADSTS7000215");
   });
 
   it("reads form bodies only, and answers AAD-shaped errors for what it cannot grant", async () => {
-    const path = `/${sandbox.env.tenantId}/oauth2/v2.0/token`;
-    const asJson = await raw(sandbox, "login", "POST", path, {
+    const path = `/${azure.sandbox.env.tenantId}/oauth2/v2.0/token`;
+    const asJson = await raw(azure.sandbox, "login", "POST", path, {
       body: {
         grant_type: "client_credentials",
-        client_id: sandbox.brokerCredential.clientId,
-        scope: sandbox.endpoints.armScope,
+        client_id: azure.sandbox.brokerCredential.clientId,
+        scope: azure.sandbox.endpoints.armScope,
       },
     });
     expect(asJson.status).toBe(400);
     expect(JSON.parse(asJson.body)).toMatchObject({ error: "invalid_request", error_codes: [900144] });
     const form = (fields: Record<string, string>) =>
-      raw(sandbox, "login", "POST", path, {
+      raw(azure.sandbox, "login", "POST", path, {
         headers: { "content-type": "application/x-www-form-urlencoded" },
         body: new URLSearchParams(fields).toString(),
       });
     const base = {
       grant_type: "client_credentials",
-      client_id: sandbox.brokerCredential.clientId,
-      client_secret: sandbox.brokerCredential.clientSecret,
+      client_id: azure.sandbox.brokerCredential.clientId,
+      client_secret: azure.sandbox.brokerCredential.clientSecret,
     };
     const noSecret = await form({
       grant_type: "client_credentials",
       client_id: base.client_id,
-      scope: sandbox.endpoints.armScope,
+      scope: azure.sandbox.endpoints.armScope,
     });
     expect(noSecret.status).toBe(401);
     expect(JSON.parse(noSecret.body)).toMatchObject({ error: "invalid_client", error_codes: [7000216] });
@@ -358,10 +365,11 @@ describe("the token endpoint", () => {
     });
     expect(
       JSON.parse(
-        (await form({ ...base, scope: sandbox.endpoints.armScope.replace("/.default", "/user_impersonation") })).body,
+        (await form({ ...base, scope: azure.sandbox.endpoints.armScope.replace("/.default", "/user_impersonation") }))
+          .body,
       ),
     ).toMatchObject({ error: "invalid_scope" });
-    const granted = await form({ ...base, scope: sandbox.endpoints.keyVaultScope });
+    const granted = await form({ ...base, scope: azure.sandbox.endpoints.keyVaultScope });
     expect(granted.status).toBe(200);
     expect(JSON.parse(granted.body)).toMatchObject({ token_type: "Bearer", expires_in: 3599 });
   });
