@@ -1,41 +1,29 @@
 /**
  * Requests no route takes, answered in the API's error shape: 405 when the path is one of the
- * API's with another method (the `Allow` header lists the right ones), 404 otherwise. A catch-all
- * route is tried only after every more specific route template (ASP.NET route precedence, as the
- * Functions host routes), so it never shadows a real route.
+ * API's routes with another method (the `Allow` header lists the right ones), 404 otherwise. A
+ * catch-all route is tried only after every more specific route template (ASP.NET route
+ * precedence, as the Functions host routes), so it never shadows a real route. The routes are the
+ * ones registered through `apiRoute` (src/api/route.ts).
  */
 import { app, type HttpRequest, type HttpResponseInit } from "@azure/functions";
 import { apiError } from "./responses";
-
-/** The API's routes and their methods (the catch-all answers for everything else). */
-const ROUTES: { pattern: RegExp; methods: string[] }[] = [
-  { pattern: /^slugs$/, methods: ["GET"] },
-  { pattern: /^slugs\/[^/]+$/, methods: ["GET"] },
-  { pattern: /^slugs\/[^/]+\/install$/, methods: ["POST"] },
-  { pattern: /^slugs\/[^/]+\/plan$/, methods: ["GET", "POST"] },
-  { pattern: /^slugs\/[^/]+\/teardown$/, methods: ["POST"] },
-  { pattern: /^slugs\/[^/]+\/teardown\/cancel$/, methods: ["POST"] },
-  { pattern: /^operations$/, methods: ["GET"] },
-  { pattern: /^operations\/[^/]+$/, methods: ["GET"] },
-  { pattern: /^operations\/[^/]+\/cancel$/, methods: ["POST"] },
-];
+import { API_ROUTES, matchesRoute } from "./route";
 
 export function fallbackResponse(method: string, path: string): HttpResponseInit {
   const relative = path
     .replace(/^\/+/, "")
     .replace(/^api\//, "")
     .replace(/\/+$/, "");
-  const route = ROUTES.find((candidate) => candidate.pattern.test(relative));
-  if (route && !route.methods.includes(method.toUpperCase())) {
+  const methods = [
+    ...new Set(API_ROUTES.filter((route) => matchesRoute(route.route, relative)).flatMap((route) => route.methods)),
+  ];
+  if (methods.length > 0 && !methods.includes(method.toUpperCase() as never)) {
     const response = apiError(
       405,
       "MethodNotAllowed",
-      `${method.toUpperCase()} is not allowed on /api/${relative}; use ${route.methods.join(" or ")}.`,
+      `${method.toUpperCase()} is not allowed on /api/${relative}; use ${methods.join(" or ")}.`,
     );
-    return {
-      ...response,
-      headers: { ...(response.headers as Record<string, string>), allow: route.methods.join(", ") },
-    };
+    return { ...response, headers: { ...(response.headers as Record<string, string>), allow: methods.join(", ") } };
   }
   return apiError(404, "NotFound", `No route /api/${relative}: see docs/api.md for the API's routes.`);
 }

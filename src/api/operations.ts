@@ -3,13 +3,15 @@
  * status, so an operator sees every step's state and duration as it happens; and cancel, which
  * stops an operation's steps (each finishes its current attempt) and records it `canceled`.
  */
-import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from "@azure/functions";
+import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { validateSlug } from "../model/validate";
 import { OperationStore, slugOfOperation, type OperationRecord } from "../operations/records";
 import { instanceIdForSlug, type OperationInput } from "../../orchestrations/operation";
 import { PLAN_STEP_EVENT, type CancelEvent } from "../../orchestrations/step-events";
-import { actorOf, apiError, json, origin, withErrors } from "./responses";
+import { apiError, json, origin } from "./responses";
+import { actorName, type Principal } from "./auth";
+import { apiRoute } from "./route";
 import { runningOperation, withLiveStatus } from "./live-status";
 import { reconcileSlug } from "./reconcile";
 import { cancelTeardown } from "./teardown";
@@ -81,7 +83,11 @@ async function listOperations(request: HttpRequest, context: InvocationContext):
  * ones stop before their next attempt, and the record says `canceled` with each step's last
  * state. A teardown is cancelled as `POST /api/slugs/{slug}/teardown/cancel` does (restored).
  */
-async function cancelOperation(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+async function cancelOperation(
+  request: HttpRequest,
+  context: InvocationContext,
+  principal: Principal,
+): Promise<HttpResponseInit> {
   const id = request.params.id;
   const slug = slugOfOperation(id);
   const record = slug ? await OperationStore.fromEnv().getOperation(id) : undefined;
@@ -99,33 +105,35 @@ async function cancelOperation(request: HttpRequest, context: InvocationContext)
     );
   }
   if (record.kind === "teardown") {
-    return cancelTeardown(request, context, slug);
+    return cancelTeardown(request, context, principal, slug);
   }
-  const cancel: CancelEvent = { kind: "cancel", operationId: id, actor: actorOf(request) };
+  const cancel: CancelEvent = { kind: "cancel", operationId: id, actor: actorName(principal) };
   await client.raiseEvent(instanceIdForSlug(slug), PLAN_STEP_EVENT, cancel);
   const statusUrl = `${origin(request)}/api/operations/${id}`;
   return json(202, { operationId: id, statusUrl, action: "cancel" }, { location: statusUrl });
 }
 
-const durable = { extraInputs: [df.input.durableClient()] };
-app.http("getOperation", {
+apiRoute({
+  name: "getOperation",
   route: "operations/{id}",
   methods: ["GET"],
-  authLevel: "anonymous",
-  ...durable,
-  handler: withErrors(getOperation),
+  role: "Shire.Reader",
+  durable: true,
+  handler: getOperation,
 });
-app.http("listOperations", {
+apiRoute({
+  name: "listOperations",
   route: "operations",
   methods: ["GET"],
-  authLevel: "anonymous",
-  ...durable,
-  handler: withErrors(listOperations),
+  role: "Shire.Reader",
+  durable: true,
+  handler: listOperations,
 });
-app.http("cancelOperation", {
+apiRoute({
+  name: "cancelOperation",
   route: "operations/{id}/cancel",
   methods: ["POST"],
-  authLevel: "anonymous",
-  ...durable,
-  handler: withErrors(cancelOperation),
+  role: "Shire.Admin",
+  durable: true,
+  handler: cancelOperation,
 });

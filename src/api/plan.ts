@@ -7,7 +7,7 @@
  *
  * Both list the removals first: what the slug has applied that the plan no longer holds (prune).
  */
-import { app, type HttpRequest, type HttpResponseInit } from "@azure/functions";
+import type { HttpRequest, HttpResponseInit } from "@azure/functions";
 import { contextProblems, validateImage, validateInstallRequest, validateSlug } from "../model/validate";
 import { planSlug } from "../model/plan";
 import type { SlugSpec } from "../model/spec";
@@ -15,7 +15,8 @@ import { dryRun } from "./dry-run";
 import { knownOutputs, pruneSteps } from "../operations/steps";
 import { activityDepsFromEnv } from "../../activities/deps";
 import { OperationStore } from "../operations/records";
-import { apiError, json, readJson, withErrors } from "./responses";
+import { apiError, json, readJson } from "./responses";
+import { apiRoute } from "./route";
 import { planContextFromEnv } from "./plan-context";
 
 /** The spec Shire last installed for this slug: its newest install operation's validated request. */
@@ -84,9 +85,10 @@ async function planForSlug(request: HttpRequest): Promise<HttpResponseInit> {
   return json(200, { slug, spec, summary, changes });
 }
 
-app.http("planSlug", {
+apiRoute({
+  name: "planSlug",
   route: "slugs/{slug}/plan",
   methods: ["GET", "POST"],
-  authLevel: "anonymous",
-  handler: withErrors(planForSlug),
+  role: "Shire.Reader",
+  handler: planForSlug,
 });

@@ -15,13 +15,6 @@ export function apiError(status: number, code: string, message: string, details?
   return json(status, body);
 }
 
-/** Who is calling: Easy Auth's principal headers in Azure (it strips client-sent ones), else "local". */
-export function actorOf(request: HttpRequest): string {
-  return (
-    request.headers.get("x-ms-client-principal-name") ?? request.headers.get("x-ms-client-principal-id") ?? "local"
-  );
-}
-
 /**
  * The largest request body the API reads. An install body with the most allowed identities
  * (MAX_ALLOWED_IDENTITIES GUIDs) and tags fits in well under it; anything larger is refused with

@@ -2,22 +2,28 @@
  * Slug routes: install and teardown (through the operation pipeline), list, get. Invalid input
  * gets 400 listing every problem, and nothing is written anywhere.
  */
-import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from "@azure/functions";
+import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { validateSlug } from "../model/validate";
 import { OperationStore } from "../operations/records";
-import { actorOf, apiError, json, origin, readJson, withErrors } from "./responses";
+import { apiError, json, origin, readJson } from "./responses";
+import { actorName, type Principal } from "./auth";
+import { apiRoute } from "./route";
 import { startOperation } from "./pipeline";
 import { installOperation } from "./install";
 import { cancelTeardown, teardownSlug } from "./teardown";
 import { reconcileSlug } from "./reconcile";
 
-async function installSlug(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+async function installSlug(
+  request: HttpRequest,
+  context: InvocationContext,
+  principal: Principal,
+): Promise<HttpResponseInit> {
   const body = await readJson(request);
   if (!body.ok) return body.response;
   return startOperation(
     installOperation,
-    { slug: request.params.slug, body: body.value, actor: actorOf(request), origin: origin(request) },
+    { slug: request.params.slug, body: body.value, actor: actorName(principal), origin: origin(request) },
     context,
   );
 }
@@ -40,39 +46,43 @@ async function getSlug(request: HttpRequest, context: InvocationContext): Promis
   return record ? json(200, record) : apiError(404, "SlugNotFound", `Shire knows no slug '${slug}'.`);
 }
 
-const durable = { extraInputs: [df.input.durableClient()] };
-app.http("installSlug", {
+apiRoute({
+  name: "installSlug",
   route: "slugs/{slug}/install",
   methods: ["POST"],
-  authLevel: "anonymous",
-  ...durable,
-  handler: withErrors(installSlug),
+  role: "Shire.Operator",
+  durable: true,
+  handler: installSlug,
 });
-app.http("teardownSlug", {
+apiRoute({
+  name: "teardownSlug",
   route: "slugs/{slug}/teardown",
   methods: ["POST"],
-  authLevel: "anonymous",
-  ...durable,
-  handler: withErrors(teardownSlug),
+  role: "Shire.Admin",
+  durable: true,
+  handler: teardownSlug,
 });
-app.http("cancelTeardown", {
+apiRoute({
+  name: "cancelTeardown",
   route: "slugs/{slug}/teardown/cancel",
   methods: ["POST"],
-  authLevel: "anonymous",
-  ...durable,
-  handler: withErrors(cancelTeardown),
+  role: "Shire.Admin",
+  durable: true,
+  handler: (request, context, principal) => cancelTeardown(request, context, principal),
 });
-app.http("listSlugs", {
+apiRoute({
+  name: "listSlugs",
   route: "slugs",
   methods: ["GET"],
-  authLevel: "anonymous",
-  ...durable,
-  handler: withErrors(listSlugs),
+  role: "Shire.Reader",
+  durable: true,
+  handler: listSlugs,
 });
-app.http("getSlug", {
+apiRoute({
+  name: "getSlug",
   route: "slugs/{slug}",
   methods: ["GET"],
-  authLevel: "anonymous",
-  ...durable,
-  handler: withErrors(getSlug),
+  role: "Shire.Reader",
+  durable: true,
+  handler: getSlug,
 });

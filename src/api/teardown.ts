@@ -25,7 +25,8 @@ import { getOrUndefined } from "../../activities/arm";
 import { BrokerError } from "../errors";
 import { invalid, startOperation, type OperationDefinition } from "./pipeline";
 import { planContextFromEnv } from "./plan-context";
-import { actorOf, apiError, json, origin, readJson } from "./responses";
+import { apiError, json, origin, readJson } from "./responses";
+import { actorName, type Principal } from "./auth";
 import { runningOperation } from "./live-status";
 import { readWithRetry } from "./read-retry";
 
@@ -175,7 +176,11 @@ async function controlTeardown(
   return json(202, { operationId: running.operationId, statusUrl, action: control.action }, { location: statusUrl });
 }
 
-export async function teardownSlug(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+export async function teardownSlug(
+  request: HttpRequest,
+  context: InvocationContext,
+  principal: Principal,
+): Promise<HttpResponseInit> {
   const slug = request.params.slug;
   const body = await readJson(request);
   if (!body.ok) return body.response;
@@ -195,11 +200,11 @@ export async function teardownSlug(request: HttpRequest, context: InvocationCont
         },
       );
     }
-    return controlTeardown(context, slug, { action: "destroyNow", purge: true, actor: actorOf(request) }, request);
+    return controlTeardown(context, slug, { action: "destroyNow", purge: true, actor: actorName(principal) }, request);
   }
   return startOperation(
     teardownOperation,
-    { slug, body: body.value, actor: actorOf(request), origin: origin(request) },
+    { slug, body: body.value, actor: actorName(principal), origin: origin(request) },
     context,
   );
 }
@@ -207,9 +212,10 @@ export async function teardownSlug(request: HttpRequest, context: InvocationCont
 export async function cancelTeardown(
   request: HttpRequest,
   context: InvocationContext,
+  principal: Principal,
   slug: string = request.params.slug,
 ): Promise<HttpResponseInit> {
   const problems = validateSlug(slug);
   if (problems.length > 0) return invalid("teardown", problems).response;
-  return controlTeardown(context, slug, { action: "cancel", actor: actorOf(request) }, request);
+  return controlTeardown(context, slug, { action: "cancel", actor: actorName(principal) }, request);
 }

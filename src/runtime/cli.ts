@@ -20,7 +20,7 @@ import type { SandboxFaultSettings } from "../sandbox/faults";
 type SandboxFaults = Partial<SandboxFaultSettings>;
 
 const USAGE =
-  "usage: cli.js start [--port 7071] [--state-dir .shire] [--no-sandbox] [--sandbox-faults none|realistic|flaky|<json>] [--sandbox-log <file>]";
+  "usage: cli.js start [--port 7071] [--state-dir .shire] [--no-sandbox] [--sandbox-faults none|realistic|flaky|<json>] [--sandbox-log <file>] [--auth strict|development]";
 
 /** A command line this CLI does not take: its message, then the usage, exit 2. */
 class UsageError extends Error {
@@ -33,6 +33,8 @@ interface CliOptions {
   sandbox: boolean;
   sandboxFaults?: string;
   sandboxLog?: string;
+  /** `strict`: a request without x-ms-client-principal is refused (401) instead of acting as the development admin. */
+  auth?: "strict" | "development";
 }
 
 function parseArgs(argv: string[]): CliOptions {
@@ -53,7 +55,12 @@ function parseArgs(argv: string[]): CliOptions {
     else if (arg === "--no-sandbox") options.sandbox = false;
     else if (arg === "--sandbox-faults") options.sandboxFaults = value();
     else if (arg === "--sandbox-log") options.sandboxLog = path.resolve(value());
-    else throw new UsageError(`Unknown option '${arg}'.`);
+    else if (arg === "--auth") {
+      const mode = value();
+      if (mode !== "strict" && mode !== "development")
+        throw new UsageError(`--auth takes strict or development, not '${mode}'.`);
+      options.auth = mode;
+    } else throw new UsageError(`Unknown option '${arg}'.`);
   }
   return options;
 }
@@ -73,6 +80,7 @@ async function main(): Promise<void> {
   if (command !== "start")
     throw new UsageError(command === undefined ? "No command." : `Unknown command '${command}'.`);
   const options = parseArgs(rest);
+  if (options.auth) process.env.SHIRE_AUTH = options.auth;
   const realCloud = process.env.SHIRE_CLOUD && process.env.SHIRE_CLOUD !== "Sandbox";
   // Loaded only when used: the deployed app never ships or starts the sandbox.
   const sandboxModule = options.sandbox && !realCloud ? await import("../sandbox/index.js") : undefined;
@@ -119,6 +127,12 @@ async function main(): Promise<void> {
   await host.start();
   console.log("Functions:");
   for (const line of host.describe()) console.log(line);
+  // Who a request without x-ms-client-principal acts as (src/api/auth.ts decides; this says it).
+  console.log(
+    (process.env.SHIRE_CLOUD ?? "Sandbox") === "Sandbox" && process.env.SHIRE_AUTH !== "strict"
+      ? "Requests without x-ms-client-principal act as the development principal local-developer (Shire.Admin); --auth strict refuses them."
+      : "Requests need x-ms-client-principal (App Service authentication's header) with a Shire app role.",
+  );
   // Tests parse this line to find the port.
   console.log(`Shire host listening on ${host.url}`);
 

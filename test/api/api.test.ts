@@ -12,6 +12,9 @@ import { outputsReferencedFrom, resetFakeControl, type FakeControl } from "../fi
 import { useFunctionsHost } from "../fixtures/functions-host";
 import { callApi } from "../e2e/harness";
 import { deferred, until } from "../fixtures/wait";
+import { principalHeader, type Role } from "../../src/api/auth";
+
+const ALICE = "00000000-0000-4000-8000-0000000a11ce";
 
 const SUBSCRIPTION = "00000000-0000-4000-8000-0000000000c1";
 const TENANT = "00000000-0000-4000-8000-0000000000c2";
@@ -53,8 +56,10 @@ beforeEach(() => {
   control.defaultOutputs = (nodeId) => outputsReferencedFrom(nodes, nodeId);
 });
 
-const call = (method: string, route: string, body?: string, headers?: Record<string, string>) =>
-  callApi(api.host.url, method, route, body, headers);
+/** As an admin unless the test names another caller (a real cloud here: no development principal). */
+const ADMIN = principalHeader("admin@contoso.com", ["Shire.Admin"]);
+const call = (method: string, route: string, body?: string, headers: Record<string, string> = {}) =>
+  callApi(api.host.url, method, route, body, { "x-ms-client-principal": ADMIN, ...headers });
 
 async function blobNames(): Promise<string[]> {
   const container = BlobServiceClient.fromConnectionString(api.host.storageConnectionString!).getContainerClient(
@@ -141,7 +146,7 @@ describe("install: 202, the record, 409 while running, the slug record", () => {
     control.behaviour["acme/resourceGroup"] = { gate: hold.promise };
 
     const accepted = await call("POST", "slugs/acme/install", "{}", {
-      "x-ms-client-principal-name": "alice@contoso.com",
+      "x-ms-client-principal": principalHeader("alice@contoso.com", ["Shire.Operator"], ALICE),
     });
     expect(accepted.status).toBe(202);
     const { operationId, statusUrl } = accepted.json as { operationId: string; statusUrl: string };
@@ -157,7 +162,7 @@ describe("install: 202, the record, 409 while running, the slug record", () => {
       id: operationId,
       slug: "acme",
       kind: "install",
-      actor: "alice@contoso.com",
+      actor: `alice@contoso.com (${ALICE})`,
       status: "running",
       instanceId: "slug-acme",
     });
@@ -205,7 +210,7 @@ describe("install: 202, the record, 409 while running, the slug record", () => {
       expect(step.title).toBeTruthy();
       expect(step.durationMs).toBeGreaterThanOrEqual(0);
     }
-    expect(done.actor).toBe("alice@contoso.com");
+    expect(done.actor).toBe(`alice@contoso.com (${ALICE})`);
 
     const slug = (await call("GET", "slugs/acme")).json as unknown as SlugRecord;
     expect(slug).toMatchObject({
@@ -348,6 +353,51 @@ describe("stopping an operation", () => {
     expect(control.attemptsBySlug).toEqual(attempts);
     // A finished operation has nothing to cancel.
     expect((await call("POST", `operations/${operationId}/cancel`)).status).toBe(409);
+  });
+});
+
+describe("authorization", () => {
+  /** Every route and the app role it needs (DESIGN.md: Reader GET, Operator install, Admin teardown and cancel). */
+  const ROUTES: { method: string; route: string; role: Role; body?: string }[] = [
+    { method: "GET", route: "slugs", role: "Shire.Reader" },
+    { method: "GET", route: "slugs/authz", role: "Shire.Reader" },
+    { method: "GET", route: "slugs/authz/plan", role: "Shire.Reader" },
+    { method: "POST", route: "slugs/authz/plan", role: "Shire.Reader", body: "{}" },
+    { method: "GET", route: "operations", role: "Shire.Reader" },
+    { method: "GET", route: "operations/authz.20261204T000000Z.00", role: "Shire.Reader" },
+    { method: "POST", route: "slugs/authz/install", role: "Shire.Operator", body: "{bad json" },
+    { method: "POST", route: "slugs/authz/teardown", role: "Shire.Admin", body: "{}" },
+    { method: "POST", route: "slugs/authz/teardown/cancel", role: "Shire.Admin" },
+    { method: "POST", route: "operations/authz.20261204T000000Z.00/cancel", role: "Shire.Admin" },
+  ];
+  const below: Record<Role, Role | undefined> = {
+    "Shire.Reader": undefined,
+    "Shire.Operator": "Shire.Reader",
+    "Shire.Admin": "Shire.Operator",
+  };
+
+  it("refuses a missing principal (401) and a role too low (403), and lets the right role through", async () => {
+    for (const { method, route, role, body } of ROUTES) {
+      const anonymous = await callApi(api.host.url, method, route, body);
+      expect(anonymous.status, `${method} ${route} without a principal`).toBe(401);
+      expect((anonymous.json.error as { code: string }).code).toBe("Unauthenticated");
+      const lower = below[role];
+      if (lower) {
+        const refused = await call(method, route, body, { "x-ms-client-principal": principalHeader("low", [lower]) });
+        expect(refused.status, `${method} ${route} as ${lower}`).toBe(403);
+        expect(refused.json.error).toMatchObject({ code: "Forbidden", details: { required: role } });
+      }
+      const allowed = await call(method, route, body, { "x-ms-client-principal": principalHeader("right", [role]) });
+      expect([401, 403], `${method} ${route} as ${role}: ${JSON.stringify(allowed.json)}`).not.toContain(
+        allowed.status,
+      );
+    }
+    // A principal header that is not one is refused, not read as anonymous.
+    const garbage = await callApi(api.host.url, "GET", "slugs", undefined, {
+      "x-ms-client-principal": "not base64 json",
+    });
+    expect(garbage.status).toBe(401);
+    expect((garbage.json.error as { code: string }).code).toBe("InvalidPrincipal");
   });
 });
 
