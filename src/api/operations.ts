@@ -5,8 +5,9 @@
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
-import { validateSlug } from "../model/validate";
-import { OperationStore, slugOfOperation, type OperationRecord } from "../operations/records";
+import { validateSlug, type Problem } from "../model/validate";
+import { OperationStore, slugOfOperation, type JournalQuery, type OperationRecord } from "../operations/records";
+import { OPERATION_RULES } from "../operations/lifecycle";
 import { instanceIdForSlug, type OperationInput } from "../../orchestrations/operation";
 import { PLAN_STEP_EVENT, type CancelEvent } from "../../orchestrations/step-events";
 import { apiError, json, origin } from "./responses";
@@ -65,17 +66,65 @@ async function getOperation(request: HttpRequest, context: InvocationContext): P
   return json(200, await withLiveStatus(client, (await store.getOperation(id))!));
 }
 
+const OPERATION_KINDS = Object.keys(OPERATION_RULES);
+const OPERATION_STATUSES = ["notStarted", "running", "succeeded", "failed", "canceled"];
+const MAX_PAGE = 200;
+
+/** `?slug=&kind=&status=&since=&limit=&continuationToken=`: every problem at once. */
+export function journalQueryOf(
+  query: URLSearchParams,
+): { ok: true; query: JournalQuery } | { ok: false; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const known = ["slug", "kind", "status", "since", "limit", "continuationToken"];
+  for (const key of query.keys())
+    if (!known.includes(key)) problems.push({ path: key, message: "is not a known query parameter." });
+  const slug = query.get("slug") ?? undefined;
+  if (slug !== undefined) problems.push(...validateSlug(slug));
+  const kind = query.get("kind") ?? undefined;
+  if (kind !== undefined && !OPERATION_KINDS.includes(kind))
+    problems.push({ path: "kind", message: `must be one of ${OPERATION_KINDS.join(", ")}.` });
+  const status = query.get("status") ?? undefined;
+  if (status !== undefined && !OPERATION_STATUSES.includes(status))
+    problems.push({ path: "status", message: `must be one of ${OPERATION_STATUSES.join(", ")}.` });
+  const since = query.get("since") ?? undefined;
+  if (since !== undefined && Number.isNaN(Date.parse(since)))
+    problems.push({ path: "since", message: "must be a date-time (ISO 8601)." });
+  const limitText = query.get("limit") ?? undefined;
+  const limit = limitText === undefined ? 50 : Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+    problems.push({ path: "limit", message: `must be a whole number from 1 to ${MAX_PAGE}.` });
+  if (problems.length > 0) return { ok: false, problems };
+  return {
+    ok: true,
+    query: {
+      ...(slug ? { slug } : {}),
+      ...(kind ? { kind } : {}),
+      ...(status ? { status } : {}),
+      ...(since ? { since: new Date(since).toISOString() } : {}),
+      limit,
+      ...(query.get("continuationToken") ? { continuationToken: query.get("continuationToken")! } : {}),
+    },
+  };
+}
+
+/** The journal: newest first, filtered, one page at a time (`continuationToken` for the next). */
 async function listOperations(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  const slug = request.query.get("slug") ?? undefined;
-  if (slug !== undefined) {
-    const problems = validateSlug(slug);
-    if (problems.length > 0) return apiError(400, "InvalidRequest", `'${slug}' is not a valid slug.`, problems);
-  }
-  const records = await OperationStore.fromEnv().listOperations(slug);
-  if (slug !== undefined && records.length === 0)
-    return apiError(404, "SlugNotFound", `No operations for slug '${slug}'.`);
+  const parsed = journalQueryOf(request.query);
+  if (!parsed.ok) return apiError(400, "InvalidRequest", "The journal query is not valid.", parsed.problems);
+  const store = OperationStore.fromEnv();
+  const page = await store.queryOperations(parsed.query);
+  if (
+    parsed.query.slug &&
+    page.operations.length === 0 &&
+    !page.continuationToken &&
+    !(await store.getSlug(parsed.query.slug))
+  )
+    return apiError(404, "SlugNotFound", `Shire knows no slug '${parsed.query.slug}'.`);
   const client = df.getClient(context);
-  return json(200, { operations: await Promise.all(records.map((record) => withLiveStatus(client, record))) });
+  return json(200, {
+    operations: await Promise.all(page.operations.map((record) => withLiveStatus(client, record))),
+    ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}),
+  });
 }
 
 /**

@@ -108,6 +108,51 @@ export interface AppliedNodeRecord extends AppliedNode {
 }
 
 export const OPERATIONS_CONTAINER = "shire-operations";
+
+export interface JournalQuery {
+  slug?: string;
+  kind?: string;
+  status?: string;
+  /** ISO time: operations created at or after it. */
+  since?: string;
+  limit?: number;
+  continuationToken?: string;
+}
+
+export interface JournalPage {
+  operations: OperationRecord[];
+  continuationToken?: string;
+}
+
+/** Names sort newest first: 13-digit inverted creation time, then the id. */
+function journalName(record: OperationRecord): string {
+  const inverted = (9_999_999_999_999 - Date.parse(record.createdAt)).toString().padStart(13, "0");
+  return `${inverted}-${record.id}`;
+}
+
+/** Blob metadata is ASCII: values are URI-encoded. */
+function journalMetadata(record: OperationRecord): Record<string, string> {
+  const values = {
+    operationid: record.id,
+    slug: record.slug,
+    kind: record.kind,
+    status: record.status,
+    actor: record.actor,
+    createdat: record.createdAt,
+    updatedat: record.updatedAt,
+  };
+  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, encodeURIComponent(value)]));
+}
+
+function fromJournalMetadata(
+  metadata: Record<string, string>,
+): { operationId: string; kind: string; status: string; createdAt: string } | undefined {
+  const value = (key: string) => (metadata[key] !== undefined ? decodeURIComponent(metadata[key]) : undefined);
+  const operationId = value("operationid");
+  const createdAt = value("createdat");
+  if (!operationId || !createdAt) return undefined;
+  return { operationId, kind: value("kind") ?? "", status: value("status") ?? "", createdAt };
+}
 const stores = new Map<string, OperationStore>();
 
 /** The cloud and credential for the app's own account: the broker's, or the identity `__clientId` names. */
@@ -237,8 +282,10 @@ export class OperationStore {
   }
 
   /** Create the record; returns false when it already exists (the orchestration was faster). */
-  createOperation(record: OperationRecord): Promise<boolean> {
-    return this.write(this.operationBlob(record.id), record, { ifNoneMatch: "*" });
+  async createOperation(record: OperationRecord): Promise<boolean> {
+    const created = await this.write(this.operationBlob(record.id), record, { ifNoneMatch: "*" });
+    if (created) await this.index(record);
+    return created;
   }
 
   async getOperation(id: string): Promise<OperationRecord | undefined> {
@@ -246,11 +293,70 @@ export class OperationStore {
     return (await this.read<OperationRecord>(this.operationBlob(id)))?.value;
   }
 
-  updateOperation(
+  async updateOperation(
     id: string,
     change: (current: OperationRecord | undefined) => OperationRecord,
   ): Promise<OperationRecord> {
-    return this.update(this.operationBlob(id), change);
+    const record = await this.update(this.operationBlob(id), change);
+    await this.index(record);
+    return record;
+  }
+
+  /**
+   * The journal's index: for each operation an empty blob under `journal/all/` and one under
+   * `journal/slugs/<slug>/`, named so that listing order is newest first (inverted creation time),
+   * carrying what the filters need as metadata (kind, status, actor, times). A query lists index
+   * blobs with their metadata, one service page at a time, and reads only the records it returns:
+   * never a scan of every record. Writing is idempotent (same names, same metadata).
+   */
+  private async index(record: OperationRecord): Promise<void> {
+    const metadata = journalMetadata(record);
+    const name = journalName(record);
+    await Promise.all(
+      [`journal/all/${name}`, `journal/slugs/${record.slug}/${name}`].map((blob) =>
+        this.container.getBlockBlobClient(blob).upload("", 0, { metadata }),
+      ),
+    );
+  }
+
+  /**
+   * One page of the journal, newest first: up to `limit` index entries of the slug (or of all
+   * slugs) from where `continuationToken` left off, filtered by kind, status and creation time.
+   * A page may hold fewer than `limit` operations (filtered out); follow `continuationToken`
+   * until there is none.
+   */
+  async queryOperations(query: JournalQuery = {}): Promise<JournalPage> {
+    await this.ready();
+    const prefix = query.slug ? `journal/slugs/${query.slug}/` : "journal/all/";
+    const pages = this.container
+      .listBlobsFlat({ prefix, includeMetadata: true })
+      .byPage({
+        maxPageSize: query.limit ?? 50,
+        ...(query.continuationToken ? { continuationToken: query.continuationToken } : {}),
+      });
+    const page = (await pages.next()).value as
+      | { segment: { blobItems: { name: string; metadata?: Record<string, string> }[] }; continuationToken?: string }
+      | undefined;
+    if (!page) return { operations: [] };
+    const ids: string[] = [];
+    let reachedSince = false;
+    for (const item of page.segment.blobItems) {
+      const entry = fromJournalMetadata(item.metadata ?? {});
+      if (!entry) continue;
+      if (query.since && entry.createdAt < query.since) {
+        // Newest first: everything after this is older still.
+        reachedSince = true;
+        break;
+      }
+      if (query.kind && entry.kind !== query.kind) continue;
+      if (query.status && entry.status !== query.status) continue;
+      ids.push(entry.operationId);
+    }
+    const operations = (await Promise.all(ids.map((id) => this.getOperation(id)))).filter(
+      (record): record is OperationRecord => record !== undefined,
+    );
+    const next = !reachedSince && page.continuationToken ? page.continuationToken : undefined;
+    return { operations, ...(next ? { continuationToken: next } : {}) };
   }
 
   async listOperations(slug?: string): Promise<OperationRecord[]> {
