@@ -9,11 +9,11 @@ import fs from "node:fs";
 import https from "node:https";
 import os from "node:os";
 import path from "node:path";
-import { spawn, type ChildProcess } from "node:child_process";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Sandbox } from "../../src/sandbox";
 import { SeededRandom } from "../../src/sandbox/faults";
-import { footprint, getJson, postJson, REPO_ROOT, waitForOperation } from "./harness";
+import { footprint, getJson, postJson, waitForOperation } from "./harness";
+import { killGroup, useShireStack } from "../fixtures/shire-stack";
 
 const SEED = Number(process.env.SHIRE_TEST_SEED ?? 20261204);
 /** Slow enough that kills land inside long-running operations, replication and propagation waits. */
@@ -28,80 +28,7 @@ const FAULTS = {
   rbacPropagationMs: 300,
 };
 
-interface Stack {
-  child: ChildProcess;
-  /** The process group: the host, the sandbox in it, Azurite under it. */
-  pgid: number;
-  url: string;
-  output: string[];
-  exited: Promise<void>;
-}
-
-const stacks: Stack[] = [];
-
-afterAll(async () => {
-  for (const stack of stacks) await killGroup(stack);
-});
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== "ESRCH";
-  }
-}
-
-/** SIGKILL to the whole group, then wait until no process of it is left (Azurite included). */
-async function killGroup(stack: Stack): Promise<void> {
-  if (groupAlive(stack.pgid)) process.kill(-stack.pgid, "SIGKILL");
-  await stack.exited;
-  for (let i = 0; i < 200 && groupAlive(stack.pgid); i++) await new Promise((resolve) => setTimeout(resolve, 25));
-  if (groupAlive(stack.pgid)) throw new Error(`process group ${stack.pgid} still has processes after SIGKILL`);
-}
-
-/** `node dist/src/runtime/cli.js start` with the sandbox, as `npm start` runs it, in its own process group. */
-async function startStack(stateDir: string): Promise<Stack> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    AzureWebJobsStorage: "",
-    SHIRE_RETRY_FIRST_INTERVAL_MS: "100",
-    SHIRE_RETRY_MAX_INTERVAL_MS: "400",
-    SHIRE_RETRY_MAX_ATTEMPTS: "8",
-  };
-  for (const name of ["SHIRE_CLOUD", "SHIRE_SANDBOX_PORT", "SHIRE_SANDBOX_CA_FILE", "SHIRE_SANDBOX_LOG"])
-    delete env[name];
-  const child = spawn(
-    process.execPath,
-    [
-      path.join(REPO_ROOT, "dist/src/runtime/cli.js"),
-      "start",
-      "--port",
-      "0",
-      "--state-dir",
-      stateDir,
-      "--sandbox-faults",
-      JSON.stringify(FAULTS),
-    ],
-    { cwd: REPO_ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const output: string[] = [];
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const stack: Stack = { child, pgid: child.pid!, url: "", output, exited };
-  stacks.push(stack);
-  stack.url = await new Promise<string>((resolve, reject) => {
-    let buffer = "";
-    child.stdout!.on("data", (chunk: Buffer) => {
-      buffer += chunk.toString();
-      output.push(chunk.toString());
-      const match = /Shire host listening on (http:\/\/\S+)/.exec(buffer);
-      if (match) resolve(match[1]);
-    });
-    child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
-    void exited.then(() => reject(new Error(`npm start exited before listening: ${output.join("")}`)));
-  });
-  return stack;
-}
+const startStack = useShireStack({ faults: FAULTS });
 
 /** GET on the sandbox's inspection API, found through the state directory as any tool finds it. */
 async function sandboxState(stateDir: string): Promise<Record<string, unknown>> {

@@ -1,0 +1,141 @@
+/**
+ * The `shire` CLI driving the whole stack as an operator would: `npm start`'s host, sandbox and
+ * Azurite in a process group of their own, the CLI in a real terminal (a pty from `script`) for
+ * the live display, and in a pipe for scripts (`--json`, exit codes).
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { spawnSync } from "node:child_process";
+import { beforeAll, describe, expect, it } from "vitest";
+import { REPO_ROOT } from "../fixtures/install-host";
+import { useShireStack, type Stack } from "../fixtures/shire-stack";
+import { EXIT, parseArgs, run } from "../../src/cli/main";
+import { renderProgress } from "../../src/cli/progress";
+
+const CLI = path.join(REPO_ROOT, "dist/src/cli/main.js");
+const startStack = useShireStack();
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack(fs.mkdtempSync(path.join(os.tmpdir(), "shire-cli-")));
+}, 60_000);
+
+/** The CLI in a pipe: stdout, stderr and its exit code. */
+function shire(args: string[], input?: string) {
+  const result = spawnSync(process.execPath, [CLI, "--url", stack.url, ...args], {
+    encoding: "utf8",
+    input,
+    timeout: 120_000,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** The CLI in a real terminal: `script` gives it a pty, as an operator's shell would. */
+function shireInTerminal(args: string[]) {
+  const command = [process.execPath, CLI, "--url", stack.url, ...args].map((part) => `'${part}'`).join(" ");
+  const result = spawnSync("script", ["-qefc", command, "/dev/null"], {
+    encoding: "utf8",
+    timeout: 120_000,
+    env: { ...process.env, TERM: "xterm-256color", COLUMNS: "120", LINES: "40" },
+  });
+  return { code: result.status, output: result.stdout };
+}
+
+describe("shire, the command line", () => {
+  it("drives an install in a terminal with a live display and exits 0", () => {
+    const { code, output } = shireInTerminal(["install", "cli-demo"]);
+    expect(code, output).toBe(EXIT.done);
+    // Redrawn in place (cursor up), a bar that fills, steps running, the end.
+    expect(output).toMatch(/\x1b\[\d+A/);
+    expect(output).toMatch(/\[#{30}\] (\d+)\/\1 done/);
+    expect(output).toMatch(/\[#*-+\] \d+\/\d+ done, \d+ running/);
+    expect(output).toMatch(/running {2}\S/);
+    expect(output).toMatch(/succeeded: Install of cli-demo done/);
+  }, 120_000);
+
+  it("answers scripts: --json, the journal, status, a plan with nothing to do", () => {
+    const status = shire(["--json", "status", "cli-demo"]);
+    expect(status.code).toBe(EXIT.done);
+    expect(JSON.parse(status.stdout)).toMatchObject({ slug: "cli-demo", state: "installed" });
+    const operations = shire(["--json", "operations", "--slug", "cli-demo", "--kind", "install"]);
+    expect(JSON.parse(operations.stdout).operations[0]).toMatchObject({
+      slug: "cli-demo",
+      kind: "install",
+      status: "succeeded",
+    });
+    const plan = shire(["plan", "cli-demo"]);
+    expect(plan.code).toBe(EXIT.done);
+    expect(plan.stdout).toMatch(/0 create, 0 update, \d+ unchanged, 0 delete/);
+  });
+
+  it("exits 3 with the broker's error on a refused request, 2 on a usage error, 1 on a failed operation", () => {
+    const refused = shire(["install", "Bad_Slug"]);
+    expect(refused.code).toBe(EXIT.refused);
+    expect(refused.stderr).toMatch(/^InvalidRequest: /);
+    expect(refused.stderr).toMatch(/slug: must be lowercase/);
+    const conflict = shire(["teardown", "cli-demo", "--confirm", "other"]);
+    expect(conflict.code).toBe(EXIT.refused);
+    expect(shire(["frobnicate"]).code).toBe(EXIT.usage);
+    expect(shire(["teardown", "cli-demo"]).stderr).toMatch(/--confirm/);
+    // Telegram's token is never given: the install fails, and so does the command.
+    const failed = shire(
+      ["install", "cli-half", "--spec", "-"],
+      JSON.stringify({ channels: { telegram: { enabled: true } } }),
+    );
+    expect(failed.code, failed.stdout + failed.stderr).toBe(EXIT.failed);
+    expect(failed.stdout).toMatch(/failed {2}.*Telegram bot token/);
+    expect(failed.stdout).toMatch(/^failed: Install of cli-half failed/m);
+  }, 120_000);
+
+  it("tears down with purge and follows it to the end", () => {
+    const torn = shire(["teardown", "cli-demo", "--confirm", "cli-demo", "--purge"]);
+    expect(torn.code, torn.stdout + torn.stderr).toBe(EXIT.done);
+    expect(JSON.parse(shire(["--json", "status", "cli-demo"]).stdout)).toMatchObject({ state: "destroyed" });
+  }, 120_000);
+});
+
+describe("the CLI's parts", () => {
+  it("parses flags with values, repeated flags and booleans, and refuses a missing value", async () => {
+    expect(parseArgs(["rotate", "a", "--secret", "x", "--secret=y", "--json"])).toEqual({
+      positional: ["rotate", "a"],
+      flags: new Map([
+        ["secret", ["x", "y"]],
+        ["json", ["true"]],
+      ]),
+    });
+    const errors: string[] = [];
+    const io = {
+      stdout: { isTTY: false, write: () => undefined },
+      stderr: { write: (text: string) => void errors.push(text) },
+      env: {},
+      readStdin: () => "",
+    };
+    expect(await run(["install", "x", "--image"], io)).toBe(EXIT.usage);
+    expect(errors.join("")).toMatch(/--image needs a value/);
+  });
+
+  it("draws a bar from the steps", () => {
+    const lines = renderProgress(
+      {
+        id: "op",
+        slug: "s",
+        kind: "install",
+        status: "running",
+        message: "",
+        createdAt: new Date(0).toISOString(),
+        steps: [
+          { id: "a", status: "done" },
+          { id: "b", status: "running", attempts: 2, retryAt: "2026-12-04T10:00:05.000Z", error: "Throttled" },
+          { id: "c", status: "pending" },
+          { id: "d", status: "failed", error: "boom" },
+        ],
+      },
+      42_000,
+      8,
+    );
+    expect(lines[1]).toBe("[##------] 1/4 done, 1 running, 1 failed  42s");
+    expect(lines[2]).toBe("  running  b waiting, attempt 3 at 10:00:05 (Throttled)");
+    expect(lines[3]).toBe("  failed   d: boom");
+  });
+});
