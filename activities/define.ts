@@ -85,6 +85,7 @@ export async function runActivity<TDesired, OutputName extends string>(
       message,
       ...(classified.retryable ? { retryable: true, retryClass: classified.retryClass ?? "transient" } : {}),
       ...(classified.retryAfterMs !== undefined ? { retryAfterMs: classified.retryAfterMs } : {}),
+      ...(classified.statusCode !== undefined ? { statusCode: classified.statusCode } : {}),
     };
   }
 }

@@ -10,19 +10,19 @@ import { activityDepsFromEnv } from "./deps";
 import { runActivity } from "./define";
 import { inspectResource } from "./inspect";
 import { RESOURCE_KIND_NAMES, kindActivities } from "./registry";
+import { inStepSpan } from "../src/telemetry/trace";
 
 function register<K extends ResourceKind>(kind: K): void {
   // Handlers are built on first use: the deps read app settings the host sets before invoking.
   const handlers = () => kindActivities(kind, activityDepsFromEnv());
   const log = (context: InvocationContext) => (message: string) => context.warn(message);
-  df.app.activity(activityName("ensure", kind), {
-    handler: (input: unknown, context: InvocationContext) =>
-      runActivity(handlers().ensure, input as ActivityInput<DesiredOf<K>>, log(context)),
-  });
-  df.app.activity(activityName("remove", kind), {
-    handler: (input: unknown, context: InvocationContext) =>
-      runActivity(handlers().remove, input as ActivityInput<DesiredOf<K>>, log(context)),
-  });
+  // Each attempt in its span, under the operation's trace (src/telemetry/trace.ts).
+  const traced = (verb: "ensure" | "remove") => (input: unknown, context: InvocationContext) => {
+    const step = input as ActivityInput<DesiredOf<K>>;
+    return inStepSpan({ ...step, kind, verb }, () => runActivity(handlers()[verb], step, log(context)));
+  };
+  df.app.activity(activityName("ensure", kind), { handler: traced("ensure") });
+  df.app.activity(activityName("remove", kind), { handler: traced("remove") });
   df.app.activity(activityName("inspect", kind), {
     handler: (input: unknown) => inspectResource(kind, activityDepsFromEnv(), input as ActivityInput<DesiredOf<K>>),
   });

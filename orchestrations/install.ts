@@ -16,6 +16,7 @@ import {
   type OperationInput,
   type OperationOutput,
 } from "./operation";
+import { logOnce } from "../src/telemetry/trace";
 import "./step-runner"; // registers the step instances the walker starts
 
 export const INSTALL_ORCHESTRATION = "install";
@@ -38,6 +39,7 @@ const install: OrchestrationHandler = function* (context: OrchestrationContext) 
     slug: input.slug,
     kind: "install",
     retry: input.retry,
+    trace: input.trace,
     knownOutputs: input.knownOutputs,
   });
   const status = outcomeOf(walk);
@@ -55,6 +57,7 @@ const install: OrchestrationHandler = function* (context: OrchestrationContext) 
     spec: input.spec,
     ...(typeof fqdn === "string" ? { fqdn } : {}),
   });
+  logOnce(context, `Operation ${input.operationId}: ${message}`);
   const output: OperationOutput = {
     operationId: input.operationId,
     status,

@@ -23,6 +23,8 @@ export interface OperationInput {
   request: unknown;
   /** Overrides the walker's retry policy (tests and demos shrink it). */
   retry?: RetrySettings;
+  /** The W3C traceparent of the operation's trace (its starter's span). */
+  trace?: string;
 }
 
 /** One durable instance per slug: the host refuses a second start while one runs. */
@@ -109,6 +111,7 @@ export function* recordResult(
     actor: input.actor,
     request: input.request,
     finishedAt: context.df.currentUtcDateTime.toISOString(),
+    ...(input.trace ? { trace: input.trace } : {}),
     ...result,
   };
   yield context.df.callActivityWithRetry(RECORD_OPERATION_RESULT, RECORD_RETRY, record);

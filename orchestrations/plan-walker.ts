@@ -58,6 +58,8 @@ export interface WalkOptions {
   /** Which part of a multi-walk operation this is (teardown: retire, restore, destroy), shown in the status. */
   stage?: string;
   retry?: RetrySettings;
+  /** The operation's traceparent, handed to every step's activity. */
+  trace?: string;
   /** Outputs of nodes outside this walk that its steps' references may name (what earlier operations recorded). */
   knownOutputs?: Record<string, Outputs>;
 }
@@ -244,6 +246,7 @@ export function* walkPlan(
           nodeId: node.id,
           desired,
           ...(node.purge ? { purge: true } : {}),
+          ...(options.trace ? { trace: options.trace } : {}),
         },
         retry,
       });

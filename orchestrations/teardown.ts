@@ -27,6 +27,7 @@ import {
   type OperationInput,
   type OperationOutput,
 } from "./operation";
+import { logOnce } from "../src/telemetry/trace";
 import "./step-runner";
 
 export const TEARDOWN_ORCHESTRATION = "teardown";
@@ -60,6 +61,7 @@ const teardown: OrchestrationHandler = function* (context: OrchestrationContext)
       kind: "teardown",
       stage,
       retry: input.retry,
+      trace: input.trace,
       knownOutputs: input.knownOutputs,
     });
   const done: OperationStep[] = [];
@@ -136,6 +138,7 @@ const teardown: OrchestrationHandler = function* (context: OrchestrationContext)
       applied: last.applied,
       removed: last.removed,
     });
+    logOnce(context, `Operation ${input.operationId}: ${message}`);
     const output: OperationOutput = {
       operationId: input.operationId,
       status,

@@ -2,6 +2,7 @@
  * The broker's entry point (package.json "main"): importing a module registers its functions,
  * exactly as deployed to Azure Functions.
  */
+import "./telemetry/bootstrap"; // first: the Azure SDK instrumentation must be in place before any client exists
 import "./api/slugs";
 import "./api/operations";
 import "./api/plan";

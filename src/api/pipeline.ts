@@ -29,6 +29,7 @@ import { DEFAULT_RETRY } from "../../orchestrations/step-events";
 import { apiError, json } from "./responses";
 import { runningOperation, type RunningOperation } from "./live-status";
 import { isInFlight, reconcileSlug } from "./reconcile";
+import { operationTraceparent } from "../telemetry/trace";
 
 /** What an operation's starter prepared: the orchestration's own input, and what the record shows. */
 export interface Prepared<TInput extends OperationInput> {
@@ -169,6 +170,8 @@ export async function startOperation<TInput extends OperationInput>(
   const now = new Date();
   const operationId = newOperationId(slug, now, randomBytes(4).toString("hex"));
   const retry = retryFromEnv();
+  // The operation's trace starts here, in a request that is never replayed.
+  const trace = operationTraceparent(definition.kind, slug, operationId);
   const input = {
     operationId,
     slug,
@@ -176,6 +179,7 @@ export async function startOperation<TInput extends OperationInput>(
     actor: request.actor,
     request: prepared.request,
     ...(retry ? { retry } : {}),
+    ...(trace ? { trace } : {}),
     ...prepared.input,
   } as TInput;
   const lost = await startOnce(client, definition.orchestration, slug, input);

@@ -24,6 +24,8 @@ export interface ActivityInput<TDesired = unknown> {
   attempt?: number;
   /** For `remove`: also purge what keeps a soft-deleted copy (Key Vault, Entra deleted items). */
   purge?: boolean;
+  /** The operation's W3C traceparent: the step's span continues the operation's trace. */
+  trace?: string;
 }
 
 export type ConvergeAction = "created" | "updated" | "unchanged" | "recovered" | "deleted" | "absent";
@@ -57,6 +59,8 @@ export interface ActivityFailure {
   retryClass?: "transient" | "propagation";
   /** The service's Retry-After, in milliseconds. */
   retryAfterMs?: number;
+  /** The service's HTTP status, when it answered (429 counts as throttling in the metrics). */
+  statusCode?: number;
 }
 
 export function isActivityFailure(value: unknown): value is ActivityFailure {

@@ -328,12 +328,10 @@ export class OperationStore {
   async queryOperations(query: JournalQuery = {}): Promise<JournalPage> {
     await this.ready();
     const prefix = query.slug ? `journal/slugs/${query.slug}/` : "journal/all/";
-    const pages = this.container
-      .listBlobsFlat({ prefix, includeMetadata: true })
-      .byPage({
-        maxPageSize: query.limit ?? 50,
-        ...(query.continuationToken ? { continuationToken: query.continuationToken } : {}),
-      });
+    const pages = this.container.listBlobsFlat({ prefix, includeMetadata: true }).byPage({
+      maxPageSize: query.limit ?? 50,
+      ...(query.continuationToken ? { continuationToken: query.continuationToken } : {}),
+    });
     const page = (await pages.next()).value as
       | { segment: { blobItems: { name: string; metadata?: Record<string, string> }[] }; continuationToken?: string }
       | undefined;

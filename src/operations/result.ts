@@ -38,6 +38,8 @@ export interface OperationResultInput {
   removed?: string[];
   /** The install request the footprint now follows (install only). */
   spec?: unknown;
+  /** The operation's traceparent (its end is a span of its trace). */
+  trace?: string;
 }
 
 export interface OperationProgressInput {
