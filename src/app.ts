@@ -6,6 +6,7 @@ import "./telemetry/bootstrap"; // first: the Azure SDK instrumentation must be 
 import "./api/slugs";
 import "./api/operations";
 import "./api/plan";
+import "./api/teams-app";
 import "./api/fallback";
 import "../orchestrations/install";
 import "../orchestrations/teardown";

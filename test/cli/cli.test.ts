@@ -88,6 +88,15 @@ describe("shire, the command line", () => {
     expect(failed.stdout).toMatch(/^failed: Install of cli-half failed/m);
   }, 120_000);
 
+  it("writes the slug's Teams app package", () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "shire-cli-teams-")), "app.zip");
+    const written = shire(["teams-app", "cli-demo", "--out", out]);
+    expect(written.code, written.stderr).toBe(EXIT.done);
+    const zip = fs.readFileSync(out);
+    expect(zip.subarray(0, 4).toString("binary")).toBe("PK\x03\x04");
+    expect(zip.includes(Buffer.from("manifest.json"))).toBe(true);
+  });
+
   it("tears down with purge and follows it to the end", () => {
     const torn = shire(["teardown", "cli-demo", "--confirm", "cli-demo", "--purge"]);
     expect(torn.code, torn.stdout + torn.stderr).toBe(EXIT.done);
