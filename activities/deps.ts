@@ -3,6 +3,7 @@
  * settings (src/azure/credential.ts). Tests build their own from a sandbox's context.
  */
 import type { Client as GraphClient } from "@microsoft/microsoft-graph-client";
+import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import { AzureClients } from "../src/azure/clients";
 import { azureContextFromEnv, brokerPrincipalIdFromEnv, type AzureContext } from "../src/azure/credential";
 import { createGraphClient } from "../src/azure/graph";
@@ -26,9 +27,9 @@ export interface ActivityDeps {
 
 export function createActivityDeps(
   context: AzureContext,
-  options: { brokerPrincipalId?: string; sleep?: (ms: number) => Promise<void> } = {},
+  options: { brokerPrincipalId?: string; sleep?: (ms: number) => Promise<void>; armPolicies?: PipelinePolicy[] } = {},
 ): ActivityDeps {
-  const clients = new AzureClients(context);
+  const clients = new AzureClients(context, options.armPolicies);
   let graphClient: GraphClient | undefined;
   return {
     context,

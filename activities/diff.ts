@@ -1,7 +1,40 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+
 /**
  * Compare what Azure has with what the plan wants. Desired is a subset: properties Azure adds
  * (provisioningState, ids, defaults) are ignored; every property the plan sets must match.
  */
+
+/** One difference: where, what the plan wants, what Azure has. */
+export interface Difference {
+  path: string;
+  expected: unknown;
+  actual: unknown;
+}
+
+/**
+ * While a drift audit inspects a resource, every difference the kind's own compare finds is noted
+ * here with its values (the kinds compare with `diffDesired`; none of them compares secret
+ * values with it). Outside an audit nothing is noted.
+ */
+const noted = new AsyncLocalStorage<Difference[]>();
+
+export async function notingDifferences<T>(run: () => Promise<T>): Promise<{ result: T; differences: Difference[] }> {
+  const differences: Difference[] = [];
+  const result = await noted.run(differences, run);
+  return { result, differences };
+}
+
+/** Values as a report shows them: long ones cut. */
+function shown(value: unknown): unknown {
+  const text = JSON.stringify(value);
+  return text !== undefined && text.length > 300 ? `${text.slice(0, 297)}...` : value;
+}
+
+export function noteDifference(path: string, expected: unknown, actual: unknown): string[] {
+  noted.getStore()?.push({ path, expected: shown(expected), actual: shown(actual) });
+  return [path];
+}
 
 /** Property paths where `current` differs from `desired` (desired-subset semantics). */
 export function diffDesired(current: unknown, desired: unknown, path = ""): string[] {
@@ -9,13 +42,15 @@ export function diffDesired(current: unknown, desired: unknown, path = ""): stri
   // ARM omits (or nulls) empty lists and maps in its answers: wanting none is having none.
   if ((current === undefined || current === null) && isEmptyCollection(desired)) return [];
   if (desired === null || typeof desired !== "object") {
-    return sameScalar(current, desired, path) ? [] : [path || "."];
+    return sameScalar(current, desired, path) ? [] : noteDifference(path || ".", desired, current);
   }
   if (Array.isArray(desired)) {
-    if (!Array.isArray(current) || current.length !== desired.length) return [path || "."];
+    if (!Array.isArray(current) || current.length !== desired.length)
+      return noteDifference(path || ".", desired, current);
     return desired.flatMap((item, index) => diffDesired(current[index], item, `${path}[${index}]`));
   }
-  if (current === null || typeof current !== "object" || Array.isArray(current)) return [path || "."];
+  if (current === null || typeof current !== "object" || Array.isArray(current))
+    return noteDifference(path || ".", desired, current);
   const currentRecord = current as Record<string, unknown>;
   return Object.entries(desired as Record<string, unknown>).flatMap(([key, value]) => {
     const actualKey =

@@ -11,6 +11,7 @@
  *   retryable failure the walker backs off on) and looks again.
  */
 import { transient } from "./errors";
+import { noteDifference } from "./diff";
 
 export type ProvisioningVerdict = "settled" | "failed" | "busy";
 
@@ -33,7 +34,7 @@ export function provisioningDifference(what: string, state: string | undefined |
   const verdict = provisioningVerdict(state);
   if (verdict === "busy")
     throw transient("ResourceNotReady", `${what} is ${state}: waiting for the operation on it to finish.`);
-  return verdict === "failed" ? [FAILED_PROVISIONING] : [];
+  return verdict === "failed" ? noteDifference(FAILED_PROVISIONING, "Succeeded", state) : [];
 }
 
 /** After a write: a resource the LRO left busy (some providers answer before they settle) is waited for. */

@@ -15,15 +15,10 @@ import { dryRun } from "./dry-run";
 import { knownOutputs, pruneSteps } from "../operations/steps";
 import { activityDepsFromEnv } from "../../activities/deps";
 import { OperationStore } from "../operations/records";
+import { lastInstallRequest } from "../operations/slug-spec";
 import { apiError, json, readJson } from "./responses";
 import { apiRoute } from "./route";
 import { planContextFromEnv } from "./plan-context";
-
-/** The spec Shire last installed for this slug: its newest install operation's validated request. */
-async function lastInstalledSpec(slug: string): Promise<SlugSpec | undefined> {
-  const operations = await OperationStore.fromEnv().listOperations(slug);
-  return operations.find((operation) => operation.kind === "install")?.request as SlugSpec | undefined;
-}
 
 async function specForGet(
   request: HttpRequest,
@@ -31,7 +26,7 @@ async function specForGet(
 ): Promise<{ spec: SlugSpec } | { response: HttpResponseInit }> {
   const image = request.query.get("image") ?? undefined;
   const allowMovingTag = request.query.get("allowMovingTag") === "true";
-  const stored = await lastInstalledSpec(slug);
+  const stored = await lastInstallRequest(OperationStore.fromEnv(), slug);
   if (!stored) {
     const validation = validateInstallRequest(slug, image ? { image, allowMovingTag } : {});
     return validation.ok

@@ -13,12 +13,9 @@ import { instanceIdForSlug } from "../../orchestrations/operation";
 import { stepInstanceId } from "../../orchestrations/step-events";
 import { withLiveStatus } from "./live-status";
 
-/** States an operation holds while its orchestration runs. */
+/** States an operation holds while its orchestration runs: each kind's running state, and a teardown's later phases. */
 const IN_FLIGHT: ReadonlySet<SlugState> = new Set([
-  "installing",
-  "upgrading",
-  "rotating",
-  "retiring",
+  ...Object.values(OPERATION_RULES).map((rule) => rule.running),
   "retired",
   "destroying",
 ]);

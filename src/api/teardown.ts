@@ -7,11 +7,10 @@
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
-import { validateInstallRequest, validateSlug, type Problem } from "../model/validate";
+import { validateSlug, type Problem } from "../model/validate";
 import { deriveNames } from "../model/names";
 import { planSlug } from "../model/plan";
-import type { SlugSpec } from "../model/spec";
-import { OperationStore } from "../operations/records";
+import { convergedSpec } from "../operations/slug-spec";
 import { destroySteps, knownOutputs, restoreSteps, retireSteps } from "../operations/steps";
 import {
   TEARDOWN_CONTROL_EVENT,
@@ -77,17 +76,6 @@ export function validateTeardownRequest(
     : { ok: true, request: { confirm: slug, purge: record.purge === true } };
 }
 
-/** The spec the footprint was last converged to: recorded with what it applied, or the newest install's. */
-async function lastSpec(store: OperationStore, slug: string): Promise<SlugSpec> {
-  const applied = await store.getApplied(slug);
-  if (applied?.spec) return applied.spec as SlugSpec;
-  const install = (await store.listOperations(slug)).find((operation) => operation.kind === "install");
-  if (install?.request) return install.request as SlugSpec;
-  const defaults = validateInstallRequest(slug, {});
-  if (!defaults.ok) throw new TypeError(`No spec for '${slug}'.`);
-  return defaults.spec;
-}
-
 export const teardownOperation: OperationDefinition<TeardownInput> = {
   kind: "teardown",
   orchestration: TEARDOWN_ORCHESTRATION,
@@ -112,7 +100,7 @@ export const teardownOperation: OperationDefinition<TeardownInput> = {
         ),
       };
     }
-    const plan = planSlug(await lastSpec(store, slug), planContext);
+    const plan = planSlug(await convergedSpec(store, slug), planContext);
     const applied = await store.getApplied(slug);
     const resourceGroupId = `/subscriptions/${planContext.subscriptionId}/resourceGroups/${names.resourceGroup}`;
     const purge = validation.request.purge;

@@ -55,8 +55,11 @@ function shirePolicies(context: AzureContext): { policy: PipelinePolicy; positio
 }
 
 /** Options every ARM management client takes: endpoint, scope, pinned version, transport. */
-export function armClientOptions(context: AzureContext, apiVersion: string) {
-  const additionalPolicies = shirePolicies(context);
+export function armClientOptions(context: AzureContext, apiVersion: string, extraPolicies: PipelinePolicy[] = []) {
+  const additionalPolicies = [
+    ...shirePolicies(context),
+    ...extraPolicies.map((policy) => ({ policy, position: "perCall" as const })),
+  ];
   return {
     endpoint: context.endpoints.resourceManager,
     // Classic (core-client) SDKs read `$host` and `credentialScopes`; the modular (TypeSpec) ones,
@@ -72,7 +75,11 @@ export function armClientOptions(context: AzureContext, apiVersion: string) {
 export class AzureClients {
   private readonly cache = new Map<string, unknown>();
 
-  constructor(readonly context: AzureContext) {}
+  /** `armPolicies`: more pipeline policies for the ARM clients (a drift audit counts its reads with one). */
+  constructor(
+    readonly context: AzureContext,
+    private readonly armPolicies: PipelinePolicy[] = [],
+  ) {}
 
   private memo<T>(key: string, build: () => T): T {
     if (!this.cache.has(key)) this.cache.set(key, build());
@@ -90,7 +97,7 @@ export class AzureClients {
         new ResourceManagementClient(
           this.context.credential,
           this.subscriptionId,
-          armClientOptions(this.context, API_VERSIONS.resources),
+          armClientOptions(this.context, API_VERSIONS.resources, this.armPolicies),
         ),
     );
   }
@@ -102,7 +109,7 @@ export class AzureClients {
         new ContainerAppsAPIClient(
           this.context.credential,
           this.subscriptionId,
-          armClientOptions(this.context, API_VERSIONS.app),
+          armClientOptions(this.context, API_VERSIONS.app, this.armPolicies),
         ),
     );
   }
@@ -114,7 +121,7 @@ export class AzureClients {
         new KeyVaultManagementClient(
           this.context.credential,
           this.subscriptionId,
-          armClientOptions(this.context, API_VERSIONS.keyVault),
+          armClientOptions(this.context, API_VERSIONS.keyVault, this.armPolicies),
         ),
     );
   }
@@ -126,7 +133,7 @@ export class AzureClients {
         new StorageManagementClient(
           this.context.credential,
           this.subscriptionId,
-          armClientOptions(this.context, API_VERSIONS.storage),
+          armClientOptions(this.context, API_VERSIONS.storage, this.armPolicies),
         ),
     );
   }
@@ -138,7 +145,7 @@ export class AzureClients {
         new ManagedServiceIdentityClient(
           this.context.credential,
           this.subscriptionId,
-          armClientOptions(this.context, API_VERSIONS.managedIdentity),
+          armClientOptions(this.context, API_VERSIONS.managedIdentity, this.armPolicies),
         ),
     );
   }
@@ -150,7 +157,7 @@ export class AzureClients {
         new AuthorizationManagementClient(
           this.context.credential,
           this.subscriptionId,
-          armClientOptions(this.context, API_VERSIONS.authorization),
+          armClientOptions(this.context, API_VERSIONS.authorization, this.armPolicies),
         ),
     );
   }
@@ -162,7 +169,7 @@ export class AzureClients {
         new OperationalInsightsManagementClient(
           this.context.credential,
           this.subscriptionId,
-          armClientOptions(this.context, API_VERSIONS.operationalInsights),
+          armClientOptions(this.context, API_VERSIONS.operationalInsights, this.armPolicies),
         ),
     );
   }
@@ -174,7 +181,7 @@ export class AzureClients {
         new CognitiveServicesManagementClient(
           this.context.credential,
           this.subscriptionId,
-          armClientOptions(this.context, API_VERSIONS.cognitiveServices),
+          armClientOptions(this.context, API_VERSIONS.cognitiveServices, this.armPolicies),
         ),
     );
   }
@@ -186,7 +193,7 @@ export class AzureClients {
         new AzureBotService(
           this.context.credential,
           this.subscriptionId,
-          armClientOptions(this.context, API_VERSIONS.botService),
+          armClientOptions(this.context, API_VERSIONS.botService, this.armPolicies),
         ),
     );
   }
@@ -198,7 +205,7 @@ export class AzureClients {
         new ContainerRegistryManagementClient(
           this.context.credential,
           this.subscriptionId,
-          armClientOptions(this.context, API_VERSIONS.containerRegistry),
+          armClientOptions(this.context, API_VERSIONS.containerRegistry, this.armPolicies),
         ),
     );
   }

@@ -14,6 +14,7 @@ export const SLUG_STATES = [
   "failed",
   "upgrading",
   "rotating",
+  "repairing",
   "retiring",
   "retired",
   "destroying",
@@ -22,7 +23,7 @@ export const SLUG_STATES = [
 
 export type SlugState = (typeof SLUG_STATES)[number];
 
-export type OperationKind = "install" | "upgrade" | "rotate" | "teardown";
+export type OperationKind = "install" | "upgrade" | "rotate" | "repair" | "teardown";
 export type OperationOutcome = "succeeded" | "failed" | "canceled";
 
 export interface OperationRule {
@@ -55,6 +56,12 @@ export const OPERATION_RULES: Record<OperationKind, OperationRule> = {
     running: "rotating",
     settles: { succeeded: "installed", failed: "installed", canceled: "installed" },
     hint: "Only an installed slug has secrets to rotate.",
+  },
+  repair: {
+    accepts: ["installed"],
+    running: "repairing",
+    settles: { succeeded: "installed", failed: "failed", canceled: "failed" },
+    hint: "Only an installed slug is repaired (a failed one: install it again).",
   },
   teardown: {
     accepts: ["installed", "failed"],

@@ -8,6 +8,7 @@ import { ManagedIdentityCredential } from "@azure/identity";
 import { BrokerError } from "../errors";
 import { createBlobServiceClient } from "../azure/blob";
 import { azureContextFromEnv, type AzureContext } from "../azure/credential";
+import type { DriftRecord } from "./drift";
 
 export type { OperationKind } from "./lifecycle";
 import type { OperationKind } from "./lifecycle";
@@ -381,6 +382,29 @@ export class OperationStore {
 
   updateApplied(slug: string, change: (current: AppliedState | undefined) => AppliedState): Promise<AppliedState> {
     return this.update(`applied/${slug}.json`, change);
+  }
+
+  async getDrift(slug: string): Promise<DriftRecord | undefined> {
+    return (await this.read<DriftRecord>(`drift/${slug}.json`))?.value;
+  }
+
+  /** The latest audit's finding replaces the previous one (an audit is a snapshot). */
+  async putDrift(record: DriftRecord): Promise<void> {
+    await this.ready();
+    const body = JSON.stringify(record);
+    await this.container
+      .getBlockBlobClient(`drift/${record.slug}.json`)
+      .upload(body, Buffer.byteLength(body), { blobHTTPHeaders: { blobContentType: "application/json" } });
+  }
+
+  async listDrift(): Promise<DriftRecord[]> {
+    await this.ready();
+    const records: DriftRecord[] = [];
+    for await (const blob of this.container.listBlobsFlat({ prefix: "drift/" })) {
+      const record = await this.read<DriftRecord>(blob.name);
+      if (record) records.push(record.value);
+    }
+    return records.sort((a, b) => a.slug.localeCompare(b.slug));
   }
 
   async listSlugs(): Promise<SlugRecord[]> {

@@ -371,6 +371,8 @@ export class ArmEngine {
     this.settle();
     const operationPath = matchOperationPath(request.path);
     if (operationPath) return this.operationPoll(request, operationPath);
+    const groupResources = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/resources\/?$/i.exec(request.path);
+    if (groupResources) return this.listGroupResources(request, groupResources[1], groupResources[2]);
     const parsed = parseArmPath(request.path);
     if (!parsed)
       throw new SandboxHttpError(404, "InvalidRequestUri", `The request URI '${request.path}' is not valid.`);
@@ -464,6 +466,41 @@ export class ArmEngine {
       throw ArmErrors.resourceNotFound(parsed.type, parsed.name!, parsed.resourceGroup);
     }
     return { status: 200, body: stored.resource };
+  }
+
+  /**
+   * Resources_ListByResourceGroup: the group's top-level resources (not child resources, not
+   * extension resources such as role assignments), as GenericResourceExpanded.
+   */
+  private listGroupResources(request: SandboxRequest, subscriptionId: string, groupName: string): SandboxResponse {
+    if (request.method !== "GET") throw ArmErrors.methodNotAllowed(request.method, "Microsoft.Resources/resources");
+    if (subscriptionId.toLowerCase() !== this.env.subscriptionId.toLowerCase())
+      throw new SandboxHttpError(
+        404,
+        "SubscriptionNotFound",
+        `The subscription '${subscriptionId}' could not be found.`,
+      );
+    this.checkApiVersion(request, "Microsoft.Resources", RESOURCE_GROUP_TYPE);
+    const group = this.store.get(`/subscriptions/${subscriptionId}/resourceGroups/${groupName}`);
+    if (!group) throw ArmErrors.resourceGroupNotFound(groupName);
+    const prefix = `${group.resource.id.toLowerCase()}/providers/`;
+    const value = this.store
+      .all()
+      .map((stored) => stored.resource)
+      .filter((resource) => {
+        const id = resource.id.toLowerCase();
+        // Exactly namespace/type/name under the group's providers: top level, not an extension.
+        return id.startsWith(prefix) && id.slice(prefix.length).split("/").length === 3;
+      })
+      .map((resource) => {
+        const item = resource as unknown as Record<string, unknown>;
+        return Object.fromEntries(
+          ["id", "name", "type", "location", "tags", "kind", "sku", "identity"]
+            .filter((key) => item[key] !== undefined)
+            .map((key) => [key, item[key]]),
+        );
+      });
+    return { status: 200, body: { value } };
   }
 
   /** A collection: `.../<type>` under the scope, or `.../<resource>/<childType>` under a resource. */

@@ -1,0 +1,32 @@
+/** Which spec a slug follows: what its footprint last converged to, or what was last asked. */
+import type { SlugSpec } from "../model/spec";
+import { validateInstallRequest } from "../model/validate";
+import type { OperationStore } from "./records";
+
+/** The newest install request for the slug, finished or not (from the journal, newest first). */
+export async function lastInstallRequest(store: OperationStore, slug: string): Promise<SlugSpec | undefined> {
+  let continuationToken: string | undefined;
+  do {
+    const page = await store.queryOperations({
+      slug,
+      kind: "install",
+      limit: 50,
+      ...(continuationToken ? { continuationToken } : {}),
+    });
+    const install = page.operations.find((operation) => operation.request);
+    if (install) return install.request as SlugSpec;
+    continuationToken = page.continuationToken;
+  } while (continuationToken);
+  return undefined;
+}
+
+/** The spec the footprint was last converged to (recorded with what it applied), else the newest request, else the defaults. */
+export async function convergedSpec(store: OperationStore, slug: string): Promise<SlugSpec> {
+  const applied = await store.getApplied(slug);
+  if (applied?.spec) return applied.spec as SlugSpec;
+  const requested = await lastInstallRequest(store, slug);
+  if (requested) return requested;
+  const defaults = validateInstallRequest(slug, {});
+  if (!defaults.ok) throw new TypeError(`No spec for '${slug}'.`);
+  return defaults.spec;
+}
