@@ -47,7 +47,7 @@ describe("shire, the command line", () => {
     const { code, output } = shireInTerminal(["install", "cli-demo"]);
     expect(code, output).toBe(EXIT.done);
     // Redrawn in place (cursor up), a bar that fills, steps running, the end.
-    expect(output).toMatch(/\x1b\[\d+A/);
+    expect(output).toMatch(new RegExp(`${String.fromCharCode(27)}\\[\\d+A`));
     expect(output).toMatch(/\[#{30}\] (\d+)\/\1 done/);
     expect(output).toMatch(/\[#*-+\] \d+\/\d+ done, \d+ running/);
     expect(output).toMatch(/running {2}\S/);
