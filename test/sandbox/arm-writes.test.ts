@@ -36,6 +36,20 @@ describe("PATCH", () => {
     });
   });
 
+  it("replaces the tags a PATCH sends whole (a tag left out is gone), as ARM's resource providers do", async () => {
+    await vault(azure, "rg-writes", "kv-patch-tags");
+    await azure.clients.keyVault.vaults.update("rg-writes", "kv-patch-tags", { tags: { owner: "ops", team: "red" } });
+    const patched = await azure.clients.keyVault.vaults.update("rg-writes", "kv-patch-tags", {
+      tags: { team: "blue" },
+    });
+    expect(patched.tags).toEqual({ team: "blue" });
+    // A PATCH without tags keeps them.
+    const untouched = await azure.clients.keyVault.vaults.update("rg-writes", "kv-patch-tags", {
+      properties: { enabledForDeployment: false },
+    });
+    expect(untouched.tags).toEqual({ team: "blue" });
+  });
+
   it("refuses soft delete off and a changed retention, and never stores read-only values a PATCH sends", async () => {
     const { resource } = ids(azure.sandbox);
     const created = await vault(azure, "rg-writes", "kv-patch-2");

@@ -638,7 +638,11 @@ export class ArmEngine {
       // UpdateTags operations take `{tags}` only: nothing else in the body changes the resource.
       return patch.tags === undefined ? clone(before) : { ...clone(before), tags: patch.tags };
     }
-    return mergePatch(before, patch) as Record<string, unknown>;
+    const merged = mergePatch(before, patch) as Record<string, unknown>;
+    // ARM's resource provider contract: a PATCH's `tags` replace the resource's tags whole (a tag
+    // left out is removed), unlike the merge every other property gets.
+    if (patch.tags !== undefined && patch.tags !== null) merged.tags = clone(patch.tags);
+    return merged;
   }
 
   private checkLocation(
