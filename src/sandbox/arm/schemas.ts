@@ -61,7 +61,28 @@ const EXTRA_FILES: Record<string, string> = {
 
 type Json = Record<string, unknown>;
 
-/** Where the schemas are: SHIRE_ARM_SPECS_DIR, else `../shared/reference/specs/schemas` beside the repository. */
+/**
+ * A git worktree's main checkout, read from its `.git` file (`gitdir: <main>/.git/worktrees/<name>`,
+ * whose `commondir` leads to `<main>/.git`); undefined for a plain checkout or anything unreadable.
+ */
+function mainCheckoutOf(root: string): string | undefined {
+  try {
+    const dotGit = path.join(root, ".git");
+    if (!fs.statSync(dotGit).isFile()) return undefined;
+    const gitdir = /^gitdir:\s*(.+)$/m.exec(fs.readFileSync(dotGit, "utf8"))?.[1]?.trim();
+    if (!gitdir) return undefined;
+    const worktreeGitDir = path.resolve(root, gitdir);
+    const commondir = fs.readFileSync(path.join(worktreeGitDir, "commondir"), "utf8").trim();
+    return path.dirname(path.resolve(worktreeGitDir, commondir));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Where the schemas are: SHIRE_ARM_SPECS_DIR, else `../shared/reference/specs/schemas` beside the
+ * repository (for a git worktree, beside its main checkout: a worktree checks what main checks).
+ */
 export function findSchemasDir(): string | undefined {
   if (process.env.SHIRE_ARM_SPECS_DIR) {
     const named = path.join(process.env.SHIRE_ARM_SPECS_DIR, "schemas");
@@ -74,8 +95,13 @@ export function findSchemasDir(): string | undefined {
   }
   let dir = __dirname;
   for (;;) {
-    const candidate = path.join(dir, "..", "shared", "reference", "specs", "schemas");
-    if (fs.existsSync(path.join(dir, "package.json")) && fs.existsSync(candidate)) return candidate;
+    if (fs.existsSync(path.join(dir, "package.json"))) {
+      const main = mainCheckoutOf(dir);
+      for (const checkout of main ? [dir, main] : [dir]) {
+        const candidate = path.join(checkout, "..", "shared", "reference", "specs", "schemas");
+        if (fs.existsSync(candidate)) return candidate;
+      }
+    }
     if (path.dirname(dir) === dir) return undefined;
     dir = path.dirname(dir);
   }
