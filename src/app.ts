@@ -5,6 +5,7 @@
 import "./api/slugs";
 import "./api/operations";
 import "./api/plan";
+import "./api/template";
 import "./api/fallback";
 import "../orchestrations/install";
 import "../orchestrations/teardown";

@@ -77,12 +77,21 @@ export function validateTeardownRequest(
     : { ok: true, request: { confirm: slug, purge: record.purge === true } };
 }
 
-/** The spec the footprint was last converged to: recorded with what it applied, or the newest install's. */
-async function lastSpec(store: OperationStore, slug: string): Promise<SlugSpec> {
+/**
+ * The spec the footprint was last converged to: recorded with what it applied, or the newest
+ * install's; undefined for a slug Shire has never installed.
+ */
+export async function appliedSpec(store: OperationStore, slug: string): Promise<SlugSpec | undefined> {
   const applied = await store.getApplied(slug);
   if (applied?.spec) return applied.spec as SlugSpec;
   const install = (await store.listOperations(slug)).find((operation) => operation.kind === "install");
-  if (install?.request) return install.request as SlugSpec;
+  return install?.request ? (install.request as SlugSpec) : undefined;
+}
+
+/** The spec the footprint was last converged to, or the defaults for a slug never installed. */
+async function lastSpec(store: OperationStore, slug: string): Promise<SlugSpec> {
+  const spec = await appliedSpec(store, slug);
+  if (spec) return spec;
   const defaults = validateInstallRequest(slug, {});
   if (!defaults.ok) throw new TypeError(`No spec for '${slug}'.`);
   return defaults.spec;
