@@ -104,7 +104,7 @@ export const TEMPLATE_KINDS: { [K in ResourceKind]: KindExport<K> } = {
     ],
     outputs: {
       name: (_id, node) => quote(literal(node.desired.name, "name")),
-      location: (id) => `${ref(id, API_VERSIONS.resources)}.location`,
+      location: (id) => `reference(${id}, ${quote(API_VERSIONS.resources)}, 'Full').location`,
     },
   },
   logAnalytics: {

@@ -213,14 +213,16 @@ export function slugTemplate(plan: SlugPlan, options: TemplateOptions): ArmTempl
       const expression = read(idExpression(specs.get(node.id)![0]), node);
       if (holder === deployment) value = expression;
       else {
-        // Another deployment's resource: read through that deployment's outputs.
+        // Another deployment's resource: the subscription deployment reads it (its own, or one a
+        // nested deployment outputs) and passes it in as a parameter.
         const name = parameterName(node.id, reference.output);
-        holder.outputs.set(name, expression);
-        deployment.parameters.set(name, {
-          definition: { type: "string" },
-          value: `reference(${deploymentId(holder)}, ${quote(API_VERSIONS.resources)}).outputs.${name}.value`,
-        });
-        deployment.after.add(holder.key);
+        let passed = expression;
+        if (holder !== outer) {
+          holder.outputs.set(name, expression);
+          passed = `reference(${deploymentId(holder)}, ${quote(API_VERSIONS.resources)}).outputs.${name}.value`;
+          deployment.after.add(holder.key);
+        }
+        deployment.parameters.set(name, { definition: { type: "string" }, value: passed });
         value = `parameters(${quote(name)})`;
       }
     }

@@ -50,23 +50,18 @@ function planFor(slug: string, body: unknown, registry: boolean): SlugPlan {
   return planSlug(spec.spec, context(registry));
 }
 
+/** An install that uses every optional part. */
+const EVERYTHING = {
+  channels: { teams: { enabled: true }, telegram: { enabled: true, mode: "webhook" } },
+  foundry: { endpoint: "https://contoso-ai.openai.azure.com/", deployment: "gpt-4o", accountResourceId: FOUNDRY_ID },
+  allowedIdentities: ["00000000-0000-4000-8000-00000000e001"],
+  tags: { costCenter: "42" },
+};
+
 /** Install variants that, together, use every resource kind. */
 const VARIANTS: Record<string, SlugPlan> = {
   defaults: planFor("plain", {}, true),
-  everything: planFor(
-    "full",
-    {
-      channels: { teams: { enabled: true }, telegram: { enabled: true, mode: "webhook" } },
-      foundry: {
-        endpoint: "https://contoso-ai.openai.azure.com/",
-        deployment: "gpt-4o",
-        accountResourceId: FOUNDRY_ID,
-      },
-      allowedIdentities: ["00000000-0000-4000-8000-00000000e001"],
-      tags: { costCenter: "42" },
-    },
-    true,
-  ),
+  everything: planFor("full", EVERYTHING, true),
   operatorSecrets: planFor(
     "ops",
     {
@@ -451,15 +446,19 @@ function deploy(template: ArmTemplate, expected: Map<string, Expected[]>): Deplo
         const [namespace, ...types] = String(type).split("/");
         return `${String(base)}/providers/${namespace}/${types.map((t, i) => `${t}/${String(names[i])}`).join("/")}`;
       },
-      reference: (id, apiVersion) => {
+      reference: (id, apiVersion, full) => {
         const key = String(id).toLowerCase();
         const nested = deploymentOutputs.get(key);
         if (nested) return { outputs: nested };
         const target = all.find((resource) => resource.id.toLowerCase() === key);
-        if (!target?.readBack) throw new Error(`reference() to ${String(id)}, which the fake cannot answer`);
+        if (!target || (!target.readBack && full !== "Full"))
+          throw new Error(`reference() to ${String(id)}, which the fake cannot answer`);
         if (apiVersion !== target.apiVersion)
           throw new Error(`reference() to ${String(id)} at ${String(apiVersion)}; Shire speaks ${target.apiVersion}`);
-        return target.readBack;
+        // 'Full' is the whole resource; otherwise its properties.
+        return full === "Full"
+          ? { location: target.body.location, properties: target.readBack ?? {} }
+          : target.readBack;
       },
       listKeys: (id) => ({
         keys: [{ value: `listKeys:${String(id)}#0` }, { value: `listKeys:${String(id)}#1` }],
@@ -642,6 +641,45 @@ describe("a slug's exported template", () => {
     const deployed = deploy(slugTemplate(plan, { subscriptionId: SUBSCRIPTION }), expected);
     const resource = deployed.find((candidate) => candidate.type === "Microsoft.App/containerApps")!;
     expect((resource.body.tags as Record<string, string>).odd).toBe(literalish);
+  });
+
+  it("every output of every ARM kind reads back what its resource has", () => {
+    // A probe in the slug's group whose tags read every output of every ARM node (a plan on one
+    // subscription: a grant in another group would read the probe's group back, a cycle).
+    const plan = planFor("probe", EVERYTHING, false);
+    const group = plan.nodes.find((node) => node.kind === "resourceGroup")!.desired as DesiredOf<"resourceGroup">;
+    const arm = plan.nodes.filter((node) => isArm(node.kind));
+    const tags: Record<string, unknown> = {};
+    for (const node of arm)
+      for (const output of Object.keys((TEMPLATE_KINDS[node.kind] as { outputs: object }).outputs))
+        tags[`${node.id}|${output}`] = { fromNode: node.id, output };
+    plan.nodes.push({
+      id: "probe",
+      kind: "identity",
+      title: "probe",
+      dependsOn: arm.map((node) => node.id),
+      desired: { resourceGroup: group.name, name: "probe", location: group.location, tags: tags as never },
+    });
+    const expected = expectedResources(plan);
+    const deployed = deploy(slugTemplate(plan, { subscriptionId: SUBSCRIPTION }), expected);
+    const probe = deployed.find((resource) => resource.id.endsWith("/userAssignedIdentities/probe"))!;
+    const read = probe.body.tags as Record<string, unknown>;
+    expect(Object.keys(read).length).toBeGreaterThan(40);
+    for (const key of Object.keys(tags)) {
+      const [nodeId, output] = key.split("|");
+      const node = plan.nodes.find((candidate) => candidate.id === nodeId)!;
+      const resource = expected.get(nodeId)![0];
+      // What the activity returns: the resource's own name, place or id where the output is one.
+      const literal: Record<string, unknown> = {
+        resourceId: resource.id,
+        name: node.kind === "resourceGroup" ? group.name : resource.id.split("/").at(-1),
+        location: group.location,
+        shareName: (node.desired as { shareName?: string }).shareName,
+        secretName: (node.desired as { secretName?: string }).secretName,
+        recovered: false,
+      };
+      expect(read[key], key).toEqual(output in literal ? literal[output] : out(nodeId, output));
+    }
   });
 
   it("uses the api-versions Shire speaks", () => {
