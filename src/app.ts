@@ -8,6 +8,7 @@ import "./api/operations";
 import "./api/plan";
 import "./api/teams-app";
 import "./api/drift";
+import "./api/template";
 import "./api/fallback";
 import "../orchestrations/install";
 import "../orchestrations/teardown";

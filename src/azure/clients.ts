@@ -17,21 +17,9 @@ import { SecretClient } from "@azure/keyvault-secrets";
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import type { AzureContext } from "./credential";
 import { sandboxTransportPolicy } from "./transport";
+import { API_VERSIONS } from "./api-versions";
 
-/** The api-version Shire speaks per provider (shared/reference/specs/MANIFEST.md). */
-export const API_VERSIONS = {
-  resources: "2025-04-01",
-  app: "2025-07-01",
-  keyVault: "2026-02-01",
-  storage: "2025-08-01",
-  managedIdentity: "2024-11-30",
-  authorization: "2022-04-01",
-  operationalInsights: "2025-07-01",
-  insightsComponents: "2020-02-02",
-  cognitiveServices: "2025-09-01",
-  containerRegistry: "2025-11-01",
-  botService: "2022-09-15",
-} as const;
+export { API_VERSIONS };
 
 /**
  * No request waits forever: a connection that accepts a request and never answers fails after a

@@ -106,9 +106,11 @@ export function validationSettingsFromEnv(env: NodeJS.ProcessEnv = process.env):
     .split(",")
     .map((entry) => entry.trim().toLowerCase().replace(/\/+$/, ""))
     .filter(Boolean);
+  // An empty setting is an unset one: App Service has no "unset", and the deployment template
+  // passes its optional settings empty (infra/broker/azuredeploy.json).
   return {
-    defaultRegion: env.SHIRE_DEFAULT_REGION ?? DEFAULT_REGION,
-    defaultImage: env.SHIRE_DEFAULT_IMAGE ?? DEFAULT_OPENCLAW_IMAGE,
+    defaultRegion: env.SHIRE_DEFAULT_REGION || DEFAULT_REGION,
+    defaultImage: env.SHIRE_DEFAULT_IMAGE || DEFAULT_OPENCLAW_IMAGE,
     allowedRegistries: [
       ...new Set([
         OFFICIAL_REPOSITORY,

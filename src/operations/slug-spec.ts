@@ -20,12 +20,17 @@ export async function lastInstallRequest(store: OperationStore, slug: string): P
   return undefined;
 }
 
-/** The spec the footprint was last converged to (recorded with what it applied), else the newest request, else the defaults. */
-export async function convergedSpec(store: OperationStore, slug: string): Promise<SlugSpec> {
+/** The spec the footprint was last converged to (recorded with what it applied), else the newest request; undefined for a slug never installed. */
+export async function appliedSpec(store: OperationStore, slug: string): Promise<SlugSpec | undefined> {
   const applied = await store.getApplied(slug);
   if (applied?.spec) return applied.spec as SlugSpec;
-  const requested = await lastInstallRequest(store, slug);
-  if (requested) return requested;
+  return lastInstallRequest(store, slug);
+}
+
+/** The spec the footprint was last converged to, or the defaults for a slug never installed. */
+export async function convergedSpec(store: OperationStore, slug: string): Promise<SlugSpec> {
+  const spec = await appliedSpec(store, slug);
+  if (spec) return spec;
   const defaults = validateInstallRequest(slug, {});
   if (!defaults.ok) throw new TypeError(`No spec for '${slug}'.`);
   return defaults.spec;

@@ -363,6 +363,7 @@ describe("authorization", () => {
     { method: "GET", route: "slugs/authz", role: "Shire.Reader" },
     { method: "GET", route: "slugs/authz/plan", role: "Shire.Reader" },
     { method: "POST", route: "slugs/authz/plan", role: "Shire.Reader", body: "{}" },
+    { method: "GET", route: "slugs/authz/template", role: "Shire.Reader" },
     { method: "GET", route: "operations", role: "Shire.Reader" },
     { method: "GET", route: "operations/authz.20261204T000000Z.00", role: "Shire.Reader" },
     { method: "POST", route: "slugs/authz/install", role: "Shire.Operator", body: "{bad json" },
@@ -398,6 +399,39 @@ describe("authorization", () => {
     });
     expect(garbage.status).toBe(401);
     expect((garbage.json.error as { code: string }).code).toBe("InvalidPrincipal");
+  });
+});
+
+describe("GET /api/slugs/{slug}/template", () => {
+  it("exports an installed slug's footprint with the Entra ids it applied; 404 for a slug Shire does not know", async () => {
+    const accepted = await call("POST", "slugs/export/install", "{}");
+    expect(accepted.status).toBe(202);
+    await waitForOperation((accepted.json as { operationId: string }).operationId, ["succeeded"]);
+
+    const response = await call("GET", "slugs/export/template", undefined, {
+      "x-ms-client-principal": principalHeader("reader", ["Shire.Reader"]),
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-disposition")).toBe('attachment; filename="claw-export.json"');
+    const template = response.json as {
+      $schema: string;
+      parameters: Record<string, { type: string; defaultValue?: string }>;
+      resources: { type: string; name: string; resourceGroup?: string }[];
+    };
+    expect(template.$schema).toContain("subscriptionDeploymentTemplate.json");
+    expect(template.resources.map((resource) => `${resource.type} ${resource.name}`)).toEqual([
+      "Microsoft.Resources/resourceGroups claw-export",
+      "Microsoft.Resources/deployments shire-export",
+    ]);
+    // The fake activities' outputs, as the applied record holds them: what Shire last applied.
+    expect(template.parameters.entraAppAppId).toMatchObject({ type: "string", defaultValue: "entraApp.appId" });
+    expect(template.parameters.secretGatewayToken).toEqual(expect.objectContaining({ type: "securestring" }));
+    expect(template.parameters.secretGatewayToken).not.toHaveProperty("defaultValue");
+
+    const unknown = await call("GET", "slugs/nosuch/template");
+    expect(unknown.status).toBe(404);
+    expect((unknown.json.error as { code: string }).code).toBe("SlugNotFound");
+    expect((await call("GET", "slugs/Not_A_Slug/template")).status).toBe(400);
   });
 });
 

@@ -9,6 +9,8 @@ import { useInstallHost } from "../fixtures/install-host";
 import { Agent } from "undici";
 import { loopbackLookup } from "../../src/azure/transport";
 import { SANDBOX_DNS_SUFFIX } from "../../src/azure/endpoints";
+import { findSchemasDir } from "../../src/sandbox/arm/schemas";
+import { allTemplateProblems } from "../fixtures/arm-template";
 
 const shire = useInstallHost();
 
@@ -258,6 +260,60 @@ describe("install against the sandbox", () => {
     expect(shire.writesSince(before)).toEqual([]);
   });
 
+  it("exports the installed footprint: every resource the install made, its Entra ids as defaults, a template that validates", async () => {
+    const exported = await getJson<Anything>(`${shire.url}/api/slugs/demo/template`);
+    expect(exported.status).toBe(200);
+    const template = exported.body;
+    if (findSchemasDir()) expect(allTemplateProblems(template)).toEqual([]);
+    const [auth] = resources("Microsoft.App/containerApps/authConfigs", "demo");
+    expect(template.parameters.entraAppAppId.defaultValue).toBe(
+      auth.properties.identityProviders.azureActiveDirectory.registration.clientId,
+    );
+    const [bot] = resources("Microsoft.BotService/botServices", "demo");
+    expect(template.parameters.botAppAppId.defaultValue).toBe(bot.properties.msaAppId);
+    // Each resource in claw-demo is in the template under its id (a role assignment named after a
+    // principal made during the deployment is named otherwise: compared by scope and role).
+    const [group] = resources("Microsoft.Resources/resourceGroups", "demo");
+    const nested = template.resources.find((resource: Anything) => resource.name === "shire-demo");
+    const exportedIds = new Set<string>(
+      nested.properties.template.resources
+        .filter((resource: Anything) => !String(resource.name).startsWith("["))
+        .map((resource: Anything) => {
+          const [namespace, ...types] = resource.type.split("/");
+          const names = resource.name.split("/");
+          const path = types.map((type: string, index: number) => `${type}/${names[index]}`).join("/");
+          return (
+            resource.scope
+              ? `${resource.scope}/providers/${resource.type}/${resource.name}`
+              : `${group.id}/providers/${namespace}/${path}`
+          ).toLowerCase();
+        }),
+    );
+    const computedGrants = nested.properties.template.resources
+      .filter((resource: Anything) => String(resource.name).startsWith("["))
+      .map((resource: Anything) => `${resource.scope.toLowerCase()} ${resource.properties.roleDefinitionId}`);
+    const installed = (shire.sandbox.inspect() as { arm: { resources: Resource[] } }).arm.resources.filter((resource) =>
+      resource.id.toLowerCase().startsWith(`${group.id.toLowerCase()}/`),
+    );
+    // Not deployed by anyone: revisions (made by the service), the blob and file services (every
+    // account has them; the static website on the blob service is the Teams tab's, data plane).
+    const deployable = installed.filter(
+      (resource) => !/\/(blobServices|fileServices)\/default$|\/revisions\/[^/]+$/i.test(resource.id),
+    );
+    expect(deployable.length).toBeGreaterThan(15);
+    for (const resource of deployable) {
+      if (exportedIds.has(resource.id.toLowerCase())) continue;
+      const role = String(resource.properties.roleDefinitionId).split("/").at(-1);
+      expect(
+        computedGrants.some(
+          (grant: string) =>
+            grant.startsWith(`${String(resource.properties.scope).toLowerCase()} `) && grant.includes(role!),
+        ),
+        `${resource.id} is in the template`,
+      ).toBe(true);
+    }
+  });
+
   it("refuses invalid input with every problem listed and touches nothing", async () => {
     const before = shire.mark();
     const response = await postJson(`${shire.url}/api/slugs/Bad--Slug/install`, {
@@ -416,6 +472,9 @@ describe("install against the sandbox", () => {
       `${shire.url}/runtime/webhooks/durabletask/instances/slug-demo?showHistory=true&showHistoryOutput=true&showInput=true`,
     );
     haystacks.push({ where: "durable status API", text: JSON.stringify(status.body) });
+    const exported = await getJson<unknown>(`${shire.url}/api/slugs/demo/template`);
+    expect(exported.status).toBe(200);
+    haystacks.push({ where: "exported template", text: JSON.stringify(exported.body) });
     expect(haystacks.some((haystack) => haystack.text.includes("gateway-token"))).toBe(true);
     for (const { where, text } of haystacks) {
       for (const secret of secrets) expect(text.includes(secret), `a secret value appears in ${where}`).toBe(false);
