@@ -126,9 +126,9 @@ function auditRequest(
  * bucket of 250 reads refilled 25 a second, and everything else needs some too).
  */
 function auditBudget(env: NodeJS.ProcessEnv = process.env): Pick<DriftAuditInput, "readsPerSecond" | "burst"> {
-  const number = (name: string) => (Number(env[name]) > 0 ? Number(env[name]) : undefined);
-  const readsPerSecond = number("SHIRE_DRIFT_READS_PER_SECOND");
-  const burst = number("SHIRE_DRIFT_READ_BURST");
+  const positive = (value: string | undefined) => (Number(value) > 0 ? Number(value) : undefined);
+  const readsPerSecond = positive(env.SHIRE_DRIFT_READS_PER_SECOND);
+  const burst = positive(env.SHIRE_DRIFT_READ_BURST);
   return { ...(readsPerSecond ? { readsPerSecond } : {}), ...(burst ? { burst } : {}) };
 }
 

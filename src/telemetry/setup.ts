@@ -9,6 +9,7 @@
  * Once per process whatever loads it (the app and a test share a process on the local host: the
  * guard lives on globalThis, not in this module).
  */
+import { ManagedIdentityCredential } from "@azure/identity";
 import { useAzureMonitor, type AzureMonitorOpenTelemetryOptions } from "@azure/monitor-opentelemetry";
 
 const STARTED = Symbol.for("shire.telemetry.started");
@@ -25,8 +26,20 @@ export function startTelemetry(env: NodeJS.ProcessEnv = process.env, options: Te
   if (holder[STARTED]) return true;
   const connectionString = env.APPLICATIONINSIGHTS_CONNECTION_STRING;
   if (!connectionString) return false;
+  // With local authentication off on the component (the broker's template does), the exporter
+  // signs in with the app's identity, as the Functions host does: `Authorization=AAD;ClientId=...`.
+  const authentication = Object.fromEntries(
+    (env.APPLICATIONINSIGHTS_AUTHENTICATION_STRING ?? "")
+      .split(";")
+      .map((part) => part.split("=").map((piece) => piece.trim()))
+      .filter((pair) => pair.length === 2 && pair[0]),
+  ) as Record<string, string>;
+  const credential =
+    authentication.Authorization?.toUpperCase() === "AAD"
+      ? new ManagedIdentityCredential(authentication.ClientId ? { clientId: authentication.ClientId } : {})
+      : undefined;
   useAzureMonitor({
-    azureMonitorExporterOptions: { connectionString },
+    azureMonitorExporterOptions: { connectionString, ...(credential ? { credential } : {}) },
     // The Azure SDKs trace their own requests (core-tracing) as children of the active step span.
     instrumentationOptions: { azureSdk: { enabled: true }, http: { enabled: true } },
     enableLiveMetrics: false,

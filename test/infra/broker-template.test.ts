@@ -226,6 +226,8 @@ function settingsReadByShire(): Set<string> {
 const NOT_DEPLOYED: Record<string, string> = {
   AzureWebJobsStorage: "a connection string (account key): the deployment uses the identity-based form",
   SHIRE_AUTH: "the local host's development principal; on a real cloud there is never one",
+  SHIRE_URL: "the shire CLI's broker address, on an operator's machine",
+  SHIRE_TOKEN: "the shire CLI's bearer token, on an operator's machine",
   SHIRE_SANDBOX_PORT: "the sandbox (npm start)",
   SHIRE_SANDBOX_CA_FILE: "the sandbox (npm start)",
   SHIRE_RETRY_FIRST_INTERVAL_MS: "a retry policy for tests and demos",
@@ -271,6 +273,9 @@ describe("the broker's app settings", () => {
         "SHIRE_SHARED_REGISTRY_ID",
         "SHIRE_SHARED_REGISTRY_LOGIN_SERVER",
         "SHIRE_TEARDOWN_GRACE_SECONDS",
+        "SHIRE_DRIFT_SCHEDULE",
+        "SHIRE_DRIFT_READS_PER_SECOND",
+        "SHIRE_DRIFT_READ_BURST",
       ].sort(),
     );
     expect(validationSettingsFromEnv(empty)).toEqual(validationSettingsFromEnv({}));
