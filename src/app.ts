@@ -5,8 +5,11 @@
 import "./api/slugs";
 import "./api/operations";
 import "./api/plan";
+import "./api/upgrade";
 import "./api/fallback";
 import "../orchestrations/install";
 import "../orchestrations/teardown";
+import "../orchestrations/upgrade";
 import "./operations/activity";
 import "../activities";
+import "../activities/upgrade";

@@ -52,7 +52,7 @@ export const containerAppKind = defineKind({
               revisions.getRevision(desired.resourceGroup, desired.name, app!.latestRevisionName!),
             )
           : undefined;
-        if (revision) assertRevisionRuns(desired.name, revision);
+        if (revision && desired.awaitRevision !== false) assertRevisionRuns(desired.name, revision);
         return {
           nodeId,
           action: convergeAction(Boolean(current), changed),
