@@ -364,13 +364,16 @@ function* finish(
     ...(extra.applied ? { applied: extra.applied } : {}),
     ...(extra.settledState ? { settledState: extra.settledState } : {}),
   });
-  return {
+  const output: OperationOutput & { upgrade: UpgradeDetails } = {
     operationId: input.operationId,
     status,
     failedSteps: steps.filter((step) => step.status === "failed").map((step) => step.id),
     message,
     steps,
+    // The status API answers from the output while the record's write has not landed.
+    upgrade: details,
   };
+  return output;
 }
 
 function errorMessage(value: unknown): string {
