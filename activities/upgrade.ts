@@ -36,17 +36,24 @@ export function createUpgradeActivities(deps: ActivityDeps) {
       : Promise.resolve(undefined);
 
   return {
-    /** What the app runs now: its image, its latest and latest ready revisions. */
+    /**
+     * What the app runs now: its image, its latest and latest ready revisions. One read (a wave
+     * runs this for every slug against a subscription-wide read budget): the latest revision is
+     * healthy when it is the latest ready one of a provisioned app.
+     */
     async getAppRevision(app: AppRef): Promise<AppRevision> {
       const current = await getOrUndefined(() => apps().get(app.resourceGroup, app.name));
       if (!current) return { exists: false, healthy: false };
-      const latest = await revisionOf(app, current.latestRevisionName);
       return {
         exists: true,
         image: gatewayImage(current.template),
         latestRevisionName: current.latestRevisionName,
         latestReadyRevisionName: current.latestReadyRevisionName,
-        healthy: Boolean(latest && judge(current.latestReadyRevisionName, latest).phase === "ready"),
+        healthy:
+          current.provisioningState === "Succeeded" &&
+          current.runningStatus !== "Stopped" &&
+          Boolean(current.latestRevisionName) &&
+          current.latestReadyRevisionName === current.latestRevisionName,
       };
     },
 
@@ -79,29 +86,34 @@ export function createUpgradeActivities(deps: ActivityDeps) {
     },
 
     /**
-     * The health gate's look at the app's latest revision: ready when it runs `image`, is
-     * provisioned, running and healthy (its readiness probe passes), and is the app's latest ready
-     * revision (it has the traffic); failed when Azure says it failed; otherwise waiting.
+     * The health gate's look at the new revision (`revisionName`, or the app's latest): ready when
+     * it runs `image`, is provisioned, running and healthy (its readiness probe passes) and has
+     * the traffic; failed when Azure says it failed; otherwise waiting. One read when the
+     * revision's name is known.
      */
-    async checkRevisionHealth(input: AppRef & { image: string }): Promise<RevisionHealth> {
-      const app = await getOrUndefined(() => apps().get(input.resourceGroup, input.name));
-      if (!app) return { phase: "failed", state: "missing", detail: `container app ${input.name} does not exist` };
-      const latest = await revisionOf(input, app.latestRevisionName);
-      if (!latest) return { phase: "waiting", state: "none", detail: "no revision yet" };
+    async checkRevisionHealth(input: AppRef & { image: string; revisionName?: string }): Promise<RevisionHealth> {
+      let name = input.revisionName;
+      if (!name) {
+        const app = await getOrUndefined(() => apps().get(input.resourceGroup, input.name));
+        if (!app) return { phase: "failed", state: "missing", detail: `container app ${input.name} does not exist` };
+        name = app.latestRevisionName;
+      }
+      const latest = await revisionOf(input, name);
+      if (!latest) return { phase: "waiting", state: "none", detail: `revision ${name ?? "(none yet)"} not found yet` };
       const image = gatewayImage(latest.template);
       if (image !== input.image)
         return {
           phase: "failed",
           revisionName: latest.name,
           state: "other image",
-          detail: `the latest revision ${latest.name} runs ${image ?? "no gateway"}, not ${input.image}`,
+          detail: `revision ${latest.name} runs ${image ?? "no gateway"}, not ${input.image}`,
         };
-      return judge(app.latestReadyRevisionName, latest);
+      return judge(latest);
     },
   };
 }
 
-function judge(latestReady: string | undefined, revision: Revision): RevisionHealth {
+function judge(revision: Revision): RevisionHealth {
   const name = revision.name ?? "latest revision";
   const state = [revision.provisioningState, revision.runningState, revision.healthState].filter(Boolean).join(", ");
   const provisioning = revision.provisioningState ?? "";
@@ -117,7 +129,9 @@ function judge(latestReady: string | undefined, revision: Revision): RevisionHea
     provisioning === "Provisioned" &&
     (running === "Running" || running === "RunningAtMaxScale") &&
     revision.healthState === "Healthy" &&
-    latestReady === revision.name;
+    // Single revision mode: the ready revision is active and has all the traffic.
+    revision.active === true &&
+    (revision.trafficWeight ?? 0) === 100;
   return {
     phase: ready ? "ready" : "waiting",
     revisionName: name,

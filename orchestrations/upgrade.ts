@@ -207,6 +207,7 @@ const upgrade: OrchestrationHandler = function* (context: OrchestrationContext) 
       context,
       input,
       input.image,
+      details.toRevision,
       "healthGate",
       "Health gate: the new revision provisioned, running, healthy",
       steps,
@@ -250,6 +251,9 @@ const upgrade: OrchestrationHandler = function* (context: OrchestrationContext) 
       context,
       input,
       previousImage,
+      typeof rollbackWalk.results.rollback?.outputs.latestRevisionName === "string"
+        ? rollbackWalk.results.rollback.outputs.latestRevisionName
+        : undefined,
       "rollbackGate",
       "Health gate: the rolled-back revision",
       steps,
@@ -294,6 +298,7 @@ function* healthGate(
   context: OrchestrationContext,
   input: UpgradeInput,
   image: string,
+  revisionName: string | undefined,
   id: string,
   title: string,
   _steps: OperationStep[],
@@ -308,6 +313,7 @@ function* healthGate(
       health = (yield context.df.callActivityWithRetry(CHECK_REVISION_HEALTH, CALL_RETRY, {
         ...input.app,
         image,
+        ...(revisionName ? { revisionName } : {}),
       })) as RevisionHealth;
     } catch (error) {
       health = { phase: "failed", state: "unknown", detail: `could not read the revision: ${errorMessage(error)}` };

@@ -47,12 +47,14 @@ export const containerAppKind = defineKind({
           });
         }
         assertSettledAfterWrite(`Container app ${desired.name}`, app?.provisioningState);
-        const revision = app?.latestRevisionName
-          ? await getOrUndefined(() =>
-              revisions.getRevision(desired.resourceGroup, desired.name, app!.latestRevisionName!),
-            )
-          : undefined;
-        if (revision && desired.awaitRevision !== false) assertRevisionRuns(desired.name, revision);
+        // An upgrade's step does not wait here (its health gate does): no read either.
+        const revision =
+          app?.latestRevisionName && desired.awaitRevision !== false
+            ? await getOrUndefined(() =>
+                revisions.getRevision(desired.resourceGroup, desired.name, app!.latestRevisionName!),
+              )
+            : undefined;
+        if (revision) assertRevisionRuns(desired.name, revision);
         return {
           nodeId,
           action: convergeAction(Boolean(current), changed),
