@@ -296,6 +296,15 @@ export class OperationStore {
     return this.update(`applied/${slug}.json`, change);
   }
 
+  /** An upgrade wave's record (src/operations/waves.ts): its request, control, and each slug's state. */
+  async getWave<T>(id: string): Promise<T | undefined> {
+    return (await this.read<T>(`waves/${id}.json`))?.value;
+  }
+
+  updateWave<T>(id: string, change: (current: T | undefined) => T): Promise<T> {
+    return this.update(`waves/${id}.json`, change);
+  }
+
   async listSlugs(): Promise<SlugRecord[]> {
     await this.ready();
     const records: SlugRecord[] = [];

@@ -55,9 +55,17 @@ export interface SandboxFaultSettings {
   /**
    * Images whose revisions never become ready: their readiness probe keeps failing (the revision
    * stays `Activating`, health `Unhealthy`, without traffic), so a test can fail an upgrade's
-   * health gate or a wave's canary on purpose. Exact image references, e.g. `ghcr.io/openclaw/openclaw:2026.9.99`.
+   * health gate or a wave's canary on purpose. Exact image references, e.g. `ghcr.io/openclaw/openclaw:2026.9.99`,
+   * or `{image, resourceGroups}` for that image in those resource groups only (some slugs of a wave).
    */
-  unhealthyImages: string[];
+  unhealthyImages: (string | { image: string; resourceGroups: string[] })[];
+  /**
+   * Entra's quota of directory objects the broker's principal may create: 250, as in Entra
+   * (about 50 slugs: each makes its sign-in app, its service principal and its group, and the
+   * bot's app and principal with Teams). Raising it departs from Azure: only for tests and the
+   * bench that need a larger fleet than one principal can have (docs/operations.md, "Fleet size").
+   */
+  directoryObjectQuota?: number;
 }
 
 export const DEFAULT_FAULTS: SandboxFaultSettings = {

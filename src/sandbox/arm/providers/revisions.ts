@@ -76,7 +76,14 @@ export function createRevision(engine: ArmEngine, app: StoredResource): string {
   const revisionName = `${app.resource.name}--${suffix}`;
   const stopped = properties.runningStatus === "Stopped";
   const images = list(template.containers).map((container) => String(container.image));
-  const unhealthy = images.some((image) => env.faults.unhealthyImages.includes(image));
+  const group = (app.resource.id.split("/")[4] ?? "").toLowerCase();
+  const unhealthy = images.some((image) =>
+    env.faults.unhealthyImages.some((entry) =>
+      typeof entry === "string"
+        ? entry === image
+        : entry.image === image && entry.resourceGroups.some((name) => name.toLowerCase() === group),
+    ),
+  );
   const startMs = env.faults.revisionStartMs * env.faults.latencyScale;
   const now = env.clock.now();
   const revision: StoredResource = {
