@@ -33,12 +33,10 @@ import {
   type StartOutcome,
 } from "../src/contract/wave";
 import { WRITES_PER_UPGRADE, type WaveRequest } from "../src/model/wave";
+import { MAX_BUSY_ATTEMPTS } from "../src/operations/wave-limits";
 import type { WaveControl, WaveSlug, WaveStatus } from "../src/operations/waves";
 
 export const WAVE_ORCHESTRATION = "upgradeWave";
-
-/** Starts refused as busy before a slug is skipped; each waits longer (up to a few minutes). */
-export const MAX_BUSY_ATTEMPTS = 8;
 
 export interface WaveInput {
   waveId: string;
@@ -283,7 +281,13 @@ const wave: OrchestrationHandler = function* (context: OrchestrationContext) {
       ? `Wave stopped after batch ${batchIndex}: ${stop}.`
       : `Wave done: every slug's upgrade to ${request.image} has finished.`
     : `Batch ${batchIndex}${canaryBatch ? " (canaries)" : ""} done; ${remaining.length} slug(s) to go.`;
-  yield record({ updates, status, message, batches: batchIndex + 1 });
+  yield record({
+    updates,
+    status,
+    message,
+    batches: batchIndex + 1,
+    ...(finished ? { reconcile: { startedAt, attempts: MAX_BUSY_ATTEMPTS } } : {}),
+  });
   publish(status);
   if (finished) return { waveId: input.waveId, status, message };
 

@@ -113,14 +113,29 @@ async function postWave(
 
 async function getWave(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const id = request.params.id;
-  const record = /^wave-[0-9a-f]{20}$/.test(id) ? await OperationStore.fromEnv().getWave<WaveRecord>(id) : undefined;
-  if (!record) return apiError(404, "WaveNotFound", `Shire knows no wave '${id}'.`);
-  let live: unknown;
+  if (!/^wave-[0-9a-f]{20}$/.test(id)) return apiError(404, "WaveNotFound", `Shire knows no wave '${id}'.`);
+  let instance: df.DurableOrchestrationStatus | undefined;
   try {
-    live = (await df.getClient(context).getStatus(id, { showInput: false })).customStatus;
+    instance = await df.getClient(context).getStatus(id, { showInput: true });
   } catch {
-    live = undefined;
+    instance = undefined;
   }
+  const live = instance?.customStatus ?? undefined;
+  const stored = await OperationStore.fromEnv().getWave<WaveRecord>(id);
+  // A record lost with the last writes before a crash: what the instance knows until the wave writes it again.
+  const input = instance?.input as WaveInput | undefined;
+  const record =
+    stored ??
+    (input?.request
+      ? newWaveRecord(
+          id,
+          input.request,
+          input.actor,
+          "the wave's instance (its record is being rewritten)",
+          new Date().toISOString(),
+        )
+      : undefined);
+  if (!record) return apiError(404, "WaveNotFound", `Shire knows no wave '${id}'.`);
   // The record has the slugs' states as of the last finished batch; the instance knows which run now.
   const running = (live as { running?: unknown } | undefined)?.running;
   if (Array.isArray(running) && !["succeeded", "stopped", "canceled", "failed"].includes(record.status)) {

@@ -66,4 +66,9 @@ export interface RecordWaveInput {
   order?: string[];
   canaries?: number;
   batches?: number;
+  /**
+   * The wave has finished: slugs the record still shows pending or upgrading (a record write lost
+   * in a crash) are looked up by the operation ids the wave gave them.
+   */
+  reconcile?: { startedAt: string; attempts: number };
 }

@@ -12,7 +12,8 @@ import type { DurableClient } from "durable-functions";
 import { orderWave, selectSlugs } from "../model/wave";
 import { createHash } from "node:crypto";
 import { OperationStore, newOperationId, type OperationRecord, type UpgradeDetails } from "./records";
-import { countSlugs, type WaveRecord } from "./waves";
+import { countSlugs, newWaveRecord, type WaveRecord } from "./waves";
+import type { WaveInput } from "../../orchestrations/wave";
 import {
   POLL_WAVE,
   RECORD_WAVE,
@@ -30,6 +31,18 @@ import {
 import { startOperationWith } from "../api/pipeline";
 import { upgradeOperation } from "../api/upgrade";
 import { runningOperation, withLiveStatus } from "../api/live-status";
+import { recordFromInstance } from "../api/operations";
+
+/** An operation as its record says, brought up to date; or as the slug's instance knows it when the record was lost. */
+async function operationOf(
+  store: OperationStore,
+  client: DurableClient,
+  operationId: string,
+  slug: string,
+): Promise<OperationRecord | undefined> {
+  const record = await store.getOperation(operationId);
+  return record ? withLiveStatus(client, record) : recordFromInstance(client, operationId, slug);
+}
 
 /** A wave's operation on a slug: the same for every delivery of the start (found again, never started twice). */
 export function waveOperationId(waveId: string, slug: string, attempt: number, startedAt: string): string {
@@ -122,20 +135,71 @@ export async function pollWave(
   const wave = await store.getWave<WaveRecord>(input.waveId);
   const outcomes: SlugOutcome[] = [];
   for (const { slug, operationId } of input.running) {
-    const record = await store.getOperation(operationId);
+    const record = await operationOf(store, client, operationId, slug);
     // The starter writes the record right after the instance starts: until then it is upgrading.
-    outcomes.push(record ? outcomeOf(slug, await withLiveStatus(client, record)) : { slug, state: "upgrading" });
+    outcomes.push(record ? outcomeOf(slug, record) : { slug, state: "upgrading" });
   }
   return { control: wave?.control ?? "run", outcomes };
 }
 
-export async function recordWave(store: OperationStore, input: RecordWaveInput): Promise<void> {
-  await store.updateWave<WaveRecord>(input.waveId, (current) => {
-    if (!current) throw new Error(`Wave ${input.waveId} has no record.`);
+/**
+ * The wave's record as its instance knows it, when the record itself is gone (the local host's
+ * Azurite can lose the last seconds of writes when it is killed; the instance's history is the
+ * source of truth).
+ */
+async function recoveredRecord(client: DurableClient, waveId: string): Promise<WaveRecord | undefined> {
+  let status;
+  try {
+    status = await client.getStatus(waveId, { showInput: true });
+  } catch {
+    return undefined;
+  }
+  const input = status?.input as WaveInput | undefined;
+  if (!input?.request) return undefined;
+  const created = status.createdTime instanceof Date ? status.createdTime.toISOString() : new Date().toISOString();
+  return {
+    ...newWaveRecord(waveId, input.request, input.actor, "recovered from the wave's instance", created),
+    ...(input.order ? { order: input.order, canaries: input.canaries ?? 0 } : {}),
+  };
+}
+
+export async function recordWave(
+  store: OperationStore,
+  client: DurableClient | undefined,
+  input: RecordWaveInput,
+): Promise<void> {
+  const updates = { ...input.updates };
+  let base = await store.getWave<WaveRecord>(input.waveId);
+  if (!base && client) base = await recoveredRecord(client, input.waveId);
+  if (!base) throw new Error(`Wave ${input.waveId} has no record and no instance.`);
+  if (input.reconcile && client) {
+    const order = input.order ?? base.order ?? (await recoveredRecord(client, input.waveId))?.order;
+    const slugs = [...new Set([...(order ?? []), ...Object.keys(base.slugs)])];
+    for (const slug of slugs) {
+      const entry = updates[slug] ?? base.slugs[slug] ?? { state: "pending" as const };
+      if (entry.state !== "pending" && entry.state !== "upgrading") continue;
+      for (let attempt = 0; attempt < input.reconcile.attempts; attempt++) {
+        const operationId = waveOperationId(input.waveId, slug, attempt, input.reconcile.startedAt);
+        const record = await operationOf(store, client, operationId, slug);
+        if (!record) continue;
+        const outcome = outcomeOf(slug, record);
+        updates[slug] = {
+          ...entry,
+          state: outcome.state,
+          operationId,
+          ...(outcome.reason ? { reason: outcome.reason } : {}),
+        };
+      }
+    }
+  }
+  const fallback = base;
+  await store.updateWave<WaveRecord>(input.waveId, (stored) => {
+    const current = stored ?? fallback;
     const slugs = { ...current.slugs };
-    for (const [slug, update] of Object.entries(input.updates)) slugs[slug] = { ...slugs[slug], ...update };
+    for (const [slug, update] of Object.entries(updates)) slugs[slug] = { ...slugs[slug], ...update };
     return {
       ...current,
+      ...(current.order || !fallback.order ? {} : { order: fallback.order, canaries: fallback.canaries }),
       slugs,
       counts: countSlugs(slugs),
       status: input.status,
@@ -159,4 +223,8 @@ df.app.activity(POLL_WAVE, {
   handler: (input: PollWaveInput, context: InvocationContext) =>
     pollWave(OperationStore.fromEnv(), df.getClient(context), input),
 });
-df.app.activity(RECORD_WAVE, { handler: (input: RecordWaveInput) => recordWave(OperationStore.fromEnv(), input) });
+df.app.activity(RECORD_WAVE, {
+  extraInputs: [df.input.durableClient()],
+  handler: (input: RecordWaveInput, context: InvocationContext) =>
+    recordWave(OperationStore.fromEnv(), df.getClient(context), input),
+});

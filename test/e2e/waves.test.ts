@@ -278,4 +278,34 @@ describe("upgrade waves", () => {
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ waveId: id, duplicate: true });
   });
+
+  it("runs every activity twice (at-least-once delivery) and still upgrades each slug once", async () => {
+    shire.host.engine.faults = { duplicateActivityDelivery: true };
+    try {
+      const id = await startWave({
+        image: IMAGE("2026.9.5"),
+        slugs: ["w-43", "w-44", "w-46"],
+        canary: 1,
+        batchSize: 2,
+      });
+      const record = await finished(id);
+      expect(record.status, record.message).toBe("succeeded");
+      expect(record.counts).toEqual({ done: 3 });
+      for (const slug of ["w-43", "w-44", "w-46"]) {
+        expect(imageOf(slug)).toBe(IMAGE("2026.9.5"));
+        const { body } = await getJson<{ operations: { id: string; kind: string; request: { image?: string } }[] }>(
+          `${shire.url}/api/operations?slug=${slug}`,
+        );
+        const mine = body.operations.filter(
+          (operation) => operation.kind === "upgrade" && operation.request.image === IMAGE("2026.9.5"),
+        );
+        expect(
+          mine.map((operation) => operation.id),
+          slug,
+        ).toEqual([record.slugs[slug].operationId]);
+      }
+    } finally {
+      shire.host.engine.faults = {};
+    }
+  });
 });
