@@ -308,4 +308,14 @@ describe("upgrade waves", () => {
       shire.host.engine.faults = {};
     }
   });
+
+  it("keeps only running instances in the host's memory: the finished ones are on disk", async () => {
+    await shire.host.engine.waitForIdle();
+    const all = shire.host.engine.listInstances();
+    expect(all.length).toBeGreaterThan(200);
+    expect(shire.host.engine.residentInstances()).toBe(
+      all.filter((state) => !["Completed", "Failed", "Terminated"].includes(state.runtimeStatus)).length,
+    );
+    expect(shire.host.engine.residentInstances()).toBeLessThan(5);
+  });
 });
