@@ -498,6 +498,14 @@ export class DurableEngine {
 
   /** Retry ids are taken while the library processes the delivered event, before new tasks. */
   private applyRetryBookkeeping(state: InstanceState, delivered: HistoryEvent, newWork: PendingWork[]): void {
+    // A retried call that succeeded needs no more bookkeeping (kept, it would grow the state by
+    // every call's input for the rest of the execution).
+    if (
+      (delivered.EventType === HistoryEventType.TaskCompleted ||
+        delivered.EventType === HistoryEventType.SubOrchestrationInstanceCompleted) &&
+      delivered.TaskScheduledId !== undefined
+    )
+      delete state.retries[String(delivered.TaskScheduledId)];
     const failedId =
       delivered.EventType === HistoryEventType.TaskFailed ||
       delivered.EventType === HistoryEventType.SubOrchestrationInstanceFailed
