@@ -129,6 +129,9 @@ async function wave(): Promise<void> {
     `wave over ${r.slugs} slugs: ${r.wave.status} ${JSON.stringify(r.wave.counts)} in ${r.wave.wallSeconds} s; write-bucket bound ${r.writeBucketBoundSeconds} s (${r.arm.writes} writes); wall / bound = ${r.wallOverBound}`,
   );
   console.log(
+    `read-bucket bound ${r.readBucketBoundSeconds} s (${r.arm.reads} reads): wall / the binding bound = ${r.wallOverBindingBound}`,
+  );
+  console.log(
     `429s: ${r.arm.throttled429} (of ${r.arm.writes} writes, ${r.arm.reads} reads); largest history: wave execution ${r.largestHistory.waveExecution.events} events / ${r.largestHistory.waveExecution.bytes} bytes, any instance at the end ${r.largestHistory.anyInstanceAtEnd.events} events; host peak ${r.hostPeakMiB} MiB`,
   );
   console.log("results: bench/results/wave.json");

@@ -9,9 +9,11 @@
  *   its own operation (orchestrations/upgrade.ts) started through the operation pipeline
  *   a slug busy with another operation goes back in the queue and is tried later (not failed)
  *   failed or rolled-back slugs past `maxFailures` stop the wave; the slugs not started are skipped
- *   ARM's write budget: starts are paced by a token bucket (`writesPerSecond`, `writeBurst`) at
- *   the writes an upgrade makes, so the wave stays inside the subscription's bucket (200, 10/s)
- *   instead of meeting it as 429s (those the SDK and the steps wait out by Retry-After)
+ *   ARM's budget: starts are paced by a token bucket counted in upgrades, refilled at the rate the
+ *   wave's write and read budgets allow (`writesPerSecond`/`writeBurst` at the writes an upgrade
+ *   makes, `readsPerSecond`/`readBurst` at its reads), so the wave stays inside the subscription's
+ *   buckets (writes 200 + 10/s, reads 250 + 25/s) instead of meeting them as 429s (those the SDK
+ *   and the steps wait out by Retry-After)
  *   pause / resume / cancel: the operator's control in the wave's record, with an external event
  *   to wake the wave; pause stops starting, cancel skips whatever has not started; upgrades in
  *   flight always finish
@@ -32,7 +34,7 @@ import {
   type ResolvedWave,
   type StartOutcome,
 } from "../src/contract/wave";
-import { WRITES_PER_UPGRADE, type WaveRequest } from "../src/model/wave";
+import { READS_PER_UPGRADE, WRITES_PER_UPGRADE, type WaveRequest } from "../src/model/wave";
 import { MAX_BUSY_ATTEMPTS } from "../src/operations/wave-limits";
 import type { WaveControl, WaveSlug, WaveStatus } from "../src/operations/waves";
 
@@ -59,6 +61,17 @@ export interface WaveInput {
 }
 
 const CALL_RETRY = new df.RetryOptions(1_000, 5);
+
+/** Upgrades per second the wave's ARM budgets allow, and how many may start at once. */
+function pace(request: WaveRequest): { rate: number; burst: number } {
+  return {
+    rate: Math.min(request.writesPerSecond / WRITES_PER_UPGRADE, request.readsPerSecond / READS_PER_UPGRADE),
+    burst: Math.max(
+      1,
+      Math.floor(Math.min(request.writeBurst / WRITES_PER_UPGRADE, request.readBurst / READS_PER_UPGRADE)),
+    ),
+  };
+}
 
 const wave: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = context.df.getInput<WaveInput>();
@@ -102,7 +115,7 @@ const wave: OrchestrationHandler = function* (context: OrchestrationContext) {
       retry: [],
       failures: 0,
       batches: 0,
-      bucket: { tokens: request.writeBurst, at: now().toISOString() },
+      bucket: { tokens: pace(request).burst, at: now().toISOString() },
     } satisfies WaveInput);
     return undefined;
   }
@@ -114,7 +127,8 @@ const wave: OrchestrationHandler = function* (context: OrchestrationContext) {
   let failures = input.failures ?? 0;
   const batchIndex = input.batches ?? 0;
   const startedAt = input.startedAt ?? now().toISOString();
-  let bucket = { ...(input.bucket ?? { tokens: request.writeBurst, at: now().toISOString() }) };
+  const { rate, burst } = pace(request);
+  let bucket = { ...(input.bucket ?? { tokens: burst, at: now().toISOString() }) };
   const updates: Record<string, WaveSlug> = {};
   const set = (slug: string, update: WaveSlug) => {
     updates[slug] = { ...updates[slug], ...update, batch: batchIndex, updatedAt: now().toISOString() };
@@ -144,10 +158,7 @@ const wave: OrchestrationHandler = function* (context: OrchestrationContext) {
   const refill = () => {
     const at = now().getTime();
     bucket = {
-      tokens: Math.min(
-        request.writeBurst,
-        bucket.tokens + ((at - Date.parse(bucket.at)) / 1000) * request.writesPerSecond,
-      ),
+      tokens: Math.min(burst, bucket.tokens + ((at - Date.parse(bucket.at)) / 1000) * rate),
       at: now().toISOString(),
     };
   };
@@ -186,8 +197,8 @@ const wave: OrchestrationHandler = function* (context: OrchestrationContext) {
     const starts: { slug: string; attempts: number }[] = [];
     refill();
     while (!stop && control === "run" && queue.length > 0 && running.size + starts.length < request.maxParallel) {
-      if (bucket.tokens < WRITES_PER_UPGRADE) break;
-      bucket.tokens -= WRITES_PER_UPGRADE;
+      if (bucket.tokens < 1) break;
+      bucket.tokens -= 1;
       const next = queue.shift()!;
       starts.push(next);
     }
@@ -206,7 +217,7 @@ const wave: OrchestrationHandler = function* (context: OrchestrationContext) {
           running.set(outcome.slug, { operationId: outcome.operationId, attempts: start.attempts });
           set(outcome.slug, { state: "upgrading", operationId: outcome.operationId });
         } else if (outcome.result === "busy") {
-          bucket.tokens += WRITES_PER_UPGRADE; // nothing was written
+          bucket.tokens += 1; // nothing was written
           const attempts = start.attempts + 1;
           if (attempts >= MAX_BUSY_ATTEMPTS) {
             set(outcome.slug, {
@@ -224,7 +235,7 @@ const wave: OrchestrationHandler = function* (context: OrchestrationContext) {
             });
           }
         } else {
-          bucket.tokens += WRITES_PER_UPGRADE;
+          bucket.tokens += 1;
           set(outcome.slug, { state: "skipped", reason: outcome.reason });
         }
       }
@@ -237,9 +248,7 @@ const wave: OrchestrationHandler = function* (context: OrchestrationContext) {
     const paused = control === "pause";
     const idle = running.size === 0;
     const tokenWaitMs =
-      !paused && queue.length > 0 && bucket.tokens < WRITES_PER_UPGRADE
-        ? Math.ceil(((WRITES_PER_UPGRADE - bucket.tokens) / request.writesPerSecond) * 1000)
-        : 0;
+      !paused && queue.length > 0 && bucket.tokens < 1 ? Math.ceil(((1 - bucket.tokens) / rate) * 1000) : 0;
     const waitMs = paused && idle ? 3_600_000 : idle ? Math.max(tokenWaitMs, 50) : input.pollMs;
     publish(paused ? "paused" : "running");
     yield context.df.Task.any([

@@ -20,6 +20,8 @@ describe("a wave request", () => {
       maxFailures: 0,
       writesPerSecond: 9,
       writeBurst: 150,
+      readsPerSecond: 23,
+      readBurst: 200,
     });
   });
 
