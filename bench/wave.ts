@@ -229,7 +229,8 @@ export async function runWaveBench(repoRoot: string): Promise<Record<string, unk
     }
     // Each bucket's bound: what the wave spent of it, less what the bucket holds, at its refill rate.
     const boundSeconds = Math.max(0, writes - 200) / 10;
-    const readBoundSeconds = Math.max(0, reads + throttled - 250) / 25;
+    // (A throttled request takes no token: only the answered reads count.)
+    const readBoundSeconds = Math.max(0, reads - 250) / 25;
     const binding = Math.max(boundSeconds, readBoundSeconds);
     const results = {
       slugs: count,
