@@ -93,7 +93,7 @@ const logs = () =>
 async function getJson(port: number, route: string): Promise<Record<string, unknown> | undefined> {
   try {
     const response = await fetch(`http://127.0.0.1:${port}${route}`);
-    return { status: response.status, ...((await response.json()) as Record<string, unknown>) };
+    return { ...((await response.json()) as Record<string, unknown>), httpStatus: response.status };
   } catch {
     return undefined;
   }
@@ -144,7 +144,7 @@ async function revision(
   const child = start(name, args, envFor(gateway, name, port));
   await until(
     `${name}'s gateway`,
-    async () => ((await getJson(port, "/healthz"))?.status === 200 ? true : undefined),
+    async () => ((await getJson(port, "/healthz"))?.httpStatus === 200 ? true : undefined),
     180_000,
   );
   return { gateway: child, port, seedOutput: `${seeded.stdout}${seeded.stderr}` };
@@ -196,7 +196,7 @@ describe("an upgrade of the real OpenClaw gateway", () => {
       "the new gateway's readiness",
       async () => {
         const body = await getJson(next.port, "/readyz");
-        return body?.status === 200 && body.ready === true ? body : undefined;
+        return body?.httpStatus === 200 && body.ready === true ? body : undefined;
       },
       180_000,
     );
