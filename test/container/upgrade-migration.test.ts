@@ -9,86 +9,19 @@
  * `<dir>/app`, 2026.9.5 beside it in `<dir>/app-2026.9.5`.
  */
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
-import { planSlug } from "../../src/model/plan";
-import { validateInstallRequest } from "../../src/model/validate";
-import { resolveReferences } from "../../src/contract/reference";
-import { OPENCLAW_PORTS, OPENCLAW_STATE_MOUNT } from "../../src/model/openclaw";
+import { OPENCLAW_PORTS } from "../../src/model/openclaw";
 import { freePort } from "../../src/runtime/azurite";
+import { NODE24, Replicas, exited, openclawEntry, query, slugContainers } from "./replicas";
 
-const OPENCLAW_DIR = process.env.SHIRE_OPENCLAW_DIR ?? path.join(os.homedir(), ".cache", "shire-openclaw");
-const NODE24 = path.join(OPENCLAW_DIR, "node24", "node_modules", ".bin", "node");
-const NEW = path.join(OPENCLAW_DIR, "app", "node_modules", "openclaw", "openclaw.mjs");
-const OLD = path.join(OPENCLAW_DIR, "app-2026.9.5", "node_modules", "openclaw", "openclaw.mjs");
-
-interface Container {
-  name: string;
-  command?: string[];
-  args?: string[];
-  env: { name: string; value?: string; secretRef?: string }[];
-}
-
-const work = fs.mkdtempSync(path.join(os.tmpdir(), "shire-upgrade-"));
-const stateDir = path.join(work, "state");
-const children: ChildProcess[] = [];
-const output: Record<string, string[]> = {};
-
-function template(image: string): { seed: Container; gateway: Container } {
-  const validation = validateInstallRequest("upgrade", { image, channels: { teams: { enabled: false } } });
-  if (!validation.ok) throw new Error("spec invalid");
-  const plan = planSlug(validation.spec, {
-    subscriptionId: "00000000-0000-4000-8000-000000000001",
-    tenantId: "00000000-0000-4000-8000-0000000000aa",
-    brokerPrincipalId: "00000000-0000-4000-8000-0000000000b0",
-    vaultUri: (name) => `https://${name}.vault.azure.net/`,
-  });
-  const node = plan.nodes.find((candidate) => candidate.id === "containerApp")!;
-  const desired = resolveReferences(node.desired as never, {
-    managedEnvironment: { resourceId: "/env", defaultDomain: "upgrade.westeurope.azurecontainerapps.io" },
-    entraApp: { appId: "11111111-1111-4111-8111-111111111111", applicationObjectId: "x", servicePrincipalId: "y" },
-  }) as { template: { initContainers: Container[]; containers: Container[] } };
-  return { seed: desired.template.initContainers[0], gateway: desired.template.containers[0] };
-}
-
-function envFor(container: Container, revision: string, port?: number): Record<string, string> {
-  const env: Record<string, string> = {
-    PATH: `${path.dirname(NODE24)}:${process.env.PATH}`,
-    HOME: path.join(work, "home"),
-    CONTAINER_APP_REPLICA_NAME: revision,
-    CONTAINER_APP_REVISION: revision,
-  };
-  for (const entry of container.env)
-    env[entry.name] = (entry.secretRef ? "upgrade-test-gateway-token-0123456789" : String(entry.value))
-      .split(OPENCLAW_STATE_MOUNT)
-      .join(stateDir);
-  if (port) env.OPENCLAW_GATEWAY_PORT = String(port);
-  return env;
-}
-
-function start(name: string, args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(NODE24, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  output[name] = [];
-  const keep = (chunk: Buffer) => output[name].push(chunk.toString());
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
-  children.push(child);
-  return child;
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) =>
-    child.exitCode !== null || child.signalCode !== null
-      ? resolve(child.exitCode)
-      : child.on("exit", (code) => resolve(code)),
-  );
-
-const logs = () =>
-  Object.entries(output)
-    .map(([name, lines]) => `--- ${name}\n${lines.join("").slice(-3000)}`)
-    .join("\n");
+const NEW = openclawEntry();
+const OLD = openclawEntry("2026.9.5");
+// One replica at a time here: no host names of their own needed.
+const replicas = new Replicas("shire-upgrade-", { ownHostNames: false });
+const { stateDir } = replicas;
+const logs = () => replicas.logs();
 
 async function getJson(port: number, route: string): Promise<Record<string, unknown> | undefined> {
   try {
@@ -99,40 +32,15 @@ async function getJson(port: number, route: string): Promise<Record<string, unkn
   }
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms\n${logs()}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
-function query(database: string, sql: string): Record<string, unknown>[] {
-  const result = spawnSync(
-    NODE24,
-    [
-      "-e",
-      `const { DatabaseSync } = require("node:sqlite"); const db = new DatabaseSync(process.argv[1], { readOnly: true }); console.log(JSON.stringify(db.prepare(process.argv[2]).all()));`,
-      database,
-      sql,
-    ],
-    { encoding: "utf8" },
-  );
-  if (result.status !== 0) throw new Error(result.stderr);
-  return JSON.parse(result.stdout) as Record<string, unknown>[];
-}
-
 /** Run one revision: its seed (to completion), then its gateway until it answers live. */
 async function revision(
   name: string,
   image: string,
   entry: string,
 ): Promise<{ gateway: ChildProcess; port: number; seedOutput: string }> {
-  const { seed, gateway } = template(image);
+  const { seed, gateway } = slugContainers("upgrade", image);
   const seeded = spawnSync(NODE24, seed.command!.slice(1), {
-    env: { ...envFor(seed, name), OPENCLAW_ENTRY: entry },
+    env: { ...replicas.envFor(seed, name, name), OPENCLAW_ENTRY: entry },
     encoding: "utf8",
     timeout: 240_000,
   });
@@ -141,8 +49,8 @@ async function revision(
   const args = gateway
     .args!.slice(1)
     .map((arg) => (arg === "openclaw.mjs" ? entry : arg === String(OPENCLAW_PORTS.gateway) ? String(port) : arg));
-  const child = start(name, args, envFor(gateway, name, port));
-  await until(
+  const child = replicas.start(name, name, args, replicas.envFor(gateway, name, name, port));
+  await replicas.until(
     `${name}'s gateway`,
     async () => ((await getJson(port, "/healthz"))?.httpStatus === 200 ? true : undefined),
     180_000,
@@ -150,16 +58,7 @@ async function revision(
   return { gateway: child, port, seedOutput: `${seeded.stdout}${seeded.stderr}` };
 }
 
-afterAll(async () => {
-  for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
-  await Promise.race([Promise.all(children.map(exited)), new Promise((resolve) => setTimeout(resolve, 30_000))]);
-  for (const child of children)
-    try {
-      process.kill(-child.pid!, "SIGKILL");
-    } catch {
-      // gone
-    }
-});
+afterAll(() => replicas.stopAll());
 
 describe("an upgrade of the real OpenClaw gateway", () => {
   it("migrates 2026.9.5's state with doctor --fix in the new revision's seed, and 2026.9.6 comes up healthy on it", async () => {
@@ -167,8 +66,6 @@ describe("an upgrade of the real OpenClaw gateway", () => {
       expect(fs.existsSync(entry), `OpenClaw is not installed at ${entry}: run bash scripts/setup-openclaw.sh`).toBe(
         true,
       );
-    fs.mkdirSync(path.join(work, "home"), { recursive: true });
-    fs.mkdirSync(stateDir, { recursive: true });
 
     // The 2026.9.5 revision: seeded (a new state: nothing to migrate), running.
     const old = await revision("openclaw--old", "ghcr.io/openclaw/openclaw:2026.9.5", OLD);
@@ -192,7 +89,7 @@ describe("an upgrade of the real OpenClaw gateway", () => {
     const next = await revision("openclaw--new", "ghcr.io/openclaw/openclaw:2026.9.6", NEW);
     expect(next.seedOutput).toContain("OpenClaw 2026.9.5 -> 2026.9.6: openclaw doctor --fix");
     expect(fs.readFileSync(path.join(stateDir, ".shire", "openclaw-version"), "utf8").trim()).toBe("2026.9.6");
-    const ready = await until(
+    const ready = await replicas.until(
       "the new gateway's readiness",
       async () => {
         const body = await getJson(next.port, "/readyz");
