@@ -548,7 +548,10 @@ describe("the Container App runs the seed and the gateway under the supervisor",
     });
     // The readiness probe asks the supervisor's listener, which reads the gateway's JSON.
     const readiness = spec.containers[0].probes.find((probe) => probe.type === "Readiness");
-    expect(readiness && "httpGet" in readiness ? readiness.httpGet : undefined).toEqual({ path: "/ready", port: 18790 });
+    expect(readiness && "httpGet" in readiness ? readiness.httpGet : undefined).toEqual({
+      path: "/ready",
+      port: 18790,
+    });
     expect(spec.initContainers[0].env.find((entry) => entry.name === "OPENCLAW_STATE_DIR")?.value).toBe(
       "/home/node/.openclaw",
     );
