@@ -11,6 +11,7 @@ import { FunctionsHost } from "../src/runtime/host";
 import { planSlug, criticalPathLength } from "../src/model/plan";
 import { validateInstallRequest } from "../src/model/validate";
 import { planContextFromEnv } from "../src/api/plan-context";
+import { runWaveBench } from "./wave";
 
 interface Step {
   id: string;
@@ -116,7 +117,32 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
+/** The wave over a fleet (bench/wave.ts): bench/results/wave.json. */
+async function wave(): Promise<void> {
+  const repoRoot = path.resolve(__dirname, "../..");
+  const results = { when: new Date().toISOString(), node: process.version, ...(await runWaveBench(repoRoot)) };
+  const out = path.join(repoRoot, "bench", "results");
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, "wave.json"), `${JSON.stringify(results, null, 2)}\n`);
+  const r = results as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  console.log(
+    `wave over ${r.slugs} slugs: ${r.wave.status} ${JSON.stringify(r.wave.counts)} in ${r.wave.wallSeconds} s; write-bucket bound ${r.writeBucketBoundSeconds} s (${r.arm.writes} writes); wall / bound = ${r.wallOverBound}`,
+  );
+  console.log(
+    `read-bucket bound ${r.readBucketBoundSeconds} s (${r.arm.reads} reads): wall / the binding bound = ${r.wallOverBindingBound}`,
+  );
+  console.log(
+    `429s: ${r.arm.throttled429} (of ${r.arm.writes} writes, ${r.arm.reads} reads); largest history: wave execution ${r.largestHistory.waveExecution.events} events / ${r.largestHistory.waveExecution.bytes} bytes, any instance at the end ${r.largestHistory.anyInstanceAtEnd.events} events; host peak ${r.hostPeakMiB} MiB`,
+  );
+  console.log("results: bench/results/wave.json");
+}
+
+async function all(): Promise<void> {
+  if (process.env.BENCH_ONLY !== "wave") await main();
+  if (process.env.BENCH_ONLY !== "install") await wave();
+}
+
+all().catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });

@@ -23,5 +23,13 @@ if [ ! -f "$dir/app/node_modules/openclaw/package.json" ] || [ "$(node -p "requi
   # openclaw's install script checks the node on PATH: Node 24 first.
   (cd "$dir/app" && PATH="$node24_bin:$PATH" npm install --no-audit --no-fund "openclaw@$version" >/dev/null)
 fi
-echo "openclaw $version ready (node $("$node24_bin/node" -v))"
+# The release before it, beside it (app-<version>): the upgrade test migrates its state to this one.
+previous="2026.9.5"
+if [ ! -f "$dir/app-$previous/node_modules/openclaw/package.json" ]; then
+  mkdir -p "$dir/app-$previous"
+  (cd "$dir/app-$previous" && [ -f package.json ] || npm init -y >/dev/null)
+  (cd "$dir/app-$previous" && for pkg in openclaw koffi protobufjs @google/genai; do npm pkg set "allowScripts.$pkg=true" --json; done)
+  (cd "$dir/app-$previous" && PATH="$node24_bin:$PATH" npm install --no-audit --no-fund "openclaw@$previous" >/dev/null)
+fi
+echo "openclaw $version ready (node $("$node24_bin/node" -v)), and $previous beside it"
 echo "$dir"

@@ -47,11 +47,13 @@ export const containerAppKind = defineKind({
           });
         }
         assertSettledAfterWrite(`Container app ${desired.name}`, app?.provisioningState);
-        const revision = app?.latestRevisionName
-          ? await getOrUndefined(() =>
-              revisions.getRevision(desired.resourceGroup, desired.name, app!.latestRevisionName!),
-            )
-          : undefined;
+        // An upgrade's step does not wait here (its health gate does): no read either.
+        const revision =
+          app?.latestRevisionName && desired.awaitRevision !== false
+            ? await getOrUndefined(() =>
+                revisions.getRevision(desired.resourceGroup, desired.name, app!.latestRevisionName!),
+              )
+            : undefined;
         if (revision) assertRevisionRuns(desired.name, revision);
         return {
           nodeId,

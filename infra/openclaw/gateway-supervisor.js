@@ -29,6 +29,12 @@
 //   node -e <this> once node -e <seed-config.js>        the init container; on success the lease is
 //                                                       left as `handoff` for this replica's gateway
 //
+// Readiness judged by the body (SHIRE_READY_PORT set): `run` also answers GET /ready on that port,
+// 200 only when the gateway's own readiness path (SHIRE_GATEWAY_READY_PATH: /startupz, or /readyz)
+// answers 200 with a JSON body that says so ({"ready":true} or {"ok":true,...}), else 503 with the
+// reason. Container Apps' probes read only the status, and the gateway's Control UI answers any path
+// it does not serve with 200 and HTML: the readiness probe targets this listener instead.
+//
 // Signals: SIGTERM/SIGINT stop the command gracefully (SIGKILL after SHIRE_GATEWAY_STOP_SECONDS)
 // and release the lease. Plain CommonJS (runs
 // with `node -e` in the official image). Owner = CONTAINER_APP_REPLICA_NAME (else the host name);
@@ -422,8 +428,53 @@ async function wakeUp() {
   await new Promise((resolve) => server.close(() => resolve()));
 }
 
+// ---- readiness, judged by the body ---------------------------------------------------------------
+const READY_PORT = Number(env.SHIRE_READY_PORT || 0);
+const READY_PATH = env.SHIRE_GATEWAY_READY_PATH || "/readyz";
+function readinessVerdict(statusCode, text) {
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { ready: false, reason: `${READY_PATH} answered ${statusCode} without JSON` };
+  }
+  const says = body !== null && typeof body === "object" && (body.ready === true || body.ok === true);
+  return statusCode === 200 && says
+    ? { ready: true, gateway: body }
+    : { ready: false, reason: `${READY_PATH} answered ${statusCode} ${JSON.stringify(body).slice(0, 300)}` };
+}
+function serveReadiness() {
+  if (mode !== "run" || !READY_PORT) return;
+  const server = http.createServer((request, response) => {
+    const answer = (code, body) => {
+      response.writeHead(code, { "content-type": "application/json", "cache-control": "no-store" });
+      response.end(JSON.stringify(body));
+    };
+    if (request.url !== "/ready") return answer(404, { ready: false, reason: "not found" });
+    const upstream = http.get({ host: "127.0.0.1", port: PORT, path: READY_PATH, timeout: 3000 }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk) => {
+        if (text.length < 65536) text += chunk;
+      });
+      res.on("end", () => {
+        const verdict = readinessVerdict(res.statusCode, text);
+        answer(verdict.ready ? 200 : 503, verdict);
+      });
+    });
+    upstream.on("timeout", () => upstream.destroy(new Error("timed out")));
+    upstream.on("error", (error) =>
+      answer(503, { ready: false, reason: `the gateway did not answer: ${error.message}` }),
+    );
+  });
+  server.on("error", (error) => log(`readiness listener: ${error.message}`));
+  server.listen(READY_PORT);
+  server.unref();
+}
+
 // ---- modes ---------------------------------------------------------------------------------------
 async function run() {
+  serveReadiness();
   let passive = false;
   for (;;) {
     const holder = await acquire(passive);

@@ -127,6 +127,78 @@ function bakedArchive(spec) {
   return fs.existsSync(file) ? file : undefined;
 }
 
+// ---- Upgrades, before anything reads the state (docs/operations.md, "Upgrades") ----
+// Restore (a rolled-back upgrade): OPENCLAW_RESTORE_SNAPSHOT names the share snapshot taken before
+// the upgrade, mounted read-only at OPENCLAW_RESTORE_FROM; the state dir becomes its content, once
+// per snapshot (`.shire/restored` lists the snapshots restored), so a later restart of this
+// revision does not undo what happened since.
+// Migrate: when this image's OpenClaw version differs from the one that last ran on the state
+// (`.shire/openclaw-version`), run `openclaw doctor --fix --non-interactive` once before the
+// gateway starts: the gateway alone does not migrate every release's state (openclaw-facts §3,
+// #150797, #152744). A failed migration fails the revision (exit 1): the upgrade's health gate
+// sees it and rolls back.
+const stateDir = process.env.OPENCLAW_STATE_DIR || path.dirname(target);
+const markerDir = path.join(stateDir, ".shire");
+
+function restoreFromSnapshot() {
+  const snapshot = process.env.OPENCLAW_RESTORE_SNAPSHOT;
+  const from = process.env.OPENCLAW_RESTORE_FROM;
+  if (!snapshot || !from) return;
+  const restoredFile = path.join(markerDir, "restored");
+  const restored = fs.existsSync(restoredFile) ? fs.readFileSync(restoredFile, "utf8").split("\n").filter(Boolean) : [];
+  if (restored.includes(snapshot)) {
+    console.log(`seed-config: snapshot ${snapshot} restored before; keeping the state`);
+    return;
+  }
+  if (!fs.existsSync(from)) throw new Error(`seed-config: snapshot ${snapshot} is not mounted at ${from}`);
+  for (const entry of fs.readdirSync(stateDir)) {
+    if (entry === ".shire") continue;
+    fs.rmSync(path.join(stateDir, entry), { recursive: true, force: true });
+  }
+  for (const entry of fs.readdirSync(from)) {
+    if (entry === ".shire") continue;
+    fs.cpSync(path.join(from, entry), path.join(stateDir, entry), { recursive: true, verbatimSymlinks: true });
+  }
+  fs.mkdirSync(markerDir, { recursive: true });
+  const version = path.join(from, ".shire", "openclaw-version");
+  if (fs.existsSync(version)) fs.copyFileSync(version, path.join(markerDir, "openclaw-version"));
+  else fs.rmSync(path.join(markerDir, "openclaw-version"), { force: true });
+  fs.writeFileSync(restoredFile, [...restored, snapshot].join("\n") + "\n");
+  console.log(`seed-config: restored the state from snapshot ${snapshot}`);
+}
+
+function openclawVersion() {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(path.dirname(entry), "package.json"), "utf8")).version;
+  } catch {
+    return undefined;
+  }
+}
+
+function migrateOnVersionChange() {
+  const version = openclawVersion();
+  if (!version) return;
+  const versionFile = path.join(markerDir, "openclaw-version");
+  const previous = fs.existsSync(versionFile) ? fs.readFileSync(versionFile, "utf8").trim() : undefined;
+  if (previous === version) return;
+  // A new state has nothing to migrate; one from before this marker existed may (run doctor).
+  if (previous !== undefined || fs.existsSync(target)) {
+    console.log(`seed-config: OpenClaw ${previous ?? "(unknown)"} -> ${version}: openclaw doctor --fix`);
+    const result = openclaw(["doctor", "--fix", "--non-interactive", "--no-workspace-suggestions"]);
+    process.stdout.write(result.stdout || "");
+    process.stderr.write(result.stderr || "");
+    if (result.status !== 0) {
+      console.error(`seed-config: openclaw doctor --fix failed (exit ${result.status ?? result.signal})`);
+      process.exit(1);
+    }
+  }
+  fs.mkdirSync(markerDir, { recursive: true });
+  fs.writeFileSync(versionFile, `${version}\n`);
+}
+
+restoreFromSnapshot();
+migrateOnVersionChange();
+
 const current = readConfig();
 const installed = plugins.length > 0 ? installedPlugins() : {};
 const pending = plugins.filter((plugin) => installed[plugin.id] !== versionOf(plugin.spec));

@@ -4,7 +4,7 @@
  * record write has not landed.
  */
 import type { DurableClient } from "durable-functions";
-import type { OperationRecord, OperationStep } from "../operations/records";
+import type { OperationRecord, OperationStep, UpgradeDetails } from "../operations/records";
 import { instanceIdForSlug } from "../../orchestrations/operation";
 import type { WalkStatus } from "../../orchestrations/plan-walker";
 
@@ -98,7 +98,9 @@ export async function withLiveStatus(client: DurableClient, record: OperationRec
     ? mergeSteps(record.steps, custom.steps, custom.omittedDone)
     : record.steps;
   const output = status.output as
-    { operationId?: unknown; status?: unknown; message?: unknown; steps?: unknown } | null | undefined;
+    | { operationId?: unknown; status?: unknown; message?: unknown; steps?: unknown; upgrade?: unknown }
+    | null
+    | undefined;
   if (
     output &&
     output.operationId === record.id &&
@@ -112,6 +114,7 @@ export async function withLiveStatus(client: DurableClient, record: OperationRec
       message: typeof output.message === "string" ? output.message : record.message,
       steps,
       updatedAt,
+      ...(output.upgrade && typeof output.upgrade === "object" ? { upgrade: output.upgrade as UpgradeDetails } : {}),
     };
   }
   if (runtimeStatus === "Failed" || runtimeStatus === "Terminated") {

@@ -22,7 +22,7 @@ import { cancelTeardown } from "./teardown";
  * was lost (the local emulator keeps blob metadata in memory for up to 5 s) while the instance,
  * whose history is the source of truth, went on.
  */
-async function recordFromInstance(
+export async function recordFromInstance(
   client: df.DurableClient,
   id: string,
   slug: string,

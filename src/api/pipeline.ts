@@ -137,9 +137,26 @@ export async function startOperation<TInput extends OperationInput>(
   request: StartRequest,
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
+  return startOperationWith(definition, request, df.getClient(context), {
+    warn: (message) => context.warn(message),
+  });
+}
+
+export interface StartOptions {
+  /** The operation's id, when the starter must be able to find it again (a wave's re-delivered start). */
+  operationId?: string;
+  warn?: (message: string) => void;
+}
+
+/** `startOperation` for starters that hold a durable client themselves (a wave's activities). */
+export async function startOperationWith<TInput extends OperationInput>(
+  definition: OperationDefinition<TInput>,
+  request: StartRequest,
+  client: DurableClient,
+  options: StartOptions = {},
+): Promise<HttpResponseInit> {
   const { slug } = request;
   const store = OperationStore.fromEnv();
-  const client = df.getClient(context);
   // A malformed slug is reported with every other problem of the request: it names no record to look at.
   const slugProblems = validateSlug(slug);
   let current: SlugRecord | undefined;
@@ -168,7 +185,7 @@ export async function startOperation<TInput extends OperationInput>(
   const { prepared } = preparation;
 
   const now = new Date();
-  const operationId = newOperationId(slug, now, randomBytes(4).toString("hex"));
+  const operationId = options.operationId ?? newOperationId(slug, now, randomBytes(4).toString("hex"));
   const retry = retryFromEnv();
   // The operation's trace starts here, in a request that is never replayed.
   const trace = operationTraceparent(definition.kind, slug, operationId);
@@ -218,7 +235,7 @@ export async function startOperation<TInput extends OperationInput>(
     );
   } catch (error) {
     // The operation runs regardless and writes its final record when it ends: say so, don't fail.
-    context.warn(
+    options.warn?.(
       `Operation ${operationId} started but its initial record was not written: ${(error as Error).message}`,
     );
   }

@@ -24,7 +24,8 @@ const USAGE = `usage: shire [--url <broker>] [--json] [--no-follow] <command> ..
   status [<slug>]                                      what Shire knows of every slug, or of one
   operations [--slug s] [--kind k] [--status s] [--since t] [--limit n]   the journal, newest first
   operation <operationId> [--follow]                   one operation (followed to its end with --follow)
-  wave start --image <image> (--slugs a,b,c | --selector <s>) [--canary a,b] [--batch-size n] [--max-parallel n] [--max-failures n]
+  wave start --image <image> (--slugs a,b,c | --selector [version=<image>,][region=<r>,][prefix=<p>])
+       [--canary a,b | --canary <count>] [--batch-size n] [--max-parallel n] [--max-failures n]
   wave status|pause|resume|cancel <waveId>
   secrets set <slug> <name> [--file <path>]            an operator secret into the slug's vault (value from the file or stdin, never an argument)
   teams-app <slug> [--out <file>]                      the slug's Teams app package (zip)
@@ -76,6 +77,17 @@ function one(parsed: Parsed, name: string): string | undefined {
 function need<T>(value: T | undefined, what: string): T {
   if (value === undefined || value === "") throw new UsageError(`${what} is required.`);
   return value;
+}
+
+/** `--selector version=<image>,region=<r>,prefix=<p>` (each optional) as the wave's selector object. */
+function selectorOf(text: string): Record<string, string> {
+  const selector: Record<string, string> = {};
+  for (const pair of text.split(",").filter(Boolean)) {
+    const at = pair.indexOf("=");
+    if (at <= 0) throw new UsageError(`--selector takes key=value pairs (version, region, prefix), not '${pair}'.`);
+    selector[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return selector;
 }
 
 function integer(parsed: Parsed, name: string): number | undefined {
@@ -273,8 +285,8 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
           const body = {
             image: need(one(parsed, "image"), "--image"),
             ...(slugs ? { slugs: slugs.split(",").filter(Boolean) } : {}),
-            ...(one(parsed, "selector") ? { selector: one(parsed, "selector") } : {}),
-            ...(canary ? { canary: canary.split(",").filter(Boolean) } : {}),
+            ...(one(parsed, "selector") ? { selector: selectorOf(one(parsed, "selector")!) } : {}),
+            ...(canary ? { canary: /^\d+$/.test(canary) ? Number(canary) : canary.split(",").filter(Boolean) } : {}),
             ...(integer(parsed, "batch-size") !== undefined ? { batchSize: integer(parsed, "batch-size") } : {}),
             ...(integer(parsed, "max-parallel") !== undefined ? { maxParallel: integer(parsed, "max-parallel") } : {}),
             ...(integer(parsed, "max-failures") !== undefined ? { maxFailures: integer(parsed, "max-failures") } : {}),

@@ -129,6 +129,12 @@ export interface ContainerAppDesired {
   identityResourceId: string;
   configuration: NonNullable<ContainerApp["configuration"]>;
   template: NonNullable<ContainerApp["template"]>;
+  /**
+   * false: the step is done once ARM has the app, without waiting for its latest revision to run
+   * (an upgrade waits in its own health gate, with its own timeout and rollback). Not part of the
+   * app: never sent to Azure.
+   */
+  awaitRevision?: boolean;
 }
 
 export interface AuthConfigDesired {

@@ -10,7 +10,14 @@ import { renderNginxConfig, TEAMS_WEBHOOK_PATH } from "./nginx";
 import { findRepoFile } from "../paths";
 import { openClawVersionOf, type PluginPin } from "./spec";
 
-export const OPENCLAW_PORTS = { gateway: 18789, teams: 3978, telegramWebhook: 8787, nginx: 8080 } as const;
+/** `readiness`: the state lease supervisor's readiness listener, which reads the gateway's JSON (gateway-supervisor.js). */
+export const OPENCLAW_PORTS = {
+  gateway: 18789,
+  teams: 3978,
+  telegramWebhook: 8787,
+  nginx: 8080,
+  readiness: 18790,
+} as const;
 export const OPENCLAW_STATE_MOUNT = "/home/node/.openclaw";
 export const OPENCLAW_CONFIG_PATH = `${OPENCLAW_STATE_MOUNT}/openclaw.json`;
 /**
@@ -200,6 +207,9 @@ export function buildOpenClawContainerSpec(inputs: OpenClawContainerInputs) {
     env("XDG_CONFIG_HOME", OPENCLAW_XDG_CONFIG_HOME),
     env("OPENCLAW_DISABLE_BONJOUR", "1"),
     env("OPENCLAW_GATEWAY_PORT", String(OPENCLAW_PORTS.gateway)),
+    // The readiness probe's listener: ready only when the gateway's readiness path says so in JSON.
+    env("SHIRE_READY_PORT", String(OPENCLAW_PORTS.readiness)),
+    env("SHIRE_GATEWAY_READY_PATH", readinessProbePath(inputs.image)),
     secretEnv("OPENCLAW_GATEWAY_TOKEN", names.gatewayToken),
     // No APPLICATIONINSIGHTS_CONNECTION_STRING: nothing in OpenClaw reads it (its telemetry is the
     // diagnostics-otel plugin's OTLP/HTTP export; docs/operations.md, "Known limits").
@@ -289,8 +299,11 @@ export function buildOpenClawContainerSpec(inputs: OpenClawContainerInputs) {
             timeoutSeconds: 5,
           },
           {
+            // The supervisor's listener, which asks the gateway's readiness path
+            // (readinessProbePath) and passes only a JSON body that says ready: a probe of the
+            // gateway itself would read the status alone.
             type: "Readiness",
-            httpGet: { path: readinessProbePath(inputs.image), port: OPENCLAW_PORTS.gateway },
+            httpGet: { path: "/ready", port: OPENCLAW_PORTS.readiness },
             periodSeconds: 10,
             failureThreshold: 6,
             timeoutSeconds: 5,

@@ -51,6 +51,23 @@ export interface OperationRecord {
   steps: OperationStep[];
   /** Durable instance running it. */
   instanceId: string;
+  /** An upgrade's own facts: what ran before, the share snapshot, the new revision, a rollback. */
+  upgrade?: UpgradeDetails;
+}
+
+export interface UpgradeDetails {
+  fromImage?: string;
+  fromRevision?: string;
+  toImage: string;
+  /** The state share's snapshot taken before anything changed (its `snapshotTime`, the snapshot's id). */
+  snapshot?: string;
+  toRevision?: string;
+  /** The seed's migration (`doctor --fix`) ran: the OpenClaw version changed and a new revision started. */
+  migrated?: boolean;
+  /** Why the upgrade was rolled back, and what the rollback did. */
+  rollback?: { reason: string; toImage: string; revision?: string; restoredSnapshot?: string; healthy: boolean };
+  /** The slug already ran the image: nothing was changed. */
+  unchanged?: boolean;
 }
 
 export { SLUG_STATES, type SlugState } from "./lifecycle";
@@ -405,6 +422,15 @@ export class OperationStore {
       if (record) records.push(record.value);
     }
     return records.sort((a, b) => a.slug.localeCompare(b.slug));
+  }
+
+  /** An upgrade wave's record (src/operations/waves.ts): its request, control, and each slug's state. */
+  async getWave<T>(id: string): Promise<T | undefined> {
+    return (await this.read<T>(`waves/${id}.json`))?.value;
+  }
+
+  updateWave<T>(id: string, change: (current: T | undefined) => T): Promise<T> {
+    return this.update(`waves/${id}.json`, change);
   }
 
   async listSlugs(): Promise<SlugRecord[]> {

@@ -12,6 +12,7 @@ import type {
   OperationStep,
   OperationStore,
   SlugRecord,
+  UpgradeDetails,
 } from "./records";
 
 export const RECORD_OPERATION_RESULT = "recordOperationResult";
@@ -36,10 +37,13 @@ export interface OperationResultInput {
   /** What the operation's `ensure` steps converged, and the nodes its `remove` steps removed. */
   applied?: Record<string, AppliedNode>;
   removed?: string[];
-  /** The install request the footprint now follows (install only). */
+  /** The install request the footprint now follows (install and upgrade). */
   spec?: unknown;
   /** The operation's traceparent (its end is a span of its trace). */
   trace?: string;
+  /** Overrides the kind's settled state for this outcome (a rolled-back upgrade leaves the slug installed). */
+  settledState?: SlugState;
+  upgrade?: UpgradeDetails;
 }
 
 export interface OperationProgressInput {
@@ -58,6 +62,7 @@ export interface OperationProgressInput {
   steps?: OperationStep[];
   applied?: Record<string, AppliedNode>;
   removed?: string[];
+  upgrade?: UpgradeDetails;
 }
 
 /**
@@ -68,8 +73,15 @@ export interface OperationProgressInput {
 function updatedRecord(
   current: OperationRecord | undefined,
   input: { operationId: string; slug: string; kind: OperationKind; actor: string; request: unknown },
-  news: { status: OperationRecord["status"]; message: string; steps: OperationStep[]; at: string },
+  news: {
+    status: OperationRecord["status"];
+    message: string;
+    steps: OperationStep[];
+    at: string;
+    upgrade?: UpgradeDetails;
+  },
 ): OperationRecord {
+  const upgrade = news.upgrade ?? current?.upgrade;
   return {
     id: input.operationId,
     slug: input.slug,
@@ -82,6 +94,7 @@ function updatedRecord(
     message: news.message,
     steps: mergeSteps(current?.steps ?? [], news.steps),
     updatedAt: news.at,
+    ...(upgrade ? { upgrade } : {}),
   };
 }
 
@@ -132,13 +145,14 @@ export async function recordOperationProgress(store: OperationStore, input: Oper
       ...(applied ? { resources: resourcesOf(applied) } : {}),
     };
   });
-  if (input.steps || input.message) {
+  if (input.steps || input.message || input.upgrade) {
     await store.updateOperation(input.operationId, (current) =>
       updatedRecord(current, input, {
         status: "running",
         message: input.message ?? current?.message ?? "",
         steps: input.steps ?? [],
         at: input.updatedAt,
+        upgrade: input.upgrade,
       }),
     );
   }
@@ -152,7 +166,7 @@ export async function recordOperationResult(
   store: OperationStore,
   input: OperationResultInput,
 ): Promise<{ operationId: string; status: string }> {
-  const state = OPERATION_RULES[input.kind].settles[input.status];
+  const state = input.settledState ?? OPERATION_RULES[input.kind].settles[input.status];
   const destroyed = state === "destroyed";
   // Applied state first, then the slug, then the operation: once the operation reads as
   // finished, the slug record already reflects it.
@@ -190,6 +204,7 @@ export async function recordOperationResult(
       message: input.message,
       steps: input.steps,
       at: input.finishedAt,
+      upgrade: input.upgrade,
     }),
   );
   return { operationId: input.operationId, status: input.status };

@@ -45,6 +45,27 @@ export interface SandboxFaultSettings {
    * `latencyScale` like LRO durations). Azure documents up to ~10 minutes; meanwhile 403.
    */
   rbacPropagationMs: number;
+  /**
+   * Container Apps revisions: how long a new revision takes from created to ready (image pull,
+   * init containers, start-up and readiness probes), in clock ms scaled by `latencyScale`. 0 = a
+   * revision is ready as soon as its app is provisioned. Meanwhile it is `Activating` and the
+   * previous revision keeps the traffic (Single revision mode).
+   */
+  revisionStartMs: number;
+  /**
+   * Images whose revisions never become ready: their readiness probe keeps failing (the revision
+   * stays `Activating`, health `Unhealthy`, without traffic), so a test can fail an upgrade's
+   * health gate or a wave's canary on purpose. Exact image references, e.g. `ghcr.io/openclaw/openclaw:2026.9.99`,
+   * or `{image, resourceGroups}` for that image in those resource groups only (some slugs of a wave).
+   */
+  unhealthyImages: (string | { image: string; resourceGroups: string[] })[];
+  /**
+   * Entra's quota of directory objects the broker's principal may create: 250, as in Entra
+   * (about 50 slugs: each makes its sign-in app, its service principal and its group, and the
+   * bot's app and principal with Teams). Raising it departs from Azure: only for tests and the
+   * bench that need a larger fleet than one principal can have (docs/operations.md, "Fleet size").
+   */
+  directoryObjectQuota?: number;
 }
 
 export const DEFAULT_FAULTS: SandboxFaultSettings = {
@@ -63,6 +84,8 @@ export const DEFAULT_FAULTS: SandboxFaultSettings = {
   graphReplicationDelayMs: 0,
   principalNotFoundWithoutType: true,
   rbacPropagationMs: 0,
+  revisionStartMs: 0,
+  unhealthyImages: [],
 };
 
 /** Realistic latencies and LRO durations (milliseconds at scale 1), from typical Azure timings. */
@@ -97,6 +120,7 @@ export function faultPreset(nameOrJson: string): Partial<SandboxFaultSettings> {
         latencyScale: 0.05,
         graphReplicationDelayMs: 2_000,
         rbacPropagationMs: 120_000,
+        revisionStartMs: 30_000,
       };
     case "flaky":
       return { transientRate: 0.2, graphReplicationDelayMs: 1_000, rbacPropagationMs: 1_000 };

@@ -3,6 +3,7 @@
  * token endpoint) on one loopback HTTPS server, its state (and CA) kept in a state directory so a
  * restart carries on. See docs/sandbox.md.
  */
+import { shareContent, type ShareContent } from "./arm/providers/revisions";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -75,6 +76,11 @@ export interface Sandbox {
   context(): AzureContext;
   setFaults(faults: Partial<SandboxFaultSettings>): void;
   inspect(): Record<string, unknown>;
+  /**
+   * What a file share holds as the sandbox models it (arm/providers/revisions.ts): the OpenClaw
+   * version that last migrated it and how many migrations ran; undefined without such a share.
+   */
+  shareContent(resourceGroup: string, accountName: string, shareName: string): ShareContent | undefined;
   requests(): { time: string; method: string; url: string; status: number }[];
   /**
    * Write what changed to the state directory now. Requests do this before they are answered;
@@ -246,6 +252,13 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
     }),
     setFaults,
     inspect,
+    shareContent: (resourceGroup, accountName, shareName) => {
+      arm.engine.settle();
+      const share = arm.engine.store.get(
+        `/subscriptions/${SANDBOX_SUBSCRIPTION_ID}/resourceGroups/${resourceGroup}/providers/Microsoft.Storage/storageAccounts/${accountName}/fileServices/default/shares/${shareName}`,
+      );
+      return share ? shareContent(share) : undefined;
+    },
     requests: () => log.recent,
     flush: () => void state.flush(),
     stateFiles: () => state.info(),

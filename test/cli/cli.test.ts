@@ -14,7 +14,8 @@ import { EXIT, parseArgs, run } from "../../src/cli/main";
 import { renderProgress } from "../../src/cli/progress";
 
 const CLI = path.join(REPO_ROOT, "dist/src/cli/main.js");
-const startStack = useShireStack();
+// A wave and an upgrade's gate look more often than a deployment's defaults (seconds, not minutes).
+const startStack = useShireStack({ env: { SHIRE_WAVE_POLL_MS: "300", SHIRE_UPGRADE_GATE_POLL_MS: "250" } });
 let stack: Stack;
 
 beforeAll(async () => {
@@ -96,6 +97,47 @@ describe("shire, the command line", () => {
     expect(zip.subarray(0, 4).toString("binary")).toBe("PK\x03\x04");
     expect(zip.includes(Buffer.from("manifest.json"))).toBe(true);
   });
+
+  it("upgrades a slug and follows it, then rolls a wave picked by a selector back and reads it", async () => {
+    const older = "ghcr.io/openclaw/openclaw:2026.9.5";
+    const upgraded = shire(["--json", "upgrade", "cli-demo", "--image", older]);
+    expect(upgraded.code, upgraded.stdout + upgraded.stderr).toBe(EXIT.done);
+    expect(JSON.parse(upgraded.stdout)).toMatchObject({ kind: "upgrade", status: "succeeded" });
+    expect(JSON.parse(shire(["--json", "status", "cli-demo"]).stdout)).toMatchObject({ version: older });
+
+    const image = "ghcr.io/openclaw/openclaw:2026.9.6";
+    const started = shire([
+      "--json",
+      "wave",
+      "start",
+      "--image",
+      image,
+      "--selector",
+      `version=${older},prefix=cli-`,
+      "--canary",
+      "1",
+      "--batch-size",
+      "5",
+    ]);
+    expect(started.code, started.stdout + started.stderr).toBe(EXIT.done);
+    const { waveId } = JSON.parse(started.stdout) as { waveId: string };
+    let wave: { status: string; slugs: Record<string, { state: string }> } | undefined;
+    for (let tries = 0; tries < 240; tries++) {
+      const read = shire(["--json", "wave", "status", waveId]);
+      expect(read.code, read.stderr).toBe(EXIT.done);
+      wave = JSON.parse(read.stdout) as typeof wave;
+      if (wave!.status !== "running") break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    // Only cli-demo runs the older image (cli-half never installed): the wave is that one slug.
+    expect(wave).toMatchObject({ status: "succeeded", slugs: { "cli-demo": { state: "done" } } });
+    expect(Object.keys(wave!.slugs)).toEqual(["cli-demo"]);
+    expect(JSON.parse(shire(["--json", "status", "cli-demo"]).stdout)).toMatchObject({ version: image });
+
+    const bad = shire(["wave", "start", "--image", image, "--selector", "prefix"]);
+    expect(bad.code).toBe(EXIT.usage);
+    expect(bad.stderr).toContain("key=value");
+  }, 180_000);
 
   it("tears down with purge and follows it to the end", () => {
     const torn = shire(["teardown", "cli-demo", "--confirm", "cli-demo", "--purge"]);

@@ -377,8 +377,13 @@ describe("the gateway as Shire configures it", () => {
     const probes = (
       containers[0] as Container & { probes: { type: string; httpGet: { path: string; port: number } }[] }
     ).probes;
-    expect(probes.find((probe) => probe.type === "Readiness")?.httpGet.path).toBe("/startupz");
-    for (const probe of probes) {
+    // Readiness asks the supervisor's listener, which passes only the gateway's /startupz JSON saying ready.
+    const readiness = probes.find((probe) => probe.type === "Readiness")!;
+    expect(readiness.httpGet).toEqual({ path: "/ready", port: OPENCLAW_PORTS.readiness });
+    const verdict = await fetch(`http://127.0.0.1:${OPENCLAW_PORTS.readiness}/ready`);
+    expect(verdict.status).toBe(200);
+    expect(await verdict.json()).toMatchObject({ ready: true, gateway: { ready: true } });
+    for (const probe of probes.filter((probe) => probe !== readiness)) {
       expect(probe.httpGet.port).toBe(OPENCLAW_PORTS.gateway);
       const response = await fetch(`${gateway}${probe.httpGet.path}`);
       // The Control UI answers any unknown path with 200 and HTML: a probe must hit JSON.

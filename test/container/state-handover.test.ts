@@ -14,112 +14,24 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
-import { planSlug } from "../../src/model/plan";
-import { validateInstallRequest } from "../../src/model/validate";
-import { resolveReferences } from "../../src/contract/reference";
-import type { ActivityResult } from "../../src/contract/activity";
-import { OPENCLAW_PORTS, OPENCLAW_STATE_MOUNT } from "../../src/model/openclaw";
+import { OPENCLAW_PORTS } from "../../src/model/openclaw";
 import { freePort } from "../../src/runtime/azurite";
+import { NODE24, Replicas, exited, openclawEntry, query, slugContainers } from "./replicas";
 
-const OPENCLAW_DIR = process.env.SHIRE_OPENCLAW_DIR ?? path.join(os.homedir(), ".cache", "shire-openclaw");
-const NODE24 = path.join(OPENCLAW_DIR, "node24", "node_modules", ".bin", "node");
-const OPENCLAW = path.join(OPENCLAW_DIR, "app", "node_modules", "openclaw", "openclaw.mjs");
-
-interface EnvVar {
-  name: string;
-  value?: string;
-  secretRef?: string;
-}
-interface Container {
-  name: string;
-  command?: string[];
-  args?: string[];
-  env: EnvVar[];
-}
-
-const work = fs.mkdtempSync(path.join(os.tmpdir(), "shire-handover-"));
-/** Own host name per replica when the machine lets us (a UTS namespace); else the machine's. */
-const OWN_HOSTNAME = spawnSync("unshare", ["-u", "true"]).status === 0;
-const stateDir = path.join(work, "state");
-const children: ChildProcess[] = [];
-const output: Record<string, string[]> = {};
-
-function template(): { seed: Container; gateway: Container } {
-  // A slug without Teams: nothing to download in the seed, the gateway alone on the share.
-  const validation = validateInstallRequest("handover", { channels: { teams: { enabled: false } } });
-  if (!validation.ok) throw new Error("spec invalid");
-  const plan = planSlug(validation.spec, {
-    subscriptionId: "00000000-0000-4000-8000-000000000001",
-    tenantId: "00000000-0000-4000-8000-0000000000aa",
-    brokerPrincipalId: "00000000-0000-4000-8000-0000000000b0",
-    vaultUri: (name) => `https://${name}.vault.azure.net/`,
-  });
-  const outputs = (_nodeId: string, values: ActivityResult["outputs"]): ActivityResult["outputs"] => values;
-  const node = plan.nodes.find((candidate) => candidate.id === "containerApp")!;
-  const desired = resolveReferences(node.desired as never, {
-    managedEnvironment: outputs("managedEnvironment", {
-      resourceId: "/env",
-      defaultDomain: "handover.westeurope.azurecontainerapps.io",
-    }),
-    appInsights: outputs("appInsights", {
-      connectionString: "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/",
-    }),
-    entraApp: outputs("entraApp", {
-      appId: "11111111-1111-4111-8111-111111111111",
-      applicationObjectId: "x",
-      servicePrincipalId: "y",
-    }),
-  }) as { template: { initContainers: Container[]; containers: Container[] } };
-  return { seed: desired.template.initContainers[0], gateway: desired.template.containers[0] };
-}
-
-/** The container's environment with the share moved to the temp dir, plus the replica's identity. */
-function envFor(container: Container, replica: string, revision: string, port?: number): Record<string, string> {
-  const env: Record<string, string> = {
-    PATH: `${path.dirname(NODE24)}:${process.env.PATH}`,
-    HOME: path.join(work, "home"),
-    CONTAINER_APP_REPLICA_NAME: replica,
-    CONTAINER_APP_REVISION: revision,
-  };
-  for (const entry of container.env)
-    env[entry.name] = (entry.secretRef ? "handover-test-gateway-token-0123456789" : String(entry.value))
-      .split(OPENCLAW_STATE_MOUNT)
-      .join(stateDir);
-  if (port) env.OPENCLAW_GATEWAY_PORT = String(port);
-  return env;
-}
-
-/** node24 <args> as replica `replica` (its own host name when possible), its own process group. */
-function start(name: string, replica: string, args: string[], env: Record<string, string>): ChildProcess {
-  const child = OWN_HOSTNAME
-    ? spawn("unshare", ["-u", "sh", "-c", 'hostname "$0" && exec "$@"', replica, NODE24, ...args], {
-        env,
-        stdio: ["ignore", "pipe", "pipe"],
-        detached: true,
-      })
-    : spawn(NODE24, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  output[name] = [];
-  const keep = (chunk: Buffer) => output[name].push(chunk.toString());
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
-  children.push(child);
-  return child;
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) =>
-    child.exitCode !== null || child.signalCode !== null
-      ? resolve(child.exitCode)
-      : child.on("exit", (code) => resolve(code)),
-  );
-
-function logs(): string {
-  return Object.entries(output)
-    .map(([name, lines]) => `--- ${name}\n${lines.join("").slice(-3000)}`)
-    .join("\n");
-}
+const OPENCLAW = openclawEntry();
+const replicas = new Replicas("shire-handover-");
+const { stateDir, output } = replicas;
+const OWN_HOSTNAME = replicas.ownHostNames;
+const start = (name: string, replica: string, args: string[], env: Record<string, string>) =>
+  replicas.start(name, replica, args, env);
+const envFor = (container: Parameters<Replicas["envFor"]>[0], replica: string, revision: string, port?: number) =>
+  replicas.envFor(container, replica, revision, port);
+const logs = () => replicas.logs();
+const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number) =>
+  replicas.until(what, probe, timeoutMs);
+const template = () => slugContainers("handover");
 
 async function healthz(port: number): Promise<string | undefined> {
   try {
@@ -127,16 +39,6 @@ async function healthz(port: number): Promise<string | undefined> {
     return body.ok ? body.status : undefined;
   } catch {
     return undefined;
-  }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms\n${logs()}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 
@@ -160,22 +62,6 @@ function journalFormat(file: string): number {
   return header[18];
 }
 
-/** Read-only query of the state database (node:sqlite in OpenClaw's Node 24). */
-function query(database: string, sql: string): Record<string, unknown>[] {
-  const result = spawnSync(
-    NODE24,
-    [
-      "-e",
-      `const { DatabaseSync } = require("node:sqlite"); const db = new DatabaseSync(process.argv[1], { readOnly: true }); console.log(JSON.stringify(db.prepare(process.argv[2]).all()));`,
-      database,
-      sql,
-    ],
-    { encoding: "utf8" },
-  );
-  if (result.status !== 0) throw new Error(result.stderr);
-  return JSON.parse(result.stdout) as Record<string, unknown>[];
-}
-
 /** OpenClaw's own record of which process owns the gateway (state_leases, scope gateway-owner). */
 function gatewayOwner(database: string): { host?: string; pid?: number } | undefined {
   const row = query(database, "SELECT payload_json FROM state_leases WHERE scope = 'gateway-owner'")[0];
@@ -192,17 +78,7 @@ function killReplica(supervisor: ChildProcess, gatewayPid: number) {
     }
 }
 
-afterAll(async () => {
-  // SIGTERM lets each supervisor stop its gateway; whatever is left after that is killed.
-  for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
-  await Promise.race([Promise.all(children.map(exited)), new Promise((resolve) => setTimeout(resolve, 30_000))]);
-  for (const child of children)
-    try {
-      process.kill(-child.pid!, "SIGKILL");
-    } catch {
-      // gone
-    }
-});
+afterAll(() => replicas.stopAll());
 
 describe("a revision change with the real OpenClaw gateway", () => {
   it("stops the old gateway before the new one starts, and the new one answers on the old one's state", async () => {
@@ -210,8 +86,6 @@ describe("a revision change with the real OpenClaw gateway", () => {
       fs.existsSync(OPENCLAW),
       `OpenClaw is not installed at ${OPENCLAW}: run bash scripts/setup-openclaw.sh`,
     ).toBe(true);
-    fs.mkdirSync(path.join(work, "home"), { recursive: true });
-    fs.mkdirSync(stateDir, { recursive: true });
     const { seed, gateway } = template();
     const seedArgs = seed.command!.slice(1);
     expect(seedArgs[2]).toBe("once");

@@ -2,11 +2,11 @@
  * A host killed in the middle of an install (after the Nth history event) and started again
  * resumes every running instance from its history and converges to the same footprint.
  */
-import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { footprint, getJson, install, postJson, startHostProcess, waitForOperation } from "./harness";
 import { SeededRandom } from "../../src/sandbox/faults";
+import { InstanceStore } from "../../src/runtime/durable/store";
 import { useAppSandbox } from "../fixtures/install-host";
 import { until } from "../fixtures/wait";
 
@@ -88,8 +88,7 @@ describe("kill and restart", () => {
       }
       const expected = footprint(azure.sandbox, "slow");
       // How many history events a whole install writes: crash points are drawn from that range.
-      const instanceFile = path.join(referenceDir, "durable", "ShireHub", "instances", "slug-slow.json");
-      const total = (JSON.parse(fs.readFileSync(instanceFile, "utf8")) as { history: unknown[] }).history.length;
+      const total = new InstanceStore(referenceDir, "ShireHub").load("slug-slow")!.history.length;
       const random = new SeededRandom(20261202);
       const points = Array.from({ length: 5 }, () => 3 + Math.floor(random.next() * (total - 6))).sort((a, b) => a - b);
 

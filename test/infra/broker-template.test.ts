@@ -205,7 +205,7 @@ describe("the broker's own roles", () => {
   });
 });
 
-/** Settings the broker's code reads (`env.X`), outside the local host and the sandbox. */
+/** Settings the broker's code reads (`env.X`: upper case, or the host's AzureWebJobs*; `x.env.filter` is a container's list), outside the local host and the sandbox. */
 function settingsReadByShire(): Set<string> {
   const found = new Set<string>();
   const visit = (dir: string) => {
@@ -214,7 +214,7 @@ function settingsReadByShire(): Set<string> {
       if (entry.isDirectory()) {
         if (!["runtime", "sandbox"].includes(entry.name) || dir !== path.join(ROOT, "src")) visit(file);
       } else if (entry.name.endsWith(".ts"))
-        for (const match of fs.readFileSync(file, "utf8").matchAll(/\benv\.([A-Za-z_][A-Za-z0-9_]*)/g))
+        for (const match of fs.readFileSync(file, "utf8").matchAll(/\benv\.([A-Z][A-Z0-9_]*|AzureWebJobs\w*)\b/g))
           found.add(match[1]);
     }
   };
@@ -234,6 +234,9 @@ const NOT_DEPLOYED: Record<string, string> = {
   SHIRE_RETRY_MAX_INTERVAL_MS: "a retry policy for tests and demos",
   SHIRE_RETRY_MAX_ATTEMPTS: "a retry policy for tests and demos",
   SHIRE_RETRY_MAX_PROPAGATION_ATTEMPTS: "a retry policy for tests and demos",
+  SHIRE_UPGRADE_GATE_TIMEOUT_MS: "tests and demos shorten the health gate; a deployment keeps its default (10 min)",
+  SHIRE_UPGRADE_GATE_POLL_MS: "tests and demos look at a new revision more often",
+  SHIRE_WAVE_POLL_MS: "tests and demos look at a wave's upgrades more often",
 };
 /** Settings the deployment sets that the Functions host or an Azure SDK reads, not Shire's code. */
 const READ_BY_THE_PLATFORM = [

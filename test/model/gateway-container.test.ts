@@ -48,19 +48,22 @@ describe("the gateway's readiness probe", () => {
     expect(readinessProbePath(image)).toBe(path);
   });
 
-  it("is /startupz for the default image, and the other probes stay on /healthz", () => {
+  const readyPathOf = (openclaw: Container) => openclaw.env.find((entry) => entry.name === "SHIRE_GATEWAY_READY_PATH");
+
+  it("asks /startupz for the default image through the supervisor's listener, and the other probes stay on /healthz", () => {
     const [openclaw] = containerApp().app.template.containers;
-    expect(openclaw.probes!.map((probe) => `${probe.type}:${probe.httpGet.path}`)).toEqual([
-      "Startup:/healthz",
-      "Liveness:/healthz",
-      "Readiness:/startupz",
+    expect(openclaw.probes!.map((probe) => `${probe.type}:${probe.httpGet.port}${probe.httpGet.path}`)).toEqual([
+      "Startup:18789/healthz",
+      "Liveness:18789/healthz",
+      "Readiness:18790/ready",
     ]);
+    expect(readyPathOf(openclaw)?.value).toBe("/startupz");
   });
 
-  it("is /readyz for an image without a version", () => {
+  it("asks /readyz for an image without a version", () => {
     const image = `ghcr.io/openclaw/openclaw@sha256:${"b".repeat(64)}`;
     const [openclaw] = containerApp({ image }).app.template.containers;
-    expect(openclaw.probes!.find((probe) => probe.type === "Readiness")!.httpGet.path).toBe("/readyz");
+    expect(readyPathOf(openclaw)?.value).toBe("/readyz");
   });
 });
 

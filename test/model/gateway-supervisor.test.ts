@@ -63,7 +63,7 @@ process.on("SIGTERM", () => {
 log("start");
 if (process.env.STUB_FAIL) { log("fail"); process.exit(3); }
 setInterval(check, 50);
-http.createServer((request, response) => response.end(JSON.stringify({ ok: true, status: "live" }))).listen(Number(process.env.OPENCLAW_GATEWAY_PORT));
+http.createServer((request, response) => response.end(process.env.STUB_BODY ?? JSON.stringify({ ok: true, status: "live" }))).listen(Number(process.env.OPENCLAW_GATEWAY_PORT));
 `;
 
 /** What the seed does in these tests: one event, and the same overlap check. */
@@ -448,6 +448,61 @@ describe("gateway-supervisor.js: one gateway on the state share at a time", () =
   });
 });
 
+describe("gateway-supervisor.js: readiness judged by the gateway's JSON body", () => {
+  // The Control UI answers any path it does not serve with 200 and HTML, and Container Apps' probes
+  // read the status alone: the readiness probe asks the supervisor, which reads the body.
+  const ready = async (body?: string) => {
+    const dir = stateDir();
+    const readyPort = await freePort();
+    const replica = await supervisor(dir, "r1", "rev-1", {
+      env: {
+        SHIRE_READY_PORT: String(readyPort),
+        SHIRE_GATEWAY_READY_PATH: "/startupz",
+        ...(body === undefined ? {} : { STUB_BODY: body }),
+      },
+    });
+    await waitFor("the stub gateway", dir, () => nth(dir, "r1", "start"));
+    // The stub listens a moment after it logs its start.
+    let verdict = await answer(readyPort, "/ready");
+    for (let tries = 0; verdict !== "refused" && verdict.status === 503 && tries < 40; tries++) {
+      if (!String(verdict.body.reason).includes("did not answer")) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      verdict = await answer(readyPort, "/ready");
+    }
+    return { verdict, replica };
+  };
+
+  it("is ready when the gateway's readiness path says so in JSON", async () => {
+    const { verdict } = await ready();
+    expect(verdict).toMatchObject({ status: 200, body: { ready: true, gateway: { ok: true } } });
+  });
+
+  it("is not ready when the path answers 200 with HTML (the Control UI's catch-all)", async () => {
+    const { verdict } = await ready("<!doctype html><html><body>Control UI</body></html>");
+    expect(verdict).toMatchObject({ status: 503, body: { ready: false } });
+    expect(verdict !== "refused" && String(verdict.body.reason)).toContain("/startupz answered 200 without JSON");
+  });
+
+  it("is not ready when the JSON says not ready", async () => {
+    const { verdict } = await ready(JSON.stringify({ ready: false, failing: ["startup"] }));
+    expect(verdict).toMatchObject({ status: 503, body: { ready: false } });
+    expect(verdict !== "refused" && String(verdict.body.reason)).toContain('"failing":["startup"]');
+  });
+
+  it("is not ready while no gateway listens", async () => {
+    const dir = stateDir();
+    const readyPort = await freePort();
+    // A gateway that never listens: the supervisor's listener is up, the gateway's port is not.
+    await supervisor(dir, "r1", "rev-1", {
+      command: [process.execPath, "-e", "setInterval(() => {}, 1000)"],
+      env: { SHIRE_READY_PORT: String(readyPort), SHIRE_GATEWAY_READY_PATH: "/startupz" },
+    });
+    const verdict = await answer(readyPort, "/ready");
+    expect(verdict).toMatchObject({ status: 503, body: { ready: false } });
+    expect(verdict !== "refused" && String(verdict.body.reason)).toContain("the gateway did not answer");
+  });
+});
+
 describe("the Container App runs the seed and the gateway under the supervisor", () => {
   it("wraps the init container's seed (once) and the gateway container's command (run)", () => {
     const spec = buildOpenClawContainerSpec({
@@ -485,7 +540,18 @@ describe("the Container App runs the seed and the gateway under the supervisor",
     const env = Object.fromEntries(
       spec.containers[0].env.map((entry) => [entry.name, "value" in entry ? entry.value : undefined]),
     );
-    expect(env).toMatchObject({ OPENCLAW_STATE_DIR: "/home/node/.openclaw", OPENCLAW_GATEWAY_PORT: "18789" });
+    expect(env).toMatchObject({
+      OPENCLAW_STATE_DIR: "/home/node/.openclaw",
+      OPENCLAW_GATEWAY_PORT: "18789",
+      SHIRE_READY_PORT: "18790",
+      SHIRE_GATEWAY_READY_PATH: "/startupz",
+    });
+    // The readiness probe asks the supervisor's listener, which reads the gateway's JSON.
+    const readiness = spec.containers[0].probes.find((probe) => probe.type === "Readiness");
+    expect(readiness && "httpGet" in readiness ? readiness.httpGet : undefined).toEqual({
+      path: "/ready",
+      port: 18790,
+    });
     expect(spec.initContainers[0].env.find((entry) => entry.name === "OPENCLAW_STATE_DIR")?.value).toBe(
       "/home/node/.openclaw",
     );

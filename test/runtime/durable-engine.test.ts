@@ -177,7 +177,7 @@ describe("durable engine with the real durable-functions orchestrator", () => {
       "durable",
       "FixtureHub",
       "instances",
-      `${encodeURIComponent("parent-of-two")}.json`,
+      `${encodeURIComponent("parent-of-two")}.jsonl`,
     );
     const beforeCompletions = fs.readFileSync(parentFile);
     releaseGate("down-1");

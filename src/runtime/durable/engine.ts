@@ -165,8 +165,10 @@ export class DurableEngine {
   /** Load persisted instances and resume every one that has not finished. */
   async start(): Promise<void> {
     this.stopped = false;
-    for (const state of this.store.loadAll()) {
-      this.instances.set(state.instanceId, state);
+    // Finished instances stay on disk (read when asked for): memory holds the running ones.
+    for (const id of this.store.ids()) {
+      const state = this.store.load(id);
+      if (state && !TERMINAL_STATUSES.has(state.runtimeStatus)) this.instances.set(id, state);
     }
     for (const state of this.instances.values()) {
       if (TERMINAL_STATUSES.has(state.runtimeStatus)) continue;
@@ -261,17 +263,35 @@ export class DurableEngine {
     return state;
   }
 
-  getInstance(instanceId: string): InstanceState | undefined {
-    return this.instances.get(instanceId);
+  /** Instances held in memory: the running ones (finished ones are read from disk when asked for). */
+  residentInstances(): number {
+    return this.instances.size;
   }
 
+  /** Bytes of an instance's state file on disk. */
+  stateFileBytes(instanceId: string): number {
+    return this.store.sizeOf(instanceId);
+  }
+
+  /** A running instance from memory, a finished one from disk. */
+  getInstance(instanceId: string): InstanceState | undefined {
+    return this.instances.get(instanceId) ?? this.store.load(instanceId);
+  }
+
+  /** Every instance: the running ones in memory and the finished ones read from disk (list queries only). */
   listInstances(): InstanceState[] {
-    return [...this.instances.values()];
+    const running = [...this.instances.values()];
+    const finished = this.store
+      .ids()
+      .filter((id) => !this.instances.has(id))
+      .map((id) => this.store.load(id))
+      .filter((state): state is InstanceState => state !== undefined);
+    return [...running, ...finished];
   }
 
   /** Returns false when the instance exists but is no longer running (HTTP 410). */
   raiseEvent(instanceId: string, eventName: string, data: unknown): boolean {
-    const state = this.instances.get(instanceId);
+    const state = this.getInstance(instanceId);
     if (!state) throw new Error(`No instance with ID '${instanceId}' was found.`);
     if (TERMINAL_STATUSES.has(state.runtimeStatus)) return false;
     state.inbox.push(
@@ -286,7 +306,7 @@ export class DurableEngine {
   }
 
   terminate(instanceId: string, reason: string): boolean {
-    const state = this.instances.get(instanceId);
+    const state = this.getInstance(instanceId);
     if (!state) throw new Error(`No instance with ID '${instanceId}' was found.`);
     if (TERMINAL_STATUSES.has(state.runtimeStatus)) return false;
     // DTFx: ExecutionTerminated carries the reason as sent; the execution completes with it as output.
@@ -305,11 +325,9 @@ export class DurableEngine {
   }
 
   purge(instanceId: string): boolean {
-    const state = this.instances.get(instanceId);
-    if (!state) return false;
-    this.instances.delete(instanceId);
+    const inMemory = this.instances.delete(instanceId);
     this.timers.clear(instanceId);
-    return this.store.delete(instanceId);
+    return this.store.delete(instanceId) || inMemory;
   }
 
   /** DELETE instances/?createdTimeFrom=...: purge every instance created in the range with one of the statuses. */
@@ -480,6 +498,14 @@ export class DurableEngine {
 
   /** Retry ids are taken while the library processes the delivered event, before new tasks. */
   private applyRetryBookkeeping(state: InstanceState, delivered: HistoryEvent, newWork: PendingWork[]): void {
+    // A retried call that succeeded needs no more bookkeeping (kept, it would grow the state by
+    // every call's input for the rest of the execution).
+    if (
+      (delivered.EventType === HistoryEventType.TaskCompleted ||
+        delivered.EventType === HistoryEventType.SubOrchestrationInstanceCompleted) &&
+      delivered.TaskScheduledId !== undefined
+    )
+      delete state.retries[String(delivered.TaskScheduledId)];
     const failedId =
       delivered.EventType === HistoryEventType.TaskFailed ||
       delivered.EventType === HistoryEventType.SubOrchestrationInstanceFailed
@@ -702,7 +728,7 @@ export class DurableEngine {
         });
         return;
       case "subOrchestration": {
-        const child = this.instances.get(work.instanceId);
+        const child = this.getInstance(work.instanceId);
         if (
           child &&
           child.parentInstanceId === state.instanceId &&
@@ -861,6 +887,9 @@ export class DurableEngine {
   private persist(state: InstanceState, newEvents: number): void {
     state.lastUpdatedTime = this.isoNow();
     this.store.save(state);
+    // A finished instance is not kept in memory: it is read from disk when asked for.
+    if (TERMINAL_STATUSES.has(state.runtimeStatus) && this.instances.get(state.instanceId) === state)
+      this.instances.delete(state.instanceId);
     this.eventsPersisted += newEvents;
     const crashAt = this.faults.crashAfterHistoryEvents;
     if (crashAt !== undefined && this.eventsPersisted >= crashAt) {

@@ -104,6 +104,17 @@ export interface ResourceTypeDefinition {
     action: string;
     failed: boolean;
   }): void;
+  /**
+   * Answer a request on one resource of this type before the generic handlers do, or return
+   * undefined to let them (share snapshots: a PUT with `$expand=snapshots`, `x-ms-snapshot` reads).
+   */
+  intercept?(ctx: {
+    env: SandboxEnvironment;
+    store: ArmStore;
+    request: SandboxRequest;
+    id: string;
+    engine: ArmEngine;
+  }): SandboxResponse | undefined;
   /** Called once an LRO on this resource finishes (or at once for a synchronous PUT), e.g. to create a revision or fail provisioning. */
   onProvisioned?(ctx: { env: SandboxEnvironment; store: ArmStore; resource: StoredResource; failed: boolean }): void;
 }
@@ -409,6 +420,14 @@ export class ArmEngine {
       if (request.method !== "GET") throw ArmErrors.methodNotAllowed(request.method, parsed.type);
       return this.list(request, parsed, definition);
     }
+    const intercepted = definition.intercept?.({
+      env: this.env,
+      store: this.store,
+      request,
+      id: parsed.id,
+      engine: this,
+    });
+    if (intercepted) return intercepted;
     switch (request.method) {
       case "GET":
         return this.get(parsed);

@@ -23,7 +23,8 @@ import {
   type GraphHandler,
 } from "./context";
 
-const QUOTA = 250;
+/** Entra's quota of directory objects one principal may create (it counts deleted ones for 30 days). */
+export const DIRECTORY_OBJECT_QUOTA = 250;
 const MAX_FEDERATED_CREDENTIALS = 20;
 
 export const uniqueNameTaken = () =>
@@ -33,7 +34,7 @@ export const uniqueNameTaken = () =>
   );
 
 export function checkQuota(context: GraphContext, caller: string): void {
-  if (context.store.createdBy(caller) >= QUOTA) {
+  if (context.store.createdBy(caller) >= (context.env.faults.directoryObjectQuota ?? DIRECTORY_OBJECT_QUOTA)) {
     throw badRequest(
       "The directory object quota limit for the Principal has been exceeded. Please ask your administrator to increase the quota limit or delete objects to reduce the used quota.",
       "Directory_QuotaExceeded",

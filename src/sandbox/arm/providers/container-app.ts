@@ -6,7 +6,7 @@
  * identity cannot read), and revisions: a template change makes one, a configuration change or a
  * failed provisioning does not. Inline secret values are never shown on GET; listSecrets returns them.
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { ActionContext, ArmEngine, PutContext } from "../engine";
 import type { SandboxResponse } from "../../types";
 import { ArmErrors } from "../errors";
@@ -15,6 +15,7 @@ import { normalizeLocation } from "./resources";
 import { rbacAllows } from "../../auth";
 import type { SandboxEnvironment } from "../../service";
 import type { ArmStore, StoredResource } from "../store";
+import { advanceRevisions, createRevision, revisionsOfApp } from "./revisions";
 
 type Json = Record<string, unknown>;
 
@@ -50,6 +51,8 @@ function parseMemory(value: unknown): number {
 
 export function defineContainerApp(engine: ArmEngine): void {
   const store = engine.store;
+  // Revisions start, and become ready (or never do), on the sandbox clock.
+  engine.onSettle(() => advanceRevisions(engine));
 
   engine.define({
     type: "Microsoft.App/containerApps",
@@ -93,46 +96,8 @@ export function defineContainerApp(engine: ArmEngine): void {
       const template = JSON.stringify(properties.template ?? {});
       if (resource.hidden.lastTemplate === template) return;
       // A new revision whenever the template changes; configuration-only changes keep the revision.
-      const suffix =
-        String(asRecord(properties.template).revisionSuffix ?? "") || randomBytes(4).toString("hex").slice(0, 7);
-      const revisionName = `${resource.resource.name}--${suffix}`;
-      store.put({
-        resource: {
-          id: `${resource.resource.id}/revisions/${revisionName}`,
-          name: revisionName,
-          type: "Microsoft.App/containerApps/revisions",
-          properties: {
-            createdTime: new Date(env.clock.now()).toISOString(),
-            active: true,
-            // A stopped app stays stopped when its template changes: the new revision runs no replicas.
-            replicas: properties.runningStatus === "Stopped" ? 0 : 1,
-            trafficWeight: 100,
-            healthState: "Healthy",
-            provisioningState: "Provisioned",
-            runningState: properties.runningStatus === "Stopped" ? "Stopped" : "Running",
-            template: properties.template,
-          },
-        },
-        hidden: {},
-        createdAt: env.clock.now(),
-      });
-      if (asRecord(properties.configuration).activeRevisionsMode !== "Multiple") {
-        for (const other of store.listByType("Microsoft.App/containerApps/revisions")) {
-          if (
-            other.resource.id.toLowerCase().startsWith(`${resource.resource.id.toLowerCase()}/`) &&
-            other.resource.name !== revisionName
-          ) {
-            Object.assign(asRecord(other.resource.properties), { active: false, trafficWeight: 0, replicas: 0 });
-          }
-        }
-      }
+      createRevision(engine, resource);
       resource.hidden.lastTemplate = template;
-      properties.latestRevisionName = revisionName;
-      properties.latestReadyRevisionName = revisionName;
-      const ingress = asRecord(asRecord(properties.configuration).ingress);
-      properties.latestRevisionFqdn = ingress.fqdn
-        ? `${revisionName}.${String(ingress.fqdn).split(".").slice(1).join(".")}`
-        : undefined;
     },
     actions: {
       // ContainerApps_Stop / ContainerApps_Start: long-running (202 + Location, final state via Location: the app).
@@ -157,10 +122,7 @@ export function defineContainerApp(engine: ArmEngine): void {
   });
 }
 
-const revisionsOf = (store: ArmStore, app: StoredResource) =>
-  store
-    .listByType("Microsoft.App/containerApps/revisions")
-    .filter((revision) => revision.resource.id.toLowerCase().startsWith(`${app.resource.id.toLowerCase()}/`));
+const revisionsOf = revisionsOfApp;
 
 /**
  * Stop or start: 202 with `Location` while Container Apps works on it (`runningStatus`

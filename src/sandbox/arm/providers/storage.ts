@@ -13,6 +13,7 @@ import { ArmErrors } from "../errors";
 import { NAME_RULES, asRecord, newKey } from "./rules";
 import { normalizeLocation } from "./resources";
 import { resourceGroupOf, type StoredResource } from "../store";
+import { interceptShareSnapshot, listSharesWithSnapshots } from "./share-snapshots";
 
 const SKUS = new Set([
   "Standard_LRS",
@@ -259,6 +260,9 @@ export function defineStorage(engine: ArmEngine): void {
     nameRule: NAME_RULES.fileShare,
     // FileShares_Update: 200.
     patch: "merge",
+    // Share snapshots (src/sandbox/arm/providers/share-snapshots.ts).
+    intercept: (ctx) => interceptShareSnapshot(ctx),
+    list: (ctx) => listSharesWithSnapshots(ctx),
     put: ({ store, body, name, existing, parent }) => {
       // Full replace of what a share's PUT carries; the protocol is the exception: "Can only be specified when creating a share".
       const properties = { ...asRecord(body.properties) };
