@@ -382,7 +382,7 @@ describe("the gateway as Shire configures it", () => {
     expect(readiness.httpGet).toEqual({ path: "/ready", port: OPENCLAW_PORTS.readiness });
     const verdict = await fetch(`http://127.0.0.1:${OPENCLAW_PORTS.readiness}/ready`);
     expect(verdict.status).toBe(200);
-    expect(await verdict.json()).toMatchObject({ ready: true, gateway: { ready: true } });
+    expect(await verdict.json()).toMatchObject({ ready: true, gateway: { ok: true, status: "started" } });
     for (const probe of probes.filter((probe) => probe !== readiness)) {
       expect(probe.httpGet.port).toBe(OPENCLAW_PORTS.gateway);
       const response = await fetch(`${gateway}${probe.httpGet.path}`);
