@@ -45,6 +45,10 @@ export interface SandboxFaultSettings {
    * `latencyScale` like LRO durations). Azure documents up to ~10 minutes; meanwhile 403.
    */
   rbacPropagationMs: number;
+  /** A new Container Apps replica starts (NotRunning, not ready) this long before it runs (clock ms, scaled by `latencyScale`). */
+  replicaStartMs: number;
+  /** The next N replicas to start crash (CrashLoopBackOff): a restart that fails. Counts down as they fail. */
+  failReplicaStarts: number;
 }
 
 export const DEFAULT_FAULTS: SandboxFaultSettings = {
@@ -63,6 +67,8 @@ export const DEFAULT_FAULTS: SandboxFaultSettings = {
   graphReplicationDelayMs: 0,
   principalNotFoundWithoutType: true,
   rbacPropagationMs: 0,
+  replicaStartMs: 0,
+  failReplicaStarts: 0,
 };
 
 /** Realistic latencies and LRO durations (milliseconds at scale 1), from typical Azure timings. */
@@ -97,6 +103,8 @@ export function faultPreset(nameOrJson: string): Partial<SandboxFaultSettings> {
         latencyScale: 0.05,
         graphReplicationDelayMs: 2_000,
         rbacPropagationMs: 120_000,
+        // A replica pulls its image and passes its probes before it runs (OpenClaw: seconds to a minute).
+        replicaStartMs: 30_000,
       };
     case "flaky":
       return { transientRate: 0.2, graphReplicationDelayMs: 1_000, rbacPropagationMs: 1_000 };

@@ -15,6 +15,7 @@ import { normalizeLocation } from "./resources";
 import { rbacAllows } from "../../auth";
 import type { SandboxEnvironment } from "../../service";
 import type { ArmStore, StoredResource } from "../store";
+import { startReplicas, stopReplicas } from "./replicas";
 
 type Json = Record<string, unknown>;
 
@@ -78,6 +79,8 @@ export function defineContainerApp(engine: ArmEngine): void {
         const properties = asRecord(revision.resource.properties);
         if (stopped) Object.assign(properties, { replicas: 0, runningState: "Stopped" });
         else if (properties.active === true) Object.assign(properties, { replicas: 1, runningState: "Running" });
+        if (stopped) stopReplicas(store, revision);
+        else startReplicas(engine, revision);
       }
     },
     onProvisioned: ({ env, resource, failed }) => {
@@ -123,6 +126,7 @@ export function defineContainerApp(engine: ArmEngine): void {
             other.resource.name !== revisionName
           ) {
             Object.assign(asRecord(other.resource.properties), { active: false, trafficWeight: 0, replicas: 0 });
+            stopReplicas(store, other);
           }
         }
       }
@@ -133,6 +137,8 @@ export function defineContainerApp(engine: ArmEngine): void {
       properties.latestRevisionFqdn = ingress.fqdn
         ? `${revisionName}.${String(ingress.fqdn).split(".").slice(1).join(".")}`
         : undefined;
+      const created = store.get(`${resource.resource.id}/revisions/${revisionName}`);
+      if (created) startReplicas(engine, created);
     },
     actions: {
       // ContainerApps_Stop / ContainerApps_Start: long-running (202 + Location, final state via Location: the app).
