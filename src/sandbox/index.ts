@@ -78,7 +78,12 @@ export interface Sandbox {
   context(): AzureContext;
   setFaults(faults: Partial<SandboxFaultSettings>): void;
   inspect(): Record<string, unknown>;
+  /** The last 1000 requests. */
   requests(): { time: string; method: string; url: string; status: number }[];
+  /** How many requests were logged since the start: a mark for `requestsSince`. */
+  requestCount(): number;
+  /** The requests logged after `requestCount()` returned `mark`. */
+  requestsSince(mark: number): { time: string; method: string; url: string; status: number }[];
   /**
    * Write what changed to the state directory now. Requests do this before they are answered;
    * tests that change the stores in process (not through a request) call it themselves.
@@ -261,6 +266,8 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
     setFaults,
     inspect,
     requests: () => log.recent,
+    requestCount: () => log.total,
+    requestsSince: (mark) => log.since(mark),
     flush: () => void state.flush(),
     stateFiles: () => state.info(),
     stop: async () => {
