@@ -17,7 +17,7 @@ import type { WalkStep } from "../../orchestrations/plan-walker";
 import { ROTATION_ACTIVITIES } from "../../src/contract/rotation";
 import { useSandbox } from "../fixtures/sandbox";
 import { activityRunner } from "../fixtures/activities";
-import { convergeSlug } from "../fixtures/slug-footprint";
+import { convergeAgain, convergeSlug, type Footprint } from "../fixtures/slug-footprint";
 import { credentialProblems, secretValues } from "../fixtures/rotation";
 import { sleep } from "../fixtures/wait";
 import { keyVaultUrl } from "../../src/azure/endpoints";
@@ -26,6 +26,7 @@ const azure = useSandbox();
 /** Only its `loseAnswerOfWrite` is used: the phases are not a resource kind's activities. */
 const writeFaults = activityRunner(azure, { operationId: "lost", slug: "rot", maxAttempts: 10 });
 let targets: RotationTargets;
+let footprint: Footprint;
 
 /** Real waits: the restart waits out Key Vault's second (the fixture's deps cut sleeps to 20 ms). */
 const deps = () => createActivityDeps(azure.sandbox.context());
@@ -38,7 +39,7 @@ beforeAll(async () => {
     sku: { name: "S0" },
     properties: { customSubDomainName: "ai-rotation-test" },
   });
-  const footprint = await convergeSlug(
+  footprint = await convergeSlug(
     azure,
     "rot",
     {
@@ -117,6 +118,39 @@ describe("rotation phases", () => {
       await rotateAll(`rotate-${round}`);
       await expectCredentialsInUse(before, names);
     }
+  }, 120_000);
+
+  it("is kept by an install after it: every secret converges unchanged, and a rewritten environment storage takes the key the vault copy holds", async () => {
+    const before = secretValues(azure.sandbox, targets);
+    await rotateAll("before-install-1");
+    // The storage on key2, where an install that knew only key1 would move it back.
+    const vault = azure.clients.secrets(keyVaultUrl(azure.sandbox.endpoints, targets.vaultName));
+    if ((await vault.getSecret("storage-account-key")).properties.tags?.source?.endsWith("/key1"))
+      await rotateAll("before-install-2");
+    expect((await vault.getSecret("storage-account-key")).properties.tags?.source).toMatch(/\/key2$/);
+    const rotated = secretValues(azure.sandbox, targets);
+    const results = await convergeAgain(azure, footprint);
+    for (const [id, result] of Object.entries(results))
+      if (id.startsWith("secret:")) expect(result.action, id).toBe("unchanged");
+    expect(secretValues(azure.sandbox, targets)).toEqual(rotated);
+    await expectCredentialsInUse(
+      before,
+      rotatable(targets).map((secret) => secret.name),
+    );
+    // Drift on the environment storage (its access mode changed outside Shire): the install writes
+    // it again, with the key the vault copy holds, not key1.
+    const storage = footprint.applied.nodes.environmentStorage.desired as {
+      resourceGroup: string;
+      environmentName: string;
+      name: string;
+    };
+    const storageId = `/subscriptions/${azure.sandbox.env.subscriptionId}/resourceGroups/${storage.resourceGroup}/providers/Microsoft.App/managedEnvironments/${storage.environmentName}/storages/${storage.name}`;
+    const stored = azure.sandbox.arm.store.get(storageId)!;
+    (stored.resource.properties as { azureFile: { accessMode: string } }).azureFile.accessMode = "ReadOnly";
+    stored.hidden.accountKey = "drifted";
+    const again = await convergeAgain(azure, footprint);
+    expect(again.environmentStorage.action).toBe("updated");
+    expect(azure.sandbox.arm.store.get(storageId)!.hidden.accountKey).toBe(rotated["storage-account-key"]);
   }, 120_000);
 
   it("sees a rotation that was not finished: staged without a restart, every old credential still in use", async () => {
