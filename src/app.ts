@@ -5,8 +5,12 @@
 import "./api/slugs";
 import "./api/operations";
 import "./api/plan";
+import "./api/rotate";
+import "./api/secrets";
 import "./api/fallback";
 import "../orchestrations/install";
 import "../orchestrations/teardown";
+import "../orchestrations/rotate";
 import "./operations/activity";
 import "../activities";
+import "../activities/rotation";

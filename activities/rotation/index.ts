@@ -7,10 +7,13 @@
 import * as df from "durable-functions";
 import type { InvocationContext } from "@azure/functions";
 import type { ActivityInput } from "../../src/contract/activity";
-import { ROTATION_ACTIVITIES } from "../../src/contract/rotation";
+import { RECORD_ROTATION, ROTATION_ACTIVITIES, type RecordRotationInput } from "../../src/contract/rotation";
 import { activityDepsFromEnv } from "../deps";
 import { runActivity } from "../define";
 import { rotationActivities, type RotationPhase } from "./phases";
+import { recordRotation } from "./record";
+import { OperationStore } from "../../src/operations/records";
+import { rotationPolicyFromEnv } from "../../src/operations/rotation-policy";
 
 for (const phase of Object.keys(ROTATION_ACTIVITIES) as RotationPhase[]) {
   df.app.activity(ROTATION_ACTIVITIES[phase], {
@@ -20,3 +23,15 @@ for (const phase of Object.keys(ROTATION_ACTIVITIES) as RotationPhase[]) {
       ),
   });
 }
+
+df.app.activity(RECORD_ROTATION, {
+  handler: async (input: RecordRotationInput) => {
+    const record = await recordRotation(
+      activityDepsFromEnv(),
+      OperationStore.fromEnv(),
+      rotationPolicyFromEnv(),
+      input,
+    );
+    return { slug: record.slug, secrets: record.secrets.length };
+  },
+});

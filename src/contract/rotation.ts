@@ -57,6 +57,22 @@ export const ROTATION_ACTIVITIES = {
   retireVersions: "retireOldSecretVersions",
 } as const;
 
+/** The activity that writes the rotation record from the vault when a rotation ends (activities/rotation/record.ts). */
+export const RECORD_ROTATION = "recordSecretRotation";
+
+export interface RecordRotationInput {
+  slug: string;
+  vaultName: string;
+  /** Every secret of the slug. */
+  secrets: { name: string; kind: RotationKind }[];
+  /** The operation, and its outcome for each secret it rotated. */
+  operationId?: string;
+  outcomes?: Record<string, { status: "succeeded" | "failed" | "canceled"; error?: string }>;
+  at: string;
+  /** When the next old version may be disabled (the retire phase says); absent: keep what the record says. */
+  oldVersionsDisableAt?: string | null;
+}
+
 /** The restart phase: the app restarted once onto every secret the rotation staged, and seen healthy. */
 export interface RestartDesired {
   resourceGroup: string;

@@ -8,6 +8,7 @@ import { ManagedIdentityCredential } from "@azure/identity";
 import { BrokerError } from "../errors";
 import { createBlobServiceClient } from "../azure/blob";
 import { azureContextFromEnv, type AzureContext } from "../azure/credential";
+import type { RotationRecord } from "./rotation-record";
 
 export type { OperationKind } from "./lifecycle";
 import type { OperationKind } from "./lifecycle";
@@ -277,6 +278,18 @@ export class OperationStore {
 
   updateApplied(slug: string, change: (current: AppliedState | undefined) => AppliedState): Promise<AppliedState> {
     return this.update(`applied/${slug}.json`, change);
+  }
+
+  /** The slug's rotation record (src/operations/rotation-record.ts). */
+  async getRotation(slug: string): Promise<RotationRecord | undefined> {
+    return (await this.read<RotationRecord>(`rotations/${slug}.json`))?.value;
+  }
+
+  updateRotation(
+    slug: string,
+    change: (current: RotationRecord | undefined) => RotationRecord,
+  ): Promise<RotationRecord> {
+    return this.update(`rotations/${slug}.json`, change);
   }
 
   async listSlugs(): Promise<SlugRecord[]> {

@@ -4,10 +4,10 @@
  * registrations' object ids, the storage account and its environment storage, the Foundry
  * account). Pure: the starter builds the walk, the orchestration only walks it.
  *
- *   retireVersions                      (versions superseded longer than the grace period disabled)
  *   stage:<secret> ...                  (new credential in the vault, tagged staged)
  *     -> restart                        (once, onto every staged version; seen healthy)
  *       -> revoke:<secret> ...          (the old credential revoked; the version marked done)
+ *         -> retireVersions             (versions superseded longer than the grace period disabled)
  */
 import type { WalkStep } from "../../orchestrations/plan-walker";
 import type { EnvironmentStorageDesired, SecretDesired } from "../contract/resources";
@@ -168,18 +168,18 @@ export function rotationSteps(targets: RotationTargets, chosen: SlugSecret[], gr
     secretNames: targets.secrets.map((secret) => secret.name),
     graceMs,
   };
-  const steps: WalkStep[] = [
-    {
-      id: RETIRE_STEP,
-      kind: "secret",
-      verb: "ensure",
-      activity: ROTATION_ACTIVITIES.retireVersions,
-      title: `Disable secret versions superseded for more than ${Math.round(graceMs / 1000)} s`,
-      dependsOn: [],
-      desired: retire,
-    },
-  ];
-  if (chosen.length === 0) return steps;
+  // Last: what this rotation supersedes is then known, and when it may be disabled is recorded.
+  const retireStep: WalkStep = {
+    id: RETIRE_STEP,
+    kind: "secret",
+    verb: "ensure",
+    activity: ROTATION_ACTIVITIES.retireVersions,
+    title: `Disable secret versions superseded for more than ${Math.round(graceMs / 1000)} s`,
+    dependsOn: chosen.map((secret) => `revoke:${secret.name}`),
+    desired: retire,
+  };
+  const steps: WalkStep[] = [];
+  if (chosen.length === 0) return [retireStep];
   for (const secret of chosen)
     steps.push({
       id: `stage:${secret.name}`,
@@ -221,7 +221,7 @@ export function rotationSteps(targets: RotationTargets, chosen: SlugSecret[], gr
       desired: revoke,
     });
   }
-  return steps;
+  return [...steps, retireStep];
 }
 
 const STAGE_TITLES: Record<RotationKind, string> = {

@@ -59,7 +59,7 @@ const PHASE_OF: Record<string, RotationPhase> = Object.fromEntries(
   Object.entries(ROTATION_ACTIVITIES).map(([phase, activity]) => [activity, phase as RotationPhase]),
 );
 
-/** The walk's steps in an order the walker could run them one at a time (retire first, stages, restart, revokes). */
+/** The walk's steps in an order the walker could run them one at a time (stages, restart, revokes, retire). */
 function orderedSteps(): WalkStep[] {
   return rotationSteps(targets, rotatable(targets), 3_600_000);
 }
@@ -103,10 +103,10 @@ describe("rotation phases", () => {
       ["telegram-webhook-secret", "generated"],
     ]);
     expect(orderedSteps().map((step) => step.id)).toEqual([
-      "retireVersions",
       ...rotatable(targets).map((secret) => `stage:${secret.name}`),
       "restart",
       ...rotatable(targets).map((secret) => `revoke:${secret.name}`),
+      "retireVersions",
     ]);
   });
 
