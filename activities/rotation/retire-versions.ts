@@ -11,7 +11,7 @@
  */
 import type { ActivityDeps } from "../deps";
 import { getOrUndefined } from "../arm";
-import { allVersions, vaultClient } from "./vault";
+import { allVersions, latestVersion, vaultClient } from "./vault";
 import type { ActivityInput, ActivityResult } from "../../src/contract/activity";
 import type { RetireVersionsDesired } from "../../src/contract/rotation";
 
@@ -24,12 +24,20 @@ export function createRetireVersionsActivity(deps: ActivityDeps) {
     const disabled: string[] = [];
     let next: number | undefined;
     for (const name of desired.secretNames) {
-      const versions = await getOrUndefined(() => allVersions(client, name));
-      if (!versions) continue;
-      for (let i = 0; i < versions.length - 1; i++) {
-        const version = versions[i];
-        if (!version.enabled) continue;
-        const disableAt = versions[i + 1].createdOn.getTime() + desired.graceMs;
+      // The latest is what a versionless reference resolves to: Key Vault says which (times are
+      // whole seconds, so two versions written in the same second cannot be ordered by them).
+      const latest = await latestVersion(client, name);
+      const versions = latest && (await getOrUndefined(() => allVersions(client, name)));
+      if (!latest || !versions) continue;
+      for (const version of versions) {
+        if (version.version === latest.version || !version.enabled) continue;
+        // Superseded when the next version was written: the earliest written no sooner than it.
+        const successor = Math.min(
+          ...versions
+            .filter((other) => other.version !== version.version && other.createdOn >= version.createdOn)
+            .map((other) => other.createdOn.getTime()),
+        );
+        const disableAt = successor + desired.graceMs;
         if (disableAt > now) {
           next = Math.min(next ?? disableAt, disableAt);
           continue;

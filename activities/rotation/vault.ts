@@ -49,7 +49,7 @@ export async function latestWithValue(
   return secret ? { ...versionOf(secret.properties), value: secret.value } : undefined;
 }
 
-/** Every version, oldest first. */
+/** Every version, oldest first (by whole seconds: versions of the same second come in no set order). */
 export async function allVersions(client: SecretClient, name: string): Promise<LatestVersion[]> {
   const versions: LatestVersion[] = [];
   for await (const properties of client.listPropertiesOfSecretVersions(name)) versions.push(versionOf(properties));

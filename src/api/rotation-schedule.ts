@@ -11,7 +11,7 @@ import * as df from "durable-functions";
 import { OperationStore, type SlugRecord } from "../operations/records";
 import { rotatable, rotationTargets } from "../operations/rotation";
 import { DEFAULT_ROTATION_SCHEDULE, rotationPolicyFromEnv, type RotationPolicy } from "../operations/rotation-policy";
-import type { RotationRecord } from "../operations/rotation-record";
+import { dueOn, overdueBy } from "../operations/rotation-record";
 import { activityDepsFromEnv } from "../../activities/deps";
 import { recordRotation } from "../../activities/rotation/record";
 import {
@@ -33,31 +33,6 @@ import { isInFlight } from "./reconcile";
 
 /** Who the records name as having asked for a scheduled rotation. */
 export const SCHEDULE_ACTOR = "rotation schedule";
-
-/**
- * What is due on one slug now, from its rotation record (freshly read from the vault): secrets
- * older than their kind's age, secrets a rotation left staged (carried on), and old versions past
- * their grace period. Operator-supplied secrets are the operator's.
- */
-export function dueOn(record: RotationRecord, now: Date): DueRotation | undefined {
-  const secrets = record.secrets
-    .filter(
-      (secret) =>
-        secret.kind !== "supplied" &&
-        (secret.state === "staged" || (secret.nextDueAt !== null && Date.parse(secret.nextDueAt) <= now.getTime())),
-    )
-    .map((secret) => secret.name);
-  const cleanup = record.oldVersionsDisableAt !== null && Date.parse(record.oldVersionsDisableAt) <= now.getTime();
-  return secrets.length > 0 || cleanup ? { slug: record.slug, secrets } : undefined;
-}
-
-/** How long ago the oldest due secret of a slug fell due (the most overdue go first). */
-function overdueBy(record: RotationRecord, now: Date): number {
-  const due = record.secrets
-    .map((secret) => (secret.nextDueAt ? Date.parse(secret.nextDueAt) : Infinity))
-    .concat(record.oldVersionsDisableAt ? [Date.parse(record.oldVersionsDisableAt)] : []);
-  return now.getTime() - Math.min(...due);
-}
 
 /** Read a few slugs at a time: vault reads are per vault, and a fleet is read in a minute or two. */
 async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {

@@ -55,3 +55,34 @@ export function mergeRotation(
       oldVersionsDisableAt === undefined ? (current?.oldVersionsDisableAt ?? null) : oldVersionsDisableAt,
   };
 }
+
+/** What the schedule finds due (src/api/rotation-schedule.ts): the slug and the secrets. */
+export interface DueSecrets {
+  slug: string;
+  secrets: string[];
+}
+
+/**
+ * What is due on one slug now, from its rotation record (freshly read from the vault): secrets
+ * older than their kind's age, secrets a rotation left staged (carried on), and old versions past
+ * their grace period. Operator-supplied secrets are the operator's.
+ */
+export function dueOn(record: RotationRecord, now: Date): DueSecrets | undefined {
+  const secrets = record.secrets
+    .filter(
+      (secret) =>
+        secret.kind !== "supplied" &&
+        (secret.state === "staged" || (secret.nextDueAt !== null && Date.parse(secret.nextDueAt) <= now.getTime())),
+    )
+    .map((secret) => secret.name);
+  const cleanup = record.oldVersionsDisableAt !== null && Date.parse(record.oldVersionsDisableAt) <= now.getTime();
+  return secrets.length > 0 || cleanup ? { slug: record.slug, secrets } : undefined;
+}
+
+/** How long ago the oldest due secret of a slug fell due (the most overdue go first). */
+export function overdueBy(record: RotationRecord, now: Date): number {
+  const due = record.secrets
+    .map((secret) => (secret.nextDueAt ? Date.parse(secret.nextDueAt) : Infinity))
+    .concat(record.oldVersionsDisableAt ? [Date.parse(record.oldVersionsDisableAt)] : []);
+  return now.getTime() - Math.min(...due);
+}

@@ -254,6 +254,47 @@ describe("rotation phases", () => {
     }
   }, 900_000);
 
+  it("disables versions superseded for longer than the grace period, never the latest; twice writes nothing; a lost answer ends the same", async () => {
+    await rotateAll("before-retire");
+    const names = targets.secrets.map((secret) => secret.name);
+    const retire = {
+      ...orderedSteps().find((step) => step.id === "retireVersions")!,
+      desired: { vaultName: targets.vaultName, secretNames: names, graceMs: 1_000 },
+    };
+    const vault = azure.clients.secrets(keyVaultUrl(azure.sandbox.endpoints, targets.vaultName));
+    const versions = async () => {
+      const all: { name: string; version: string; enabled: boolean; createdOn: number }[] = [];
+      for (const name of names)
+        for await (const version of vault.listPropertiesOfSecretVersions(name))
+          all.push({
+            name,
+            version: version.version!,
+            enabled: version.enabled !== false,
+            createdOn: version.createdOn!.getTime(),
+          });
+      return all;
+    };
+    // Superseded seconds ago (Key Vault's times are whole seconds): past a 1 s grace.
+    await sleep(2_100);
+    const before = await versions();
+    const latest = new Map<string, string>();
+    for (const name of names) latest.set(name, (await vault.getSecret(name)).properties.version!);
+    const superseded = before.filter((version) => version.enabled && version.version !== latest.get(version.name));
+    expect(superseded.length).toBeGreaterThan(1);
+    // The first disable's answer is lost; the retry finishes the rest and ends where a clean run would.
+    const lost = await writeFaults.loseAnswerOfWrite(1, () => runStep(retire, "retire"));
+    expect(lost).toHaveLength(1);
+    await mustStep(retire, "retire");
+    const after = await versions();
+    for (const version of after)
+      expect(version.enabled, `${version.name}/${version.version}`).toBe(version.version === latest.get(version.name));
+    const mark = azure.mark();
+    expect((await mustStep(retire, "retire")).action).toBe("unchanged");
+    expect(azure.writesSince(mark)).toEqual([]);
+    // The app still starts: a restart resolves every reference to an enabled latest version.
+    await expectCredentialsInUse();
+  }, 120_000);
+
   it("revokes nothing when the restart fails: the previous credentials keep working, and running it again finishes", async () => {
     const before = secretValues(azure.sandbox, targets);
     const steps = orderedSteps();
