@@ -64,8 +64,9 @@ const RETRY = new df.RetryOptions(2_000, 5);
 
 const rotationSchedule: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = context.df.getInput<ScheduleInput>();
+  const passStartedAt = context.df.currentUtcDateTime.toISOString();
   const found = (yield context.df.callActivityWithRetry(FIND_DUE_ROTATIONS, RETRY, {
-    at: context.df.currentUtcDateTime.toISOString(),
+    at: passStartedAt,
   })) as DueRotations;
   const skipped = [...found.skipped];
   const running = new Map<string, ScheduledRotation>();
@@ -99,7 +100,10 @@ const rotationSchedule: OrchestrationHandler = function* (context: Orchestration
       yield wait(input.pollIntervalMs);
       yield* settle();
     }
-    const outcome = (yield context.df.callActivityWithRetry(START_SCHEDULED_ROTATION, RETRY, due)) as StartOutcome;
+    const outcome = (yield context.df.callActivityWithRetry(START_SCHEDULED_ROTATION, RETRY, {
+      ...due,
+      passStartedAt,
+    })) as StartOutcome;
     if ("skipped" in outcome) skipped.push({ slug: outcome.slug, reason: outcome.skipped });
     else running.set(outcome.slug, { slug: outcome.slug, operationId: outcome.operationId });
     publish("starting");

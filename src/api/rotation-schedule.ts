@@ -84,8 +84,20 @@ export async function findDueRotations(store: OperationStore, policy: RotationPo
   };
 }
 
-/** Start the slug's rotation through the pipeline; a 409 (busy, or its state changed) is a skip, not a failure. */
-async function startScheduledRotation(input: DueRotation, context: InvocationContext): Promise<StartOutcome> {
+/**
+ * Start the slug's rotation through the pipeline; a 409 (busy, or its state changed) is a skip,
+ * not a failure. Safe to deliver twice: a rotation this pass already started on the slug (the
+ * slug's last operation, by the schedule, since the pass began) is answered, not started again.
+ */
+async function startScheduledRotation(
+  input: DueRotation & { passStartedAt: string },
+  context: InvocationContext,
+): Promise<StartOutcome> {
+  const store = OperationStore.fromEnv();
+  const last = await store.getSlug(input.slug);
+  const previous = last ? await store.getOperation(last.lastOperationId) : undefined;
+  if (previous?.kind === "rotate" && previous.actor === SCHEDULE_ACTOR && previous.createdAt >= input.passStartedAt)
+    return { slug: input.slug, operationId: previous.id };
   const response = await startOperation(
     rotateOperation,
     { slug: input.slug, body: { secrets: input.secrets }, actor: SCHEDULE_ACTOR, origin: "" },
