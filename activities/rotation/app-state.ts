@@ -41,7 +41,7 @@ export async function appReplicas(deps: ActivityDeps, resourceGroup: string, nam
   return { app, revision, revisionState: { runningState, healthState }, replicas };
 }
 
-export const isReady = (replica: Replica): boolean =>
+const isReady = (replica: Replica): boolean =>
   replica.runningState === "Running" && (replica.containers ?? []).every((container) => container.ready === true);
 
 /** The revision gave up on its replicas (they crash or cannot start) rather than still starting them. */

@@ -21,14 +21,6 @@ import type { EnvironmentStorageDesired } from "./resources";
  */
 export type RotationKind = "generated" | "clientSecret" | "storageKey" | "foundryKey" | "supplied";
 
-export const ROTATION_KINDS: readonly RotationKind[] = [
-  "generated",
-  "clientSecret",
-  "storageKey",
-  "foundryKey",
-  "supplied",
-];
-
 interface SecretInVault {
   vaultName: string;
   secretName: string;

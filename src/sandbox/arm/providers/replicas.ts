@@ -21,7 +21,6 @@ import { ArmErrors } from "../errors";
 import { asRecord } from "./rules";
 import type { ArmStore, StoredResource } from "../store";
 
-export const REVISION_TYPE = "Microsoft.App/containerApps/revisions";
 export const REPLICA_TYPE = "Microsoft.App/containerApps/revisions/replicas";
 
 type Json = Record<string, unknown>;
@@ -62,7 +61,7 @@ export function keyHash(key: string): string {
 }
 
 /** `https://<vault>.vault.<suffix>[:port]/secrets/<name>[/<version>]` -> its parts. */
-export function parseKeyVaultUrl(url: string): { vault: string; secret: string; version?: string } | undefined {
+function parseKeyVaultUrl(url: string): { vault: string; secret: string; version?: string } | undefined {
   const match = /^https:\/\/([^.]+)\.vault\.[^/]+\/secrets\/([^/?]+)(?:\/([^/?]+))?\/?$/i.exec(url);
   return match ? { vault: match[1].toLowerCase(), secret: match[2], version: match[3] } : undefined;
 }
