@@ -56,7 +56,7 @@ export function createRestartActivity(deps: ActivityDeps) {
     // restart that failed) are given another start: either way, restart.
     if (!allStartedAfter(state.replicas, from) || revisionFailed(state)) {
       // A replica created in the same second as the newest version may hold the older one.
-      const early = from + 500 - Date.now();
+      const early = from + 200 - Date.now();
       if (early > 0) await deps.sleep(early);
       deps.beforeWrite(["restart revision"], true);
       await deps.clients.containerApps.containerAppsRevisions.restartRevision(
