@@ -49,6 +49,11 @@ export interface WalkStep {
   desired: unknown;
   /** For `remove`: purge soft-deleted copies too. */
   purge?: boolean;
+  /**
+   * The activity to run instead of `<verb><Kind>`: a step that is a phase of an operation rather
+   * than a resource's converge (rotation: stage, restart, revoke). Same contract, same runner.
+   */
+  activity?: string;
 }
 
 export interface WalkOptions {
@@ -239,7 +244,7 @@ export function* walkPlan(
         parentInstanceId: context.df.instanceId,
         operationId: options.operationId,
         nodeId: node.id,
-        activityName: activityName(node.verb, node.kind),
+        activityName: node.activity ?? activityName(node.verb, node.kind),
         activityInput: {
           operationId: options.operationId,
           slug: options.slug,

@@ -4,8 +4,9 @@
  *
  * Sources:
  * - `random`: generated once (e.g. the gateway token); kept on re-runs.
- * - `storageAccountKey`: a copy of the account's key, refreshed when the account's key changed.
- * - `cognitiveServicesKey`: the Foundry account's key1, refreshed likewise.
+ * - `storageAccountKey`: a copy of one of the account's keys: key1 at first; either is kept (a
+ *   rotation alternates them, activities/rotation/); rewritten when it is neither.
+ * - `cognitiveServicesKey`: the Foundry account's key, likewise.
  * - `entraClientSecret`: a password on an app registration; a new one is added when the vault's
  *   copy is missing, names a password the app no longer has, or expires within 30 days. Older
  *   passwords Shire made (an orphan from a run that crashed between addPassword and setSecret,
@@ -25,6 +26,7 @@ import { permanent } from "../errors";
 import { keyVaultUrl } from "../../src/azure/endpoints";
 import type { ActivityDeps } from "../deps";
 import type { SecretDesired, SecretSource } from "../../src/contract/resources";
+import { KEY_SOURCE_TAG, keyOfSource, keySource } from "../../src/contract/rotation";
 import type { ActivityResult } from "../../src/contract/activity";
 
 /** A client secret this close to its end date is replaced on the next converge. */
@@ -113,23 +115,22 @@ function createSecretActivities(deps: ActivityDeps) {
         return { value: secrets.add(randomBytes(source.bytes).toString("base64url")) };
       }
       case "storageAccountKey": {
-        const keys = await deps.clients.storage.storageAccounts.listKeys(source.resourceGroup, source.accountName);
-        const value = secrets.add(keys.keys?.find((key) => key.keyName === source.keyName)?.value);
-        if (!value)
-          throw permanent(
-            "StorageKeyUnavailable",
-            `Storage account ${source.accountName} returned no ${source.keyName}.`,
-          );
-        return existing?.value === value
-          ? undefined
-          : { value, tags: { source: `${source.accountName}/${source.keyName}` } };
+        const listed = await deps.clients.storage.storageAccounts.listKeys(source.resourceGroup, source.accountName);
+        const keys = {
+          key1: secrets.add(listed.keys?.find((key) => key.keyName === "key1")?.value),
+          key2: secrets.add(listed.keys?.find((key) => key.keyName === "key2")?.value),
+        };
+        return accountKeyCopy(source.accountName, keys, source.keyName, existing);
       }
       case "cognitiveServicesKey": {
         const { resourceGroup, name } = parseResourceId(source.accountResourceId);
-        const keys = await deps.clients.cognitiveServices.accounts.listKeys(resourceGroup, name);
-        const value = secrets.add(keys.key1);
-        if (!value) throw permanent("FoundryKeyUnavailable", `AI Foundry account ${name} returned no key1.`);
-        return existing?.value === value ? undefined : { value, tags: { source: `${name}/key1` } };
+        const listed = await deps.clients.cognitiveServices.accounts.listKeys(resourceGroup, name);
+        return accountKeyCopy(
+          name,
+          { key1: secrets.add(listed.key1), key2: secrets.add(listed.key2) },
+          "key1",
+          existing,
+        );
       }
       case "entraClientSecret":
         return entraClientSecret(source, existing, secrets);
@@ -265,6 +266,24 @@ function createSecretActivities(deps: ActivityDeps) {
   }
 
   return { ensureSecret, removeSecret };
+}
+
+/**
+ * A copy of one of an account's two keys: either is right (rotation alternates them, and an
+ * install must not move the copy back). Rewritten only when it is neither (a new vault, a key
+ * regenerated outside Shire): with the key the copy last named, else `initial`.
+ */
+function accountKeyCopy(
+  account: string,
+  keys: { key1?: string; key2?: string },
+  initial: "key1" | "key2",
+  existing: ExistingSecret | undefined,
+): NextValue | undefined {
+  if (existing?.value && (existing.value === keys.key1 || existing.value === keys.key2)) return undefined;
+  const named = keyOfSource(existing?.tags[KEY_SOURCE_TAG]) ?? initial;
+  const value = keys[named];
+  if (!value) throw permanent("AccountKeyUnavailable", `Account ${account} returned no ${named}.`);
+  return { value, tags: { [KEY_SOURCE_TAG]: keySource(account, named) } };
 }
 
 function parseResourceId(id: string): { resourceGroup: string; name: string } {

@@ -43,7 +43,10 @@ async function getSlug(request: HttpRequest, context: InvocationContext): Promis
     validateSlug(slug).length === 0
       ? await reconcileSlug(OperationStore.fromEnv(), df.getClient(context), slug)
       : undefined;
-  return record ? json(200, record) : apiError(404, "SlugNotFound", `Shire knows no slug '${slug}'.`);
+  if (!record) return apiError(404, "SlugNotFound", `Shire knows no slug '${slug}'.`);
+  // Per secret: version, when rotated, next due, last result (src/operations/rotation-record.ts).
+  const rotation = await OperationStore.fromEnv().getRotation(slug);
+  return json(200, rotation ? { ...record, rotation } : record);
 }
 
 apiRoute({

@@ -101,6 +101,11 @@ export interface EnvironmentStorageDesired {
   storageAccountName: string;
   shareName: string;
   accessMode: "ReadWrite" | "ReadOnly";
+  /**
+   * The vault's copy of the account key in use: when the storage is written, it gets that key (a
+   * rotation alternates key1 and key2; an install must not move it back). Absent: key1.
+   */
+  accountKeyFrom?: { vaultName: string; secretName: string };
 }
 
 export type SecretSource =

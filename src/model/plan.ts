@@ -30,6 +30,9 @@ export interface PlanContext {
   sharedRegistry?: { resourceId: string; loginServer: string };
 }
 
+/** The vault's copy of the storage account key the environment storage mounts with. */
+const STORAGE_KEY_NODE = "secret:storageKey";
+
 export interface SlugPlan {
   slug: string;
   nodes: PlanNode[];
@@ -195,7 +198,8 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
     "environmentStorage",
     "environmentStorage",
     `Environment storage ${names.environmentStorage}`,
-    [managedEnvironment.id, fileShare.id],
+    // The key it mounts with is the one the vault's copy holds (rotation alternates key1 and key2).
+    [managedEnvironment.id, fileShare.id, STORAGE_KEY_NODE],
     {
       resourceGroup: rg,
       environmentName: names.managedEnvironment,
@@ -203,6 +207,7 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
       storageAccountName: names.storageAccount,
       shareName: names.fileShare,
       accessMode: "ReadWrite",
+      accountKeyFrom: { vaultName: names.keyVault, secretName: SECRET_NAMES.storageAccountKey },
     },
   );
 
@@ -319,8 +324,8 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
         ]
       : []),
   ];
-  // The app does not read the storage key copy (environment storage has its own), so it need not wait for it.
-  secret("secret:storageKey", "Storage account key copy", [storageAccount.id], SECRET_NAMES.storageAccountKey, {
+  // The app does not read the storage key copy; the environment storage mounts with the key it holds.
+  secret(STORAGE_KEY_NODE, "Storage account key copy", [storageAccount.id], SECRET_NAMES.storageAccountKey, {
     type: "storageAccountKey",
     resourceGroup: rg,
     accountName: names.storageAccount,

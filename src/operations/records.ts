@@ -9,6 +9,7 @@ import { BrokerError } from "../errors";
 import { createBlobServiceClient } from "../azure/blob";
 import { azureContextFromEnv, type AzureContext } from "../azure/credential";
 import type { DriftRecord } from "./drift";
+import type { RotationRecord } from "./rotation-record";
 
 export type { OperationKind } from "./lifecycle";
 import type { OperationKind } from "./lifecycle";
@@ -431,6 +432,18 @@ export class OperationStore {
 
   updateWave<T>(id: string, change: (current: T | undefined) => T): Promise<T> {
     return this.update(`waves/${id}.json`, change);
+  }
+
+  /** The slug's rotation record (src/operations/rotation-record.ts). */
+  async getRotation(slug: string): Promise<RotationRecord | undefined> {
+    return (await this.read<RotationRecord>(`rotations/${slug}.json`))?.value;
+  }
+
+  updateRotation(
+    slug: string,
+    change: (current: RotationRecord | undefined) => RotationRecord,
+  ): Promise<RotationRecord> {
+    return this.update(`rotations/${slug}.json`, change);
   }
 
   async listSlugs(): Promise<SlugRecord[]> {

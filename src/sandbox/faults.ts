@@ -66,6 +66,10 @@ export interface SandboxFaultSettings {
    * bench that need a larger fleet than one principal can have (docs/operations.md, "Fleet size").
    */
   directoryObjectQuota?: number;
+  /** A new Container Apps replica starts (NotRunning, not ready) this long before it runs (clock ms, scaled by `latencyScale`). */
+  replicaStartMs: number;
+  /** The next N replicas to start crash (CrashLoopBackOff): a restart that fails. Counts down as they fail. */
+  failReplicaStarts: number;
 }
 
 export const DEFAULT_FAULTS: SandboxFaultSettings = {
@@ -86,6 +90,8 @@ export const DEFAULT_FAULTS: SandboxFaultSettings = {
   rbacPropagationMs: 0,
   revisionStartMs: 0,
   unhealthyImages: [],
+  replicaStartMs: 0,
+  failReplicaStarts: 0,
 };
 
 /** Realistic latencies and LRO durations (milliseconds at scale 1), from typical Azure timings. */
@@ -121,6 +127,8 @@ export function faultPreset(nameOrJson: string): Partial<SandboxFaultSettings> {
         graphReplicationDelayMs: 2_000,
         rbacPropagationMs: 120_000,
         revisionStartMs: 30_000,
+        // A replica pulls its image and passes its probes before it runs (OpenClaw: seconds to a minute).
+        replicaStartMs: 30_000,
       };
     case "flaky":
       return { transientRate: 0.2, graphReplicationDelayMs: 1_000, rbacPropagationMs: 1_000 };

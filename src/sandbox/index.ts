@@ -30,6 +30,7 @@ import type { SandboxEnvironment, SandboxServiceModule } from "./service";
 import { SandboxStateFiles, writeFileAtomic, type PersistentCollection, type StateFileStats } from "./persistence";
 import { CA_FILE, loadOrCreateKeys, readEndpointFile, writeEndpointFile } from "./state-dir";
 import type { SandboxRequest, SandboxResponse } from "./types";
+import { createAppDataPlane, type AppDataPlane } from "./apps";
 
 export { faultPreset } from "./faults";
 export { ManualClock } from "./state";
@@ -69,6 +70,8 @@ export interface Sandbox {
   arm: ArmService;
   keyVault: KeyVaultService;
   graph: GraphService;
+  /** What each Container App replica holds, and whether each credential still works (apps.ts). */
+  apps: AppDataPlane;
   /** The broker's app registration credentials (for ClientSecretCredential against the sandbox). */
   brokerCredential: { tenantId: string; clientId: string; clientSecret: string };
   services: Record<string, SandboxServiceModule>;
@@ -81,7 +84,12 @@ export interface Sandbox {
    * version that last migrated it and how many migrations ran; undefined without such a share.
    */
   shareContent(resourceGroup: string, accountName: string, shareName: string): ShareContent | undefined;
+  /** The last 1000 requests. */
   requests(): { time: string; method: string; url: string; status: number }[];
+  /** How many requests were logged since the start: a mark for `requestsSince`. */
+  requestCount(): number;
+  /** The requests logged after `requestCount()` returned `mark`. */
+  requestsSince(mark: number): { time: string; method: string; url: string; status: number }[];
   /**
    * Write what changed to the state directory now. Requests do this before they are answered;
    * tests that change the stores in process (not through a request) call it themselves.
@@ -140,6 +148,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
     grantAppPermissions(principalId, permissions);
     state.flush();
   };
+  const apps = createAppDataPlane(arm, graph, keyVault.readSecretVersion);
   const logFile = options.logFile ?? process.env.SHIRE_SANDBOX_LOG;
   if (logFile) fs.mkdirSync(path.dirname(path.resolve(logFile)), { recursive: true });
   const log = new RequestLog(logFile, secrets);
@@ -154,6 +163,15 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
   const control = async (request: SandboxRequest): Promise<SandboxResponse | undefined> => {
     if (request.method === "GET" && request.path === "/_sandbox/state") return { status: 200, body: inspect() };
     if (request.method === "GET" && request.path === "/_sandbox/requests") return { status: 200, body: log.recent };
+    if (request.method === "GET" && request.path === "/_sandbox/apps") {
+      const appId = request.query.get("id");
+      if (!appId)
+        return {
+          status: 400,
+          body: { error: { code: "BadRequest", message: "id (a container app's ARM id) is required." } },
+        };
+      return { status: 200, body: apps.check(appId) };
+    }
     if (request.method === "POST" && request.path === "/_sandbox/faults") {
       setFaults((request.body ?? {}) as Partial<SandboxFaultSettings>);
       return { status: 200, body: faults };
@@ -238,6 +256,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
     arm,
     keyVault,
     graph,
+    apps,
     brokerCredential: {
       tenantId: SANDBOX_TENANT_ID,
       clientId: SANDBOX_BROKER_CLIENT_ID,
@@ -260,6 +279,8 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
       return share ? shareContent(share) : undefined;
     },
     requests: () => log.recent,
+    requestCount: () => log.total,
+    requestsSince: (mark) => log.since(mark),
     flush: () => void state.flush(),
     stateFiles: () => state.info(),
     stop: async () => {

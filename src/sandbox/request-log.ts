@@ -111,7 +111,18 @@ export class RequestLog {
     private readonly secrets: SecretRegistry,
   ) {}
 
+  /** The last 1000 requests. */
   readonly recent: { time: string; method: string; url: string; status: number }[] = [];
+  /** Every request logged since the start (what `since` counts from). */
+  total = 0;
+
+  /** The requests after the `mark`-th (a `total` read earlier); throws when some have left `recent`. */
+  since(mark: number): { time: string; method: string; url: string; status: number }[] {
+    const count = this.total - mark;
+    if (count > this.recent.length)
+      throw new Error(`${count} requests since the mark: only the last ${this.recent.length} are kept.`);
+    return count <= 0 ? [] : this.recent.slice(this.recent.length - count);
+  }
 
   /** `status` is the status answered; 0 only for a connection cut without an answer. */
   write(entry: { method: string; url: string; status: number; body: unknown }): void {
@@ -123,6 +134,7 @@ export class RequestLog {
       body: redactBody(entry.body, this.secrets),
     };
     this.recent.push({ time: line.time, method: line.method, url: line.url, status: line.status });
+    this.total++;
     if (this.recent.length > 1000) this.recent.shift();
     if (this.file) fs.appendFileSync(this.file, `${this.secrets.redact(JSON.stringify(line))}\n`);
   }

@@ -357,7 +357,7 @@ describe("stopping an operation", () => {
 });
 
 describe("authorization", () => {
-  /** Every route and the app role it needs (DESIGN.md: Reader GET, Operator install, Admin teardown and cancel). */
+  /** Every route and the app role it needs (DESIGN.md: Reader GET, Operator install, rotate and secrets, Admin teardown and cancel). */
   const ROUTES: { method: string; route: string; role: Role; body?: string }[] = [
     { method: "GET", route: "slugs", role: "Shire.Reader" },
     { method: "GET", route: "slugs/authz", role: "Shire.Reader" },
@@ -367,6 +367,8 @@ describe("authorization", () => {
     { method: "GET", route: "operations", role: "Shire.Reader" },
     { method: "GET", route: "operations/authz.20261204T000000Z.00", role: "Shire.Reader" },
     { method: "POST", route: "slugs/authz/install", role: "Shire.Operator", body: "{bad json" },
+    { method: "POST", route: "slugs/authz/rotate", role: "Shire.Operator", body: "{bad json" },
+    { method: "PUT", route: "slugs/authz/secrets/telegram-bot-token", role: "Shire.Operator", body: "a-token" },
     { method: "POST", route: "slugs/authz/teardown", role: "Shire.Admin", body: "{}" },
     { method: "POST", route: "slugs/authz/teardown/cancel", role: "Shire.Admin" },
     { method: "POST", route: "operations/authz.20261204T000000Z.00/cancel", role: "Shire.Admin" },

@@ -139,6 +139,28 @@ describe("shire, the command line", () => {
     expect(bad.stderr).toContain("key=value");
   }, 180_000);
 
+  it("rotates a slug's gateway token and follows it; sets an operator's secret from stdin, never echoing it", () => {
+    const rotated = shire(["--json", "rotate", "cli-demo", "--secret", "gateway-token"]);
+    expect(rotated.code, rotated.stdout + rotated.stderr).toBe(EXIT.done);
+    expect(JSON.parse(rotated.stdout)).toMatchObject({ kind: "rotate", status: "succeeded" });
+    const status = JSON.parse(shire(["--json", "status", "cli-demo"]).stdout) as {
+      rotation: { secrets: { name: string; state: string; lastResult?: { status: string } }[] };
+    };
+    expect(status.rotation.secrets.find((secret) => secret.name === "gateway-token")).toMatchObject({
+      state: "done",
+      lastResult: { status: "succeeded" },
+    });
+
+    // cli-half's install failed waiting for exactly this secret: it is written, and nothing restarts.
+    const token = "123456789:cli-test-telegram-token-never-printed";
+    const set = shire(["secrets", "set", "cli-half", "telegram-bot-token"], `${token}\n`);
+    expect(set.code, set.stdout + set.stderr).toBe(EXIT.done);
+    expect(set.stdout).toMatch(/^set telegram-bot-token \(version \w+\)/);
+    expect(set.stdout + set.stderr).not.toContain(token);
+    const notSupplied = shire(["secrets", "set", "cli-demo", "gateway-token"], "x");
+    expect(notSupplied.code).toBe(EXIT.refused);
+  }, 180_000);
+
   it("tears down with purge and follows it to the end", () => {
     const torn = shire(["teardown", "cli-demo", "--confirm", "cli-demo", "--purge"]);
     expect(torn.code, torn.stdout + torn.stderr).toBe(EXIT.done);

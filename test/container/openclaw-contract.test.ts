@@ -49,6 +49,9 @@ const children: ChildProcess[] = [];
 let nginxPort = 0;
 let containers: Container[] = [];
 let openclawEnv: Record<string, string> = {};
+let gatewayProcess: ChildProcess | undefined;
+/** The seed (init container) as the replica runs it, for a restart. */
+let seedCommand: { args: string[]; env: () => Record<string, string> } | undefined;
 
 /** Container App secrets with test values (in Azure they are Key Vault references). */
 const SECRET_VALUES: Record<string, string> = {
@@ -138,13 +141,16 @@ beforeAll(async () => {
   const machine = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !key.startsWith("VITEST") && key !== "NODE_ENV"),
   );
-  const seedEnv = {
+  // (A function: a restart reads the container's secrets anew.)
+  const seedEnvNow = () => ({
     ...machine,
     ...envFor(seed),
     OPENCLAW_ENTRY: OPENCLAW,
     PATH: `${path.dirname(NODE24)}:${process.env.PATH}`,
     HOME: path.join(work, "home"),
-  };
+  });
+  const seedEnv = seedEnvNow();
+  seedCommand = { args: seed.command!.slice(1), env: seedEnvNow };
   const seeded = spawnSync(NODE24, seed.command!.slice(1), { env: seedEnv, encoding: "utf8", timeout: 240_000 });
   expect(seeded.status, `${seeded.stdout}\n${seeded.stderr}`).toBe(0);
   const config = JSON.parse(fs.readFileSync(path.join(stateDir, "openclaw.json"), "utf8"));
@@ -164,7 +170,7 @@ beforeAll(async () => {
   // 3. The gateway, with the container's own arguments and environment.
   const args = containers[0].args!.map((arg) => (arg === "openclaw.mjs" ? OPENCLAW : arg));
   expect(args[0]).toBe("node");
-  run(NODE24, args.slice(1), openclawEnv, "gateway");
+  gatewayProcess = run(NODE24, args.slice(1), openclawEnv, "gateway");
 
   // 4. The sidecar: the generated nginx.conf, with its listen port and temp paths moved.
   nginxPort = await freePort();
@@ -491,5 +497,48 @@ describe.each(TOPOLOGIES)("OpenClaw behind the NGINX sidecar, $name", ({ entry, 
     expect(codes[10]).toBe("AUTH_RATE_LIMITED");
     // Another client is not locked out.
     expect((await connect(url, GATEWAY_TOKEN)).reply).toMatchObject({ ok: true, payload: { type: "hello-ok" } });
+  });
+});
+
+describe("rotating the gateway token as Shire does (vault value -> restart)", () => {
+  it("keeps the old token until the restart; after it, the new token connects and the old one is refused", async () => {
+    const url = `ws://${NS_PUBLIC}:${INGRESS_DIRECT_PORT}/`;
+    const rotated = "contract-test-gateway-token-rotated-9876543210";
+    // The rotation's stage: a new version in the vault. A versionless Key Vault reference resolves
+    // to it from now on, but a running replica keeps the value it started with.
+    SECRET_VALUES["gateway-token"] = rotated;
+    expect((await connect(url, GATEWAY_TOKEN)).reply).toMatchObject({ ok: true, payload: { type: "hello-ok" } });
+    expect((await connect(url, rotated)).reply).toMatchObject({
+      ok: false,
+      error: { details: { code: "AUTH_TOKEN_MISMATCH" } },
+    });
+
+    // The restart (containerAppsRevisions.restartRevision): the replica's containers stop and
+    // start again, the init container first, each reading its secrets anew.
+    const stopped = new Promise((resolve) => gatewayProcess!.once("exit", resolve));
+    gatewayProcess!.kill("SIGTERM");
+    await stopped;
+    const reseeded = spawnSync(NODE24, seedCommand!.args, {
+      env: seedCommand!.env(),
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    expect(reseeded.status, `${reseeded.stdout}\n${reseeded.stderr}`).toBe(0);
+    openclawEnv = envFor(containers[0]);
+    expect(openclawEnv.OPENCLAW_GATEWAY_TOKEN).toBe(rotated);
+    const args = containers[0].args!.map((arg) => (arg === "openclaw.mjs" ? OPENCLAW : arg));
+    gatewayProcess = run(NODE24, args.slice(1), openclawEnv, "gateway-restarted");
+    await poll(
+      "the restarted gateway",
+      async () =>
+        (await readyJson(`${NS_PUBLIC}:${INGRESS_DIRECT_PORT}`, "/readyz"))?.ready === true ? true : undefined,
+      180_000,
+    );
+
+    const fresh = await connect(url, rotated);
+    const old = await connect(url, GATEWAY_TOKEN);
+    fs.writeFileSync(path.join(os.tmpdir(), "shire-contract-rotation.json"), JSON.stringify({ fresh, old }, null, 2));
+    expect(fresh.reply).toMatchObject({ ok: true, payload: { type: "hello-ok" } });
+    expect(old.reply).toMatchObject({ ok: false, error: { details: { code: "AUTH_TOKEN_MISMATCH" } } });
   });
 });

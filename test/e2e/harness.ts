@@ -178,6 +178,8 @@ export function footprint(sandbox: Sandbox, slug: string): Record<string, unknow
         ? `${resource.type}:${String(resource.properties?.roleDefinitionId).split("/").at(-1)}:${String(resource.properties?.principalType)}`
         : `${resource.type}:${normalise(resource.name)}`,
     )
+    // Revision and replica names are random: `<app>--<revision>`, `<app>--<revision>-<replica>`.
+    .map((entry) => entry.replace(/--[a-z0-9]+-[0-9a-f]+-[0-9a-f]+$/, "--<revision>-<replica>"))
     .map((entry) => entry.replace(/--[a-z0-9]+$/, "--<revision>"))
     .sort();
   const entra = state.graph

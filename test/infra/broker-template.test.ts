@@ -5,6 +5,8 @@
  * broker grant exactly the roles slugs need and nothing else, sets every setting the broker reads,
  * and puts Entra in front of the API. Each check is shown to catch its mistake on a mutated copy.
  */
+import { WAVE_QUEUE } from "../../src/api/waves";
+import { rotationPolicyFromEnv } from "../../src/operations/rotation-policy";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -205,7 +207,7 @@ describe("the broker's own roles", () => {
   });
 });
 
-/** Settings the broker's code reads (`env.X`: upper case, or the host's AzureWebJobs*; `x.env.filter` is a container's list), outside the local host and the sandbox. */
+/** Settings the broker's code reads (`env.X`, or `env, "X"` to a parser: upper case, or the host's AzureWebJobs*; `x.env.filter` is a container's list), outside the local host and the sandbox. */
 function settingsReadByShire(): Set<string> {
   const found = new Set<string>();
   const visit = (dir: string) => {
@@ -214,7 +216,9 @@ function settingsReadByShire(): Set<string> {
       if (entry.isDirectory()) {
         if (!["runtime", "sandbox"].includes(entry.name) || dir !== path.join(ROOT, "src")) visit(file);
       } else if (entry.name.endsWith(".ts"))
-        for (const match of fs.readFileSync(file, "utf8").matchAll(/\benv\.([A-Z][A-Z0-9_]*|AzureWebJobs\w*)\b/g))
+        for (const match of fs
+          .readFileSync(file, "utf8")
+          .matchAll(/\benv(?:\.|,\s*")([A-Z][A-Z0-9_]*|AzureWebJobs\w*)\b/g))
           found.add(match[1]);
     }
   };
@@ -279,10 +283,16 @@ describe("the broker's app settings", () => {
         "SHIRE_DRIFT_SCHEDULE",
         "SHIRE_DRIFT_READS_PER_SECOND",
         "SHIRE_DRIFT_READ_BURST",
+        "SHIRE_ROTATION_SCHEDULE",
+        "SHIRE_ROTATION_MAX_AGE",
+        "SHIRE_ROTATION_GRACE_SECONDS",
+        "SHIRE_ROTATION_MAX_PARALLEL",
+        "SHIRE_ROTATION_START_INTERVAL_MS",
       ].sort(),
     );
     expect(validationSettingsFromEnv(empty)).toEqual(validationSettingsFromEnv({}));
     expect(teardownGraceMs(empty)).toBe(teardownGraceMs({}));
+    expect(rotationPolicyFromEnv(empty)).toEqual(rotationPolicyFromEnv({}));
     const cloud = {
       SHIRE_CLOUD: "AzureCloud",
       AZURE_SUBSCRIPTION_ID: "00000000-0000-4000-8000-0000000000c1",
@@ -292,6 +302,13 @@ describe("the broker's app settings", () => {
     const { vaultUri: _withEmpty, ...withEmpty } = planContextFromEnv({ ...cloud, ...empty });
     const { vaultUri: _without, ...without } = planContextFromEnv(cloud);
     expect(withEmpty).toEqual(without);
+  });
+
+  it("creates the queue waves arrive on (a queue trigger does not create it; a release pipeline writes to it)", () => {
+    const template = inner(load());
+    const queue = resourceOf(template, "Microsoft.Storage/storageAccounts/queueServices/queues");
+    expect(queue.name).toBe("[format('{0}/default/{1}', parameters('storageAccountName'), variables('waveQueue'))]");
+    expect((template.variables as Json).waveQueue).toBe(WAVE_QUEUE);
   });
 
   it("puts Entra in front of every route and validates tokens for the API app registration", () => {

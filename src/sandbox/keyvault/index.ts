@@ -13,6 +13,7 @@ import type { ArmService } from "../arm";
 import { rbacAllows, validateToken, type Caller } from "../auth";
 import { SANDBOX_DNS_SUFFIX } from "../../azure/endpoints";
 import { ChangeMark } from "../persistence";
+import { setVaultSecretReader, type VaultSecretReader } from "../arm/providers/replicas";
 import {
   deletedBundle,
   pageOf,
@@ -38,6 +39,8 @@ const MAX_TAGS = 15;
 export interface KeyVaultService extends SandboxServiceModule {
   /** For tests: a secret's current value, straight from the store. */
   readSecretValue(vaultName: string, secretName: string): string | undefined;
+  /** A secret's version (the latest without one), as a Key Vault reference resolves it; undefined when missing. */
+  readSecretVersion: VaultSecretReader;
 }
 
 type Action =
@@ -74,6 +77,16 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
     vaults.delete(name.toLowerCase());
     changes.bump();
   });
+
+  const readSecretVersion: VaultSecretReader = (vaultName, secretName, version) => {
+    if (arm.store.findVault(vaultName)?.softDeleted !== false) return undefined;
+    const entry = vaults.get(vaultName.toLowerCase())?.get(secretName.toLowerCase());
+    if (!entry || entry.deletedAt !== undefined) return undefined;
+    const found = version ? entry.versions.find((candidate) => candidate.version === version) : entry.versions.at(-1);
+    return found && { version: found.version, value: found.value, enabled: found.enabled };
+  };
+  // Container Apps replicas resolve their Key Vault references when they start.
+  setVaultSecretReader(arm.engine, readSecretVersion);
 
   const secretsOf = (vaultName: string) => {
     let secrets = vaults.get(vaultName);
@@ -419,6 +432,7 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
         },
       },
     ],
+    readSecretVersion,
     readSecretValue: (vaultName, secretName) => {
       const entry = vaults.get(vaultName.toLowerCase())?.get(secretName.toLowerCase());
       return entry && entry.deletedAt === undefined ? entry.versions.at(-1)?.value : undefined;

@@ -14,6 +14,7 @@ import { normalizeLocation } from "./resources";
 import { storageKeys } from "./storage";
 import type { WorkspaceKeys } from "./monitoring";
 import { defineContainerApp } from "./container-app";
+import { defineReplicas, restartReplicas, startReplicas, stopReplicas } from "./replicas";
 import type { ArmStore, StoredResource } from "../store";
 
 /** Properties Container Apps computes for an environment; a body's values are ignored. */
@@ -187,12 +188,15 @@ export function defineContainerApps(engine: ArmEngine): void {
       throw ArmErrors.methodNotAllowed("PUT", "Microsoft.App/containerApps/revisions");
     },
     actions: {
-      restart: ({ env, resource }) => {
+      // Every replica replaced: the new ones read secrets and mount storage again (replicas.ts).
+      restart: ({ env, engine, resource }) => {
         asRecord(resource.resource.properties).lastRestartTime = new Date(env.clock.now()).toISOString();
+        restartReplicas(engine, resource);
         return { status: 200 };
       },
-      activate: ({ resource }) => {
+      activate: ({ engine, resource }) => {
         Object.assign(asRecord(resource.resource.properties), { active: true, replicas: 1, runningState: "Running" });
+        startReplicas(engine, resource);
         return { status: 200 };
       },
       deactivate: ({ resource }) => {
@@ -202,10 +206,12 @@ export function defineContainerApps(engine: ArmEngine): void {
           trafficWeight: 0,
           runningState: "Stopped",
         });
+        stopReplicas(store, resource);
         return { status: 200 };
       },
     },
   });
+  defineReplicas(engine);
 
   engine.define({
     type: "Microsoft.App/containerApps/authConfigs",

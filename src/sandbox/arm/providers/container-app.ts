@@ -16,6 +16,7 @@ import { rbacAllows } from "../../auth";
 import type { SandboxEnvironment } from "../../service";
 import type { ArmStore, StoredResource } from "../store";
 import { advanceRevisions, createRevision, revisionsOfApp } from "./revisions";
+import { startReplicas, stopReplicas } from "./replicas";
 
 type Json = Record<string, unknown>;
 
@@ -81,6 +82,8 @@ export function defineContainerApp(engine: ArmEngine): void {
         const properties = asRecord(revision.resource.properties);
         if (stopped) Object.assign(properties, { replicas: 0, runningState: "Stopped" });
         else if (properties.active === true) Object.assign(properties, { replicas: 1, runningState: "Running" });
+        if (stopped) stopReplicas(store, revision);
+        else startReplicas(engine, revision);
       }
     },
     onProvisioned: ({ env, resource, failed }) => {
@@ -96,8 +99,11 @@ export function defineContainerApp(engine: ArmEngine): void {
       const template = JSON.stringify(properties.template ?? {});
       if (resource.hidden.lastTemplate === template) return;
       // A new revision whenever the template changes; configuration-only changes keep the revision.
-      createRevision(engine, resource);
+      const revisionName = createRevision(engine, resource);
       resource.hidden.lastTemplate = template;
+      // The new revision's replica starts (loading the secrets and mounts it names) beside the old one.
+      const created = store.get(`${resource.resource.id}/revisions/${revisionName}`);
+      if (created) startReplicas(engine, created);
     },
     actions: {
       // ContainerApps_Stop / ContainerApps_Start: long-running (202 + Location, final state via Location: the app).

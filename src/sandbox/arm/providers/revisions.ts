@@ -22,6 +22,7 @@ import { randomBytes } from "node:crypto";
 import type { ArmEngine } from "../engine";
 import type { ArmStore, StoredResource } from "../store";
 import { asRecord } from "./rules";
+import { stopReplicas } from "./replicas";
 
 type Json = Record<string, unknown>;
 
@@ -174,6 +175,7 @@ function becomeReady(store: ArmStore, app: StoredResource, revision: StoredResou
         ...(asRecord(other.resource.properties).runningState === "Stopped" ? {} : { runningState: "Stopped" }),
       });
       delete other.hidden.readyAt;
+      stopReplicas(store, other);
     }
   }
   appProperties.latestReadyRevisionName = revision.resource.name;
