@@ -135,7 +135,7 @@ describe("install against the sandbox", () => {
     });
     expect(
       openclaw.probes.map((probe: Anything) => `${probe.type}:${probe.httpGet?.path}:${probe.httpGet?.port}`),
-    ).toEqual(["Startup:/healthz:18789", "Liveness:/healthz:18789", "Readiness:/startupz:18789"]);
+    ).toEqual(["Startup:/healthz:18789", "Liveness:/healthz:18789", "Readiness:/ready:18790"]);
     expect(template.initContainers[0].resources).toMatchObject({ cpu: 0.5, memory: "1Gi" });
     const seedEnv = Object.fromEntries(
       template.initContainers[0].env.map((entry: Anything) => [entry.name, entry.value]),
@@ -295,10 +295,11 @@ describe("install against the sandbox", () => {
     const installed = (shire.sandbox.inspect() as { arm: { resources: Resource[] } }).arm.resources.filter((resource) =>
       resource.id.toLowerCase().startsWith(`${group.id.toLowerCase()}/`),
     );
-    // Not deployed by anyone: revisions (made by the service), the blob and file services (every
+    // Not deployed by anyone: revisions and their replicas (made by the service), the blob and file services (every
     // account has them; the static website on the blob service is the Teams tab's, data plane).
     const deployable = installed.filter(
-      (resource) => !/\/(blobServices|fileServices)\/default$|\/revisions\/[^/]+$/i.test(resource.id),
+      (resource) =>
+        !/\/(blobServices|fileServices)\/default$|\/revisions\/[^/]+(\/replicas\/[^/]+)?$/i.test(resource.id),
     );
     expect(deployable.length).toBeGreaterThan(15);
     for (const resource of deployable) {
