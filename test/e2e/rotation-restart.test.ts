@@ -3,7 +3,7 @@
  * over the whole rotation) and started again resumes it from its history: the rotation succeeds
  * and leaves exactly one working credential of each kind in use, the replaced ones refused.
  */
-import fs from "node:fs";
+import { InstanceStore } from "../../src/runtime/durable/store";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { install, postJson, startHostProcess, waitForOperation } from "./harness";
@@ -83,15 +83,11 @@ async function operationIds(baseUrl: string): Promise<string[]> {
 
 /** History events one rotation wrote: its walker's (the slug's instance) and its steps' instances. */
 function rotationEvents(stateDir: string, operationId: string): number {
-  const dir = path.join(stateDir, "durable", "ShireHub", "instances");
-  return fs
-    .readdirSync(dir)
-    .filter((file) => file === "slug-crashy.json" || decodeURIComponent(file).startsWith(`${operationId}:`))
-    .reduce(
-      (sum, file) =>
-        sum + (JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as { history: unknown[] }).history.length,
-      0,
-    );
+  const store = new InstanceStore(stateDir, "ShireHub");
+  return store
+    .ids()
+    .filter((id) => id === "slug-crashy" || id.startsWith(`${operationId}:`))
+    .reduce((sum, id) => sum + (store.load(id)?.history.length ?? 0), 0);
 }
 
 describe("kill and restart during a rotation", () => {
