@@ -27,7 +27,7 @@ import { actorName, type Principal } from "./auth";
 import { apiError, json, origin, readJson } from "./responses";
 import { apiRoute } from "./route";
 import { planContextFromEnv } from "./plan-context";
-import { startOperation } from "./pipeline";
+import { operationRoute, startOperation } from "./pipeline";
 import { repairOperation } from "./repair";
 import { isLive, statusOf } from "./reconcile";
 
@@ -197,20 +197,6 @@ async function getSlugDrift(request: HttpRequest): Promise<HttpResponseInit> {
     : apiError(404, "DriftNotAudited", `No audit has looked at '${slug}' yet: POST /api/drift.`);
 }
 
-async function repairSlug(
-  request: HttpRequest,
-  context: InvocationContext,
-  principal: Principal,
-): Promise<HttpResponseInit> {
-  const body = await readJson(request);
-  if (!body.ok) return body.response;
-  return startOperation(
-    repairOperation,
-    { slug: request.params.slug, body: body.value, actor: actorName(principal), origin: origin(request) },
-    context,
-  );
-}
-
 apiRoute({
   name: "postDrift",
   route: "drift",
@@ -240,7 +226,7 @@ apiRoute({
   methods: ["POST"],
   role: "Shire.Operator",
   durable: true,
-  handler: repairSlug,
+  handler: operationRoute(repairOperation),
 });
 
 // The scheduled audit: only when the app setting names a schedule (NCRONTAB, e.g. "0 0 3 * * *").

@@ -26,7 +26,9 @@ import {
 import { instanceIdForSlug, type OperationInput } from "../../orchestrations/operation";
 import type { RetrySettings } from "../../orchestrations/plan-walker";
 import { DEFAULT_RETRY } from "../../orchestrations/step-events";
-import { apiError, json } from "./responses";
+import { apiError, json, origin, readJson } from "./responses";
+import { actorName } from "./auth";
+import type { RouteHandler } from "./route";
 import { runningOperation, type RunningOperation } from "./live-status";
 import { isInFlight, reconcileSlug } from "./reconcile";
 import { operationTraceparent } from "../telemetry/trace";
@@ -140,6 +142,19 @@ export async function startOperation<TInput extends OperationInput>(
   return startOperationWith(definition, request, df.getClient(context), {
     warn: (message) => context.warn(message),
   });
+}
+
+/** An operation's HTTP route: the slug from the path, the JSON body, the caller as the actor. */
+export function operationRoute<TInput extends OperationInput>(definition: OperationDefinition<TInput>): RouteHandler {
+  return async (request, context, principal) => {
+    const body = await readJson(request);
+    if (!body.ok) return body.response;
+    return startOperation(
+      definition,
+      { slug: request.params.slug, body: body.value, actor: actorName(principal), origin: origin(request) },
+      context,
+    );
+  };
 }
 
 export interface StartOptions {

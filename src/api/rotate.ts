@@ -4,7 +4,7 @@
  * itself; `[]` rotates nothing and only disables old versions past their grace period. The
  * schedule (src/api/rotation-schedule.ts) starts the same operation.
  */
-import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
+import type { HttpResponseInit } from "@azure/functions";
 import { validateSlug } from "../model/validate";
 import type { SecretDesired } from "../contract/resources";
 import type { OperationStore } from "../operations/records";
@@ -18,9 +18,8 @@ import {
 import { rotationPolicyFromEnv } from "../operations/rotation-policy";
 import { ROTATE_ORCHESTRATION, type RotateInput } from "../../orchestrations/rotate";
 import type { WalkStep } from "../../orchestrations/plan-walker";
-import { invalid, startOperation, type OperationDefinition, type Prepared } from "./pipeline";
-import { apiError, origin, readJson } from "./responses";
-import { actorName, type Principal } from "./auth";
+import { invalid, operationRoute, type OperationDefinition, type Prepared } from "./pipeline";
+import { apiError } from "./responses";
 import { apiRoute } from "./route";
 
 /** The slug's secrets as its operations applied them; a 409 when it has no app and vault to rotate on. */
@@ -131,25 +130,11 @@ export const rotateOperation: OperationDefinition<RotateInput> = {
   },
 };
 
-async function rotateSlug(
-  request: HttpRequest,
-  context: InvocationContext,
-  principal: Principal,
-): Promise<HttpResponseInit> {
-  const body = await readJson(request);
-  if (!body.ok) return body.response;
-  return startOperation(
-    rotateOperation,
-    { slug: request.params.slug, body: body.value, actor: actorName(principal), origin: origin(request) },
-    context,
-  );
-}
-
 apiRoute({
   name: "rotateSlug",
   route: "slugs/{slug}/rotate",
   methods: ["POST"],
   role: "Shire.Operator",
   durable: true,
-  handler: rotateSlug,
+  handler: operationRoute(rotateOperation),
 });

@@ -6,27 +6,12 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/fu
 import * as df from "durable-functions";
 import { validateSlug } from "../model/validate";
 import { OperationStore } from "../operations/records";
-import { apiError, json, origin, readJson } from "./responses";
-import { actorName, type Principal } from "./auth";
+import { apiError, json } from "./responses";
 import { apiRoute } from "./route";
-import { startOperation } from "./pipeline";
+import { operationRoute } from "./pipeline";
 import { installOperation } from "./install";
 import { cancelTeardown, teardownSlug } from "./teardown";
 import { reconcileSlug } from "./reconcile";
-
-async function installSlug(
-  request: HttpRequest,
-  context: InvocationContext,
-  principal: Principal,
-): Promise<HttpResponseInit> {
-  const body = await readJson(request);
-  if (!body.ok) return body.response;
-  return startOperation(
-    installOperation,
-    { slug: request.params.slug, body: body.value, actor: actorName(principal), origin: origin(request) },
-    context,
-  );
-}
 
 async function listSlugs(_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const store = OperationStore.fromEnv();
@@ -55,7 +40,7 @@ apiRoute({
   methods: ["POST"],
   role: "Shire.Operator",
   durable: true,
-  handler: installSlug,
+  handler: operationRoute(installOperation),
 });
 apiRoute({
   name: "teardownSlug",

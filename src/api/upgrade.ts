@@ -4,7 +4,6 @@
  * the slug is busy or not installed). The slug's recorded spec with the new image is planned; the
  * upgrade converges that plan's Container App node (orchestrations/upgrade.ts).
  */
-import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import type { ContainerAppDesired } from "../contract/resources";
 import { planSlug } from "../model/plan";
 import type { SlugSpec } from "../model/spec";
@@ -18,10 +17,9 @@ import {
   type GateSettings,
   type UpgradeInput,
 } from "../../orchestrations/upgrade";
-import { actorName, type Principal } from "./auth";
-import { invalid, startOperation, type OperationDefinition, type Preparation } from "./pipeline";
+import { invalid, operationRoute, type OperationDefinition, type Preparation } from "./pipeline";
 import { planContextFromEnv } from "./plan-context";
-import { apiError, origin, readJson } from "./responses";
+import { apiError } from "./responses";
 import { apiRoute } from "./route";
 
 /** The image an upgrade asks for, under the install's rules (pinned tag or digest, allowed registry). */
@@ -140,25 +138,11 @@ export const upgradeOperation: OperationDefinition<UpgradeInput> = {
   },
 };
 
-async function upgradeSlug(
-  request: HttpRequest,
-  context: InvocationContext,
-  principal: Principal,
-): Promise<HttpResponseInit> {
-  const body = await readJson(request);
-  if (!body.ok) return body.response;
-  return startOperation(
-    upgradeOperation,
-    { slug: request.params.slug, body: body.value, actor: actorName(principal), origin: origin(request) },
-    context,
-  );
-}
-
 apiRoute({
   name: "startUpgrade",
   route: "slugs/{slug}/upgrade",
   methods: ["POST"],
   role: "Shire.Operator",
   durable: true,
-  handler: upgradeSlug,
+  handler: operationRoute(upgradeOperation),
 });
