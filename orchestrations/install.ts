@@ -14,7 +14,7 @@ import {
   outcomeOf,
   recordResult,
   type OperationInput,
-  type OperationOutput,
+  operationOutput,
 } from "./operation";
 import { logOnce } from "../src/telemetry/trace";
 import "./step-runner"; // registers the step instances the walker starts
@@ -58,14 +58,7 @@ const install: OrchestrationHandler = function* (context: OrchestrationContext) 
     ...(typeof fqdn === "string" ? { fqdn } : {}),
   });
   logOnce(context, `Operation ${input.operationId}: ${message}`);
-  const output: OperationOutput = {
-    operationId: input.operationId,
-    status,
-    failedSteps: walk.failed,
-    message,
-    steps: walk.steps,
-  };
-  return output;
+  return operationOutput(input.operationId, status, walk, message);
 };
 
 df.app.orchestration(INSTALL_ORCHESTRATION, install);

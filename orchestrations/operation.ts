@@ -125,3 +125,13 @@ export interface OperationOutput {
   message: string;
   steps: OperationStep[];
 }
+
+/** What an operation's orchestration returns: its outcome and the steps it walked. */
+export function operationOutput(
+  operationId: string,
+  status: Outcome,
+  walked: { failed: string[]; steps: OperationStep[] },
+  message: string,
+): OperationOutput {
+  return { operationId, status, failedSteps: walked.failed, message, steps: walked.steps };
+}

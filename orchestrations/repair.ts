@@ -16,7 +16,7 @@ import {
   outcomeOf,
   recordResult,
   type OperationInput,
-  type OperationOutput,
+  operationOutput,
 } from "./operation";
 import { AUDIT_SLUG_DRIFT, type SlugAuditResult } from "./drift-audit";
 import { logOnce } from "../src/telemetry/trace";
@@ -75,14 +75,7 @@ const repair: OrchestrationHandler = function* (context: OrchestrationContext) {
     removed: walk.removed,
   });
   logOnce(context, `Operation ${input.operationId}: ${message}`);
-  const output: OperationOutput = {
-    operationId: input.operationId,
-    status,
-    failedSteps: walk.failed,
-    message,
-    steps: walk.steps,
-  };
-  return output;
+  return operationOutput(input.operationId, status, walk, message);
 };
 
 df.app.orchestration(REPAIR_ORCHESTRATION, repair);

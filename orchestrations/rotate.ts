@@ -22,7 +22,7 @@ import {
   outcomeOf,
   recordResult,
   type OperationInput,
-  type OperationOutput,
+  operationOutput,
 } from "./operation";
 import "./step-runner";
 
@@ -67,14 +67,7 @@ const rotate: OrchestrationHandler = function* (context: OrchestrationContext) {
   };
   yield context.df.callActivityWithRetry(RECORD_ROTATION, RECORD_RETRY, record);
   yield* recordResult(context, input, { status, message, steps: walk.steps });
-  const output: OperationOutput = {
-    operationId: input.operationId,
-    status,
-    failedSteps: walk.failed,
-    message,
-    steps: walk.steps,
-  };
-  return output;
+  return operationOutput(input.operationId, status, walk, message);
 };
 
 /** Per secret rotated: done when its revoke phase is; otherwise the first phase that failed says why. */

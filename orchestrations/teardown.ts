@@ -25,7 +25,7 @@ import {
   recordProgress,
   recordResult,
   type OperationInput,
-  type OperationOutput,
+  operationOutput,
 } from "./operation";
 import { logOnce } from "../src/telemetry/trace";
 import "./step-runner";
@@ -139,14 +139,7 @@ const teardown: OrchestrationHandler = function* (context: OrchestrationContext)
       removed: last.removed,
     });
     logOnce(context, `Operation ${input.operationId}: ${message}`);
-    const output: OperationOutput = {
-      operationId: input.operationId,
-      status,
-      failedSteps: last.failed,
-      message,
-      steps: done,
-    };
-    return output;
+    return operationOutput(input.operationId, status, { failed: last.failed, steps: done }, message);
   }
 };
 
