@@ -1,0 +1,143 @@
+/**
+ * Entra's created-objects quota, checked before an install writes anything.
+ *
+ * A principal without an Entra admin role (Shire's broker holds `Application.ReadWrite.OwnedBy`,
+ * which creates as owner) may create 250 directory objects; deleted ones count until they are
+ * purged or their 30 days in deleted items end. Past it every create fails with
+ * `Directory_QuotaExceeded`, which an install would meet halfway, after its resource group, vault
+ * and storage exist. So install asks first:
+ *
+ * - used: the live objects the broker created (`GET /servicePrincipals/{id}/createdObjects/$count`,
+ *   `ConsistencyLevel: eventual`) plus Shire's objects in deleted items (applications tagged
+ *   `managed-by:shire`, service principals tagged `shire-slug:<slug>`, groups whose uniqueName
+ *   starts with `shire-`). Graph does not say who created a deleted object: deleted objects the
+ *   broker made outside Shire are not seen.
+ * - needed: what this install would still create. An object that exists is not created again, and
+ *   one waiting in deleted items is restored (no new object), except an app's service principal,
+ *   which Entra does not restore with its app: Shire creates a new one.
+ *
+ * Two installs checked at the same moment both see the same remaining quota: the check is a
+ * preflight, not a reservation, and the create still fails cleanly if they together overrun it.
+ */
+import type { Client as GraphClient } from "@microsoft/microsoft-graph-client";
+import type { ActivityDeps } from "../../activities/deps";
+import {
+  createGraphHelpers,
+  escapeOData,
+  type GraphApplication,
+  type GraphServicePrincipal,
+} from "../../activities/graph";
+import type { SlugPlan } from "../model/plan";
+import { apiError } from "./responses";
+import type { HttpResponseInit } from "@azure/functions";
+
+/** Entra's quota for a principal without an admin role. */
+export const DEFAULT_DIRECTORY_OBJECT_QUOTA = 250;
+
+export interface DirectoryQuota {
+  /** Objects counted against the broker's quota now. */
+  used: number;
+  limit: number;
+  /** Objects this install would create, each named (`application shire-a-x1`, ...). */
+  needed: number;
+  objects: string[];
+  /** Would the install fit? */
+  fits: boolean;
+}
+
+/**
+ * `SHIRE_DIRECTORY_OBJECT_QUOTA`: the broker's quota (default 250), or `unlimited` when its
+ * creations do not count (a custom Entra role with `microsoft.directory/applications/create`).
+ */
+export function directoryQuotaFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env.SHIRE_DIRECTORY_OBJECT_QUOTA?.trim();
+  if (!raw) return DEFAULT_DIRECTORY_OBJECT_QUOTA;
+  if (raw.toLowerCase() === "unlimited") return undefined;
+  const limit = Number(raw);
+  if (!Number.isInteger(limit) || limit < 0)
+    throw new RangeError(`SHIRE_DIRECTORY_OBJECT_QUOTA=${raw} is not a whole number of objects or 'unlimited'.`);
+  return limit;
+}
+
+/** Every item of a Graph collection, following `@odata.nextLink`. */
+async function listAll<T>(graph: GraphClient, path: string, select: string): Promise<T[]> {
+  const all: T[] = [];
+  let page = (await graph.api(path).select(select).top(999).get()) as { value: T[]; "@odata.nextLink"?: string };
+  for (;;) {
+    all.push(...page.value);
+    if (!page["@odata.nextLink"]) return all;
+    page = (await graph.api(page["@odata.nextLink"]).get()) as typeof page;
+  }
+}
+
+/** The objects counted against the principal's quota (see the header for what Graph can tell). */
+export async function directoryObjectsUsed(graph: GraphClient, principalId: string): Promise<number> {
+  const [live, apps, principals, groups] = await Promise.all([
+    graph.api(`/servicePrincipals/${principalId}/createdObjects/$count`).header("ConsistencyLevel", "eventual").get(),
+    listAll<{ tags?: string[] }>(graph, "/directory/deletedItems/microsoft.graph.application", "id,tags"),
+    listAll<{ tags?: string[] }>(graph, "/directory/deletedItems/microsoft.graph.servicePrincipal", "id,tags"),
+    listAll<{ uniqueName?: string }>(graph, "/directory/deletedItems/microsoft.graph.group", "id,uniqueName"),
+  ]);
+  const count = Number(live);
+  if (!Number.isInteger(count)) throw new Error(`Graph answered the created-objects count with '${String(live)}'.`);
+  return (
+    count +
+    apps.filter((app) => (app.tags ?? []).includes("managed-by:shire")).length +
+    principals.filter((principal) => (principal.tags ?? []).some((tag) => tag.startsWith("shire-slug:"))).length +
+    groups.filter((group) => group.uniqueName?.toLowerCase().startsWith("shire-")).length
+  );
+}
+
+/** The directory objects installing `plan` would create now (what exists or can be restored is not counted). */
+export async function directoryObjectsNeeded(plan: SlugPlan, deps: ActivityDeps): Promise<string[]> {
+  const { find, findDeleted } = createGraphHelpers(deps);
+  const perNode = await Promise.all(
+    plan.nodes.map(async (node): Promise<string[]> => {
+      if (node.kind === "entraGroup") {
+        const uniqueName = node.desired.uniqueName as string;
+        const lookup = { type: "microsoft.graph.group" as const, uniqueName };
+        if (await find(`/groups(uniqueName='${escapeOData(uniqueName)}')`, "id")) return [];
+        return (await findDeleted(lookup)) ? [] : [`group ${uniqueName}`];
+      }
+      if (node.kind === "entraApp") {
+        const uniqueName = node.desired.uniqueName as string;
+        const app = await find<GraphApplication>(`/applications(uniqueName='${escapeOData(uniqueName)}')`, "id,appId");
+        const principal = `service principal of ${uniqueName}`;
+        if (app) {
+          const path = `/servicePrincipals(appId='${escapeOData(app.appId)}')`;
+          return (await find<GraphServicePrincipal>(path, "id")) ? [] : [principal];
+        }
+        const restorable = await findDeleted({ type: "microsoft.graph.application", uniqueName });
+        return restorable ? [principal] : [`application ${uniqueName}`, principal];
+      }
+      return [];
+    }),
+  );
+  return perNode.flat();
+}
+
+/** Used, limit and needed for installing `plan`; undefined when the broker has no quota to keep. */
+export async function directoryQuotaFor(
+  plan: SlugPlan,
+  deps: ActivityDeps,
+  limit: number | undefined = directoryQuotaFromEnv(),
+): Promise<DirectoryQuota | undefined> {
+  if (limit === undefined) return undefined;
+  const [used, objects] = await Promise.all([
+    directoryObjectsUsed(deps.graph(), deps.brokerPrincipalId),
+    directoryObjectsNeeded(plan, deps),
+  ]);
+  return { used, limit, needed: objects.length, objects, fits: objects.length === 0 || used + objects.length <= limit };
+}
+
+/** 422 `DirectoryQuotaExceeded` for an install that would not fit; undefined when it does. */
+export function quotaRefusal(slug: string, quota: DirectoryQuota | undefined): HttpResponseInit | undefined {
+  if (!quota || quota.fits) return undefined;
+  const { used, limit, needed, objects } = quota;
+  return apiError(
+    422,
+    "DirectoryQuotaExceeded",
+    `Installing '${slug}' would create ${needed} Entra directory object(s), but the broker's principal has used ${used} of the ${limit} it may create (deleted ones count until purged): nothing was changed. Free quota by tearing down slugs with purge, or see docs/operations.md "Fleet size".`,
+    { used, limit, needed, objects },
+  );
+}
