@@ -120,7 +120,7 @@ export async function directoryObjectsNeeded(plan: SlugPlan, deps: ActivityDeps)
 export async function directoryQuotaFor(
   plan: SlugPlan,
   deps: ActivityDeps,
-  limit: number | undefined = directoryQuotaFromEnv(),
+  limit: number | undefined,
 ): Promise<DirectoryQuota | undefined> {
   if (limit === undefined) return undefined;
   const [used, objects] = await Promise.all([

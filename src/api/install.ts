@@ -5,7 +5,7 @@ import { installSteps, knownOutputs } from "../operations/steps";
 import { INSTALL_ORCHESTRATION, type InstallInput } from "../../orchestrations/install";
 import { invalid, type OperationDefinition } from "./pipeline";
 import { planContextFromEnv } from "./plan-context";
-import { directoryQuotaFor, quotaRefusal } from "./directory-quota";
+import { directoryQuotaFor, directoryQuotaFromEnv, quotaRefusal } from "./directory-quota";
 import { activityDepsFromEnv } from "../../activities/deps";
 
 export const installOperation: OperationDefinition<InstallInput> = {
@@ -20,7 +20,7 @@ export const installOperation: OperationDefinition<InstallInput> = {
     if (problems.length > 0) return invalid("install", problems);
     const plan = planSlug(validation.spec, planContext);
     // Entra's created-objects quota, before anything is written (an install would meet it halfway).
-    const refused = quotaRefusal(slug, await directoryQuotaFor(plan, activityDepsFromEnv()));
+    const refused = quotaRefusal(slug, await directoryQuotaFor(plan, activityDepsFromEnv(), directoryQuotaFromEnv()));
     if (refused) return { ok: false, response: refused };
     const applied = await store.getApplied(slug);
     const steps = installSteps(plan, applied);

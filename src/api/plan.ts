@@ -19,7 +19,7 @@ import { lastInstallRequest } from "../operations/slug-spec";
 import { apiError, json, readJson } from "./responses";
 import { apiRoute } from "./route";
 import { planContextFromEnv } from "./plan-context";
-import { directoryQuotaFor } from "./directory-quota";
+import { directoryQuotaFor, directoryQuotaFromEnv } from "./directory-quota";
 
 async function specForGet(
   request: HttpRequest,
@@ -77,7 +77,7 @@ async function planForSlug(request: HttpRequest): Promise<HttpResponseInit> {
   const applied = await OperationStore.fromEnv().getApplied(slug);
   const [changes, directoryQuota] = await Promise.all([
     dryRun(plan, deps, pruneSteps(plan, applied), knownOutputs(applied)),
-    directoryQuotaFor(plan, deps),
+    directoryQuotaFor(plan, deps, directoryQuotaFromEnv()),
   ]);
   const summary = { create: 0, update: 0, unchanged: 0, delete: 0, "after-dependencies": 0, error: 0 };
   for (const change of changes) summary[change.action]++;
