@@ -7,10 +7,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { resolveReferences } from "../../src/contract/reference";
 import type { PlanNode } from "../../src/contract/resources";
-import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
-import { keyVaultUrl } from "../../src/azure/endpoints";
-import { planSlug, type SlugPlan } from "../../src/model/plan";
-import { validateInstallRequest } from "../../src/model/validate";
+import type { SlugPlan } from "../../src/model/plan";
 import {
   directoryObjectsNeeded,
   directoryObjectsUsed,
@@ -20,6 +17,7 @@ import {
 } from "../../src/api/directory-quota";
 import { activityRunner } from "../fixtures/activities";
 import { useSandbox } from "../fixtures/sandbox";
+import { planOnSandbox } from "../fixtures/slug-footprint";
 
 const azure = useSandbox();
 let plan: SlugPlan;
@@ -31,17 +29,10 @@ const desired = (of: PlanNode) =>
   resolveReferences(of.desired as never, { managedEnvironment: { defaultDomain: "dq.example.io" } }) as never;
 const ensure = (of: PlanNode) =>
   activities.must({ verb: "ensure", kind: of.kind, nodeId: of.id, desired: desired(of) });
-const used = () => directoryObjectsUsed(azure.deps.graph(), SANDBOX_BROKER_OBJECT_ID);
+const used = () => directoryObjectsUsed(azure.deps.graph(), azure.deps.brokerPrincipalId);
 
 beforeAll(() => {
-  const validation = validateInstallRequest("dq", { channels: { teams: { enabled: true } } });
-  if (!validation.ok) throw new Error(JSON.stringify(validation.problems));
-  plan = planSlug(validation.spec, {
-    subscriptionId: azure.sandbox.env.subscriptionId,
-    tenantId: azure.sandbox.env.tenantId,
-    brokerPrincipalId: SANDBOX_BROKER_OBJECT_ID,
-    vaultUri: (name) => keyVaultUrl(azure.sandbox.endpoints, name),
-  });
+  plan = planOnSandbox(azure, "dq", { channels: { teams: { enabled: true } } }).plan;
 });
 
 describe("the directory quota's figures", () => {
