@@ -16,6 +16,8 @@
  *   one waiting in deleted items is restored (no new object), except an app's service principal,
  *   which Entra does not restore with its app: Shire creates a new one.
  *
+ * Every read retries what a step would (throttling, 5xx, dropped connections), a few times.
+ *
  * Two installs checked at the same moment both see the same remaining quota: the check is a
  * preflight, not a reservation, and the create still fails cleanly if they together overrun it.
  */
@@ -24,11 +26,13 @@ import type { ActivityDeps } from "../../activities/deps";
 import {
   createGraphHelpers,
   escapeOData,
+  type DeletedLookup,
   type GraphApplication,
   type GraphServicePrincipal,
 } from "../../activities/graph";
 import type { SlugPlan } from "../model/plan";
 import { apiError } from "./responses";
+import { readWithRetry } from "./read-retry";
 import type { HttpResponseInit } from "@azure/functions";
 
 /** Entra's quota for a principal without an admin role. */
@@ -62,18 +66,22 @@ export function directoryQuotaFromEnv(env: NodeJS.ProcessEnv = process.env): num
 /** Every item of a Graph collection, following `@odata.nextLink`. */
 async function listAll<T>(graph: GraphClient, path: string, select: string): Promise<T[]> {
   const all: T[] = [];
-  let page = (await graph.api(path).select(select).top(999).get()) as { value: T[]; "@odata.nextLink"?: string };
+  type Page = { value: T[]; "@odata.nextLink"?: string };
+  let page = await readWithRetry(() => graph.api(path).select(select).top(999).get() as Promise<Page>);
   for (;;) {
     all.push(...page.value);
-    if (!page["@odata.nextLink"]) return all;
-    page = (await graph.api(page["@odata.nextLink"]).get()) as typeof page;
+    const next = page["@odata.nextLink"];
+    if (!next) return all;
+    page = await readWithRetry(() => graph.api(next).get() as Promise<Page>);
   }
 }
 
 /** The objects counted against the principal's quota (see the header for what Graph can tell). */
 export async function directoryObjectsUsed(graph: GraphClient, principalId: string): Promise<number> {
   const [live, apps, principals, groups] = await Promise.all([
-    graph.api(`/servicePrincipals/${principalId}/createdObjects/$count`).header("ConsistencyLevel", "eventual").get(),
+    readWithRetry(() =>
+      graph.api(`/servicePrincipals/${principalId}/createdObjects/$count`).header("ConsistencyLevel", "eventual").get(),
+    ) as Promise<unknown>,
     listAll<{ tags?: string[] }>(graph, "/directory/deletedItems/microsoft.graph.application", "id,tags"),
     listAll<{ tags?: string[] }>(graph, "/directory/deletedItems/microsoft.graph.servicePrincipal", "id,tags"),
     listAll<{ uniqueName?: string }>(graph, "/directory/deletedItems/microsoft.graph.group", "id,uniqueName"),
@@ -90,7 +98,9 @@ export async function directoryObjectsUsed(graph: GraphClient, principalId: stri
 
 /** The directory objects installing `plan` would create now (what exists or can be restored is not counted). */
 export async function directoryObjectsNeeded(plan: SlugPlan, deps: ActivityDeps): Promise<string[]> {
-  const { find, findDeleted } = createGraphHelpers(deps);
+  const helpers = createGraphHelpers(deps);
+  const find = <T>(path: string, select: string) => readWithRetry(() => helpers.find<T>(path, select));
+  const findDeleted = (lookup: DeletedLookup) => readWithRetry(() => helpers.findDeleted(lookup));
   const perNode = await Promise.all(
     plan.nodes.map(async (node): Promise<string[]> => {
       if (node.kind === "entraGroup") {
