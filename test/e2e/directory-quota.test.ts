@@ -1,14 +1,14 @@
 /**
  * Entra's created-objects quota, end to end, with the sandbox's quota (and the broker's setting)
- * at 12 objects: Teams slugs install until the next one would not fit, which is refused before
- * anything is written, with used, limit and needed; the plan says so too; and a re-install of a
- * slug that exists (creating nothing) is still accepted with the quota full.
+ * at 11 objects: two Teams slugs fill it exactly; the next install is refused before anything is
+ * written, with used, limit and needed, and the plan says so too; a re-install of a slug that
+ * exists (creating nothing) is still accepted with the quota full.
  */
 import { describe, expect, it } from "vitest";
 import { install, postJson } from "./harness";
 import { useInstallHost } from "../fixtures/install-host";
 
-const LIMIT = 12;
+const LIMIT = 11;
 const TEAMS = { channels: { teams: { enabled: true } } };
 const shire = useInstallHost({ env: { SHIRE_DIRECTORY_OBJECT_QUOTA: String(LIMIT) } });
 
@@ -42,7 +42,7 @@ describe("the directory quota", () => {
     expect(refused.status).toBe(422);
     const error = refused.body.error as { code: string; message: string; details: Record<string, unknown> };
     expect(error.code).toBe("DirectoryQuotaExceeded");
-    expect(error.message).toContain("used 11 of the 12");
+    expect(error.message).toContain("used 11 of the 11");
     expect(error.details).toMatchObject({ used: 11, limit: LIMIT, needed: 5 });
     expect(error.details.objects).toEqual(
       expect.arrayContaining([
@@ -59,12 +59,12 @@ describe("the directory quota", () => {
     // The refusal started no operation: the slug is unknown to Shire.
     expect((await fetch(`${shire.url}/api/slugs/qc`)).status).toBe(404);
 
-    // Without Teams the slug needs three, which do not fit either (11 + 3 > 12).
+    // Without Teams the slug needs three, which do not fit either.
     const smaller = await postJson(`${shire.url}/api/slugs/qc/install`, { channels: { teams: { enabled: false } } });
     expect(smaller.status).toBe(422);
     expect((smaller.body.error as { details: unknown }).details).toMatchObject({ used: 11, needed: 3 });
 
-    // A re-install of a slug that exists creates no directory object: accepted with one left.
+    // The quota is full; a re-install of a slug that exists creates no directory object: accepted.
     const again = await install(shire.url, "qa", TEAMS, 120_000);
     expect(again.status).toBe("succeeded");
     const existingPlan = await postJson(`${shire.url}/api/slugs/qa/plan`, TEAMS);

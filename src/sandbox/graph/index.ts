@@ -99,7 +99,6 @@ const ROUTES: GraphRoute[] = [
   r("PATCH", "servicePrincipals/:ref", "updateServicePrincipal"),
   r("DELETE", "servicePrincipals/:ref", "deleteServicePrincipal"),
   r("GET", "servicePrincipals/:ref/createdObjects", "listCreatedObjects"),
-  r("GET", "servicePrincipals/:ref/createdObjects/$count", "countCreatedObjects"),
   r("GET", "servicePrincipals/:ref/appRoleAssignedTo", "listAssignedTo"),
   r("POST", "servicePrincipals/:ref/appRoleAssignedTo", "assignToResource"),
   r("DELETE", "servicePrincipals/:ref/appRoleAssignedTo/*", "unassignFromResource"),
