@@ -8,10 +8,11 @@
  * and storage exist. So install asks first:
  *
  * - used: the live objects the broker created (`GET /servicePrincipals/{id}/createdObjects`, paged
- *   and counted: Graph's advanced queries, `$count` among them, are not documented for it) plus Shire's objects in deleted items (applications tagged
- *   `managed-by:shire`, service principals tagged `shire-slug:<slug>`, groups whose uniqueName
- *   starts with `shire-`). Graph does not say who created a deleted object: deleted objects the
- *   broker made outside Shire are not seen.
+ *   and counted: Graph documents no `$count` for it) plus Shire's objects in deleted items
+ *   (applications tagged `managed-by:shire`, service principals tagged `shire-slug:<slug>`, groups
+ *   whose uniqueName starts with `shire-`). Graph does not say who created a deleted object:
+ *   deleted objects the broker made outside Shire are not seen, and another Shire's in the same
+ *   tenant are counted (on the safe side).
  * - needed: what this install would still create. An object that exists is not created again, and
  *   one waiting in deleted items is restored (no new object), except an app's service principal,
  *   which Entra does not restore with its app: Shire creates a new one.
@@ -33,6 +34,7 @@ import {
 import type { SlugPlan } from "../model/plan";
 import { apiError } from "./responses";
 import { readWithRetry } from "./read-retry";
+import { BrokerError } from "../errors";
 import type { HttpResponseInit } from "@azure/functions";
 
 /** Entra's quota for a principal without an admin role. */
@@ -59,7 +61,11 @@ export function directoryQuotaFromEnv(env: NodeJS.ProcessEnv = process.env): num
   if (raw.toLowerCase() === "unlimited") return undefined;
   const limit = Number(raw);
   if (!Number.isInteger(limit) || limit < 0)
-    throw new RangeError(`SHIRE_DIRECTORY_OBJECT_QUOTA=${raw} is not a whole number of objects or 'unlimited'.`);
+    throw new BrokerError(
+      "NotConfigured",
+      `SHIRE_DIRECTORY_OBJECT_QUOTA must be a whole number of objects or 'unlimited' (got '${raw}').`,
+      { statusCode: 503 },
+    );
   return limit;
 }
 

@@ -80,7 +80,9 @@ describe("the directory quota's figures", () => {
     expect(directoryQuotaFromEnv({})).toBe(250);
     expect(directoryQuotaFromEnv({ SHIRE_DIRECTORY_OBJECT_QUOTA: "12" })).toBe(12);
     expect(directoryQuotaFromEnv({ SHIRE_DIRECTORY_OBJECT_QUOTA: "unlimited" })).toBeUndefined();
-    expect(() => directoryQuotaFromEnv({ SHIRE_DIRECTORY_OBJECT_QUOTA: "lots" })).toThrow(RangeError);
+    expect(() => directoryQuotaFromEnv({ SHIRE_DIRECTORY_OBJECT_QUOTA: "lots" })).toThrow(
+      expect.objectContaining({ code: "NotConfigured", statusCode: 503 }),
+    );
     expect(await directoryQuotaFor(plan, azure.deps, undefined)).toBeUndefined();
   });
 });
