@@ -5,6 +5,8 @@ import { installSteps, knownOutputs } from "../operations/steps";
 import { INSTALL_ORCHESTRATION, type InstallInput } from "../../orchestrations/install";
 import { invalid, type OperationDefinition } from "./pipeline";
 import { planContextFromEnv } from "./plan-context";
+import { directoryQuotaFor, directoryQuotaFromEnv, quotaRefusal } from "./directory-quota";
+import { activityDepsFromEnv } from "../../activities/deps";
 
 export const installOperation: OperationDefinition<InstallInput> = {
   kind: "install",
@@ -17,6 +19,9 @@ export const installOperation: OperationDefinition<InstallInput> = {
     const problems = contextProblems(validation.spec, planContext);
     if (problems.length > 0) return invalid("install", problems);
     const plan = planSlug(validation.spec, planContext);
+    // Entra's created-objects quota, before anything is written (an install would meet it halfway).
+    const refused = quotaRefusal(slug, await directoryQuotaFor(plan, activityDepsFromEnv(), directoryQuotaFromEnv()));
+    if (refused) return { ok: false, response: refused };
     const applied = await store.getApplied(slug);
     const steps = installSteps(plan, applied);
     const resourceGroup = plan.nodes.find((node) => node.kind === "resourceGroup")!.desired.name as string;

@@ -19,6 +19,7 @@ import { lastInstallRequest } from "../operations/slug-spec";
 import { apiError, json, readJson } from "./responses";
 import { apiRoute } from "./route";
 import { planContextFromEnv } from "./plan-context";
+import { directoryQuotaFor, directoryQuotaFromEnv } from "./directory-quota";
 
 async function specForGet(
   request: HttpRequest,
@@ -74,10 +75,14 @@ async function planForSlug(request: HttpRequest): Promise<HttpResponseInit> {
   const deps = activityDepsFromEnv();
   const plan = planSlug(spec, context);
   const applied = await OperationStore.fromEnv().getApplied(slug);
-  const changes = await dryRun(plan, deps, pruneSteps(plan, applied), knownOutputs(applied));
+  const [changes, directoryQuota] = await Promise.all([
+    dryRun(plan, deps, pruneSteps(plan, applied), knownOutputs(applied)),
+    directoryQuotaFor(plan, deps, directoryQuotaFromEnv()),
+  ]);
   const summary = { create: 0, update: 0, unchanged: 0, delete: 0, "after-dependencies": 0, error: 0 };
   for (const change of changes) summary[change.action]++;
-  return json(200, { slug, spec, summary, changes });
+  // Whether Entra's created-objects quota has room for what install would create (absent when unlimited).
+  return json(200, { slug, spec, summary, changes, ...(directoryQuota ? { directoryQuota } : {}) });
 }
 
 apiRoute({

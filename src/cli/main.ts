@@ -170,7 +170,9 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
           const plan = await client.request<{
             summary: Record<string, number>;
             changes: { node: string; action: string; changed?: string[] }[];
+            directoryQuota?: { used: number; limit: number; needed: number; fits: boolean };
           }>("POST", `slugs/${encodeURIComponent(slug)}/plan`, readSpec(parsed));
+          const quota = plan.directoryQuota;
           print(plan, () =>
             [
               Object.entries(plan.summary)
@@ -182,6 +184,11 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
                   (change) =>
                     `  ${change.action.padEnd(18)} ${change.node}${change.changed?.length ? ` (${change.changed.join(", ")})` : ""}`,
                 ),
+              ...(quota
+                ? [
+                    `Entra objects: ${quota.needed} to create, ${quota.used} of ${quota.limit} used${quota.fits ? "" : ": install would be refused (DirectoryQuotaExceeded)"}`,
+                  ]
+                : []),
             ].join("\n"),
           );
           return EXIT.done;

@@ -8,13 +8,12 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { resolveReferences, type Outputs } from "../../src/contract/reference";
 import type { PlanNode } from "../../src/contract/resources";
-import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { keyVaultUrl } from "../../src/azure/endpoints";
-import { planSlug, topologicalOrder } from "../../src/model/plan";
-import { validateInstallRequest } from "../../src/model/validate";
+import { topologicalOrder } from "../../src/model/plan";
 import { RESOURCE_KIND_NAMES } from "../../activities/registry";
 import { activityRunner } from "../fixtures/activities";
 import { useSandbox } from "../fixtures/sandbox";
+import { planOnSandbox } from "../fixtures/slug-footprint";
 
 let nodes: PlanNode[];
 const outputs: Record<string, Outputs> = {};
@@ -22,17 +21,10 @@ const outputs: Record<string, Outputs> = {};
 const azure = useSandbox();
 beforeAll(async () => {
   const user = azure.sandbox.graph.addUser({ displayName: "Allowed user" }) as { id: string };
-  const validation = validateInstallRequest("gone", {
+  nodes = planOnSandbox(azure, "gone", {
     channels: { teams: { enabled: true }, telegram: { enabled: true, mode: "webhook" } },
     allowedIdentities: [user.id],
-  });
-  if (!validation.ok) throw new Error(JSON.stringify(validation.problems));
-  nodes = planSlug(validation.spec, {
-    subscriptionId: azure.sandbox.env.subscriptionId,
-    tenantId: azure.sandbox.env.tenantId,
-    brokerPrincipalId: SANDBOX_BROKER_OBJECT_ID,
-    vaultUri: (name) => keyVaultUrl(azure.sandbox.endpoints, name),
-  }).nodes;
+  }).plan.nodes;
   for (const node of topologicalOrder(nodes)) {
     if (node.id === "secret:telegramBotToken") {
       // Supplied by the operator: written straight to the vault, as an operator would.

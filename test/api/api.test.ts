@@ -31,6 +31,8 @@ const api = useFunctionsHost({
     AZURE_SUBSCRIPTION_ID: SUBSCRIPTION,
     AZURE_TENANT_ID: TENANT,
     SHIRE_BROKER_PRINCIPAL_ID: "6f1b5c3a-2d4e-4f60-8a71-9b0c1d2e3f40",
+    // No directory to ask: the activities are fakes (the quota's preflight is tested on the sandbox).
+    SHIRE_DIRECTORY_OBJECT_QUOTA: "unlimited",
     SHIRE_RETRY_FIRST_INTERVAL_MS: "20",
     SHIRE_RETRY_MAX_ATTEMPTS: "3",
     AzureWebJobsStorage: undefined, // the host starts Azurite (blob + queue) and sets it

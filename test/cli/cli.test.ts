@@ -68,6 +68,7 @@ describe("shire, the command line", () => {
     const plan = shire(["plan", "cli-demo"]);
     expect(plan.code).toBe(EXIT.done);
     expect(plan.stdout).toMatch(/0 create, 0 update, \d+ unchanged, 0 delete/);
+    expect(plan.stdout).toMatch(/^Entra objects: 0 to create, \d+ of 250 used$/m);
   });
 
   it("exits 3 with the broker's error on a refused request, 2 on a usage error, 1 on a failed operation", () => {

@@ -18,6 +18,8 @@ const shire = useInstallHost({
     SHIRE_UPGRADE_GATE_TIMEOUT_MS: "1500",
     SHIRE_UPGRADE_GATE_POLL_MS: "150",
     SHIRE_WAVE_POLL_MS: "150",
+    // The broker's own preflight must know the room beforeAll gives the sandbox's quota.
+    SHIRE_DIRECTORY_OBJECT_QUOTA: "1000",
   },
 });
 

@@ -7,6 +7,7 @@
  */
 import { WAVE_QUEUE } from "../../src/api/waves";
 import { rotationPolicyFromEnv } from "../../src/operations/rotation-policy";
+import { directoryQuotaFromEnv } from "../../src/api/directory-quota";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -288,11 +289,13 @@ describe("the broker's app settings", () => {
         "SHIRE_ROTATION_GRACE_SECONDS",
         "SHIRE_ROTATION_MAX_PARALLEL",
         "SHIRE_ROTATION_START_INTERVAL_MS",
+        "SHIRE_DIRECTORY_OBJECT_QUOTA",
       ].sort(),
     );
     expect(validationSettingsFromEnv(empty)).toEqual(validationSettingsFromEnv({}));
     expect(teardownGraceMs(empty)).toBe(teardownGraceMs({}));
     expect(rotationPolicyFromEnv(empty)).toEqual(rotationPolicyFromEnv({}));
+    expect(directoryQuotaFromEnv(empty)).toBe(directoryQuotaFromEnv({}));
     const cloud = {
       SHIRE_CLOUD: "AzureCloud",
       AZURE_SUBSCRIPTION_ID: "00000000-0000-4000-8000-0000000000c1",

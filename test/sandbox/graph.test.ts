@@ -334,6 +334,53 @@ describe("lifecycle", () => {
     expect(held()).toBe(false);
   });
 
+  it("counts a principal's created objects toward its quota, deleted ones too; createdObjects lists the live ones, paged", async () => {
+    // A principal of its own (a second broker), so the count is only what this test creates.
+    const ownerApp = await azure.graph.api("/applications").post({ displayName: "quota-owner" });
+    const owner = await azure.graph.api("/servicePrincipals").post({ appId: ownerApp.appId });
+    const as = graphAs(owner.id, BROKER_GRAPH_PERMISSIONS);
+    azure.sandbox.setFaults({ directoryObjectQuota: 4 });
+    try {
+      const app = await as.api("/applications").post({ displayName: "quota-app" });
+      await as.api("/servicePrincipals").post({ appId: app.appId });
+      const doomed = await as
+        .api("/groups")
+        .post({ displayName: "quota-g1", mailEnabled: false, mailNickname: "quota-g1", securityEnabled: true });
+      await as.api(`/groups/${doomed.id}`).delete();
+      const created = (await as.api(`/servicePrincipals/${owner.id}/createdObjects`).get()) as {
+        value: { id: string; "@odata.type": string }[];
+      };
+      expect(created.value.map((object) => object["@odata.type"]).sort()).toEqual([
+        "#microsoft.graph.application",
+        "#microsoft.graph.servicePrincipal",
+      ]);
+      // Paged like any directory collection.
+      const first = await as.api(`/servicePrincipals/${owner.id}/createdObjects`).select("id").top(1).get();
+      expect(first.value).toHaveLength(1);
+      expect((await as.api(first["@odata.nextLink"]).get()).value).toHaveLength(1);
+      // Three created, one of them deleted but restorable: the fourth still fits, a fifth does not.
+      await as
+        .api("/groups")
+        .post({ displayName: "quota-g2", mailEnabled: false, mailNickname: "quota-g2", securityEnabled: true });
+      expect(
+        await failure(
+          as
+            .api("/groups")
+            .post({ displayName: "quota-g3", mailEnabled: false, mailNickname: "quota-g3", securityEnabled: true }),
+        ),
+      ).toMatchObject({ statusCode: 400, code: "Directory_QuotaExceeded" });
+      expect(await failure(as.api("/applications").post({ displayName: "quota-app2" }))).toMatchObject({
+        statusCode: 400,
+        code: "Directory_QuotaExceeded",
+      });
+      // Purged from deleted items, the group stops counting.
+      await as.api(`/directory/deletedItems/${doomed.id}`).delete();
+      await as.api("/applications").post({ displayName: "quota-app3" });
+    } finally {
+      azure.sandbox.setFaults({ directoryObjectQuota: undefined });
+    }
+  });
+
   it("keeps federated credentials to Entra's rules: one audience, unique issuer and subject, URL-safe names, 20 at most", async () => {
     const app = await azure.graph.api("/applications").post({ displayName: "fic-app" });
     const path = `/applications/${app.id}/federatedIdentityCredentials`;

@@ -9,6 +9,7 @@ import { SandboxHttpError, type SandboxResponse } from "../types";
 import { badRequest, checkApplicationValues, checkBody } from "./model";
 import { CREATE_APPLICATIONS, READ_APPLICATIONS, WRITE_ANY_APPLICATION } from "./permissions";
 import { hashSecret, type DirectoryObject } from "./store";
+import { page } from "./query";
 import {
   body,
   collection,
@@ -82,6 +83,13 @@ export function applicationHandlers(context: GraphContext): Record<string, Graph
   const application = (call: GraphCall) => resolve(context, "application", call.refs[0]);
   const writable = (call: GraphCall, object: DirectoryObject) =>
     permissions.requireWrite(call.caller, store.owns(call.caller, object));
+
+  const createdBy = (call: GraphCall) => {
+    const principal = resolve(context, "servicePrincipal", call.refs[0]);
+    return [...store.objects.values()].filter(
+      (object) => object.createdBy === principal.data.id && object.deletedAt === undefined && store.visible(object),
+    );
+  };
 
   /** A new application (POST, or an upsert by uniqueName that found none): the caller owns it. */
   function createApp(call: GraphCall, values: Record<string, unknown>): SandboxResponse {
@@ -389,6 +397,13 @@ export function applicationHandlers(context: GraphContext): Record<string, Graph
         throw badRequest("The service principal of a managed identity is managed by Azure and cannot be updated.");
       Object.assign(object.data, checkBody("servicePrincipal", body(call.request), "update", object.data));
       return { status: 204 };
+    },
+    // `createdObjects`: the live objects the principal created (deleted ones are in deleted items).
+    // Graph's advanced-query table does not list it, so no `/createdObjects/$count` is served.
+    listCreatedObjects: (call) => {
+      permissions.require(call.caller, READ_APPLICATIONS);
+      const views = createdBy(call).map((object) => store.view(object));
+      return { status: 200, body: page(views, call.request, "directoryObjects") };
     },
     deleteServicePrincipal: (call) => {
       const object = resolve(context, "servicePrincipal", call.refs[0]);

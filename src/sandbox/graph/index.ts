@@ -1,6 +1,6 @@
 /**
  * Microsoft Graph v1.0, the subset Shire uses: applications (+ passwords, federated credentials,
- * owners), service principals (+ appRoleAssignedTo), groups (+ members, owners,
+ * owners), service principals (+ appRoleAssignedTo, createdObjects), groups (+ members, owners,
  * appRoleAssignments), users (read), deleted items (restore, purge). Objects are addressed by id
  * or alternate key (`applications(uniqueName='...')`, `servicePrincipals(appId='...')`).
  *
@@ -98,6 +98,7 @@ const ROUTES: GraphRoute[] = [
   r("GET", "servicePrincipals/:ref", "getServicePrincipal"),
   r("PATCH", "servicePrincipals/:ref", "updateServicePrincipal"),
   r("DELETE", "servicePrincipals/:ref", "deleteServicePrincipal"),
+  r("GET", "servicePrincipals/:ref/createdObjects", "listCreatedObjects"),
   r("GET", "servicePrincipals/:ref/appRoleAssignedTo", "listAssignedTo"),
   r("POST", "servicePrincipals/:ref/appRoleAssignedTo", "assignToResource"),
   r("DELETE", "servicePrincipals/:ref/appRoleAssignedTo/*", "unassignFromResource"),
