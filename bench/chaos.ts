@@ -111,8 +111,8 @@ async function main(): Promise<number> {
   const seed = numberFromEnv("CHAOS_SEED", 20261204);
   const transientRate = numberFromEnv("CHAOS_TRANSIENT_RATE", 0.2);
   const budgetMs = numberFromEnv("CHAOS_BUDGET_SECONDS", 420) * 1000;
-  const killMinMs = numberFromEnv("CHAOS_KILL_MIN_SECONDS", 12) * 1000;
-  const killMaxMs = numberFromEnv("CHAOS_KILL_MAX_SECONDS", 35) * 1000;
+  const killMinMs = numberFromEnv("CHAOS_KILL_MIN_SECONDS", 5) * 1000;
+  const killMaxMs = numberFromEnv("CHAOS_KILL_MAX_SECONDS", 15) * 1000;
   const random = new SeededRandom(seed);
   const plans = chaosPlans(count);
   const deadline = begun + budgetMs;
@@ -158,18 +158,30 @@ async function main(): Promise<number> {
   const secretsSeen = new Set<string>();
   const remember = () => vaultValues(sandbox).forEach((value) => secretsSeen.add(value));
 
-  // The killer: SIGKILL at seeded random times while plans run, a pause (clients are refused), start again.
+  // The killer: SIGKILL at seeded random times while plans run, a pause (clients are refused), start
+  // again. Every other kill is aimed: it lands 0-120 ms after the next start is sent, so some starts
+  // lose their answer (the operation may or may not have started) and the client must find out which.
   let finished = false;
-  const kills: { atSeconds: number; downMs: number }[] = [];
+  let startSent: (() => void) | undefined;
+  client.onStart = () => startSent?.();
+  const kills: { atSeconds: number; downMs: number; aimedAtStart: boolean }[] = [];
   const killer = (async () => {
     for (;;) {
       const wait = killMinMs + random.next() * (killMaxMs - killMinMs);
       const until = Date.now() + wait;
       while (!finished && Date.now() < until) await sleep(100);
       if (finished || Date.now() > deadline) return;
+      const aimed = kills.length % 2 === 1;
+      if (aimed) {
+        const sent = new Promise<boolean>((resolve) => (startSent = () => resolve(true)));
+        const landed = await Promise.race([sent, sleep(killMaxMs).then(() => false)]);
+        startSent = undefined;
+        if (!landed && finished) return;
+        await sleep(Math.floor(random.next() * 120));
+      }
       const downMs = 200 + Math.floor(random.next() * 2_000);
       await host.kill();
-      kills.push({ atSeconds: Math.round((Date.now() - begun) / 1000), downMs });
+      kills.push({ atSeconds: Math.round((Date.now() - begun) / 1000), downMs, aimedAtStart: aimed });
       await sleep(downMs);
       await host.start();
     }

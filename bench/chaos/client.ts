@@ -57,6 +57,9 @@ interface ApiErrorBody {
 }
 
 export class ChaosClient {
+  /** Called as each start is sent (the chaos run aims some kills at starts in flight). */
+  onStart?: () => void;
+
   constructor(
     private readonly baseUrl: string,
     readonly counters: ClientCounters = newCounters(),
@@ -154,6 +157,7 @@ export class ChaosClient {
           return adopt(found[0]);
         }
       }
+      this.onStart?.();
       const answer = await this.send("POST", `slugs/${slug}/${route}`, body);
       if (!answer || answer.status >= 500) {
         if (!uncertain) this.counters.lostStarts++;
@@ -170,8 +174,9 @@ export class ChaosClient {
           if (uncertain) this.counters.adoptedAfterLoss++;
           return adopt(running);
         }
+        // The previous operation, ended in its record while its instance finishes: wait, then again.
         if (running) await this.follow(running, deadline);
-        else await sleep(500);
+        await sleep(500);
         continue;
       }
       if (answer.status === 409 && error?.code === "OperationStopping") {
