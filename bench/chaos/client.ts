@@ -147,16 +147,18 @@ export class ChaosClient {
       known.add(id);
       return id;
     };
+    /** The operation a lost start made, if the journal has one (any second one is a duplicate). */
+    const fromJournal = async () => {
+      const found = await this.startedSince(slug, kind, since, known, deadline);
+      if (found.length === 0) return undefined;
+      this.counters.adoptedAfterLoss++;
+      duplicates.push(...found.slice(1));
+      return adopt(found[0]);
+    };
     for (;;) {
       if (Date.now() > deadline) throw new Error(`${kind} of ${slug}: not started before the deadline`);
-      if (uncertain) {
-        const found = await this.startedSince(slug, kind, since, known, deadline);
-        if (found.length > 0) {
-          this.counters.adoptedAfterLoss++;
-          duplicates.push(...found.slice(1));
-          return adopt(found[0]);
-        }
-      }
+      const lost = uncertain ? await fromJournal() : undefined;
+      if (lost) return lost;
       this.onStart?.();
       const answer = await this.send("POST", `slugs/${slug}/${route}`, body);
       if (!answer || answer.status >= 500) {
@@ -183,15 +185,9 @@ export class ChaosClient {
         await sleep(500);
         continue;
       }
-      if (uncertain) {
-        // Refused now, perhaps because the lost start ran to its end already: the journal says.
-        const found = await this.startedSince(slug, kind, since, known, deadline);
-        if (found.length > 0) {
-          this.counters.adoptedAfterLoss++;
-          duplicates.push(...found.slice(1));
-          return adopt(found[0]);
-        }
-      }
+      // Refused now, perhaps because the lost start ran to its end already: the journal says.
+      const ended = uncertain ? await fromJournal() : undefined;
+      if (ended) return ended;
       throw new StartRefused(`${kind} of ${slug}: ${answer.status} ${JSON.stringify(answer.body)}`);
     }
   }
