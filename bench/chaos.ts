@@ -411,7 +411,7 @@ async function main(): Promise<number> {
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(path.join(out, "chaos.json"), `${JSON.stringify(results, null, 2)}\n`);
   console.log(
-    `chaos: ${count} slugs (${results.plans.installed} to stay installed, ${results.plans.destroyed} to destroy), ${operations.length} operations (${results.operations.failed} failed), ${kills.length} host kills, ${counters.unreachable} refused or dropped requests, ${counters.lostStarts} lost starts (${counters.adoptedAfterLoss} followed, not started again), ${counters.busy} busy 409s, 20% transient faults, every activity delivered twice; ${offPlan} slugs off plan, ${orphans.length} orphans (${kept.length} records kept by design), ${hits.length} secrets found in stored state (${scanner.size} values searched); ${wallSeconds} s`,
+    `chaos: ${count} slugs (${results.plans.installed} to stay installed, ${results.plans.destroyed} to destroy), ${operations.length} operations (${results.operations.failed} failed), ${kills.length} host kills, ${counters.unreachable} refused or dropped requests, ${counters.lostStarts} lost starts (${counters.adoptedAfterLoss} followed, not started again), ${counters.busy} busy 409s, ${Math.round(transientRate * 100)}% transient faults, every activity delivered twice; ${offPlan} slugs off plan, ${orphans.length} orphans (${kept.length} records kept by design), ${hits.length} secrets found in stored state (${scanner.size} values searched); ${wallSeconds} s`,
   );
   if (problems.length > 0) {
     console.log(`FAILED: ${problems.length} problem(s):`);
