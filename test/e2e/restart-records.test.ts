@@ -10,7 +10,8 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { getJson, install, postJson, startHostProcess, waitForOperation } from "./harness";
 import { useAppSandbox } from "../fixtures/install-host";
-import type { SlugRecord } from "../../src/operations/records";
+import { OperationStore, type OperationRecord, type SlugRecord } from "../../src/operations/records";
+import { azuriteLocation, startAzurite } from "../../src/runtime/azurite";
 
 const azure = useAppSandbox({ env: { SHIRE_UPGRADE_GATE_TIMEOUT_MS: "5000", SHIRE_UPGRADE_GATE_POLL_MS: "150" } });
 const IMAGE = (version: string) => `ghcr.io/openclaw/openclaw:${version}`;
@@ -46,6 +47,37 @@ describe("records and a killed host", () => {
       ).body;
       expect(operation.status).toBe("succeeded");
       expect(operation.message).toMatch(/done: revision .* is healthy/);
+    } finally {
+      await revived.stop();
+    }
+  }, 180_000);
+
+  it("settles an upgrade whose result records were lost (Azurite itself killed) on the image it upgraded to", async () => {
+    // What SIGKILL of the whole `npm start` process group can still do (Azurite saves every 5 s):
+    // the instance finished, its result writes are gone, the records read as they did mid-upgrade.
+    const stateDir = path.join(azure.dir, "lost");
+    const host = await startHostProcess(stateDir);
+    let operationId: string;
+    try {
+      expect((await install(host.url, "lost", { image: IMAGE("2026.9.5") }, 120_000)).status).toBe("succeeded");
+      const started = await postJson(`${host.url}/api/slugs/lost/upgrade`, { image: IMAGE("2026.9.6") });
+      operationId = String(started.body.operationId);
+      expect((await waitForOperation(host.url, operationId, 60_000)).status).toBe("succeeded");
+    } finally {
+      await host.stop();
+    }
+    const azurite = await startAzurite(azuriteLocation(stateDir));
+    try {
+      const store = new OperationStore(azurite.connectionString);
+      await store.updateSlug("lost", (current) => ({ ...current!, state: "upgrading", version: IMAGE("2026.9.5") }));
+      await store.updateOperation(operationId!, (current) => ({ ...(current as OperationRecord), status: "running" }));
+    } finally {
+      await azurite.stop();
+    }
+    const revived = await startHostProcess(stateDir);
+    try {
+      const slug = (await getJson<SlugRecord>(`${revived.url}/api/slugs/lost`)).body;
+      expect({ state: slug.state, version: slug.version }).toEqual({ state: "installed", version: IMAGE("2026.9.6") });
     } finally {
       await revived.stop();
     }
