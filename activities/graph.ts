@@ -218,8 +218,13 @@ export function createGraphHelpers(deps: ActivityDeps) {
       if ((error as GraphFailure).statusCode !== 404) throw error;
     }
     if (!purge) return;
-    // The deletion may not have replicated to deleted items yet: wait for it.
-    const deleted = await withReplicationRetry(`find the deleted ${lookup.type}`, async () => {
+    const deleted = await findDeletedOnceReplicated(lookup);
+    if (deleted) await purgeDeleted(deleted.id);
+  }
+
+  /** An object just deleted, in deleted items: the deletion may not have replicated there yet, so wait for it. */
+  async function findDeletedOnceReplicated(lookup: DeletedLookup): Promise<DeletedObject | undefined> {
+    return withReplicationRetry(`find the deleted ${lookup.type}`, async () => {
       const found = await findDeleted(lookup);
       if (!found) throw Object.assign(new Error("not in deleted items yet"), { statusCode: 404 });
       return found;
@@ -227,12 +232,6 @@ export function createGraphHelpers(deps: ActivityDeps) {
       if ((error as { code?: string }).code === "GraphReplicationDelay") return undefined;
       throw error;
     });
-    if (!deleted) return;
-    try {
-      await deps.graph().api(`/directory/deletedItems/${deleted.id}`).delete();
-    } catch (error) {
-      if ((error as GraphFailure).statusCode !== 404) throw error;
-    }
   }
 
   /** Every assignment on a service principal (pages of up to 999); undefined when the principal is gone. */
@@ -259,6 +258,7 @@ export function createGraphHelpers(deps: ActivityDeps) {
     upsert,
     restoreDeleted,
     findDeleted,
+    findDeletedOnceReplicated,
     findDeletedPrincipal,
     purgeDeleted,
     deleteObject,

@@ -18,8 +18,16 @@ export const entraAppKind = defineKind({
   api: "Microsoft Graph applications, servicePrincipals",
   teardown: () => "remove",
   activities: (deps) => {
-    const { find, upsert, withReplicationRetry, deleteObject, findDeleted, findDeletedPrincipal, purgeDeleted } =
-      createGraphHelpers(deps);
+    const {
+      find,
+      upsert,
+      withReplicationRetry,
+      deleteObject,
+      findDeleted,
+      findDeletedOnceReplicated,
+      findDeletedPrincipal,
+      purgeDeleted,
+    } = createGraphHelpers(deps);
     return {
       ensure: async ({ nodeId, desired }) => {
         const appPath = `/applications(uniqueName='${escapeOData(desired.uniqueName)}')`;
@@ -129,11 +137,15 @@ export const entraAppKind = defineKind({
         if (!app && !deletedApp && !deletedPrincipal) return removalResult(nodeId, undefined);
         deps.beforeWrite(["."], true, true);
         // Deleting the app deletes its service principal (and with it the app's assignments).
-        if (app) await deleteObject(`/applications/${app.id}`, lookup, purge === true);
-        else if (deletedApp) await purgeDeleted(deletedApp.id);
+        if (app) await deleteObject(`/applications/${app.id}`, lookup, false);
         if (purge && appId) {
+          // The principal is purged before the app: the deleted app (found by its uniqueName) is
+          // the only way back to the appId, so an attempt that fails in between leaves the next
+          // one what it needs to find the principal.
           const principal = deletedPrincipal ?? (await findDeletedPrincipal(appId));
           if (principal) await purgeDeleted(principal.id);
+          const deleted = deletedApp ?? (app ? await findDeletedOnceReplicated(lookup) : undefined);
+          if (deleted) await purgeDeleted(deleted.id);
         }
         return removalResult(nodeId, app?.id ?? deletedApp?.id ?? deletedPrincipal!.id);
       },

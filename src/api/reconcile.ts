@@ -60,8 +60,19 @@ export async function reconcileSlug(
   return store.updateSlug(slug, (current) => {
     if (!current || current.lastOperationId !== operation.id || !IN_FLIGHT.has(current.state)) return current!;
     const { destroyAt: _destroyAt, ...rest } = current;
-    return { ...rest, state, updatedAt: settled.updatedAt };
+    return { ...rest, state, version: settledVersion(settled, state, current.version), updatedAt: settled.updatedAt };
   });
+}
+
+/**
+ * The slug's version once `settled` ended in `state`: a succeeded install or upgrade (its result
+ * write lost, the instance finished) runs the image it asked for; destroyed runs none.
+ */
+function settledVersion(settled: OperationRecord, state: SlugState, current: string | null): string | null {
+  if (state === "destroyed") return null;
+  const image = (settled.request as { image?: unknown } | undefined)?.image;
+  const converges = settled.kind === "install" || settled.kind === "upgrade";
+  return settled.status === "succeeded" && converges && typeof image === "string" ? image : current;
 }
 
 /**

@@ -41,10 +41,15 @@ export async function freePort(): Promise<number> {
 
 /**
  * Runs in the Azurite process before Azurite (`node -e`): its stdin is the host's pipe. When the
- * pipe closes (the host is gone) it sends itself SIGTERM, on which Azurite closes its servers and
- * the process exits; a signal before Azurite is up exits at once; a close that hangs, in 10 s.
+ * pipe closes (the host is gone) it sends itself SIGTERM, on which Azurite closes its servers,
+ * saves its metadata (it saves every 5 s otherwise) and the process exits; a signal before Azurite
+ * is up exits at once; a close that hangs, in 10 s. Its stdout and stderr are pipes to the host
+ * too: once the host is gone, writing to them fails (EPIPE), and Azurite's shutdown messages
+ * would kill it before it saved, taking the last seconds of writes with it, so those failures
+ * are ignored.
  */
 const LAUNCHER = [
+  "for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);",
   "const [entry, ...args] = process.argv.slice(1);",
   "process.argv = [process.argv[0], entry, ...args];",
   "let ending = false;",

@@ -23,6 +23,12 @@ export interface SandboxFaultSettings {
    * 0 = off. One-shot: it resets to 0 once it has fired.
    */
   loseResponseOfWrite: number;
+  /**
+   * Requests that fail with 500 before the service does anything, `times` times each (counting
+   * down): a request matches when its method is `method` (any, when absent) and its path contains
+   * `path`. A test's way to fail one exact call, such as the purge of one deleted object.
+   */
+  failRequests: { method?: string; path: string; times: number }[];
   /** Seed for the fault PRNG, so a failing test run is reproducible. */
   seed: number;
   /** Extra response latency per ARM resource type (ms), plus a default for everything. */
@@ -78,6 +84,7 @@ export const DEFAULT_FAULTS: SandboxFaultSettings = {
   transientKinds: ["500", "503", "reset"],
   transientWritesOnly: false,
   loseResponseOfWrite: 0,
+  failRequests: [],
   seed: 1,
   latencyMs: {},
   defaultLatencyMs: 0,

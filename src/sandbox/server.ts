@@ -289,6 +289,22 @@ export class SandboxServer {
       this.seed = faults.seed;
       this.random = new SeededRandom(this.seed);
     }
+    const named = faults.failRequests.find(
+      (rule) =>
+        rule.times > 0 &&
+        (!rule.method || rule.method.toUpperCase() === request.method) &&
+        request.path.includes(rule.path),
+    );
+    if (named) {
+      named.times--;
+      this.send(
+        res,
+        request,
+        renderError(new SandboxHttpError(500, "InternalServerError", "An internal error occurred."), request),
+        true,
+      );
+      return 500;
+    }
     if (faults.transientRate <= 0) return undefined;
     if (faults.transientServices && !faults.transientServices.includes(request.service)) return undefined;
     if (faults.transientWritesOnly && (request.method === "GET" || request.method === "HEAD")) return undefined;

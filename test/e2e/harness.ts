@@ -3,75 +3,17 @@
  * tests can kill, and a slug's footprint in the sandbox. The sandbox and the in-process host are
  * test/fixtures/install-host.ts.
  */
-import path from "node:path";
-import { spawn, type ChildProcess } from "node:child_process";
 import type { Sandbox } from "../../src/sandbox";
-import { REPO_ROOT } from "../fixtures/install-host";
-
-export { REPO_ROOT };
+import { REPO_ROOT, startHostProcess, type RunningHost, type StartHostProcessOptions } from "../fixtures/host-process";
 import { until } from "../fixtures/wait";
+
+export { REPO_ROOT, startHostProcess, type RunningHost, type StartHostProcessOptions };
 
 export interface OperationView {
   id: string;
   status: string;
   message: string;
   steps: { id: string; status: string; action?: string; error?: string; durationMs?: number; attempts?: number }[];
-}
-
-export interface RunningHost {
-  url: string;
-  stateDir: string;
-  logs: string[];
-  stop(): Promise<void>;
-}
-
-export interface StartHostProcessOptions {
-  /** The app to serve (its directory); the product by default. */
-  appRoot?: string;
-}
-
-/** The host as its own process (`node dist/src/runtime/cli.js start --no-sandbox`), killable. */
-export async function startHostProcess(
-  stateDir: string,
-  env: Record<string, string> = {},
-  options: StartHostProcessOptions = {},
-): Promise<RunningHost & { child: ChildProcess; exited: Promise<number | null> }> {
-  const logs: string[] = [];
-  const child = spawn(
-    process.execPath,
-    [path.join(REPO_ROOT, "dist/src/runtime/cli.js"), "start", "--port", "0", "--no-sandbox", "--state-dir", stateDir],
-    {
-      cwd: options.appRoot ?? REPO_ROOT,
-      env: { ...process.env, AzureWebJobsStorage: "", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffer = "";
-    const onData = (chunk: Buffer) => {
-      buffer += chunk.toString();
-      logs.push(chunk.toString());
-      const match = /Shire host listening on (http:\/\/[^\s]+)/.exec(buffer);
-      if (match) resolve(match[1]);
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", (chunk: Buffer) => logs.push(chunk.toString()));
-    void exited.then((code) => reject(new Error(`host exited with ${code} before listening: ${logs.join("")}`)));
-  });
-  return {
-    url,
-    stateDir,
-    logs,
-    child,
-    exited,
-    stop: async () => {
-      if (child.exitCode === null) {
-        child.kill("SIGTERM");
-        await exited;
-      }
-    },
-  };
 }
 
 /** One request to the app's HTTP API, `<baseUrl>/api/<route>`, with a body already serialized. */

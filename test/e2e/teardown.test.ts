@@ -167,6 +167,42 @@ describe("teardown", () => {
     expect((after.body.error as { code: string }).code).toBe("SlugStateConflict");
   });
 
+  it("purges an app's service principal even when the attempt that purges it fails (the retry still finds it)", async () => {
+    // Found by the chaos run (npm run chaos): a transient failure between purging an Entra app and
+    // purging its service principal left the principal in deleted items for good, because the
+    // retry, finding no app live or deleted, no longer knew the appId to look the principal up by.
+    expectInstalled(await install(shire.url, "leak", { channels: { teams: { enabled: true } } }));
+    const principals = liveGraph().filter(
+      (object) => object.kind === "servicePrincipal" && String(object.displayName).startsWith("shire-leak"),
+    );
+    expect(principals.map((principal) => principal.displayName).sort()).toEqual(["shire-leak", "shire-leak-bot"]);
+    // Each principal's purge from deleted items fails once; the step's retry must still get to it.
+    shire.sandbox.setFaults({
+      failRequests: principals.map((principal) => ({
+        method: "DELETE",
+        path: `/directory/deletedItems/${principal.id}`,
+        times: 1,
+      })),
+    });
+    try {
+      const started = await teardown("leak", { confirm: "leak", purge: true });
+      expect(started.status).toBe(202);
+      const operation = await waitForOperation(shire.url, String(started.body.operationId), 120_000);
+      expect(operation.status, JSON.stringify(operation.steps.filter((step) => step.status !== "done"))).toBe(
+        "succeeded",
+      );
+      expect(shire.sandbox.env.faults.failRequests.map((rule) => rule.times)).toEqual([0, 0]);
+    } finally {
+      shire.sandbox.setFaults({ failRequests: [] });
+    }
+    // Nothing of the slug in Entra, live or in deleted items.
+    expect(
+      state()
+        .graph.filter((object) => String(object.displayName).startsWith("shire-leak"))
+        .map((object) => `${object.kind}:${object.displayName}:${object.deleted ? "deleted" : "live"}`),
+    ).toEqual([]);
+  });
+
   it("tears down a half-installed slug", async () => {
     // Telegram's token never arrives: the app and everything after it are never made.
     const half = await install(shire.url, "half", { channels: { telegram: { enabled: true } } });

@@ -235,4 +235,28 @@ describe("static website endpoint", () => {
     expect(await get(`${web}config`)).toMatchObject({ status: 200, body: "<h1>config</h1>" });
     expect(await get(`${web}missing`)).toMatchObject({ status: 404, body: "<h1>nope</h1>" });
   });
+
+  it("deletes an account's blobs and service properties with the account (its group deleted): a new account of the name starts empty", async () => {
+    const make = async () => {
+      await azure.clients.resources.resourceGroups.createOrUpdate("rg-blob-gone", { location: "westeurope" });
+      const created = await azure.clients.storage.storageAccounts.create("rg-blob-gone", "stgone1", {
+        location: "westeurope",
+        sku: { name: "Standard_LRS" },
+        kind: "StorageV2",
+      });
+      await grant(created.id!, ROLES.blobDataContributor, SANDBOX_BROKER_OBJECT_ID);
+      return createBlobServiceClient(azure.sandbox.context(), "stgone1");
+    };
+    const first = await make();
+    await first.setProperties({ staticWebsite: { enabled: true, indexDocument: "index.html" } });
+    await first.getContainerClient("$web").getBlockBlobClient("index.html").upload("<h1>old</h1>", 12);
+    expect((azure.sandbox.inspect().blob as Record<string, unknown>).stgone1).toBeDefined();
+
+    await azure.clients.resources.resourceGroups.beginDeleteAndWait("rg-blob-gone");
+    // Gone from the store (and so from the state directory), not only hidden behind a missing account.
+    expect((azure.sandbox.inspect().blob as Record<string, unknown>).stgone1).toBeUndefined();
+    const second = await make();
+    expect((await second.getProperties()).staticWebsite?.enabled).toBe(false);
+    expect(await failure(second.getContainerClient("$web").getProperties())).toMatchObject({ statusCode: 404 });
+  });
 });

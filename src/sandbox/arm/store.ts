@@ -55,6 +55,11 @@ export class ArmStore {
    * persistence compares only these, instead of every resource on every request.
    */
   private touched = new Set<string>();
+  /**
+   * Called with each resource deleted (on its own or with its group), so stores beside ARM drop
+   * the data a resource's deletion takes with it in Azure (a storage account's blobs).
+   */
+  readonly onDelete: ((deleted: StoredResource) => void)[] = [];
 
   get(id: string): StoredResource | undefined {
     const key = id.toLowerCase();
@@ -72,7 +77,11 @@ export class ArmStore {
   delete(id: string): boolean {
     const key = id.toLowerCase();
     this.touched.add(key);
-    return this.resources.delete(key);
+    const deleted = this.resources.get(key);
+    if (!deleted) return false;
+    this.resources.delete(key);
+    for (const listener of this.onDelete) listener(deleted);
+    return true;
   }
 
   all(): StoredResource[] {

@@ -54,6 +54,12 @@ export function createBlobService(env: SandboxEnvironment, arm: ArmService): Blo
   const accounts = new Map<string, AccountData>();
   /** Accounts whose data a request may have changed since persistence last looked (writes only). */
   const touched = new Set<string>();
+  // A deleted account's blobs and service properties go with it (a new account of the name starts empty).
+  arm.store.onDelete.push((deleted) => {
+    if (deleted.resource.type.toLowerCase() !== "microsoft.storage/storageaccounts") return;
+    const name = deleted.resource.name.toLowerCase();
+    if (accounts.delete(name)) touched.add(name);
+  });
 
   function accountData(accountName: string): AccountData | undefined {
     const stored = arm.store.findStorageAccount(accountName);
