@@ -9,6 +9,7 @@
 import { randomUUID } from "node:crypto";
 import type { SandboxEnvironment } from "../service";
 import { SeededRandom } from "../faults";
+import { noteGate } from "../timings";
 import { SandboxHttpError, type SandboxResponse } from "../types";
 
 /** How a type's PUT/PATCH answers when it starts an LRO (per its REST spec and examples). */
@@ -237,6 +238,7 @@ export class OperationTracker {
 
   /** GET on the Azure-AsyncOperation URL: always 200, the status in the body. */
   statusResponse(operation: Operation): SandboxResponse {
+    noteGate({ kind: "lro", originAt: operation.startedAt, delayMs: operation.durationMs, open: operation.done });
     const status = !operation.done ? "InProgress" : operation.failed ? "Failed" : "Succeeded";
     const body: Record<string, unknown> = {
       id: `/subscriptions/${this.env.subscriptionId}/providers/${operation.namespace}/locations/${operation.location}/operationStatuses/${operation.id}`,
@@ -251,6 +253,7 @@ export class OperationTracker {
 
   /** GET on the Location URL: 202 while running, then the result (`resource` for PUTs), or the failure. */
   resultResponse(operation: Operation, baseUrl: string, resource: unknown): SandboxResponse {
+    noteGate({ kind: "lro", originAt: operation.startedAt, delayMs: operation.durationMs, open: operation.done });
     if (!operation.done)
       return {
         status: 202,
