@@ -1,12 +1,14 @@
 /**
  * `npm run bench`: the install against its bound (bench/install.ts), then the wave over a fleet
  * (bench/wave.ts). Each writes its JSON to bench/results/ and prints a summary. A benchmark, not
- * a test: nothing here passes or fails on a number. BENCH_ONLY=install|wave runs one of them.
+ * a test: nothing here passes or fails on a number. BENCH_ONLY=install|overhead|fleet|wave runs one of them.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { runWaveBench } from "./wave";
 import { installSummary, runInstallBench } from "./install";
+import { overheadSummary, runOverheadBench } from "./overhead";
+import { fleetSummary, runFleetBench } from "./fleet";
 
 /** The install against its bound and the sequential baseline (bench/install.ts): bench/results/install.json. */
 async function main(): Promise<void> {
@@ -39,9 +41,28 @@ async function wave(): Promise<void> {
   console.log("results: bench/results/wave.json");
 }
 
+/** The durable engine's replay cost per event and memory (bench/overhead.ts): bench/results/overhead.json. */
+async function overhead(): Promise<void> {
+  const results = await runOverheadBench(path.resolve(__dirname, "../.."));
+  for (const line of overheadSummary(results)) console.log(line);
+  console.log("results: bench/results/overhead.json");
+}
+
+/** Installs started at once under ARM's buckets (bench/fleet.ts): bench/results/fleet.json. */
+async function fleet(): Promise<void> {
+  const repoRoot = path.resolve(__dirname, "../..");
+  const results = { when: new Date().toISOString(), node: process.version, ...(await runFleetBench(repoRoot)) };
+  fs.writeFileSync(path.join(repoRoot, "bench", "results", "fleet.json"), `${JSON.stringify(results, null, 2)}\n`);
+  for (const line of fleetSummary(results)) console.log(line);
+  console.log("results: bench/results/fleet.json");
+}
+
 async function all(): Promise<void> {
-  if (process.env.BENCH_ONLY !== "wave") await main();
-  if (process.env.BENCH_ONLY !== "install") await wave();
+  const only = process.env.BENCH_ONLY;
+  if (!only || only === "install") await main();
+  if (!only || only === "overhead") await overhead();
+  if (!only || only === "fleet") await fleet();
+  if (!only || only === "wave") await wave();
 }
 
 all().catch((error: unknown) => {
