@@ -15,8 +15,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { startSandbox, faultPreset } from "../src/sandbox";
-import { FunctionsHost } from "../src/runtime/host";
+import { startAzurite } from "../src/runtime/azurite";
 import { scaledRetry } from "./install";
+import { peakMiB, startHost } from "./wave";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -44,13 +45,18 @@ export async function runFleetBench(repoRoot: string): Promise<Record<string, un
       directoryObjectQuota: DIRECTORY_QUOTA_FOR_BENCH,
     },
   });
-  process.env.SHIRE_SANDBOX_PORT = String(sandbox.port);
-  process.env.SHIRE_SANDBOX_CA_FILE = sandbox.caFile;
-  process.env.SHIRE_CLOUD = "Sandbox";
-  process.env.SHIRE_RETRY_FIRST_INTERVAL_MS = String(retry.firstRetryIntervalMs);
-  process.env.SHIRE_RETRY_MAX_INTERVAL_MS = String(retry.maxRetryIntervalMs);
-  const host = new FunctionsHost({ appRoot: repoRoot, port: 0, stateDir: path.join(dir, "host"), log: () => {} });
-  await host.start();
+  const azurite = await startAzurite(path.join(dir, "azurite"));
+  // The host runs as its own process (as in the wave bench), with the bench's scaled retry schedule.
+  const host = await startHost(repoRoot, path.join(dir, "host"), {
+    ...process.env,
+    SHIRE_CLOUD: "Sandbox",
+    SHIRE_SANDBOX_PORT: String(sandbox.port),
+    SHIRE_SANDBOX_CA_FILE: sandbox.caFile,
+    AzureWebJobsStorage: azurite.connectionString,
+    SHIRE_RETRY_FIRST_INTERVAL_MS: String(retry.firstRetryIntervalMs),
+    SHIRE_RETRY_MAX_INTERVAL_MS: String(retry.maxRetryIntervalMs),
+    NODE_OPTIONS: process.env.BENCH_HOST_NODE_OPTIONS ?? "--max-old-space-size=512",
+  });
   try {
     const slugs = Array.from({ length: count }, (_, index) => `fleet-${String(index).padStart(3, "0")}`);
     const started = Date.now();
@@ -72,6 +78,7 @@ export async function runFleetBench(repoRoot: string): Promise<Record<string, un
       if (Date.now() - started > 1_800_000) throw new Error("the fleet did not settle within 30 minutes");
     }
     const wallMs = Math.max(...[...settled.values()].map((view) => view.wallMs));
+    const hostPeakMiB = peakMiB(host.pid);
 
     let writes = 0;
     let reads = 0;
@@ -117,13 +124,13 @@ export async function runFleetBench(repoRoot: string): Promise<Record<string, un
         fastest: Math.round(Math.min(...views.map((view) => view.wallMs)) / 100) / 10,
         slowest: wallSeconds,
       },
+      hostPeakMiB,
       retriedSteps: views.reduce((sum, view) => sum + view.steps.filter((step) => (step.attempts ?? 1) > 1).length, 0),
     };
   } finally {
     await host.stop();
+    await azurite.stop();
     await sandbox.stop();
-    delete process.env.SHIRE_RETRY_FIRST_INTERVAL_MS;
-    delete process.env.SHIRE_RETRY_MAX_INTERVAL_MS;
   }
 }
 

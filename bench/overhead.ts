@@ -6,8 +6,9 @@
  * - replay cost per history event: instances of about 10, 100 and 1,000 events (a chain of no-op
  *   activities, bench/overhead-app) run on the engine; every replay reports the history it handed
  *   to the orchestrator and the CPU time serializing it and running durable-functions over it
- *   took. The last replay of an instance reads its whole history: its cost per event says whether
- *   a replay is linear in the history (flat per event). Because the host replays the whole
+ *   took. The replays of an instance's (nearly) whole history, median per event, say whether a
+ *   replay is linear in the history (flat per event); a least-squares line over every replay
+ *   splits its cost into a fixed part and a part per event. Because the host replays the whole
  *   history for every new event (as the Durable extension does), an instance's total replay cost
  *   grows with the square of its events: reported too, per event.
  * - memory with 1,000 finished operations: resident set and V8 heap after a full collection, once
@@ -38,11 +39,11 @@ export function linearFit(points: [number, number][]): { slope: number; intercep
   return { slope, intercept: my - slope * mx };
 }
 
-function memory(): { rssMiB: number; heapUsedMiB: number } {
+function memory(): { rssMiB: number; heapUsedMiB: number; externalMiB: number } {
   (globalThis as { gc?: () => void }).gc?.();
   const usage = process.memoryUsage();
   const mib = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
-  return { rssMiB: mib(usage.rss), heapUsedMiB: mib(usage.heapUsed) };
+  return { rssMiB: mib(usage.rss), heapUsedMiB: mib(usage.heapUsed), externalMiB: mib(usage.external) };
 }
 
 async function measure(): Promise<Record<string, unknown>> {
@@ -69,8 +70,12 @@ async function measure(): Promise<Record<string, unknown>> {
     samples.clear();
 
     const replay = [];
+    const everyReplay: [number, number][] = [];
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
     for (const size of SIZES) {
       const perInstance = [];
+      // A replay's cost per event near the instance's full size: its replays with at least 90% of the final history.
+      const nearFull: number[] = [];
       for (let i = 0; i < size.instances; i++) {
         const id = `replay-${size.targetEvents}-${i}`;
         engine.startInstance("chain", id, { steps: size.steps });
@@ -78,28 +83,25 @@ async function measure(): Promise<Record<string, unknown>> {
         const state = engine.getInstance(id)!;
         if (state.runtimeStatus !== "Completed") throw new Error(`${id} ended ${state.runtimeStatus}`);
         const list = samples.get(id)!;
-        const last = list.at(-1)!;
-        const total = list.reduce((sum, sample) => sum + sample.cpuMicros, 0);
+        for (const sample of list) everyReplay.push([sample.historyEvents, sample.cpuMicros]);
+        const full = list.at(-1)!.historyEvents;
+        for (const sample of list)
+          if (sample.historyEvents >= 0.9 * full) nearFull.push(sample.cpuMicros / sample.historyEvents);
         perInstance.push({
           events: state.history.length,
           replays: list.length,
-          lastReplayEvents: last.historyEvents,
-          lastReplayCpuMicros: last.cpuMicros,
-          totalReplayCpuMicros: total,
+          totalReplayCpuMicros: list.reduce((sum, sample) => sum + sample.cpuMicros, 0),
         });
       }
-      const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-      const events = median(perInstance.map((run) => run.events));
-      const lastReplayPerEvent = median(perInstance.map((run) => run.lastReplayCpuMicros / run.lastReplayEvents));
-      const lifetimePerEvent = median(perInstance.map((run) => run.totalReplayCpuMicros / run.events));
       replay.push({
         targetEvents: size.targetEvents,
         instances: size.instances,
-        events,
+        events: median(perInstance.map((run) => run.events)),
         replaysPerInstance: perInstance[0].replays,
-        lastReplayCpuMicros: median(perInstance.map((run) => run.lastReplayCpuMicros)),
-        lastReplayCpuMicrosPerEvent: Math.round(lastReplayPerEvent * 10) / 10,
-        lifetimeReplayCpuMicrosPerEvent: Math.round(lifetimePerEvent * 10) / 10,
+        nearFullReplaysMeasured: nearFull.length,
+        replayCpuMicrosPerEvent: Math.round(median(nearFull) * 100) / 100,
+        lifetimeReplayCpuMicrosPerEvent:
+          Math.round(median(perInstance.map((run) => run.totalReplayCpuMicros / run.events)) * 10) / 10,
       });
     }
     samples.clear();
@@ -115,14 +117,18 @@ async function measure(): Promise<Record<string, unknown>> {
     }
     const wallMs = Date.now() - started;
     const after = memory();
-    const fit = linearFit(replay.map((row) => [row.events, row.lastReplayCpuMicros] as [number, number]));
-    const first = replay[0].lastReplayCpuMicrosPerEvent;
-    const lastSize = replay.at(-1)!.lastReplayCpuMicrosPerEvent;
+    const fit = linearFit(everyReplay);
+    const first = replay[0].replayCpuMicrosPerEvent;
+    const lastSize = replay.at(-1)!.replayCpuMicrosPerEvent;
     return {
       replay,
       replayPerEventRatio1000to10: first > 0 ? Number((lastSize / first).toFixed(2)) : null,
-      // A replay's CPU = fixed + perEvent x events (least squares over the sizes' last replays).
-      replayFit: { fixedMicros: Math.round(fit.intercept), microsPerEvent: Math.round(fit.slope * 100) / 100 },
+      // A replay's CPU = fixed + perEvent x events (least squares over every measured replay).
+      replayFit: {
+        replays: everyReplay.length,
+        fixedMicros: Math.round(fit.intercept),
+        microsPerEvent: Math.round(fit.slope * 100) / 100,
+      },
       memory: {
         finishedInstances: FINISHED,
         eventsEach: engine.getInstance("finished-0")?.history.length,
@@ -133,6 +139,7 @@ async function measure(): Promise<Record<string, unknown>> {
         growthMiB: {
           rss: Math.round((after.rssMiB - before.rssMiB) * 10) / 10,
           heapUsed: Math.round((after.heapUsedMiB - before.heapUsedMiB) * 10) / 10,
+          external: Math.round((after.externalMiB - before.externalMiB) * 10) / 10,
         },
       },
       note: "CPU of the durable engine's replays (history serialized and handed to durable-functions, the orchestrator run over it), measured in this process with nothing else running; memory after a full GC (node --expose-gc).",
@@ -159,8 +166,8 @@ export async function runOverheadBench(repoRoot: string): Promise<Record<string,
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function overheadSummary(r: Record<string, any>): string[] {
   return [
-    `replay CPU: ${r.replayFit.fixedMicros} µs per replay + ${r.replayFit.microsPerEvent} µs per history event (fit over the last replay of each size)`,
-    `replay CPU per history event (last replay of an instance): ${r.replay.map((row: Record<string, number>) => `${row.events} events ${row.lastReplayCpuMicrosPerEvent} µs`).join(", ")}; 1,000 vs 10: x${r.replayPerEventRatio1000to10}`,
+    `replay CPU per history event (replays of an instance's full history): ${r.replay.map((row: Record<string, number>) => `${row.events} events ${row.replayCpuMicrosPerEvent} µs`).join(", ")}; 1,000 vs 10: x${r.replayPerEventRatio1000to10}`,
+    `replay CPU fit over ${r.replayFit.replays} replays: ${r.replayFit.fixedMicros} µs per replay + ${r.replayFit.microsPerEvent} µs per history event`,
     `replay CPU over an instance's life, per event: ${r.replay.map((row: Record<string, number>) => `${row.events} events ${row.lifetimeReplayCpuMicrosPerEvent} µs`).join(", ")} (every new event replays the whole history)`,
     `memory with ${r.memory.finishedInstances} finished instances of ${r.memory.eventsEach} events: rss ${r.memory.afterFinished.rssMiB} MiB (+${r.memory.growthMiB.rss}), heap ${r.memory.afterFinished.heapUsedMiB} MiB (+${r.memory.growthMiB.heapUsed}); ${r.memory.residentInstancesAfter} held in memory`,
   ];

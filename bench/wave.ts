@@ -34,7 +34,7 @@ interface HostProcess {
   stop(): Promise<void>;
 }
 
-async function startHost(repoRoot: string, stateDir: string, env: NodeJS.ProcessEnv): Promise<HostProcess> {
+export async function startHost(repoRoot: string, stateDir: string, env: NodeJS.ProcessEnv): Promise<HostProcess> {
   const child = spawn(
     process.execPath,
     [path.join(repoRoot, "dist/src/runtime/cli.js"), "start", "--port", "0", "--no-sandbox", "--state-dir", stateDir],
@@ -63,7 +63,7 @@ async function startHost(repoRoot: string, stateDir: string, env: NodeJS.Process
 }
 
 /** Peak resident memory of a process (Linux), in MiB. */
-function peakMiB(pid: number): number | undefined {
+export function peakMiB(pid: number): number | undefined {
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
     const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]);
