@@ -31,6 +31,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 interface HostProcess {
   url: string;
   pid: number;
+  /** Why the host is gone, with the end of its output; undefined while it runs. */
+  exitReport(): string | undefined;
   stop(): Promise<void>;
 }
 
@@ -40,21 +42,31 @@ export async function startHost(repoRoot: string, stateDir: string, env: NodeJS.
     [path.join(repoRoot, "dist/src/runtime/cli.js"), "start", "--port", "0", "--no-sandbox", "--state-dir", stateDir],
     { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] },
   );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let exit: string | undefined;
+  let errors = "";
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", (code, signal) => {
+      exit = `host exited (${signal ?? code})`;
+      resolve();
+    }),
+  );
+  let buffer = "";
   const url = await new Promise<string>((resolve, reject) => {
-    let buffer = "";
     child.stdout!.on("data", (chunk: Buffer) => {
       buffer += chunk.toString();
       const match = /Shire host listening on (http:\/\/[^\s]+)/.exec(buffer);
       if (match) resolve(match[1]);
       if (buffer.length > 100_000) buffer = buffer.slice(-10_000);
     });
-    child.stderr!.on("data", () => {});
+    child.stderr!.on("data", (chunk: Buffer) => {
+      errors = (errors + chunk.toString()).slice(-4_000);
+    });
     void exited.then(() => reject(new Error(`host exited before listening: ${buffer.slice(-2000)}`)));
   });
   return {
     url,
     pid: child.pid!,
+    exitReport: () => (exit ? `${exit}: ${errors.slice(-2_000) || buffer.slice(-2_000)}` : undefined),
     stop: async () => {
       if (child.exitCode === null) child.kill("SIGTERM");
       await exited;
@@ -180,6 +192,7 @@ export async function runWaveBench(repoRoot: string): Promise<Record<string, unk
     const waveId = started.body.waveId;
     const instances = new InstanceStore(hostStateDir, "ShireHub");
     let largestWave = { events: 0, bytes: 0 };
+    let lookFailures = 0;
     let record: WaveRecord;
     for (;;) {
       await sleep(2_000);
@@ -194,7 +207,17 @@ export async function runWaveBench(repoRoot: string): Promise<Record<string, unk
       } catch {
         // Caught mid-rewrite: the next look reads it.
       }
-      const current = await json<WaveRecord>(`${host.url}/api/waves/${waveId}`);
+      let current: { status: number; body: WaveRecord };
+      try {
+        current = await json<WaveRecord>(`${host.url}/api/waves/${waveId}`);
+        lookFailures = 0;
+      } catch (error) {
+        // A dropped keep-alive connection (seen on a loaded machine): look again; a dead host fails the fifth look.
+        const gone = host.exitReport();
+        if (gone) throw new Error(gone);
+        if (++lookFailures >= 5) throw error;
+        continue;
+      }
       if (current.status === 200 && ["succeeded", "stopped", "canceled", "failed"].includes(current.body.status)) {
         record = current.body;
         break;

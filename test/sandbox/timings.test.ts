@@ -62,4 +62,26 @@ describe("request timings", () => {
       azure.sandbox.setFaults({ lroDurationMs: {} });
     }
   });
+
+  it("records a read of a resource its PUT's operation is still provisioning, and once it is done", async () => {
+    const { resource } = ids(azure.sandbox);
+    await group(azure.clients, "rg-timings-read");
+    azure.sandbox.setFaults({ lroDurationMs: { "Microsoft.OperationalInsights/workspaces": 10_000 } });
+    try {
+      const workspace = `${resource("rg-timings-read", "Microsoft.OperationalInsights", "workspaces", "log-timings")}?api-version=${API.workspaces}`;
+      const startedAt = clock.now();
+      const put = await armRaw(azure.sandbox, "PUT", workspace, { location: "westeurope", properties: {} });
+      expect(put.status).toBe(201);
+      const mark = azure.sandbox.timings().length;
+      await armRaw(azure.sandbox, "GET", workspace);
+      clock.advance(1_000);
+      await armRaw(azure.sandbox, "GET", workspace);
+      expect(since(mark).map((timing) => timing.gates)).toEqual([
+        [{ kind: "lro", originAt: startedAt, delayMs: 1_000, open: false }],
+        [{ kind: "lro", originAt: startedAt, delayMs: 1_000, open: true }],
+      ]);
+    } finally {
+      azure.sandbox.setFaults({ lroDurationMs: {} });
+    }
+  });
 });

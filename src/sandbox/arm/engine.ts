@@ -486,7 +486,10 @@ export class ArmEngine {
       if (parsed.type === RESOURCE_GROUP_TYPE) throw ArmErrors.resourceGroupNotFound(parsed.name!);
       throw ArmErrors.resourceNotFound(parsed.type, parsed.name!, parsed.resourceGroup);
     }
-    // A resource on its way (a revision starting): what the reader waits for (timings.ts).
+    // What a reader of a resource on its way waits for (timings.ts): its PUT's operation, a revision's start-up.
+    const operation = this.operations.latestOn(stored.resource.id);
+    if (operation?.kind === "put")
+      noteGate({ kind: "lro", originAt: operation.startedAt, delayMs: operation.durationMs, open: operation.done });
     const gate = stored.hidden.startGate as { originAt: number; delayMs: number } | undefined;
     if (gate) noteGate({ kind: "revision", ...gate, open: typeof stored.hidden.readyAt !== "number" });
     return { status: 200, body: stored.resource };

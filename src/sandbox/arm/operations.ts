@@ -77,6 +77,8 @@ export class OperationTracker {
   private readonly operations = new Map<string, Operation>();
   /** Unfinished operations by resource id (lowercased): what every request's settle walks. */
   private readonly active = new Map<string, Operation>();
+  /** The last operation started on each resource id (lowercased), finished or not: what a read of the resource waited on. */
+  private readonly latest = new Map<string, Operation>();
   /** Ids of operations started, finished or handed out since the last `takeTouched()` (for persistence). */
   private touched = new Set<string>();
   private random: SeededRandom;
@@ -131,6 +133,7 @@ export class OperationTracker {
       };
     this.operations.set(operation.id, operation);
     this.active.set(operation.resourceId.toLowerCase(), operation);
+    this.latest.set(operation.resourceId.toLowerCase(), operation);
     this.touched.add(operation.id);
     OPERATION_TYPES.set(operation.id, input.type);
     return operation;
@@ -188,6 +191,11 @@ export class OperationTracker {
       if (!operation.done) this.active.set(operation.resourceId.toLowerCase(), operation);
     }
     this.touched.clear();
+  }
+
+  /** The last operation started on the resource in this process (none after a restart). */
+  latestOn(resourceId: string): Operation | undefined {
+    return this.latest.get(resourceId.toLowerCase());
   }
 
   /** Unfinished operations. */
