@@ -169,6 +169,17 @@ export async function runWaveBench(repoRoot: string): Promise<Record<string, unk
       await records.updateApplied(slug, () => JSON.parse(rename(JSON.stringify(applied))) as AppliedState);
       await records.updateSlug(slug, () => JSON.parse(rename(JSON.stringify(slugRecord))) as SlugRecord);
     }
+    // The vault's secrets too: a new revision's replicas resolve their Key Vault references when they start.
+    const vaultSecrets = sandbox.keyVault.collections!.find((collection) => collection.name === "keyvault.secrets")!;
+    const secretRecords = new Map(vaultSecrets.entries());
+    const templateVault = `${deriveNames(template, { subscriptionId }).keyVault.toLowerCase()}/`;
+    const templateSecrets = [...secretRecords].filter(([key]) => key.startsWith(templateVault));
+    for (const slug of slugs.slice(1)) {
+      const rename = renamer(template, slug, subscriptionId);
+      for (const [key, entry] of templateSecrets)
+        secretRecords.set(rename(key).toLowerCase(), JSON.parse(rename(JSON.stringify(entry))) as unknown);
+    }
+    vaultSecrets.load(secretRecords);
     sandbox.flush();
     const seedMs = Date.now() - seedStarted;
     await sleep(6_000);
