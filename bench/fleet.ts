@@ -17,7 +17,7 @@ import path from "node:path";
 import { startSandbox, faultPreset } from "../src/sandbox";
 import { startAzurite } from "../src/runtime/azurite";
 import { scaledRetry } from "./install";
-import { peakMiB, startHost } from "./wave";
+import { peakMiB, removeBenchDir, startHost } from "./wave";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -131,6 +131,7 @@ export async function runFleetBench(repoRoot: string): Promise<Record<string, un
     await host.stop();
     await azurite.stop();
     await sandbox.stop();
+    removeBenchDir(dir);
   }
 }
 

@@ -34,6 +34,7 @@ import { isActivityFailure } from "../src/contract/activity";
 import type { PlanNode } from "../src/contract/resources";
 import { DEFAULT_RETRY, retryDelayMs, type RetrySettings } from "../orchestrations/step-events";
 import { sandboxBound, tracesFromWindows } from "./bound";
+import { removeBenchDir } from "./wave";
 
 interface Step {
   id: string;
@@ -234,6 +235,7 @@ export async function runInstallBench(repoRoot: string): Promise<Record<string, 
   } finally {
     await host.stop();
     await sandbox.stop();
+    removeBenchDir(dir);
     delete process.env.SHIRE_RETRY_FIRST_INTERVAL_MS;
     delete process.env.SHIRE_RETRY_MAX_INTERVAL_MS;
   }

@@ -26,6 +26,11 @@ import { OperationStore, type AppliedState, type SlugRecord } from "../src/opera
 import type { WaveRecord } from "../src/operations/waves";
 
 const IMAGE = (version: string) => `ghcr.io/openclaw/openclaw:${version}`;
+/** The run's state (sandbox, host, Azurite: gigabytes for a large wave) goes unless BENCH_KEEP=1. */
+export function removeBenchDir(dir: string): void {
+  if (process.env.BENCH_KEEP !== "1") fs.rmSync(dir, { recursive: true, force: true });
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface HostProcess {
@@ -295,5 +300,6 @@ export async function runWaveBench(repoRoot: string): Promise<Record<string, unk
     await host.stop();
     await azurite.stop();
     await sandbox.stop();
+    removeBenchDir(dir);
   }
 }
