@@ -222,7 +222,9 @@ function serviceCodes(error: ErrorLike): { code?: string; innerCode?: string } {
       return { code: inner.code, innerCode: typeof innerCode === "string" ? innerCode : undefined };
     }
   }
-  return {};
+  // Storage answers a HEAD without a body: its code is only in x-ms-error-code (the SDK's details.errorCode).
+  const headerCode = (error.details as { errorCode?: unknown } | undefined)?.errorCode;
+  return typeof headerCode === "string" ? { code: headerCode } : {};
 }
 
 /** Retry-After (seconds or an HTTP date) or the millisecond variants, from the error's response headers. */

@@ -149,6 +149,8 @@ async function main(): Promise<number> {
       SHIRE_UPGRADE_GATE_POLL_MS: "250",
       // The daily schedule would rotate slugs behind the plans' back: once a year, on 1 January.
       SHIRE_ROTATION_SCHEDULE: "0 0 3 1 1 *",
+      // The broker's preflight of the quota follows the sandbox's.
+      ...(count > 45 ? { SHIRE_DIRECTORY_OBJECT_QUOTA: String(count * 6) } : {}),
     },
     await freePort(),
   );

@@ -6,6 +6,7 @@
  * Each service renders a `TokenProblem` in its own error shape (Key Vault AKV100xx, Graph
  * InvalidAuthenticationToken, Storage InvalidAuthenticationInfo, ARM AuthenticationFailed...).
  */
+import { noteGate, recording } from "./timings";
 import {
   createPrivateKey,
   createPublicKey,
@@ -295,7 +296,41 @@ export function rbacAllows(
   operation: string,
   kind: "action" | "dataAction",
 ): boolean {
-  return effectiveRoleAssignments(env, store, principalId, scopeId).some((assignment) =>
+  const allowed = effectiveRoleAssignments(env, store, principalId, scopeId).some((assignment) =>
     rolePermits(assignment.roleDefinitionId, operation, kind),
   );
+  noteRbacGate(env, store, principalId, scopeId, operation, kind, allowed);
+  return allowed;
+}
+
+/**
+ * For the bench's bound (timings.ts): the propagation the check waited on, from the earliest
+ * assignment that permits the operation once propagated. None when no assignment would permit it.
+ */
+function noteRbacGate(
+  env: SandboxEnvironment,
+  store: ArmStore,
+  principalId: string,
+  scopeId: string,
+  operation: string,
+  kind: "action" | "dataAction",
+  allowed: boolean,
+): void {
+  const delayMs = env.faults.rbacPropagationMs * env.faults.latencyScale;
+  if (delayMs <= 0 || !recording()) return;
+  const scope = scopeId.toLowerCase();
+  const origins = store
+    .listByType("Microsoft.Authorization/roleAssignments")
+    .map((stored) => ({
+      properties: stored.resource.properties as { scope: string; roleDefinitionId: string; principalId: string },
+      createdAt: stored.createdAt,
+    }))
+    .filter(
+      ({ properties }) =>
+        properties.principalId.toLowerCase() === principalId.toLowerCase() &&
+        (scope === properties.scope.toLowerCase() || scope.startsWith(`${properties.scope.toLowerCase()}/`)) &&
+        rolePermits(properties.roleDefinitionId, operation, kind),
+    )
+    .map(({ createdAt }) => createdAt);
+  if (origins.length > 0) noteGate({ kind: "rbac", originAt: Math.min(...origins), delayMs, open: allowed });
 }

@@ -18,6 +18,7 @@ import {
 } from "../azure/credential";
 import { DEFAULT_FAULTS, type SandboxFaultSettings } from "./faults";
 import { RequestLog, SecretRegistry } from "./request-log";
+import { RequestTimings, type RequestTiming } from "./timings";
 import { SandboxServer } from "./server";
 import { SandboxDirectory, systemClock, ManualClock, type SandboxClock } from "./state";
 import { createArmService, resourceTypeOf, type ArmService } from "./arm";
@@ -35,6 +36,7 @@ import { createAppDataPlane, type AppDataPlane } from "./apps";
 export { faultPreset } from "./faults";
 export { ManualClock } from "./state";
 export type { SandboxFaultSettings } from "./faults";
+export type { RequestTiming, TimeGate } from "./timings";
 export type { StateFileStats } from "./persistence";
 
 export interface StartSandboxOptions {
@@ -55,6 +57,8 @@ export interface StartSandboxOptions {
    * state directory's first start only: a restart keeps what the state says.
    */
   brokerRoles?: boolean;
+  /** Record what the sandbox makes each request wait (`timings()`; timings.ts): for benches. */
+  timings?: boolean;
 }
 
 export interface Sandbox {
@@ -86,6 +90,8 @@ export interface Sandbox {
   shareContent(resourceGroup: string, accountName: string, shareName: string): ShareContent | undefined;
   /** The last 1000 requests. */
   requests(): { time: string; method: string; url: string; status: number }[];
+  /** Every request since the start with what the sandbox made it wait (only with `timings: true`). */
+  timings(): RequestTiming[];
   /** How many requests were logged since the start: a mark for `requestsSince`. */
   requestCount(): number;
   /** The requests logged after `requestCount()` returned `mark`. */
@@ -208,6 +214,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
   };
 
   const tls = keys.tls;
+  const timings = new RequestTimings(options.timings === true);
   const server = new SandboxServer({
     tls,
     env,
@@ -216,6 +223,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
     control,
     resourceTypeOf: (request) => (request.service === "arm" ? resourceTypeOf(request.path) : undefined),
     beforeAnswer: () => state.flush(),
+    timings,
   });
   // The port this state was served on, when free: the URLs in it (vault URIs, blob endpoints)
   // and any a client kept (operation URLs) keep working, as Azure's endpoints never move.
@@ -279,6 +287,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
       return share ? shareContent(share) : undefined;
     },
     requests: () => log.recent,
+    timings: () => timings.records,
     requestCount: () => log.total,
     requestsSince: (mark) => log.since(mark),
     flush: () => void state.flush(),

@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
 import { SANDBOX_DNS_SUFFIX } from "../azure/endpoints";
 import { ArmThrottle, SeededRandom } from "./faults";
+import { noteLatency, RequestTimings } from "./timings";
 import { loggableBody, parseForm, type RequestLog } from "./request-log";
 import { ArmAuthenticationError, authenticateArm } from "./auth";
 import type { SandboxEnvironment, SandboxServiceModule } from "./service";
@@ -39,6 +40,8 @@ export interface SandboxServerOptions {
    * changed is on disk before the client hears it was done). A throw answers 500.
    */
   beforeAnswer?: () => void;
+  /** What the sandbox made each request wait (timings.ts); recorded only when enabled. */
+  timings?: RequestTimings;
 }
 
 export class SandboxServer {
@@ -53,6 +56,7 @@ export class SandboxServer {
   /** Requests wait until the stores are loaded (`open()`). */
   private readonly opened: Promise<void>;
   private markOpen!: () => void;
+  private readonly timings: RequestTimings;
 
   constructor(private readonly options: SandboxServerOptions) {
     this.routes = options.modules.flatMap((module) => module.routes).map(compile);
@@ -61,6 +65,7 @@ export class SandboxServer {
     this.seed = options.env.faults.seed;
     this.random = new SeededRandom(this.seed);
     this.opened = new Promise((resolve) => (this.markOpen = resolve));
+    this.timings = options.timings ?? new RequestTimings(false);
   }
 
   /**
@@ -71,7 +76,16 @@ export class SandboxServer {
   async listen(port = 0, fallback = false): Promise<number> {
     this.server = https.createServer(
       { cert: this.options.tls.certificatePem, key: this.options.tls.privateKeyPem },
-      (req, res) => void this.handle(req, res),
+      (req, res) =>
+        void this.timings.track(
+          serviceFor((req.headers.host ?? "").toLowerCase().replace(/:\d+$/, "")),
+          (req.method ?? "GET").toUpperCase(),
+          req.url ?? "/",
+          async () => {
+            await this.handle(req, res);
+            return res.headersSent ? res.statusCode : 0;
+          },
+        ),
     );
     this.server.on("connection", (socket: Socket) => {
       this.sockets.add(socket);
@@ -279,6 +293,7 @@ export class SandboxServer {
     const faults = this.options.env.faults;
     const perType = resourceType ? faults.latencyMs[resourceType] : undefined;
     const ms = (perType ?? faults.defaultLatencyMs) * faults.latencyScale;
+    noteLatency(ms);
     if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
   }
 

@@ -5,6 +5,7 @@
  * role assignments look them up).
  */
 import { ChangeMark } from "./persistence";
+import { noteGate } from "./timings";
 
 export interface SandboxClock {
   now(): number;
@@ -62,7 +63,10 @@ export class SandboxDirectory {
   lookup(id: string): DirectoryPrincipal | undefined {
     const principal = this.principals.get(id.toLowerCase());
     if (!principal) return undefined;
-    return this.clock.now() - principal.createdAt >= this.replicationDelayMs ? principal : undefined;
+    const visible = this.clock.now() - principal.createdAt >= this.replicationDelayMs;
+    if (Number.isFinite(principal.createdAt))
+      noteGate({ kind: "replication", originAt: principal.createdAt, delayMs: this.replicationDelayMs, open: visible });
+    return visible ? principal : undefined;
   }
 
   /** The principal regardless of replication (for the inspection API and tests). */

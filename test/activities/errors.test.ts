@@ -15,6 +15,18 @@ describe("classifyError", () => {
     expect(classifyError(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })).retryable).toBe(true);
   });
 
+  it("reads Storage's code from x-ms-error-code when a HEAD's 403 has no body (RBAC not propagated yet)", () => {
+    // What @azure/storage-blob throws for blob.getProperties() before a data role has propagated.
+    const head = Object.assign(new RestError("", { statusCode: 403 }), {
+      details: { errorCode: "AuthorizationPermissionMismatch" },
+    });
+    expect(classifyError(head)).toMatchObject({
+      code: "AuthorizationPermissionMismatch",
+      retryable: true,
+      retryClass: "propagation",
+    });
+  });
+
   it("does not retry bad requests or authorization failures", () => {
     expect(classifyError(new RestError("bad", { statusCode: 400, code: "InvalidRequestContent" }))).toMatchObject({
       retryable: false,

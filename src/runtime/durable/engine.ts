@@ -98,6 +98,13 @@ export interface DurableEngineOptions {
   onCrash?: () => never;
 }
 
+export interface ReplaySample {
+  instanceId: string;
+  historyEvents: number;
+  cpuMicros: number;
+  wallMs: number;
+}
+
 /** DTFx refuses to create an instance whose id is still in use (OrchestrationAlreadyExistsException). */
 export class InstanceConflictError extends Error {
   constructor(
@@ -144,6 +151,11 @@ export class DurableEngine {
   private readonly activityQueue: (() => void)[] = [];
   private eventsPersisted = 0;
   private stopped = true;
+  /**
+   * Told of every replay: the history handed to the orchestrator (events) and what serializing it
+   * and running the orchestrator's code over it cost (CPU and wall time). For the overhead bench.
+   */
+  onReplay?: (sample: ReplaySample) => void;
 
   constructor(private readonly options: DurableEngineOptions) {
     this.store = new InstanceStore(options.stateDir, options.hubName);
@@ -406,10 +418,20 @@ export class DurableEngine {
       failure?: string;
       details?: string;
     };
+    const measure = this.onReplay ? { cpu: process.cpuUsage(), at: performance.now() } : undefined;
     try {
       const result = await invokeFunction(this.options.recorder, this.orchestratorName(state.name) ?? state.name, {
         json: JSON.stringify(binding),
       });
+      if (measure) {
+        const cpu = process.cpuUsage(measure.cpu);
+        this.onReplay?.({
+          instanceId: state.instanceId,
+          historyEvents: history.length,
+          cpuMicros: cpu.user + cpu.system,
+          wallMs: performance.now() - measure.at,
+        });
+      }
       const typed = fromTypedData(result.response.returnValue) as OrchestratorState;
       // The handler's own object keeps the identity of re-yielded actions; the JSON copy cannot.
       const raw = result.result as Partial<OrchestratorState> | undefined;

@@ -18,6 +18,7 @@ import {
 import { armSchemaValidator } from "./schemas";
 import { ArmStore, resourceGroupOf, type ArmResource, type StoredResource } from "./store";
 import { asRecord, clone, jsonEqual, mergePatch } from "./providers/rules";
+import { noteGate, noteLatency } from "../timings";
 
 export type { LroDeleteStyle, LroStyle } from "./operations";
 
@@ -459,6 +460,7 @@ export class ArmEngine {
     const wanted =
       chain.map((type) => faults.latencyMs[type]).find((ms) => ms !== undefined) ?? faults.defaultLatencyMs;
     const extra = (wanted - applied) * faults.latencyScale;
+    noteLatency(extra);
     if (extra > 0) await new Promise((resolve) => setTimeout(resolve, extra));
   }
 
@@ -484,6 +486,12 @@ export class ArmEngine {
       if (parsed.type === RESOURCE_GROUP_TYPE) throw ArmErrors.resourceGroupNotFound(parsed.name!);
       throw ArmErrors.resourceNotFound(parsed.type, parsed.name!, parsed.resourceGroup);
     }
+    // What a reader of a resource on its way waits for (timings.ts): its PUT's operation, a revision's start-up.
+    const operation = this.operations.latestOn(stored.resource.id);
+    if (operation?.kind === "put")
+      noteGate({ kind: "lro", originAt: operation.startedAt, delayMs: operation.durationMs, open: operation.done });
+    const gate = stored.hidden.startGate as { originAt: number; delayMs: number } | undefined;
+    if (gate) noteGate({ kind: "revision", ...gate, open: typeof stored.hidden.readyAt !== "number" });
     return { status: 200, body: stored.resource };
   }
 

@@ -9,6 +9,7 @@
 import { randomUUID } from "node:crypto";
 import type { SandboxEnvironment } from "../service";
 import { SeededRandom } from "../faults";
+import { noteGate } from "../timings";
 import { SandboxHttpError, type SandboxResponse } from "../types";
 
 /** How a type's PUT/PATCH answers when it starts an LRO (per its REST spec and examples). */
@@ -76,6 +77,8 @@ export class OperationTracker {
   private readonly operations = new Map<string, Operation>();
   /** Unfinished operations by resource id (lowercased): what every request's settle walks. */
   private readonly active = new Map<string, Operation>();
+  /** The last operation started on each resource id (lowercased), finished or not: what a read of the resource waited on. */
+  private readonly latest = new Map<string, Operation>();
   /** Ids of operations started, finished or handed out since the last `takeTouched()` (for persistence). */
   private touched = new Set<string>();
   private random: SeededRandom;
@@ -130,6 +133,7 @@ export class OperationTracker {
       };
     this.operations.set(operation.id, operation);
     this.active.set(operation.resourceId.toLowerCase(), operation);
+    this.latest.set(operation.resourceId.toLowerCase(), operation);
     this.touched.add(operation.id);
     OPERATION_TYPES.set(operation.id, input.type);
     return operation;
@@ -189,6 +193,11 @@ export class OperationTracker {
     this.touched.clear();
   }
 
+  /** The last operation started on the resource in this process (none after a restart). */
+  latestOn(resourceId: string): Operation | undefined {
+    return this.latest.get(resourceId.toLowerCase());
+  }
+
   /** Unfinished operations. */
   unfinished(): Operation[] {
     return [...this.active.values()];
@@ -237,6 +246,7 @@ export class OperationTracker {
 
   /** GET on the Azure-AsyncOperation URL: always 200, the status in the body. */
   statusResponse(operation: Operation): SandboxResponse {
+    noteGate({ kind: "lro", originAt: operation.startedAt, delayMs: operation.durationMs, open: operation.done });
     const status = !operation.done ? "InProgress" : operation.failed ? "Failed" : "Succeeded";
     const body: Record<string, unknown> = {
       id: `/subscriptions/${this.env.subscriptionId}/providers/${operation.namespace}/locations/${operation.location}/operationStatuses/${operation.id}`,
@@ -251,6 +261,7 @@ export class OperationTracker {
 
   /** GET on the Location URL: 202 while running, then the result (`resource` for PUTs), or the failure. */
   resultResponse(operation: Operation, baseUrl: string, resource: unknown): SandboxResponse {
+    noteGate({ kind: "lro", originAt: operation.startedAt, delayMs: operation.durationMs, open: operation.done });
     if (!operation.done)
       return {
         status: 202,

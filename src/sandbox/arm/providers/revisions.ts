@@ -119,6 +119,8 @@ export function createRevision(engine: ArmEngine, app: StoredResource): string {
   } else {
     revision.hidden.readyAt = now + Math.max(0, startMs);
     revision.hidden.unhealthy = unhealthy;
+    // Who reads the revision waits for this (the bench's bound, timings.ts).
+    if (!unhealthy) revision.hidden.startGate = { originAt: now, delayMs: Math.max(0, startMs) };
     pendingOf(engine).add(revision.resource.id.toLowerCase());
   }
   return revisionName;
