@@ -68,9 +68,32 @@ function parseKeyVaultUrl(url: string): { vault: string; secret: string; version
 
 const appIdOf = (revisionId: string) => revisionId.split(/\/revisions\//i)[0];
 
+/** The revision's replicas (without handing out, and so re-persisting, every other app's). */
 export function replicasOf(store: ArmStore, revision: StoredResource): StoredResource[] {
-  const prefix = `${revision.resource.id.toLowerCase()}/replicas/`;
-  return store.listByType(REPLICA_TYPE).filter((replica) => replica.resource.id.toLowerCase().startsWith(prefix));
+  return store
+    .descendants(revision.resource.id)
+    .filter((stored) => stored.resource.type.toLowerCase() === REPLICA_TYPE.toLowerCase());
+}
+
+/**
+ * Replicas still starting, by id: the sweep looks only at these and their revisions (a fleet has
+ * thousands of replicas, and whatever a sweep reads is persisted again).
+ */
+const startingByEngine = new WeakMap<ArmEngine, Set<string>>();
+
+function startingOf(engine: ArmEngine): Set<string> {
+  let starting = startingByEngine.get(engine);
+  if (!starting) {
+    // First use after a start: replicas kept in the state directory may still be starting.
+    starting = new Set(
+      engine.store
+        .listByType(REPLICA_TYPE)
+        .filter((replica) => asRecord(replica.resource.properties).runningStateDetails === "Starting")
+        .map((replica) => replica.resource.id.toLowerCase()),
+    );
+    startingByEngine.set(engine, starting);
+  }
+  return starting;
 }
 
 /** Resolve what a replica of `app` loads at start: each Key Vault reference and each Azure Files mount. */
@@ -149,6 +172,7 @@ function startReplica(engine: ArmEngine, revision: StoredResource): void {
     hidden: { loaded, startsAt: now + env.faults.replicaStartMs * env.faults.latencyScale },
     createdAt: now,
   });
+  startingOf(engine).add(`${revision.resource.id}/replicas/${name}`.toLowerCase());
 }
 
 function containerView(name: string, state: "starting" | "running" | "failed", details?: string): Json {
@@ -186,14 +210,21 @@ export function restartReplicas(engine: ArmEngine, revision: StoredResource): vo
 
 /** Replicas past their start-up time run (or fail); each revision's running and health state follows its replicas. */
 function settleReplicas(engine: ArmEngine): void {
+  const starting = startingOf(engine);
+  if (starting.size === 0) return;
   const now = engine.env.clock.now();
   const store = engine.store;
-  const byRevision = new Map<string, StoredResource[]>();
-  for (const replica of store.listByType(REPLICA_TYPE)) {
-    const revisionId = replica.resource.id.split(/\/replicas\//i)[0].toLowerCase();
-    byRevision.set(revisionId, [...(byRevision.get(revisionId) ?? []), replica]);
+  const revisions = new Set<string>();
+  for (const id of [...starting]) {
+    const replica = store.get(id);
+    if (!replica) {
+      starting.delete(id);
+      continue;
+    }
+    revisions.add(id.split(/\/replicas\//i)[0]);
+    if (now < Number(replica.hidden.startsAt ?? 0)) continue;
+    starting.delete(id);
     const properties = asRecord(replica.resource.properties);
-    if (properties.runningStateDetails !== "Starting" || now < Number(replica.hidden.startsAt ?? 0)) continue;
     const failure = (replica.hidden.loaded as ReplicaLoad | undefined)?.failure;
     const state = failure ? "failed" : "running";
     Object.assign(properties, {
@@ -207,25 +238,31 @@ function settleReplicas(engine: ArmEngine): void {
       })),
     });
   }
-  for (const [revisionId, replicas] of byRevision) {
+  for (const revisionId of revisions) {
     const revision = store.get(revisionId);
-    if (!revision) continue;
-    const properties = asRecord(revision.resource.properties);
-    // A revision still starting, or one whose readiness never passes (revisions.ts), is the
-    // revision model's: its replicas do not make it ready.
-    if (properties.active !== true || typeof revision.hidden.readyAt === "number" || revision.hidden.unhealthy === true)
-      continue;
-    const states = replicas.map((replica) => asRecord(replica.resource.properties));
-    const failed = states.some(
-      (state) => state.runningState === "NotRunning" && state.runningStateDetails !== "Starting",
-    );
-    const starting = states.some((state) => state.runningStateDetails === "Starting");
-    Object.assign(properties, {
-      replicas: replicas.length,
-      runningState: failed ? "Degraded" : starting ? "Activating" : "Running",
-      healthState: failed ? "Unhealthy" : starting ? "None" : "Healthy",
-    });
+    if (revision) reflectReplicas(store, revision);
   }
+}
+
+/** The revision's running and health state as its replicas say (an active revision with replicas). */
+export function reflectReplicas(store: ArmStore, revision: StoredResource): void {
+  const properties = asRecord(revision.resource.properties);
+  // A revision still starting, or one whose readiness never passes (revisions.ts), is the
+  // revision model's: its replicas do not make it ready.
+  if (properties.active !== true || typeof revision.hidden.readyAt === "number" || revision.hidden.unhealthy === true)
+    return;
+  const replicas = replicasOf(store, revision);
+  if (replicas.length === 0) return;
+  const states = replicas.map((replica) => asRecord(replica.resource.properties));
+  const failed = states.some(
+    (state) => state.runningState === "NotRunning" && state.runningStateDetails !== "Starting",
+  );
+  const starting = states.some((state) => state.runningStateDetails === "Starting");
+  Object.assign(properties, {
+    replicas: replicas.length,
+    runningState: failed ? "Degraded" : starting ? "Activating" : "Running",
+    healthState: failed ? "Unhealthy" : starting ? "None" : "Healthy",
+  });
 }
 
 export function defineReplicas(engine: ArmEngine): void {
@@ -243,10 +280,9 @@ export function appReplicas(
   store: ArmStore,
   appId: string,
 ): { revision: string; replica: StoredResource; loaded: ReplicaLoad }[] {
-  const prefix = `${appId.toLowerCase()}/revisions/`;
   return store
-    .listByType(REPLICA_TYPE)
-    .filter((replica) => replica.resource.id.toLowerCase().startsWith(prefix))
+    .descendants(appId)
+    .filter((stored) => stored.resource.type.toLowerCase() === REPLICA_TYPE.toLowerCase())
     .map((replica) => ({
       revision: replica.resource.id.split(/\/revisions\//i)[1].split("/")[0],
       replica,

@@ -22,7 +22,7 @@ import { randomBytes } from "node:crypto";
 import type { ArmEngine } from "../engine";
 import type { ArmStore, StoredResource } from "../store";
 import { asRecord } from "./rules";
-import { stopReplicas } from "./replicas";
+import { reflectReplicas, stopReplicas } from "./replicas";
 
 type Json = Record<string, unknown>;
 
@@ -181,6 +181,8 @@ function becomeReady(store: ArmStore, app: StoredResource, revision: StoredResou
     }
   }
   appProperties.latestReadyRevisionName = revision.resource.name;
+  // Replicas that already ran (or crashed) while the revision started say how it runs now.
+  if (!stopped) reflectReplicas(store, revision);
 }
 
 /** The share an app's AzureFile volume mounts (through its environment storage), if the sandbox has it. */
