@@ -1,7 +1,6 @@
 /**
  * The wave benchmark: one upgrade wave over a fleet of sandbox slugs (BENCH_WAVE_SLUGS, default
- * 200, so `npm run bench` with its install, overhead and fleet benches stays within ten minutes on
- * two cores; docs/performance.md has a run over 500, docs/operations.md one over 1,000) with ARM's real token buckets (writes 200 + 10/s, reads 250 + 25/s), on the local host run
+ * 1,000) with ARM's real token buckets (writes 200 + 10/s, reads 250 + 25/s), on the local host run
  * as its own process. Reports the wave's wall time against the write bucket's bound (the writes
  * it made, less the bucket, at 10/s), the 429s the sandbox answered, the largest orchestration
  * history (events and bytes on disk) and the host's peak memory (VmHWM), in
@@ -112,7 +111,7 @@ function renamer(from: string, to: string, subscriptionId: string): (text: strin
 }
 
 export async function runWaveBench(repoRoot: string): Promise<Record<string, unknown>> {
-  const count = Number(process.env.BENCH_WAVE_SLUGS ?? 200);
+  const count = Number(process.env.BENCH_WAVE_SLUGS ?? 1000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shire-bench-wave-"));
   const requestLog = path.join(dir, "sandbox-requests.jsonl");
   const sandbox = await startSandbox({
