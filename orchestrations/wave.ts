@@ -94,6 +94,13 @@ const wave: OrchestrationHandler = function* (context: OrchestrationContext) {
     for (const [index, slug] of resolved.order.entries())
       updates[slug] = { state: "pending", ...(index < resolved.canaries ? { reason: "canary" } : {}) };
     for (const slug of resolved.unknown) updates[slug] = { state: "skipped", reason: "Shire knows no such slug" };
+    if (resolved.missingCanaries.length > 0) {
+      // No canary, no wave: going ahead would upgrade the fleet without the check that was asked for.
+      const message = `The wave stopped before it started: canary ${resolved.missingCanaries.join(", ")} is not among the wave's slugs (unknown, or not picked by the selector).`;
+      for (const slug of resolved.order) updates[slug] = { state: "skipped", reason: message };
+      yield record({ updates, order: resolved.order, canaries: 0, batches: 0, status: "stopped", message });
+      return { waveId: input.waveId, status: "stopped" };
+    }
     const empty = resolved.order.length === 0;
     yield record({
       updates,

@@ -22,6 +22,8 @@ export interface ResolvedWave {
   canaries: number;
   /** Slugs named in the request that Shire does not know (skipped). */
   unknown: string[];
+  /** Named canaries that are not among the wave's slugs: the wave stops before it starts. */
+  missingCanaries: string[];
 }
 
 export interface StartWaveInput {

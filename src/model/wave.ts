@@ -144,6 +144,9 @@ export function validateWaveRequest(
     canary = input.canary as string[];
     if (canary.some((slug) => typeof slug !== "string"))
       problems.push({ path: "canary", message: "must list slug names, or be a count." });
+    else if (new Set(canary).size !== canary.length) problems.push({ path: "canary", message: "names a slug twice." });
+    else if (canary.some((slug) => validateSlug(slug).length > 0))
+      problems.push({ path: "canary", message: "must list valid slug names." });
     else if (slugs) {
       const missing = canary.filter((slug) => !slugs!.includes(slug));
       if (missing.length)
@@ -237,9 +240,17 @@ export function selectSlugs(records: SlugFacts[], selector: WaveSelector): strin
     .sort();
 }
 
-/** The wave's order: canaries first (given, or the first `n`), then the rest as resolved. */
-export function orderWave(slugs: string[], canary: string[] | number): { order: string[]; canaries: number } {
+/**
+ * The wave's order: canaries first (given, or the first `n`), then the rest as resolved. A named
+ * canary that is not among the wave's slugs (a typo, or one the selector does not pick) is
+ * `missingCanaries`: the wave must not go ahead without the canary its operator asked for.
+ */
+export function orderWave(
+  slugs: string[],
+  canary: string[] | number,
+): { order: string[]; canaries: number; missingCanaries: string[] } {
   const canaries = Array.isArray(canary) ? canary.filter((slug) => slugs.includes(slug)) : slugs.slice(0, canary);
+  const missingCanaries = Array.isArray(canary) ? canary.filter((slug) => !slugs.includes(slug)) : [];
   const rest = slugs.filter((slug) => !canaries.includes(slug));
-  return { order: [...canaries, ...rest], canaries: canaries.length };
+  return { order: [...canaries, ...rest], canaries: canaries.length, missingCanaries };
 }

@@ -109,6 +109,16 @@ describe("upgrade waves", () => {
     }
   });
 
+  it("stops before it starts when a named canary is not among the slugs the selector picks", async () => {
+    const mark = shire.mark();
+    const id = await startWave({ image: IMAGE("2026.9.7"), selector: { prefix: "w-1" }, canary: ["w-00"] });
+    const record = await finished(id);
+    expect(record.status).toBe("stopped");
+    expect(record.message).toMatch(/canary w-00 is not among the wave's slugs/);
+    expect(Object.values(record.slugs).every((slug) => slug.state === "skipped")).toBe(true);
+    expect(shire.writesSince(mark)).toEqual([]);
+  });
+
   it("rolls back the slugs that never become healthy and finishes within maxFailures", async () => {
     const bad = ["w-03", "w-07", "w-11"];
     unhealthyIn(IMAGE("2026.9.7"), bad);

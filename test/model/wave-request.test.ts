@@ -41,6 +41,14 @@ describe("a wave request", () => {
     );
   });
 
+  it("refuses canary lists that name a slug twice or are not slug names", () => {
+    for (const canary of [["a1", "a1"], ["Not_A_Slug"], ["constructor!"]]) {
+      const result = validateWaveRequest({ image: "ghcr.io/openclaw/openclaw:2026.9.6", selector: {}, canary });
+      expect(result.ok, JSON.stringify(canary)).toBe(false);
+      if (!result.ok) expect(result.problems.map((problem) => problem.path)).toEqual(["canary"]);
+    }
+  });
+
   it("has the same id for the same request however its keys are ordered, another for another key", () => {
     const a = valid({ image: "ghcr.io/openclaw/openclaw:2026.9.6", slugs: ["a1", "b1"], batchSize: 5 });
     const b = valid({ batchSize: 5, slugs: ["a1", "b1"], image: "ghcr.io/openclaw/openclaw:2026.9.6" });
@@ -51,8 +59,14 @@ describe("a wave request", () => {
   });
 
   it("puts the canaries first, and selects installed slugs by version, region and prefix", () => {
-    expect(orderWave(["a", "b", "c", "d"], ["c"])).toEqual({ order: ["c", "a", "b", "d"], canaries: 1 });
-    expect(orderWave(["a", "b", "c"], 2)).toEqual({ order: ["a", "b", "c"], canaries: 2 });
+    expect(orderWave(["a", "b", "c", "d"], ["c"])).toEqual({
+      order: ["c", "a", "b", "d"],
+      canaries: 1,
+      missingCanaries: [],
+    });
+    expect(orderWave(["a", "b", "c"], 2)).toEqual({ order: ["a", "b", "c"], canaries: 2, missingCanaries: [] });
+    // A named canary the wave does not hold is said, not dropped: the wave must not go on without it.
+    expect(orderWave(["a", "b"], ["a", "typo"])).toEqual({ order: ["a", "b"], canaries: 1, missingCanaries: ["typo"] });
     const records = [
       { slug: "eu-b", state: "installed", version: "img:1", region: "westeurope" },
       { slug: "eu-a", state: "installed", version: "img:1", region: "westeurope" },
