@@ -11,7 +11,7 @@ import * as df from "durable-functions";
 import type { DurableClient } from "durable-functions";
 import { validateWaveRequest, waveIdFor } from "../model/wave";
 import { OperationStore } from "../operations/records";
-import { countSlugs, newWaveRecord, type WaveControl, type WaveRecord } from "../operations/waves";
+import { countSlugs, newWaveRecord, type WaveControl, type WaveRecord, type WaveStatus } from "../operations/waves";
 import "../operations/wave-activities";
 import { WAVE_CONTROL_EVENT } from "../contract/wave";
 import { WAVE_ORCHESTRATION, type WaveInput } from "../../orchestrations/wave";
@@ -136,9 +136,20 @@ async function getWave(request: HttpRequest, context: InvocationContext): Promis
         )
       : undefined);
   if (!record) return apiError(404, "WaveNotFound", `Shire knows no wave '${id}'.`);
+  // A wave's instance that was terminated or crashed writes no last record: say how it ended.
+  const ended = instance?.runtimeStatus;
+  if (
+    (ended === df.OrchestrationRuntimeStatus.Terminated || ended === df.OrchestrationRuntimeStatus.Failed) &&
+    !FINISHED.includes(record.status)
+  )
+    return json(200, {
+      ...record,
+      status: "failed",
+      message: `The wave's instance ${ended === df.OrchestrationRuntimeStatus.Terminated ? "was terminated" : "failed"} before it finished; upgrades it started ran to their end (see each slug's operationId).`,
+    });
   // The record has the slugs' states as of the last finished batch; the instance knows which run now.
   const running = (live as { running?: unknown } | undefined)?.running;
-  if (Array.isArray(running) && !["succeeded", "stopped", "canceled", "failed"].includes(record.status)) {
+  if (Array.isArray(running) && !FINISHED.includes(record.status)) {
     const slugs = { ...record.slugs };
     for (const slug of running)
       if (typeof slug === "string" && slugs[slug] && slugs[slug].state === "pending")
@@ -149,16 +160,19 @@ async function getWave(request: HttpRequest, context: InvocationContext): Promis
 }
 
 const CONTROL: Record<string, WaveControl> = { pause: "pause", resume: "run", cancel: "cancel" };
+/** A wave in one of these has ended: nothing moves it again. */
+const FINISHED: WaveStatus[] = ["succeeded", "stopped", "canceled", "failed"];
 
 async function controlWave(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const id = request.params.id;
   const action = request.params.action;
-  const wanted = CONTROL[action];
+  // Own keys only: `constructor` or `toString` is not an action (the path is the caller's).
+  const wanted = Object.hasOwn(CONTROL, action) ? CONTROL[action] : undefined;
   if (!wanted) return apiError(404, "NotFound", `Waves take pause, resume or cancel, not '${action}'.`);
   const store = OperationStore.fromEnv();
   const record = /^wave-[0-9a-f]{20}$/.test(id) ? await store.getWave<WaveRecord>(id) : undefined;
   if (!record) return apiError(404, "WaveNotFound", `Shire knows no wave '${id}'.`);
-  if (["succeeded", "stopped", "canceled", "failed"].includes(record.status))
+  if (FINISHED.includes(record.status))
     return apiError(409, "WaveFinished", `Wave ${id} has finished (${record.status}): there is nothing to ${action}.`, {
       status: record.status,
     });

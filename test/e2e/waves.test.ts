@@ -226,9 +226,27 @@ describe("upgrade waves", () => {
           expect(imageOf(slug)).toBe(IMAGE("2026.9.6"));
         }
       expect((await postJson(`${shire.url}/api/waves/${other}/resume`, undefined)).status).toBe(409);
+      // Only pause, resume and cancel are actions: not whatever the object prototype holds.
+      for (const action of ["constructor", "toString", "hasOwnProperty"])
+        expect((await postJson(`${shire.url}/api/waves/${other}/${action}`, undefined)).status, action).toBe(404);
     } finally {
       shire.sandbox.setFaults({ revisionStartMs: 0 });
     }
+  });
+
+  it("says a wave whose instance was terminated failed, instead of running for ever", async () => {
+    const id = await startWave({ image: IMAGE("2026.9.9"), slugs: slice(45, 50), canary: 0, batchSize: 1 });
+    expect((await postJson(`${shire.url}/api/waves/${id}/pause`, undefined)).status).toBe(202);
+    expect(shire.host.engine.terminate(id, "an operator stopped it")).toBe(true);
+    const record = await until(
+      async () => {
+        const read = await wave(id);
+        return read.status === "failed" ? read : undefined;
+      },
+      "the terminated wave to read failed",
+      { timeoutMs: 30_000 },
+    );
+    expect(record.message).toMatch(/was terminated before it finished/);
   });
 
   it("tries a slug busy with another operation again later instead of failing it", async () => {
