@@ -94,6 +94,9 @@ function positiveInteger(value: unknown, path: string, problems: Problem[], min 
  * The wave's own rules (the image is checked by the caller with the install's image rules):
  * slugs or a selector, canaries among the slugs, sizes in range. Every problem at once.
  */
+/** At most this many canaries, named or counted (a canary batch runs before everything else). */
+const MAX_CANARIES = 1_000;
+
 export function validateWaveRequest(
   body: unknown,
 ): { ok: true; request: WaveRequest } | { ok: false; problems: Problem[] } {
@@ -142,7 +145,9 @@ export function validateWaveRequest(
   let canary: string[] | number = WAVE_DEFAULTS.canary;
   if (Array.isArray(input.canary)) {
     canary = input.canary as string[];
-    if (canary.some((slug) => typeof slug !== "string"))
+    if (canary.length > MAX_CANARIES)
+      problems.push({ path: "canary", message: `lists at most ${MAX_CANARIES} slugs, not ${canary.length}.` });
+    else if (canary.some((slug) => typeof slug !== "string"))
       problems.push({ path: "canary", message: "must list slug names, or be a count." });
     else if (new Set(canary).size !== canary.length) problems.push({ path: "canary", message: "names a slug twice." });
     else if (canary.some((slug) => validateSlug(slug).length > 0))
@@ -153,7 +158,7 @@ export function validateWaveRequest(
         problems.push({ path: "canary", message: `names slugs not in the wave: ${missing.join(", ")}.` });
     }
   } else if (input.canary !== undefined) {
-    const count = positiveInteger(input.canary, "canary", problems, 0, 1_000);
+    const count = positiveInteger(input.canary, "canary", problems, 0, MAX_CANARIES);
     if (count !== undefined) canary = count;
   }
   const batchSize = positiveInteger(input.batchSize, "batchSize", problems, 1, 1_000) ?? WAVE_DEFAULTS.batchSize;

@@ -115,6 +115,8 @@ export function rotatable(targets: RotationTargets): SlugSecret[] {
   return targets.secrets.filter((secret) => secret.kind !== "supplied");
 }
 
+const MAX_ROTATE_NAMES = 50;
+
 /**
  * `{"secrets"?: [names]}`: every rotatable secret when absent; `[]` rotates nothing and only
  * disables old versions past their grace period. Every problem at once; unknown fields refused.
@@ -134,6 +136,11 @@ export function validateRotateRequest(
     return problems.length > 0 ? { ok: false, problems } : { ok: true, secrets: rotatable(targets) };
   if (!Array.isArray(asked)) {
     problems.push({ path: "secrets", message: "must be a list of secret names." });
+    return { ok: false, problems };
+  }
+  // A slug has a handful of secrets: a longer list is a mistake, and not worth a quadratic check.
+  if (asked.length > MAX_ROTATE_NAMES) {
+    problems.push({ path: "secrets", message: `lists at most ${MAX_ROTATE_NAMES} names, not ${asked.length}.` });
     return { ok: false, problems };
   }
   const chosen: SlugSecret[] = [];

@@ -75,6 +75,9 @@ describe("rotate requests", () => {
       "secrets[2]",
     ]);
     expect(validateRotateRequest([], targets).ok).toBe(false);
+    // A body-sized list is refused at once, not checked name against name.
+    const long = validateRotateRequest({ secrets: Array.from({ length: 30_000 }, (_, i) => `s${i}`) }, targets);
+    expect(!long.ok && long.problems).toEqual([{ path: "secrets", message: "lists at most 50 names, not 30000." }]);
   });
 
   it("builds stage -> restart -> revoke -> retire, and only retire for nothing", () => {

@@ -42,7 +42,12 @@ describe("a wave request", () => {
   });
 
   it("refuses canary lists that name a slug twice or are not slug names", () => {
-    for (const canary of [["a1", "a1"], ["Not_A_Slug"], ["constructor!"]]) {
+    for (const canary of [
+      ["a1", "a1"],
+      ["Not_A_Slug"],
+      ["constructor!"],
+      Array.from({ length: 1_001 }, (_, i) => `c${i}`),
+    ]) {
       const result = validateWaveRequest({ image: "ghcr.io/openclaw/openclaw:2026.9.6", selector: {}, canary });
       expect(result.ok, JSON.stringify(canary)).toBe(false);
       if (!result.ok) expect(result.problems.map((problem) => problem.path)).toEqual(["canary"]);
