@@ -11,13 +11,12 @@
 import fs from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { useInstallHost } from "../fixtures/install-host";
-import { until } from "../fixtures/wait";
+import { schedulePass } from "../fixtures/rotation";
 import { environment, group, ROLES, vault } from "../sandbox/helpers";
 import { ids } from "../sandbox/arm-helpers";
 import { keyVaultUrl } from "../../src/azure/endpoints";
 import { SANDBOX_BROKER_OBJECT_ID } from "../../src/azure/credential";
 import { OperationStore } from "../../src/operations/records";
-import type { ScheduleOutput } from "../../orchestrations/rotation-schedule";
 
 const FLEET = 200;
 const RG = "rg-fleet";
@@ -127,18 +126,7 @@ describe("a fleet rotation", () => {
     shire.sandbox.setFaults({ throttleScale: 1 });
     // Every request from here on (the log file keeps them all; the in-memory list only the last 1000).
     const mark = logLines().length;
-    await shire.host.triggerTimer("rotateOnSchedule");
-    const output = await until(
-      async () => {
-        const response = await fetch(`${shire.url}/runtime/webhooks/durabletask/instances/rotation-schedule`);
-        const status = (await response.json().catch(() => undefined)) as
-          { runtimeStatus: string; output: ScheduleOutput } | undefined;
-        if (status?.runtimeStatus === "Failed") throw new Error(`the pass failed: ${JSON.stringify(status)}`);
-        return status?.runtimeStatus === "Completed" ? status.output : undefined;
-      },
-      "the fleet's scheduled pass to finish",
-      { timeoutMs: 600_000, intervalMs: 1_000 },
-    );
+    const output = await schedulePass(shire, { timeoutMs: 600_000, intervalMs: 1_000 });
     expect(output.due).toBe(FLEET);
     expect(output.skipped).toEqual([]);
     expect(output.rotations.filter((rotation) => rotation.status !== "succeeded")).toEqual([]);

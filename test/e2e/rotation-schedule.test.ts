@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { getJson, install, postJson, waitForOperation, type OperationView } from "./harness";
 import { useInstallHost } from "../fixtures/install-host";
+import { schedulePass as rotationSchedulePass } from "../fixtures/rotation";
 import { until } from "../fixtures/wait";
 import { keyVaultUrl } from "../../src/azure/endpoints";
 import { deriveNames } from "../../src/model/names";
@@ -35,30 +36,7 @@ async function gatewayToken(slug: string): Promise<{ version: string; createdOn:
   return { version: secret.properties.version!, createdOn: secret.properties.createdOn! };
 }
 
-/** The pass's durable instance as the management API shows it (undefined before the first). */
-async function passStatus(): Promise<
-  { runtimeStatus: string; createdTime: string; output: ScheduleOutput } | undefined
-> {
-  const response = await fetch(`${shire.url}/runtime/webhooks/durabletask/instances/rotation-schedule`);
-  const text = await response.text();
-  return response.status === 404 || !text ? undefined : JSON.parse(text);
-}
-
-/** Fire the timer and wait for the pass it started to end. */
-async function schedulePass(): Promise<ScheduleOutput> {
-  const before = await passStatus();
-  await shire.host.triggerTimer("rotateOnSchedule");
-  return until(
-    async () => {
-      const status = await passStatus();
-      const fresh = status !== undefined && status.createdTime !== before?.createdTime;
-      if (fresh && status.runtimeStatus === "Failed") throw new Error(`the pass failed: ${JSON.stringify(status)}`);
-      return fresh && status.runtimeStatus === "Completed" ? status.output : undefined;
-    },
-    "the scheduled pass to finish",
-    { timeoutMs: 120_000, intervalMs: 200 },
-  );
-}
+const schedulePass = () => rotationSchedulePass(shire);
 
 describe("scheduled rotation", () => {
   it("rotates only what is due, skips busy and retired slugs, and picks the busy one up on the next pass", async () => {

@@ -7,11 +7,9 @@
 import { describe, expect, it } from "vitest";
 import { getJson, install, postJson, waitForOperation, type OperationView } from "./harness";
 import { useInstallHost } from "../fixtures/install-host";
-import { until } from "../fixtures/wait";
-import { credentialProblems, secretValues } from "../fixtures/rotation";
+import { credentialProblems, secretValues, schedulePass } from "../fixtures/rotation";
 import { OperationStore } from "../../src/operations/records";
 import { rotatable, rotationTargets, type RotationTargets } from "../../src/operations/rotation";
-import type { ScheduleOutput } from "../../orchestrations/rotation-schedule";
 
 const TWICE = new Set([
   "stageSecretRotation",
@@ -64,18 +62,7 @@ describe("rotation with every activity delivered twice", () => {
     await new Promise((resolve) => setTimeout(resolve, 3_500));
     before = { ...secretValues(shire.sandbox, targets.twin1) };
     const beforeTwin2 = secretValues(shire.sandbox, targets.twin2);
-    await shire.host.triggerTimer("rotateOnSchedule");
-    const output = await until(
-      async () => {
-        const response = await fetch(`${shire.url}/runtime/webhooks/durabletask/instances/rotation-schedule`);
-        const status = (await response.json().catch(() => undefined)) as
-          { runtimeStatus: string; output: ScheduleOutput } | undefined;
-        if (status?.runtimeStatus === "Failed") throw new Error(`the pass failed: ${JSON.stringify(status)}`);
-        return status?.runtimeStatus === "Completed" ? status.output : undefined;
-      },
-      "the scheduled pass",
-      { timeoutMs: 120_000, intervalMs: 200 },
-    );
+    const output = await schedulePass(shire, { timeoutMs: 120_000, intervalMs: 200 });
     expect(output.rotations.map((rotation) => [rotation.slug, rotation.status]).sort()).toEqual([
       ["twin1", "succeeded"],
       ["twin2", "succeeded"],
