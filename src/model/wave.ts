@@ -90,13 +90,21 @@ function positiveInteger(value: unknown, path: string, problems: Problem[], min 
   return value as number;
 }
 
+/** A rate in (0, 1000] per second, or undefined when absent. */
+function positiveRate(value: unknown, path: string, problems: Problem[]): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === "number" && value > 0 && value <= 1_000) return value;
+  problems.push({ path, message: "must be a number above 0 and at most 1000." });
+  return undefined;
+}
+
+/** At most this many canaries, named or counted (a canary batch runs before everything else). */
+const MAX_CANARIES = 1_000;
+
 /**
  * The wave's own rules (the image is checked by the caller with the install's image rules):
  * slugs or a selector, canaries among the slugs, sizes in range. Every problem at once.
  */
-/** At most this many canaries, named or counted (a canary batch runs before everything else). */
-const MAX_CANARIES = 1_000;
-
 export function validateWaveRequest(
   body: unknown,
 ): { ok: true; request: WaveRequest } | { ok: false; problems: Problem[] } {
@@ -166,17 +174,8 @@ export function validateWaveRequest(
   const maxFailures =
     positiveInteger(input.maxFailures, "maxFailures", problems, 0, 100_000) ?? WAVE_DEFAULTS.maxFailures;
   const writesPerSecond =
-    input.writesPerSecond === undefined
-      ? WAVE_DEFAULTS.writesPerSecond
-      : typeof input.writesPerSecond === "number" && input.writesPerSecond > 0 && input.writesPerSecond <= 1_000
-        ? input.writesPerSecond
-        : (problems.push({ path: "writesPerSecond", message: "must be a number above 0 and at most 1000." }), 0);
-  const readsPerSecond =
-    input.readsPerSecond === undefined
-      ? WAVE_DEFAULTS.readsPerSecond
-      : typeof input.readsPerSecond === "number" && input.readsPerSecond > 0 && input.readsPerSecond <= 1_000
-        ? input.readsPerSecond
-        : (problems.push({ path: "readsPerSecond", message: "must be a number above 0 and at most 1000." }), 0);
+    positiveRate(input.writesPerSecond, "writesPerSecond", problems) ?? WAVE_DEFAULTS.writesPerSecond;
+  const readsPerSecond = positiveRate(input.readsPerSecond, "readsPerSecond", problems) ?? WAVE_DEFAULTS.readsPerSecond;
   const readBurst =
     positiveInteger(input.readBurst, "readBurst", problems, READS_PER_UPGRADE, 10_000) ?? WAVE_DEFAULTS.readBurst;
   const writeBurst =

@@ -41,6 +41,19 @@ describe("a wave request", () => {
     );
   });
 
+  it("takes pace rates above 0 and at most 1000 a second", () => {
+    const result = validateWaveRequest({
+      image: "ghcr.io/openclaw/openclaw:2026.9.6",
+      selector: {},
+      writesPerSecond: 0,
+      readsPerSecond: "5",
+    });
+    expect(!result.ok && result.problems.map((problem) => problem.path)).toEqual(["writesPerSecond", "readsPerSecond"]);
+    expect(
+      valid({ image: "ghcr.io/openclaw/openclaw:2026.9.6", selector: {}, readsPerSecond: 2.5 }).readsPerSecond,
+    ).toBe(2.5);
+  });
+
   it("refuses canary lists that name a slug twice or are not slug names", () => {
     for (const canary of [
       ["a1", "a1"],
