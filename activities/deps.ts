@@ -41,15 +41,27 @@ export function createActivityDeps(
   };
 }
 
-let processDeps: ActivityDeps | undefined;
+let processContext: AzureContext | undefined;
+const processDeps = new Map<string, ActivityDeps>();
 
-/** The deps of this worker process, from the app settings; built on first use. */
-export function activityDepsFromEnv(): ActivityDeps {
-  processDeps ??= createActivityDeps(azureContextFromEnv());
-  return processDeps;
+/**
+ * The deps of this worker process for one subscription (a slug's placement; the broker's own
+ * when absent), from the app settings; built on first use. Every subscription shares the
+ * process's credential and cloud: a placement pool is subscriptions of the broker's tenant.
+ */
+export function activityDepsFromEnv(subscriptionId?: string): ActivityDeps {
+  processContext ??= azureContextFromEnv();
+  const subscription = subscriptionId ?? processContext.subscriptionId;
+  let deps = processDeps.get(subscription.toLowerCase());
+  if (!deps) {
+    deps = createActivityDeps({ ...processContext, subscriptionId: subscription });
+    processDeps.set(subscription.toLowerCase(), deps);
+  }
+  return deps;
 }
 
 /** For tests that run activities through the host against a fresh sandbox. */
 export function resetActivityDeps(): void {
-  processDeps = undefined;
+  processContext = undefined;
+  processDeps.clear();
 }

@@ -14,17 +14,20 @@ import { inStepSpan } from "../src/telemetry/trace";
 
 function register<K extends ResourceKind>(kind: K): void {
   // Handlers are built on first use: the deps read app settings the host sets before invoking.
-  const handlers = () => kindActivities(kind, activityDepsFromEnv());
+  const handlers = (step: ActivityInput) => kindActivities(kind, activityDepsFromEnv(step.subscriptionId));
   const log = (context: InvocationContext) => (message: string) => context.warn(message);
   // Each attempt in its span, under the operation's trace (src/telemetry/trace.ts).
   const traced = (verb: "ensure" | "remove") => (input: unknown, context: InvocationContext) => {
     const step = input as ActivityInput<DesiredOf<K>>;
-    return inStepSpan({ ...step, kind, verb }, () => runActivity(handlers()[verb], step, log(context)));
+    return inStepSpan({ ...step, kind, verb }, () => runActivity(handlers(step)[verb], step, log(context)));
   };
   df.app.activity(activityName("ensure", kind), { handler: traced("ensure") });
   df.app.activity(activityName("remove", kind), { handler: traced("remove") });
   df.app.activity(activityName("inspect", kind), {
-    handler: (input: unknown) => inspectResource(kind, activityDepsFromEnv(), input as ActivityInput<DesiredOf<K>>),
+    handler: (input: unknown) => {
+      const step = input as ActivityInput<DesiredOf<K>>;
+      return inspectResource(kind, activityDepsFromEnv(step.subscriptionId), step);
+    },
   });
 }
 

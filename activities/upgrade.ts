@@ -165,11 +165,12 @@ async function findSnapshot(
 }
 
 // Built on first use: the deps read app settings the host sets before invoking.
-const handlers = () => createUpgradeActivities(activityDepsFromEnv());
-df.app.activity(GET_APP_REVISION, { handler: (input: AppRef) => handlers().getAppRevision(input) });
+const handlers = (target: { subscriptionId?: string }) =>
+  createUpgradeActivities(activityDepsFromEnv(target.subscriptionId));
+df.app.activity(GET_APP_REVISION, { handler: (input: AppRef) => handlers(input).getAppRevision(input) });
 df.app.activity(SNAPSHOT_STATE_SHARE, {
-  handler: (input: ShareRef & { operationId: string }) => handlers().snapshotStateShare(input),
+  handler: (input: ShareRef & { operationId: string }) => handlers(input).snapshotStateShare(input),
 });
 df.app.activity(CHECK_REVISION_HEALTH, {
-  handler: (input: AppRef & { image: string }) => handlers().checkRevisionHealth(input),
+  handler: (input: AppRef & { image: string }) => handlers(input).checkRevisionHealth(input),
 });

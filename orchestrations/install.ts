@@ -37,6 +37,7 @@ const install: OrchestrationHandler = function* (context: OrchestrationContext) 
   const walk = yield* walkPlan(context, input.steps, {
     operationId: input.operationId,
     slug: input.slug,
+    subscriptionId: input.subscriptionId,
     kind: "install",
     retry: input.retry,
     trace: input.trace,

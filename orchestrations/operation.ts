@@ -25,6 +25,8 @@ export interface OperationInput {
   retry?: RetrySettings;
   /** The W3C traceparent of the operation's trace (its starter's span). */
   trace?: string;
+  /** The subscription the slug is placed in (its record's); absent: the broker's own, for slugs from before placement. */
+  subscriptionId?: string;
 }
 
 /** One durable instance per slug: the host refuses a second start while one runs. */
@@ -92,6 +94,7 @@ export function* recordProgress(
     kind: input.kind,
     actor: input.actor,
     request: input.request,
+    ...(input.subscriptionId ? { subscriptionId: input.subscriptionId } : {}),
     state,
     updatedAt: context.df.currentUtcDateTime.toISOString(),
     ...extra,
@@ -112,6 +115,7 @@ export function* recordResult(
     request: input.request,
     finishedAt: context.df.currentUtcDateTime.toISOString(),
     ...(input.trace ? { trace: input.trace } : {}),
+    ...(input.subscriptionId ? { subscriptionId: input.subscriptionId } : {}),
     ...result,
   };
   yield context.df.callActivityWithRetry(RECORD_OPERATION_RESULT, RECORD_RETRY, record);

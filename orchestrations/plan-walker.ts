@@ -65,6 +65,8 @@ export interface WalkOptions {
   retry?: RetrySettings;
   /** The operation's traceparent, handed to every step's activity. */
   trace?: string;
+  /** The slug's subscription, handed to every step's activity (absent: the broker's own). */
+  subscriptionId?: string;
   /** Outputs of nodes outside this walk that its steps' references may name (what earlier operations recorded). */
   knownOutputs?: Record<string, Outputs>;
 }
@@ -252,6 +254,7 @@ export function* walkPlan(
           desired,
           ...(node.purge ? { purge: true } : {}),
           ...(options.trace ? { trace: options.trace } : {}),
+          ...(options.subscriptionId ? { subscriptionId: options.subscriptionId } : {}),
         },
         retry,
       });

@@ -52,6 +52,7 @@ const repair: OrchestrationHandler = function* (context: OrchestrationContext) {
   const walk = yield* walkPlan(context, repairSteps(input.steps, before.nodes), {
     operationId: input.operationId,
     slug: input.slug,
+    subscriptionId: input.subscriptionId,
     kind: "repair",
     retry: input.retry,
     trace: input.trace,

@@ -45,6 +45,7 @@ const rotate: OrchestrationHandler = function* (context: OrchestrationContext) {
   const walk = yield* walkPlan(context, input.steps, {
     operationId: input.operationId,
     slug: input.slug,
+    subscriptionId: input.subscriptionId,
     kind: "rotate",
     retry: input.retry,
   });
@@ -58,6 +59,7 @@ const rotate: OrchestrationHandler = function* (context: OrchestrationContext) {
   const retired = walk.results.retireVersions?.outputs.nextDisableAt;
   const record: RecordRotationInput = {
     slug: input.slug,
+    ...(input.subscriptionId ? { subscriptionId: input.subscriptionId } : {}),
     vaultName: input.vaultName,
     secrets: input.secrets,
     operationId: input.operationId,

@@ -58,6 +58,7 @@ const teardown: OrchestrationHandler = function* (context: OrchestrationContext)
     walkPlan(context, steps, {
       operationId: input.operationId,
       slug: input.slug,
+      subscriptionId: input.subscriptionId,
       kind: "teardown",
       stage,
       retry: input.retry,

@@ -185,6 +185,7 @@ const upgrade: OrchestrationHandler = function* (context: OrchestrationContext) 
   const walk = yield* walkPlan(context, [input.step], {
     operationId: input.operationId,
     slug: input.slug,
+    subscriptionId: input.subscriptionId,
     kind: "upgrade",
     stage: "deploy",
     retry: input.retry,
@@ -241,7 +242,14 @@ const upgrade: OrchestrationHandler = function* (context: OrchestrationContext) 
         desired: { ...rollbackDesired, awaitRevision: false },
       },
     ],
-    { operationId: input.operationId, slug: input.slug, kind: "upgrade", stage: "rollback", retry: input.retry },
+    {
+      operationId: input.operationId,
+      slug: input.slug,
+      subscriptionId: input.subscriptionId,
+      kind: "upgrade",
+      stage: "rollback",
+      retry: input.retry,
+    },
   );
   steps.push(...rollbackWalk.steps);
   const previousImage = details.fromImage ?? "the previous image";

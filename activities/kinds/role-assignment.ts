@@ -9,6 +9,11 @@ import { permanent } from "../errors";
 import { roleAssignmentName } from "../../src/model/names";
 import { idContainedIn } from "./teardown";
 
+/** The subscription an ARM scope is in (`/subscriptions/{id}/...`). */
+function subscriptionOfScope(scope: string): string | undefined {
+  return /^\/subscriptions\/([^/]+)/i.exec(scope)?.[1];
+}
+
 export const roleAssignmentKind = defineKind({
   kind: "roleAssignment",
   summary:
@@ -22,7 +27,8 @@ export const roleAssignmentKind = defineKind({
       ensure: async ({ nodeId, desired }) => {
         if (!desired.principalId)
           throw permanent("MissingPrincipal", `${nodeId}: no principal id to assign the role to.`);
-        const roleDefinitionId = `/subscriptions/${deps.context.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${desired.roleDefinitionGuid}`;
+        // ARM takes a role definition of the scope's own subscription (a shared registry may be in another).
+        const roleDefinitionId = `/subscriptions/${subscriptionOfScope(desired.scope) ?? deps.context.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${desired.roleDefinitionGuid}`;
         const name = roleAssignmentName(desired.scope, desired.roleDefinitionGuid, desired.principalId);
         const current = await getOrUndefined(() => assignments.get(desired.scope, name));
         if (current) {

@@ -18,8 +18,10 @@ import { rotationPolicyFromEnv } from "../../src/operations/rotation-policy";
 for (const phase of Object.keys(ROTATION_ACTIVITIES) as RotationPhase[]) {
   df.app.activity(ROTATION_ACTIVITIES[phase], {
     handler: (input: unknown, context: InvocationContext) =>
-      runActivity(rotationActivities(activityDepsFromEnv())[phase], input as ActivityInput<never>, (message) =>
-        context.warn(message),
+      runActivity(
+        rotationActivities(activityDepsFromEnv((input as ActivityInput).subscriptionId))[phase],
+        input as ActivityInput<never>,
+        (message) => context.warn(message),
       ),
   });
 }
@@ -27,7 +29,7 @@ for (const phase of Object.keys(ROTATION_ACTIVITIES) as RotationPhase[]) {
 df.app.activity(RECORD_ROTATION, {
   handler: async (input: RecordRotationInput) => {
     const record = await recordRotation(
-      activityDepsFromEnv(),
+      activityDepsFromEnv(input.subscriptionId),
       OperationStore.fromEnv(),
       rotationPolicyFromEnv(),
       input,

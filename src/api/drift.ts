@@ -26,7 +26,7 @@ import {
 import { actorName, type Principal } from "./auth";
 import { apiError, json, origin, readJson } from "./responses";
 import { apiRoute } from "./route";
-import { planContextFromEnv } from "./plan-context";
+import { planContextForSlug } from "./plan-context";
 import { operationRoute, startOperation } from "./pipeline";
 import { repairOperation } from "./repair";
 import { isLive, statusOf } from "./reconcile";
@@ -34,15 +34,18 @@ import { isLive, statusOf } from "./reconcile";
 /** One slug's audit: reads only; the finding replaces the slug's drift record. */
 async function auditSlugDrift(input: { slug: string; auditId: string }): Promise<SlugAuditResult> {
   const store = OperationStore.fromEnv();
+  const slug = await store.getSlug(input.slug);
+  const planContext = planContextForSlug(slug);
   const record = await auditSlug(
     {
       slug: input.slug,
       spec: await convergedSpec(store, input.slug),
       applied: await store.getApplied(input.slug),
-      planContext: planContextFromEnv(),
+      planContext,
       auditedAt: new Date().toISOString(),
     },
-    auditDepsFromEnv(azureContextFromEnv()),
+    // Read where the slug is placed.
+    auditDepsFromEnv({ ...azureContextFromEnv(), subscriptionId: planContext.subscriptionId }),
   );
   await store.putDrift(record);
   return {

@@ -7,29 +7,59 @@ import { invalid, type OperationDefinition } from "./pipeline";
 import { planContextFromEnv } from "./plan-context";
 import { directoryQuotaFor, directoryQuotaFromEnv, quotaRefusal } from "./directory-quota";
 import { activityDepsFromEnv } from "../../activities/deps";
+import { choosePlacement, placementNeeds, placementSettingsFromEnv, type Placement } from "./placement";
+import type { SlugSpec } from "../model/spec";
+import type { AppliedState, SlugRecord } from "../operations/records";
+
+/** Where an install of `spec` goes: chosen once from the pool by its quotas, then kept (placement.ts). */
+export function placeSlug(
+  spec: SlugSpec,
+  current: SlugRecord | undefined,
+  applied: AppliedState | undefined,
+): Promise<Placement> {
+  const brokerSubscription = planContextFromEnv().subscriptionId;
+  return choosePlacement({
+    slug: spec.slug,
+    region: spec.region,
+    // A slug recorded before placement existed is in the broker's own subscription.
+    recorded: current ? (current.subscriptionId ?? brokerSubscription) : undefined,
+    requested: spec.subscriptionId,
+    needsFor: (subscriptionId) =>
+      placementNeeds(planSlug(spec, planContextFromEnv(process.env, subscriptionId)), subscriptionId, applied),
+    settings: placementSettingsFromEnv(brokerSubscription),
+    depsFor: activityDepsFromEnv,
+  });
+}
 
 export const installOperation: OperationDefinition<InstallInput> = {
   kind: "install",
   orchestration: INSTALL_ORCHESTRATION,
-  prepare: async (slug, body, { store }) => {
+  prepare: async (slug, body, { store, current }) => {
     const validation = validateInstallRequest(slug, body);
     if (!validation.ok) return invalid("install", validation.problems);
-    // Everything that can be missing is checked before anything starts.
-    const planContext = planContextFromEnv();
-    const problems = contextProblems(validation.spec, planContext);
-    if (problems.length > 0) return invalid("install", problems);
-    const plan = planSlug(validation.spec, planContext);
-    // Entra's created-objects quota, before anything is written (an install would meet it halfway).
-    const refused = quotaRefusal(slug, await directoryQuotaFor(plan, activityDepsFromEnv(), directoryQuotaFromEnv()));
-    if (refused) return { ok: false, response: refused };
+    const { spec } = validation;
     const applied = await store.getApplied(slug);
+    const placement = await placeSlug(spec, current, applied);
+    if (!placement.ok) return placement;
+    const { subscriptionId } = placement;
+    // Everything that can be missing is checked before anything starts.
+    const planContext = planContextFromEnv(process.env, subscriptionId);
+    const problems = contextProblems(spec, planContext);
+    if (problems.length > 0) return invalid("install", problems);
+    const plan = planSlug(spec, planContext);
+    // Entra's created-objects quota, before anything is written (an install would meet it halfway).
+    const refused = quotaRefusal(
+      slug,
+      await directoryQuotaFor(plan, activityDepsFromEnv(subscriptionId), directoryQuotaFromEnv()),
+    );
+    if (refused) return { ok: false, response: refused };
     const steps = installSteps(plan, applied);
     const resourceGroup = plan.nodes.find((node) => node.kind === "resourceGroup")!.desired.name as string;
     return {
       ok: true,
       prepared: {
-        input: { spec: validation.spec, resourceGroup, steps, knownOutputs: knownOutputs(applied) },
-        request: validation.spec,
+        input: { spec, resourceGroup, steps, knownOutputs: knownOutputs(applied) },
+        request: spec,
         steps: steps.map((step) => ({
           id: step.id,
           title: step.title,
@@ -37,7 +67,7 @@ export const installOperation: OperationDefinition<InstallInput> = {
           ...(step.verb === "remove" ? { verb: "remove" as const } : {}),
           status: "pending" as const,
         })),
-        slug: { region: validation.spec.region, resourceGroup },
+        slug: { region: spec.region, resourceGroup, subscriptionId },
       },
     };
   },

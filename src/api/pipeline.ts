@@ -40,8 +40,8 @@ export interface Prepared<TInput extends OperationInput> {
   request: unknown;
   /** The steps the operation plans, for the record until the orchestration reports. */
   steps: OperationStep[];
-  /** Slug record fields known at start (region, resource group). */
-  slug?: Partial<Pick<SlugRecord, "region" | "resourceGroup">>;
+  /** Slug record fields known at start (region, resource group, the subscription an install placed it in). */
+  slug?: Partial<Pick<SlugRecord, "region" | "resourceGroup" | "subscriptionId">>;
 }
 
 export type Preparation<TInput extends OperationInput> =
@@ -204,12 +204,15 @@ export async function startOperationWith<TInput extends OperationInput>(
   const retry = retryFromEnv();
   // The operation's trace starts here, in a request that is never replayed.
   const trace = operationTraceparent(definition.kind, slug, operationId);
+  // A slug's subscription is its record's once it has one (placement never moves it).
+  const subscriptionId = current?.subscriptionId ?? prepared.slug?.subscriptionId;
   const input = {
     operationId,
     slug,
     kind: definition.kind,
     actor: request.actor,
     request: prepared.request,
+    ...(subscriptionId ? { subscriptionId } : {}),
     ...(retry ? { retry } : {}),
     ...(trace ? { trace } : {}),
     ...prepared.input,
@@ -244,6 +247,9 @@ export async function startOperationWith<TInput extends OperationInput>(
             version: existing?.version ?? null,
             region: prepared.slug?.region ?? existing?.region ?? "",
             resourceGroup: prepared.slug?.resourceGroup ?? existing?.resourceGroup ?? `claw-${slug}`,
+            ...(subscriptionId || existing?.subscriptionId
+              ? { subscriptionId: existing?.subscriptionId ?? subscriptionId }
+              : {}),
             lastOperationId: operationId,
             updatedAt: now.toISOString(),
           },

@@ -7,8 +7,12 @@ import { azureContextFromEnv, brokerPrincipalIdFromEnv } from "../azure/credenti
 import { keyVaultUrl } from "../azure/endpoints";
 import { BrokerError } from "../errors";
 
-/** The plan's Azure context: subscription, tenant, endpoints, the broker's identity, the registry. */
-export function planContextFromEnv(env: NodeJS.ProcessEnv = process.env): PlanContext {
+/**
+ * The plan's Azure context: subscription, tenant, endpoints, the broker's identity, the registry.
+ * `subscriptionId`: the slug's placement; absent, the broker's own subscription (slugs from before
+ * placement, and the plan of a slug not placed yet).
+ */
+export function planContextFromEnv(env: NodeJS.ProcessEnv = process.env, subscriptionId?: string): PlanContext {
   let azure;
   let brokerPrincipalId: string;
   try {
@@ -22,7 +26,7 @@ export function planContextFromEnv(env: NodeJS.ProcessEnv = process.env): PlanCo
   const registryId = env.SHIRE_SHARED_REGISTRY_ID;
   const registryServer = env.SHIRE_SHARED_REGISTRY_LOGIN_SERVER;
   return {
-    subscriptionId: azure.subscriptionId,
+    subscriptionId: subscriptionId ?? azure.subscriptionId,
     tenantId: azure.tenantId,
     brokerPrincipalId,
     vaultUri: (name) => keyVaultUrl(azure.endpoints, name),
@@ -32,4 +36,9 @@ export function planContextFromEnv(env: NodeJS.ProcessEnv = process.env): PlanCo
       ? { sharedRegistry: { resourceId: registryId, loginServer: registryServer } }
       : {}),
   };
+}
+
+/** The plan context of a slug Shire has a record of: in the subscription its install chose. */
+export function planContextForSlug(record: { subscriptionId?: string } | undefined): PlanContext {
+  return planContextFromEnv(process.env, record?.subscriptionId);
 }

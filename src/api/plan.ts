@@ -20,6 +20,7 @@ import { apiError, json, readJson } from "./responses";
 import { apiRoute } from "./route";
 import { planContextFromEnv } from "./plan-context";
 import { directoryQuotaFor, directoryQuotaFromEnv } from "./directory-quota";
+import { placeSlug } from "./install";
 
 async function specForGet(
   request: HttpRequest,
@@ -68,13 +69,18 @@ async function planForSlug(request: HttpRequest): Promise<HttpResponseInit> {
     if ("response" in chosen) return chosen.response;
     spec = chosen.spec;
   }
-  const context = planContextFromEnv();
+  const store = OperationStore.fromEnv();
+  const [current, applied] = await Promise.all([store.getSlug(slug), store.getApplied(slug)]);
+  // Where the install would go (or why it would be refused), as install decides it.
+  const placement = await placeSlug(spec, current, applied);
+  if (!placement.ok) return placement.response;
+  const { subscriptionId } = placement;
+  const context = planContextFromEnv(process.env, subscriptionId);
   const problems = contextProblems(spec, context);
   if (problems.length > 0)
     return apiError(400, "InvalidRequest", `The install request has ${problems.length} problem(s).`, problems);
-  const deps = activityDepsFromEnv();
+  const deps = activityDepsFromEnv(subscriptionId);
   const plan = planSlug(spec, context);
-  const applied = await OperationStore.fromEnv().getApplied(slug);
   const [changes, directoryQuota] = await Promise.all([
     dryRun(plan, deps, pruneSteps(plan, applied), knownOutputs(applied)),
     directoryQuotaFor(plan, deps, directoryQuotaFromEnv()),
@@ -82,7 +88,14 @@ async function planForSlug(request: HttpRequest): Promise<HttpResponseInit> {
   const summary = { create: 0, update: 0, unchanged: 0, delete: 0, "after-dependencies": 0, error: 0 };
   for (const change of changes) summary[change.action]++;
   // Whether Entra's created-objects quota has room for what install would create (absent when unlimited).
-  return json(200, { slug, spec, summary, changes, ...(directoryQuota ? { directoryQuota } : {}) });
+  return json(200, {
+    slug,
+    spec,
+    placement: { subscriptionId, rooms: placement.rooms },
+    summary,
+    changes,
+    ...(directoryQuota ? { directoryQuota } : {}),
+  });
 }
 
 apiRoute({

@@ -5,12 +5,12 @@ import { convergedSpec } from "../operations/slug-spec";
 import { ensureSteps, knownOutputs } from "../operations/steps";
 import { REPAIR_ORCHESTRATION, type RepairInput } from "../../orchestrations/repair";
 import { invalid, type OperationDefinition } from "./pipeline";
-import { planContextFromEnv } from "./plan-context";
+import { planContextForSlug } from "./plan-context";
 
 export const repairOperation: OperationDefinition<RepairInput> = {
   kind: "repair",
   orchestration: REPAIR_ORCHESTRATION,
-  prepare: async (slug, body, { store }) => {
+  prepare: async (slug, body, { store, current }) => {
     const problems = validateSlug(slug);
     if (
       body !== undefined &&
@@ -19,7 +19,7 @@ export const repairOperation: OperationDefinition<RepairInput> = {
       problems.push({ path: "", message: "repair takes no body (or {})." });
     if (problems.length > 0) return invalid("repair", problems);
     const spec = await convergedSpec(store, slug);
-    const plan = planSlug(spec, planContextFromEnv());
+    const plan = planSlug(spec, planContextForSlug(current));
     const applied = await store.getApplied(slug);
     const resourceGroup = plan.nodes.find((node) => node.kind === "resourceGroup")!.desired.name as string;
     return {

@@ -47,7 +47,6 @@ async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Prom
 export async function findDueRotations(store: OperationStore, policy: RotationPolicy, at: Date): Promise<DueRotations> {
   const skipped: DueRotations["skipped"] = [];
   const due: { rotation: DueRotation; overdue: number }[] = [];
-  const deps = activityDepsFromEnv();
   const slugs = await store.listSlugs();
   await eachLimited(slugs, 8, async (slug: SlugRecord) => {
     if (slug.state !== "installed") {
@@ -62,7 +61,7 @@ export async function findDueRotations(store: OperationStore, policy: RotationPo
     const targets = rotationTargets(await store.getApplied(slug.slug));
     if (!targets) return;
     // The record, freshly from the vault (it also gives a never-rotated slug its first record).
-    const record = await recordRotation(deps, store, policy, {
+    const record = await recordRotation(activityDepsFromEnv(slug.subscriptionId), store, policy, {
       slug: slug.slug,
       vaultName: targets.vaultName,
       secrets: targets.secrets.map((secret) => ({ name: secret.name, kind: secret.kind })),

@@ -14,7 +14,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { validateSlug } from "../model/validate";
-import { OperationStore } from "../operations/records";
+import { OperationStore, type SlugRecord } from "../operations/records";
 import { ROTATION_TAGS } from "../contract/rotation";
 import { keyVaultUrl } from "../azure/endpoints";
 import { activityDepsFromEnv } from "../../activities/deps";
@@ -26,7 +26,7 @@ import { apiError, json, origin } from "./responses";
 import { actorName, type Principal } from "./auth";
 import { runningOperation } from "./live-status";
 import { reconcileSlug } from "./reconcile";
-import { planContextFromEnv } from "./plan-context";
+import { planContextForSlug } from "./plan-context";
 import { planSlug } from "../model/plan";
 import type { SlugSpec } from "../model/spec";
 import { apiRoute } from "./route";
@@ -90,13 +90,14 @@ async function readValue(
 async function suppliedSecretsOf(
   store: OperationStore,
   slug: string,
+  record: SlugRecord | undefined,
 ): Promise<{ vaultName: string; names: string[] } | undefined> {
   const applied = await store.getApplied(slug);
   const spec = (applied?.spec ??
     (await store.listOperations(slug)).find((operation) => operation.kind === "install")?.request) as
     SlugSpec | undefined;
   if (!spec || !applied?.nodes.keyVault) return undefined;
-  const plan = planSlug(spec, planContextFromEnv());
+  const plan = planSlug(spec, planContextForSlug(record));
   const names = plan.nodes
     .flatMap((node) => (node.kind === "secret" ? [node.desired] : []))
     .filter((desired) => (desired.source as { type?: unknown }).type === "external")
@@ -116,7 +117,7 @@ async function putSecret(
   const client = df.getClient(context);
   const current = await reconcileSlug(store, client, slug);
   if (!current) return apiError(404, "SlugNotFound", `Shire knows no slug '${slug}'.`);
-  const supplied = await suppliedSecretsOf(store, slug);
+  const supplied = await suppliedSecretsOf(store, slug, current);
   if (!supplied?.names.includes(name))
     return apiError(
       404,
@@ -139,7 +140,7 @@ async function putSecret(
 
   let version: string;
   try {
-    const deps = activityDepsFromEnv();
+    const deps = activityDepsFromEnv(current.subscriptionId);
     const written = await deps.clients
       .secrets(keyVaultUrl(deps.context.endpoints, supplied.vaultName))
       .setSecret(name, read.value, { tags: { "managed-by": "shire", [ROTATION_TAGS.operation]: "supplied" } });

@@ -9,7 +9,7 @@ import { teamsAppPackage } from "../model/teams-app";
 import { OperationStore } from "../operations/records";
 import { apiError } from "./responses";
 import { apiRoute } from "./route";
-import { planContextFromEnv } from "./plan-context";
+import { planContextForSlug } from "./plan-context";
 
 /** Semver that grows with each operation on the slug: Teams updates an uploaded app only to a higher version. */
 function packageVersion(updatedAt: string): string {
@@ -43,7 +43,7 @@ async function teamsApp(request: HttpRequest): Promise<HttpResponseInit> {
   }
   const zip = teamsAppPackage({
     slug,
-    subscriptionId: planContextFromEnv().subscriptionId,
+    subscriptionId: planContextForSlug(record).subscriptionId,
     botAppId,
     configurationUrl: configurationUrl.replace(/\/?$/, "/"),
     contentUrl,

@@ -23,7 +23,7 @@ import { activityDepsFromEnv } from "../../activities/deps";
 import { getOrUndefined } from "../../activities/arm";
 import { BrokerError } from "../errors";
 import { invalid, startOperation, type OperationDefinition } from "./pipeline";
-import { planContextFromEnv } from "./plan-context";
+import { planContextForSlug } from "./plan-context";
 import { apiError, json, origin, readJson } from "./responses";
 import { actorName, type Principal } from "./auth";
 import { runningOperation } from "./live-status";
@@ -79,13 +79,13 @@ export function validateTeardownRequest(
 export const teardownOperation: OperationDefinition<TeardownInput> = {
   kind: "teardown",
   orchestration: TEARDOWN_ORCHESTRATION,
-  prepare: async (slug, body, { store }) => {
+  prepare: async (slug, body, { store, current }) => {
     const validation = validateTeardownRequest(slug, body);
     if (!validation.ok) return invalid("teardown", validation.problems);
-    const planContext = planContextFromEnv();
+    const planContext = planContextForSlug(current);
     const names = deriveNames(slug, { subscriptionId: planContext.subscriptionId });
     // The last guard before anything changes: only a group Shire tagged as this slug's.
-    const deps = activityDepsFromEnv();
+    const deps = activityDepsFromEnv(current?.subscriptionId);
     const group = await readWithRetry(() =>
       getOrUndefined(() => deps.clients.resources.resourceGroups.get(names.resourceGroup)),
     );

@@ -9,7 +9,7 @@ import { planSlug } from "../model/plan";
 import { slugTemplate } from "../model/template";
 import { OperationStore } from "../operations/records";
 import { knownOutputs } from "../operations/steps";
-import { planContextFromEnv } from "./plan-context";
+import { planContextForSlug } from "./plan-context";
 import { appliedSpec } from "../operations/slug-spec";
 import { apiError, json } from "./responses";
 import { apiRoute } from "./route";
@@ -21,7 +21,7 @@ async function exportTemplate(request: HttpRequest): Promise<HttpResponseInit> {
   const store = OperationStore.fromEnv();
   const spec = await appliedSpec(store, slug);
   if (!spec) return apiError(404, "SlugNotFound", `Shire knows no slug '${slug}': it has nothing to export.`);
-  const context = planContextFromEnv();
+  const context = planContextForSlug(await store.getSlug(slug));
   const template = slugTemplate(planSlug(spec, context), {
     subscriptionId: context.subscriptionId,
     knownOutputs: knownOutputs(await store.getApplied(slug)),

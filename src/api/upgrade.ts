@@ -10,7 +10,7 @@ import type { SlugSpec } from "../model/spec";
 import { withoutStateRestore } from "../model/upgrade";
 import { imageAllowed, validateImage, validationSettingsFromEnv, type Problem } from "../model/validate";
 import { knownOutputs } from "../operations/steps";
-import type { AppliedState } from "../operations/records";
+import type { AppliedState, SlugRecord } from "../operations/records";
 import {
   DEFAULT_GATE,
   UPGRADE_ORCHESTRATION,
@@ -18,7 +18,7 @@ import {
   type UpgradeInput,
 } from "../../orchestrations/upgrade";
 import { invalid, operationRoute, type OperationDefinition, type Preparation } from "./pipeline";
-import { planContextFromEnv } from "./plan-context";
+import { planContextForSlug } from "./plan-context";
 import { apiError } from "./responses";
 import { apiRoute } from "./route";
 
@@ -72,6 +72,7 @@ export function prepareUpgrade(
   slug: string,
   image: string,
   applied: AppliedState | undefined,
+  record?: Pick<SlugRecord, "subscriptionId">,
 ): Preparation<UpgradeInput> {
   const spec = applied?.spec as SlugSpec | undefined;
   const appliedApp = applied?.nodes.containerApp;
@@ -85,7 +86,10 @@ export function prepareUpgrade(
       ),
     };
   const next: SlugSpec = { ...spec, image };
-  const plan = planSlug(next, planContextFromEnv());
+  const planContext = planContextForSlug(record);
+  const plan = planSlug(next, planContext);
+  // The upgrade's own reads (the running revision, the snapshot, the health gate) go to the slug's subscription.
+  const subscription = record?.subscriptionId ? { subscriptionId: record.subscriptionId } : {};
   const node = plan.nodes.find((candidate) => candidate.kind === "containerApp")!;
   const share = plan.nodes.find((candidate) => candidate.kind === "fileShare")!.desired as {
     resourceGroup: string;
@@ -102,8 +106,13 @@ export function prepareUpgrade(
         image,
         spec: next,
         resourceGroup,
-        app: { resourceGroup: app.resourceGroup, name: app.name },
-        share: { resourceGroup: share.resourceGroup, accountName: share.accountName, shareName: share.shareName },
+        app: { ...subscription, resourceGroup: app.resourceGroup, name: app.name },
+        share: {
+          ...subscription,
+          resourceGroup: share.resourceGroup,
+          accountName: share.accountName,
+          shareName: share.shareName,
+        },
         step: {
           id: node.id,
           kind: node.kind,
@@ -131,10 +140,10 @@ export function prepareUpgrade(
 export const upgradeOperation: OperationDefinition<UpgradeInput> = {
   kind: "upgrade",
   orchestration: UPGRADE_ORCHESTRATION,
-  prepare: async (slug, body, { store }) => {
+  prepare: async (slug, body, { store, current }) => {
     const validation = validateUpgradeRequest(body);
     if (!validation.ok) return invalid("upgrade", validation.problems);
-    return prepareUpgrade(slug, validation.image, await store.getApplied(slug));
+    return prepareUpgrade(slug, validation.image, await store.getApplied(slug), current);
   },
 };
 

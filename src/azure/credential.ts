@@ -22,6 +22,15 @@ export interface AzureContext {
 
 /** Well-known ids the sandbox uses unless told otherwise. */
 export const SANDBOX_SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001";
+/**
+ * Every subscription of the sandbox's tenant: the broker's own first, then two more a placement
+ * pool can name (docs/operations.md, "Placement"). The broker holds its roles in all three.
+ */
+export const SANDBOX_SUBSCRIPTION_IDS = [
+  SANDBOX_SUBSCRIPTION_ID,
+  "00000000-0000-4000-8000-000000000002",
+  "00000000-0000-4000-8000-000000000003",
+] as const;
 export const SANDBOX_TENANT_ID = "00000000-0000-4000-8000-0000000000aa";
 /** Object id of the broker's own identity in the sandbox (the caller of every request). */
 export const SANDBOX_BROKER_OBJECT_ID = "00000000-0000-4000-8000-0000000000b0";

@@ -26,6 +26,8 @@ export interface ActivityInput<TDesired = unknown> {
   purge?: boolean;
   /** The operation's W3C traceparent: the step's span continues the operation's trace. */
   trace?: string;
+  /** The subscription the slug is placed in; absent: the broker's own (slugs from before placement). */
+  subscriptionId?: string;
 }
 
 export type ConvergeAction = "created" | "updated" | "unchanged" | "recovered" | "deleted" | "absent";

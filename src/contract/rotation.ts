@@ -54,6 +54,8 @@ export const RECORD_ROTATION = "recordSecretRotation";
 
 export interface RecordRotationInput {
   slug: string;
+  /** The subscription the slug is placed in (absent: the broker's own). */
+  subscriptionId?: string;
   vaultName: string;
   /** Every secret of the slug. */
   secrets: { name: string; kind: RotationKind }[];

@@ -10,6 +10,8 @@ export const CHECK_REVISION_HEALTH = "checkRevisionHealth";
 export const SNAPSHOT_OPERATION_KEY = "shireoperation";
 
 export interface AppRef {
+  /** The subscription the slug is placed in (absent: the broker's own). */
+  subscriptionId?: string;
   resourceGroup: string;
   name: string;
 }
@@ -25,6 +27,7 @@ export interface AppRevision {
 }
 
 export interface ShareRef {
+  subscriptionId?: string;
   resourceGroup: string;
   accountName: string;
   shareName: string;

@@ -35,6 +35,8 @@ export interface PluginPin {
 }
 
 export interface SlugSpecInput {
+  /** The subscription of the placement pool to install in; absent: the first with room (docs/operations.md, "Placement"). */
+  subscriptionId?: string;
   region?: string;
   image?: string;
   /** Allow a moving tag such as `latest` (off by default: upgrades must be deliberate). */
@@ -54,6 +56,8 @@ export interface SlugSpecInput {
 
 export interface SlugSpec {
   slug: string;
+  /** The subscription the request asked for; the slug's record says where it is (placement may choose). */
+  subscriptionId?: string;
   region: string;
   image: string;
   channels: {

@@ -246,6 +246,7 @@ export function validateInstallRequest(
           "allowedIdentities",
           "resources",
           "tags",
+          "subscriptionId",
         ]);
   if (!input)
     return {
@@ -358,11 +359,16 @@ export function validateInstallRequest(
     }
   }
 
+  const subscriptionId = read.string(input.subscriptionId, "subscriptionId");
+  if (subscriptionId !== undefined && !GUID.test(subscriptionId))
+    problems.push({ path: "subscriptionId", message: `${describe(subscriptionId)} is not a subscription id (GUID).` });
+
   if (problems.length > 0) return { ok: false, problems };
   return {
     ok: true,
     spec: {
       slug,
+      ...(subscriptionId !== undefined ? { subscriptionId } : {}),
       region,
       image,
       channels: {

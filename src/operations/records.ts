@@ -82,6 +82,12 @@ export interface SlugRecord {
   /** The OpenClaw image the footprint runs: the last one an operation converged; null before that. */
   version: string | null;
   region: string;
+  /**
+   * The subscription the slug's footprint is in, chosen by placement at its first install and
+   * never changed after (docs/operations.md, "Placement"). Absent on slugs installed before
+   * placement existed: they are in the broker's own subscription.
+   */
+  subscriptionId?: string;
   resourceGroup: string;
   lastOperationId: string;
   updatedAt: string;

@@ -33,6 +33,8 @@ export interface OperationResultInput {
   image?: string;
   region?: string;
   resourceGroup?: string;
+  /** The slug's subscription (its placement): the record keeps it if the starter's write was lost. */
+  subscriptionId?: string;
   fqdn?: string;
   /** What the operation's `ensure` steps converged, and the nodes its `remove` steps removed. */
   applied?: Record<string, AppliedNode>;
@@ -53,6 +55,8 @@ export interface OperationProgressInput {
   kind: OperationKind;
   actor: string;
   request: unknown;
+  /** The slug's subscription (its placement). */
+  subscriptionId?: string;
   state: SlugState;
   updatedAt: string;
   /** While retired: when the footprint is destroyed. */
@@ -63,6 +67,15 @@ export interface OperationProgressInput {
   applied?: Record<string, AppliedNode>;
   removed?: string[];
   upgrade?: UpgradeDetails;
+}
+
+/** A slug's placement never changes once recorded: the record's subscription wins over any later word. */
+function placementOf(
+  current: SlugRecord | undefined,
+  input: { subscriptionId?: string },
+): Pick<SlugRecord, "subscriptionId"> {
+  const subscriptionId = current?.subscriptionId ?? input.subscriptionId;
+  return subscriptionId ? { subscriptionId } : {};
 }
 
 /**
@@ -139,6 +152,7 @@ export async function recordOperationProgress(store: OperationStore, input: Oper
       ...(rest as SlugRecord),
       slug: input.slug,
       state: input.state,
+      ...placementOf(current, input),
       lastOperationId: input.operationId,
       updatedAt: input.updatedAt,
       ...(input.destroyAt ? { destroyAt: input.destroyAt } : {}),
@@ -192,6 +206,7 @@ export async function recordOperationResult(
           : (current?.version ?? null),
       region: input.region ?? current?.region ?? "",
       resourceGroup: input.resourceGroup ?? current?.resourceGroup ?? `claw-${input.slug}`,
+      ...placementOf(current, input),
       lastOperationId: input.operationId,
       updatedAt: input.finishedAt,
       ...(destroyed ? {} : input.fqdn ? { url: `https://${input.fqdn}` } : url ? { url } : {}),

@@ -72,6 +72,13 @@ export interface SandboxFaultSettings {
    * bench that need a larger fleet than one principal can have (docs/operations.md, "Fleet size").
    */
   directoryObjectQuota?: number;
+  /**
+   * Container Apps environments one subscription may have in one region: 15 by default in Azure
+   * (a quota request raises it). The 16th create is refused.
+   */
+  environmentsPerRegion?: number;
+  /** Role assignments one subscription may hold (every scope in it): 4,000 in Azure. */
+  roleAssignmentsPerSubscription?: number;
   /** A new Container Apps replica starts (NotRunning, not ready) this long before it runs (clock ms, scaled by `latencyScale`). */
   replicaStartMs: number;
   /** The next N replicas to start crash (CrashLoopBackOff): a restart that fails. Counts down as they fail. */

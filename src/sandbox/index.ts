@@ -12,6 +12,7 @@ import {
   SANDBOX_BROKER_CLIENT_ID,
   SANDBOX_BROKER_OBJECT_ID,
   SANDBOX_SUBSCRIPTION_ID,
+  SANDBOX_SUBSCRIPTION_IDS,
   SANDBOX_TENANT_ID,
   SandboxCredential,
   type AzureContext,
@@ -121,6 +122,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<S
     clock,
     directory,
     subscriptionId: SANDBOX_SUBSCRIPTION_ID,
+    subscriptionIds: SANDBOX_SUBSCRIPTION_IDS,
     tenantId: SANDBOX_TENANT_ID,
     faults,
     secrets,
@@ -344,35 +346,50 @@ const BROKER_ROLES = [
   },
 ];
 
+/** The broker's roles in every subscription of the tenant, as an operator grants them on each of a placement pool's. */
 async function grantBrokerRoles(arm: ArmService, env: SandboxEnvironment): Promise<void> {
-  for (const grant of BROKER_ROLES) {
-    const path = `/subscriptions/${env.subscriptionId}/providers/Microsoft.Authorization/roleAssignments/${grant.name}`;
-    const roleDefinitionId = `/subscriptions/${env.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${grant.role}`;
-    // Through ARM's own PUT, so the assignment is stored exactly as any other.
-    const response = await arm.engine.handle({
-      service: "arm",
-      method: "PUT",
-      host: "management.sandbox.localhost",
-      path,
-      query: new URLSearchParams({ "api-version": "2022-04-01" }),
-      headers: {},
-      body: {
-        properties: {
-          roleDefinitionId,
-          principalId: SANDBOX_BROKER_OBJECT_ID,
-          principalType: "ServicePrincipal",
-          description: grant.description,
-        },
+  for (const [index, subscriptionId] of env.subscriptionIds.entries())
+    for (const grant of BROKER_ROLES) {
+      // Role assignment names are unique in the tenant: each subscription's grant gets its own.
+      await grantBrokerRole(arm, env, subscriptionId, {
+        ...grant,
+        name: grant.name.replace(/^5a1b0000/, `5a1b${String(index).padStart(4, "0")}`),
+      });
+    }
+}
+
+async function grantBrokerRole(
+  arm: ArmService,
+  env: SandboxEnvironment,
+  subscriptionId: string,
+  grant: (typeof BROKER_ROLES)[number],
+): Promise<void> {
+  const path = `/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleAssignments/${grant.name}`;
+  const roleDefinitionId = `/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${grant.role}`;
+  // Through ARM's own PUT, so the assignment is stored exactly as any other.
+  const response = await arm.engine.handle({
+    service: "arm",
+    method: "PUT",
+    host: "management.sandbox.localhost",
+    path,
+    query: new URLSearchParams({ "api-version": "2022-04-01" }),
+    headers: {},
+    body: {
+      properties: {
+        roleDefinitionId,
+        principalId: SANDBOX_BROKER_OBJECT_ID,
+        principalType: "ServicePrincipal",
+        description: grant.description,
       },
-      rawBody: Buffer.alloc(0),
-      params: {},
-      requestId: grant.name,
-      baseUrl: `https://management.sandbox.localhost:${env.port}`,
-    });
-    if (response.status >= 300)
-      throw new Error(`Sandbox: could not grant the broker ${grant.description}: ${JSON.stringify(response.body)}`);
-    // The broker was granted these long before: no propagation delay applies.
-    const stored = arm.store.get(path);
-    if (stored) stored.createdAt = Number.NEGATIVE_INFINITY;
-  }
+    },
+    rawBody: Buffer.alloc(0),
+    params: {},
+    requestId: grant.name,
+    baseUrl: `https://management.sandbox.localhost:${env.port}`,
+  });
+  if (response.status >= 300)
+    throw new Error(`Sandbox: could not grant the broker ${grant.description}: ${JSON.stringify(response.body)}`);
+  // The broker was granted these long before: no propagation delay applies.
+  const stored = arm.store.get(path);
+  if (stored) stored.createdAt = Number.NEGATIVE_INFINITY;
 }

@@ -18,7 +18,10 @@ export interface SandboxServiceModule {
 export interface SandboxEnvironment {
   clock: SandboxClock;
   directory: SandboxDirectory;
+  /** The broker's own subscription (the default context's). */
   subscriptionId: string;
+  /** Every subscription of the tenant, the broker's own first: ARM answers SubscriptionNotFound for others. */
+  subscriptionIds: readonly string[];
   tenantId: string;
   faults: SandboxFaultSettings;
   /** Every secret the sandbox mints or stores, so the request log can redact it. */
@@ -27,4 +30,14 @@ export interface SandboxEnvironment {
   port: number;
   /** The token endpoint's signing key (its public half is served as JWKS). */
   tokenKeys: TokenKeys;
+}
+
+/** The subscription a resource id (or any ARM path) is in, lower-cased; undefined for none. */
+export function subscriptionOf(resourceId: string): string | undefined {
+  return /^\/subscriptions\/([^/]+)/i.exec(resourceId)?.[1]?.toLowerCase();
+}
+
+/** Whether the tenant has this subscription. */
+export function knowsSubscription(env: SandboxEnvironment, subscriptionId: string): boolean {
+  return env.subscriptionIds.some((known) => known.toLowerCase() === subscriptionId.toLowerCase());
 }

@@ -33,6 +33,9 @@ const api = useFunctionsHost({
     SHIRE_BROKER_PRINCIPAL_ID: "6f1b5c3a-2d4e-4f60-8a71-9b0c1d2e3f40",
     // No directory to ask: the activities are fakes (the quota's preflight is tested on the sandbox).
     SHIRE_DIRECTORY_OBJECT_QUOTA: "unlimited",
+    // Nor a subscription to count in (placement's preflight is tested on the sandbox, test/e2e/placement.test.ts).
+    SHIRE_ENVIRONMENTS_PER_REGION: "unlimited",
+    SHIRE_ROLE_ASSIGNMENTS_PER_SUBSCRIPTION: "unlimited",
     SHIRE_RETRY_FIRST_INTERVAL_MS: "20",
     SHIRE_RETRY_MAX_ATTEMPTS: "3",
     AzureWebJobsStorage: undefined, // the host starts Azurite (blob + queue) and sets it

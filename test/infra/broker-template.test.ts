@@ -5,6 +5,7 @@
  * broker grant exactly the roles slugs need and nothing else, sets every setting the broker reads,
  * and puts Entra in front of the API. Each check is shown to catch its mistake on a mutated copy.
  */
+import { placementSettingsFromEnv } from "../../src/api/placement";
 import { WAVE_QUEUE } from "../../src/api/waves";
 import { rotationPolicyFromEnv } from "../../src/operations/rotation-policy";
 import { directoryQuotaFromEnv } from "../../src/api/directory-quota";
@@ -290,12 +291,18 @@ describe("the broker's app settings", () => {
         "SHIRE_ROTATION_MAX_PARALLEL",
         "SHIRE_ROTATION_START_INTERVAL_MS",
         "SHIRE_DIRECTORY_OBJECT_QUOTA",
+        "SHIRE_PLACEMENT_POOL",
+        "SHIRE_ENVIRONMENTS_PER_REGION",
+        "SHIRE_ROLE_ASSIGNMENTS_PER_SUBSCRIPTION",
       ].sort(),
     );
     expect(validationSettingsFromEnv(empty)).toEqual(validationSettingsFromEnv({}));
     expect(teardownGraceMs(empty)).toBe(teardownGraceMs({}));
     expect(rotationPolicyFromEnv(empty)).toEqual(rotationPolicyFromEnv({}));
     expect(directoryQuotaFromEnv(empty)).toBe(directoryQuotaFromEnv({}));
+    expect(placementSettingsFromEnv("00000000-0000-4000-8000-0000000000c1", empty)).toEqual(
+      placementSettingsFromEnv("00000000-0000-4000-8000-0000000000c1", {}),
+    );
     const cloud = {
       SHIRE_CLOUD: "AzureCloud",
       AZURE_SUBSCRIPTION_ID: "00000000-0000-4000-8000-0000000000c1",

@@ -4,7 +4,7 @@
  * operations (operations.ts) with each type's own answer shapes and provisioning states on the
  * sandbox clock, and cascading deletes. Providers (providers/*.ts) describe only what differs per type.
  */
-import type { SandboxEnvironment } from "../service";
+import { knowsSubscription, type SandboxEnvironment } from "../service";
 import { SandboxHttpError, type SandboxRequest, type SandboxResponse } from "../types";
 import { ARM_LOCATIONS, ArmErrors } from "./errors";
 import {
@@ -388,7 +388,7 @@ export class ArmEngine {
     const parsed = parseArmPath(request.path);
     if (!parsed)
       throw new SandboxHttpError(404, "InvalidRequestUri", `The request URI '${request.path}' is not valid.`);
-    if (parsed.subscriptionId.toLowerCase() !== this.env.subscriptionId.toLowerCase()) {
+    if (!knowsSubscription(this.env, parsed.subscriptionId)) {
       throw new SandboxHttpError(
         404,
         "SubscriptionNotFound",
@@ -501,7 +501,7 @@ export class ArmEngine {
    */
   private listGroupResources(request: SandboxRequest, subscriptionId: string, groupName: string): SandboxResponse {
     if (request.method !== "GET") throw ArmErrors.methodNotAllowed(request.method, "Microsoft.Resources/resources");
-    if (subscriptionId.toLowerCase() !== this.env.subscriptionId.toLowerCase())
+    if (!knowsSubscription(this.env, subscriptionId))
       throw new SandboxHttpError(
         404,
         "SubscriptionNotFound",

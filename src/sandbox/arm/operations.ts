@@ -213,19 +213,24 @@ export class OperationTracker {
     return operation.durationMs <= 0 ? 1 : Math.min(1, (now - operation.startedAt) / operation.durationMs);
   }
 
-  private base(baseUrl: string): string {
-    return `${baseUrl}/subscriptions/${this.env.subscriptionId}`;
+  /** The operation's URLs are under the subscription of the resource it works on. */
+  private subscription(operation: Operation): string {
+    return /^\/subscriptions\/([^/]+)/i.exec(operation.resourceId)?.[1] ?? this.env.subscriptionId;
+  }
+
+  private base(baseUrl: string, operation: Operation): string {
+    return `${baseUrl}/subscriptions/${this.subscription(operation)}`;
   }
 
   statusUrl(operation: Operation, baseUrl: string): string {
-    return `${this.base(baseUrl)}/providers/${operation.namespace}/locations/${operation.location}/operationStatuses/${operation.id}?api-version=${operation.apiVersion}`;
+    return `${this.base(baseUrl, operation)}/providers/${operation.namespace}/locations/${operation.location}/operationStatuses/${operation.id}?api-version=${operation.apiVersion}`;
   }
 
   resultUrl(operation: Operation, baseUrl: string): string {
     // Resource groups are ARM's own: their Location is /subscriptions/{s}/operationresults/{token}.
     if (operation.namespace.toLowerCase() === "microsoft.resources")
-      return `${this.base(baseUrl)}/operationresults/${operation.id}?api-version=${operation.apiVersion}`;
-    return `${this.base(baseUrl)}/providers/${operation.namespace}/locations/${operation.location}/operationResults/${operation.id}?api-version=${operation.apiVersion}`;
+      return `${this.base(baseUrl, operation)}/operationresults/${operation.id}?api-version=${operation.apiVersion}`;
+    return `${this.base(baseUrl, operation)}/providers/${operation.namespace}/locations/${operation.location}/operationResults/${operation.id}?api-version=${operation.apiVersion}`;
   }
 
   /** Polling headers for the first answer, per the operation's style. */
@@ -249,7 +254,7 @@ export class OperationTracker {
     noteGate({ kind: "lro", originAt: operation.startedAt, delayMs: operation.durationMs, open: operation.done });
     const status = !operation.done ? "InProgress" : operation.failed ? "Failed" : "Succeeded";
     const body: Record<string, unknown> = {
-      id: `/subscriptions/${this.env.subscriptionId}/providers/${operation.namespace}/locations/${operation.location}/operationStatuses/${operation.id}`,
+      id: `/subscriptions/${this.subscription(operation)}/providers/${operation.namespace}/locations/${operation.location}/operationStatuses/${operation.id}`,
       name: operation.id,
       status,
       startTime: new Date(operation.startedAt).toISOString(),

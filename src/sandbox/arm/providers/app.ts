@@ -8,6 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import type { ArmEngine } from "../engine";
+import { subscriptionOf, type SandboxEnvironment } from "../../service";
 import { ArmErrors } from "../errors";
 import { NAME_RULES, asRecord } from "./rules";
 import { normalizeLocation } from "./resources";
@@ -34,6 +35,29 @@ const appsIn = (store: ArmStore, environment: StoredResource) =>
       (app) =>
         String(asRecord(app.resource.properties).environmentId).toLowerCase() === environment.resource.id.toLowerCase(),
     );
+
+/** Azure's default: a subscription may have 15 Container Apps environments per region (a quota request raises it). */
+export const ENVIRONMENTS_PER_REGION = 15;
+
+/**
+ * Container Apps refuses a subscription's environment beyond its regional quota, as Azure does,
+ * with its code and wording ("cannot have more than 15 environments in West Europe").
+ */
+function checkRegionalEnvironmentQuota(env: SandboxEnvironment, store: ArmStore, id: string, location: string): void {
+  const limit = env.faults.environmentsPerRegion ?? ENVIRONMENTS_PER_REGION;
+  const subscription = subscriptionOf(id);
+  const used = store
+    .listByType("Microsoft.App/managedEnvironments")
+    .filter(
+      (stored) =>
+        subscriptionOf(stored.resource.id) === subscription && normalizeLocation(stored.resource.location) === location,
+    ).length;
+  if (used >= limit)
+    throw ArmErrors.badRequest(
+      "MaxNumberOfRegionalEnvironmentsInSubExceeded",
+      `The subscription '${subscription}' cannot have more than ${limit} environments in ${location}. For more information, visit: https://go.microsoft.com/fwlink/?linkid=2208872`,
+    );
+}
 
 export function defineContainerApps(engine: ArmEngine): void {
   const store = engine.store;
@@ -68,7 +92,8 @@ export function defineContainerApps(engine: ArmEngine): void {
           `The specified environment ${resource.resource.name} cannot be deleted because it still contains ${apps.length} ContainerApps.`,
         );
     },
-    put: ({ body, name, id }) => {
+    put: ({ env, body, name, id, existing }) => {
+      if (!existing) checkRegionalEnvironmentQuota(env, store, id, normalizeLocation(body.location));
       const properties = { ...asRecord(body.properties) };
       for (const key of ENVIRONMENT_READ_ONLY) delete properties[key];
       const logs = properties.appLogsConfiguration as Record<string, unknown> | undefined;

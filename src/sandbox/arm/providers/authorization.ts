@@ -7,8 +7,9 @@
  * scope includes what is inherited from above it.
  */
 import type { ArmEngine } from "../engine";
+import { subscriptionOf, type SandboxEnvironment } from "../../service";
 import { ArmErrors } from "../errors";
-import type { ArmResource } from "../store";
+import type { ArmResource, ArmStore } from "../store";
 import { NAME_RULES, asRecord, isGuid } from "./rules";
 
 /**
@@ -140,6 +141,23 @@ function parseRoleDefinitionId(value: string): { subscription: string; guid: str
 
 const within = (child: string, parent: string) => child === parent || child.startsWith(`${parent}/`);
 
+/** Azure's limit of role assignments per subscription (all scopes in it). */
+export const ROLE_ASSIGNMENTS_PER_SUBSCRIPTION = 4_000;
+
+/** A subscription holds at most its quota of role assignments; the next is refused as Azure refuses it. */
+function checkRoleAssignmentQuota(env: SandboxEnvironment, store: ArmStore, id: string): void {
+  const limit = env.faults.roleAssignmentsPerSubscription ?? ROLE_ASSIGNMENTS_PER_SUBSCRIPTION;
+  const subscription = subscriptionOf(id);
+  const used = store
+    .listByType("Microsoft.Authorization/roleAssignments")
+    .filter((stored) => subscriptionOf(stored.resource.id) === subscription).length;
+  if (used >= limit)
+    throw ArmErrors.badRequest(
+      "RoleAssignmentLimitExceeded",
+      `No more role assignments can be created in subscription '${subscription}': it has ${used} of ${limit}.`,
+    );
+}
+
 export function defineAuthorization(engine: ArmEngine): void {
   engine.define({
     type: "Microsoft.Authorization/roleAssignments",
@@ -167,7 +185,7 @@ export function defineAuthorization(engine: ArmEngine): void {
           "InvalidRoleDefinitionId",
           `The role definition ID '${roleDefinitionId}' is not valid.`,
         );
-      if (definition.subscription && definition.subscription.toLowerCase() !== env.subscriptionId.toLowerCase()) {
+      if (definition.subscription && definition.subscription.toLowerCase() !== subscriptionOf(id)) {
         throw ArmErrors.badRequest(
           "InvalidRoleDefinitionId",
           `The role definition ID '${roleDefinitionId}' is not valid: its subscription '${definition.subscription}' is not the subscription of the scope '${scope}'.`,
@@ -214,6 +232,7 @@ export function defineAuthorization(engine: ArmEngine): void {
             "RoleAssignmentExists",
             `The role assignment already exists. The ID of the existing role assignment is ${duplicate.resource.name}.`,
           );
+        checkRoleAssignmentQuota(env, store, id);
       }
       if (!properties.principalType && env.faults.principalNotFoundWithoutType && !env.directory.lookup(principalId)) {
         throw ArmErrors.badRequest(

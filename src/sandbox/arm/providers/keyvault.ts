@@ -7,6 +7,7 @@
  * `createMode: recover`; purge under the vault's own location.
  */
 import type { ArmEngine } from "../engine";
+import { subscriptionOf } from "../../service";
 import { ArmErrors } from "../errors";
 import { SandboxHttpError } from "../../types";
 import { NAME_RULES, asRecord, clone, isGuid } from "./rules";
@@ -166,7 +167,7 @@ export function defineKeyVault(engine: ArmEngine, hooks: { onPurge(vaultName: st
       const properties = asRecord(resource.resource.properties);
       const now = env.clock.now();
       const deleted: DeletedVault = {
-        id: `/subscriptions/${env.subscriptionId}/providers/Microsoft.KeyVault/locations/${resource.resource.location}/deletedVaults/${resource.resource.name}`,
+        id: `/subscriptions/${subscriptionOf(resource.resource.id)}/providers/Microsoft.KeyVault/locations/${resource.resource.location}/deletedVaults/${resource.resource.name}`,
         name: resource.resource.name,
         type: "Microsoft.KeyVault/deletedVaults",
         properties: {

@@ -1,5 +1,6 @@
 /** Azure Bot (+ Teams channel), AI Foundry (Cognitive Services) accounts, container registries. */
 import type { ArmEngine } from "../engine";
+import { subscriptionOf } from "../../service";
 import { ArmErrors } from "../errors";
 import { SandboxHttpError } from "../../types";
 import type { DeletedAccount } from "../store";
@@ -180,7 +181,7 @@ export function defineCognitiveServices(engine: ArmEngine): void {
   });
   const deletedView = (account: DeletedAccount) => ({
     ...account.account.resource,
-    id: `/subscriptions/${engine.env.subscriptionId}/providers/Microsoft.CognitiveServices/locations/${account.location}/resourceGroups/${account.resourceGroup}/deletedAccounts/${account.account.resource.name}`,
+    id: `/subscriptions/${subscriptionOf(account.account.resource.id)}/providers/Microsoft.CognitiveServices/locations/${account.location}/resourceGroups/${account.resourceGroup}/deletedAccounts/${account.account.resource.name}`,
     type: "Microsoft.CognitiveServices/locations/resourceGroups/deletedAccounts",
     properties: {
       ...asRecord(account.account.resource.properties),
