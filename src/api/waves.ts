@@ -163,6 +163,19 @@ const CONTROL: Record<string, WaveControl> = { pause: "pause", resume: "run", ca
 /** A wave in one of these has ended: nothing moves it again. */
 const FINISHED: WaveStatus[] = ["succeeded", "stopped", "canceled", "failed"];
 
+/** The instance's end when it was terminated or failed (it wrote no last record); undefined otherwise. */
+async function endedInstance(client: df.DurableClient, id: string): Promise<df.OrchestrationRuntimeStatus | undefined> {
+  let status: df.OrchestrationRuntimeStatus | undefined;
+  try {
+    status = (await client.getStatus(id))?.runtimeStatus;
+  } catch {
+    return undefined; // not found: the record decides
+  }
+  return status === df.OrchestrationRuntimeStatus.Terminated || status === df.OrchestrationRuntimeStatus.Failed
+    ? status
+    : undefined;
+}
+
 async function controlWave(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const id = request.params.id;
   const action = request.params.action;
@@ -176,6 +189,16 @@ async function controlWave(request: HttpRequest, context: InvocationContext): Pr
     return apiError(409, "WaveFinished", `Wave ${id} has finished (${record.status}): there is nothing to ${action}.`, {
       status: record.status,
     });
+  // An instance terminated or crashed writes no last record: it has ended all the same.
+  const client = df.getClient(context);
+  const ended = await endedInstance(client, id);
+  if (ended)
+    return apiError(
+      409,
+      "WaveFinished",
+      `Wave ${id} has finished (failed: its instance ${ended === df.OrchestrationRuntimeStatus.Terminated ? "was terminated" : "failed"}): there is nothing to ${action}.`,
+      { status: "failed" },
+    );
   let refused: string | undefined;
   const updated = await store.updateWave<WaveRecord>(id, (current) => {
     if (!current) throw new Error(`Wave ${id} has no record.`);
@@ -187,7 +210,7 @@ async function controlWave(request: HttpRequest, context: InvocationContext): Pr
   });
   if (refused) return apiError(409, "WaveCanceled", refused);
   try {
-    await df.getClient(context).raiseEvent(id, WAVE_CONTROL_EVENT, { control: wanted });
+    await client.raiseEvent(id, WAVE_CONTROL_EVENT, { control: wanted });
   } catch (error) {
     // The wave reads its control from the record at every look: the event only wakes it sooner.
     context.warn(`Wave ${id}: the ${action} event was not delivered (${(error as Error).message}).`);

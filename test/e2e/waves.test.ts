@@ -234,7 +234,7 @@ describe("upgrade waves", () => {
     }
   });
 
-  it("says a wave whose instance was terminated failed, instead of running for ever", async () => {
+  it("says a wave whose instance was terminated failed, instead of running for ever, and refuses to steer it", async () => {
     const id = await startWave({ image: IMAGE("2026.9.9"), slugs: slice(45, 50), canary: 0, batchSize: 1 });
     expect((await postJson(`${shire.url}/api/waves/${id}/pause`, undefined)).status).toBe(202);
     expect(shire.host.engine.terminate(id, "an operator stopped it")).toBe(true);
@@ -247,6 +247,12 @@ describe("upgrade waves", () => {
       { timeoutMs: 30_000 },
     );
     expect(record.message).toMatch(/was terminated before it finished/);
+    // Nothing steers it any more: resume and cancel are refused, not accepted and lost.
+    for (const action of ["resume", "cancel"]) {
+      const refused = await postJson(`${shire.url}/api/waves/${id}/${action}`, undefined);
+      expect(refused.status, action).toBe(409);
+      expect((refused.body.error as { code: string }).code).toBe("WaveFinished");
+    }
   });
 
   it("tries a slug busy with another operation again later instead of failing it", async () => {
