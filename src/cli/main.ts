@@ -171,6 +171,7 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
             summary: Record<string, number>;
             changes: { node: string; action: string; changed?: string[] }[];
             directoryQuota?: { used: number; limit: number; needed: number; fits: boolean };
+            placement?: { subscriptionId: string };
           }>("POST", `slugs/${encodeURIComponent(slug)}/plan`, readSpec(parsed));
           const quota = plan.directoryQuota;
           print(plan, () =>
@@ -178,6 +179,7 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
               Object.entries(plan.summary)
                 .map(([action, n]) => `${n} ${action}`)
                 .join(", "),
+              ...(plan.placement ? [`Subscription: ${plan.placement.subscriptionId}`] : []),
               ...plan.changes
                 .filter((change) => change.action !== "unchanged")
                 .map(

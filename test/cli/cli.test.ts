@@ -3,6 +3,7 @@
  * Azurite in a process group of their own, the CLI in a real terminal (a pty from `script`) for
  * the live display, and in a pipe for scripts (`--json`, exit codes).
  */
+import { SANDBOX_SUBSCRIPTION_ID } from "../../src/azure/credential";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -69,6 +70,7 @@ describe("shire, the command line", () => {
     expect(plan.code).toBe(EXIT.done);
     expect(plan.stdout).toMatch(/0 create, 0 update, \d+ unchanged, 0 delete/);
     expect(plan.stdout).toMatch(/^Entra objects: 0 to create, \d+ of 250 used$/m);
+    expect(plan.stdout).toContain(`Subscription: ${SANDBOX_SUBSCRIPTION_ID}`);
   });
 
   it("exits 3 with the broker's error on a refused request, 2 on a usage error, 1 on a failed operation", () => {
