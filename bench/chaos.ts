@@ -27,6 +27,7 @@ import { faultPreset, startSandbox } from "../src/sandbox";
 import { SeededRandom } from "../src/sandbox/faults";
 import { azuriteLocation, freePort, startAzurite } from "../src/runtime/azurite";
 import { AzureClients } from "../src/azure/clients";
+import { SANDBOX_SUBSCRIPTION_IDS } from "../src/azure/credential";
 import { OperationStore } from "../src/operations/records";
 import { rotatable, rotationTargets } from "../src/operations/rotation";
 import { appSandboxEnv, REPO_ROOT, startHostProcess } from "../test/fixtures/host-process";
@@ -138,6 +139,8 @@ async function main(): Promise<number> {
       replicaStartMs: 300,
       // One principal's 250 objects hold 50 slugs' worth; larger runs need more (docs/sandbox.md).
       ...(count > 45 ? { directoryObjectQuota: count * 6 } : {}),
+      // The pool's three subscriptions hold 45 environments in one region; a larger run needs more.
+      ...(count > 45 ? { environmentsPerRegion: count } : {}),
     },
   });
   const host = new HostUnderTest(
@@ -151,6 +154,9 @@ async function main(): Promise<number> {
       SHIRE_ROTATION_SCHEDULE: "0 0 3 1 1 *",
       // The broker's preflight of the quota follows the sandbox's.
       ...(count > 45 ? { SHIRE_DIRECTORY_OBJECT_QUOTA: String(count * 6) } : {}),
+      // Every subscription of the sandbox's tenant: past the first's 15 environments a region, slugs go to the next.
+      SHIRE_PLACEMENT_POOL: JSON.stringify(SANDBOX_SUBSCRIPTION_IDS.map((subscriptionId) => ({ subscriptionId }))),
+      ...(count > 45 ? { SHIRE_ENVIRONMENTS_PER_REGION: String(count) } : {}),
     },
     await freePort(),
   );
@@ -272,6 +278,7 @@ async function main(): Promise<number> {
   const azurite = await startAzurite(azuriteLocation(host.stateDir));
   const records: { name: string; text: string }[] = [];
   const installedChecks: Record<string, string[]> = {};
+  const placed: Record<string, number> = {};
   try {
     const service = BlobServiceClient.fromConnectionString(azurite.connectionString);
     for await (const container of service.listContainers())
@@ -313,6 +320,11 @@ async function main(): Promise<number> {
         slugProblems.push(`its footprint differs from ${references[variant].slug}'s`);
       installedChecks[slug] = slugProblems;
       problems.push(...slugProblems.map((problem) => `${slug}: ${problem}`));
+    }
+    // Where placement put each slug: the pool fills its first subscription's 15 environments, then the next.
+    for (const outcome of outcomes) {
+      const subscription = (await store.getSlug(outcome.plan.slug))?.subscriptionId ?? "none";
+      placed[subscription] = (placed[subscription] ?? 0) + 1;
     }
     for (const outcome of outcomes.filter((entry) => entry.plan.end === "destroyed")) {
       const left = footprint(sandbox, outcome.plan.slug);
@@ -379,6 +391,7 @@ async function main(): Promise<number> {
     kills,
     hostStarts: host.starts,
     slugsOffPlan: offPlan,
+    placedBySubscription: placed,
     orphans: orphans.length,
     keptByDesign: {
       records: kept.length,
@@ -413,7 +426,7 @@ async function main(): Promise<number> {
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(path.join(out, "chaos.json"), `${JSON.stringify(results, null, 2)}\n`);
   console.log(
-    `chaos: ${count} slugs (${results.plans.installed} to stay installed, ${results.plans.destroyed} to destroy), ${operations.length} operations (${results.operations.failed} failed), ${kills.length} host kills, ${counters.unreachable} refused or dropped requests, ${counters.lostStarts} lost starts (${counters.adoptedAfterLoss} followed, not started again), ${counters.busy} busy 409s, ${Math.round(transientRate * 100)}% transient faults, every activity delivered twice; ${offPlan} slugs off plan, ${orphans.length} orphans (${kept.length} records kept by design), ${hits.length} secrets found in stored state (${scanner.size} values searched); ${wallSeconds} s`,
+    `chaos: ${count} slugs (${results.plans.installed} to stay installed, ${results.plans.destroyed} to destroy), ${operations.length} operations (${results.operations.failed} failed), ${kills.length} host kills, ${counters.unreachable} refused or dropped requests, ${counters.lostStarts} lost starts (${counters.adoptedAfterLoss} followed, not started again), ${counters.busy} busy 409s, ${Math.round(transientRate * 100)}% transient faults, every activity delivered twice; ${offPlan} slugs off plan (placed in ${Object.keys(placed).length} subscription(s)), ${orphans.length} orphans (${kept.length} records kept by design), ${hits.length} secrets found in stored state (${scanner.size} values searched); ${wallSeconds} s`,
   );
   if (problems.length > 0) {
     console.log(`FAILED: ${problems.length} problem(s):`);

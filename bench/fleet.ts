@@ -10,6 +10,9 @@
  * Entra's quota of 250 directory objects per principal (the sandbox's `directoryObjectQuota`)
  * allows about 50 Teams slugs (five objects each): the bench raises it (departing from Azure, as
  * the wave bench does; docs/operations.md, "Fleet size") so the figure is ARM's, not Entra's.
+ * Likewise Container Apps' 15 environments per region per subscription (the sandbox's
+ * `environmentsPerRegion`, the broker's `SHIRE_ENVIRONMENTS_PER_REGION`): raised, as Azure raises
+ * it on a quota request, so the fleet stays in one subscription and under one set of buckets.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -27,6 +30,8 @@ interface OperationView {
 }
 
 export const DIRECTORY_QUOTA_FOR_BENCH = 100_000;
+/** Container Apps environments per region for the bench's one subscription (Azure's default is 15). */
+export const ENVIRONMENT_QUOTA_FOR_BENCH = 10_000;
 
 export async function runFleetBench(repoRoot: string): Promise<Record<string, unknown>> {
   const count = Number(process.env.BENCH_FLEET_SLUGS ?? 100);
@@ -43,6 +48,7 @@ export async function runFleetBench(repoRoot: string): Promise<Record<string, un
       graphReplicationDelayMs: 0,
       throttleScale: 1,
       directoryObjectQuota: DIRECTORY_QUOTA_FOR_BENCH,
+      environmentsPerRegion: ENVIRONMENT_QUOTA_FOR_BENCH,
     },
   });
   const azurite = await startAzurite(path.join(dir, "azurite"));
@@ -57,6 +63,7 @@ export async function runFleetBench(repoRoot: string): Promise<Record<string, un
     SHIRE_RETRY_MAX_INTERVAL_MS: String(retry.maxRetryIntervalMs),
     // The broker's preflight of the quota (docs/operations.md, "Fleet size") follows the sandbox's.
     SHIRE_DIRECTORY_OBJECT_QUOTA: String(DIRECTORY_QUOTA_FOR_BENCH),
+    SHIRE_ENVIRONMENTS_PER_REGION: String(ENVIRONMENT_QUOTA_FOR_BENCH),
     NODE_OPTIONS: process.env.BENCH_HOST_NODE_OPTIONS ?? "--max-old-space-size=512",
   });
   try {
@@ -109,6 +116,7 @@ export async function runFleetBench(repoRoot: string): Promise<Record<string, un
       slugs: count,
       latencyScale: scale,
       directoryObjectQuota: `raised to ${DIRECTORY_QUOTA_FOR_BENCH} for the bench (Entra's is 250 per principal: about 50 Teams slugs)`,
+      environmentsPerRegion: `raised to ${ENVIRONMENT_QUOTA_FOR_BENCH} for the bench (Azure's default is 15 per region per subscription)`,
       wallSeconds,
       statuses: views.reduce<Record<string, number>>((counts, view) => {
         counts[view.status] = (counts[view.status] ?? 0) + 1;

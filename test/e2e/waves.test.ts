@@ -20,6 +20,8 @@ const shire = useInstallHost({
     SHIRE_WAVE_POLL_MS: "150",
     // The broker's own preflight must know the room beforeAll gives the sandbox's quota.
     SHIRE_DIRECTORY_OBJECT_QUOTA: "1000",
+    // Fifty slugs in one region of one subscription: Container Apps' 15 raised, as Azure does on request.
+    SHIRE_ENVIRONMENTS_PER_REGION: "100",
   },
 });
 
@@ -28,7 +30,7 @@ const FLEET = Array.from({ length: 50 }, (_, index) => `w-${String(index).padSta
 
 beforeAll(async () => {
   // Entra's 250 objects per principal is about 50 slugs: this fleet needs a little more room.
-  shire.sandbox.setFaults({ directoryObjectQuota: 1_000 });
+  shire.sandbox.setFaults({ directoryObjectQuota: 1_000, environmentsPerRegion: 100 });
   // Ten installs at a time: a fleet on the 9.6 image.
   for (let index = 0; index < FLEET.length; index += 10) {
     const installs = await Promise.all(
