@@ -7,15 +7,20 @@ import { invalid, type OperationDefinition } from "./pipeline";
 import { planContextFromEnv } from "./plan-context";
 import { directoryQuotaFor, directoryQuotaFromEnv, quotaRefusal } from "./directory-quota";
 import { activityDepsFromEnv } from "../../activities/deps";
-import { choosePlacement, placementNeeds, placementSettingsFromEnv, type Placement } from "./placement";
+import { choosePlacement, ledgerClaims, placementNeeds, placementSettingsFromEnv, type Placement } from "./placement";
 import type { SlugSpec } from "../model/spec";
-import type { AppliedState, SlugRecord } from "../operations/records";
+import type { AppliedState, OperationStore, SlugRecord } from "../operations/records";
 
-/** Where an install of `spec` goes: chosen once from the pool by its quotas, then kept (placement.ts). */
+/**
+ * Where an install of `spec` goes: chosen once from the pool by its quotas, then kept
+ * (placement.ts). `reserve`: claim the room chosen (install); the dry run only looks.
+ */
 export function placeSlug(
   spec: SlugSpec,
   current: SlugRecord | undefined,
   applied: AppliedState | undefined,
+  store: OperationStore,
+  reserve: boolean,
 ): Promise<Placement> {
   const brokerSubscription = planContextFromEnv().subscriptionId;
   return choosePlacement({
@@ -28,6 +33,8 @@ export function placeSlug(
       placementNeeds(planSlug(spec, planContextFromEnv(process.env, subscriptionId)), subscriptionId, applied),
     settings: placementSettingsFromEnv(brokerSubscription),
     depsFor: activityDepsFromEnv,
+    claims: ledgerClaims(store),
+    reserve,
   });
 }
 
@@ -39,7 +46,7 @@ export const installOperation: OperationDefinition<InstallInput> = {
     if (!validation.ok) return invalid("install", validation.problems);
     const { spec } = validation;
     const applied = await store.getApplied(slug);
-    const placement = await placeSlug(spec, current, applied);
+    const placement = await placeSlug(spec, current, applied, store, true);
     if (!placement.ok) return placement;
     const { subscriptionId } = placement;
     // Everything that can be missing is checked before anything starts.

@@ -20,7 +20,7 @@
 import type { HttpResponseInit } from "@azure/functions";
 import type { ActivityDeps } from "../../activities/deps";
 import type { SlugPlan } from "../model/plan";
-import type { AppliedState } from "../operations/records";
+import type { AppliedState, OperationStore, PlacementClaim } from "../operations/records";
 import { BrokerError } from "../errors";
 import { apiError } from "./responses";
 import { readWithRetry } from "./read-retry";
@@ -124,9 +124,12 @@ export interface SubscriptionRoom {
 }
 
 export interface QuotaRoom {
+  /** What Azure lists, plus `pending`. */
   used: number;
   limit: number;
   needed: number;
+  /** Claimed by installs placed here whose environment Azure does not list yet (in `used`). */
+  pending?: number;
 }
 
 const overrun = (room: QuotaRoom | undefined) => room !== undefined && room.used + room.needed > room.limit;
@@ -159,26 +162,29 @@ export function placementNeeds(plan: SlugPlan, subscriptionId: string, applied?:
   };
 }
 
+/** A subscription's room as Azure lists it, and the names of the environments it has in the region. */
+export interface ListedRoom {
+  room: SubscriptionRoom;
+  environments: ReadonlySet<string>;
+}
+
 /** One subscription's room, from a read per quota checked: its environments, its role assignments. */
 export async function subscriptionRoom(
   deps: ActivityDeps,
   region: string,
   needs: PlacementNeeds,
   settings: PlacementSettings,
-): Promise<SubscriptionRoom> {
+): Promise<ListedRoom> {
   const wanted = normalizeRegion(region);
   let environments: QuotaRoom | undefined;
+  const names = new Set<string>();
   if (settings.environmentsPerRegion !== undefined) {
     const limit = settings.environmentsPerRegion;
     environments = await readWithRetry(async () => {
-      let used = 0;
-      let exists = false;
-      for await (const environment of deps.clients.containerApps.managedEnvironments.listBySubscription()) {
-        if (normalizeRegion(environment.location ?? "") !== wanted) continue;
-        used++;
-        if (environment.name?.toLowerCase() === needs.environmentName.toLowerCase()) exists = true;
-      }
-      return { used, limit, needed: exists ? 0 : 1 };
+      names.clear();
+      for await (const environment of deps.clients.containerApps.managedEnvironments.listBySubscription())
+        if (normalizeRegion(environment.location ?? "") === wanted) names.add(environment.name?.toLowerCase() ?? "");
+      return { used: names.size, limit, needed: names.has(needs.environmentName.toLowerCase()) ? 0 : 1 };
     });
   }
   let roleAssignments: QuotaRoom | undefined;
@@ -191,11 +197,77 @@ export async function subscriptionRoom(
     });
   }
   return {
-    subscriptionId: deps.context.subscriptionId,
-    region: wanted,
-    ...(environments ? { environments } : {}),
-    ...(roleAssignments ? { roleAssignments } : {}),
-    fits: !overrun(environments) && !overrun(roleAssignments),
+    room: {
+      subscriptionId: deps.context.subscriptionId,
+      region: wanted,
+      ...(environments ? { environments } : {}),
+      ...(roleAssignments ? { roleAssignments } : {}),
+      fits: !overrun(environments) && !overrun(roleAssignments),
+    },
+    environments: names,
+  };
+}
+
+/** How long a claim counts while its environment is not listed: longer than any install takes to create it. */
+export const CLAIM_TTL_MS = 60 * 60 * 1000;
+
+/**
+ * Placement's promises, so that installs placed at the same moment do not all take the last room:
+ * each new slug's choice is claimed in a ledger per subscription and region (ETag-guarded, shared
+ * by every broker instance), and a claim counts against the quotas until Azure lists the slug's
+ * environment (from then on Azure's count has it) or until it is an hour old (an install that
+ * failed before creating its environment, a slug refused after placement, or destroyed).
+ */
+export interface PlacementClaims {
+  /**
+   * The room with the other installs' pending claims counted; with `write`, and when it fits,
+   * the slug's own claim is recorded in the same guarded write.
+   */
+  reserve(request: {
+    slug: string;
+    needs: PlacementNeeds;
+    listed: ListedRoom;
+    write: boolean;
+  }): Promise<SubscriptionRoom>;
+}
+
+const withPending = (room: QuotaRoom | undefined, pending: number): QuotaRoom | undefined =>
+  room && pending > 0 ? { ...room, used: room.used + pending, pending } : room;
+
+/** Claims kept in Shire's records (`placements/<subscription>/<region>.json`). */
+export function ledgerClaims(store: OperationStore, now: () => number = Date.now): PlacementClaims {
+  return {
+    reserve: ({ slug, needs, listed, write }) =>
+      store.decidePlacement(listed.room.subscriptionId, listed.room.region, (ledger) => {
+        const at = now();
+        const claims: Record<string, PlacementClaim> = {};
+        for (const [other, claim] of Object.entries(ledger?.claims ?? {}))
+          if (at - Date.parse(claim.at) < CLAIM_TTL_MS) claims[other] = claim;
+        const pending = Object.entries(claims).filter(
+          ([other, claim]) => other !== slug && !listed.environments.has(claim.environment.toLowerCase()),
+        );
+        const environments = withPending(listed.room.environments, pending.length);
+        const roleAssignments = withPending(
+          listed.room.roleAssignments,
+          pending.reduce((sum, [, claim]) => sum + claim.roleAssignments, 0),
+        );
+        const room: SubscriptionRoom = {
+          ...listed.room,
+          ...(environments ? { environments } : {}),
+          ...(roleAssignments ? { roleAssignments } : {}),
+          fits: !overrun(environments) && !overrun(roleAssignments),
+        };
+        if (!write || !room.fits) return { answer: room };
+        claims[slug] = {
+          environment: needs.environmentName,
+          roleAssignments: needs.roleAssignments,
+          at: new Date(at).toISOString(),
+        };
+        return {
+          next: { subscriptionId: listed.room.subscriptionId, region: listed.room.region, claims },
+          answer: room,
+        };
+      }),
   };
 }
 
@@ -213,6 +285,12 @@ export interface PlacementRequest {
   needsFor: (subscriptionId: string) => PlacementNeeds;
   settings: PlacementSettings;
   depsFor: (subscriptionId: string) => ActivityDeps;
+  /**
+   * Claims of other installs placed at the same moment (absent: Azure's lists only). A new slug's
+   * choice is claimed with `reserve`; the dry run counts claims without making one.
+   */
+  claims?: PlacementClaims;
+  reserve?: boolean;
 }
 
 /**
@@ -262,15 +340,18 @@ export async function choosePlacement(request: PlacementRequest): Promise<Placem
 
   const rooms: SubscriptionRoom[] = [];
   for (const subscriptionId of candidates) {
-    const room = await subscriptionRoom(
-      request.depsFor(subscriptionId),
-      region,
-      request.needsFor(subscriptionId),
-      settings,
-    );
+    const needs = request.needsFor(subscriptionId);
+    const listed = await subscriptionRoom(request.depsFor(subscriptionId), region, needs, settings);
+    // A placed slug's room is its own to use: only a new slug claims (and sees others' claims).
+    const checked = !recorded && (listed.room.environments || listed.room.roleAssignments);
+    const room =
+      checked && request.claims
+        ? await request.claims.reserve({ slug, needs, listed, write: request.reserve === true })
+        : listed.room;
     rooms.push(room);
     if (room.fits) return { ok: true, subscriptionId, rooms };
   }
+
   return refuse(
     422,
     "PlacementPoolFull",

@@ -72,7 +72,7 @@ async function planForSlug(request: HttpRequest): Promise<HttpResponseInit> {
   const store = OperationStore.fromEnv();
   const [current, applied] = await Promise.all([store.getSlug(slug), store.getApplied(slug)]);
   // Where the install would go (or why it would be refused), as install decides it.
-  const placement = await placeSlug(spec, current, applied);
+  const placement = await placeSlug(spec, current, applied, store, false);
   if (!placement.ok) return placement.response;
   const { subscriptionId } = placement;
   const context = planContextFromEnv(process.env, subscriptionId);

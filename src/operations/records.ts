@@ -97,6 +97,24 @@ export interface SlugRecord {
   resources?: SlugResource[];
 }
 
+/**
+ * What placement has promised in one subscription and region (src/api/placement.ts): the slugs
+ * it chose there, each with the environment and role assignments it will create. A claim counts
+ * against the quotas until its environment shows in ARM's listing (then ARM counts it), or until
+ * it is older than an install takes to create its environment.
+ */
+export interface PlacementLedger {
+  subscriptionId: string;
+  region: string;
+  claims: Record<string, PlacementClaim>;
+}
+
+export interface PlacementClaim {
+  environment: string;
+  roleAssignments: number;
+  at: string;
+}
+
 export interface SlugResource {
   node: string;
   kind?: string;
@@ -450,6 +468,28 @@ export class OperationStore {
     change: (current: RotationRecord | undefined) => RotationRecord,
   ): Promise<RotationRecord> {
     return this.update(`rotations/${slug}.json`, change);
+  }
+
+  /**
+   * Read-modify-write of the placement ledger of one subscription and region, under its ETag:
+   * `decide` sees the ledger as stored and returns what to write (or nothing) and its answer.
+   * Installs placed at the same moment each see the others' claims, whichever instance runs them.
+   */
+  async decidePlacement<R>(
+    subscriptionId: string,
+    region: string,
+    decide: (ledger: PlacementLedger | undefined) => { next?: PlacementLedger; answer: R },
+  ): Promise<R> {
+    const name = `placements/${subscriptionId.toLowerCase()}/${region}.json`;
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const current = await this.read<PlacementLedger>(name);
+      const { next, answer } = decide(current?.value);
+      if (!next) return answer;
+      if (await this.write(name, next, current ? { ifMatch: current.etag } : { ifNoneMatch: "*" })) return answer;
+      // Another install claimed in between: decide again on what it wrote, after a short random wait.
+      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * Math.min(attempt + 1, 10)));
+    }
+    throw new Error(`Could not update ${name}: too many concurrent placements.`);
   }
 
   async listSlugs(): Promise<SlugRecord[]> {

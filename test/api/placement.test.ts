@@ -3,10 +3,22 @@
  * broker uses): the pool's order, the role-assignment quota, a slug's recorded subscription, and
  * quotas set to `unlimited` costing no read.
  */
-import { describe, expect, it } from "vitest";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startAzurite, type AzuriteHandle } from "../../src/runtime/azurite";
+import { OperationStore } from "../../src/operations/records";
 import { createActivityDeps } from "../../activities/deps";
 import { SANDBOX_BROKER_OBJECT_ID, SANDBOX_SUBSCRIPTION_IDS } from "../../src/azure/credential";
-import { choosePlacement, placementSettingsFromEnv, type PlacementSettings } from "../../src/api/placement";
+import {
+  CLAIM_TTL_MS,
+  choosePlacement,
+  ledgerClaims,
+  placementSettingsFromEnv,
+  type PlacementClaims,
+  type PlacementSettings,
+} from "../../src/api/placement";
 import { useSandbox } from "../fixtures/sandbox";
 
 const [FIRST, SECOND, THIRD] = SANDBOX_SUBSCRIPTION_IDS;
@@ -20,15 +32,28 @@ const settings = (overrides: Partial<PlacementSettings>): PlacementSettings => (
   roleAssignmentsPerSubscription: 4_000,
   ...overrides,
 });
-const place = (overrides: Partial<PlacementSettings>, request: { recorded?: string; requested?: string } = {}) =>
+const place = (
+  overrides: Partial<PlacementSettings>,
+  request: { recorded?: string; requested?: string; slug?: string; claims?: PlacementClaims; reserve?: boolean } = {},
+) =>
   choosePlacement({
-    slug: "px",
+    slug: request.slug ?? "px",
     region: "West Europe",
-    needsFor: () => ({ environmentName: "cae-px", roleAssignments: 3 }),
+    needsFor: () => ({ environmentName: `cae-${request.slug ?? "px"}`, roleAssignments: 3 }),
     settings: settings(overrides),
     depsFor,
     ...request,
   });
+
+let azurite: AzuriteHandle;
+let store: OperationStore;
+beforeAll(async () => {
+  azurite = await startAzurite(fs.mkdtempSync(path.join(os.tmpdir(), "shire-placement-")));
+  store = new OperationStore(azurite.connectionString);
+}, 60_000);
+afterAll(async () => {
+  await azurite?.stop();
+});
 interface Refusal {
   status: number | undefined;
   code: string;
@@ -116,5 +141,59 @@ describe("choosing a subscription", () => {
       rooms: [{ subscriptionId: FIRST, fits: true }],
     });
     expect(env.sandbox.requestsSince(before)).toEqual([]);
+  });
+
+  it("claims room so that installs placed at the same moment fill one subscription, then the next", async () => {
+    const claims = ledgerClaims(store);
+    const slugs = Array.from({ length: 7 }, (_, index) => `burst-${index}`);
+    const chosen = await Promise.all(
+      slugs.map((slug) => place({ environmentsPerRegion: 3 }, { slug, claims, reserve: true })),
+    );
+    const where = chosen.map((placement) => (placement.ok ? placement.subscriptionId : placement.response.status));
+    expect(where.filter((subscription) => subscription === FIRST)).toHaveLength(3);
+    expect(where.filter((subscription) => subscription === SECOND)).toHaveLength(3);
+    expect(where.filter((subscription) => subscription === 422)).toHaveLength(1);
+    const full = chosen.find((placement) => !placement.ok)!;
+    if (full.ok) throw new Error("unreachable");
+    expect(JSON.stringify(full.response.jsonBody)).toContain('"pending":3');
+    // The dry run counts the claims and makes none.
+    const looked = await place({ environmentsPerRegion: 4 }, { slug: "look", claims, reserve: false });
+    expect(looked).toMatchObject({
+      ok: true,
+      subscriptionId: FIRST,
+      rooms: [{ environments: { used: 3, pending: 3 } }],
+    });
+    expect(await place({ environmentsPerRegion: 4 }, { slug: "look-2", claims, reserve: false })).toMatchObject({
+      ok: true,
+      subscriptionId: FIRST,
+    });
+  });
+
+  it("stops counting a claim once Azure lists its environment, or after an hour", async () => {
+    let now = Date.now();
+    const claims = ledgerClaims(store, () => now);
+    const subscription = THIRD;
+    const only = { pool: [{ subscriptionId: subscription }], environmentsPerRegion: 1 };
+    expect(await place(only, { slug: "early", claims, reserve: true })).toMatchObject({ ok: true });
+    expect(errorOf(await place(only, { slug: "late", claims, reserve: true })).code).toBe("PlacementPoolFull");
+    // An hour on, the claim of an install that never made its environment no longer holds the room.
+    now += CLAIM_TTL_MS + 1;
+    expect(await place(only, { slug: "late", claims, reserve: true })).toMatchObject({ ok: true });
+    // Its environment made: Azure's count has it, the claim is not counted a second time.
+    const clients = depsFor(subscription).clients;
+    await clients.resources.resourceGroups.createOrUpdate("claw-late", { location: "westeurope" });
+    const workspace = await clients.operationalInsights.workspaces.beginCreateOrUpdateAndWait("claw-late", "log-late", {
+      location: "westeurope",
+    });
+    const keys = await clients.operationalInsights.sharedKeys.getSharedKeys("claw-late", "log-late");
+    await clients.containerApps.managedEnvironments.beginCreateOrUpdateAndWait("claw-late", "cae-late", {
+      location: "westeurope",
+      appLogsConfiguration: {
+        destination: "log-analytics",
+        logAnalyticsConfiguration: { customerId: workspace.customerId, sharedKey: keys.primarySharedKey },
+      },
+    });
+    const room = await place({ ...only, environmentsPerRegion: 2 }, { slug: "third", claims, reserve: false });
+    expect(room).toMatchObject({ ok: true, rooms: [{ environments: { used: 1, limit: 2, needed: 1 } }] });
   });
 });
