@@ -289,6 +289,13 @@ async function main(): Promise<number> {
     const store = new OperationStore(azurite.connectionString);
     const clients = new AzureClients(sandbox.context());
     const references: Record<string, { slug: string; footprint: string }> = {};
+    // Where placement put each slug: the pool fills its first subscription's 15 environments, then the next.
+    const subscriptionOf: Record<string, string | undefined> = {};
+    for (const outcome of outcomes) {
+      const subscription = (await store.getSlug(outcome.plan.slug))?.subscriptionId;
+      subscriptionOf[outcome.plan.slug] = subscription;
+      placed[subscription ?? "none"] = (placed[subscription ?? "none"] ?? 0) + 1;
+    }
     for (const outcome of outcomes.filter((entry) => entry.plan.end === "installed")) {
       const { slug, teams } = outcome.plan;
       const slugProblems: string[] = [];
@@ -297,7 +304,11 @@ async function main(): Promise<number> {
       else {
         const rotated = rotatable(targets).map((secret) => secret.name);
         slugProblems.push(
-          ...(await credentialProblems(sandbox, clients, targets, { before: outcome.beforeRotation, rotated })),
+          ...(await credentialProblems(sandbox, clients, targets, {
+            before: outcome.beforeRotation,
+            rotated,
+            subscriptionId: subscriptionOf[slug],
+          })),
         );
         const app = (
           sandbox.inspect() as {
@@ -320,11 +331,6 @@ async function main(): Promise<number> {
         slugProblems.push(`its footprint differs from ${references[variant].slug}'s`);
       installedChecks[slug] = slugProblems;
       problems.push(...slugProblems.map((problem) => `${slug}: ${problem}`));
-    }
-    // Where placement put each slug: the pool fills its first subscription's 15 environments, then the next.
-    for (const outcome of outcomes) {
-      const subscription = (await store.getSlug(outcome.plan.slug))?.subscriptionId ?? "none";
-      placed[subscription] = (placed[subscription] ?? 0) + 1;
     }
     for (const outcome of outcomes.filter((entry) => entry.plan.end === "destroyed")) {
       const left = footprint(sandbox, outcome.plan.slug);
