@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { teamsBotIdentityOf, type SlugSpec } from "../../src/model/spec";
 import { validateInstallRequest, withRecordedBotIdentity } from "../../src/model/validate";
+import { planSlug, type PlanContext } from "../../src/model/plan";
+import type { AppliedState } from "../../src/operations/records";
+import { rotatable, rotationTargets, validateRotateRequest } from "../../src/operations/rotation";
 
 function validated(body: unknown) {
   const result = validateInstallRequest("demo", body);
@@ -86,5 +89,41 @@ describe("withRecordedBotIdentity: an installed slug's bot keeps its identity", 
   it("turning Teams off is not a change of identity", () => {
     const off = validated({ channels: { teams: { enabled: false } } });
     expect(withRecordedBotIdentity(off, appRegistration)).toEqual({ ok: true, spec: off.spec });
+  });
+});
+
+describe("rotation of a managed-identity bot", () => {
+  const context: PlanContext = {
+    subscriptionId: "00000000-0000-4000-8000-000000000001",
+    tenantId: "00000000-0000-4000-8000-0000000000aa",
+    brokerPrincipalId: "00000000-0000-4000-8000-0000000000b0",
+    vaultUri: (name) => `https://${name}.vault.azure.net/`,
+  };
+  /** What an install of `body` applies, as rotation reads it (the secret nodes' desired states). */
+  const appliedFor = (body: unknown): AppliedState => ({
+    slug: "demo",
+    updatedAt: "2026-12-01T00:00:00.000Z",
+    nodes: Object.fromEntries(
+      planSlug(validated(body).spec, context).nodes.map((node) => [
+        node.id,
+        { kind: node.kind, dependsOn: node.dependsOn, desired: node.desired, outputs: {}, operationId: "op" },
+      ]),
+    ),
+  });
+
+  it("has no bot password to rotate, and says why when asked for one; an app-registration bot's is rotated", () => {
+    const managed = rotationTargets(appliedFor({}))!;
+    expect(managed.secrets.map((secret) => secret.name)).not.toContain("teams-app-password");
+    expect(rotatable(managed).map((secret) => secret.name)).toEqual([
+      "entra-client-secret",
+      "gateway-token",
+      "storage-account-key",
+    ]);
+    const asked = validateRotateRequest({ secrets: ["teams-app-password"] }, managed);
+    expect(asked.ok).toBe(false);
+    expect(!asked.ok && asked.problems[0].message).toMatch(/managed identity has no password/);
+
+    const registered = rotationTargets(appliedFor({ channels: { teams: { botIdentity: "appRegistration" } } }))!;
+    expect(rotatable(registered).find((secret) => secret.name === "teams-app-password")?.kind).toBe("clientSecret");
   });
 });
