@@ -16,7 +16,8 @@ import { containedIn } from "./teardown";
 
 export const botServiceKind = defineKind({
   kind: "botService",
-  summary: "Azure Bot registration with the Microsoft Teams channel, pointing at the app's `/api/messages`.",
+  summary:
+    "Azure Bot registration with the Microsoft Teams channel, pointing at the app's `/api/messages`, on the slug's managed identity (`UserAssignedMSI`) or an app registration.",
   api: "ARM Microsoft.BotService/botServices (+ channels)",
   teardown: (desired, context) => containedIn(desired.resourceGroup, context),
   activities: (deps) => {
