@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { unzipSync } from "fflate";
 import { getJson, install, postJson, waitForOperation } from "./harness";
 import { useInstallHost } from "../fixtures/install-host";
+import { until } from "../fixtures/wait";
 import { deriveNames } from "../../src/model/names";
 import type { SlugSpec } from "../../src/model/spec";
 import { OperationStore } from "../../src/operations/records";
@@ -35,11 +36,14 @@ const openclawEnv = (slug: string): { name: string; value?: string; secretRef?: 
 async function audit(slug: string): Promise<DriftRecord> {
   const started = await postJson(`${shire.url}/api/drift`, { slugs: [slug] });
   expect(started.status, JSON.stringify(started.body)).toBe(202);
-  for (;;) {
-    const { body } = await getJson<Anything>(`${shire.url}/api/drift`);
-    if (body.audit?.auditId === started.body.auditId && body.audit.runtimeStatus === "Completed") break;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  await until(
+    async () => {
+      const { body } = await getJson<Anything>(`${shire.url}/api/drift`);
+      return body.audit?.auditId === started.body.auditId && body.audit.runtimeStatus === "Completed";
+    },
+    "the audit to finish",
+    { timeoutMs: 120_000, intervalMs: 200 },
+  );
   return (await getJson<DriftRecord>(`${shire.url}/api/slugs/${slug}/drift`)).body;
 }
 
