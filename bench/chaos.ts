@@ -137,7 +137,8 @@ async function main(): Promise<number> {
       },
       revisionStartMs: 500,
       replicaStartMs: 300,
-      // One principal's 250 objects hold 50 slugs' worth; larger runs need more (docs/sandbox.md).
+      // One principal's 250 objects hold 83 slugs' worth (three each; torn-down slugs' objects count
+      // until purged); larger runs need more (docs/sandbox.md).
       ...(count > 45 ? { directoryObjectQuota: count * 6 } : {}),
       // The pool's three subscriptions hold 45 environments in one region; a larger run needs more.
       ...(count > 45 ? { environmentsPerRegion: count } : {}),

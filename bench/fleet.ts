@@ -8,7 +8,7 @@
  * slug converged, and whether any operation failed on throttling.
  *
  * Entra's quota of 250 directory objects per principal (the sandbox's `directoryObjectQuota`)
- * allows about 50 Teams slugs (five objects each): the bench raises it (departing from Azure, as
+ * allows 83 slugs (three objects each, the Teams bot being the slug's managed identity): the bench raises it (departing from Azure, as
  * the wave bench does; docs/operations.md, "Fleet size") so the figure is ARM's, not Entra's.
  * Likewise Container Apps' 15 environments per region per subscription (the sandbox's
  * `environmentsPerRegion`, the broker's `SHIRE_ENVIRONMENTS_PER_REGION`): raised, as Azure raises
@@ -115,7 +115,7 @@ export async function runFleetBench(repoRoot: string): Promise<Record<string, un
     return {
       slugs: count,
       latencyScale: scale,
-      directoryObjectQuota: `raised to ${DIRECTORY_QUOTA_FOR_BENCH} for the bench (Entra's is 250 per principal: about 50 Teams slugs)`,
+      directoryObjectQuota: `raised to ${DIRECTORY_QUOTA_FOR_BENCH} for the bench (Entra's is 250 per principal: 83 slugs)`,
       environmentsPerRegion: `raised to ${ENVIRONMENT_QUOTA_FOR_BENCH} for the bench (Azure's default is 15 per region per subscription)`,
       wallSeconds,
       statuses: views.reduce<Record<string, number>>((counts, view) => {

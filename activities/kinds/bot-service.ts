@@ -1,7 +1,11 @@
 /**
  * Teams: the Azure Bot registration pointing at the app's `/api/messages`, with the Microsoft
- * Teams channel enabled. The bot's Microsoft App is the slug's bot app registration (single
- * tenant), whose client secret the Teams plugin reads from the vault.
+ * Teams channel enabled. The bot's Microsoft App is either the slug's user-assigned managed
+ * identity (`UserAssignedMSI`: the app id is the identity's client id, and the gateway takes Bot
+ * Framework tokens from that identity) or, for Teams slugs installed before, the slug's bot app
+ * registration (`SingleTenant`), whose client secret the Teams plugin reads from the vault. Azure
+ * sets the app type when a bot is created: a bot of the other type is a conflict install refuses
+ * up front (src/model/validate.ts, withRecordedBotIdentity), and ARM answers 400 here.
  */
 import type { Bot } from "@azure/arm-botservice";
 import { convergeAction, getOrUndefined, removeResource } from "../arm";
@@ -12,7 +16,8 @@ import { containedIn } from "./teardown";
 
 export const botServiceKind = defineKind({
   kind: "botService",
-  summary: "Azure Bot registration with the Microsoft Teams channel, pointing at the app's `/api/messages`.",
+  summary:
+    "Azure Bot registration with the Microsoft Teams channel, pointing at the app's `/api/messages`, on the slug's managed identity (`UserAssignedMSI`) or an app registration.",
   api: "ARM Microsoft.BotService/botServices (+ channels)",
   teardown: (desired, context) => containedIn(desired.resourceGroup, context),
   activities: (deps) => {
@@ -30,8 +35,9 @@ export const botServiceKind = defineKind({
             displayName: desired.displayName,
             endpoint: desired.messagingEndpoint,
             msaAppId: desired.msaAppId,
-            msaAppType: "SingleTenant",
+            msaAppType: desired.msaAppType,
             msaAppTenantId: desired.tenantId,
+            ...(desired.msaAppMSIResourceId ? { msaAppMSIResourceId: desired.msaAppMSIResourceId } : {}),
           },
         };
         const changed = current

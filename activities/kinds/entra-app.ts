@@ -14,7 +14,8 @@ const APP_FIELDS = "id,appId,displayName,uniqueName,tags,web";
 
 export const entraAppKind = defineKind({
   kind: "entraApp",
-  summary: "Entra app registration + service principal (the sign-in app; with Teams, the bot's own app).",
+  summary:
+    "Entra app registration + service principal (the sign-in app; for a Teams bot on an app registration, the bot's own app).",
   api: "Microsoft Graph applications, servicePrincipals",
   teardown: () => "remove",
   activities: (deps) => {

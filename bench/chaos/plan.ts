@@ -1,7 +1,8 @@
 /**
  * What the chaos run does to each slug, decided before it starts: the operations in order and the
  * state the slug must end in. Four plans in turn, so every count of slugs mixes them; two slugs
- * in three have Teams (the default: the bot's app, password and tab page too), every third not.
+ * in three have Teams (the default: the bot on the slug's managed identity and the tab page too),
+ * every third not.
  */
 export type ChaosStep = "install" | "upgrade" | "rotate" | "teardown";
 

@@ -1,5 +1,5 @@
 /** The install operation: validate the spec, plan it, and prune what the slug has applied that the plan dropped. */
-import { contextProblems, validateInstallRequest } from "../model/validate";
+import { contextProblems, validateInstallRequest, withRecordedBotIdentity } from "../model/validate";
 import { planSlug } from "../model/plan";
 import { installSteps, knownOutputs } from "../operations/steps";
 import { INSTALL_ORCHESTRATION, type InstallInput } from "../../orchestrations/install";
@@ -7,6 +7,8 @@ import { invalid, type OperationDefinition } from "./pipeline";
 import { planContextFromEnv } from "./plan-context";
 import { directoryQuotaFor, directoryQuotaFromEnv, quotaRefusal } from "./directory-quota";
 import { activityDepsFromEnv } from "../../activities/deps";
+import { recordedSpec } from "../operations/slug-spec";
+import { apiError } from "./responses";
 import { choosePlacement, ledgerClaims, placementNeeds, placementSettingsFromEnv, type Placement } from "./placement";
 import type { SlugSpec } from "../model/spec";
 import type { AppliedState, OperationStore, SlugRecord } from "../operations/records";
@@ -44,7 +46,10 @@ export const installOperation: OperationDefinition<InstallInput> = {
   prepare: async (slug, body, { store, current }) => {
     const validation = validateInstallRequest(slug, body);
     if (!validation.ok) return invalid("install", validation.problems);
-    const { spec } = validation;
+    // An installed slug's Teams bot keeps its identity (no migration between the two).
+    const settled = withRecordedBotIdentity(validation, await recordedSpec(store, slug, current));
+    if (!settled.ok) return { ok: false, response: apiError(409, "BotIdentityChange", settled.message) };
+    const spec = settled.spec;
     const applied = await store.getApplied(slug);
     const placement = await placeSlug(spec, current, applied, store, true);
     if (!placement.ok) return placement;

@@ -8,14 +8,20 @@
  * Both list the removals first: what the slug has applied that the plan no longer holds (prune).
  */
 import type { HttpRequest, HttpResponseInit } from "@azure/functions";
-import { contextProblems, validateImage, validateInstallRequest, validateSlug } from "../model/validate";
+import {
+  contextProblems,
+  validateImage,
+  validateInstallRequest,
+  validateSlug,
+  withRecordedBotIdentity,
+} from "../model/validate";
 import { planSlug } from "../model/plan";
 import type { SlugSpec } from "../model/spec";
 import { dryRun } from "./dry-run";
 import { knownOutputs, pruneSteps } from "../operations/steps";
 import { activityDepsFromEnv } from "../../activities/deps";
 import { OperationStore } from "../operations/records";
-import { lastInstallRequest } from "../operations/slug-spec";
+import { lastInstallRequest, recordedSpec } from "../operations/slug-spec";
 import { apiError, json, readJson } from "./responses";
 import { apiRoute } from "./route";
 import { planContextFromEnv } from "./plan-context";
@@ -63,7 +69,11 @@ async function planForSlug(request: HttpRequest): Promise<HttpResponseInit> {
         `The install request has ${validation.problems.length} problem(s).`,
         validation.problems,
       );
-    spec = validation.spec;
+    // What install would do with this body: an installed slug's Teams bot keeps its identity.
+    const store = OperationStore.fromEnv();
+    const settled = withRecordedBotIdentity(validation, await recordedSpec(store, slug, await store.getSlug(slug)));
+    if (!settled.ok) return apiError(409, "BotIdentityChange", settled.message);
+    spec = settled.spec;
   } else {
     const chosen = await specForGet(request, slug);
     if ("response" in chosen) return chosen.response;

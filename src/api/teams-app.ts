@@ -1,6 +1,7 @@
 /**
  * `GET /api/slugs/{slug}/teams-app`: the slug's Teams app package (src/model/teams-app.ts), from
- * what its install applied: the bot's app id, the tab pages, the app's URL. A slug without Teams
+ * what its install applied: the bot's app id (the Azure Bot's msaAppId: the slug's managed
+ * identity's client id, or its bot app's id), the tab pages, the app's URL. A slug without Teams
  * is a 409 that says how to turn it on.
  */
 import type { HttpRequest, HttpResponseInit } from "@azure/functions";
@@ -25,7 +26,8 @@ async function teamsApp(request: HttpRequest): Promise<HttpResponseInit> {
   const [record, applied] = await Promise.all([store.getSlug(slug), store.getApplied(slug)]);
   if (!record) return apiError(404, "SlugNotFound", `Shire knows no slug '${slug}'.`);
   const output = (node: string, name: string) => applied?.nodes[node]?.outputs[name];
-  const botAppId = output("botApp", "appId");
+  // Either bot identity: what the Azure Bot was converged with (references resolved).
+  const botAppId = (applied?.nodes.botService?.desired as { msaAppId?: unknown } | undefined)?.msaAppId;
   const configurationUrl = output("staticWebsite", "pageUrl");
   const contentUrl = output("staticWebsite", "tabUrl");
   const fqdn = output("containerApp", "fqdn");

@@ -202,7 +202,13 @@ export interface BotServiceDesired {
   tags: Record<string, string>;
   /** `https://<app fqdn>/api/messages` */
   messagingEndpoint: string;
+  /**
+   * `SingleTenant`: the bot's own app registration; `UserAssignedMSI`: the slug's user-assigned
+   * identity (msaAppId its client id, msaAppMSIResourceId its ARM id). Azure sets it at creation.
+   */
+  msaAppType: "SingleTenant" | "UserAssignedMSI";
   msaAppId: string;
+  msaAppMSIResourceId?: string;
   tenantId: string;
   sku: "F0" | "S1";
 }

@@ -57,7 +57,12 @@ export interface OpenClawContainerInputs {
     telegramWebhookSecret?: string;
     foundryApiKey?: string;
   };
-  teams?: { appId: Value; tenantId: string };
+  /**
+   * The Teams bot's credentials: its app id and tenant, with the password secret above (an app
+   * registration), or `managedIdentity` (the app id is the replica's user-assigned identity's
+   * client id, and the plugin takes Bot Framework tokens from that identity: no password).
+   */
+  teams?: { appId: Value; tenantId: string; managedIdentity?: boolean };
   foundry?: { endpoint: string; deployment?: string };
   /** Plugins the seed brings to their pinned versions on the share. */
   plugins: PluginPin[];
@@ -115,7 +120,15 @@ export const SEED_RESOURCES = { cpu: 0.5, memory: "1Gi" } as const;
 export function buildOpenClawConfig(inputs: OpenClawContainerInputs, appOrigin: string): Record<string, unknown> {
   const channels: Record<string, unknown> = {};
   if (inputs.channels.teams) {
-    channels.msteams = { enabled: true, webhook: { port: OPENCLAW_PORTS.teams, path: TEAMS_WEBHOOK_PATH } };
+    channels.msteams = {
+      enabled: true,
+      webhook: { port: OPENCLAW_PORTS.teams, path: TEAMS_WEBHOOK_PATH },
+      // @openclaw/msteams: federated auth through a managed identity, no appPassword. The app id
+      // and the identity's client id (the same id) come from the environment: the identity's
+      // client id is known only once it exists, and the plugin reads MSTEAMS_APP_ID and
+      // MSTEAMS_MANAGED_IDENTITY_CLIENT_ID where the config names none.
+      ...(inputs.teams?.managedIdentity ? { authType: "federated", useManagedIdentity: true } : {}),
+    };
   }
   if (inputs.channels.telegram) {
     channels.telegram =
@@ -213,13 +226,21 @@ export function buildOpenClawContainerSpec(inputs: OpenClawContainerInputs) {
     secretEnv("OPENCLAW_GATEWAY_TOKEN", names.gatewayToken),
     // No APPLICATIONINSIGHTS_CONNECTION_STRING: nothing in OpenClaw reads it (its telemetry is the
     // diagnostics-otel plugin's OTLP/HTTP export; docs/operations.md, "Known limits").
-    ...(inputs.teams && names.teamsAppPassword
+    ...(inputs.teams?.managedIdentity
       ? [
           env("MSTEAMS_APP_ID", inputs.teams.appId),
           env("MSTEAMS_TENANT_ID", inputs.teams.tenantId),
-          secretEnv("MSTEAMS_APP_PASSWORD", names.teamsAppPassword),
+          // MSAL's ManagedIdentityApplication asks Container Apps' identity endpoint for this
+          // user-assigned identity (attached to the app: its identityResourceId).
+          env("MSTEAMS_MANAGED_IDENTITY_CLIENT_ID", inputs.teams.appId),
         ]
-      : []),
+      : inputs.teams && names.teamsAppPassword
+        ? [
+            env("MSTEAMS_APP_ID", inputs.teams.appId),
+            env("MSTEAMS_TENANT_ID", inputs.teams.tenantId),
+            secretEnv("MSTEAMS_APP_PASSWORD", names.teamsAppPassword),
+          ]
+        : []),
     ...(inputs.channels.telegram && names.telegramBotToken
       ? [secretEnv("TELEGRAM_BOT_TOKEN", names.telegramBotToken)]
       : []),

@@ -10,7 +10,7 @@ import type { Resolvable } from "../contract/reference";
 import { ref, type DesiredOf, type PlanNode, type PlanNodeOf, type ResourceKind } from "../contract/resources";
 import { ROLE_IDS, SECRET_NAMES, STATE_VOLUME_NAME, deriveNames, resourceId } from "./names";
 import { buildOpenClawContainerSpec, STATE_MOUNT_OPTIONS } from "./openclaw";
-import { pluginsFor } from "./spec";
+import { pluginsFor, teamsBotIdentityOf } from "./spec";
 import type { SlugSpec } from "./spec";
 import { TEAMS_WEBHOOK_PATH } from "./nginx";
 
@@ -60,6 +60,7 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
   const identityId = id("Microsoft.ManagedIdentity", "userAssignedIdentities", names.identity);
   const vaultUri = context.vaultUri(names.keyVault);
   const teams = spec.channels.teams;
+  const botIdentity = teamsBotIdentityOf(spec);
   const telegram = spec.channels.telegram;
 
   const nodes: PlanNode[] = [];
@@ -246,17 +247,19 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
     [entraApp.id],
     { servicePrincipalId: ref(entraApp, "servicePrincipalId"), principalIds: spec.allowedIdentities },
   );
-  // The bot's own app: Bot Framework gets tokens for it, which an assignment requirement would refuse.
-  const botApp = teams
-    ? add("entraApp", "botApp", `Entra app ${names.botApp} (Teams bot)`, [], {
-        displayName: names.botApp,
-        uniqueName: names.botAppUniqueName,
-        ownershipTag,
-        redirectUris: [],
-        assignmentRequired: false,
-        idTokenIssuance: false,
-      })
-    : undefined;
+  // An app-registration bot's own app: Bot Framework gets tokens for it, which an assignment
+  // requirement would refuse. A managed-identity bot is the gateway's identity: no Entra object.
+  const botApp =
+    botIdentity === "appRegistration"
+      ? add("entraApp", "botApp", `Entra app ${names.botApp} (Teams bot)`, [], {
+          displayName: names.botApp,
+          uniqueName: names.botAppUniqueName,
+          ownershipTag,
+          redirectUris: [],
+          assignmentRequired: false,
+          idTokenIssuance: false,
+        })
+      : undefined;
 
   // Secrets, written by the broker straight into the vault.
   const secret = (
@@ -336,7 +339,7 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
   const appSecretNames = [
     SECRET_NAMES.gatewayToken,
     SECRET_NAMES.entraClientSecret,
-    ...(teams ? [SECRET_NAMES.teamsAppPassword] : []),
+    ...(botApp ? [SECRET_NAMES.teamsAppPassword] : []),
     ...(telegram ? [SECRET_NAMES.telegramBotToken] : []),
     ...(telegram?.mode === "webhook" ? [SECRET_NAMES.telegramWebhookSecret] : []),
     ...(spec.foundry ? [SECRET_NAMES.foundryApiKey] : []),
@@ -352,12 +355,16 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
     channels: spec.channels,
     secretNames: {
       gatewayToken: SECRET_NAMES.gatewayToken,
-      teamsAppPassword: teams ? SECRET_NAMES.teamsAppPassword : undefined,
+      teamsAppPassword: botApp ? SECRET_NAMES.teamsAppPassword : undefined,
       telegramBotToken: telegram ? SECRET_NAMES.telegramBotToken : undefined,
       telegramWebhookSecret: telegram?.mode === "webhook" ? SECRET_NAMES.telegramWebhookSecret : undefined,
       foundryApiKey: spec.foundry ? SECRET_NAMES.foundryApiKey : undefined,
     },
-    teams: botApp ? { appId: ref(botApp, "appId"), tenantId: context.tenantId } : undefined,
+    teams: botApp
+      ? { appId: ref(botApp, "appId"), tenantId: context.tenantId }
+      : teams
+        ? { appId: ref(identity, "clientId"), tenantId: context.tenantId, managedIdentity: true }
+        : undefined,
     foundry: spec.foundry ? { endpoint: spec.foundry.endpoint, deployment: spec.foundry.deployment } : undefined,
     // (No App Insights connection string: nothing in OpenClaw reads it; see src/model/openclaw.ts.)
     volumeName: STATE_VOLUME_NAME,
@@ -449,7 +456,7 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
     },
   });
 
-  if (botApp) {
+  if (teams) {
     const blobAccess = roleAssignment(
       "blobAccess:broker",
       "Broker publishes the tab page (Storage Blob Data Contributor)",
@@ -470,16 +477,29 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
         webEndpoint: ref(storageAccount, "webEndpoint"),
       },
     );
-    add("botService", "botService", `Azure Bot ${names.bot} (Teams)`, [containerApp.id, botApp.id], {
-      resourceGroup: rg,
-      name: names.bot,
-      displayName: `OpenClaw (${spec.slug})`,
-      tags,
-      messagingEndpoint: ref(containerApp, "fqdn", `https://\${value}${TEAMS_WEBHOOK_PATH}`),
-      msaAppId: ref(botApp, "appId"),
-      tenantId: context.tenantId,
-      sku: "F0",
-    });
+    add(
+      "botService",
+      "botService",
+      `Azure Bot ${names.bot} (Teams, ${botApp ? "app registration" : "managed identity"})`,
+      [containerApp.id, botApp ? botApp.id : identity.id],
+      {
+        resourceGroup: rg,
+        name: names.bot,
+        displayName: `OpenClaw (${spec.slug})`,
+        tags,
+        messagingEndpoint: ref(containerApp, "fqdn", `https://\${value}${TEAMS_WEBHOOK_PATH}`),
+        // A managed-identity bot: Azure Bot's UserAssignedMSI, the app id being the identity's client id.
+        ...(botApp
+          ? { msaAppType: "SingleTenant" as const, msaAppId: ref(botApp, "appId") }
+          : {
+              msaAppType: "UserAssignedMSI" as const,
+              msaAppId: ref(identity, "clientId"),
+              msaAppMSIResourceId: identityId,
+            }),
+        tenantId: context.tenantId,
+        sku: "F0",
+      },
+    );
   }
 
   assertValidGraph(nodes);

@@ -34,6 +34,16 @@ export interface PluginPin {
   spec: string;
 }
 
+/**
+ * Whose identity the Teams bot is. `managedIdentity` (the default for a new Teams slug): the
+ * slug's user-assigned managed identity, so Azure Bot is `UserAssignedMSI` and the bot has no
+ * Entra app, no service principal and no password. `appRegistration`: the bot's own Entra app
+ * `shire-<slug>-bot` with a client secret, as Teams slugs installed before had.
+ */
+export type TeamsBotIdentity = "managedIdentity" | "appRegistration";
+export const TEAMS_BOT_IDENTITIES: readonly TeamsBotIdentity[] = ["managedIdentity", "appRegistration"];
+export const DEFAULT_TEAMS_BOT_IDENTITY: TeamsBotIdentity = "managedIdentity";
+
 export interface SlugSpecInput {
   /** The subscription of the placement pool to install in; absent: the first with room (docs/operations.md, "Placement"). */
   subscriptionId?: string;
@@ -42,7 +52,7 @@ export interface SlugSpecInput {
   /** Allow a moving tag such as `latest` (off by default: upgrades must be deliberate). */
   allowMovingTag?: boolean;
   channels?: {
-    teams?: { enabled?: boolean };
+    teams?: { enabled?: boolean; botIdentity?: TeamsBotIdentity };
     telegram?: { enabled?: boolean; mode?: "polling" | "webhook" };
     whatsapp?: { enabled?: boolean };
   };
@@ -62,6 +72,11 @@ export interface SlugSpec {
   image: string;
   channels: {
     teams: boolean;
+    /**
+     * The Teams bot's identity, set whenever `teams` is on. A spec recorded before the field
+     * existed has none: its bot is an app registration (read it through `teamsBotIdentityOf`).
+     */
+    teamsBotIdentity?: TeamsBotIdentity;
     telegram?: { mode: "polling" | "webhook" };
     whatsapp: boolean;
   };
@@ -69,6 +84,15 @@ export interface SlugSpec {
   allowedIdentities: string[];
   resources: { cpu: number; memory: string };
   tags: Record<string, string>;
+}
+
+/**
+ * The Teams bot's identity a spec asks for; undefined without Teams. A recorded spec from before
+ * bot identities existed (Teams on, no `teamsBotIdentity`) had an app-registration bot, and keeps it.
+ */
+export function teamsBotIdentityOf(spec: Pick<SlugSpec, "channels">): TeamsBotIdentity | undefined {
+  if (!spec.channels.teams) return undefined;
+  return spec.channels.teamsBotIdentity ?? "appRegistration";
 }
 
 /** The OpenClaw version in an image reference (`...:2026.9.6[-suffix]`), if its tag names one. */

@@ -14,7 +14,7 @@ export interface TeamsAppInputs {
   slug: string;
   /** Makes the Teams app id unique to this broker's subscription (like the slug's global names). */
   subscriptionId: string;
-  /** The bot's Entra app id (the Azure Bot's msaAppId). */
+  /** The Azure Bot's msaAppId: the slug's managed identity's client id, or the bot app's id. */
   botAppId: string;
   /** The tab's configuration page and its content page (the slug's static website). */
   configurationUrl: string;

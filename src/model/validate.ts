@@ -3,14 +3,28 @@
  * fields included, and nothing is created when there is any (DESIGN.md principle 7).
  */
 import { MAX_SLUG_LENGTH, MIN_SLUG_LENGTH, SLUG_PATTERN } from "./names";
-import { DEFAULT_OPENCLAW_IMAGE, DEFAULT_REGION, DEFAULT_RESOURCES, type SlugSpec } from "./spec";
+import {
+  DEFAULT_OPENCLAW_IMAGE,
+  DEFAULT_REGION,
+  DEFAULT_RESOURCES,
+  DEFAULT_TEAMS_BOT_IDENTITY,
+  TEAMS_BOT_IDENTITIES,
+  teamsBotIdentityOf,
+  type SlugSpec,
+  type TeamsBotIdentity,
+} from "./spec";
 
 export interface Problem {
   path: string;
   message: string;
 }
 
-export type ValidationResult = { ok: true; spec: SlugSpec } | { ok: false; problems: Problem[] };
+/**
+ * A valid request's spec (every default filled in) and what the request itself named where a
+ * default may give way to the slug's record (the Teams bot's identity: `withRecordedBotIdentity`).
+ */
+export type ValidationResult =
+  { ok: true; spec: SlugSpec; named: { teamsBotIdentity?: TeamsBotIdentity } } | { ok: false; problems: Problem[] };
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const FOUNDRY_ACCOUNT_ID =
@@ -273,10 +287,21 @@ export function validateInstallRequest(
   }
 
   const channels = read.object(input.channels, "channels", ["teams", "telegram", "whatsapp"]) ?? {};
-  const teamsInput = read.object(channels.teams, "channels.teams", ["enabled"]);
+  const teamsInput = read.object(channels.teams, "channels.teams", ["enabled", "botIdentity"]);
   const telegramInput = read.object(channels.telegram, "channels.telegram", ["enabled", "mode"]);
   const whatsappInput = read.object(channels.whatsapp, "channels.whatsapp", ["enabled"]);
   const teams = read.boolean(teamsInput?.enabled, "channels.teams.enabled") ?? true;
+  const botIdentity = read.string(teamsInput?.botIdentity, "channels.teams.botIdentity");
+  if (botIdentity !== undefined && !TEAMS_BOT_IDENTITIES.includes(botIdentity as TeamsBotIdentity))
+    problems.push({
+      path: "channels.teams.botIdentity",
+      message: `must be ${TEAMS_BOT_IDENTITIES.map((name) => `'${name}'`).join(" or ")}.`,
+    });
+  else if (botIdentity !== undefined && !teams)
+    problems.push({
+      path: "channels.teams.botIdentity",
+      message: "names the Teams bot's identity: only with Teams on.",
+    });
   const telegramEnabled = read.boolean(telegramInput?.enabled, "channels.telegram.enabled") ?? false;
   const whatsapp = read.boolean(whatsappInput?.enabled, "channels.whatsapp.enabled") ?? false;
   const telegramMode = read.string(telegramInput?.mode, "channels.telegram.mode") ?? "polling";
@@ -364,8 +389,10 @@ export function validateInstallRequest(
     problems.push({ path: "subscriptionId", message: `${describe(subscriptionId)} is not a subscription id (GUID).` });
 
   if (problems.length > 0) return { ok: false, problems };
+  const named = botIdentity !== undefined ? { teamsBotIdentity: botIdentity as TeamsBotIdentity } : {};
   return {
     ok: true,
+    named,
     spec: {
       slug,
       ...(subscriptionId !== undefined ? { subscriptionId } : {}),
@@ -373,6 +400,7 @@ export function validateInstallRequest(
       image,
       channels: {
         teams,
+        ...(teams ? { teamsBotIdentity: named.teamsBotIdentity ?? DEFAULT_TEAMS_BOT_IDENTITY } : {}),
         ...(telegramEnabled ? { telegram: { mode: telegramMode as "polling" | "webhook" } } : {}),
         whatsapp,
       },
@@ -382,6 +410,30 @@ export function validateInstallRequest(
       tags: { ...tags },
     },
   };
+}
+
+/**
+ * An installed slug's Teams bot keeps its identity: Azure sets a bot's app type when the bot is
+ * created, and the Teams package users installed names the bot's app id, so moving an installed
+ * bot needs a new Azure Bot and a new package, a migration Shire does not have. So a request that
+ * does not name `channels.teams.botIdentity` gets the identity the slug's recorded spec has (a
+ * spec recorded before the field existed: an app registration), and one that names another is
+ * refused. `recorded` is the spec the slug's footprint follows; undefined for a slug that has none
+ * (new, or destroyed), which gets what the request asked for or the default.
+ */
+export function withRecordedBotIdentity(
+  validated: { spec: SlugSpec; named: { teamsBotIdentity?: TeamsBotIdentity } },
+  recorded: SlugSpec | undefined,
+): { ok: true; spec: SlugSpec } | { ok: false; message: string } {
+  const { spec, named } = validated;
+  const installed = recorded ? teamsBotIdentityOf(recorded) : undefined;
+  if (!spec.channels.teams || installed === undefined) return { ok: true, spec };
+  if (named.teamsBotIdentity !== undefined && named.teamsBotIdentity !== installed)
+    return {
+      ok: false,
+      message: `Slug '${spec.slug}' has a Teams bot on ${installed === "appRegistration" ? "its own app registration" : "its managed identity"} (botIdentity '${installed}'); changing it to '${named.teamsBotIdentity}' is not supported: it needs a new Azure Bot and a new Teams app package for users (docs/operations.md, "The Teams bot's identity"). Leave channels.teams.botIdentity out, or name '${installed}'.`,
+    };
+  return { ok: true, spec: { ...spec, channels: { ...spec.channels, teamsBotIdentity: installed } } };
 }
 
 /**

@@ -153,7 +153,7 @@ export function validateRotateRequest(
     if (!found)
       return problems.push({
         path,
-        message: `this slug has no secret '${name}'; it can rotate: ${names.join(", ") || "nothing"}.`,
+        message: `this slug has no secret '${name}'${name === SECRET_NAMES.teamsAppPassword ? " (a Teams bot on the slug's managed identity has no password)" : ""}; it can rotate: ${names.join(", ") || "nothing"}.`,
       });
     if (found.kind === "supplied")
       return problems.push({

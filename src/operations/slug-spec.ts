@@ -1,7 +1,7 @@
 /** Which spec a slug follows: what its footprint last converged to, or what was last asked. */
 import type { SlugSpec } from "../model/spec";
 import { validateInstallRequest } from "../model/validate";
-import type { OperationStore } from "./records";
+import type { OperationStore, SlugRecord } from "./records";
 
 /** The newest install request for the slug, finished or not (from the journal, newest first). */
 export async function lastInstallRequest(store: OperationStore, slug: string): Promise<SlugSpec | undefined> {
@@ -34,4 +34,18 @@ export async function convergedSpec(store: OperationStore, slug: string): Promis
   const defaults = validateInstallRequest(slug, {});
   if (!defaults.ok) throw new TypeError(`No spec for '${slug}'.`);
   return defaults.spec;
+}
+
+/**
+ * The spec an install request of an existing slug is held to (its Teams bot's identity:
+ * `withRecordedBotIdentity`): what the footprint follows, or undefined when the slug has none
+ * (never installed, or destroyed: its resources are gone, a new install starts afresh).
+ */
+export async function recordedSpec(
+  store: OperationStore,
+  slug: string,
+  current: SlugRecord | undefined,
+): Promise<SlugSpec | undefined> {
+  if (current?.state === "destroyed") return undefined;
+  return appliedSpec(store, slug);
 }

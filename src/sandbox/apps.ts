@@ -42,7 +42,10 @@ export interface ReplicaCheck {
   mounts: Record<string, { account: string } & CredentialVerdict>;
   /** The sign-in's client secret (auth config), if the app has sign-in with a client secret. */
   signIn?: { clientId: string } & CredentialVerdict;
-  /** The Teams bot's password, if the app runs the Teams channel. */
+  /**
+   * The Teams bot's credential, if the app runs the Teams channel: its password (an app
+   * registration), or its managed identity (attached to the app, the client id the bot names).
+   */
   teamsBot?: { appId: string } & CredentialVerdict;
   /** The Foundry key, if the app has one. */
   foundryKey?: CredentialVerdict;
@@ -78,6 +81,16 @@ export function createAppDataPlane(arm: ArmService, graph: GraphService, readSec
   const check = (appId: string) => {
     arm.engine.settle();
     const app = store.get(appId);
+    /** MSAL's ManagedIdentityApplication gets a token only for a user-assigned identity attached to the app. */
+    const managedIdentity = (clientId: string): CredentialVerdict => {
+      const attached = Object.keys(asRecord(asRecord(app?.resource.identity).userAssignedIdentities));
+      const found = attached.some(
+        (id) => String(asRecord(store.get(id)?.resource.properties).clientId).toLowerCase() === clientId.toLowerCase(),
+      );
+      return found
+        ? { ok: true }
+        : { ok: false, error: `no user-assigned identity with client id ${clientId} is attached to the app` };
+    };
     const auth = asRecord(store.get(`${appId}/authConfigs/current`)?.resource.properties);
     const registration = asRecord(asRecord(asRecord(auth.identityProviders).azureActiveDirectory).registration);
     const replicas = appReplicas(store, appId).map(({ revision, replica, loaded }): ReplicaCheck => {
@@ -111,7 +124,10 @@ export function createAppDataPlane(arm: ArmService, graph: GraphService, readSec
           ...entra(registration.clientId, heldValue(String(registration.clientSecretSettingName))),
         };
       const botAppId = env.values.MSTEAMS_APP_ID;
-      if (botAppId)
+      const botIdentityClientId = env.values.MSTEAMS_MANAGED_IDENTITY_CLIENT_ID;
+      if (botAppId && botIdentityClientId)
+        checked.teamsBot = { appId: botAppId, ...managedIdentity(botIdentityClientId) };
+      else if (botAppId)
         checked.teamsBot = { appId: botAppId, ...entra(botAppId, heldValue(env.secretRefs.MSTEAMS_APP_PASSWORD)) };
       if (env.secretRefs.AZURE_OPENAI_API_KEY) {
         const key = heldValue(env.secretRefs.AZURE_OPENAI_API_KEY);

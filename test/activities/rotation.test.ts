@@ -43,7 +43,12 @@ beforeAll(async () => {
     azure,
     "rot",
     {
-      channels: { teams: { enabled: true }, telegram: { enabled: true, mode: "webhook" } },
+      // A bot on its own app registration (Teams slugs installed before bot identities): its password
+      // is a kind to rotate. A managed-identity bot has none (test/model/bot-identity.test.ts).
+      channels: {
+        teams: { enabled: true, botIdentity: "appRegistration" },
+        telegram: { enabled: true, mode: "webhook" },
+      },
       foundry: {
         endpoint: "https://ai-rotation-test.openai.azure.com/",
         deployment: "gpt-4o",

@@ -28,6 +28,8 @@ const NODE24 = path.join(OPENCLAW_DIR, "node24", "node_modules", ".bin", "node")
 const OPENCLAW = path.join(OPENCLAW_DIR, "app", "node_modules", "openclaw", "openclaw.mjs");
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((candidate) => fs.existsSync(candidate));
 const GATEWAY_TOKEN = "contract-test-gateway-token-0123456789";
+/** The slug's user-assigned identity's client id: the Teams bot's app id. */
+const BOT_IDENTITY_CLIENT_ID = "22222222-2222-4222-8222-222222222222";
 
 interface EnvVar {
   name: string;
@@ -57,7 +59,6 @@ let seedCommand: { args: string[]; env: () => Record<string, string> } | undefin
 const SECRET_VALUES: Record<string, string> = {
   "gateway-token": GATEWAY_TOKEN,
   "entra-client-secret": "contract-test-sign-in-secret",
-  "teams-app-password": "contract-test-app-password",
 };
 
 function envFor(container: Container): Record<string, string> {
@@ -103,7 +104,8 @@ beforeAll(async () => {
   fs.mkdirSync(path.join(work, "home"), { recursive: true });
   fs.mkdirSync(stateDir, { recursive: true });
 
-  // Exactly what install would deploy for a Teams slug, with run-time outputs filled in.
+  // Exactly what install would deploy for a Teams slug (its bot on the slug's managed identity),
+  // with run-time outputs filled in.
   const validation = validateInstallRequest("contract", {});
   if (!validation.ok) throw new Error("default spec invalid");
   const plan = planSlug(validation.spec, {
@@ -124,10 +126,10 @@ beforeAll(async () => {
       applicationObjectId: "x",
       servicePrincipalId: "y",
     }),
-    botApp: outputs("botApp", {
-      appId: "22222222-2222-4222-8222-222222222222",
-      applicationObjectId: "b",
-      servicePrincipalId: "c",
+    identity: outputs("identity", {
+      resourceId: "/identity",
+      principalId: "33333333-3333-4333-8333-333333333333",
+      clientId: BOT_IDENTITY_CLIENT_ID,
     }),
   }) as { template: { initContainers: Container[]; containers: Container[] } };
   containers = desired.template.containers;
@@ -160,12 +162,20 @@ beforeAll(async () => {
     auth: { mode: "token" },
     trustedProxies: ["127.0.0.1"],
   });
+  // The Teams plugin authenticates through the managed identity: no password anywhere.
+  expect(config.channels.msteams).toMatchObject({ enabled: true, authType: "federated", useManagedIdentity: true });
+  expect(JSON.stringify(config)).not.toContain("appPassword");
   expect(seeded.stdout).toContain("installing plugin @openclaw/msteams@");
   // A second start finds the pinned plugin on the share and installs nothing.
   const again = spawnSync(NODE24, seed.command!.slice(1), { env: seedEnv, encoding: "utf8", timeout: 60_000 });
   expect(again.status, again.stderr).toBe(0);
   expect(again.stdout).toMatch(/plugin @openclaw\/msteams@[\d.]+ present/);
   openclawEnv = envFor(containers[0]);
+  expect(openclawEnv).toMatchObject({
+    MSTEAMS_APP_ID: BOT_IDENTITY_CLIENT_ID,
+    MSTEAMS_MANAGED_IDENTITY_CLIENT_ID: BOT_IDENTITY_CLIENT_ID,
+  });
+  expect(openclawEnv).not.toHaveProperty("MSTEAMS_APP_PASSWORD");
 
   // 3. The gateway, with the container's own arguments and environment.
   const args = containers[0].args!.map((arg) => (arg === "openclaw.mjs" ? OPENCLAW : arg));

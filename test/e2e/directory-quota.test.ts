@@ -1,14 +1,21 @@
 /**
  * Entra's created-objects quota, end to end, with the sandbox's quota (and the broker's setting)
- * at 11 objects: two Teams slugs fill it exactly; the next install is refused before anything is
- * written, with used, limit and needed, and the plan says so too; a re-install of a slug that
- * exists (creating nothing) is still accepted with the quota full.
+ * scaled down from Entra's 250: shire-admins once, then three objects per Teams slug (the sign-in
+ * app, its service principal, the slug group; the bot is the slug's managed identity), so a limit
+ * of 1 + 3 x 3 holds exactly three Teams slugs, as 250 holds 83. The next install is refused before
+ * anything is written, with used, limit and needed, and the plan says so too; a re-install of a
+ * slug that exists (creating nothing) is still accepted with the quota full.
  */
 import { describe, expect, it } from "vitest";
 import { install, postJson } from "./harness";
 import { useInstallHost } from "../fixtures/install-host";
+import { DEFAULT_DIRECTORY_OBJECT_QUOTA } from "../../src/api/directory-quota";
 
-const LIMIT = 11;
+/** shire-admins, made by the first install only. */
+const SHARED_OBJECTS = 1;
+const OBJECTS_PER_TEAMS_SLUG = 3;
+const FITTING_SLUGS = 3;
+const LIMIT = SHARED_OBJECTS + FITTING_SLUGS * OBJECTS_PER_TEAMS_SLUG;
 const TEAMS = { channels: { teams: { enabled: true } } };
 const shire = useInstallHost({ env: { SHIRE_DIRECTORY_OBJECT_QUOTA: String(LIMIT) } });
 
@@ -27,14 +34,26 @@ const armIds = () =>
 describe("the directory quota", () => {
   it("refuses the install that would pass it before writing anything; re-installs still run", async () => {
     shire.sandbox.setFaults({ directoryObjectQuota: LIMIT });
-    // The first Teams slug creates six objects (shire-admins once, the sign-in app and its service
-    // principal, the slug group, the bot's app and its service principal), each next one five.
-    expect((await install(shire.url, "qa", TEAMS, 120_000)).status).toBe("succeeded");
-    expect((await install(shire.url, "qb", TEAMS, 120_000)).status).toBe("succeeded");
+    // The first Teams slug creates four objects (shire-admins once, the sign-in app and its
+    // service principal, the slug group), each next one three.
+    for (const slug of ["qa", "qb", "qx"].slice(0, FITTING_SLUGS))
+      expect((await install(shire.url, slug, TEAMS, 120_000)).status).toBe("succeeded");
 
     const plan = await postJson(`${shire.url}/api/slugs/qc/plan`, TEAMS);
     expect(plan.status).toBe(200);
-    expect(plan.body.directoryQuota).toMatchObject({ used: 11, limit: LIMIT, needed: 5, fits: false });
+    expect(plan.body.directoryQuota).toMatchObject({
+      used: LIMIT,
+      limit: LIMIT,
+      needed: OBJECTS_PER_TEAMS_SLUG,
+      fits: false,
+    });
+    // At Entra's 250 the same count holds 83 Teams slugs (it held 49 with five objects each).
+    expect(Math.floor((DEFAULT_DIRECTORY_OBJECT_QUOTA - SHARED_OBJECTS) / OBJECTS_PER_TEAMS_SLUG)).toBe(83);
+    // A bot on its own app registration would add its app and service principal.
+    const withBotApp = await postJson(`${shire.url}/api/slugs/qc/plan`, {
+      channels: { teams: { botIdentity: "appRegistration" } },
+    });
+    expect(withBotApp.body.directoryQuota).toMatchObject({ used: LIMIT, needed: OBJECTS_PER_TEAMS_SLUG + 2 });
 
     const objectsBefore = graphObjects().length;
     const mark = shire.mark();
@@ -42,15 +61,13 @@ describe("the directory quota", () => {
     expect(refused.status).toBe(422);
     const error = refused.body.error as { code: string; message: string; details: Record<string, unknown> };
     expect(error.code).toBe("DirectoryQuotaExceeded");
-    expect(error.message).toContain("used 11 of the 11");
-    expect(error.details).toMatchObject({ used: 11, limit: LIMIT, needed: 5 });
-    expect(error.details.objects).toEqual(
-      expect.arrayContaining([
-        expect.stringMatching(/^application shire-qc-\w+$/),
-        expect.stringMatching(/^group shire-qc-\w+$/),
-        expect.stringMatching(/^application shire-qc-\w+-bot$/),
-      ]),
-    );
+    expect(error.message).toContain(`used ${LIMIT} of the ${LIMIT}`);
+    expect(error.details).toMatchObject({ used: LIMIT, limit: LIMIT, needed: OBJECTS_PER_TEAMS_SLUG });
+    expect([...(error.details.objects as string[])].sort()).toEqual([
+      expect.stringMatching(/^application shire-qc-\w+$/),
+      expect.stringMatching(/^group shire-qc-\w+$/),
+      expect.stringMatching(/^service principal of shire-qc-\w+$/),
+    ]);
     // Nothing written: no request that changes anything reached the sandbox, no group, no Entra object.
     expect(shire.writesSince(mark)).toEqual([]);
     expect(armIds().filter((id) => id.toLowerCase().includes("/resourcegroups/claw-qc"))).toEqual([]);
@@ -59,15 +76,15 @@ describe("the directory quota", () => {
     // The refusal started no operation: the slug is unknown to Shire.
     expect((await fetch(`${shire.url}/api/slugs/qc`)).status).toBe(404);
 
-    // Without Teams the slug needs three, which do not fit either.
+    // Without Teams the slug needs the same three: the bot adds no directory object.
     const smaller = await postJson(`${shire.url}/api/slugs/qc/install`, { channels: { teams: { enabled: false } } });
     expect(smaller.status).toBe(422);
-    expect((smaller.body.error as { details: unknown }).details).toMatchObject({ used: 11, needed: 3 });
+    expect((smaller.body.error as { details: unknown }).details).toMatchObject({ used: LIMIT, needed: 3 });
 
     // The quota is full; a re-install of a slug that exists creates no directory object: accepted.
     const again = await install(shire.url, "qa", TEAMS, 120_000);
     expect(again.status).toBe("succeeded");
     const existingPlan = await postJson(`${shire.url}/api/slugs/qa/plan`, TEAMS);
-    expect(existingPlan.body.directoryQuota).toMatchObject({ used: 11, needed: 0, fits: true });
+    expect(existingPlan.body.directoryQuota).toMatchObject({ used: LIMIT, needed: 0, fits: true });
   }, 300_000);
 });

@@ -106,7 +106,9 @@ describe("install against the sandbox", () => {
       OPENCLAW_STATE_DIR: "/home/node/.openclaw",
       OPENCLAW_DISABLE_BONJOUR: "1",
       OPENCLAW_GATEWAY_TOKEN: "secretRef:gateway-token",
-      MSTEAMS_APP_PASSWORD: "secretRef:teams-app-password",
+      // The Teams bot is the app's own identity: no password.
+      MSTEAMS_APP_ID: identity.properties.clientId,
+      MSTEAMS_MANAGED_IDENTITY_CLIENT_ID: identity.properties.clientId,
       // ~/.config/openclaw (the auth profiles' key) lives on the share too.
       XDG_CONFIG_HOME: "/home/node/.openclaw/.config",
     });
@@ -163,12 +165,15 @@ describe("install against the sandbox", () => {
       "shire-demo",
     ]);
     expect(auth.properties.identityProviders.azureActiveDirectory.registration.clientId).toBe(entraApp.appId);
-    // The bot has its own app, which Bot Framework can get tokens for without an assignment.
-    const botApp = graph.find((object) => object.kind === "application" && object.displayName === "shire-demo-bot");
-    const botPrincipal = graph.find((object) => object.kind === "servicePrincipal" && object.appId === botApp.appId);
-    expect(botPrincipal.appRoleAssignmentRequired ?? false).toBe(false);
-    expect(bot.properties.msaAppId).toBe(botApp.appId);
-    expect(env.MSTEAMS_APP_ID).toBe(botApp.appId);
+    // The bot is the slug's managed identity (UserAssignedMSI): no app of its own, no password.
+    expect(graph.filter((object) => object.displayName === "shire-demo-bot")).toEqual([]);
+    expect(bot.properties).toMatchObject({
+      msaAppType: "UserAssignedMSI",
+      msaAppId: identity.properties.clientId,
+      msaAppMSIResourceId: identity.id,
+    });
+    expect(env).not.toHaveProperty("MSTEAMS_APP_PASSWORD");
+    expect(seed.channels.msteams).toMatchObject({ authType: "federated", useManagedIdentity: true });
     // The groups are Shire's: keyed by uniqueName, one shire-admins for every slug.
     const admins = graph.filter((object) => object.kind === "group" && object.displayName === "shire-admins");
     expect(admins).toHaveLength(1);
@@ -184,7 +189,7 @@ describe("install against the sandbox", () => {
     const secrets = Object.keys(
       (shire.sandbox.inspect() as { keyvault: Record<string, object> }).keyvault[vault.name],
     ).sort();
-    expect(secrets).toEqual(["entra-client-secret", "gateway-token", "storage-account-key", "teams-app-password"]);
+    expect(secrets).toEqual(["entra-client-secret", "gateway-token", "storage-account-key"]);
     expect(footprint(shire.sandbox, "demo").website).toMatchObject({
       staticWebsite: { enabled: true, indexDocument: "index.html" },
       web: ["index.html", "tab.html"],
@@ -269,8 +274,8 @@ describe("install against the sandbox", () => {
     expect(template.parameters.entraAppAppId.defaultValue).toBe(
       auth.properties.identityProviders.azureActiveDirectory.registration.clientId,
     );
-    const [bot] = resources("Microsoft.BotService/botServices", "demo");
-    expect(template.parameters.botAppAppId.defaultValue).toBe(bot.properties.msaAppId);
+    // The bot is the slug's identity, made in the deployment: no parameter for it.
+    expect(Object.keys(template.parameters).filter((name) => /bot/i.test(name))).toEqual([]);
     // Each resource in claw-demo is in the template under its id (a role assignment named after a
     // principal made during the deployment is named otherwise: compared by scope and role).
     const [group] = resources("Microsoft.Resources/resourceGroups", "demo");

@@ -74,7 +74,8 @@ describe("rotation", () => {
     });
     succeeded(
       await install(shire.url, "spin", {
-        channels: { teams: { enabled: true } },
+        // A bot on its own app registration, so its password is one of the kinds rotated.
+        channels: { teams: { enabled: true, botIdentity: "appRegistration" } },
         foundry: { endpoint: "https://ai-e2e-rotation.openai.azure.com/", accountResourceId: account.id },
       }),
     );

@@ -1,7 +1,8 @@
 /**
  * The Teams app package of an installed slug, as a Teams admin uploads it: a zip whose manifest
  * validates against the Teams schema it names (from Microsoft's @microsoft/app-manifest), with the
- * slug's bot app id, its tab pages and two icons of the sizes Teams requires.
+ * slug's bot app id (its managed identity's client id; test/e2e/bot-identity.test.ts has both
+ * kinds), its tab pages and two icons of the sizes Teams requires.
  */
 import fs from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -47,13 +48,16 @@ describe("GET /api/slugs/{slug}/teams-app", () => {
     expect(validate(manifest), JSON.stringify(validate.errors)).toBe(true);
     expect(manifest.manifestVersion).toBe(TEAMS_MANIFEST_VERSION);
 
-    const graph = (shire.sandbox.inspect() as { graph: Anything[] }).graph.filter((object) => !object.deleted);
-    const botApp = graph.find((object) => object.kind === "application" && object.displayName === "shire-teamsy-bot");
-    expect(manifest.bots[0].botId).toBe(botApp.appId);
+    // The bot is the slug's managed identity: its client id is the bot's app id.
+    const identity = (shire.sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources.find(
+      (resource) =>
+        resource.type === "Microsoft.ManagedIdentity/userAssignedIdentities" && resource.id.includes("claw-teamsy"),
+    );
+    expect(manifest.bots[0].botId).toBe(identity.properties.clientId);
     const bot = (shire.sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources.find(
       (resource) => resource.type === "Microsoft.BotService/botServices" && resource.id.includes("claw-teamsy"),
     );
-    expect(bot.properties.msaAppId).toBe(botApp.appId);
+    expect(bot.properties.msaAppId).toBe(identity.properties.clientId);
     const account = (shire.sandbox.inspect() as { arm: { resources: Anything[] } }).arm.resources.find(
       (resource) => resource.type === "Microsoft.Storage/storageAccounts" && resource.id.includes("claw-teamsy"),
     );

@@ -171,7 +171,10 @@ describe("teardown", () => {
     // Found by the chaos run (npm run chaos): a transient failure between purging an Entra app and
     // purging its service principal left the principal in deleted items for good, because the
     // retry, finding no app live or deleted, no longer knew the appId to look the principal up by.
-    expectInstalled(await install(shire.url, "leak", { channels: { teams: { enabled: true } } }));
+    // A bot on its own app registration: two service principals to purge.
+    expectInstalled(
+      await install(shire.url, "leak", { channels: { teams: { enabled: true, botIdentity: "appRegistration" } } }),
+    );
     const principals = liveGraph().filter(
       (object) => object.kind === "servicePrincipal" && String(object.displayName).startsWith("shire-leak"),
     );
@@ -218,7 +221,7 @@ describe("teardown", () => {
 
 describe("prune", () => {
   it("an install without Teams after one with it removes the bot, its app, service principal, password and secret, and the plan said so first", async () => {
-    expectInstalled(await install(shire.url, "prune"));
+    expectInstalled(await install(shire.url, "prune", { channels: { teams: { botIdentity: "appRegistration" } } }));
     const botApp = liveGraph().find(
       (object) => object.kind === "application" && object.displayName === "shire-prune-bot",
     );
@@ -262,5 +265,24 @@ describe("prune", () => {
     // And a plan now has nothing left to remove.
     const after = await postJson(`${shire.url}/api/slugs/prune/plan`, body);
     expect((after.body.summary as Record<string, number>).delete).toBe(0);
+  });
+
+  it("turning Teams off for a bot on the slug's managed identity removes the bot and the tab page, and keeps the identity", async () => {
+    expectInstalled(await install(shire.url, "prunemi"));
+    const identityBefore = armIn("prunemi").find((resource) => resource.type.endsWith("/userAssignedIdentities"));
+    const body = { channels: { teams: { enabled: false } } };
+    const plan = await postJson(`${shire.url}/api/slugs/prunemi/plan`, body);
+    const deletes = (plan.body.changes as { node: string; action: string }[])
+      .filter((change) => change.action === "delete")
+      .map((change) => change.node);
+    expect(deletes.sort()).toEqual(["blobAccess:broker", "botService", "staticWebsite"]);
+    const entraBefore = liveGraph().length;
+    expectInstalled(await install(shire.url, "prunemi", body));
+    expect(armIn("prunemi").filter((resource) => resource.type.startsWith("Microsoft.BotService"))).toEqual([]);
+    // The identity is the gateway's too: it stays, and no Entra object changed.
+    expect(armIn("prunemi").find((resource) => resource.type.endsWith("/userAssignedIdentities"))?.id).toBe(
+      identityBefore?.id,
+    );
+    expect(liveGraph()).toHaveLength(entraBefore);
   });
 });

@@ -222,7 +222,6 @@ describe("planSlug", () => {
       "managedEnvironment",
       "environmentStorage",
       "entraApp",
-      "botApp",
       "group:admins",
       "group:slug",
       "assignment:admins",
@@ -230,7 +229,6 @@ describe("planSlug", () => {
       "vaultAccess:admins",
       "secret:gatewayToken",
       "secret:entraClientSecret",
-      "secret:teamsAppPassword",
       "secret:storageKey",
       "containerApp",
       "authConfig",
@@ -245,21 +243,9 @@ describe("planSlug", () => {
         "vaultAccess:gateway",
         "secret:gatewayToken",
         "secret:entraClientSecret",
-        "secret:teamsAppPassword",
       ]),
     );
-    // The bot is its own app registration: Bot Framework needs tokens for it without an assignment.
-    expect(byId.get("botService")!.dependsOn).toEqual(expect.arrayContaining(["containerApp", "botApp"]));
-    expect((byId.get("botService")!.desired as { msaAppId: unknown }).msaAppId).toEqual({
-      fromNode: "botApp",
-      output: "appId",
-    });
     expect(byId.get("entraApp")!.desired).toMatchObject({ assignmentRequired: true, idTokenIssuance: true });
-    expect(byId.get("botApp")!.desired).toMatchObject({
-      assignmentRequired: false,
-      idTokenIssuance: false,
-      redirectUris: [],
-    });
     // Operators can write the tokens Shire cannot make: shire-admins holds Secrets Officer on the vault.
     expect(byId.get("vaultAccess:admins")!.desired).toMatchObject({
       principalType: "Group",
@@ -272,6 +258,75 @@ describe("planSlug", () => {
     // Entra groups need nothing: they start at once, in parallel with the resource group.
     expect(byId.get("group:admins")!.dependsOn).toEqual([]);
     expect(criticalPathLength(plan.nodes)).toBeLessThan(plan.nodes.length / 2);
+  });
+
+  it("puts a new Teams slug's bot on the slug's managed identity: no bot app, no bot password", () => {
+    const plan = planSlug(spec(), context);
+    const byId = new Map(plan.nodes.map((node) => [node.id, node]));
+    expect(byId.has("botApp")).toBe(false);
+    expect(byId.has("secret:teamsAppPassword")).toBe(false);
+    // Directory objects: the sign-in app (+ its service principal) and the groups, nothing for the bot.
+    expect(plan.nodes.filter((node) => node.kind === "entraApp").map((node) => node.id)).toEqual(["entraApp"]);
+    const identityId =
+      "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/claw-demo/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-openclaw-demo";
+    expect(byId.get("botService")!.dependsOn).toEqual(expect.arrayContaining(["containerApp", "identity"]));
+    expect(byId.get("botService")!.desired).toMatchObject({
+      msaAppType: "UserAssignedMSI",
+      msaAppId: { fromNode: "identity", output: "clientId" },
+      msaAppMSIResourceId: identityId,
+      tenantId: context.tenantId,
+    });
+    const app = byId.get("containerApp")!.desired as {
+      identityResourceId: string;
+      configuration: { secrets: { name: string }[] };
+      template: {
+        containers: { name: string; env: { name: string; value?: unknown; secretRef?: string }[] }[];
+        initContainers: { env: { name: string; value?: unknown }[] }[];
+      };
+    };
+    // The identity the bot names is the one attached to the app (MSAL asks the identity endpoint for it).
+    expect(app.identityResourceId).toBe(identityId);
+    expect(app.configuration.secrets.map((secret) => secret.name)).not.toContain("teams-app-password");
+    const env = app.template.containers.find((container) => container.name === "openclaw")!.env;
+    const named = (name: string) => env.find((entry) => entry.name === name);
+    expect(named("MSTEAMS_APP_PASSWORD")).toBeUndefined();
+    expect(named("MSTEAMS_APP_ID")?.value).toEqual({ fromNode: "identity", output: "clientId" });
+    expect(named("MSTEAMS_MANAGED_IDENTITY_CLIENT_ID")?.value).toEqual({ fromNode: "identity", output: "clientId" });
+    expect(named("MSTEAMS_TENANT_ID")?.value).toBe(context.tenantId);
+    const seed = app.template.initContainers[0].env.find((entry) => entry.name === "OPENCLAW_SEED_CONFIG")!.value as {
+      format: string;
+    };
+    const msteams = (JSON.parse(seed.format) as { channels: { msteams: Record<string, unknown> } }).channels.msteams;
+    expect(msteams).toMatchObject({ enabled: true, authType: "federated", useManagedIdentity: true });
+    expect(msteams).not.toHaveProperty("appPassword");
+  });
+
+  it("keeps an app-registration bot on its own app and password when the spec says so (or predates botIdentity)", () => {
+    const legacy = spec();
+    delete legacy.channels.teamsBotIdentity; // recorded before the field existed
+    for (const recorded of [spec({ channels: { teams: { botIdentity: "appRegistration" } } }), legacy]) {
+      const plan = planSlug(recorded, context);
+      const byId = new Map(plan.nodes.map((node) => [node.id, node]));
+      expect(byId.get("containerApp")!.dependsOn).toEqual(
+        expect.arrayContaining(["botApp", "secret:teamsAppPassword"]),
+      );
+      // The bot is its own app registration: Bot Framework needs tokens for it without an assignment.
+      expect(byId.get("botService")!.dependsOn).toEqual(expect.arrayContaining(["containerApp", "botApp"]));
+      expect(byId.get("botService")!.desired).toMatchObject({
+        msaAppType: "SingleTenant",
+        msaAppId: { fromNode: "botApp", output: "appId" },
+      });
+      expect(byId.get("botService")!.desired).not.toHaveProperty("msaAppMSIResourceId");
+      expect(byId.get("botApp")!.desired).toMatchObject({
+        assignmentRequired: false,
+        idTokenIssuance: false,
+        redirectUris: [],
+      });
+      const app = JSON.stringify(byId.get("containerApp")!.desired);
+      expect(app).toContain("MSTEAMS_APP_PASSWORD");
+      expect(app).not.toContain("MSTEAMS_MANAGED_IDENTITY_CLIENT_ID");
+      expect(app).not.toContain("useManagedIdentity");
+    }
   });
 
   it("detects a broken graph", () => {
@@ -316,7 +371,7 @@ describe("planSlug", () => {
   it("carries no secret value: secrets are Key Vault references and secretRefs only", () => {
     const plan = planSlug(
       spec({
-        channels: { telegram: { enabled: true, mode: "webhook" } },
+        channels: { teams: { botIdentity: "appRegistration" }, telegram: { enabled: true, mode: "webhook" } },
         foundry: { endpoint: "https://x.openai.azure.com" },
       }),
       context,
@@ -346,7 +401,7 @@ describe("planSlug", () => {
       JSON.stringify(
         planSlug(
           spec({
-            channels: { telegram: { enabled: true, mode: "webhook" } },
+            channels: { teams: { botIdentity: "appRegistration" }, telegram: { enabled: true, mode: "webhook" } },
             foundry: { endpoint: "https://x.openai.azure.com" },
           }),
           context,

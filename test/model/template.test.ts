@@ -62,6 +62,8 @@ const EVERYTHING = {
 const VARIANTS: Record<string, SlugPlan> = {
   defaults: planFor("plain", {}, true),
   everything: planFor("full", EVERYTHING, true),
+  // A Teams slug installed before bot identities: its bot on its own app registration.
+  appRegistrationBot: planFor("legacy", { channels: { teams: { botIdentity: "appRegistration" } } }, true),
   operatorSecrets: planFor(
     "ops",
     {
@@ -329,8 +331,9 @@ const EXPECTED: {
           displayName: d.displayName,
           endpoint: d.messagingEndpoint,
           msaAppId: d.msaAppId,
-          msaAppType: "SingleTenant",
+          msaAppType: d.msaAppType,
           msaAppTenantId: d.tenantId,
+          ...(d.msaAppMSIResourceId ? { msaAppMSIResourceId: d.msaAppMSIResourceId } : {}),
         },
       },
       readBack: { endpoint: o("messagingEndpoint") },
@@ -612,8 +615,32 @@ describe("a slug's exported template", () => {
     });
   }
 
+  it("a managed-identity bot is exported as UserAssignedMSI on the slug's identity; an app-registration bot as SingleTenant on its app", () => {
+    const botOf = (plan: SlugPlan) => {
+      const template = slugTemplate(plan, { subscriptionId: SUBSCRIPTION });
+      const deployed = deploy(template, expectedResources(plan));
+      return {
+        parameters: Object.keys(template.parameters),
+        bot: deployed.find((resource) => resource.type === "Microsoft.BotService/botServices")!.body.properties,
+      };
+    };
+    const managed = botOf(VARIANTS.defaults);
+    expect(managed.bot).toMatchObject({
+      msaAppType: "UserAssignedMSI",
+      msaAppId: out("identity", "clientId"),
+      msaAppMSIResourceId: expect.stringMatching(
+        /\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/id-openclaw-plain$/,
+      ),
+    });
+    expect(managed.parameters.filter((name) => /bot/i.test(name))).toEqual([]);
+    const registered = botOf(VARIANTS.appRegistrationBot);
+    expect(registered.bot).toMatchObject({ msaAppType: "SingleTenant", msaAppId: out("botApp", "appId") });
+    expect(registered.bot).not.toHaveProperty("msaAppMSIResourceId");
+    expect(registered.parameters).toContain("botAppAppId");
+  });
+
   it("Entra ids Shire applied become the parameters' defaults", () => {
-    const plan = VARIANTS.everything;
+    const plan = VARIANTS.appRegistrationBot;
     const template = slugTemplate(plan, {
       subscriptionId: SUBSCRIPTION,
       knownOutputs: {

@@ -231,4 +231,78 @@ describe("bots", () => {
       ),
     ).toMatchObject({ statusCode: 400, code: "InvalidBotData" });
   });
+
+  it("takes a UserAssignedMSI bot only on an existing identity whose client id is its app id, with a tenant", async () => {
+    const identity = await azure.clients.managedIdentity.userAssignedIdentities.createOrUpdate(
+      "rg-providers",
+      "id-bot",
+      { location: "westeurope" },
+    );
+    const msi = (extra: Record<string, unknown> = {}) =>
+      bot({
+        msaAppType: "UserAssignedMSI",
+        msaAppId: identity.clientId,
+        msaAppMSIResourceId: identity.id,
+        ...extra,
+      }) as never;
+    const refused = async (name: string, extra: Record<string, unknown>) =>
+      failure(azure.clients.botService.bots.create("rg-providers", name, msi(extra)));
+    // Another GUID than the identity's client id (e.g. a principal id, or an app's id).
+    expect(await refused("bot-msi-other", { msaAppId: identity.principalId })).toMatchObject({
+      statusCode: 400,
+      code: "InvalidBotData",
+      message: expect.stringContaining(`not the client id of the user-assigned identity id-bot`),
+    });
+    expect(
+      await refused("bot-msi-gone", { msaAppMSIResourceId: identity.id!.replace(/id-bot$/, "id-missing") }),
+    ).toMatchObject({ statusCode: 400, code: "InvalidBotData" });
+    expect(await refused("bot-msi-tenant", { msaAppTenantId: "contoso" })).toMatchObject({
+      statusCode: 400,
+      code: "InvalidBotData",
+    });
+    const created = await azure.clients.botService.bots.create("rg-providers", "bot-msi-ok", msi());
+    expect(created.properties).toMatchObject({
+      msaAppType: "UserAssignedMSI",
+      msaAppId: identity.clientId,
+      msaAppMSIResourceId: identity.id,
+    });
+    // The same again is fine (a converge); the identity's client id in other letter case too.
+    await azure.clients.botService.bots.create(
+      "rg-providers",
+      "bot-msi-ok",
+      msi({ msaAppId: identity.clientId!.toUpperCase() }),
+    );
+  });
+
+  it("refuses to change an existing bot's app type (the sandbox's conservative assumption)", async () => {
+    await azure.clients.botService.bots.create("rg-providers", "bot-type", bot() as never);
+    const identity = await azure.clients.managedIdentity.userAssignedIdentities.createOrUpdate(
+      "rg-providers",
+      "id-bot-type",
+      { location: "westeurope" },
+    );
+    const toMsi = bot({
+      msaAppType: "UserAssignedMSI",
+      msaAppId: identity.clientId,
+      msaAppMSIResourceId: identity.id,
+    }) as never;
+    expect(await failure(azure.clients.botService.bots.create("rg-providers", "bot-type", toMsi))).toMatchObject({
+      statusCode: 400,
+      code: "InvalidBotData",
+      message: expect.stringMatching(
+        /SingleTenant bot: its msaAppType is set when the bot is created and cannot change to UserAssignedMSI/,
+      ),
+    });
+    // Through PATCH too.
+    expect(
+      await failure(
+        azure.clients.botService.bots.update("rg-providers", "bot-type", {
+          properties: { ...bot().properties, msaAppType: "MultiTenant" },
+        } as never),
+      ),
+    ).toMatchObject({ statusCode: 400, code: "InvalidBotData" });
+    expect((await azure.clients.botService.bots.get("rg-providers", "bot-type")).properties?.msaAppType).toBe(
+      "SingleTenant",
+    );
+  });
 });

@@ -20,7 +20,12 @@ const BOT_LOCATIONS = ["global", "westeurope", "centralindia"];
 
 /**
  * Bots: names are global (Microsoft.BotService/checkNameAvailability), the Microsoft App id is an
- * Entra application id (a GUID), and each app type needs its own identity details.
+ * Entra application id (a GUID), and each app type needs its own identity details: a
+ * `UserAssignedMSI` bot names an existing user-assigned identity (`msaAppMSIResourceId`) whose
+ * client id is its `msaAppId`, and a tenant. A bot's app type is fixed once it exists: Azure sets
+ * it when a bot is created (the portal offers it only then, and moving a bot off its password
+ * means a new bot); the sandbox refuses a change with 400, a conservative assumption that has not
+ * been tried on real Azure.
  */
 export function defineBotService(engine: ArmEngine): void {
   const store = engine.store;
@@ -61,14 +66,30 @@ export function defineBotService(engine: ArmEngine): void {
         throw ArmErrors.badRequest("InvalidBotData", "msaAppType is not valid.");
       if ((appType === "SingleTenant" || appType === "UserAssignedMSI") && !isGuid(properties.msaAppTenantId))
         throw ArmErrors.badRequest("InvalidBotData", `A ${String(appType)} bot needs msaAppTenantId (a tenant GUID).`);
-      if (
-        appType === "UserAssignedMSI" &&
-        (typeof properties.msaAppMSIResourceId !== "string" || !store.get(properties.msaAppMSIResourceId))
-      ) {
-        throw ArmErrors.badRequest(
-          "InvalidBotData",
-          `A UserAssignedMSI bot needs msaAppMSIResourceId naming an existing user-assigned identity, not '${String(properties.msaAppMSIResourceId)}'.`,
-        );
+      if (appType === "UserAssignedMSI") {
+        const identity =
+          typeof properties.msaAppMSIResourceId === "string" ? store.get(properties.msaAppMSIResourceId) : undefined;
+        if (identity?.resource.type.toLowerCase() !== "microsoft.managedidentity/userassignedidentities")
+          throw ArmErrors.badRequest(
+            "InvalidBotData",
+            `A UserAssignedMSI bot needs msaAppMSIResourceId naming an existing user-assigned identity, not '${String(properties.msaAppMSIResourceId)}'.`,
+          );
+        const clientId = String(asRecord(identity.resource.properties).clientId);
+        if (properties.msaAppId.toLowerCase() !== clientId.toLowerCase())
+          throw ArmErrors.badRequest(
+            "InvalidBotData",
+            `MsaAppId '${properties.msaAppId}' is not the client id of the user-assigned identity ${identity.resource.name} (${clientId}): a UserAssignedMSI bot's app id is its identity's client id.`,
+          );
+      }
+      if (existing) {
+        // Absent means MultiTenant, Azure's default.
+        const was = String(asRecord(existing.resource.properties).msaAppType ?? "MultiTenant");
+        const now = String(appType ?? "MultiTenant");
+        if (was !== now)
+          throw ArmErrors.badRequest(
+            "InvalidBotData",
+            `Bot '${name}' is a ${was} bot: its msaAppType is set when the bot is created and cannot change to ${now}. Create a new bot for the other app type.`,
+          );
       }
       const {
         configuredChannels: _channels,
