@@ -8,7 +8,7 @@
  *
  * The fleet: one slug installed through the API, then cloned in the sandbox and in Shire's
  * records under other names (an install per slug would take half an hour and meet Entra's
- * 250-objects-per-principal quota at about 50 slugs: docs/operations.md, "Fleet size"). What an
+ * 250-objects-per-principal quota at 83 slugs: docs/operations.md, "Fleet size"). What an
  * upgrade reads and writes (the app, its revisions, the share, the vault it references and the
  * roles on it, the environment and its storage) is all there for every clone.
  */

@@ -28,6 +28,27 @@ async function recordedOperation(baseUrl: string, slug: string, kind?: string): 
   return found.id;
 }
 
+/**
+ * Wait until the slug's durable instance has ended on this host. An operation's record reads
+ * finished once its orchestration recorded the result, a moment before the instance itself
+ * completes: a host stopped in between resumes the instance at its next start, and a request
+ * sent then finds the slug busy.
+ */
+async function instanceEnded(baseUrl: string, slug: string): Promise<void> {
+  await until(
+    async () => {
+      const { status, body } = await getJson<{ runtimeStatus?: string }>(
+        `${baseUrl}/runtime/webhooks/durabletask/instances/slug-${slug}`,
+      ).catch(() => ({ status: 0, body: {} as { runtimeStatus?: string } }));
+      return status === 200 && ["Completed", "Failed", "Terminated"].includes(body.runtimeStatus ?? "")
+        ? true
+        : undefined;
+    },
+    `the instance of ${slug} to end`,
+    { attempts: 300, intervalMs: 100 },
+  );
+}
+
 const azure = useAppSandbox();
 
 describe("kill and restart", () => {
@@ -125,6 +146,7 @@ describe("kill and restart", () => {
       const installer = await startHostProcess(stateDir);
       try {
         expect((await install(installer.url, slug)).status).toBe("succeeded");
+        await instanceEnded(installer.url, slug);
       } finally {
         await installer.stop();
       }

@@ -162,7 +162,16 @@ describe("teardown", () => {
     expect(operation.status).toBe("succeeded");
     expect(state().graph.filter((object) => String(object.displayName).startsWith("shire-gone"))).toEqual([]);
     expect(shire.sandbox.arm.store.deletedVaults.has(names("gone").keyVault)).toBe(false);
-    const after = await teardown("gone", { confirm: "gone", purge: true });
+    // The record reads succeeded a moment before the instance ends (until then the purge control
+    // answers DestroyStarted); once it has, the slug's state refuses another teardown.
+    const after = await until(
+      async () => {
+        const answer = await teardown("gone", { confirm: "gone", purge: true });
+        return (answer.body.error as { code?: string } | undefined)?.code === "DestroyStarted" ? undefined : answer;
+      },
+      "the teardown's instance to end",
+      { timeoutMs: 10_000 },
+    );
     expect(after.status).toBe(409);
     expect((after.body.error as { code: string }).code).toBe("SlugStateConflict");
   });
