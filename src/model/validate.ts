@@ -438,7 +438,8 @@ export function withRecordedBotIdentity(
 
 /**
  * Problems only the Azure context can show (checked by the API before anything starts): the
- * Foundry account's key is read with the broker's ARM client, which is bound to its subscription.
+ * Foundry account's key is read with the broker's ARM client for the slug's subscription (the one
+ * placement chose), so the account must be in it.
  */
 export function contextProblems(spec: SlugSpec, context: { subscriptionId: string }): Problem[] {
   const subscription = spec.foundry?.accountResourceId
@@ -448,7 +449,7 @@ export function contextProblems(spec: SlugSpec, context: { subscriptionId: strin
     return [
       {
         path: "foundry.accountResourceId",
-        message: `the account is in subscription ${subscription}; Shire reads keys in its own subscription (${context.subscriptionId}). Supply the key out of band instead (leave accountResourceId out).`,
+        message: `the account is in subscription ${subscription}; Shire reads keys in the slug's subscription (${context.subscriptionId}). Supply the key out of band instead (leave accountResourceId out).`,
       },
     ];
   }
