@@ -14,6 +14,7 @@ import "./api/waves";
 import "./api/rotate";
 import "./api/secrets";
 import "./api/rotation-schedule";
+import "./api/placement-view";
 import "./api/fallback";
 import "../orchestrations/install";
 import "../orchestrations/teardown";

@@ -29,6 +29,7 @@ const USAGE = `usage: shire [--url <broker>] [--json] [--no-follow] <command> ..
   wave status|pause|resume|cancel <waveId>
   secrets set <slug> <name> [--file <path>]            an operator secret into the slug's vault (value from the file or stdin, never an argument)
   teams-app <slug> [--out <file>]                      the slug's Teams app package (zip)
+  placement [--region <r>]                             the pool's room, subscription by subscription, as the next install sees it
 
 The broker: --url, else SHIRE_URL, else http://localhost:7071. Against a deployed broker, set
 SHIRE_TOKEN to a bearer token for its Entra app (az account get-access-token --resource <app id uri>).
@@ -330,6 +331,36 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
         );
         if (answer?.operationId) return started({ operationId: answer.operationId });
         print(answer, () => `set ${name}${answer?.version ? ` (version ${answer.version})` : ""}`);
+        return EXIT.done;
+      }
+      case "placement": {
+        const region = one(parsed, "region");
+        const view = await client.request<{
+          region: string;
+          subscriptions: {
+            subscriptionId: string;
+            serves: boolean;
+            fits?: boolean;
+            environments?: { used: number; limit: number; pending?: number };
+            roleAssignments?: { used: number; limit: number; pending?: number };
+          }[];
+          nextSubscriptionId: string | null;
+        }>("GET", `placement${region ? `?region=${encodeURIComponent(region)}` : ""}`);
+        const quota = (name: string, room?: { used: number; limit: number; pending?: number }) =>
+          room ? ` ${name} ${room.used}/${room.limit}${room.pending ? ` (${room.pending} pending)` : ""}` : "";
+        print(view, () =>
+          [
+            ...view.subscriptions.map(
+              (entry) =>
+                `${entry.subscriptionId}  ${
+                  entry.serves
+                    ? `${entry.fits ? "room" : "full"}:${quota("environments", entry.environments)}${quota("role assignments", entry.roleAssignments)}`
+                    : `does not serve ${view.region}`
+                }`,
+            ),
+            `next install in ${view.region}: ${view.nextSubscriptionId ?? "refused (PlacementPoolFull)"}`,
+          ].join("\n"),
+        );
         return EXIT.done;
       }
       case "teams-app": {

@@ -71,6 +71,13 @@ describe("shire, the command line", () => {
     expect(plan.stdout).toMatch(/0 create, 0 update, \d+ unchanged, 0 delete/);
     expect(plan.stdout).toMatch(/^Entra objects: 0 to create, \d+ of 250 used$/m);
     expect(plan.stdout).toContain(`Subscription: ${SANDBOX_SUBSCRIPTION_ID}`);
+    // The pool (the broker's own subscription here) with cli-demo's environment counted.
+    const placement = shire(["placement", "--region", "westeurope"]);
+    expect(placement.code).toBe(EXIT.done);
+    expect(placement.stdout).toMatch(
+      new RegExp(`^${SANDBOX_SUBSCRIPTION_ID}  room: environments [1-9]\\d*/15 role assignments \\d+/4000$`, "m"),
+    );
+    expect(placement.stdout).toContain(`next install in westeurope: ${SANDBOX_SUBSCRIPTION_ID}`);
   });
 
   it("exits 3 with the broker's error on a refused request, 2 on a usage error, 1 on a failed operation", () => {

@@ -89,6 +89,29 @@ describe("placement across subscriptions", () => {
     expect(placed.length).toBeGreaterThan(5);
     expect(placed.filter((id) => !id.startsWith(`/subscriptions/${SECOND}/`))).toEqual([]);
 
+    // What the next install would see, read only: both westeurope rooms full, nothing to claim.
+    const viewMark = shire.mark();
+    const view = await getJson<Record<string, unknown>>(`${shire.url}/api/placement?region=westeurope`);
+    expect(view.status).toBe(200);
+    expect(view.body).toMatchObject({
+      region: "westeurope",
+      limits: { environmentsPerRegion: 1 },
+      subscriptions: [
+        { subscriptionId: FIRST, serves: true, environments: { used: 1, limit: 1 }, fits: false },
+        { subscriptionId: SECOND, serves: true, environments: { used: 1, limit: 1 }, fits: false },
+      ],
+      nextSubscriptionId: null,
+    });
+    const north = await getJson<Record<string, unknown>>(`${shire.url}/api/placement?region=northeurope`);
+    expect(north.body).toMatchObject({
+      subscriptions: [
+        { subscriptionId: FIRST, serves: false },
+        { subscriptionId: SECOND, serves: true, fits: true },
+      ],
+      nextSubscriptionId: SECOND,
+    });
+    expect(shire.writesSince(viewMark)).toEqual([]);
+
     // Both subscriptions have their one westeurope environment: refused, with what each has, nothing written.
     const mark = shire.mark();
     const full = await postJson(`${shire.url}/api/slugs/pc/install`, {});
@@ -109,8 +132,8 @@ describe("placement across subscriptions", () => {
     expect((await fetch(`${shire.url}/api/slugs/pc`)).status).toBe(404);
 
     // Another region has room in the only subscription that serves it.
-    const north = await install(shire.url, "pc", { region: "northeurope" }, 120_000);
-    expect(north.status, JSON.stringify(north.steps)).toBe("succeeded");
+    const northern = await install(shire.url, "pc", { region: "northeurope" }, 120_000);
+    expect(northern.status, JSON.stringify(northern.steps)).toBe("succeeded");
     expect((await slugRecord("pc")).subscriptionId).toBe(SECOND);
 
     // A placed slug never moves: naming another subscription is refused; the same spec converges where it is.
