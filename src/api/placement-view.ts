@@ -10,11 +10,11 @@ import { planSlug } from "../model/plan";
 import { validateInstallRequest } from "../model/validate";
 import { OperationStore } from "../operations/records";
 import { planContextFromEnv } from "./plan-context";
-import { ledgerClaims, normalizeRegion, placementNeeds, placementSettingsFromEnv, subscriptionRoom } from "./placement";
+import { ledgerClaims, normalizeRegion, placementNeeds, placementSettingsFromEnv, roomFor } from "./placement";
 import { apiError, json } from "./responses";
 import { apiRoute } from "./route";
 
-/** A slug name no install can take (slugs start with a letter): the probe's names are never real. */
+/** The slug the view plans for: only the counts of its plan matter (one environment, its grants). */
 const PROBE = "placement-probe";
 
 async function getPlacement(request: HttpRequest): Promise<HttpResponseInit> {
@@ -32,13 +32,18 @@ async function getPlacement(request: HttpRequest): Promise<HttpResponseInit> {
     settings.pool.map(async (entry) => {
       if (entry.regions && !entry.regions.includes(region))
         return { subscriptionId: entry.subscriptionId, region, serves: false };
-      const needs = placementNeeds(
-        planSlug(spec, planContextFromEnv(process.env, entry.subscriptionId)),
-        entry.subscriptionId,
-      );
-      const listed = await subscriptionRoom(activityDepsFromEnv(entry.subscriptionId), region, needs, settings);
-      const checked = listed.room.environments || listed.room.roleAssignments;
-      const room = checked ? await claims.reserve({ slug: PROBE, needs, listed, write: false }) : listed.room;
+      const room = await roomFor({
+        deps: activityDepsFromEnv(entry.subscriptionId),
+        region,
+        needs: placementNeeds(
+          planSlug(spec, planContextFromEnv(process.env, entry.subscriptionId)),
+          entry.subscriptionId,
+        ),
+        settings,
+        claims,
+        // No slug's claim is left out of the count (claims are keyed by slug, never by ""); none is made.
+        claim: { slug: "", write: false },
+      });
       return { ...room, serves: true };
     }),
   );

@@ -271,6 +271,27 @@ export function ledgerClaims(store: OperationStore, now: () => number = Date.now
   };
 }
 
+/**
+ * One candidate's room for a slug: Azure's lists, and with `claims` the other installs' pending
+ * claims too (the slug's own claim made when `claim.write` and it fits). A quota not checked
+ * (`unlimited`) has nothing to claim.
+ */
+export async function roomFor(request: {
+  deps: ActivityDeps;
+  region: string;
+  needs: PlacementNeeds;
+  settings: PlacementSettings;
+  claims?: PlacementClaims;
+  claim?: { slug: string; write: boolean };
+}): Promise<SubscriptionRoom> {
+  const { claims, claim, needs } = request;
+  const listed = await subscriptionRoom(request.deps, request.region, needs, request.settings);
+  const checked = listed.room.environments || listed.room.roleAssignments;
+  return checked && claims && claim
+    ? claims.reserve({ slug: claim.slug, needs, listed, write: claim.write })
+    : listed.room;
+}
+
 export type Placement =
   { ok: true; subscriptionId: string; rooms: SubscriptionRoom[] } | { ok: false; response: HttpResponseInit };
 
@@ -340,14 +361,14 @@ export async function choosePlacement(request: PlacementRequest): Promise<Placem
 
   const rooms: SubscriptionRoom[] = [];
   for (const subscriptionId of candidates) {
-    const needs = request.needsFor(subscriptionId);
-    const listed = await subscriptionRoom(request.depsFor(subscriptionId), region, needs, settings);
     // A placed slug's room is its own to use: only a new slug claims (and sees others' claims).
-    const checked = !recorded && (listed.room.environments || listed.room.roleAssignments);
-    const room =
-      checked && request.claims
-        ? await request.claims.reserve({ slug, needs, listed, write: request.reserve === true })
-        : listed.room;
+    const room = await roomFor({
+      deps: request.depsFor(subscriptionId),
+      region,
+      needs: request.needsFor(subscriptionId),
+      settings,
+      ...(recorded ? {} : { claims: request.claims, claim: { slug, write: request.reserve === true } }),
+    });
     rooms.push(room);
     if (room.fits) return { ok: true, subscriptionId, rooms };
   }

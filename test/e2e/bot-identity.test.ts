@@ -7,13 +7,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { unzipSync } from "fflate";
-import { getJson, install, postJson, waitForOperation } from "./harness";
+import { install, postJson, slugDrift, waitForOperation } from "./harness";
 import { useInstallHost } from "../fixtures/install-host";
-import { until } from "../fixtures/wait";
 import { deriveNames } from "../../src/model/names";
 import type { SlugSpec } from "../../src/model/spec";
 import { OperationStore } from "../../src/operations/records";
-import type { DriftRecord } from "../../src/operations/drift";
 import { SANDBOX_SUBSCRIPTION_ID } from "../../src/azure/credential";
 
 const shire = useInstallHost();
@@ -32,20 +30,6 @@ const openclawEnv = (slug: string): { name: string; value?: string; secretRef?: 
   inGroup(slug, "Microsoft.App/containerApps").properties.template.containers.find(
     (container: Anything) => container.name === "openclaw",
   ).env;
-
-async function audit(slug: string): Promise<DriftRecord> {
-  const started = await postJson(`${shire.url}/api/drift`, { slugs: [slug] });
-  expect(started.status, JSON.stringify(started.body)).toBe(202);
-  await until(
-    async () => {
-      const { body } = await getJson<Anything>(`${shire.url}/api/drift`);
-      return body.audit?.auditId === started.body.auditId && body.audit.runtimeStatus === "Completed";
-    },
-    "the audit to finish",
-    { timeoutMs: 120_000, intervalMs: 200 },
-  );
-  return (await getJson<DriftRecord>(`${shire.url}/api/slugs/${slug}/drift`)).body;
-}
 
 describe("the Teams bot's identity", () => {
   it("puts a new Teams slug's bot on its managed identity: no bot app, no password, packaged and torn down", async () => {
@@ -84,7 +68,7 @@ describe("the Teams bot's identity", () => {
     expect(manifest.bots[0].botId).toBe(identity.properties.clientId);
 
     // Audited clean; a second install changes nothing; rotation has no bot password.
-    const drift = await audit("msi");
+    const drift = await slugDrift(shire.url, "msi");
     expect(drift.drifted).toEqual([]);
     expect((await install(shire.url, "msi")).status).toBe("succeeded");
     const rotate = await postJson(`${shire.url}/api/slugs/msi/rotate`, { secrets: ["teams-app-password"] });
@@ -146,6 +130,6 @@ describe("the Teams bot's identity", () => {
       "teams-app-password",
     );
     expect(botApps("legacy")).toHaveLength(1);
-    expect((await audit("legacy")).drifted).toEqual([]);
+    expect((await slugDrift(shire.url, "legacy")).drifted).toEqual([]);
   }, 240_000);
 });

@@ -6,9 +6,8 @@
  * budget the sandbox enforces.
  */
 import { describe, expect, it } from "vitest";
-import { getJson, install, postJson, waitForOperation } from "./harness";
+import { auditDrift, getJson, install, postJson, waitForOperation } from "./harness";
 import { useInstallHost } from "../fixtures/install-host";
-import { until } from "../fixtures/wait";
 import { createActivityDeps } from "../../activities/deps";
 import { deriveNames, ROLE_IDS } from "../../src/model/names";
 import { SANDBOX_SUBSCRIPTION_ID } from "../../src/azure/credential";
@@ -20,20 +19,7 @@ const shire = useInstallHost();
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Anything = any;
 
-async function audit(body: unknown = {}): Promise<Anything> {
-  const started = await postJson(`${shire.url}/api/drift`, body);
-  expect(started.status, JSON.stringify(started.body)).toBe(202);
-  return until(
-    async () => {
-      const { body: drift } = await getJson<Anything>(`${shire.url}/api/drift`);
-      return drift.audit?.auditId === started.body.auditId && drift.audit.runtimeStatus === "Completed"
-        ? drift
-        : undefined;
-    },
-    "the audit to finish",
-    { timeoutMs: 120_000 },
-  );
-}
+const audit = (body: unknown = {}): Promise<Anything> => auditDrift(shire.url, body);
 
 describe("drift", () => {
   it("finds what changed behind Shire's back without writing, and repair fixes exactly that", async () => {

@@ -4,6 +4,7 @@
  * test/fixtures/install-host.ts.
  */
 import type { Sandbox } from "../../src/sandbox";
+import type { DriftRecord } from "../../src/operations/drift";
 import { REPO_ROOT, startHostProcess, type RunningHost, type StartHostProcessOptions } from "../fixtures/host-process";
 import { until } from "../fixtures/wait";
 
@@ -72,6 +73,41 @@ export async function waitForOperation(
       `operation ${operationId} to finish: still ${last?.status ?? "unreachable"} after ${deadlineMs} ms: ${JSON.stringify(last?.steps?.filter((s) => s.status !== "done"))}`,
     { timeoutMs: deadlineMs },
   );
+}
+
+/**
+ * Run a drift audit (`POST /api/drift` with `body`) and wait for it to complete; returns what
+ * `GET /api/drift` then says (the audit's summary and every drifted slug's record).
+ */
+export async function auditDrift(
+  baseUrl: string,
+  body: unknown = {},
+  deadlineMs = 120_000,
+): Promise<{ audit: { auditId: string; runtimeStatus: string }; drifted: DriftRecord[] }> {
+  const started = await postJson(`${baseUrl}/api/drift`, body);
+  if (started.status !== 202) throw new Error(`drift audit: ${started.status} ${JSON.stringify(started.body)}`);
+  return until(
+    async () => {
+      const { body: drift } = await getJson<{
+        audit?: { auditId: string; runtimeStatus: string };
+        drifted: DriftRecord[];
+      }>(`${baseUrl}/api/drift`);
+      const { audit } = drift;
+      return audit && audit.auditId === started.body.auditId && audit.runtimeStatus === "Completed"
+        ? { ...drift, audit }
+        : undefined;
+    },
+    "the audit to finish",
+    { timeoutMs: deadlineMs },
+  );
+}
+
+/** Audit one slug and return its drift record (empty `drifted` when it is on its plan). */
+export async function slugDrift(baseUrl: string, slug: string): Promise<DriftRecord> {
+  await auditDrift(baseUrl, { slugs: [slug] });
+  const record = await getJson<DriftRecord>(`${baseUrl}/api/slugs/${slug}/drift`);
+  if (record.status !== 200) throw new Error(`drift of ${slug}: ${record.status}`);
+  return record.body;
 }
 
 export async function install(

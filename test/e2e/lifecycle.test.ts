@@ -5,9 +5,8 @@
  * make every later audit cry wolf), and converging again must write nothing.
  */
 import { describe, expect, it } from "vitest";
-import { getJson, install, postJson, waitForOperation, type OperationView } from "./harness";
+import { getJson, install, postJson, slugDrift, waitForOperation, type OperationView } from "./harness";
 import { useInstallHost } from "../fixtures/install-host";
-import { until } from "../fixtures/wait";
 import type { DriftRecord } from "../../src/operations/drift";
 
 const shire = useInstallHost({
@@ -26,22 +25,9 @@ async function operation(route: string, body: unknown): Promise<OperationView> {
 /** An audit of the slug: what it found drifted (empty when clean), and that it wrote nothing. */
 async function drifted(): Promise<DriftRecord["drifted"]> {
   const mark = shire.mark();
-  const started = await postJson(`${shire.url}/api/drift`, { slugs: [SLUG] });
-  expect(started.status, JSON.stringify(started.body)).toBe(202);
-  await until(
-    async () => {
-      const { body } = await getJson<{ audit?: { auditId: string; runtimeStatus: string } }>(`${shire.url}/api/drift`);
-      return body.audit?.auditId === started.body.auditId && body.audit?.runtimeStatus === "Completed"
-        ? true
-        : undefined;
-    },
-    "the audit to finish",
-    { timeoutMs: 120_000 },
-  );
+  const record = await slugDrift(shire.url, SLUG);
   expect(shire.writesSince(mark)).toEqual([]);
-  const record = await getJson<DriftRecord>(`${shire.url}/api/slugs/${SLUG}/drift`);
-  expect(record.status).toBe(200);
-  return record.body.drifted;
+  return record.drifted;
 }
 
 describe("one slug through every lifecycle operation", () => {

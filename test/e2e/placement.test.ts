@@ -8,11 +8,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { SANDBOX_SUBSCRIPTION_IDS } from "../../src/azure/credential";
-import type { DriftRecord } from "../../src/operations/drift";
 import type { SlugRecord } from "../../src/operations/records";
 import { useInstallHost } from "../fixtures/install-host";
-import { until } from "../fixtures/wait";
-import { getJson, install, postJson, waitForOperation, type OperationView } from "./harness";
+import { getJson, install, postJson, slugDrift, waitForOperation, type OperationView } from "./harness";
 
 const [FIRST, SECOND, OUTSIDE] = SANDBOX_SUBSCRIPTION_IDS;
 const POOL = [
@@ -39,22 +37,6 @@ async function operation(slug: string, route: string, body: unknown): Promise<Op
   const started = await postJson(`${shire.url}/api/slugs/${slug}/${route}`, body);
   expect(started.status, JSON.stringify(started.body)).toBe(202);
   return waitForOperation(shire.url, String(started.body.operationId), 120_000);
-}
-
-async function drifted(slug: string): Promise<DriftRecord["drifted"]> {
-  const started = await postJson(`${shire.url}/api/drift`, { slugs: [slug] });
-  expect(started.status, JSON.stringify(started.body)).toBe(202);
-  await until(
-    async () => {
-      const { body } = await getJson<{ audit?: { auditId: string; runtimeStatus: string } }>(`${shire.url}/api/drift`);
-      return body.audit?.auditId === started.body.auditId && body.audit?.runtimeStatus === "Completed"
-        ? true
-        : undefined;
-    },
-    "the audit to finish",
-    { timeoutMs: 120_000 },
-  );
-  return (await getJson<DriftRecord>(`${shire.url}/api/slugs/${slug}/drift`)).body.drifted;
 }
 
 interface Refusal {
@@ -148,7 +130,7 @@ describe("placement across subscriptions", () => {
     expect((await operation("pb", "rotate", {})).status).toBe("succeeded");
     const upgraded = await operation("pb", "upgrade", { image: OLDER });
     expect(upgraded.status, JSON.stringify(upgraded.steps)).toBe("succeeded");
-    expect(await drifted("pb")).toEqual([]);
+    expect((await slugDrift(shire.url, "pb")).drifted).toEqual([]);
     const exported = await fetch(`${shire.url}/api/slugs/pb/template`);
     expect(exported.status).toBe(200);
     const template = JSON.stringify(await exported.json());

@@ -7,7 +7,7 @@
  * from the seeded PRNG, so a seed reproduces a run.
  */
 import { randomUUID } from "node:crypto";
-import type { SandboxEnvironment } from "../service";
+import { subscriptionOf, type SandboxEnvironment } from "../service";
 import { SeededRandom } from "../faults";
 import { noteGate } from "../timings";
 import { SandboxHttpError, type SandboxResponse } from "../types";
@@ -215,7 +215,7 @@ export class OperationTracker {
 
   /** The operation's URLs are under the subscription of the resource it works on. */
   private subscription(operation: Operation): string {
-    return /^\/subscriptions\/([^/]+)/i.exec(operation.resourceId)?.[1] ?? this.env.subscriptionId;
+    return subscriptionOf(operation.resourceId) ?? this.env.subscriptionId;
   }
 
   private base(baseUrl: string, operation: Operation): string {
