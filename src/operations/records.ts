@@ -308,12 +308,29 @@ export class OperationStore {
   }
 
   /** Read-modify-write with ETag guard, retried on a concurrent update. */
-  private async update<T>(name: string, change: (current: T | undefined) => T): Promise<T> {
-    for (let attempt = 0; attempt < 10; attempt++) {
+  private update<T>(name: string, change: (current: T | undefined) => T): Promise<T> {
+    return this.decide<T, T>(name, (current) => {
+      const next = change(current);
+      return { next, answer: next };
+    });
+  }
+
+  /**
+   * Read-modify-write with ETag guard where the change may write nothing (`next` absent): a
+   * concurrent writer makes it decide again on what that one wrote, after a short random wait
+   * (so a crowd of writers spreads out instead of colliding again).
+   */
+  private async decide<T, R>(
+    name: string,
+    decide: (current: T | undefined) => { next?: T; answer: R },
+    attempts = 10,
+  ): Promise<R> {
+    for (let attempt = 0; attempt < attempts; attempt++) {
       const current = await this.read<T>(name);
-      const next = change(current?.value);
-      const written = await this.write(name, next, current ? { ifMatch: current.etag } : { ifNoneMatch: "*" });
-      if (written) return next;
+      const { next, answer } = decide(current?.value);
+      if (next === undefined) return answer;
+      if (await this.write(name, next, current ? { ifMatch: current.etag } : { ifNoneMatch: "*" })) return answer;
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * Math.min(attempt, 10)));
     }
     throw new Error(`Could not update ${name}: too many concurrent writers.`);
   }
@@ -480,16 +497,8 @@ export class OperationStore {
     region: string,
     decide: (ledger: PlacementLedger | undefined) => { next?: PlacementLedger; answer: R },
   ): Promise<R> {
-    const name = `placements/${subscriptionId.toLowerCase()}/${region}.json`;
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const current = await this.read<PlacementLedger>(name);
-      const { next, answer } = decide(current?.value);
-      if (!next) return answer;
-      if (await this.write(name, next, current ? { ifMatch: current.etag } : { ifNoneMatch: "*" })) return answer;
-      // Another install claimed in between: decide again on what it wrote, after a short random wait.
-      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * Math.min(attempt + 1, 10)));
-    }
-    throw new Error(`Could not update ${name}: too many concurrent placements.`);
+    // Every install placed at once writes here: more attempts than a record's few writers need.
+    return this.decide(`placements/${subscriptionId.toLowerCase()}/${region}.json`, decide, 50);
   }
 
   async listSlugs(): Promise<SlugRecord[]> {
