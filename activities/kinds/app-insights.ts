@@ -39,10 +39,15 @@ export const appInsightsKind = defineKind({
         if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
         const component =
           changed.length > 0
-            ? await resources.createOrUpdateById(desired.resourceId, apiVersion, {
-                ...wanted,
-                tags: { ...(current?.tags ?? {}), ...desired.tags },
-              })
+            ? await resources.createOrUpdateById(
+                desired.resourceId,
+                apiVersion,
+                {
+                  ...wanted,
+                  tags: { ...(current?.tags ?? {}), ...desired.tags },
+                },
+                deps.clients.operationPolling,
+              )
             : current!;
         const componentProperties = (component.properties ?? {}) as { ConnectionString?: string };
         return {
@@ -59,7 +64,7 @@ export const appInsightsKind = defineKind({
           nodeId,
           deps,
           () => resources.getById(desired.resourceId, apiVersion),
-          () => resources.beginDeleteByIdAndWait(desired.resourceId, apiVersion),
+          () => resources.beginDeleteByIdAndWait(desired.resourceId, apiVersion, deps.clients.operationPolling),
         ),
     };
   },

@@ -33,8 +33,8 @@ export const appRunStateKind = defineKind({
           return { nodeId, action: "unchanged", resourceId: app.id, changed: [], outputs: { runningStatus: status } };
         deps.beforeWrite(["runningStatus"], true);
         const after = desired.running
-          ? await apps.beginStartAndWait(desired.resourceGroup, desired.containerAppName)
-          : await apps.beginStopAndWait(desired.resourceGroup, desired.containerAppName);
+          ? await apps.beginStartAndWait(desired.resourceGroup, desired.containerAppName, deps.clients.operationPolling)
+          : await apps.beginStopAndWait(desired.resourceGroup, desired.containerAppName, deps.clients.operationPolling);
         return {
           nodeId,
           action: "updated",

@@ -41,10 +41,15 @@ export const containerAppKind = defineKind({
         if (changed.length > 0) {
           deps.beforeWrite(current ? changed : [], Boolean(current));
           // Always the whole app: partial container arrays reset the other containers (azure-facts §A).
-          app = await apps.beginCreateOrUpdateAndWait(desired.resourceGroup, desired.name, {
-            ...wanted,
-            tags: { ...(current?.tags ?? {}), ...desired.tags },
-          });
+          app = await apps.beginCreateOrUpdateAndWait(
+            desired.resourceGroup,
+            desired.name,
+            {
+              ...wanted,
+              tags: { ...(current?.tags ?? {}), ...desired.tags },
+            },
+            deps.clients.operationPolling,
+          );
         }
         assertSettledAfterWrite(`Container app ${desired.name}`, app?.provisioningState);
         // An upgrade's step does not wait here (its health gate does): no read either.
@@ -72,7 +77,7 @@ export const containerAppKind = defineKind({
           nodeId,
           deps,
           () => apps.get(desired.resourceGroup, desired.name),
-          () => apps.beginDeleteAndWait(desired.resourceGroup, desired.name),
+          () => apps.beginDeleteAndWait(desired.resourceGroup, desired.name, deps.clients.operationPolling),
         ),
     };
   },

@@ -45,14 +45,19 @@ export const keyVaultKind = defineKind({
           ];
           if (changed.length === 0) return summary("unchanged", current, []);
           deps.beforeWrite(changed, true);
-          const updated = await vaults.createOrUpdate(desired.resourceGroup, desired.name, {
-            location: desired.location,
-            tags: { ...(current.tags ?? {}), ...desired.tags },
-            // A PUT replaces the vault's settings: keep what Azure has (access policies, network
-            // rules, purge protection once on), minus what it answered as null (ARM reads null as
-            // absent, and a schema-checked body would refuse it).
-            properties: { ...withoutNulls(current.properties), ...properties },
-          });
+          const updated = await vaults.createOrUpdate(
+            desired.resourceGroup,
+            desired.name,
+            {
+              location: desired.location,
+              tags: { ...(current.tags ?? {}), ...desired.tags },
+              // A PUT replaces the vault's settings: keep what Azure has (access policies, network
+              // rules, purge protection once on), minus what it answered as null (ARM reads null as
+              // absent, and a schema-checked body would refuse it).
+              properties: { ...withoutNulls(current.properties), ...properties },
+            },
+            deps.clients.operationPolling,
+          );
           return summary("updated", updated, changed);
         }
 
@@ -69,24 +74,34 @@ export const keyVaultKind = defineKind({
             );
           }
           deps.beforeWrite(["recover soft-deleted vault"], false);
-          const recovered = await vaults.createOrUpdate(desired.resourceGroup, desired.name, {
-            location: desired.location,
-            tags: desired.tags,
-            properties: { ...properties, createMode: "recover" },
-          });
+          const recovered = await vaults.createOrUpdate(
+            desired.resourceGroup,
+            desired.name,
+            {
+              location: desired.location,
+              tags: desired.tags,
+              properties: { ...properties, createMode: "recover" },
+            },
+            deps.clients.operationPolling,
+          );
           return summary("recovered", recovered, ["."]);
         }
 
         deps.beforeWrite([], false);
-        const created = await vaults.createOrUpdate(desired.resourceGroup, desired.name, {
-          location: desired.location,
-          tags: desired.tags,
-          properties: {
-            ...properties,
-            softDeleteRetentionInDays: desired.softDeleteRetentionInDays,
-            createMode: "default",
+        const created = await vaults.createOrUpdate(
+          desired.resourceGroup,
+          desired.name,
+          {
+            location: desired.location,
+            tags: desired.tags,
+            properties: {
+              ...properties,
+              softDeleteRetentionInDays: desired.softDeleteRetentionInDays,
+              createMode: "default",
+            },
           },
-        });
+          deps.clients.operationPolling,
+        );
         return summary("created", created, []);
 
         function summary(
@@ -132,7 +147,7 @@ export const keyVaultKind = defineKind({
         }
         deps.beforeWrite(["purge deleted vault"], true, true);
         try {
-          await vaults.beginPurgeDeletedAndWait(desired.name, desired.location);
+          await vaults.beginPurgeDeletedAndWait(desired.name, desired.location, deps.clients.operationPolling);
         } catch (error) {
           if (!isNotFound(error)) throw error;
         }

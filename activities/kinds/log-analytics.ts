@@ -31,11 +31,16 @@ export const logAnalyticsKind = defineKind({
         if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
         const workspace =
           changed.length > 0
-            ? await workspaces.createOrUpdate(desired.resourceGroup, desired.name, {
-                ...wanted,
-                sku: { name: desired.sku as "PerGB2018" },
-                tags: { ...(current?.tags ?? {}), ...desired.tags },
-              })
+            ? await workspaces.createOrUpdate(
+                desired.resourceGroup,
+                desired.name,
+                {
+                  ...wanted,
+                  sku: { name: desired.sku as "PerGB2018" },
+                  tags: { ...(current?.tags ?? {}), ...desired.tags },
+                },
+                deps.clients.operationPolling,
+              )
             : current!;
         assertSettledAfterWrite(`Workspace ${desired.name}`, workspace.provisioningState);
         return {
@@ -53,7 +58,11 @@ export const logAnalyticsKind = defineKind({
           nodeId,
           deps,
           () => workspaces.get(desired.resourceGroup, desired.name),
-          () => workspaces.beginDeleteAndWait(desired.resourceGroup, desired.name, { force: purge === true }),
+          () =>
+            workspaces.beginDeleteAndWait(desired.resourceGroup, desired.name, {
+              ...deps.clients.operationPolling,
+              force: purge === true,
+            }),
         ),
     };
   },

@@ -44,15 +44,20 @@ export const managedEnvironmentKind = defineKind({
           const sharedKey = secrets.add(keys.primarySharedKey);
           if (!sharedKey)
             throw permanent("WorkspaceKeyUnavailable", `Workspace ${desired.workspaceName} returned no shared key.`);
-          environment = await environments.beginCreateOrUpdateAndWait(desired.resourceGroup, desired.name, {
-            ...(current ?? {}),
-            location: desired.location,
-            tags: { ...(current?.tags ?? {}), ...desired.tags },
-            appLogsConfiguration: {
-              destination: "log-analytics",
-              logAnalyticsConfiguration: { customerId: desired.workspaceCustomerId, sharedKey },
+          environment = await environments.beginCreateOrUpdateAndWait(
+            desired.resourceGroup,
+            desired.name,
+            {
+              ...(current ?? {}),
+              location: desired.location,
+              tags: { ...(current?.tags ?? {}), ...desired.tags },
+              appLogsConfiguration: {
+                destination: "log-analytics",
+                logAnalyticsConfiguration: { customerId: desired.workspaceCustomerId, sharedKey },
+              },
             },
-          });
+            deps.clients.operationPolling,
+          );
         }
         assertSettledAfterWrite(`Managed environment ${desired.name}`, environment?.provisioningState);
         return {
@@ -73,7 +78,7 @@ export const managedEnvironmentKind = defineKind({
           nodeId,
           deps,
           () => environments.get(desired.resourceGroup, desired.name),
-          () => environments.beginDeleteAndWait(desired.resourceGroup, desired.name),
+          () => environments.beginDeleteAndWait(desired.resourceGroup, desired.name, deps.clients.operationPolling),
         ),
     };
   },

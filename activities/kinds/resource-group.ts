@@ -62,7 +62,7 @@ export const resourceGroupKind = defineKind({
             }
             return current;
           },
-          () => groups.beginDeleteAndWait(desired.name),
+          () => groups.beginDeleteAndWait(desired.name, deps.clients.operationPolling),
         );
       },
     };

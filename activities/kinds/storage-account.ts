@@ -39,13 +39,18 @@ export const storageAccountKind = defineKind({
         let account = current;
         if (changed.length > 0) deps.beforeWrite(current ? changed : [], Boolean(current));
         if (!current) {
-          account = await accounts.create(desired.resourceGroup, desired.name, {
-            location: desired.location,
-            tags: desired.tags,
-            sku: { name: desired.sku as "Standard_LRS" },
-            kind: "StorageV2",
-            ...settings,
-          });
+          account = await accounts.create(
+            desired.resourceGroup,
+            desired.name,
+            {
+              location: desired.location,
+              tags: desired.tags,
+              sku: { name: desired.sku as "Standard_LRS" },
+              kind: "StorageV2",
+              ...settings,
+            },
+            deps.clients.operationPolling,
+          );
         } else if (changed.length > 0) {
           account = await accounts.update(desired.resourceGroup, desired.name, {
             tags: { ...(current.tags ?? {}), ...desired.tags },

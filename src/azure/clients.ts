@@ -33,6 +33,23 @@ export const requestTimeoutPolicy: PipelinePolicy = {
   },
 };
 
+/**
+ * With a poll interval of the broker's own (AzureContext.operationPollIntervalMs: the sandbox on
+ * a compressed clock), the service's Retry-After on a successful answer is dropped, so the SDK's
+ * operation poller waits the interval each call passes (`AzureClients.operationPolling`) instead
+ * of a whole second. Failed answers keep it: a 429's or 503's wait is the retry policy's.
+ */
+export function operationPollIntervalPolicy(): PipelinePolicy {
+  return {
+    name: "shireOperationPollInterval",
+    sendRequest: async (request, next) => {
+      const response = await next(request);
+      if (response.status < 300) response.headers.delete("retry-after");
+      return response;
+    },
+  };
+}
+
 /** Pipeline policies every Azure SDK client gets: request timeout, and the sandbox transport when there is one. */
 function shirePolicies(context: AzureContext): { policy: PipelinePolicy; position: "perCall" | "perRetry" }[] {
   const sandbox = sandboxTransportPolicy(context.endpoints);
@@ -46,6 +63,9 @@ function shirePolicies(context: AzureContext): { policy: PipelinePolicy; positio
 export function armClientOptions(context: AzureContext, apiVersion: string, extraPolicies: PipelinePolicy[] = []) {
   const additionalPolicies = [
     ...shirePolicies(context),
+    ...(context.operationPollIntervalMs
+      ? [{ policy: operationPollIntervalPolicy(), position: "perCall" as const }]
+      : []),
     ...extraPolicies.map((policy) => ({ policy, position: "perCall" as const })),
   ];
   return {
@@ -72,6 +92,16 @@ export class AzureClients {
   private memo<T>(key: string, build: () => T): T {
     if (!this.cache.has(key)) this.cache.set(key, build());
     return this.cache.get(key) as T;
+  }
+
+  /**
+   * Options for every long-running ARM call (`begin...AndWait`, the modular SDKs' pollers): the
+   * broker's poll interval when it has one (see operationPollIntervalPolicy), else nothing, and
+   * the SDK follows the service's Retry-After.
+   */
+  get operationPolling(): { updateIntervalInMs?: number } {
+    const ms = this.context.operationPollIntervalMs;
+    return ms ? { updateIntervalInMs: ms } : {};
   }
 
   private get subscriptionId(): string {

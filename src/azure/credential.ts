@@ -18,6 +18,14 @@ export interface AzureContext {
   credential: TokenCredential;
   subscriptionId: string;
   tenantId: string;
+  /**
+   * Sandbox only: poll long-running operations this often instead of after the service's
+   * Retry-After. A sandbox on a compressed clock (the install bench: every Azure duration times
+   * 0.02) would have to say "retry after 20 ms", which HTTP's whole seconds cannot; this is the
+   * broker's side of that scaling, like its retry schedule. Against Azure the SDK always follows
+   * Retry-After (azureContextFromEnv refuses the setting there).
+   */
+  operationPollIntervalMs?: number;
 }
 
 /** Well-known ids the sandbox uses unless told otherwise. */
@@ -89,6 +97,16 @@ export function brokerPrincipalIdFromEnv(env: NodeJS.ProcessEnv = process.env): 
   );
 }
 
+/** SHIRE_OPERATION_POLL_INTERVAL_MS: a positive whole number of milliseconds, or unset. */
+function operationPollIntervalFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env.SHIRE_OPERATION_POLL_INTERVAL_MS;
+  if (raw === undefined || raw === "") return undefined;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms <= 0)
+    throw new Error(`SHIRE_OPERATION_POLL_INTERVAL_MS must be a positive whole number of milliseconds, not '${raw}'.`);
+  return ms;
+}
+
 export function azureContextFromEnv(env: NodeJS.ProcessEnv = process.env): AzureContext {
   const cloud = env.SHIRE_CLOUD ?? "Sandbox";
   if (cloud === "Sandbox") {
@@ -104,10 +122,15 @@ export function azureContextFromEnv(env: NodeJS.ProcessEnv = process.env): Azure
       credential: new SandboxCredential(env.AZURE_TENANT_ID ?? SANDBOX_TENANT_ID),
       subscriptionId: env.AZURE_SUBSCRIPTION_ID ?? SANDBOX_SUBSCRIPTION_ID,
       tenantId: env.AZURE_TENANT_ID ?? SANDBOX_TENANT_ID,
+      operationPollIntervalMs: operationPollIntervalFromEnv(env),
     };
   }
   const endpoints = CLOUDS[cloud];
   if (!endpoints) throw new Error(`SHIRE_CLOUD=${cloud} is not one of Sandbox, ${Object.keys(CLOUDS).join(", ")}.`);
+  if (env.SHIRE_OPERATION_POLL_INTERVAL_MS)
+    throw new Error(
+      `SHIRE_OPERATION_POLL_INTERVAL_MS is for the sandbox's compressed clock; against ${cloud} the SDK polls after the service's Retry-After. Remove the setting.`,
+    );
   const subscriptionId = env.AZURE_SUBSCRIPTION_ID;
   const tenantId = env.AZURE_TENANT_ID;
   if (!subscriptionId || !tenantId)

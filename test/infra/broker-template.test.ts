@@ -240,6 +240,8 @@ const NOT_DEPLOYED: Record<string, string> = {
   SHIRE_RETRY_MAX_INTERVAL_MS: "a retry policy for tests and demos",
   SHIRE_RETRY_MAX_ATTEMPTS: "a retry policy for tests and demos",
   SHIRE_RETRY_MAX_PROPAGATION_ATTEMPTS: "a retry policy for tests and demos",
+  SHIRE_RETRY_MAX_PROPAGATION_INTERVAL_MS: "a retry policy for tests and demos",
+  SHIRE_OPERATION_POLL_INTERVAL_MS: "the sandbox on a compressed clock (the install bench); refused against Azure",
   SHIRE_UPGRADE_GATE_TIMEOUT_MS: "tests and demos shorten the health gate; a deployment keeps its default (10 min)",
   SHIRE_UPGRADE_GATE_POLL_MS: "tests and demos look at a new revision more often",
   SHIRE_WAVE_POLL_MS: "tests and demos look at a wave's upgrades more often",
