@@ -20,26 +20,45 @@ export interface RetrySettings {
   maxAttempts: number;
   /** Deliveries of a step waiting on propagation (Entra replication, RBAC) before it fails. */
   maxPropagationAttempts?: number;
+  /**
+   * The longest wait between deliveries of a step waiting on propagation (or a revision to
+   * start). Such a wait ends when Azure finishes on its own, at a moment nobody announces: the
+   * step finds out on its next delivery, so the wait between deliveries is what it overshoots
+   * by. A look costs one read, so these look more often than a throttled step retries.
+   */
+  maxPropagationIntervalMs?: number;
 }
 
 /**
- * 2 s, 4 s, 8 s ... capped at 60 s: eight deliveries span about three minutes; propagation
- * delays get sixteen, about eleven minutes (Azure documents up to ten for RBAC).
+ * 2 s, 4 s, 8 s ... capped at 60 s: eight deliveries span about three minutes. Propagation waits
+ * double the same way but are capped at 15 s: forty-five deliveries, about ten and a half
+ * minutes (Azure documents up to ten for RBAC), and a wait that ends at two minutes is found
+ * within 15 s of its end rather than within a minute.
  */
 export const DEFAULT_RETRY: RetrySettings = {
   firstRetryIntervalMs: 2_000,
   backoffCoefficient: 2,
   maxRetryIntervalMs: 60_000,
   maxAttempts: 8,
-  maxPropagationAttempts: 16,
+  maxPropagationAttempts: 45,
+  maxPropagationIntervalMs: 15_000,
 };
 
-/** The wait before delivery `attempt + 1`, after `attempt` failed deliveries. */
-export function retryDelayMs(settings: RetrySettings, attempt: number, retryAfterMs?: number): number {
-  const backoff = Math.min(
-    settings.firstRetryIntervalMs * Math.pow(settings.backoffCoefficient, attempt - 1),
-    settings.maxRetryIntervalMs,
-  );
+/**
+ * The wait before delivery `attempt + 1`, after `attempt` failed deliveries: the backoff (capped
+ * lower for a propagation wait), or longer if the service asked for longer (Retry-After).
+ */
+export function retryDelayMs(
+  settings: RetrySettings,
+  attempt: number,
+  retryAfterMs?: number,
+  retryClass?: "transient" | "propagation",
+): number {
+  const cap =
+    retryClass === "propagation"
+      ? Math.min(settings.maxRetryIntervalMs, settings.maxPropagationIntervalMs ?? settings.maxRetryIntervalMs)
+      : settings.maxRetryIntervalMs;
+  const backoff = Math.min(settings.firstRetryIntervalMs * Math.pow(settings.backoffCoefficient, attempt - 1), cap);
   return Math.max(backoff, retryAfterMs ?? 0);
 }
 

@@ -84,7 +84,8 @@ const runPlanStep: OrchestrationHandler = function* (context: OrchestrationConte
       return { nodeId: input.nodeId, status: "failed", attempts };
     }
     const retryAt = new Date(
-      context.df.currentUtcDateTime.getTime() + retryDelayMs(input.retry, attempts, failure.retryAfterMs),
+      context.df.currentUtcDateTime.getTime() +
+        retryDelayMs(input.retry, attempts, failure.retryAfterMs, failure.retryClass),
     );
     context.df.setCustomStatus({
       nodeId: input.nodeId,

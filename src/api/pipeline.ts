@@ -77,11 +77,23 @@ export function retryFromEnv(env: NodeJS.ProcessEnv = process.env): RetrySetting
   const max = Number(env.SHIRE_RETRY_MAX_INTERVAL_MS);
   const attempts = Number(env.SHIRE_RETRY_MAX_ATTEMPTS);
   const propagationAttempts = Number(env.SHIRE_RETRY_MAX_PROPAGATION_ATTEMPTS);
+  const propagationInterval = Number(env.SHIRE_RETRY_MAX_PROPAGATION_INTERVAL_MS);
   const maxAttempts = Number.isInteger(attempts) && attempts > 0 ? attempts : DEFAULT_RETRY.maxAttempts;
+  const maxRetryIntervalMs = Number.isFinite(max) && max >= first ? max : first * 8;
   return {
     firstRetryIntervalMs: first,
     backoffCoefficient: 2,
-    maxRetryIntervalMs: Number.isFinite(max) && max >= first ? max : first * 8,
+    maxRetryIntervalMs,
+    // Unset: the default policy's proportion (15 s of 60 s), so a scaled schedule keeps its shape.
+    maxPropagationIntervalMs:
+      Number.isFinite(propagationInterval) && propagationInterval >= first
+        ? propagationInterval
+        : Math.max(
+            first,
+            Math.round(
+              (maxRetryIntervalMs * DEFAULT_RETRY.maxPropagationIntervalMs!) / DEFAULT_RETRY.maxRetryIntervalMs,
+            ),
+          ),
     maxAttempts,
     maxPropagationAttempts:
       Number.isInteger(propagationAttempts) && propagationAttempts > 0
