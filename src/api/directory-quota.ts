@@ -19,8 +19,12 @@
  *
  * Every read retries what a step would (throttling, 5xx, dropped connections), a few times.
  *
- * Two installs checked at the same moment both see the same remaining quota: the check is a
- * preflight, not a reservation, and the create still fails cleanly if they together overrun it.
+ * Installs accepted at the same moment would all see the same remaining quota, so an accepted
+ * install claims what it needs in a ledger per principal (ETag-guarded, shared by every broker
+ * instance: `directory/<principalId>.json`), and each check counts the other installs' claims
+ * too. A claim counts until its install has ended (its slug's record leaves `installing`), when
+ * what it created shows in `used`, or for an hour at most (an install that never started). While
+ * the install runs, what it already created counts twice: on the safe side.
  */
 import type { Client as GraphClient } from "@microsoft/microsoft-graph-client";
 import type { ActivityDeps } from "../../activities/deps";
@@ -32,6 +36,8 @@ import {
   type GraphServicePrincipal,
 } from "../../activities/graph";
 import type { SlugPlan } from "../model/plan";
+import type { DirectoryClaim, OperationStore } from "../operations/records";
+import { OPERATION_RULES } from "../operations/lifecycle";
 import { apiError } from "./responses";
 import { readWithRetry } from "./read-retry";
 import { BrokerError } from "../errors";
@@ -47,6 +53,8 @@ export interface DirectoryQuota {
   /** Objects this install would create, each named (`application shire-a-x1`, ...). */
   needed: number;
   objects: string[];
+  /** Objects other installs under way have claimed and may not have created yet. */
+  pending: number;
   /** Would the install fit? */
   fits: boolean;
 }
@@ -128,28 +136,106 @@ export async function directoryObjectsNeeded(plan: SlugPlan, deps: ActivityDeps)
   return perNode.flat();
 }
 
-/** Used, limit and needed for installing `plan`; undefined when the broker has no quota to keep. */
+/** The longest a claim counts: longer than any install takes to create its directory objects. */
+export const DIRECTORY_CLAIM_TTL_MS = 60 * 60 * 1000;
+
+export interface DirectoryClaims {
+  /**
+   * The objects other installs claimed and still count, and whether `needed` fits beside them;
+   * with `write`, and when it fits, the slug's claim is recorded in the same guarded write.
+   */
+  reserve(request: {
+    slug: string;
+    used: number;
+    needed: number;
+    limit: number;
+    write: boolean;
+  }): Promise<{ pending: number; fits: boolean }>;
+}
+
+/** Claims kept in Shire's records, one ledger per creating principal. */
+export function ledgerDirectoryClaims(
+  store: OperationStore,
+  principalId: string,
+  now: () => number = Date.now,
+): DirectoryClaims {
+  return {
+    reserve: async ({ slug, used, needed, limit, write }) => {
+      // Which claims' installs have ended, judged on the ledger as read; a claim written after
+      // this read is not judged and counts (on the safe side).
+      const ended = await endedClaims(store, (await store.getDirectoryLedger(principalId))?.claims ?? {});
+      return store.decideDirectory(principalId, (ledger) => {
+        const at = now();
+        const claims: Record<string, DirectoryClaim> = {};
+        for (const [other, claim] of Object.entries(ledger?.claims ?? {}))
+          if (at - Date.parse(claim.at) < DIRECTORY_CLAIM_TTL_MS && !ended.has(claimKey(other, claim)))
+            claims[other] = claim;
+        const pending = Object.entries(claims)
+          .filter(([other]) => other !== slug)
+          .reduce((sum, [, claim]) => sum + claim.objects, 0);
+        const fits = needed === 0 || used + pending + needed <= limit;
+        if (!write || !fits || needed === 0) return { answer: { pending, fits } };
+        claims[slug] = { objects: needed, at: new Date(at).toISOString() };
+        return { next: { principalId, claims }, answer: { pending, fits } };
+      });
+    },
+  };
+}
+
+const claimKey = (slug: string, claim: DirectoryClaim) => `${slug}@${claim.at}`;
+
+/**
+ * Claims whose install has ended: the slug's record left `installing` after the claim was made
+ * (a record older than the claim is the slug before this install, which is about to start).
+ */
+async function endedClaims(store: OperationStore, claims: Record<string, DirectoryClaim>): Promise<Set<string>> {
+  const ended = new Set<string>();
+  await Promise.all(
+    Object.entries(claims).map(async ([slug, claim]) => {
+      const record = await store.getSlug(slug);
+      if (
+        record &&
+        record.state !== OPERATION_RULES.install.running &&
+        Date.parse(record.updatedAt) >= Date.parse(claim.at)
+      )
+        ended.add(claimKey(slug, claim));
+    }),
+  );
+  return ended;
+}
+
+/**
+ * Used, limit and needed for installing `plan`, with `claim` the other installs' claims counted
+ * (and this slug's made when `claim.write` and it fits); undefined when the broker has no quota
+ * to keep.
+ */
 export async function directoryQuotaFor(
   plan: SlugPlan,
   deps: ActivityDeps,
   limit: number | undefined,
+  claim?: { claims: DirectoryClaims; slug: string; write: boolean },
 ): Promise<DirectoryQuota | undefined> {
   if (limit === undefined) return undefined;
   const [used, objects] = await Promise.all([
     directoryObjectsUsed(deps.graph(), deps.brokerPrincipalId),
     directoryObjectsNeeded(plan, deps),
   ]);
-  return { used, limit, needed: objects.length, objects, fits: objects.length === 0 || used + objects.length <= limit };
+  const needed = objects.length;
+  const { pending, fits } = claim
+    ? await claim.claims.reserve({ slug: claim.slug, used, needed, limit, write: claim.write })
+    : { pending: 0, fits: needed === 0 || used + needed <= limit };
+  return { used, limit, needed, objects, pending, fits };
 }
 
 /** 422 `DirectoryQuotaExceeded` for an install that would not fit; undefined when it does. */
 export function quotaRefusal(slug: string, quota: DirectoryQuota | undefined): HttpResponseInit | undefined {
   if (!quota || quota.fits) return undefined;
-  const { used, limit, needed, objects } = quota;
+  const { used, limit, needed, objects, pending } = quota;
+  const underWay = pending > 0 ? `, and installs under way have claimed ${pending} more` : "";
   return apiError(
     422,
     "DirectoryQuotaExceeded",
-    `Installing '${slug}' would create ${needed} Entra directory object(s), but the broker's principal has used ${used} of the ${limit} it may create (deleted ones count until purged): nothing was changed. Free quota by tearing down slugs with purge, or see docs/operations.md "Fleet size".`,
-    { used, limit, needed, objects },
+    `Installing '${slug}' would create ${needed} Entra directory object(s), but the broker's principal has used ${used} of the ${limit} it may create (deleted ones count until purged)${underWay}: nothing was changed. Free quota by tearing down slugs with purge, or see docs/operations.md "Fleet size".`,
+    { used, limit, needed, pending, objects },
   );
 }

@@ -5,7 +5,7 @@ import { installSteps, knownOutputs } from "../operations/steps";
 import { INSTALL_ORCHESTRATION, type InstallInput } from "../../orchestrations/install";
 import { invalid, type OperationDefinition } from "./pipeline";
 import { planContextFromEnv } from "./plan-context";
-import { directoryQuotaFor, directoryQuotaFromEnv, quotaRefusal } from "./directory-quota";
+import { directoryQuotaFor, directoryQuotaFromEnv, ledgerDirectoryClaims, quotaRefusal } from "./directory-quota";
 import { activityDepsFromEnv } from "../../activities/deps";
 import { recordedSpec } from "../operations/slug-spec";
 import { apiError } from "./responses";
@@ -59,10 +59,16 @@ export const installOperation: OperationDefinition<InstallInput> = {
     const problems = contextProblems(spec, planContext);
     if (problems.length > 0) return invalid("install", problems);
     const plan = planSlug(spec, planContext);
-    // Entra's created-objects quota, before anything is written (an install would meet it halfway).
+    // Entra's created-objects quota, before anything is written (an install would meet it
+    // halfway), with the room this install needs claimed against installs accepted beside it.
+    const deps = activityDepsFromEnv(subscriptionId);
     const refused = quotaRefusal(
       slug,
-      await directoryQuotaFor(plan, activityDepsFromEnv(subscriptionId), directoryQuotaFromEnv()),
+      await directoryQuotaFor(plan, deps, directoryQuotaFromEnv(), {
+        claims: ledgerDirectoryClaims(store, deps.brokerPrincipalId),
+        slug,
+        write: true,
+      }),
     );
     if (refused) return { ok: false, response: refused };
     const steps = installSteps(plan, applied);

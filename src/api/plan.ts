@@ -25,7 +25,7 @@ import { lastInstallRequest, recordedSpec } from "../operations/slug-spec";
 import { apiError, json, readJson } from "./responses";
 import { apiRoute } from "./route";
 import { planContextFromEnv } from "./plan-context";
-import { directoryQuotaFor, directoryQuotaFromEnv } from "./directory-quota";
+import { directoryQuotaFor, directoryQuotaFromEnv, ledgerDirectoryClaims } from "./directory-quota";
 import { placeSlug } from "./install";
 
 async function specForGet(
@@ -93,7 +93,12 @@ async function planForSlug(request: HttpRequest): Promise<HttpResponseInit> {
   const plan = planSlug(spec, context);
   const [changes, directoryQuota] = await Promise.all([
     dryRun(plan, deps, pruneSteps(plan, applied), knownOutputs(applied)),
-    directoryQuotaFor(plan, deps, directoryQuotaFromEnv()),
+    // Counts other installs' claims, makes none.
+    directoryQuotaFor(plan, deps, directoryQuotaFromEnv(), {
+      claims: ledgerDirectoryClaims(store, deps.brokerPrincipalId),
+      slug,
+      write: false,
+    }),
   ]);
   const summary = { create: 0, update: 0, unchanged: 0, delete: 0, "after-dependencies": 0, error: 0 };
   for (const change of changes) summary[change.action]++;

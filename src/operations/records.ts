@@ -115,6 +115,21 @@ export interface PlacementClaim {
   at: string;
 }
 
+/**
+ * Entra directory objects claimed by installs under way, per creating principal (the quota is
+ * the principal's): `directory/<principalId>.json`.
+ */
+export interface DirectoryLedger {
+  principalId: string;
+  claims: Record<string, DirectoryClaim>;
+}
+
+export interface DirectoryClaim {
+  /** Objects the install would create when it was accepted. */
+  objects: number;
+  at: string;
+}
+
 export interface SlugResource {
   node: string;
   kind?: string;
@@ -499,6 +514,23 @@ export class OperationStore {
   ): Promise<R> {
     // Every install placed at once writes here: more attempts than a record's few writers need.
     return this.decide(`placements/${subscriptionId.toLowerCase()}/${region}.json`, decide, 50);
+  }
+
+  /** The directory ledger as stored (claims are judged against slug records before deciding). */
+  async getDirectoryLedger(principalId: string): Promise<DirectoryLedger | undefined> {
+    return (await this.read<DirectoryLedger>(this.directoryBlob(principalId)))?.value;
+  }
+
+  /** Read-modify-write of the directory ledger, like decidePlacement. */
+  async decideDirectory<R>(
+    principalId: string,
+    decide: (ledger: DirectoryLedger | undefined) => { next?: DirectoryLedger; answer: R },
+  ): Promise<R> {
+    return this.decide(this.directoryBlob(principalId), decide, 50);
+  }
+
+  private directoryBlob(principalId: string): string {
+    return `directory/${principalId.toLowerCase()}.json`;
   }
 
   async listSlugs(): Promise<SlugRecord[]> {

@@ -7,7 +7,7 @@
  * slug that exists (creating nothing) is still accepted with the quota full.
  */
 import { describe, expect, it } from "vitest";
-import { install, postJson } from "./harness";
+import { install, postJson, waitForOperation } from "./harness";
 import { useInstallHost } from "../fixtures/install-host";
 import { DEFAULT_DIRECTORY_OBJECT_QUOTA } from "../../src/api/directory-quota";
 
@@ -36,8 +36,27 @@ describe("the directory quota", () => {
     shire.sandbox.setFaults({ directoryObjectQuota: LIMIT });
     // The first Teams slug creates four objects (shire-admins once, the sign-in app and its
     // service principal, the slug group), each next one three.
-    for (const slug of ["qa", "qb", "qx"].slice(0, FITTING_SLUGS))
-      expect((await install(shire.url, slug, TEAMS, 120_000)).status).toBe("succeeded");
+    expect((await install(shire.url, "qa", TEAMS, 120_000)).status).toBe("succeeded");
+    // Three more asked at the same moment, with room for two: each accepted install claims its
+    // three, so the third is refused up front (without claims all three would pass the check,
+    // and one would meet Directory_QuotaExceeded halfway).
+    const burst = await Promise.all(
+      ["qb", "qx", "qy"].map(async (slug) => ({
+        slug,
+        answer: await postJson(`${shire.url}/api/slugs/${slug}/install`, TEAMS),
+      })),
+    );
+    const accepted = burst.filter(({ answer }) => answer.status === 202);
+    expect(accepted).toHaveLength(FITTING_SLUGS - 1);
+    const [late] = burst.filter(({ answer }) => answer.status !== 202);
+    expect(late.answer.status).toBe(422);
+    expect(late.answer.body.error).toMatchObject({
+      code: "DirectoryQuotaExceeded",
+      details: { used: SHARED_OBJECTS + OBJECTS_PER_TEAMS_SLUG, pending: 2 * OBJECTS_PER_TEAMS_SLUG, limit: LIMIT },
+    });
+    for (const { answer } of accepted)
+      expect((await waitForOperation(shire.url, String(answer.body.operationId), 120_000)).status).toBe("succeeded");
+    expect((await fetch(`${shire.url}/api/slugs/${late.slug}`)).status).toBe(404);
 
     const plan = await postJson(`${shire.url}/api/slugs/qc/plan`, TEAMS);
     expect(plan.status).toBe(200);
