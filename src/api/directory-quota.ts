@@ -37,7 +37,7 @@ import {
 } from "../../activities/graph";
 import type { SlugPlan } from "../model/plan";
 import type { DirectoryClaim, OperationStore } from "../operations/records";
-import { OPERATION_RULES } from "../operations/lifecycle";
+import { claimKey, endedClaims } from "./claims";
 import { apiError } from "./responses";
 import { readWithRetry } from "./read-retry";
 import { BrokerError } from "../errors";
@@ -180,28 +180,6 @@ export function ledgerDirectoryClaims(
       });
     },
   };
-}
-
-const claimKey = (slug: string, claim: DirectoryClaim) => `${slug}@${claim.at}`;
-
-/**
- * Claims whose install has ended: the slug's record left `installing` after the claim was made
- * (a record older than the claim is the slug before this install, which is about to start).
- */
-async function endedClaims(store: OperationStore, claims: Record<string, DirectoryClaim>): Promise<Set<string>> {
-  const ended = new Set<string>();
-  await Promise.all(
-    Object.entries(claims).map(async ([slug, claim]) => {
-      const record = await store.getSlug(slug);
-      if (
-        record &&
-        record.state !== OPERATION_RULES.install.running &&
-        Date.parse(record.updatedAt) >= Date.parse(claim.at)
-      )
-        ended.add(claimKey(slug, claim));
-    }),
-  );
-  return ended;
 }
 
 /**

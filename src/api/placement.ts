@@ -24,6 +24,7 @@ import type { AppliedState, OperationStore, PlacementClaim } from "../operations
 import { BrokerError } from "../errors";
 import { apiError } from "./responses";
 import { readWithRetry } from "./read-retry";
+import { claimKey, endedClaims } from "./claims";
 
 /** Azure's default quota of Container Apps environments per region per subscription. */
 export const DEFAULT_ENVIRONMENTS_PER_REGION = 15;
@@ -208,15 +209,16 @@ export async function subscriptionRoom(
   };
 }
 
-/** How long a claim counts while its environment is not listed: longer than any install takes to create it. */
+/** The longest a claim counts: longer than any install takes to create what it claimed. */
 export const CLAIM_TTL_MS = 60 * 60 * 1000;
 
 /**
  * Placement's promises, so that installs placed at the same moment do not all take the last room:
  * each new slug's choice is claimed in a ledger per subscription and region (ETag-guarded, shared
- * by every broker instance), and a claim counts against the quotas until Azure lists the slug's
- * environment (from then on Azure's count has it) or until it is an hour old (an install that
- * failed before creating its environment, a slug refused after placement, or destroyed).
+ * by every broker instance). A claim counts until its install has ended (the slug's record leaves
+ * `installing`: what it created is in Azure's counts from then on), its environment only until
+ * Azure lists it, and all of it for an hour at most (a slug refused after placement). Role
+ * assignments the install already made count twice while it runs: on the safe side.
  */
 export interface PlacementClaims {
   /**
@@ -237,19 +239,20 @@ const withPending = (room: QuotaRoom | undefined, pending: number): QuotaRoom | 
 /** Claims kept in Shire's records (`placements/<subscription>/<region>.json`). */
 export function ledgerClaims(store: OperationStore, now: () => number = Date.now): PlacementClaims {
   return {
-    reserve: ({ slug, needs, listed, write }) =>
-      store.decidePlacement(listed.room.subscriptionId, listed.room.region, (ledger) => {
+    reserve: async ({ slug, needs, listed, write }) => {
+      const { subscriptionId, region } = listed.room;
+      const ended = await endedClaims(store, (await store.getPlacementLedger(subscriptionId, region))?.claims ?? {});
+      return store.decidePlacement(subscriptionId, region, (ledger) => {
         const at = now();
         const claims: Record<string, PlacementClaim> = {};
         for (const [other, claim] of Object.entries(ledger?.claims ?? {}))
-          if (at - Date.parse(claim.at) < CLAIM_TTL_MS) claims[other] = claim;
-        const pending = Object.entries(claims).filter(
-          ([other, claim]) => other !== slug && !listed.environments.has(claim.environment.toLowerCase()),
-        );
-        const environments = withPending(listed.room.environments, pending.length);
+          if (at - Date.parse(claim.at) < CLAIM_TTL_MS && !ended.has(claimKey(other, claim))) claims[other] = claim;
+        const others = Object.entries(claims).filter(([other]) => other !== slug);
+        const unlisted = others.filter(([, claim]) => !listed.environments.has(claim.environment.toLowerCase()));
+        const environments = withPending(listed.room.environments, unlisted.length);
         const roleAssignments = withPending(
           listed.room.roleAssignments,
-          pending.reduce((sum, [, claim]) => sum + claim.roleAssignments, 0),
+          others.reduce((sum, [, claim]) => sum + claim.roleAssignments, 0),
         );
         const room: SubscriptionRoom = {
           ...listed.room,
@@ -263,11 +266,9 @@ export function ledgerClaims(store: OperationStore, now: () => number = Date.now
           roleAssignments: needs.roleAssignments,
           at: new Date(at).toISOString(),
         };
-        return {
-          next: { subscriptionId: listed.room.subscriptionId, region: listed.room.region, claims },
-          answer: room,
-        };
-      }),
+        return { next: { subscriptionId, region, claims }, answer: room };
+      });
+    },
   };
 }
 

@@ -507,13 +507,22 @@ export class OperationStore {
    * `decide` sees the ledger as stored and returns what to write (or nothing) and its answer.
    * Installs placed at the same moment each see the others' claims, whichever instance runs them.
    */
+  /** The placement ledger as stored (claims are judged against slug records before deciding). */
+  async getPlacementLedger(subscriptionId: string, region: string): Promise<PlacementLedger | undefined> {
+    return (await this.read<PlacementLedger>(this.placementBlob(subscriptionId, region)))?.value;
+  }
+
   async decidePlacement<R>(
     subscriptionId: string,
     region: string,
     decide: (ledger: PlacementLedger | undefined) => { next?: PlacementLedger; answer: R },
   ): Promise<R> {
     // Every install placed at once writes here: more attempts than a record's few writers need.
-    return this.decide(`placements/${subscriptionId.toLowerCase()}/${region}.json`, decide, 50);
+    return this.decide(this.placementBlob(subscriptionId, region), decide, 50);
+  }
+
+  private placementBlob(subscriptionId: string, region: string): string {
+    return `placements/${subscriptionId.toLowerCase()}/${region}.json`;
   }
 
   /** The directory ledger as stored (claims are judged against slug records before deciding). */

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAzurite, type AzuriteHandle } from "../../src/runtime/azurite";
-import { OperationStore } from "../../src/operations/records";
+import { OperationStore, type SlugRecord } from "../../src/operations/records";
 import { createActivityDeps } from "../../activities/deps";
 import { SANDBOX_BROKER_OBJECT_ID, SANDBOX_SUBSCRIPTION_IDS } from "../../src/azure/credential";
 import {
@@ -44,6 +44,16 @@ const place = (
     depsFor,
     ...request,
   });
+
+const slugRecord = (slug: string, state: SlugRecord["state"], updatedAt: number): SlugRecord => ({
+  slug,
+  state,
+  version: null,
+  region: "westeurope",
+  resourceGroup: `claw-${slug}`,
+  lastOperationId: `${slug}-op`,
+  updatedAt: new Date(updatedAt).toISOString(),
+});
 
 let azurite: AzuriteHandle;
 let store: OperationStore;
@@ -195,5 +205,31 @@ describe("choosing a subscription", () => {
     });
     const room = await place({ ...only, environmentsPerRegion: 2 }, { slug: "third", claims, reserve: false });
     expect(room).toMatchObject({ ok: true, rooms: [{ environments: { used: 1, limit: 2, needed: 1 } }] });
+    // Its role assignments still count: the install makes them after its environment.
+    expect(room).toMatchObject({ rooms: [{ roleAssignments: { pending: 3 } }] });
+    // Once its install has ended, Azure's count has everything it made.
+    await store.updateSlug("late", () => slugRecord("late", "installed", now));
+    const ended = await place({ ...only, environmentsPerRegion: 2 }, { slug: "third", claims, reserve: false });
+    if (!ended.ok) throw new Error("expected room");
+    expect(ended.rooms[0].roleAssignments).not.toHaveProperty("pending");
+  });
+
+  it("stops counting a claim at once when its install ends without its environment", async () => {
+    let now = Date.now();
+    const claims = ledgerClaims(store, () => now);
+    // The third subscription has one environment (the test before's): room for one more.
+    const only = { pool: [{ subscriptionId: THIRD }], environmentsPerRegion: 2 };
+    expect(await place(only, { slug: "doomed", claims, reserve: true })).toMatchObject({ ok: true });
+    // Its record written as the install starts: still counting.
+    now += 1_000;
+    await store.updateSlug("doomed", () => slugRecord("doomed", "installing", now));
+    expect(errorOf(await place(only, { slug: "next", claims, reserve: true })).code).toBe("PlacementPoolFull");
+    // It failed before creating its environment: the room is free again, not after an hour.
+    now += 1_000;
+    await store.updateSlug("doomed", () => slugRecord("doomed", "failed", now));
+    expect(await place(only, { slug: "next", claims, reserve: true })).toMatchObject({
+      ok: true,
+      subscriptionId: THIRD,
+    });
   });
 });
