@@ -177,25 +177,32 @@ const BUCKETS: Record<ArmOperationKind, { size: number; refillPerSecond: number 
   delete: { size: 200, refillPerSecond: 10 },
 };
 
+/**
+ * The buckets, one set per subscription (and one for tenant-scope requests), as ARM keeps them
+ * per subscription: a fleet spread over a placement pool has each subscription's budget. The
+ * sandbox has one caller, so per principal is the same thing.
+ */
 export class ArmThrottle {
-  private readonly levels = new Map<ArmOperationKind, { tokens: number; at: number }>();
+  private readonly levels = new Map<string, { tokens: number; at: number }>();
 
   constructor(private readonly now: () => number) {}
 
-  /** Take a token; returns remaining tokens, or the seconds to wait when the bucket is empty. */
+  /** Take a token of `scope`'s bucket; returns remaining tokens, or the seconds to wait when it is empty. */
   take(
     kind: ArmOperationKind,
     scale: number,
+    scope = "tenant",
   ): { allowed: true; remaining: number } | { allowed: false; retryAfterSeconds: number } {
     if (scale <= 0) return { allowed: true, remaining: BUCKETS[kind].size };
     const bucket = BUCKETS[kind];
     const size = Math.max(1, Math.floor(bucket.size * scale));
     const refill = bucket.refillPerSecond * scale;
     const now = this.now();
-    const level = this.levels.get(kind) ?? { tokens: size, at: now };
+    const key = `${scope}/${kind}`;
+    const level = this.levels.get(key) ?? { tokens: size, at: now };
     level.tokens = Math.min(size, level.tokens + ((now - level.at) / 1000) * refill);
     level.at = now;
-    this.levels.set(kind, level);
+    this.levels.set(key, level);
     if (level.tokens < 1)
       return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - level.tokens) / refill)) };
     level.tokens -= 1;

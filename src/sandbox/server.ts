@@ -12,7 +12,7 @@ import { ArmThrottle, SeededRandom } from "./faults";
 import { noteLatency, RequestTimings } from "./timings";
 import { loggableBody, parseForm, type RequestLog } from "./request-log";
 import { ArmAuthenticationError, authenticateArm } from "./auth";
-import type { SandboxEnvironment, SandboxServiceModule } from "./service";
+import { subscriptionOf, type SandboxEnvironment, type SandboxServiceModule } from "./service";
 import {
   SandboxHttpError,
   type SandboxRequest,
@@ -191,7 +191,11 @@ export class SandboxServer {
         return;
       }
       if (service === "arm" && route.armKind) {
-        const taken = this.throttle.take(route.armKind, this.options.env.faults.throttleScale);
+        const taken = this.throttle.take(
+          route.armKind,
+          this.options.env.faults.throttleScale,
+          subscriptionOf(url.pathname) ?? "tenant",
+        );
         if (!taken.allowed) {
           throw new SandboxHttpError(
             429,

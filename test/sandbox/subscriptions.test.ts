@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { AzureClients } from "../../src/azure/clients";
 import { SANDBOX_BROKER_OBJECT_ID, SANDBOX_SUBSCRIPTION_IDS } from "../../src/azure/credential";
 import { useSandbox } from "../fixtures/sandbox";
+import { raw } from "./helpers";
 
 const [FIRST, SECOND] = SANDBOX_SUBSCRIPTION_IDS;
 const UNKNOWN = "00000000-0000-4000-8000-0000000000ff";
@@ -110,5 +111,43 @@ describe("the sandbox's subscriptions", () => {
       },
     );
     env.sandbox.setFaults({ roleAssignmentsPerSubscription: undefined });
+  });
+
+  it("throttles each subscription from its own ARM buckets", async () => {
+    const first = clientsIn(FIRST);
+    const second = clientsIn(SECOND);
+    await first.resources.resourceGroups.createOrUpdate("rg-bucket", { location: "westeurope" });
+    await second.resources.resourceGroups.createOrUpdate("rg-bucket", { location: "westeurope" });
+    // A read bucket of two tokens refilling one every four seconds.
+    env.sandbox.setFaults({ throttleScale: 0.01 });
+    try {
+      const mark = env.sandbox.requests().length;
+      await first.resources.resourceGroups.get("rg-bucket");
+      await first.resources.resourceGroups.get("rg-bucket");
+      // The first subscription's bucket is empty; the second's is full.
+      await second.resources.resourceGroups.get("rg-bucket");
+      await second.resources.resourceGroups.get("rg-bucket");
+      expect(
+        env.sandbox
+          .requests()
+          .slice(mark)
+          .map((request) => request.status),
+      ).toEqual([200, 200, 200, 200]);
+      const throttled = await raw(
+        env.sandbox,
+        "management",
+        "GET",
+        `/subscriptions/${FIRST}/resourcegroups/rg-bucket?api-version=2024-03-01`,
+        {
+          headers: {
+            authorization: `Bearer ${(await env.sandbox.context().credential.getToken(env.sandbox.endpoints.armScope))!.token}`,
+          },
+        },
+      );
+      expect(throttled.status).toBe(429);
+      expect(Number(throttled.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    } finally {
+      env.sandbox.setFaults({ throttleScale: 1 });
+    }
   });
 });
