@@ -7,7 +7,7 @@
  */
 import * as df from "durable-functions";
 import type { Revision } from "@azure/arm-appcontainers";
-import { getOrUndefined } from "./arm";
+import { getOrUndefined, isNotFound } from "./arm";
 import { activityDepsFromEnv, type ActivityDeps } from "./deps";
 import {
   CHECK_REVISION_HEALTH,
@@ -60,11 +60,28 @@ export function createUpgradeActivities(deps: ActivityDeps) {
     /**
      * A snapshot of the state share taken for `operationId` (FileShares_Create with
      * `$expand=snapshots`), or the one it took already: listed with `$expand=snapshots` and
-     * found by its metadata, so a lost answer never leaves two.
+     * found by its metadata, so a lost answer never leaves two. Before taking one, Shire's older
+     * snapshots beyond the newest STATE_SNAPSHOTS_KEPT - 1 are deleted (FileShares_Delete with
+     * `x-ms-snapshot`): Azure Files allows 200 a share, and an upgrade past them would fail.
+     * Snapshots Shire did not take (no operation in their metadata) are never touched.
      */
     async snapshotStateShare(input: ShareRef & { operationId: string }): Promise<SnapshotResult> {
-      const existing = await findSnapshot(deps, input);
-      if (existing) return { snapshotTime: existing, created: false };
+      const snapshots = await shireSnapshots(deps, input);
+      // The newest of this operation's: a PUT the SDK sent again after a dropped connection took two.
+      const existing = snapshots
+        .filter((snapshot) => snapshot.operationId === input.operationId)
+        .sort((a, b) => b.snapshotTime.localeCompare(a.snapshotTime))[0];
+      if (existing) return { snapshotTime: existing.snapshotTime, created: false };
+      for (const old of snapshotsToPrune(snapshots)) {
+        try {
+          await shares().delete(input.resourceGroup, input.accountName, input.shareName, {
+            xMsSnapshot: old.snapshotTime,
+          });
+        } catch (error) {
+          // Gone already (a repeated delivery deleted it before its answer was lost).
+          if (!isNotFound(error)) throw error;
+        }
+      }
       let snapshotTime: string | undefined;
       await shares().create(
         input.resourceGroup,
@@ -140,28 +157,44 @@ function judge(revision: Revision): RevisionHealth {
   };
 }
 
-async function findSnapshot(
-  deps: ActivityDeps,
-  input: ShareRef & { operationId: string },
-): Promise<string | undefined> {
-  let found: string | undefined;
+/**
+ * How many of its snapshots Shire keeps per state share, the one an upgrade takes included. A
+ * rollback mounts the snapshot of the upgrade that failed, which is the newest: a few more are
+ * there for an operator's restore by hand.
+ */
+export const STATE_SNAPSHOTS_KEPT = 10;
+
+interface ShireSnapshot {
+  snapshotTime: string;
+  operationId: string;
+}
+
+/** The share's snapshots Shire took (its operation id in their metadata). */
+async function shireSnapshots(deps: ActivityDeps, input: ShareRef): Promise<ShireSnapshot[]> {
+  const found: ShireSnapshot[] = [];
   const pages = deps.clients.storage.fileShares.list(input.resourceGroup, input.accountName, {
     expand: "snapshots",
+    // The SDK parses snapshotTime into a Date (see snapshotStateShare): read the body as sent.
     onResponse: (response) => {
       const body = response.parsedBody as
         | { value?: { name?: string; properties?: { snapshotTime?: string; metadata?: Record<string, string> } }[] }
         | undefined;
-      for (const share of body?.value ?? [])
-        if (
-          share.name === input.shareName &&
-          share.properties?.snapshotTime &&
-          share.properties.metadata?.[SNAPSHOT_OPERATION_KEY] === input.operationId
-        )
-          found = share.properties.snapshotTime;
+      for (const share of body?.value ?? []) {
+        const operationId = share.properties?.metadata?.[SNAPSHOT_OPERATION_KEY];
+        if (share.name === input.shareName && share.properties?.snapshotTime && operationId)
+          found.push({ snapshotTime: share.properties.snapshotTime, operationId });
+      }
     },
   });
   for await (const _ of pages) void _;
   return found;
+}
+
+/** The snapshots to delete before taking one more: all but the newest STATE_SNAPSHOTS_KEPT - 1. */
+export function snapshotsToPrune<T extends { snapshotTime: string }>(snapshots: T[]): T[] {
+  // Snapshot times are ISO 8601 in UTC with the same digits: they sort as strings.
+  const newestFirst = [...snapshots].sort((a, b) => b.snapshotTime.localeCompare(a.snapshotTime));
+  return newestFirst.slice(STATE_SNAPSHOTS_KEPT - 1);
 }
 
 // Built on first use: the deps read app settings the host sets before invoking.
