@@ -3,9 +3,7 @@
  * only the secret's name and version leave the activity (DESIGN.md principle 3).
  *
  * Sources:
- * - `random`: generated once (e.g. the gateway token); kept on re-runs. Written through ARM
- *   (Microsoft.KeyVault/vaults/secrets) when the plan names the vault's resource group: the
- *   broker's Contributor allows it, so it waits for no data-plane role (ensureGenerated).
+ * - `random`: generated once (e.g. the gateway token); kept on re-runs.
  * - `storageAccountKey`: a copy of one of the account's keys: key1 at first; either is kept (a
  *   rotation alternates them, activities/rotation/); rewritten when it is neither.
  * - `cognitiveServicesKey`: the Foundry account's key, likewise.
@@ -56,8 +54,6 @@ function createSecretActivities(deps: ActivityDeps) {
     { nodeId, desired }: { nodeId: string; desired: SecretDesired },
     secrets: SecretScope,
   ): Promise<ActivityResult<"secretName" | "version">> => {
-    if (desired.source.type === "random" && desired.resourceGroup)
-      return ensureGenerated(nodeId, desired, desired.resourceGroup, desired.source.bytes, secrets);
     const client = deps.clients.secrets(keyVaultUrl(deps.context.endpoints, desired.vaultName));
     const existing = await readExisting(desired.secretName, secrets);
     const next = await desiredValue(desired, existing, secrets);
@@ -85,7 +81,11 @@ function createSecretActivities(deps: ActivityDeps) {
 
     async function readExisting(name: string, scope: SecretScope): Promise<ExistingSecret | undefined> {
       let secret = await getOrUndefined(() => client.getSecret(name));
-      if (!secret && (await recoverIfDeleted(desired.vaultName, name))) secret = await client.getSecret(name);
+      if (!secret && (await getOrUndefined(() => client.getDeletedSecret(name)))) {
+        deps.beforeWrite(["recover deleted secret"], true);
+        await (await client.beginRecoverDeletedSecret(name, { intervalInMs: 1_000 })).pollUntilDone();
+        secret = await client.getSecret(name);
+      }
       if (!secret) return undefined;
       return {
         value: scope.add(secret.value),
@@ -101,64 +101,6 @@ function createSecretActivities(deps: ActivityDeps) {
       };
     }
   };
-
-  /** Recover the secret if it is soft-deleted (data plane); false when it is not. */
-  async function recoverIfDeleted(vaultName: string, name: string): Promise<boolean> {
-    const client = deps.clients.secrets(keyVaultUrl(deps.context.endpoints, vaultName));
-    if (!(await getOrUndefined(() => client.getDeletedSecret(name)))) return false;
-    deps.beforeWrite(["recover deleted secret"], true);
-    await (await client.beginRecoverDeletedSecret(name, { intervalInMs: 1_000 })).pollUntilDone();
-    return true;
-  }
-
-  /**
-   * A generated secret, through ARM (Microsoft.KeyVault/vaults/secrets: a management-plane write
-   * the broker's Contributor allows, as deployment templates write secrets), so it waits for no
-   * data-plane role. ARM never returns the value: a secret that exists is kept, as on the data
-   * plane, and a crash after the write finds it on the next run. A soft-deleted secret refuses
-   * ARM's PUT (409 Conflict); it is recovered through the data plane, as before, and kept.
-   */
-  async function ensureGenerated(
-    nodeId: string,
-    desired: SecretDesired,
-    resourceGroup: string,
-    bytes: number,
-    secrets: SecretScope,
-  ): Promise<ActivityResult<"secretName" | "version">> {
-    const arm = deps.clients.keyVault.secrets;
-    const read = () => getOrUndefined(() => arm.get(resourceGroup, desired.vaultName, desired.secretName));
-    const unchanged = (found: { properties: { secretUriWithVersion?: string } } | undefined) => ({
-      nodeId,
-      action: "unchanged" as const,
-      changed: [],
-      outputs: { secretName: desired.secretName, version: versionOf(found?.properties.secretUriWithVersion) },
-    });
-    const found = await read();
-    if (found) return unchanged(found);
-    deps.beforeWrite([], false);
-    let written;
-    try {
-      written = await arm.createOrUpdate(resourceGroup, desired.vaultName, desired.secretName, {
-        properties: {
-          value: secrets.add(randomBytes(bytes).toString("base64url"))!,
-          ...(desired.contentType ? { contentType: desired.contentType } : {}),
-        },
-        tags: desired.tags ?? {},
-      });
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode !== 409) throw error;
-      if (!(await recoverIfDeleted(desired.vaultName, desired.secretName))) throw error;
-      return unchanged(await read());
-    }
-    return {
-      nodeId,
-      action: "created" as const,
-      // The data plane's id of the version, as a data-plane write records it.
-      resourceId: written.properties.secretUriWithVersion,
-      changed: [],
-      outputs: { secretName: desired.secretName, version: versionOf(written.properties.secretUriWithVersion) },
-    };
-  }
 
   /** The value to write, or undefined when the vault already holds the right one. */
   async function desiredValue(
@@ -344,11 +286,6 @@ function accountKeyCopy(
   return { value, tags: { [KEY_SOURCE_TAG]: keySource(account, named) } };
 }
 
-/** The version a secret URI names (`https://<vault>/secrets/<name>/<version>`). */
-function versionOf(secretUriWithVersion: string | undefined): string | null {
-  return secretUriWithVersion?.split("/").at(-1) || null;
-}
-
 function parseResourceId(id: string): { resourceGroup: string; name: string } {
   const match = /\/resourceGroups\/([^/]+)\/providers\/[^/]+\/[^/]+\/([^/]+)$/i.exec(id);
   if (!match) throw permanent("InvalidResourceId", `Not a resource id: ${id}`);
@@ -359,7 +296,7 @@ export const secretKind = defineKind({
   kind: "secret",
   summary:
     "A Key Vault secret the broker writes itself (generated token, storage key copy, Entra client secret, Foundry key) or checks (operator-supplied).",
-  api: "Key Vault data plane; generated secrets through ARM (Microsoft.KeyVault/vaults/secrets) (+ Graph addPassword/removePassword, storage/Cognitive Services listKeys)",
+  api: "Key Vault data plane (+ Graph addPassword/removePassword, storage/Cognitive Services listKeys)",
   // In the slug's vault: gone with it.
   teardown: () => "cascade",
   activities: (deps) => {

@@ -118,11 +118,6 @@ export type SecretSource =
 
 export interface SecretDesired {
   vaultName: string;
-  /**
-   * The vault's resource group, set on a generated (`random`) secret: it is written through ARM
-   * (Microsoft.KeyVault/vaults/secrets), not the data plane. Without it, the data plane.
-   */
-  resourceGroup?: string;
   secretName: string;
   source: SecretSource;
   contentType?: string;

@@ -261,26 +261,20 @@ export function planSlug(spec: SlugSpec, context: PlanContext): SlugPlan {
         })
       : undefined;
 
-  // Secrets, written by the broker straight into the vault. A generated one goes through ARM
-  // (Microsoft.KeyVault/vaults/secrets, a management-plane write the broker's Contributor allows),
-  // so it needs the vault only; the others compare what the vault holds, which only the data plane
-  // shows, so they wait for the broker's data-plane role.
+  // Secrets, written by the broker straight into the vault.
   const secret = (
     nodeId: string,
     title: string,
     dependsOn: string[],
     secretName: string,
     source: Resolvable<DesiredOf<"secret">["source"]>,
-  ) => {
-    const generated = (source as { type?: unknown }).type === "random";
-    return add("secret", nodeId, title, [generated ? keyVault.id : brokerVaultAccess.id, ...dependsOn], {
+  ) =>
+    add("secret", nodeId, title, [brokerVaultAccess.id, ...dependsOn], {
       vaultName: names.keyVault,
-      ...(generated ? { resourceGroup: rg } : {}),
       secretName,
       source,
       tags: { "managed-by": "shire" },
     });
-  };
   const secrets = [
     secret("secret:gatewayToken", "Gateway token", [], SECRET_NAMES.gatewayToken, { type: "random", bytes: 32 }),
     secret("secret:entraClientSecret", "Entra client secret (sign-in)", [entraApp.id], SECRET_NAMES.entraClientSecret, {

@@ -167,26 +167,6 @@ const CASES: Case[] = [
       ),
   },
   {
-    // A generated secret through ARM (the plan names the vault's group): one value, whatever was
-    // lost. (A lost answer can leave two versions of it: the SDK's own retry resends the same PUT,
-    // as it does a data-plane set.)
-    kind: "secret",
-    desired: (id) => ({
-      vaultName: VAULT,
-      resourceGroup: RG,
-      secretName: `arm-token-${id}`,
-      source: { type: "random", bytes: 32 },
-      tags: { "managed-by": "shire" },
-    }),
-    state: async (id) => {
-      const client = azure.deps.clients.secrets(keyVaultUrl(azure.sandbox.endpoints, VAULT));
-      const values = new Set<string | undefined>();
-      for await (const version of client.listPropertiesOfSecretVersions(`arm-token-${id}`))
-        values.add((await client.getSecret(`arm-token-${id}`, { version: version.version })).value);
-      return { values: values.size, hasValue: [...values].every(Boolean) };
-    },
-  },
-  {
     kind: "roleAssignment",
     prepare: async (id) => {
       const identity = await mustConverge("identity", {

@@ -260,24 +260,6 @@ describe("planSlug", () => {
     expect(criticalPathLength(plan.nodes)).toBeLessThan(plan.nodes.length / 2);
   });
 
-  it("writes generated secrets through ARM after the vault alone; the others after the broker's data-plane role", () => {
-    const plan = planSlug(spec({ channels: { telegram: { enabled: true, mode: "webhook" } } }), context);
-    const secrets = plan.nodes.filter((node) => node.kind === "secret");
-    const generated = secrets.filter((node) => (node.desired.source as { type: string }).type === "random");
-    expect(generated.map((node) => node.id).sort()).toEqual(["secret:gatewayToken", "secret:telegramWebhookSecret"]);
-    for (const node of generated) {
-      expect(node.dependsOn, node.id).toEqual(["keyVault"]);
-      expect(node.desired, node.id).toMatchObject({
-        resourceGroup: "claw-demo",
-        vaultName: expect.stringMatching(/^kv-demo-/),
-      });
-    }
-    for (const node of secrets.filter((candidate) => !generated.includes(candidate))) {
-      expect(node.dependsOn, node.id).toContain("vaultAccess:broker");
-      expect(node.desired, node.id).not.toHaveProperty("resourceGroup");
-    }
-  });
-
   it("puts a new Teams slug's bot on the slug's managed identity: no bot app, no bot password", () => {
     const plan = planSlug(spec(), context);
     const byId = new Map(plan.nodes.map((node) => [node.id, node]));
