@@ -304,6 +304,23 @@ export function rbacAllows(
 }
 
 /**
+ * Is the principal allowed a management-plane operation (an Action) at the scope? ARM's own
+ * check: every assignment at the scope or above counts, with no data-plane propagation wait.
+ */
+export function armActionAllowed(store: ArmStore, principalId: string, scopeId: string, operation: string): boolean {
+  const scope = scopeId.toLowerCase();
+  return store
+    .listByType("Microsoft.Authorization/roleAssignments")
+    .map((stored) => stored.resource.properties as { scope: string; roleDefinitionId: string; principalId: string })
+    .some(
+      (properties) =>
+        properties.principalId.toLowerCase() === principalId.toLowerCase() &&
+        (scope === properties.scope.toLowerCase() || scope.startsWith(`${properties.scope.toLowerCase()}/`)) &&
+        rolePermits(properties.roleDefinitionId, operation, "action"),
+    );
+}
+
+/**
  * For the bench's bound (timings.ts): the propagation the check waited on, from the earliest
  * assignment that permits the operation once propagated. None when no assignment would permit it.
  */

@@ -14,6 +14,7 @@ import { rbacAllows, validateToken, type Caller } from "../auth";
 import { SANDBOX_DNS_SUFFIX } from "../../azure/endpoints";
 import { ChangeMark } from "../persistence";
 import { setVaultSecretReader, type VaultSecretReader } from "../arm/providers/replicas";
+import { defineArmSecrets } from "./arm-secrets";
 import {
   deletedBundle,
   pageOf,
@@ -220,25 +221,20 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
       );
   }
 
-  const setSecret = (request: SandboxRequest): SandboxResponse => {
-    const { secrets, vault, base } = authorize(request, "setSecret/action");
-    const name = request.params.name;
-    checkName(name);
-    const body = (request.body ?? {}) as {
-      value?: unknown;
+  /**
+   * A new version of the secret (the Key Vault data plane's set, and ARM's Secrets_CreateOrUpdate,
+   * which writes through the same store): refused while the name is soft-deleted.
+   */
+  function addVersion(
+    secrets: Map<string, SecretEntry>,
+    name: string,
+    body: {
+      value: string;
       contentType?: string;
       tags?: Record<string, string>;
       attributes?: { enabled?: boolean; exp?: number; nbf?: number };
-    };
-    if (typeof body.value !== "string")
-      throw new SandboxHttpError(400, "BadParameter", "Property 'value' is required.");
-    if (Buffer.byteLength(body.value) > MAX_VALUE_BYTES)
-      throw new SandboxHttpError(
-        400,
-        "BadParameter",
-        `The secret value is ${Buffer.byteLength(body.value)} bytes; the maximum is ${MAX_VALUE_BYTES}.`,
-      );
-    checkAttributes(body);
+    },
+  ): { entry: SecretEntry; version: SecretVersion; existed: boolean } {
     const existing = secrets.get(name.toLowerCase());
     if (existing?.deletedAt !== undefined) {
       throw new SandboxHttpError(
@@ -266,6 +262,29 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
     const entry = existing ?? { name, versions: [] };
     entry.versions.push(version);
     secrets.set(name.toLowerCase(), entry);
+    return { entry, version, existed: existing !== undefined };
+  }
+
+  const setSecret = (request: SandboxRequest): SandboxResponse => {
+    const { secrets, vault, base } = authorize(request, "setSecret/action");
+    const name = request.params.name;
+    checkName(name);
+    const body = (request.body ?? {}) as {
+      value?: unknown;
+      contentType?: string;
+      tags?: Record<string, string>;
+      attributes?: { enabled?: boolean; exp?: number; nbf?: number };
+    };
+    if (typeof body.value !== "string")
+      throw new SandboxHttpError(400, "BadParameter", "Property 'value' is required.");
+    if (Buffer.byteLength(body.value) > MAX_VALUE_BYTES)
+      throw new SandboxHttpError(
+        400,
+        "BadParameter",
+        `The secret value is ${Buffer.byteLength(body.value)} bytes; the maximum is ${MAX_VALUE_BYTES}.`,
+      );
+    checkAttributes(body);
+    const { entry, version } = addVersion(secrets, name, { ...body, value: body.value });
     return { status: 200, body: secretBundle(base, vault, entry.name, version, true) };
   };
 
@@ -350,6 +369,19 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
       throw new SandboxHttpError(404, "SecretNotFound", `Deleted Secret not found: ${name}`);
     return entry;
   };
+
+  // ARM's Secrets_CreateOrUpdate/Get/List write and read this same store (arm-secrets.ts).
+  defineArmSecrets(arm.engine, {
+    secretsOf: (vault) => {
+      const secrets = secretsOf(vault.name);
+      sweep(secrets, vault);
+      return secrets;
+    },
+    addVersion,
+    checkName,
+    checkAttributes,
+    touched: () => changes.bump(),
+  });
 
   const routes: SandboxRoute[] = [
     { service: "keyvault", method: "PUT", pattern: "/secrets/:name", handler: setSecret },
