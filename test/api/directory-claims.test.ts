@@ -3,37 +3,15 @@
  * remaining Entra quota instead of each seeing all of it, and a claim stops counting once its
  * install has ended (what it created then counts as used) or after an hour.
  */
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAzurite, type AzuriteHandle } from "../../src/runtime/azurite";
-import { OperationStore, type SlugRecord } from "../../src/operations/records";
+import { describe, expect, it } from "vitest";
 import { DIRECTORY_CLAIM_TTL_MS, ledgerDirectoryClaims, quotaRefusal } from "../../src/api/directory-quota";
+import { slugRecord as record, useRecordStore } from "../fixtures/record-store";
 
-let azurite: AzuriteHandle;
-let store: OperationStore;
-beforeAll(async () => {
-  azurite = await startAzurite(fs.mkdtempSync(path.join(os.tmpdir(), "shire-directory-claims-")));
-  store = new OperationStore(azurite.connectionString);
-}, 60_000);
-afterAll(async () => {
-  await azurite?.stop();
-});
-
-const record = (slug: string, state: SlugRecord["state"], updatedAt: number): SlugRecord => ({
-  slug,
-  state,
-  version: null,
-  region: "westeurope",
-  resourceGroup: `claw-${slug}`,
-  lastOperationId: `${slug}-op`,
-  updatedAt: new Date(updatedAt).toISOString(),
-});
+const records = useRecordStore("directory-claims");
 
 describe("directory quota claims", () => {
   it("lets installs accepted at once fill the quota, and no further", async () => {
-    const claims = ledgerDirectoryClaims(store, "principal-burst");
+    const claims = ledgerDirectoryClaims(records.store, "principal-burst");
     // 240 of 250 used, three objects per install: three fit (249), the other four do not.
     const answers = await Promise.all(
       Array.from({ length: 7 }, (_, index) =>
@@ -44,7 +22,7 @@ describe("directory quota claims", () => {
     const refused = answers.filter((answer) => !answer.fits);
     expect(refused).toHaveLength(4);
     expect(refused.every((answer) => answer.pending === 9)).toBe(true);
-    expect(Object.keys((await store.getDirectoryLedger("principal-burst"))!.claims)).toHaveLength(3);
+    expect(Object.keys((await records.store.getDirectoryLedger("principal-burst"))!.claims)).toHaveLength(3);
     // The refusal says what is claimed.
     const response = quotaRefusal("burst-x", {
       used: 240,
@@ -59,7 +37,7 @@ describe("directory quota claims", () => {
   });
 
   it("counts claims in the dry run without making one, and an install needing nothing claims nothing", async () => {
-    const claims = ledgerDirectoryClaims(store, "principal-look");
+    const claims = ledgerDirectoryClaims(records.store, "principal-look");
     await claims.reserve({ slug: "first", used: 0, needed: 4, limit: 10, write: true });
     expect(await claims.reserve({ slug: "look", used: 0, needed: 4, limit: 10, write: false })).toEqual({
       pending: 4,
@@ -74,31 +52,34 @@ describe("directory quota claims", () => {
       pending: 0,
       fits: true,
     });
-    expect(Object.keys((await store.getDirectoryLedger("principal-look"))!.claims)).toEqual(["first"]);
+    expect(Object.keys((await records.store.getDirectoryLedger("principal-look"))!.claims)).toEqual(["first"]);
   });
 
   it("stops counting a claim when its install ends, or after an hour", async () => {
     let now = Date.now();
-    const claims = ledgerDirectoryClaims(store, "principal-ends", () => now);
+    const claims = ledgerDirectoryClaims(records.store, "principal-ends", () => now);
     const pending = async () =>
       (await claims.reserve({ slug: "probe", used: 0, needed: 1, limit: 100, write: false })).pending;
     // A slug installed before, installed again: its old record predates the claim.
-    await store.updateSlug("again", () => record("again", "installed", now - 60_000));
+    await records.store.updateSlug("again", () => record("again", "installed", now - 60_000));
     await claims.reserve({ slug: "again", used: 0, needed: 2, limit: 100, write: true });
     await claims.reserve({ slug: "fresh", used: 0, needed: 3, limit: 100, write: true });
     expect(await pending()).toBe(5);
     // Both start: their records say installing.
     now += 1_000;
-    await store.updateSlug("again", () => record("again", "installing", now));
-    await store.updateSlug("fresh", () => record("fresh", "installing", now));
+    await records.store.updateSlug("again", () => record("again", "installing", now));
+    await records.store.updateSlug("fresh", () => record("fresh", "installing", now));
     expect(await pending()).toBe(5);
     // One ends (failed counts as ended: what it created is in `used`).
     now += 1_000;
-    await store.updateSlug("fresh", () => record("fresh", "failed", now));
+    await records.store.updateSlug("fresh", () => record("fresh", "failed", now));
     expect(await pending()).toBe(2);
     // The next claim written drops the ended one from the ledger.
     await claims.reserve({ slug: "later", used: 0, needed: 1, limit: 100, write: true });
-    expect(Object.keys((await store.getDirectoryLedger("principal-ends"))!.claims).sort()).toEqual(["again", "later"]);
+    expect(Object.keys((await records.store.getDirectoryLedger("principal-ends"))!.claims).sort()).toEqual([
+      "again",
+      "later",
+    ]);
     // An install that never ends its record stops counting after an hour.
     now += DIRECTORY_CLAIM_TTL_MS;
     expect(await pending()).toBe(0);

@@ -3,12 +3,8 @@
  * broker uses): the pool's order, the role-assignment quota, a slug's recorded subscription, and
  * quotas set to `unlimited` costing no read.
  */
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAzurite, type AzuriteHandle } from "../../src/runtime/azurite";
-import { OperationStore, type SlugRecord } from "../../src/operations/records";
+import { describe, expect, it } from "vitest";
+import { slugRecord, useRecordStore } from "../fixtures/record-store";
 import { createActivityDeps } from "../../activities/deps";
 import { SANDBOX_BROKER_OBJECT_ID, SANDBOX_SUBSCRIPTION_IDS } from "../../src/azure/credential";
 import {
@@ -45,25 +41,8 @@ const place = (
     ...request,
   });
 
-const slugRecord = (slug: string, state: SlugRecord["state"], updatedAt: number): SlugRecord => ({
-  slug,
-  state,
-  version: null,
-  region: "westeurope",
-  resourceGroup: `claw-${slug}`,
-  lastOperationId: `${slug}-op`,
-  updatedAt: new Date(updatedAt).toISOString(),
-});
+const records = useRecordStore("placement");
 
-let azurite: AzuriteHandle;
-let store: OperationStore;
-beforeAll(async () => {
-  azurite = await startAzurite(fs.mkdtempSync(path.join(os.tmpdir(), "shire-placement-")));
-  store = new OperationStore(azurite.connectionString);
-}, 60_000);
-afterAll(async () => {
-  await azurite?.stop();
-});
 interface Refusal {
   status: number | undefined;
   code: string;
@@ -154,7 +133,7 @@ describe("choosing a subscription", () => {
   });
 
   it("claims room so that installs placed at the same moment fill one subscription, then the next", async () => {
-    const claims = ledgerClaims(store);
+    const claims = ledgerClaims(records.store);
     const slugs = Array.from({ length: 7 }, (_, index) => `burst-${index}`);
     const chosen = await Promise.all(
       slugs.map((slug) => place({ environmentsPerRegion: 3 }, { slug, claims, reserve: true })),
@@ -181,7 +160,7 @@ describe("choosing a subscription", () => {
 
   it("stops counting a claim once Azure lists its environment, or after an hour", async () => {
     let now = Date.now();
-    const claims = ledgerClaims(store, () => now);
+    const claims = ledgerClaims(records.store, () => now);
     const subscription = THIRD;
     const only = { pool: [{ subscriptionId: subscription }], environmentsPerRegion: 1 };
     expect(await place(only, { slug: "early", claims, reserve: true })).toMatchObject({ ok: true });
@@ -208,7 +187,7 @@ describe("choosing a subscription", () => {
     // Its role assignments still count: the install makes them after its environment.
     expect(room).toMatchObject({ rooms: [{ roleAssignments: { pending: 3 } }] });
     // Once its install has ended, Azure's count has everything it made.
-    await store.updateSlug("late", () => slugRecord("late", "installed", now));
+    await records.store.updateSlug("late", () => slugRecord("late", "installed", now));
     const ended = await place({ ...only, environmentsPerRegion: 2 }, { slug: "third", claims, reserve: false });
     if (!ended.ok) throw new Error("expected room");
     expect(ended.rooms[0].roleAssignments).not.toHaveProperty("pending");
@@ -216,17 +195,17 @@ describe("choosing a subscription", () => {
 
   it("stops counting a claim at once when its install ends without its environment", async () => {
     let now = Date.now();
-    const claims = ledgerClaims(store, () => now);
+    const claims = ledgerClaims(records.store, () => now);
     // The third subscription has one environment (the test before's): room for one more.
     const only = { pool: [{ subscriptionId: THIRD }], environmentsPerRegion: 2 };
     expect(await place(only, { slug: "doomed", claims, reserve: true })).toMatchObject({ ok: true });
     // Its record written as the install starts: still counting.
     now += 1_000;
-    await store.updateSlug("doomed", () => slugRecord("doomed", "installing", now));
+    await records.store.updateSlug("doomed", () => slugRecord("doomed", "installing", now));
     expect(errorOf(await place(only, { slug: "next", claims, reserve: true })).code).toBe("PlacementPoolFull");
     // It failed before creating its environment: the room is free again, not after an hour.
     now += 1_000;
-    await store.updateSlug("doomed", () => slugRecord("doomed", "failed", now));
+    await records.store.updateSlug("doomed", () => slugRecord("doomed", "failed", now));
     expect(await place(only, { slug: "next", claims, reserve: true })).toMatchObject({
       ok: true,
       subscriptionId: THIRD,

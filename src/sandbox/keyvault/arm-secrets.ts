@@ -17,7 +17,7 @@ import { asRecord } from "../arm/providers/rules";
 import type { ArmStore, StoredResource } from "../arm/store";
 import { armActionAllowed } from "../auth";
 import { SandboxHttpError, type SandboxRequest, type SandboxResponse } from "../types";
-import type { SecretEntry, SecretVersion, VaultView } from "./model";
+import type { NewSecretVersion, SecretEntry, SecretVersion, VaultView } from "./model";
 
 export const ARM_SECRET_TYPE = "Microsoft.KeyVault/vaults/secrets";
 const MAX_VALUE_BYTES = 25 * 1024;
@@ -29,12 +29,7 @@ export interface VaultSecretStore {
   addVersion(
     secrets: Map<string, SecretEntry>,
     name: string,
-    body: {
-      value: string;
-      contentType?: string;
-      tags?: Record<string, string>;
-      attributes?: { enabled?: boolean; exp?: number; nbf?: number };
-    },
+    body: NewSecretVersion,
   ): { entry: SecretEntry; version: SecretVersion; existed: boolean };
   checkName(name: string): void;
   checkAttributes(body: { contentType?: unknown; tags?: unknown }): void;

@@ -20,6 +20,7 @@ import {
   pageOf,
   recovery,
   secretBundle,
+  type NewSecretVersion,
   type SecretEntry,
   type SecretVersion,
   type VaultView,
@@ -228,12 +229,7 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
   function addVersion(
     secrets: Map<string, SecretEntry>,
     name: string,
-    body: {
-      value: string;
-      contentType?: string;
-      tags?: Record<string, string>;
-      attributes?: { enabled?: boolean; exp?: number; nbf?: number };
-    },
+    body: NewSecretVersion,
   ): { entry: SecretEntry; version: SecretVersion; existed: boolean } {
     const existing = secrets.get(name.toLowerCase());
     if (existing?.deletedAt !== undefined) {

@@ -17,6 +17,14 @@ export interface SecretVersion {
   notBefore?: number;
 }
 
+/** What a new version is written with: the data plane's set and ARM's PUT both give it. */
+export interface NewSecretVersion {
+  value: string;
+  contentType?: string;
+  tags?: Record<string, string>;
+  attributes?: { enabled?: boolean; exp?: number; nbf?: number };
+}
+
 export interface SecretEntry {
   /** The name as first created (Key Vault names are case-insensitive but keep their casing). */
   name: string;
