@@ -15,12 +15,14 @@ import { DEFAULT_DIRECTORY_OBJECT_QUOTA } from "../../src/api/directory-quota";
 
 const TEAMS_SLUGS_PER_BROKER = 83;
 const TEAMS = { channels: { teams: { enabled: true } } };
-const shire = useInstallHost();
+// 84 slugs in one region of one subscription: Container Apps' 15 raised, as Azure does on request.
+const shire = useInstallHost({ env: { SHIRE_ENVIRONMENTS_PER_REGION: "100" } });
 
 describe("the directory quota at Entra's 250", () => {
   it.runIf(process.env.SHIRE_FULL_QUOTA_TEST === "1")(
     `holds ${TEAMS_SLUGS_PER_BROKER} Teams slugs and refuses the next before writing anything`,
     async () => {
+      shire.sandbox.setFaults({ environmentsPerRegion: 100 });
       const slugs = Array.from({ length: TEAMS_SLUGS_PER_BROKER }, (_, i) => `fleet${i}`);
       for (const slug of slugs) {
         const result = await install(shire.url, slug, TEAMS, 120_000);
