@@ -76,6 +76,29 @@ export async function waitForOperation(
 }
 
 /**
+ * A host started to crash after N history events (SHIRE_FAULT_CRASH_AFTER_EVENTS) either crashes,
+ * or its operation ends first: an operation's history varies with how often its waits look again
+ * (a propagation, a replica's start), so one shorter than the reference run's may never reach N.
+ * Then the host is stopped and the operation's end is returned instead of waiting for a crash that
+ * never comes.
+ */
+export async function crashOrEnd(
+  host: { url: string; exited: Promise<number | null>; stop(): Promise<void> },
+  operationId: string | undefined,
+  deadlineMs = 120_000,
+): Promise<{ crashed: true; exitCode: number | null } | { crashed: false; status: string }> {
+  const ended = operationId
+    ? waitForOperation(host.url, operationId, deadlineMs).then((view) => view.status)
+    : new Promise<never>(() => {});
+  const outcome = await Promise.race([
+    host.exited.then((exitCode) => ({ crashed: true as const, exitCode })),
+    ended.then((status) => ({ crashed: false as const, status })),
+  ]);
+  if (!outcome.crashed) await host.stop();
+  return outcome;
+}
+
+/**
  * Run a drift audit (`POST /api/drift` with `body`) and wait for it to complete; returns what
  * `GET /api/drift` then says (the audit's summary and every drifted slug's record).
  */

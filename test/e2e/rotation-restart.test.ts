@@ -6,7 +6,7 @@
 import { InstanceStore } from "../../src/runtime/durable/store";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { install, postJson, startHostProcess, waitForOperation } from "./harness";
+import { crashOrEnd, install, postJson, startHostProcess, waitForOperation } from "./harness";
 import { useAppSandbox } from "../fixtures/install-host";
 import { until } from "../fixtures/wait";
 import { credentialProblems, secretValues } from "../fixtures/rotation";
@@ -124,23 +124,13 @@ describe("kill and restart during a rotation", () => {
       const before = secretValues(azure.sandbox, targets);
       const doomed = await startHostProcess(stateDir, { SHIRE_FAULT_CRASH_AFTER_EVENTS: String(crashAfter) });
       const started = await postJson(`${doomed.url}/api/slugs/crashy/rotate`, {}).catch(() => undefined);
-      // A rotation's history varies with how often its waits look again (a replica's start, a
-      // propagation): one shorter than the reference may end before its crash point. Then it
-      // must simply have succeeded.
-      const ended =
-        started?.status === 202
-          ? waitForOperation(doomed.url, String(started.body.operationId), 120_000).then((view) => view.status)
-          : new Promise<never>(() => {});
-      const outcome = await Promise.race([
-        doomed.exited.then((code) => ({ exitCode: code })),
-        ended.then((status) => ({ status })),
-      ]);
-      if ("status" in outcome) {
+      const outcome = await crashOrEnd(doomed, started?.status === 202 ? String(started.body.operationId) : undefined);
+      if (!outcome.crashed) {
+        // Its history ended before the crash point: it must simply have succeeded.
         expect(outcome.status, `no crash after ${crashAfter} of ${total} events: the rotation ended first`).toBe(
           "succeeded",
         );
         known.add(String(started!.body.operationId));
-        await doomed.stop();
         expect(await credentialProblems(azure.sandbox, azure.clients, targets, { before, rotated: names })).toEqual([]);
         continue;
       }
