@@ -502,16 +502,16 @@ export class OperationStore {
     return this.update(`rotations/${slug}.json`, change);
   }
 
-  /**
-   * Read-modify-write of the placement ledger of one subscription and region, under its ETag:
-   * `decide` sees the ledger as stored and returns what to write (or nothing) and its answer.
-   * Installs placed at the same moment each see the others' claims, whichever instance runs them.
-   */
   /** The placement ledger as stored (claims are judged against slug records before deciding). */
   async getPlacementLedger(subscriptionId: string, region: string): Promise<PlacementLedger | undefined> {
     return (await this.read<PlacementLedger>(this.placementBlob(subscriptionId, region)))?.value;
   }
 
+  /**
+   * Read-modify-write of the placement ledger of one subscription and region, under its ETag:
+   * `decide` sees the ledger as stored and returns what to write (or nothing) and its answer.
+   * Installs placed at the same moment each see the others' claims, whichever instance runs them.
+   */
   async decidePlacement<R>(
     subscriptionId: string,
     region: string,

@@ -17,10 +17,9 @@ import { asRecord } from "../arm/providers/rules";
 import type { ArmStore, StoredResource } from "../arm/store";
 import { armActionAllowed } from "../auth";
 import { SandboxHttpError, type SandboxRequest, type SandboxResponse } from "../types";
-import type { NewSecretVersion, SecretEntry, SecretVersion, VaultView } from "./model";
+import { oversizedValue, type NewSecretVersion, type SecretEntry, type SecretVersion, type VaultView } from "./model";
 
 export const ARM_SECRET_TYPE = "Microsoft.KeyVault/vaults/secrets";
-const MAX_VALUE_BYTES = 25 * 1024;
 
 /** What the ARM provider needs of the data plane's store (keyvault/index.ts). */
 export interface VaultSecretStore {
@@ -94,11 +93,8 @@ export function defineArmSecrets(engine: ArmEngine, vaults: VaultSecretStore): v
     const properties = asRecord(body.properties);
     if (typeof properties.value !== "string")
       throw ArmErrors.badRequest("BadRequest", "The property 'properties.value' is required to create a secret.");
-    if (Buffer.byteLength(properties.value) > MAX_VALUE_BYTES)
-      throw ArmErrors.badRequest(
-        "BadRequest",
-        `The secret value is ${Buffer.byteLength(properties.value)} bytes; the maximum is ${MAX_VALUE_BYTES}.`,
-      );
+    const oversized = oversizedValue(properties.value);
+    if (oversized) throw ArmErrors.badRequest("BadRequest", oversized);
     const tags = body.tags as Record<string, string> | undefined;
     const contentType = typeof properties.contentType === "string" ? properties.contentType : undefined;
     vaults.checkAttributes({ contentType, tags });

@@ -17,6 +17,7 @@ import { setVaultSecretReader, type VaultSecretReader } from "../arm/providers/r
 import { defineArmSecrets } from "./arm-secrets";
 import {
   deletedBundle,
+  oversizedValue,
   pageOf,
   recovery,
   secretBundle,
@@ -34,7 +35,6 @@ const NAME = /^[0-9a-zA-Z-]{1,127}$/;
 const KEY_VAULT_APP_ID = "cfa8b339-82a2-471a-a3c9-0fc0be7a4093";
 const KEY_VAULT_AUDIENCE = `https://vault.${SANDBOX_DNS_SUFFIX}`;
 /** Documented limits: 25 KB values, 255-character content types, 15 tags. */
-const MAX_VALUE_BYTES = 25 * 1024;
 const MAX_CONTENT_TYPE = 255;
 const MAX_TAGS = 15;
 
@@ -273,12 +273,8 @@ export function createKeyVaultService(env: SandboxEnvironment, arm: ArmService):
     };
     if (typeof body.value !== "string")
       throw new SandboxHttpError(400, "BadParameter", "Property 'value' is required.");
-    if (Buffer.byteLength(body.value) > MAX_VALUE_BYTES)
-      throw new SandboxHttpError(
-        400,
-        "BadParameter",
-        `The secret value is ${Buffer.byteLength(body.value)} bytes; the maximum is ${MAX_VALUE_BYTES}.`,
-      );
+    const oversized = oversizedValue(body.value);
+    if (oversized) throw new SandboxHttpError(400, "BadParameter", oversized);
     checkAttributes(body);
     const { entry, version } = addVersion(secrets, name, { ...body, value: body.value });
     return { status: 200, body: secretBundle(base, vault, entry.name, version, true) };

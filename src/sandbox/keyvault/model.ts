@@ -17,6 +17,17 @@ export interface SecretVersion {
   notBefore?: number;
 }
 
+/** Key Vault's limit on a secret's value (25 KB), whichever plane writes it. */
+const MAX_SECRET_VALUE_BYTES = 25 * 1024;
+
+/** Why a value is refused for its size, or undefined when it fits. */
+export function oversizedValue(value: string): string | undefined {
+  const bytes = Buffer.byteLength(value);
+  return bytes > MAX_SECRET_VALUE_BYTES
+    ? `The secret value is ${bytes} bytes; the maximum is ${MAX_SECRET_VALUE_BYTES}.`
+    : undefined;
+}
+
 /** What a new version is written with: the data plane's set and ARM's PUT both give it. */
 export interface NewSecretVersion {
   value: string;
